@@ -1,0 +1,93 @@
+"""The lines of one chunk, ready for a parser engine, and the dead letters it produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from soc.parse import kernels
+from soc.parse.arrow import binary_series, string_series
+from soc.schema import DEAD_LETTERS
+from soc.sources import Chunk
+
+
+@dataclass
+class ParseResult:
+    """What a chunk became: frames per (family, dataset), dead letters, and how many lines were read."""
+
+    frames: dict[tuple[str, str], pl.DataFrame]
+    dead: pl.DataFrame
+    lines: int
+
+    @property
+    def parsed(self) -> int:
+        return self.lines - self.dead.height
+
+
+class LineBatch:
+    """A chunk split into lines. ``buf`` is valid UTF-8 (bad bytes became ``?``); ``raw`` is untouched."""
+
+    def __init__(self, chunk: Chunk, path: str):
+        self.chunk = chunk
+        self.path = path
+        self.raw = np.frombuffer(chunk.data, np.uint8)
+        self.buf = self.raw
+        if kernels.has_invalid_utf8(self.raw):
+            self.buf = self.raw.copy()
+        self.starts, self.ends = kernels.find_lines(self.buf)
+        if self.buf is not self.raw:
+            kernels.repair_utf8(self.buf, self.starts, self.ends)
+        self.n = int(self.starts.size)
+        self._arrow = pa.py_buffer(self.buf)
+        self._raw_arrow = pa.py_buffer(self.raw)
+
+    def strings(self, name: str, starts: np.ndarray, ends: np.ndarray) -> pl.Series:
+        """String column of spans into this batch (null where a start is -1)."""
+        return string_series(name, self._arrow, self.buf, starts, ends)
+
+    def lines(self, name: str = "line") -> pl.Series:
+        return self.strings(name, self.starts, self.ends)
+
+    def origin(self) -> dict[str, pl.Series]:
+        """``log.file.path``, ``log.offset`` and ``log.line`` of every line."""
+        return {
+            "log.file.path": pl.Series("log.file.path", [self.path], pl.Categorical).new_from_index(0, self.n),
+            "log.offset": pl.Series("log.offset", self.starts + self.chunk.offset),
+            "log.line": pl.Series("log.line", np.arange(self.n, dtype=np.int64) + self.chunk.first_line),
+        }
+
+    def dead(self, mask: np.ndarray | pl.Series, reasons: pl.Series | str) -> pl.DataFrame:
+        """Dead-letter frame of the lines where ``mask`` is true, with their reason and original bytes."""
+        m = mask.to_numpy() if isinstance(mask, pl.Series) else mask
+        idx = np.flatnonzero(m)
+        if isinstance(reasons, str):
+            why = pl.Series("error.message", [reasons], pl.String).new_from_index(0, idx.size)
+        else:
+            why = reasons.filter(pl.Series(m)).alias("error.message")
+        s, e = self.starts[idx], self.ends[idx]
+        return pl.DataFrame({
+            "log.file.path": pl.Series([self.path], dtype=pl.String).new_from_index(0, idx.size),
+            "log.line": idx.astype(np.int64) + self.chunk.first_line,
+            "log.offset": s + self.chunk.offset,
+            "error.message": why,
+            "event.original": binary_series("event.original", self._raw_arrow, self.raw, s, e),
+        }, schema=DEAD_LETTERS)
+
+    def oversize(self) -> ParseResult:
+        """The whole chunk is the head of one over-long line: dead-letter it as one line."""
+        size = len(self.chunk.data) + self.chunk.dropped
+        dead = pl.DataFrame({
+            "log.file.path": [self.path],
+            "log.line": [self.chunk.first_line],
+            "log.offset": [self.chunk.offset],
+            "error.message": [f"line of {size} bytes exceeds the chunk size; kept its first {len(self.chunk.data)}"],
+            "event.original": [bytes(self.chunk.data)],
+        }, schema=DEAD_LETTERS)
+        return ParseResult({}, dead, 1)
+
+
+def empty_dead() -> pl.DataFrame:
+    return pl.DataFrame(schema=DEAD_LETTERS)

@@ -1,0 +1,60 @@
+"""What every engine shares: turning raw string fields into a typed family frame plus dead letters."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from soc.parse.batch import LineBatch, ParseResult, empty_dead
+from soc.parse.columns import RAW, Context, Rule, apply
+from soc.parse.spec import ParserSpec
+from soc.schema import columns as family_columns
+from soc.schema import conform
+
+
+class Engine:
+    """Parses the chunks of one input with one spec. May keep state across chunks (e.g. W3C headers)."""
+
+    def __init__(self, spec: ParserSpec, ctx: Context):
+        self.spec = spec
+        self.ctx = ctx
+        self.dataset = spec.dataset_for(ctx.path)
+
+    def parse(self, batch: LineBatch) -> ParseResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def raw_frame(fields: dict[str, pl.Series]) -> pl.DataFrame:
+    """Raw fields named with the ``~`` prefix that column rules read from."""
+    return pl.DataFrame([s.alias(RAW + name) for name, s in fields.items()])
+
+
+def typed_frame(
+    batch: LineBatch,
+    raw: pl.DataFrame,
+    rules: list[Rule] | tuple[Rule, ...],
+    ctx: Context,
+    constants: dict,
+    dataset: str,
+    family: str,
+    reject: pl.Series | None = None,
+) -> tuple[pl.DataFrame, pl.Series]:
+    """Typed, conformed frame of every line and, per line, why it is rejected (null if it is not).
+
+    ``reject`` carries reasons found before typing (a tokenizer error); they take precedence.
+    """
+    typed, reason = apply(raw, list(rules), ctx, {"event.dataset": dataset, **constants})
+    if reject is not None:
+        reason = pl.select(pl.coalesce(reject, reason)).to_series()
+    core = family_columns(family)
+    extra = {c: typed.schema[c] for c in typed.columns if c not in core}
+    frame = conform(typed.with_columns(**batch.origin()), family, extra)
+    return frame, reason.alias("reason")
+
+
+def split(batch: LineBatch, frame: pl.DataFrame, reason: pl.Series, family: str, dataset: str,
+          ) -> ParseResult:
+    """Good lines to the family frame, rejected ones to dead letters."""
+    bad = reason.is_not_null()
+    if not bad.any():
+        return ParseResult({(family, dataset): frame}, empty_dead(), batch.n)
+    return ParseResult({(family, dataset): frame.filter(~bad)}, batch.dead(bad, reason), batch.n)

@@ -1,0 +1,53 @@
+"""Engine for logs of whitespace-separated fields with ``"quoted"`` and ``[bracketed]`` ones.
+
+Apache/nginx combined and common formats, and other positional formats. Options (spec ``words:``):
+``fields`` (names, in order), ``min_fields``, ``brackets`` (treat ``[...]`` as one field) and
+``request`` (the name of a field holding an HTTP request line, split into ``request.method``,
+``request.target`` and ``request.protocol``, the target further into ``request.path`` and
+``request.query``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from soc.parse import kernels
+from soc.parse.batch import LineBatch, ParseResult
+from soc.parse.engines.base import Engine, raw_frame, split, typed_frame
+
+
+class WordsEngine(Engine):
+    def parse(self, batch: LineBatch) -> ParseResult:
+        opts = self.spec.options
+        names: list[str] = list(opts["fields"])
+        k = len(names)
+        fs, fe, count, err = kernels.tokenize_words(batch.buf, batch.starts, batch.ends, k,
+                                                    bool(opts.get("brackets", True)))
+        fields = {name: batch.strings(name, fs[i], fe[i]) for i, name in enumerate(names)}
+        req = opts.get("request")
+        if req:
+            i = names.index(req)
+            rs, re_ = kernels.split_request(batch.buf, fs[i], fe[i])
+            for j, part in enumerate(("method", "target", "protocol")):
+                fields[f"{req}.{part}"] = batch.strings(part, rs[j], re_[j])
+            fields.update(split_target(fields[f"{req}.target"], req))
+        reject = token_problems(count, err, int(opts.get("min_fields", k)), k)
+        frame, reason = typed_frame(batch, raw_frame(fields), self.spec.columns, self.ctx,
+                                    self.spec.constants, self.dataset, self.spec.family, reject)
+        return split(batch, frame, reason, self.spec.family, self.dataset)
+
+
+def split_target(target: pl.Series, prefix: str) -> dict[str, pl.Series]:
+    """``path`` and ``query`` of a request target (the query without its ``?``)."""
+    parts = target.str.splitn("?", 2)
+    return {f"{prefix}.path": parts.struct.field("field_0"), f"{prefix}.query": parts.struct.field("field_1")}
+
+
+def token_problems(count: np.ndarray, err: np.ndarray, low: int, high: int) -> pl.Series:
+    """Per line, the tokenizer's reason to reject it (null when none)."""
+    codes = np.where(err > 0, err.astype(np.int32), np.where(count < low, -1, 0))
+    labels = {0: None, -1: f"fewer than {low} fields", **kernels.ERRORS}
+    if kernels.E_TOO_MANY in labels:
+        labels[kernels.E_TOO_MANY] = f"more than {high} fields"
+    return pl.Series("reject", codes).replace_strict(labels, default=None, return_dtype=pl.String)

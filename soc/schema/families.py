@@ -1,0 +1,137 @@
+"""The ECS columns every frame of an event family has, with their Polars types.
+
+A parser spec fills what its source knows and may add columns of its own (namespaced, e.g.
+``fortinet.firewall.*``); missing core columns are null. Keeping one schema per family lets frames from
+different sources and chunks be concatenated and written to one Parquet dataset per family.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+TIMESTAMP = pl.Datetime("us", "UTC")
+CAT = pl.Categorical
+
+# columns of every frame: where the event came from, and the way back to the raw record
+COMMON: dict[str, pl.DataType] = {
+    "@timestamp": TIMESTAMP,
+    "event.dataset": CAT,
+    "event.kind": CAT,
+    "event.category": CAT,
+    "event.action": CAT,
+    "event.outcome": CAT,
+    "event.count": pl.UInt32,
+    "host.hostname": CAT,
+    "log.file.path": CAT,
+    "log.offset": pl.Int64,
+    "log.line": pl.Int64,
+}
+
+FAMILIES: dict[str, dict[str, pl.DataType]] = {
+    "authentication": {
+        "user.name": pl.String,
+        "user.effective.name": pl.String,
+        "source.ip": pl.String,
+        "source.port": pl.UInt16,
+        "process.name": CAT,
+        "process.pid": pl.Int64,
+        "process.command_line": pl.String,
+        "event.reason": pl.String,
+        "message": pl.String,
+    },
+    "syslog": {
+        "process.name": CAT,
+        "process.pid": pl.Int64,
+        "log.syslog.priority": pl.Int16,
+        "log.syslog.msgid": pl.String,
+        "message": pl.String,
+    },
+    "web": {
+        "source.ip": pl.String,
+        "source.port": pl.UInt16,
+        "destination.ip": pl.String,
+        "destination.port": pl.UInt16,
+        "user.name": pl.String,
+        "http.request.method": CAT,
+        "url.original": pl.String,
+        "url.path": pl.String,
+        "url.query": pl.String,
+        "url.domain": pl.String,
+        "http.version": CAT,
+        "http.response.status_code": pl.UInt16,
+        "http.response.body.bytes": pl.Int64,
+        "http.request.body.bytes": pl.Int64,
+        "http.request.referrer": pl.String,
+        "user_agent.original": pl.String,
+        "event.duration": pl.Int64,
+    },
+    "network": {
+        "source.ip": pl.String,
+        "source.port": pl.UInt16,
+        "destination.ip": pl.String,
+        "destination.port": pl.UInt16,
+        "network.transport": CAT,
+        "network.protocol": CAT,
+        "source.bytes": pl.Int64,
+        "destination.bytes": pl.Int64,
+        "source.packets": pl.Int64,
+        "destination.packets": pl.Int64,
+        "event.duration": pl.Int64,
+        "observer.name": CAT,
+        "observer.ingress.interface.name": CAT,
+        "observer.egress.interface.name": CAT,
+        "rule.id": pl.String,
+        "rule.name": pl.String,
+        "message": pl.String,
+    },
+    "security": {
+        "source.ip": pl.String,
+        "source.port": pl.UInt16,
+        "destination.ip": pl.String,
+        "destination.port": pl.UInt16,
+        "network.transport": CAT,
+        "user.name": pl.String,
+        "url.original": pl.String,
+        "url.domain": pl.String,
+        "dns.question.name": pl.String,
+        "file.name": pl.String,
+        "rule.name": pl.String,
+        "rule.category": CAT,
+        "vulnerability.id": pl.String,
+        "event.severity": pl.Int16,
+        "observer.name": CAT,
+        "message": pl.String,
+    },
+    "device": {
+        "source.ip": pl.String,
+        "user.name": pl.String,
+        "observer.name": CAT,
+        "event.reason": pl.String,
+        "message": pl.String,
+    },
+}
+
+DEAD_LETTERS: dict[str, pl.DataType] = {
+    "log.file.path": pl.String,
+    "log.line": pl.Int64,
+    "log.offset": pl.Int64,
+    "error.message": pl.String,
+    "event.original": pl.Binary,
+}
+
+
+def columns(family: str) -> dict[str, pl.DataType]:
+    """Core columns of ``family`` in their fixed order."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown event family {family!r} (known: {', '.join(FAMILIES)})")
+    return {**COMMON, **FAMILIES[family]}
+
+
+def conform(frame: pl.DataFrame, family: str, extra: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    """Give ``frame`` exactly the family's columns (then ``extra``), typed, nulls where it had none."""
+    want = {**columns(family), **(extra or {})}
+    exprs = [
+        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in want.items()
+    ]
+    return frame.select(exprs)
