@@ -1,12 +1,28 @@
-"""Parser engines, by the name a spec's ``engine:`` gives. Each turns line batches into family frames."""
+"""Parser engines, by the name a spec's ``engine:`` gives. Each turns line batches into family frames.
+
+Imported on demand, so a spec only pays for (and JIT-compiles) the engine it uses.
+"""
 
 from __future__ import annotations
 
-from soc.parse.engines.base import Engine
-from soc.parse.engines.words import WordsEngine
+import importlib
 
-ENGINES: dict[str, type[Engine]] = {
-    "words": WordsEngine,
+from soc.parse.engines.base import Engine
+
+ENGINES: dict[str, str] = {
+    "words": "soc.parse.engines.words:WordsEngine",
+    "w3c": "soc.parse.engines.w3c:W3CEngine",
+    "kv": "soc.parse.engines.kv:KvEngine",
+    "syslog": "soc.parse.engines.syslog:SyslogEngine",
 }
 
-__all__ = ["ENGINES", "Engine"]
+
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered as ``name``."""
+    if name not in ENGINES:
+        raise KeyError(f"unknown parser engine {name!r} (known: {', '.join(ENGINES)})")
+    module, cls = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["ENGINES", "Engine", "engine_class"]

@@ -1,0 +1,59 @@
+"""Shared test helpers: the corpora folder (skipped when absent, a failure in CI) and a one-call parser."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = ROOT.parent / "shared" / "corpora"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(path: Path, what: str) -> Path:
+    """``path`` if it exists; else skip (on a user's machine) or fail (in CI, where it must be there)."""
+    if path.exists():
+        return path
+    message = f"{what} not found at {path}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: prerequisites must be present)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def corpora() -> Path:
+    return need(CORPORA, "shared corpora (../shared/corpora beside the repository)")
+
+
+def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: str = "Asia/Ho_Chi_Minh",
+               year: int | None = 2026, chunk_size: int | None = None):
+    """Parse ``text`` with one spec through the real engine; return a ``ParseResult`` merged over chunks."""
+    import io
+
+    import polars as pl
+
+    from soc.parse.batch import LineBatch, ParseResult, empty_dead
+    from soc.parse.columns import Context
+    from soc.parse.engines import engine_class
+    from soc.parse.spec import load_specs
+    from soc.sources import read_chunks
+
+    spec = load_specs()[spec_name]
+    ref = datetime(year, 12, 31, 23, 59, 59, tzinfo=timezone.utc) if year else datetime.now(timezone.utc)
+    engine = engine_class(spec.engine)(spec, Context(path, zone, ref))
+    data = text.encode() if isinstance(text, str) else text
+    frames: dict = {}
+    dead = [empty_dead()]
+    lines = 0
+    for chunk in read_chunks(io.BytesIO(data), chunk_size or 1 << 20):
+        batch = LineBatch(chunk, path)
+        res = batch.oversize() if chunk.oversize else engine.parse(batch)
+        lines += res.lines
+        dead.append(res.dead)
+        for key, frame in res.frames.items():
+            frames.setdefault(key, []).append(frame)
+    merged = {k: pl.concat(v) for k, v in frames.items()}
+    return ParseResult(merged, pl.concat(dead), lines)

@@ -1,0 +1,119 @@
+"""Apache/nginx combined and common access logs (format per Apache mod_log_config documentation)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import polars as pl
+
+from tests.conftest import parse_text
+
+COMBINED = (
+    '192.0.2.10 - alice [10/Oct/2025:13:55:36 -0700] "GET /apache_pb.gif?x=1&y=2 HTTP/1.0" 200 2326 '
+    '"http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"\n'
+)
+
+
+def one(text: str, path: str = "access.log") -> dict:
+    res = parse_text("web_access", text, path=path)
+    assert res.dead.height == 0, res.dead["error.message"].to_list()
+    (frame,) = res.frames.values()
+    assert frame.height == 1
+    return frame.row(0, named=True)
+
+
+def test_combined_fields():
+    row = one(COMBINED)
+    assert row["@timestamp"] == datetime(2025, 10, 10, 20, 55, 36, tzinfo=timezone.utc)
+    assert row["source.ip"] == "192.0.2.10"
+    assert row["user.name"] == "alice"
+    assert row["http.request.method"] == "GET"
+    assert row["url.original"] == "/apache_pb.gif?x=1&y=2"
+    assert row["url.path"] == "/apache_pb.gif"
+    assert row["url.query"] == "x=1&y=2"
+    assert row["http.version"] == "1.0"
+    assert row["http.response.status_code"] == 200
+    assert row["http.response.body.bytes"] == 2326
+    assert row["http.request.referrer"] == "http://www.example.com/start.html"
+    assert row["user_agent.original"] == "Mozilla/4.08 [en] (Win98; I ;Nav)"
+    assert row["event.dataset"] == "web.access"
+    assert row["log.line"] == 1 and row["log.offset"] == 0
+
+
+def test_common_format_has_no_referrer_or_agent():
+    row = one('127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326\n')
+    assert row["user_agent.original"] is None and row["http.request.referrer"] is None
+    assert row["user.name"] == "frank"
+
+
+def test_dash_values_are_null():
+    row = one('10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 304 - "-" "-"\n')
+    assert row["user.name"] is None
+    assert row["http.response.body.bytes"] is None
+    assert row["http.request.referrer"] is None and row["user_agent.original"] is None
+
+
+def test_escaped_quotes_stay_inside_the_field():
+    line = (
+        '10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /a\\"b HTTP/1.1" 200 5 '
+        '"http://x/\\"ref\\"" "curl \\"quoted\\" agent \\\\"\n'
+    )
+    row = one(line)
+    assert row["url.original"] == '/a\\"b'
+    assert row["http.request.referrer"] == 'http://x/\\"ref\\"'
+    assert row["user_agent.original"] == 'curl \\"quoted\\" agent \\\\'
+
+
+def test_ipv6_client():
+    row = one('2001:db8::1 - - [10/Oct/2000:13:55:36 +0700] "POST /login HTTP/2.0" 401 12 "-" "x"\n')
+    assert row["source.ip"] == "2001:db8::1"
+    assert row["@timestamp"] == datetime(2000, 10, 10, 6, 55, 36, tzinfo=timezone.utc)
+    assert row["http.version"] == "2.0"
+
+
+def test_request_target_with_spaces_and_garbage_request():
+    row = one('10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /a b c HTTP/1.1" 400 0 "-" "-"\n')
+    assert row["url.original"] == "/a b c" and row["http.version"] == "1.1"
+    row = one('10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "\\x16\\x03\\x01" 400 0 "-" "-"\n')
+    assert row["http.request.method"] is None and row["url.original"] == "\\x16\\x03\\x01"
+
+
+def test_dataset_from_path():
+    assert one(COMBINED, path="/var/log/nginx/access.log")["event.dataset"] == "nginx.access"
+    assert one(COMBINED, path="/var/log/httpd/access_log")["event.dataset"] == "apache.access"
+
+
+def test_bad_lines_are_dead_lettered_with_reason():
+    text = COMBINED + (
+        '10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1 200 5\n'  # unterminated quote
+        '10.0.0.1 - - [99/Foo/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 5\n'  # bad time
+        '10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" abc 5\n'  # bad status
+        '10.0.0.1 - - [10/Oct/2000:13:55:36 +0000\n'  # unterminated bracket
+        'garbage\n'
+        '\n'
+    )
+    res = parse_text("web_access", text)
+    assert res.lines == 7 and res.parsed == 1
+    reasons = dict(zip(res.dead["log.line"].to_list(), res.dead["error.message"].to_list(), strict=True))
+    assert reasons[2] == "unterminated quoted field"
+    assert reasons[3].startswith("@timestamp: ") and "not a valid timestamp" in reasons[3]
+    assert reasons[4].startswith("http.response.status_code: abc")
+    assert reasons[5] == "unterminated [bracketed] field"
+    assert reasons[6] == "fewer than 7 fields"
+    assert reasons[7] == "fewer than 7 fields"
+    assert res.dead.filter(pl.col("log.line") == 6)["event.original"][0] == b"garbage"
+
+
+def test_apache_corpus(corpora):
+    """The elastic/examples Apache log: 10,000 lines, line 8899 has an unterminated user agent."""
+    path = corpora / "logs" / "apache_combined_elastic_examples.log"
+    res = parse_text("web_access", path.read_bytes(), path=str(path))
+    assert res.lines == 10_000
+    assert res.parsed == 9_999
+    assert res.dead["log.line"].to_list() == [8899]
+    assert res.dead["error.message"].to_list() == ["unterminated quoted field"]
+    assert res.dead["event.original"][0].startswith(b"46.118.127.106 - - [20/May/2015:12:05:17 +0000]")
+    (frame,) = res.frames.values()
+    assert frame["@timestamp"].null_count() == 0
+    assert frame["http.response.status_code"].null_count() == 0
+    assert frame["source.ip"].n_unique() > 1000
