@@ -41,8 +41,17 @@ class LineBatch:
         if self.buf is not self.raw:
             kernels.repair_utf8(self.buf, self.starts, self.ends)
         self.n = int(self.starts.size)
+        self.index = np.arange(self.n, dtype=np.int64)  # line index within the chunk
         self._arrow = pa.py_buffer(self.buf)
         self._raw_arrow = pa.py_buffer(self.raw)
+
+    def take(self, index: np.ndarray) -> LineBatch:
+        """The same chunk restricted to the lines at ``index`` (buffers shared, line numbers kept)."""
+        sub = object.__new__(LineBatch)
+        sub.__dict__.update(self.__dict__)
+        sub.starts, sub.ends, sub.index = self.starts[index], self.ends[index], self.index[index]
+        sub.n = int(index.size)
+        return sub
 
     def strings(self, name: str, starts: np.ndarray, ends: np.ndarray) -> pl.Series:
         """String column of spans into this batch (null where a start is -1)."""
@@ -56,7 +65,7 @@ class LineBatch:
         return {
             "log.file.path": pl.Series("log.file.path", [self.path], pl.Categorical).new_from_index(0, self.n),
             "log.offset": pl.Series("log.offset", self.starts + self.chunk.offset),
-            "log.line": pl.Series("log.line", np.arange(self.n, dtype=np.int64) + self.chunk.first_line),
+            "log.line": pl.Series("log.line", self.index + self.chunk.first_line),
         }
 
     def dead(self, mask: np.ndarray | pl.Series, reasons: pl.Series | str) -> pl.DataFrame:
@@ -70,7 +79,7 @@ class LineBatch:
         s, e = self.starts[idx], self.ends[idx]
         return pl.DataFrame({
             "log.file.path": pl.Series([self.path], dtype=pl.String).new_from_index(0, idx.size),
-            "log.line": idx.astype(np.int64) + self.chunk.first_line,
+            "log.line": self.index[idx] + self.chunk.first_line,
             "log.offset": s + self.chunk.offset,
             "error.message": why,
             "event.original": binary_series("event.original", self._raw_arrow, self.raw, s, e),

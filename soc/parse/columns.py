@@ -3,7 +3,9 @@
 A rule reads ``from`` a raw field, treats the spec's null markers (``-``) as absent, converts to its
 ``type`` and says what a failure means: by default a present value that does not convert sends the line
 to the dead letters with the reason; ``on_error: null`` keeps the line with a null instead;
-``required: true`` also dead-letters a line where the value is absent.
+``required: true`` also dead-letters a line where the value is absent. ``zone`` fixes the zone of a
+timestamp field whose format defines it (W3C logs are UTC), overriding the source's configured zone;
+``replace: [old, new]`` substitutes literally (IIS writes ``+`` for spaces).
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ class Rule:
     on_error: str = "dead"
     lower: bool = False
     map: tuple[tuple[str, str], ...] = ()
+    zone: str | None = None
+    replace: tuple[str, str] | None = None
 
     @staticmethod
     def from_spec(target: str, spec: dict | str, default_nulls: tuple[str, ...]) -> Rule:
         if isinstance(spec, str):
             spec = {"from": spec}
-        unknown = set(spec) - {"from", "type", "format", "null", "required", "on_error", "lower", "map"}
+        unknown = set(spec) - {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace"}
         if unknown:
             raise SpecError(f"column {target}: unknown keys {sorted(unknown)}")
         kind = spec.get("type", "string")
@@ -75,6 +79,8 @@ class Rule:
             on_error=spec.get("on_error", "dead"),
             lower=bool(spec.get("lower", False)),
             map=tuple((str(k), str(v)) for k, v in (spec.get("map") or {}).items()),
+            zone=spec.get("zone"),
+            replace=tuple(spec["replace"]) if spec.get("replace") else None,
         )
 
     @property
@@ -88,11 +94,14 @@ class Rule:
 
     def value(self, ctx: Context) -> pl.Expr:
         raw = pl.when(self.present()).then(pl.col(self.raw))
+        if self.replace:
+            raw = raw.str.replace_all(self.replace[0], self.replace[1], literal=True)
         if self.lower:
             raw = raw.str.to_lowercase()
         if self.map:
             raw = raw.replace(dict(self.map))
         kind = self.type
+        zone = self.zone or ctx.zone
         if kind == "string":
             out = raw
         elif kind == "category":
@@ -102,13 +111,13 @@ class Rule:
         elif kind == "float64":
             out = raw.cast(pl.Float64, strict=False)
         elif kind == "timestamp":
-            out = T.parse(raw, list(self.formats), ctx.zone)
+            out = T.parse(raw, list(self.formats), zone)
         elif kind == "iso8601":
-            out = T.iso8601(raw, ctx.zone)
+            out = T.iso8601(raw, zone)
         elif kind == "epoch":
             out = T.epoch(raw.cast(pl.Int64, strict=False))
         else:  # yearless
-            out = T.yearless(raw, ctx.reference, ctx.zone, *(self.formats[:1]))
+            out = T.yearless(raw, ctx.reference, zone, *(self.formats[:1]))
         return out.alias(self.target)
 
     def problem(self) -> pl.Expr:
@@ -132,6 +141,9 @@ def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -
 def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | None = None,
           ) -> tuple[pl.DataFrame, pl.Series]:
     """Typed columns of ``rules`` (plus constants) and, per line, the first reason to reject it (or null)."""
+    missing = {r.raw for r in rules} - set(raw.columns)
+    if missing:  # a field this input does not have (e.g. a W3C log without cs(Referer)): null
+        raw = raw.with_columns([pl.lit(None, pl.String).alias(m) for m in sorted(missing)])
     typed = raw.lazy().with_columns([r.value(ctx) for r in rules])
     checks = [r.problem() for r in rules if r.required or (r.type not in ("string", "category"))]
     reason = pl.coalesce(checks) if checks else pl.lit(None, pl.String)

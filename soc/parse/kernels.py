@@ -124,11 +124,12 @@ def has_invalid_utf8(buf):
 
 
 @njit(cache=True, parallel=True)
-def tokenize_words(buf, starts, ends, k, brackets):
+def tokenize_words(buf, starts, ends, k, brackets, quotes=True):
     """Split lines into at most ``k`` whitespace-separated fields.
 
     ``"..."`` is one field (backslash escapes the next byte, so ``\\"`` stays inside) and, when
-    ``brackets`` is set, so is ``[...]``; the quotes and brackets are not part of the field.
+    ``brackets`` is set, so is ``[...]``; the quotes and brackets are not part of the field. With
+    ``quotes`` false a ``"`` is an ordinary byte (IIS writes ``+`` for spaces and never quotes).
     """
     n = starts.size
     fs = np.full((k, n), -1, np.int64)
@@ -147,7 +148,7 @@ def tokenize_words(buf, starts, ends, k, brackets):
             if f == k:
                 err[r] = E_TOO_MANY
                 break
-            if c == QUOTE:
+            if c == QUOTE and quotes:
                 i += 1
                 s = i
                 closed = False

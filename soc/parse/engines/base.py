@@ -58,3 +58,18 @@ def split(batch: LineBatch, frame: pl.DataFrame, reason: pl.Series, family: str,
     if not bad.any():
         return ParseResult({(family, dataset): frame}, empty_dead(), batch.n)
     return ParseResult({(family, dataset): frame.filter(~bad)}, batch.dead(bad, reason), batch.n)
+
+
+def merge(lines: int, parts: list[ParseResult]) -> ParseResult:
+    """One result of a chunk parsed in parts (segments, routes); ``lines`` counts the whole chunk."""
+    frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
+    for part in parts:
+        for key, frame in part.frames.items():
+            if frame.height:
+                frames.setdefault(key, []).append(frame)
+    dead = [p.dead for p in parts if p.dead.height]
+    return ParseResult(
+        {k: v[0] if len(v) == 1 else pl.concat(v) for k, v in frames.items()},
+        pl.concat(dead) if dead else empty_dead(),
+        lines,
+    )

@@ -1,0 +1,185 @@
+"""The one-way pipeline: sources -> sniff -> parse -> (normalised frames) -> sinks, with per-input counts.
+
+The library entry point; the CLI only calls ``run`` and prints what it returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from queue import Queue
+from threading import Thread
+
+from soc.parse.batch import LineBatch, ParseResult
+from soc.parse.columns import Context
+from soc.parse.engines import engine_class
+from soc.parse.spec import ParserSpec, load_specs
+from soc.schema import time as T
+from soc.sources import DEFAULT_CHUNK, Chunk, Source, read_chunks
+from soc.sources.sniff import UnknownFormat, sniff
+
+
+@dataclass
+class Options:
+    """How to read inputs: forced format, zone of zone-less stamps, year of year-less ones, chunk size."""
+
+    format: str | None = None
+    zone: str = T.DEFAULT_ZONE
+    year: int | None = None
+    chunk_size: int = DEFAULT_CHUNK
+
+
+@dataclass
+class SourceStats:
+    """What happened to one input. ``read == parsed + dead`` always holds."""
+
+    path: str
+    format: str | None = None
+    read: int = 0
+    parsed: int = 0
+    dead: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    first: datetime | None = None
+    last: datetime | None = None
+    events: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def add(self, res: ParseResult, nbytes: int) -> None:
+        self.read += res.lines
+        self.parsed += res.parsed
+        self.dead += res.dead.height
+        self.bytes += nbytes
+        for (family, _), frame in res.frames.items():
+            self.events[family] = self.events.get(family, 0) + frame.height
+            if frame.height:
+                ts = frame.get_column("@timestamp")
+                lo, hi = ts.min(), ts.max()
+                if lo is not None:
+                    self.first = lo if self.first is None else min(self.first, lo)
+                    self.last = hi if self.last is None else max(self.last, hi)
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path, "format": self.format, "read": self.read, "parsed": self.parsed,
+            "dead_lettered": self.dead, "bytes": self.bytes, "seconds": round(self.seconds, 3),
+            "first": self.first.isoformat() if self.first else None,
+            "last": self.last.isoformat() if self.last else None,
+            "events": self.events, "error": self.error,
+        }
+
+
+class Sink:
+    """Where results go. The default keeps nothing (counting only)."""
+
+    def write(self, source_path: str, family: str, dataset: str, frame) -> None: ...
+    def write_dead(self, source_path: str, dead) -> None: ...
+    def close_source(self, source_path: str) -> None: ...
+    def close(self) -> None: ...
+
+
+Progress = Callable[[int], None]
+
+
+def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options, stats: SourceStats,
+                 on_bytes: Progress | None = None) -> Iterator[ParseResult]:
+    """Parse one input chunk by chunk, counting into ``stats``; yields each chunk's result.
+
+    Raises ``UnknownFormat`` before yielding anything if the format cannot be told.
+    """
+    stream, raw = source.open()
+    try:
+        chunks = prefetch(read_chunks(stream, options.chunk_size))
+        first = next(chunks, None)
+        if first is None:
+            return
+        name = options.format or sniff(first.data, [s.signature for s in specs.values()])
+        spec = specs[name]
+        stats.format = name
+        ctx = Context(source.path, options.zone, T.reference_time(source.mtime, options.year))
+        engine = engine_class(spec.engine)(spec, ctx)
+        last_pos = 0
+        for chunk in _chain(first, chunks):
+            batch = LineBatch(chunk, source.path)
+            result = batch.oversize() if chunk.oversize else engine.parse(batch)
+            stats.add(result, len(chunk.data) + chunk.dropped)
+            yield result
+            if on_bytes is not None:
+                pos = _position(raw)
+                on_bytes(max(pos - last_pos, 0))
+                last_pos = pos
+    finally:
+        if raw is not stream:
+            stream.close()
+        if source.path != "-":
+            raw.close()
+
+
+def run(sources: list[Source], sink: Sink | None = None, options: Options | None = None,
+        on_bytes: Progress | None = None, specs: dict[str, ParserSpec] | None = None) -> list[SourceStats]:
+    """Run every source through the pipeline into ``sink``; return the counts per source."""
+    options = options or Options()
+    specs = specs or load_specs()
+    if options.format and options.format not in specs:
+        raise ValueError(f"unknown format {options.format!r} (known: {', '.join(sorted(specs))})")
+    sink = sink or Sink()
+    stats = []
+    for source in sources:
+        st = SourceStats(source.path)
+        started = time.perf_counter()
+        try:
+            for result in parse_source(source, specs, options, st, on_bytes):
+                for (family, dataset), frame in result.frames.items():
+                    sink.write(source.path, family, dataset, frame)
+                sink.write_dead(source.path, result.dead)
+        except UnknownFormat as exc:
+            st.error = str(exc)
+        except OSError as exc:
+            st.error = f"cannot read: {exc}"
+        except Exception as exc:  # a parser bug must not stop the other inputs; it is reported loudly
+            st.error = f"parser failure ({type(exc).__name__}: {exc}) after {st.read} lines"
+        finally:
+            sink.close_source(source.path)
+        st.seconds = time.perf_counter() - started
+        stats.append(st)
+    sink.close()
+    return stats
+
+
+def _position(raw) -> int:
+    try:
+        return raw.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+def _chain(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+    yield first
+    yield from rest
+
+
+_DONE = object()
+
+
+def prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Read (and decompress) the next chunks in a thread while the current one is parsed."""
+    queue: Queue = Queue(maxsize=depth)
+
+    def fill() -> None:
+        try:
+            for chunk in chunks:
+                queue.put(chunk)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+        queue.put(_DONE)
+
+    Thread(target=fill, daemon=True).start()
+    while True:
+        item = queue.get()
+        if item is _DONE:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item

@@ -1,0 +1,76 @@
+"""The embedded default sink: Parquet datasets, one folder per event family, plus the dead letters.
+
+Layout: ``OUT/<family>/<dataset>/<input-name>-<hash>.parquet`` and ``OUT/dead_letters/<input-name>-<hash>.parquet``.
+One file per input and family, written row group by row group as chunks arrive, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_stem(source_path: str) -> str:
+    """A safe, unique file name for an input path (its name plus a hash of the full path)."""
+    name = _UNSAFE.sub("_", Path(source_path).name or "stdin")[:80] or "input"
+    digest = hashlib.sha1(source_path.encode("utf-8", "surrogateescape")).hexdigest()[:8]  # noqa: S324
+    return f"{name}-{digest}"
+
+
+class ParquetSink:
+    """Writes family frames and dead letters of many inputs under ``root``."""
+
+    def __init__(self, root: str | Path, frames: bool = True):
+        self.root = Path(root)
+        self.frames = frames  # False: keep only the dead letters (``soc hunt`` before detection)
+        self._writers: dict[Path, pq.ParquetWriter] = {}
+        self.files: list[Path] = []
+
+    def write(self, source_path: str, family: str, dataset: str, frame: pl.DataFrame) -> None:
+        if self.frames and frame.height:
+            self._append(self.root / family / dataset / f"{file_stem(source_path)}.parquet", frame)
+
+    def write_dead(self, source_path: str, dead: pl.DataFrame) -> None:
+        if dead.height:
+            self._append(self.root / "dead_letters" / f"{file_stem(source_path)}.parquet", dead)
+
+    def close_source(self, source_path: str) -> None:
+        """Finish the files of one input (so a long run does not keep every writer open)."""
+        stem = f"{file_stem(source_path)}.parquet"
+        for path in [p for p in self._writers if p.name == stem]:
+            self._writers.pop(path).close()
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def _append(self, path: Path, frame: pl.DataFrame) -> None:
+        table = _plain(frame.to_arrow())
+        writer = self._writers.get(path)
+        if writer is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            self._writers[path] = writer
+            self.files.append(path)
+        writer.write_table(table.cast(writer.schema))
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """Views and dictionaries as plain large strings: one stable schema across chunks."""
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_dictionary(t) or pa.types.is_string_view(t):
+            t = pa.large_string()
+        elif pa.types.is_binary_view(t):
+            t = pa.large_binary()
+        fields.append(pa.field(f.name, t))
+    return table.cast(pa.schema(fields))
