@@ -11,7 +11,8 @@ INPUTS = click.argument("inputs", nargs=-1, required=True)
 
 
 def _read_options(f):
-    f = click.option("--format", "fmt", metavar="NAME", help="Parser to use instead of sniffing (see `soc formats`).")(f)
+    f = click.option("--format", "fmt", metavar="NAME",
+                     help="Parser to use instead of sniffing (see `soc formats`).")(f)
     f = click.option("--tz", "zone", default="Asia/Ho_Chi_Minh", show_default=True, envvar="SOC_TZ",
                      help="Zone of timestamps that carry none.")(f)
     f = click.option("--year", type=int, help="Year of year-less syslog stamps (default: from the file's mtime).")(f)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,7 +42,7 @@ def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: 
     from soc.sources import read_chunks
 
     spec = load_specs()[spec_name]
-    ref = datetime(year, 12, 31, 23, 59, 59, tzinfo=timezone.utc) if year else datetime.now(timezone.utc)
+    ref = datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC) if year else datetime.now(UTC)
     engine = engine_class(spec.engine)(spec, Context(path, zone, ref))
     data = text.encode() if isinstance(text, str) else text
     frames: dict = {}

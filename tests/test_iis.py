@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.conftest import parse_text
 
@@ -28,7 +28,7 @@ def test_fields_follow_the_header_and_time_is_utc():
     res = parse_text("iis_w3c", HEADER + LINE, zone="Asia/Ho_Chi_Minh")
     assert res.lines == 5 and res.parsed == 5 and res.dead.height == 0
     row = frame_of(res).row(0, named=True)
-    assert row["@timestamp"] == datetime(2026, 11, 20, 0, 0, 1, tzinfo=timezone.utc)
+    assert row["@timestamp"] == datetime(2026, 11, 20, 0, 0, 1, tzinfo=UTC)
     assert row["destination.ip"] == "10.10.1.5" and row["destination.port"] == 443
     assert row["url.path"] == "/owa/auth/logon.aspx" and row["url.query"] == "replaceCurrent=1"
     assert row["user.name"] is None and row["source.ip"] == "113.160.1.2"
@@ -44,7 +44,7 @@ def test_several_header_blocks_change_the_fields():
     assert frame.height == 2
     last = frame.row(1, named=True)
     assert last["source.ip"] == "2001:db8::5" and last["http.request.method"] == "POST"
-    assert last["@timestamp"] == datetime(2026, 11, 21, 1, 2, 3, tzinfo=timezone.utc)
+    assert last["@timestamp"] == datetime(2026, 11, 21, 1, 2, 3, tzinfo=UTC)
     assert last["destination.port"] is None and last["log.line"] == 7
 
 

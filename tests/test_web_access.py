@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -24,7 +24,7 @@ def one(text: str, path: str = "access.log") -> dict:
 
 def test_combined_fields():
     row = one(COMBINED)
-    assert row["@timestamp"] == datetime(2025, 10, 10, 20, 55, 36, tzinfo=timezone.utc)
+    assert row["@timestamp"] == datetime(2025, 10, 10, 20, 55, 36, tzinfo=UTC)
     assert row["source.ip"] == "192.0.2.10"
     assert row["user.name"] == "alice"
     assert row["http.request.method"] == "GET"
@@ -67,7 +67,7 @@ def test_escaped_quotes_stay_inside_the_field():
 def test_ipv6_client():
     row = one('2001:db8::1 - - [10/Oct/2000:13:55:36 +0700] "POST /login HTTP/2.0" 401 12 "-" "x"\n')
     assert row["source.ip"] == "2001:db8::1"
-    assert row["@timestamp"] == datetime(2000, 10, 10, 6, 55, 36, tzinfo=timezone.utc)
+    assert row["@timestamp"] == datetime(2000, 10, 10, 6, 55, 36, tzinfo=UTC)
     assert row["http.version"] == "2.0"
 
 

@@ -20,6 +20,7 @@ from soc.schema import time as T
 INTEGER_INTEGER_TYPES = {
     "int64": pl.Int64, "int32": pl.Int32, "int16": pl.Int16, "uint16": pl.UInt16, "uint32": pl.UInt32,
 }
+RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace"}
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
 TYPES = {
     "int64": pl.Int64, "int32": pl.Int32, "int16": pl.Int16, "uint16": pl.UInt16, "uint32": pl.UInt32,
@@ -27,6 +28,7 @@ TYPES = {
 INTEGER_TYPES = {
     "int64": pl.Int64, "int32": pl.Int32, "int16": pl.Int16, "uint16": pl.UInt16, "uint32": pl.UInt32,
 }
+RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace"}
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
 TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "yearless", *INTEGER_TYPES}
 
@@ -62,7 +64,7 @@ class Rule:
     def from_spec(target: str, spec: dict | str, default_nulls: tuple[str, ...]) -> Rule:
         if isinstance(spec, str):
             spec = {"from": spec}
-        unknown = set(spec) - {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace"}
+        unknown = set(spec) - RULE_KEYS
         if unknown:
             raise SpecError(f"column {target}: unknown keys {sorted(unknown)}")
         kind = spec.get("type", "string")

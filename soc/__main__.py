@@ -1,0 +1,5 @@
+"""``python -m soc``: the same as the ``soc`` command."""
+
+from soc.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The command line, run as a user runs it: real files in, Parquet and a summary out."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import polars as pl
+
+from tests.conftest import ROOT
+
+LINE = '10.0.0.1 - - [10/Oct/2025:13:55:36 +0700] "GET /x HTTP/1.1" 404 5 "-" "x"\n'
+
+
+def soc(*args: str, stdin: bytes | None = None, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "soc", *args], input=stdin, capture_output=True, cwd=cwd,
+                          env=env, timeout=300, check=False)
+
+
+def test_parse_writes_family_datasets_and_dead_letters(tmp_path):
+    log = tmp_path / "nginx" / "access.log.gz"
+    log.parent.mkdir()
+    log.write_bytes(gzip.compress((LINE * 5 + "not a log line\n").encode()))
+    out = tmp_path / "out"
+    res = soc("parse", str(tmp_path / "nginx"), "-o", str(out), "--json")
+    assert res.returncode == 0, res.stderr.decode()
+    (summary,) = json.loads(res.stdout)
+    assert (summary["read"], summary["parsed"], summary["dead_lettered"]) == (6, 5, 1)
+    assert summary["format"] == "web_access" and summary["events"] == {"web": 5}
+    web = pl.read_parquet(out / "web" / "nginx.access")
+    assert web.height == 5 and web["url.original"].to_list() == ["/x"] * 5
+    dead = pl.read_parquet(out / "dead_letters")
+    assert dead.row(0, named=True) == {
+        "log.file.path": str(log), "log.line": 6, "log.offset": len(LINE) * 5,
+        "error.message": "fewer than 7 fields", "event.original": b"not a log line",
+    }
+
+
+def test_stdin_and_forced_format(tmp_path):
+    res = soc("hunt", "-", "--format", "web_access", "--json", "--data-dir", str(tmp_path), stdin=LINE.encode())
+    assert res.returncode == 0, res.stderr.decode()
+    assert json.loads(res.stdout)[0]["parsed"] == 1
+
+
+def test_unknown_format_is_reported_with_the_formats_tried(tmp_path):
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\nworld\n")
+    res = soc("hunt", str(junk), "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 2
+    assert b"format not recognised (tried: " in res.stderr and b"web_access" in res.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert soc("hunt", str(tmp_path / "nope.log")).returncode == 2
+    res = soc("hunt", "-", "--format", "no_such_format", stdin=b"x\n")
+    assert res.returncode == 2 and b"unknown format" in res.stderr
+
+
+def test_summary_table_escapes_terminal_control_sequences(tmp_path):
+    evil = tmp_path / "evil\x1b[31mred.log"
+    evil.write_text(LINE)
+    res = soc("hunt", str(evil), "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stderr.decode()
+    assert b"\x1b[31m" not in res.stdout and b"\\x1b[31mred.log" in res.stdout
+
+
+def test_hunt_runs_on_the_sample_logs(tmp_path):
+    res = soc("hunt", str(ROOT / "sample_logs"), "--json", "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr.decode()
+    stats = json.loads(res.stdout)
+    assert {s["format"] for s in stats} >= {"web_access", "iis_w3c"}
+    assert all(s["error"] is None and s["read"] == s["parsed"] + s["dead_lettered"] for s in stats)
+    assert all(s["dead_lettered"] == 0 for s in stats)
