@@ -75,3 +75,13 @@ def test_hunt_runs_on_the_sample_logs(tmp_path):
     assert {s["format"] for s in stats} >= {"web_access", "iis_w3c"}
     assert all(s["error"] is None and s["read"] == s["parsed"] + s["dead_lettered"] for s in stats)
     assert all(s["dead_lettered"] == 0 for s in stats)
+
+
+def test_help_imports_no_heavy_library():
+    """``soc --help`` stays fast because Polars, Numba and PyArrow are imported only by the commands."""
+    code = ("import sys; from click.testing import CliRunner; from soc.cli import main; "
+            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in ('polars', 'numba', 'pyarrow', 'numpy', 'rich') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

@@ -5,7 +5,10 @@ A rule reads ``from`` a raw field, treats the spec's null markers (``-``) as abs
 to the dead letters with the reason; ``on_error: null`` keeps the line with a null instead;
 ``required: true`` also dead-letters a line where the value is absent. ``zone`` fixes the zone of a
 timestamp field whose format defines it (W3C logs are UTC), overriding the source's configured zone;
-``replace: [old, new]`` substitutes literally (IIS writes ``+`` for spaces).
+``replace: [old, new]`` substitutes literally (IIS writes ``+`` for spaces). ``fallback`` (a field name, or
+a rule of its own) is read where the first value is absent or does not convert (FortiGate: ``eventtime``,
+else ``date`` + ``time``). ``type: datetime`` passes on a timestamp the engine has already converted;
+``default`` is the value where the field is absent (``event.count`` of a line that is not a repeat: 1).
 """
 
 from __future__ import annotations
@@ -15,22 +18,19 @@ from datetime import datetime
 
 import polars as pl
 
+from soc.parse.fasttime import parse_formats
 from soc.schema import time as T
 
-INTEGER_INTEGER_TYPES = {
-    "int64": pl.Int64, "int32": pl.Int32, "int16": pl.Int16, "uint16": pl.UInt16, "uint32": pl.UInt32,
-}
-RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace"}
-RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
-TYPES = {
-    "int64": pl.Int64, "int32": pl.Int32, "int16": pl.Int16, "uint16": pl.UInt16, "uint32": pl.UInt32,
-}
 INTEGER_TYPES = {
     "int64": pl.Int64, "int32": pl.Int32, "int16": pl.Int16, "uint16": pl.UInt16, "uint32": pl.UInt32,
 }
-RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace"}
+RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace",
+             "fallback", "default"}
+FAST = "#"  # prefix of columns computed before the lazy query (Numba timestamps)
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
-TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "yearless", *INTEGER_TYPES}
+TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "yearless", "datetime",
+         *INTEGER_TYPES}
+UNCHECKED = ("string", "category", "datetime")  # types whose conversion cannot fail
 
 
 class SpecError(ValueError):
@@ -59,6 +59,8 @@ class Rule:
     map: tuple[tuple[str, str], ...] = ()
     zone: str | None = None
     replace: tuple[str, str] | None = None
+    fallback: Rule | None = None
+    default: str | int | float | None = None
 
     @staticmethod
     def from_spec(target: str, spec: dict | str, default_nulls: tuple[str, ...]) -> Rule:
@@ -71,18 +73,29 @@ class Rule:
         if kind not in TYPES:
             raise SpecError(f"column {target}: unknown type {kind!r} (known: {sorted(TYPES)})")
         formats = spec.get("format", ())
+        fallback = spec.get("fallback")
+        if isinstance(fallback, list):  # [a, b, c]: a, else b, else c
+            chain = None
+            for item in reversed(fallback):
+                item = {"from": item, "type": kind} if isinstance(item, str) else dict(item)
+                chain = {**item, "fallback": chain} if chain else item
+            fallback = chain
+        elif isinstance(fallback, str):
+            fallback = {"from": fallback, "type": kind}
         return Rule(
             target=target,
             source=str(spec.get("from", target)),
             type=kind,
             formats=(formats,) if isinstance(formats, str) else tuple(formats),
-            nulls=tuple(spec.get("null", default_nulls)),
+            nulls=() if kind == "datetime" else tuple(spec.get("null", default_nulls)),
             required=bool(spec.get("required", False)),
             on_error=spec.get("on_error", "dead"),
             lower=bool(spec.get("lower", False)),
             map=tuple((str(k), str(v)) for k, v in (spec.get("map") or {}).items()),
             zone=spec.get("zone"),
             replace=tuple(spec["replace"]) if spec.get("replace") else None,
+            fallback=Rule.from_spec(target, fallback, default_nulls) if fallback else None,
+            default=spec.get("default"),
         )
 
     @property
@@ -90,11 +103,46 @@ class Rule:
         """Name of the raw column in the engine's frame (prefixed so it never collides with a target)."""
         return RAW + self.source
 
+    @property
+    def dtype(self) -> pl.DataType:
+        """The Polars type of the column this rule makes (known before any data is seen)."""
+        if self.type in INTEGER_TYPES:
+            return INTEGER_TYPES[self.type]
+        return {"string": pl.String, "category": pl.Categorical, "float64": pl.Float64}.get(self.type, T.UTC)
+
+    @property
+    def chain(self) -> list[Rule]:
+        """This rule and its fallbacks, in the order they are tried."""
+        return [self, *(self.fallback.chain if self.fallback else [])]
+
+    @property
+    def checked(self) -> bool:
+        """Whether the rule can reject a line (required, or a conversion that can fail)."""
+        return self.required or any(r.type not in UNCHECKED for r in self.chain)
+
+    @property
+    def fast(self) -> bool:
+        """Whether the Numba timestamp parser may do this rule's conversion (see ``apply``)."""
+        return self.type == "timestamp" and not (self.lower or self.map or self.replace)
+
     def present(self) -> pl.Expr:
         raw = pl.col(self.raw)
         return raw.is_not_null() & ~raw.is_in(list(self.nulls)) if self.nulls else raw.is_not_null()
 
-    def value(self, ctx: Context) -> pl.Expr:
+    def value(self, ctx: Context, ready: frozenset[str] = frozenset()) -> pl.Expr:
+        """The typed column; ``ready`` names the raw fields of timestamps already parsed (``FAST`` + raw)."""
+        out = self.convert(ctx, ready)
+        if self.fallback is not None:
+            out = pl.coalesce([r.convert(ctx, ready) for r in self.chain])
+        if self.default is not None:
+            absent = ~pl.any_horizontal([r.present() for r in self.chain])
+            out = pl.when(absent).then(pl.lit(self.default)).otherwise(out)
+        return out.alias(self.target)
+
+    def convert(self, ctx: Context, ready: frozenset[str] = frozenset()) -> pl.Expr:
+        """This rule's own typed value, fallbacks aside."""
+        if self.raw in ready and self.fast:
+            return pl.when(self.present()).then(pl.col(FAST + self.raw))
         raw = pl.when(self.present()).then(pl.col(self.raw))
         if self.replace:
             raw = raw.str.replace_all(self.replace[0], self.replace[1], literal=True)
@@ -108,6 +156,8 @@ class Rule:
             out = raw
         elif kind == "category":
             out = raw.cast(pl.Categorical)
+        elif kind == "datetime":
+            out = raw.cast(T.UTC)
         elif kind in INTEGER_TYPES:
             out = raw.str.strip_chars().cast(INTEGER_TYPES[kind], strict=False)
         elif kind == "float64":
@@ -120,19 +170,36 @@ class Rule:
             out = T.epoch(raw.cast(pl.Int64, strict=False))
         else:  # yearless
             out = T.yearless(raw, ctx.reference, zone, *(self.formats[:1]))
-        return out.alias(self.target)
+        return out
 
     def problem(self) -> pl.Expr:
         """The reason this rule rejects the line, or null."""
+        if self.fallback is not None:
+            return self._chain_problem()
         failed = pl.col(self.target).is_null()
         bad = pl.lit(None, pl.String)
-        if self.type not in ("string", "category") and self.on_error == "dead":
+        if self.type not in UNCHECKED and self.on_error == "dead":
             quoted = pl.col(self.raw).str.slice(0, 60)
             bad = pl.when(self.present() & failed).then(
                 pl.format("{}: {} is not a valid {}", pl.lit(self.target), quoted, pl.lit(self.type))
             )
         if self.required:
             return pl.when(~self.present()).then(pl.lit(f"{self.target}: missing")).otherwise(bad)
+        return bad
+
+    def _chain_problem(self) -> pl.Expr:
+        """Like ``problem`` over the chain: the value quoted is the first present one."""
+        chain = self.chain
+        present = pl.any_horizontal([r.present() for r in chain])
+        bad = pl.lit(None, pl.String)
+        if self.checked and self.on_error == "dead":
+            tried = pl.coalesce([pl.when(r.present()).then(pl.col(r.raw)) for r in chain]).str.slice(0, 60)
+            kind = pl.coalesce([pl.when(r.present()).then(pl.lit(r.type)) for r in chain])
+            bad = pl.when(present & pl.col(self.target).is_null()).then(
+                pl.format("{}: {} is not a valid {}", pl.lit(self.target), tried, kind)
+            )
+        if self.required:
+            return pl.when(~present).then(pl.lit(f"{self.target}: missing")).otherwise(bad)
         return bad
 
 
@@ -143,11 +210,19 @@ def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -
 def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | None = None,
           ) -> tuple[pl.DataFrame, pl.Series]:
     """Typed columns of ``rules`` (plus constants) and, per line, the first reason to reject it (or null)."""
-    missing = {r.raw for r in rules} - set(raw.columns)
+    missing = {c.raw for r in rules for c in r.chain} - set(raw.columns)
     if missing:  # a field this input does not have (e.g. a W3C log without cs(Referer)): null
         raw = raw.with_columns([pl.lit(None, pl.String).alias(m) for m in sorted(missing)])
-    typed = raw.lazy().with_columns([r.value(ctx) for r in rules])
-    checks = [r.problem() for r in rules if r.required or (r.type not in ("string", "category"))]
+    fast = {}
+    for r in (c for rule in rules for c in rule.chain if c.fast and FAST + c.raw not in fast):
+        parsed = parse_formats(raw.get_column(r.raw), list(r.formats), r.zone or ctx.zone)
+        if parsed is not None:
+            fast[FAST + r.raw] = parsed
+    if fast:
+        raw = raw.with_columns(**fast)
+    ready = frozenset(name[len(FAST):] for name in fast)
+    typed = raw.lazy().with_columns([r.value(ctx, ready) for r in rules])
+    checks = [r.problem() for r in rules if r.checked]
     reason = pl.coalesce(checks) if checks else pl.lit(None, pl.String)
     out = typed.with_columns(reason.alias("_reason"))
     keep = [r.target for r in rules]

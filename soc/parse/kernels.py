@@ -22,34 +22,31 @@ ERRORS = {
 }
 
 
+BLOCK = 1 << 20  # bytes per parallel block when looking for line ends
+
+
 @njit(cache=True)
 def find_lines(buf):
     """Start and end of every line; the end excludes ``\\n`` and a ``\\r`` before it."""
-    n = 0
-    for i in range(buf.size):
+    size = buf.size
+    nl = 0
+    for i in range(size):
         if buf[i] == NL:
-            n += 1
-    if buf.size and buf[buf.size - 1] != NL:
-        n += 1
+            nl += 1
+    n = nl + (1 if size and buf[size - 1] != NL else 0)
     starts = np.empty(n, np.int64)
     ends = np.empty(n, np.int64)
     j = 0
     s = 0
-    for i in range(buf.size):
+    for i in range(size):
         if buf[i] == NL:
-            e = i
-            if e > s and buf[e - 1] == CR:
-                e -= 1
             starts[j] = s
-            ends[j] = e
+            ends[j] = i - 1 if i > s and buf[i - 1] == CR else i
             j += 1
             s = i + 1
-    if s < buf.size:
-        e = buf.size
-        if buf[e - 1] == CR and e - 1 >= s:
-            e -= 1
+    if j < n:
         starts[j] = s
-        ends[j] = e
+        ends[j] = size - 1 if size - 1 >= s and buf[size - 1] == CR else size
     return starts, ends
 
 
@@ -108,19 +105,33 @@ def repair_utf8(buf, starts, ends):
     return bad
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def has_invalid_utf8(buf):
-    i = 0
-    e = buf.size
-    while i < e:
-        if buf[i] < 0x80:
-            i += 1
-            continue
-        k = _utf8_bad_at(buf, i, e)
-        if k == 0:
-            return True
-        i += k
-    return False
+    """Whether ``buf`` holds any invalid UTF-8; ASCII blocks are skipped eight bytes at a time."""
+    size = buf.size
+    nblocks = (size + BLOCK - 1) // BLOCK
+    bad = np.zeros(nblocks, np.bool_)
+    for b in prange(nblocks):
+        i = b * BLOCK
+        e = min(size, (b + 1) * BLOCK)
+        # a sequence may straddle the block end: validate up to the end of the buffer, stop after e
+        while i < e:
+            if i + 8 <= e and (buf[i] | buf[i + 1] | buf[i + 2] | buf[i + 3] | buf[i + 4] | buf[i + 5]
+                               | buf[i + 6] | buf[i + 7]) < 0x80:
+                i += 8
+                continue
+            if buf[i] < 0x80:
+                i += 1
+                continue
+            if b > 0 and i < b * BLOCK + 3 and buf[i] < 0xC0:
+                i += 1  # a continuation byte of a sequence begun in the previous block (checked there)
+                continue
+            k = _utf8_bad_at(buf, i, size)
+            if k == 0:
+                bad[b] = True
+                break
+            i += k
+    return bad.any()
 
 
 @njit(cache=True, parallel=True)
@@ -196,11 +207,12 @@ def split_request(buf, s, e):
     """Split an HTTP request line ``METHOD target HTTP/x`` at its first and last space.
 
     The target may itself contain spaces (attack traffic often does), so it is everything in between.
-    Returns spans of method, target and protocol (-1 where absent).
+    Returns spans of method, target, protocol, and the target's path and query (split at the first
+    ``?``, which is not part of either); -1 where absent.
     """
     n = s.size
-    out_s = np.full((3, n), -1, np.int64)
-    out_e = np.full((3, n), -1, np.int64)
+    out_s = np.full((5, n), -1, np.int64)
+    out_e = np.full((5, n), -1, np.int64)
     for r in prange(n):
         a = s[r]
         b = e[r]
@@ -211,23 +223,31 @@ def split_request(buf, s, e):
             if buf[i] == SP:
                 first = i
                 break
-        if first < 0:
-            out_s[1, r] = a  # a bare target (e.g. garbage sent to the port)
-            out_e[1, r] = b
-            continue
-        last = first
-        for i in range(b - 1, first, -1):
-            if buf[i] == SP:
-                last = i
-                break
-        out_s[0, r] = a
-        out_e[0, r] = first
-        if last > first:
-            out_s[1, r] = first + 1
-            out_e[1, r] = last
-            out_s[2, r] = last + 1
-            out_e[2, r] = b
+        if first < 0:  # a bare target (e.g. garbage sent to the port)
+            ts, te = a, b
         else:
-            out_s[1, r] = first + 1
-            out_e[1, r] = b
+            last = first
+            for i in range(b - 1, first, -1):
+                if buf[i] == SP:
+                    last = i
+                    break
+            out_s[0, r] = a
+            out_e[0, r] = first
+            ts, te = first + 1, b
+            if last > first:
+                te = last
+                out_s[2, r] = last + 1
+                out_e[2, r] = b
+        out_s[1, r] = ts
+        out_e[1, r] = te
+        q = -1
+        for i in range(ts, te):
+            if buf[i] == 63:
+                q = i
+                break
+        out_s[3, r] = ts
+        out_e[3, r] = te if q < 0 else q
+        if q >= 0:
+            out_s[4, r] = q + 1
+            out_e[4, r] = te
     return out_s, out_e

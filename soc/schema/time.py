@@ -10,19 +10,55 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+from zoneinfo import ZoneInfo
+
 import polars as pl
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 UTC = pl.Datetime("us", "UTC")
+DAY_US = 86_400_000_000
 
 
 def localize(naive: pl.Expr, zone: str) -> pl.Expr:
     """Read naive datetimes as wall-clock time in ``zone``; gaps of DST changes become null."""
-    return (
-        naive.dt.cast_time_unit("us")
-        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-    )
+    return naive.dt.cast_time_unit("us").map_batches(lambda s: localize_series(s, zone), return_dtype=UTC)
+
+
+def localize_series(naive: pl.Series, zone: str) -> pl.Series:
+    """``localize`` for a Series: a constant offset when the zone has one over the data's range (the
+    common case, e.g. Asia/Ho_Chi_Minh since 1975: ~10x faster), else Polars' zone database."""
+    naive = naive.cast(pl.Datetime("us"))
+    if naive.null_count() == naive.len():
+        return naive.cast(UTC)
+    ints = naive.cast(pl.Int64)
+    offset = fixed_offset(zone, ints.min(), ints.max())
+    if offset is not None:
+        return (ints - offset * 1_000_000).cast(UTC)
+    return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+def fixed_offset(zone: str, lo_us: int, hi_us: int) -> int | None:
+    """The UTC offset (s) of ``zone`` if it is the same over [lo, hi] (checked every 6 h), else None."""
+    if zone in ("UTC", "Etc/UTC"):
+        return 0
+    tz = ZoneInfo(zone)
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    try:
+        lo = epoch + timedelta(microseconds=lo_us) - timedelta(days=1)
+        hi = epoch + timedelta(microseconds=hi_us) + timedelta(days=1)
+    except OverflowError:
+        return None
+    if (hi - lo).days > 400:
+        return None
+    offsets = set()
+    t = lo
+    while t <= hi:
+        offsets.add(t.astimezone(tz).utcoffset())
+        if len(offsets) > 1:
+            return None
+        t += timedelta(hours=6)
+    return int(offsets.pop().total_seconds())
 
 
 def parse(text: pl.Expr, formats: list[str], zone: str) -> pl.Expr:
@@ -79,6 +115,55 @@ def yearless(text: pl.Expr, reference: datetime, zone: str, fmt: str = "%b %d %H
     first = pl.when(this > pl.lit(limit).cast(UTC)).then(last).otherwise(this)
     leap = [in_year(ref.year - k) for k in range(1, 5)]
     return pl.coalesce([first, *leap])
+
+
+def yearless_reference(reference: datetime, zone: str) -> tuple[int, int]:
+    """The year and the latest wall-clock time (microseconds in ``zone``) of ``yearless``'s rule.
+
+    For engines that read ``Mmm dd hh:mm:ss`` in a kernel: a stamp takes ``year``, or an earlier one if
+    it would lie after the limit (one day past the reference) or does not exist (Feb 29).
+    """
+    ref = reference if reference.tzinfo else reference.replace(tzinfo=timezone.utc)
+    return ref.year, wall_micros(ref + timedelta(days=1), zone)
+
+
+def wall_micros(moment: datetime, zone: str) -> int:
+    """Wall-clock time of ``moment`` in ``zone`` as microseconds since 1970-01-01 (no zone)."""
+    s = pl.Series([moment]).dt.cast_time_unit("us").dt.convert_time_zone(zone).dt.replace_time_zone(None)
+    return int(s.cast(pl.Int64)[0])
+
+
+def localize_micros(naive: np.ndarray, zone: str, max_days: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+    """``localize`` for wall-clock microseconds: UTC microseconds, and False where the time does not exist.
+
+    Asks the zone once per day of the range instead of once per value; the few days with a DST change
+    (offset at 00:00 differs from 23:59:59) go through ``localize`` itself, so the result is the same.
+    """
+    naive = np.asarray(naive, np.int64)
+    if naive.size == 0:
+        return naive.copy(), np.ones(0, np.bool_)
+    days = naive // DAY_US
+    lo, hi = int(days.min()), int(days.max())
+    if hi - lo > max_days:
+        return _localize_slow(naive, zone)
+    first = (np.arange(lo, hi + 1, dtype=np.int64)) * DAY_US
+    edges = _localize_slow(np.concatenate([first, first + DAY_US - 1]), zone)
+    r = first.size
+    off_a, off_b = first - edges[0][:r], first + DAY_US - 1 - edges[0][r:]
+    steady = edges[1][:r] & edges[1][r:] & (off_a == off_b)
+    k = days - lo
+    utc = naive - off_a[k]
+    ok = steady[k]
+    if ok.all():
+        return utc, ok
+    odd = np.flatnonzero(~ok)
+    utc[odd], ok[odd] = _localize_slow(naive[odd], zone)
+    return utc, ok
+
+
+def _localize_slow(naive: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
+    out = pl.select(localize(pl.lit(pl.Series(naive)).cast(pl.Datetime("us")), zone)).to_series()
+    return out.cast(pl.Int64).fill_null(0).to_numpy(), out.is_not_null().to_numpy()
 
 
 def reference_time(mtime: float | None, year: int | None = None) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
@@ -37,17 +38,27 @@ def typed_frame(
     dataset: str,
     family: str,
     reject: pl.Series | None = None,
+    extra: dict[str, pl.DataType] | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Typed, conformed frame of every line and, per line, why it is rejected (null if it is not).
 
-    ``reject`` carries reasons found before typing (a tokenizer error); they take precedence.
+    ``reject`` carries reasons found before typing (a tokenizer error); they take precedence. ``extra``
+    fixes the non-core columns and their order (routes of one family must all give the same schema);
+    by default they are the rules' own. ``rows`` are the batch lines ``raw`` holds, when not all of them
+    (an engine that routes lines to several families).
     """
     typed, reason = apply(raw, list(rules), ctx, {"event.dataset": dataset, **constants})
     if reject is not None:
         reason = pl.select(pl.coalesce(reject, reason)).to_series()
-    core = family_columns(family)
-    extra = {c: typed.schema[c] for c in typed.columns if c not in core}
-    frame = conform(typed.with_columns(**batch.origin()), family, extra)
+    if extra is None:
+        core = family_columns(family)
+        extra = {c: typed.schema[c] for c in typed.columns if c not in core}
+    origin = batch.origin()
+    if rows is not None:
+        take = pl.Series(rows)
+        origin = {k: v.gather(take) for k, v in origin.items()}
+    frame = conform(typed.with_columns(**origin), family, extra)
     return frame, reason.alias("reason")
 
 

@@ -29,19 +29,12 @@ class WordsEngine(Engine):
         if req:
             i = names.index(req)
             rs, re_ = kernels.split_request(batch.buf, fs[i], fe[i])
-            for j, part in enumerate(("method", "target", "protocol")):
+            for j, part in enumerate(("method", "target", "protocol", "path", "query")):
                 fields[f"{req}.{part}"] = batch.strings(part, rs[j], re_[j])
-            fields.update(split_target(fields[f"{req}.target"], req))
         reject = token_problems(count, err, int(opts.get("min_fields", k)), k)
         frame, reason = typed_frame(batch, raw_frame(fields), self.spec.columns, self.ctx,
                                     self.spec.constants, self.dataset, self.spec.family, reject)
         return split(batch, frame, reason, self.spec.family, self.dataset)
-
-
-def split_target(target: pl.Series, prefix: str) -> dict[str, pl.Series]:
-    """``path`` and ``query`` of a request target (the query without its ``?``)."""
-    parts = target.str.splitn("?", 2)
-    return {f"{prefix}.path": parts.struct.field("field_0"), f"{prefix}.query": parts.struct.field("field_1")}
 
 
 def token_problems(count: np.ndarray, err: np.ndarray, low: int, high: int) -> pl.Series:

@@ -1,0 +1,47 @@
+"""Shared benchmark plumbing: generated inputs cached on disk, measurements in child processes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SOC_BENCH_DIR", "/tmp/soc-bench"))
+
+
+def generated(module: str, n_lines: int, suffix: str = ".log") -> Path:
+    """A file of ``n_lines`` from ``bench.<module>.generate``, made once and reused."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"{module}-{n_lines}{suffix}"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        importlib.import_module(f"bench.{module}").generate(str(tmp), n_lines)
+        tmp.rename(path)
+    return path
+
+
+def child(*args: str) -> dict:
+    """Run ``bench._child`` with ``args`` in a fresh interpreter; its JSON result."""
+    res = subprocess.run([sys.executable, "-m", "bench._child", *args], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"benchmark child failed: {res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def row(name: str, r: dict) -> str:
+    secs = max(r["seconds"], 1e-9)
+    return (f"| {name} | {r['lines']:,} | {r['bytes'] / 1e6:,.0f} | {r['lines'] / secs / 1e6:.2f} M | "
+            f"{r['bytes'] / secs / 1e6:,.0f} | {r['peak_rss_mb']:,.0f} |")
+
+
+HEADER = "| run | lines | MB | lines/s | MB/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|"
