@@ -29,8 +29,11 @@ def corpora() -> Path:
 
 
 def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: str = "Asia/Ho_Chi_Minh",
-               year: int | None = 2026, chunk_size: int | None = None):
-    """Parse ``text`` with one spec through the real engine; return a ``ParseResult`` merged over chunks."""
+               year: int | None = 2026, chunk_size: int | None = None, reference: datetime | None = None):
+    """Parse ``text`` with one spec through the real engine; return a ``ParseResult`` merged over chunks.
+
+    Year-less stamps are read against ``reference`` if given (e.g. a file's mtime), else ``year``'s end.
+    """
     import io
 
     import polars as pl
@@ -42,7 +45,7 @@ def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: 
     from soc.sources import read_chunks
 
     spec = load_specs()[spec_name]
-    ref = datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC) if year else datetime.now(UTC)
+    ref = reference or (datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC) if year else datetime.now(UTC))
     engine = engine_class(spec.engine)(spec, Context(path, zone, ref))
     data = text.encode() if isinstance(text, str) else text
     frames: dict = {}

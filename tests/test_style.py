@@ -16,6 +16,6 @@ def test_ruff_clean():
         if IN_CI:
             pytest.fail("ruff is not installed (it is in the [test] extra)")
         pytest.skip("ruff not installed")
-    res = subprocess.run([sys.executable, "-m", "ruff", "check", "soc", "tests", "bench"], cwd=ROOT, capture_output=True, text=True,
-                         check=False)
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", "soc", "tests", "bench"], cwd=ROOT,
+                         capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import polars as pl
 
@@ -77,11 +78,13 @@ class Rule:
         if isinstance(fallback, list):  # [a, b, c]: a, else b, else c
             chain = None
             for item in reversed(fallback):
-                item = {"from": item, "type": kind} if isinstance(item, str) else dict(item)
+                item = {"from": item, "type": kind} if isinstance(item, str) else {"type": kind, **item}
                 chain = {**item, "fallback": chain} if chain else item
             fallback = chain
         elif isinstance(fallback, str):
             fallback = {"from": fallback, "type": kind}
+        elif isinstance(fallback, dict):  # a rule of its own, of this rule's type unless it says
+            fallback = {"type": kind, **fallback}
         return Rule(
             target=target,
             source=str(spec.get("from", target)),
@@ -207,6 +210,15 @@ def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -
     return [Rule.from_spec(target, spec, default_nulls) for target, spec in (section or {}).items()]
 
 
+@lru_cache(maxsize=256)
+def _expressions(rules: tuple[Rule, ...], ctx: Context, ready: frozenset[str]) -> tuple[list[pl.Expr], pl.Expr]:
+    """The typed columns of ``rules`` and the reason to reject a line, as expressions built once (building
+    them costs more than running them on a small chunk or a small route)."""
+    checks = [r.problem() for r in rules if r.checked]
+    reason = pl.coalesce(checks) if checks else pl.lit(None, pl.String)
+    return [r.value(ctx, ready) for r in rules], reason.alias("_reason")
+
+
 def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | None = None,
           ) -> tuple[pl.DataFrame, pl.Series]:
     """Typed columns of ``rules`` (plus constants) and, per line, the first reason to reject it (or null)."""
@@ -221,10 +233,8 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     if fast:
         raw = raw.with_columns(**fast)
     ready = frozenset(name[len(FAST):] for name in fast)
-    typed = raw.lazy().with_columns([r.value(ctx, ready) for r in rules])
-    checks = [r.problem() for r in rules if r.checked]
-    reason = pl.coalesce(checks) if checks else pl.lit(None, pl.String)
-    out = typed.with_columns(reason.alias("_reason"))
+    values, reason = _expressions(tuple(rules), ctx, ready)
+    out = raw.lazy().with_columns(values).with_columns(reason)
     keep = [r.target for r in rules]
     consts = [pl.lit(v).alias(k) for k, v in (constants or {}).items() if k not in keep]
     frame = out.select([pl.col(k) for k in dict.fromkeys(keep)] + consts + [pl.col("_reason")]).collect()

@@ -9,10 +9,9 @@ January).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-
-import numpy as np
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import polars as pl
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"

@@ -1,0 +1,185 @@
+"""Engine for ``key=value`` logs (FortiGate), with lines routed by their own fields to event families.
+
+One Numba pass (``kv_kernel.tokenize_kv``) finds the value spans of the keys the spec uses; the routes
+then pick each line's family from a few of those values, and only the columns of a line's route are
+built (string views into the chunk, typed once by the column rules). Options (spec ``kv:``):
+
+``join``
+    raw fields made of others, the parts present joined by a space (``stamp: [date, time, tz]``).
+``routes``
+    a list tried in order, the first that matches takes the line::
+
+        - name: traffic
+          when: {type: [traffic]}          # every field listed has one of its values
+          family: network
+          columns: {...}                   # added to (or replacing) the spec's own columns
+          constants: {...}                 # idem for constants; a constant replaces a column
+
+    ``when`` may also be a list of such mappings, any of which matches. A route without ``when`` takes
+    every line (it must be the last). Lines no route takes go to the spec's ``family`` with the spec's
+    columns: a line is never dropped. Each route costs a few Polars queries per chunk whatever its
+    size, so routes of one family are best merged (maps and fallbacks absorb their differences).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from soc.parse import kv_kernel
+from soc.parse.batch import LineBatch, ParseResult
+from soc.parse.columns import Rule, SpecError, rules_from_spec
+from soc.parse.engines.base import Engine, merge, raw_frame, split, typed_frame
+from soc.schema import FAMILIES
+from soc.schema import columns as family_columns
+
+CONSTANT_TYPES = {bool: pl.Boolean, int: pl.Int64, float: pl.Float64, str: pl.String}
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which lines (``when``), to which family, with which columns and constants."""
+
+    name: str
+    family: str
+    when: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...]  # any of (all of (field in values))
+    rules: tuple[Rule, ...]
+    constants: dict
+
+    def fields(self) -> list[str]:
+        """Raw fields ``when`` reads."""
+        return list(dict.fromkeys(f for alt in self.when for f, _ in alt))
+
+    def sources(self) -> list[str]:
+        """Raw fields the route's rules read."""
+        return list(dict.fromkeys(r.source for rule in self.rules for r in rule.chain))
+
+
+def load_routes(spec) -> list[Route]:
+    """The spec's routes, each with the spec's columns and constants merged in; a default route last."""
+    nulls = spec_nulls(spec)
+    routes: list[Route] = []
+    for i, raw in enumerate(spec.options.get("routes") or []):
+        name = raw.get("name", f"route {i + 1}")
+        where = f"{spec.path}: route {name}"
+        unknown = set(raw) - {"name", "when", "family", "columns", "constants"}
+        if unknown:
+            raise SpecError(f"{where}: unknown keys {sorted(unknown)}")
+        family = raw.get("family", spec.family)
+        if family not in FAMILIES:
+            raise SpecError(f"{where}: unknown family {family!r}")
+        if routes and not routes[-1].when:
+            raise SpecError(f"{where}: comes after the catch-all route {routes[-1].name}")
+        when = raw.get("when") or []
+        when = tuple(tuple((str(f), tuple(str(v) for v in (vs if isinstance(vs, list) else [vs])))
+                           for f, vs in alt.items())
+                     for alt in (when if isinstance(when, list) else [when]))
+        try:
+            own = rules_from_spec(raw.get("columns") or {}, nulls)
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None
+        routes.append(_route(name, family, when, spec, own, raw.get("constants") or {}))
+    if not routes or routes[-1].when:
+        routes.append(_route("default", spec.family, (), spec, [], {}))
+    return routes
+
+
+def spec_nulls(spec) -> tuple[str, ...]:
+    """The spec's null markers (its ``null:``), as its own columns got them; route columns get the same."""
+    counts = Counter(r.nulls for r in spec.columns)
+    return counts.most_common(1)[0][0] if counts else ("-", "")
+
+
+def _route(name: str, family: str, when: tuple, spec, own: list[Rule], constants: dict) -> Route:
+    consts = {**spec.constants, **constants}
+    rules = {r.target: r for r in spec.columns}
+    rules.update({r.target: r for r in own})
+    return Route(name, family, when, tuple(r for t, r in rules.items() if t not in consts), consts)
+
+
+def family_extras(routes: list[Route]) -> dict[str, dict[str, pl.DataType]]:
+    """Per family, the non-core columns of all its routes in one fixed order (one schema per family)."""
+    out: dict[str, dict[str, pl.DataType]] = {}
+    for route in routes:
+        core = family_columns(route.family)
+        extra = out.setdefault(route.family, {})
+        for rule in route.rules:
+            if rule.target not in core:
+                extra.setdefault(rule.target, rule.dtype)
+        for target, value in route.constants.items():
+            if target not in core:
+                extra.setdefault(target, CONSTANT_TYPES.get(type(value), pl.String))
+    return out
+
+
+class KvEngine(Engine):
+    def __init__(self, spec, ctx):
+        super().__init__(spec, ctx)
+        self.joins = {name: [str(p) for p in parts] for name, parts in (spec.options.get("join") or {}).items()}
+        self.routes = load_routes(spec)
+        self.extras = family_extras(self.routes)
+        keys = [f for route in self.routes for f in route.fields()]
+        for route in self.routes:
+            for source in route.sources():
+                keys.extend(self.joins.get(source, [source]))
+        self.table = kv_kernel.KeyTable(keys)
+        self.route_table = kv_kernel.RouteTable([
+            [[(self.table.index(f), list(vs)) for f, vs in alt] for alt in route.when] for route in self.routes])
+
+    def parse(self, batch: LineBatch) -> ParseResult:
+        t = self.table
+        fs, fe, _, err = kv_kernel.tokenize_kv(batch.buf, batch.starts, batch.ends, t.slots, t.hashes, t.mask,
+                                               t.bytes, t.offsets)
+        bad = err != kv_kernel.OK
+        parts: list[ParseResult] = []
+        if bad.any():
+            reasons = pl.Series("reason", err).replace_strict(kv_kernel.KV_ERRORS, default=None,
+                                                             return_dtype=pl.String)
+            parts.append(ParseResult({}, batch.dead(bad, reasons), 0))
+        which = kv_kernel.route_lines(batch.buf, fs, fe, err, *self.route_table.arrays())
+        taken: dict[str, int] = {}
+        for i, route in enumerate(self.routes):
+            idx = np.flatnonzero(which == i)
+            if idx.size:
+                parts.append(self._parse_route(batch, route, fs, fe, idx))
+                taken[route.family] = taken.get(route.family, 0) + 1
+        res = merge(batch.n, parts)
+        for (family, dataset), frame in res.frames.items():
+            if taken.get(family, 0) > 1:  # several routes: back to line order
+                res.frames[(family, dataset)] = frame.sort("log.offset")
+        if len(parts) > 1 and res.dead.height:
+            res.dead = res.dead.sort("log.offset")
+        return res
+
+    def _parse_route(self, batch: LineBatch, route: Route, fs: np.ndarray, fe: np.ndarray, idx: np.ndarray,
+                     ) -> ParseResult:
+        sub = batch if idx.size == batch.n else batch.take(idx)
+        keys = list(dict.fromkeys(k for source in route.sources() for k in self.joins.get(source, [source])))
+        fields = strings(batch, fs, fe, [self.table.index(k) for k in keys], keys, idx)
+        for source in route.sources():
+            if source in self.joins:
+                parts = [pl.when(fields[p] != "").then(fields[p]) for p in self.joins[source]]
+                fields[source] = pl.select(pl.concat_str(parts, separator=" ", ignore_nulls=True)
+                                           .alias(source)).to_series()
+        frame, reason = typed_frame(sub, raw_frame(fields), route.rules, self.ctx, route.constants, self.dataset,
+                                    route.family, extra=self.extras[route.family])
+        return split(sub, frame, reason, route.family, self.dataset)
+
+
+def strings(batch: LineBatch, fs: np.ndarray, fe: np.ndarray, rows: list[int], names: list[str],
+            lines: np.ndarray) -> dict[str, pl.Series]:
+    """``batch.strings`` of many spans at once (rows ``rows`` of ``fs``/``fe``, at ``lines``): zero-copy
+    string views into the chunk, from one Numba pass for all of them."""
+    views, valid = kv_kernel.string_views(batch.buf, fs, fe, np.array(rows, np.int64), lines)
+    data = pa.py_buffer(batch.buf)
+    out = {}
+    for j, name in enumerate(names):
+        mask = None if valid[j].all() else pa.py_buffer(np.packbits(valid[j], bitorder="little"))
+        out[name] = pl.Series(name, pa.Array.from_buffers(pa.string_view(), lines.size,
+                                                          [mask, pa.py_buffer(views[j]), data]))
+    return out
+
