@@ -24,36 +24,51 @@ class Chunk:
     dropped: int = 0
 
 
+def _fill(stream: BinaryIO, view: memoryview) -> int:
+    """Read into ``view`` until it is full or the stream ends; the number of bytes read."""
+    got = 0
+    while got < len(view):
+        n = stream.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
 def read_chunks(stream: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[Chunk]:
-    """Yield chunks of about ``chunk_size`` bytes, each ending on ``\\n`` (or at end of input)."""
-    pending = bytearray()
+    """Yield chunks of about ``chunk_size`` bytes, each ending on ``\\n`` (or at end of input).
+
+    Each chunk is read straight into its own buffer (handed over to the parser, which keeps views into
+    it); only the partial line at its end is copied, to the head of the next one.
+    """
+    carry = b""
     offset = 0
     line = 1
     while True:
-        block = stream.read(chunk_size - len(pending) if len(pending) < chunk_size else 0)
-        if block:
-            pending += block
-        if not block and not pending:
+        data = bytearray(chunk_size)
+        view = memoryview(data)
+        view[: len(carry)] = carry
+        filled = len(carry) + _fill(stream, view[len(carry):])
+        view.release()
+        if filled == 0:
             return
-        cut = pending.rfind(b"\n")
-        if cut < 0:
-            if block and len(pending) < chunk_size:
-                continue  # keep reading: the line goes on
-            if not block:  # last line without a newline
-                yield Chunk(pending, offset, line)
-                return
-            head = pending  # one line longer than a chunk: keep its head, skip to its end
-            dropped, tail = _skip_line(stream, chunk_size)
-            yield Chunk(head, offset, line, oversize=True, dropped=dropped)
-            offset += len(head) + dropped
+        at_end = filled < chunk_size
+        cut = data.rfind(b"\n", 0, filled)
+        if at_end:
+            del data[filled:]
+            yield Chunk(data, offset, line)
+            return
+        if cut < 0:  # one line longer than a chunk: keep its head, skip to its end
+            dropped, carry = _skip_line(stream, chunk_size)
+            yield Chunk(data, offset, line, oversize=True, dropped=dropped)
+            offset += chunk_size + dropped
             line += 1
-            pending = bytearray(tail)
             continue
-        body = pending[: cut + 1]
-        pending = pending[cut + 1 :]
-        yield Chunk(body, offset, line)
-        offset += len(body)
-        line += body.count(b"\n")
+        carry = bytes(data[cut + 1:])
+        del data[cut + 1:]
+        yield Chunk(data, offset, line)
+        offset += len(data)
+        line += data.count(b"\n")
 
 
 def _skip_line(stream: BinaryIO, block_size: int) -> tuple[int, bytes]:
@@ -65,5 +80,5 @@ def _skip_line(stream: BinaryIO, block_size: int) -> tuple[int, bytes]:
             return skipped, b""
         nl = block.find(b"\n")
         if nl >= 0:
-            return skipped + nl + 1, block[nl + 1 :]
+            return skipped + nl + 1, block[nl + 1:]
         skipped += len(block)
