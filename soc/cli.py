@@ -87,7 +87,10 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> int:
 
         from soc.sinks.terminal import summary_table
 
-        console = Console(stderr=False)
+        import os
+
+        wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160  # pipes: no 80-column wrap
+        console = Console(width=wide)
         console.print(summary_table(stats, title))
         dead = sum(st.dead for st in stats)
         if dead:
