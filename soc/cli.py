@@ -83,11 +83,11 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> int:
     if as_json:
         click.echo(json.dumps([st.as_dict() for st in stats], indent=2))
     else:
+        import os
+
         from rich.console import Console
 
         from soc.sinks.terminal import summary_table
-
-        import os
 
         wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160  # pipes: no 80-column wrap
         console = Console(width=wide)
