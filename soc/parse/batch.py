@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 
 from soc.parse import kernels
-from soc.parse.arrow import binary_series, string_series
+from soc.parse.arrow import binary_series, string_columns, string_series
 from soc.schema import DEAD_LETTERS
 from soc.sources import Chunk
 
@@ -56,6 +56,14 @@ class LineBatch:
     def strings(self, name: str, starts: np.ndarray, ends: np.ndarray) -> pl.Series:
         """String column of spans into this batch (null where a start is -1)."""
         return string_series(name, self._arrow, self.buf, starts, ends)
+
+    def columns(self, names: list[str], fs: np.ndarray, fe: np.ndarray, fields: np.ndarray | None = None,
+                lines: np.ndarray | None = None) -> dict[str, pl.Series]:
+        """String columns ``names`` of field-major spans ``fs``/``fe`` (rows ``fields``, default the first
+        ``len(names)``; at ``lines``, default all) from one pass over the chunk."""
+        fields = np.arange(len(names), dtype=np.int64) if fields is None else fields
+        lines = np.arange(fs.shape[1], dtype=np.int64) if lines is None else lines
+        return string_columns(names, self._arrow, self.buf, fs, fe, fields, lines)
 
     def lines(self, name: str = "line") -> pl.Series:
         return self.strings(name, self.starts, self.ends)

@@ -123,6 +123,29 @@ def _invalid_utf8(buf, words):
     return False
 
 
+@njit(cache=True, inline="always")
+def quoted_end(buf, i, e):
+    """Index of the ``"`` closing a value that starts at ``i`` (a backslash escapes the next byte); -1 if
+    the line ends first."""
+    while i < e:
+        c = buf[i]
+        if c == BSLASH:
+            i += 2
+            continue
+        if c == QUOTE:
+            return i
+        i += 1
+    return -1
+
+
+@njit(cache=True, inline="always")
+def word_end(buf, i, e):
+    """Index of the space or tab ending the bare value that starts at ``i`` (``e`` if none)."""
+    while i < e and buf[i] != SP and buf[i] != TAB:
+        i += 1
+    return i
+
+
 @njit(cache=True, parallel=True)
 def tokenize_words(buf, starts, ends, k, brackets, quotes=True):
     """Split lines into at most ``k`` whitespace-separated fields.
@@ -149,19 +172,9 @@ def tokenize_words(buf, starts, ends, k, brackets, quotes=True):
                 err[r] = E_TOO_MANY
                 break
             if c == QUOTE and quotes:
-                i += 1
-                s = i
-                closed = False
-                while i < e:
-                    c2 = buf[i]
-                    if c2 == BSLASH:
-                        i += 2
-                        continue
-                    if c2 == QUOTE:
-                        closed = True
-                        break
-                    i += 1
-                if not closed:
+                s = i + 1
+                i = quoted_end(buf, s, e)
+                if i < 0:
                     err[r] = E_QUOTE
                     break
                 fs[f, r] = s
@@ -182,8 +195,7 @@ def tokenize_words(buf, starts, ends, k, brackets, quotes=True):
                 i += 1
             else:
                 s = i
-                while i < e and buf[i] != SP and buf[i] != TAB:
-                    i += 1
+                i = word_end(buf, i, e)
                 fs[f, r] = s
                 fe[f, r] = i
                 f += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from soc.parse.kernels import BSLASH, E_QUOTE, EQ, ERRORS, OK, QUOTE, SP, TAB
+from soc.parse.kernels import E_QUOTE, EQ, ERRORS, OK, QUOTE, SP, TAB, quoted_end, word_end
 
 LT, GT = 60, 62
 E_NO_PAIRS = 4
@@ -119,34 +119,20 @@ def tokenize_kv(buf, starts, ends, slots, hashes, mask, kbytes, koffs):
                 h = ((h ^ buf[i]) * FNV_PRIME) & MASK32
                 i += 1
             if i == a or i >= e or buf[i] != EQ:  # not a k=v token: skip it
-                while i < e and buf[i] != SP and buf[i] != TAB:
-                    i += 1
+                i = word_end(buf, i, e)
                 continue
             b = i
             i += 1
             if i < e and buf[i] == QUOTE:
-                i += 1
-                vs = i
-                closed = False
-                while i < e:
-                    c2 = buf[i]
-                    if c2 == BSLASH:
-                        i += 2
-                        continue
-                    if c2 == QUOTE:
-                        closed = True
-                        break
-                    i += 1
-                if not closed:
+                vs = i + 1
+                ve = quoted_end(buf, vs, e)
+                if ve < 0:
                     err[r] = E_QUOTE
                     break
-                ve = i
-                i += 1
+                i = ve + 1
             else:
                 vs = i
-                while i < e and buf[i] != SP and buf[i] != TAB:
-                    i += 1
-                ve = i
+                ve = i = word_end(buf, i, e)
             found += 1
             f = _find(buf, a, b, h, slots, hashes, mask, kbytes, koffs)
             if f >= 0 and fs[f, r] < 0:
@@ -156,45 +142,6 @@ def tokenize_kv(buf, starts, ends, slots, hashes, mask, kbytes, koffs):
         if err[r] == OK and found == 0:
             err[r] = E_NO_PAIRS
     return fs, fe, pairs, err
-
-
-@njit(cache=True, inline="always")
-def _put32(out, f, r, at, v):
-    out[f, r, at] = v & 0xFF
-    out[f, r, at + 1] = (v >> 8) & 0xFF
-    out[f, r, at + 2] = (v >> 16) & 0xFF
-    out[f, r, at + 3] = (v >> 24) & 0xFF
-
-
-@njit(cache=True)
-def string_views(buf, fs, fe, keys, rows):
-    """Arrow string views of the spans of ``keys`` (rows of ``fs``/``fe``) at lines ``rows``, in one pass.
-
-    The layout of ``arrow.string_series`` (16 bytes a value: length, then the value inline up to 12 bytes,
-    else a 4-byte prefix and the offset into ``buf``), for many columns at once: one kernel call per route
-    instead of one per column, each line's bytes read while they are in cache. Serial on purpose: measured
-    here, a ``prange`` version is slower even alone on both cores, and far slower when they are busy.
-    Returns ``(len(keys), len(rows), 16)`` views and their validity.
-    """
-    out = np.zeros((keys.size, rows.size, 16), np.uint8)
-    valid = np.ones((keys.size, rows.size), np.bool_)
-    for r in range(rows.size):
-        line = rows[r]
-        for f in range(keys.size):
-            a = fs[keys[f], line]
-            if a < 0:
-                valid[f, r] = False
-                continue
-            ln = fe[keys[f], line] - a
-            _put32(out, f, r, 0, ln)
-            if ln <= 12:
-                for j in range(ln):
-                    out[f, r, 4 + j] = buf[a + j]
-            else:
-                for j in range(4):
-                    out[f, r, 4 + j] = buf[a + j]
-                _put32(out, f, r, 12, a)
-    return out, valid
 
 
 class RouteTable:

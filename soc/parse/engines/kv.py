@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from soc.parse import kv_kernel
 from soc.parse.batch import LineBatch, ParseResult
@@ -159,7 +158,7 @@ class KvEngine(Engine):
                      ) -> ParseResult:
         sub = batch if idx.size == batch.n else batch.take(idx)
         keys = list(dict.fromkeys(k for source in route.sources() for k in self.joins.get(source, [source])))
-        fields = strings(batch, fs, fe, [self.table.index(k) for k in keys], keys, idx)
+        fields = batch.columns(keys, fs, fe, np.array([self.table.index(k) for k in keys], np.int64), idx)
         for source in route.sources():
             if source in self.joins:
                 parts = [pl.when(fields[p] != "").then(fields[p]) for p in self.joins[source]]
@@ -168,18 +167,4 @@ class KvEngine(Engine):
         frame, reason = typed_frame(sub, raw_frame(fields), route.rules, self.ctx, route.constants, self.dataset,
                                     route.family, extra=self.extras[route.family])
         return split(sub, frame, reason, route.family, self.dataset)
-
-
-def strings(batch: LineBatch, fs: np.ndarray, fe: np.ndarray, rows: list[int], names: list[str],
-            lines: np.ndarray) -> dict[str, pl.Series]:
-    """``batch.strings`` of many spans at once (rows ``rows`` of ``fs``/``fe``, at ``lines``): zero-copy
-    string views into the chunk, from one Numba pass for all of them."""
-    views, valid = kv_kernel.string_views(batch.buf, fs, fe, np.array(rows, np.int64), lines)
-    data = pa.py_buffer(batch.buf)
-    out = {}
-    for j, name in enumerate(names):
-        mask = None if valid[j].all() else pa.py_buffer(np.packbits(valid[j], bitorder="little"))
-        out[name] = pl.Series(name, pa.Array.from_buffers(pa.string_view(), lines.size,
-                                                          [mask, pa.py_buffer(views[j]), data]))
-    return out
 

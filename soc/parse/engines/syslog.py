@@ -120,14 +120,14 @@ class SyslogEngine(Engine):
         rejected: list[tuple[np.ndarray, pl.Series]] = []
         for g, rt in enumerate(self.routes):
             rows = np.flatnonzero(route == g)
-            fields = {}
+            # header fields present on some line of the route (else null: a file without <PRI>, repeats, ...)
+            header = [n for n in rt.sources if n in HEADER and rows.size
+                      and fs[HEADER.index(n)][rows].max() >= 0]
+            fields = batch.columns(header, fs, fe, np.array([HEADER.index(n) for n in header], np.int64), rows)
             for name in rt.sources:
                 if name in HEADER:
-                    k = HEADER.index(name)
-                    starts = fs[k][rows]
-                    if starts.size and starts.max() >= 0:  # else null (a file without <PRI>, repeats, ...)
-                        fields[name] = batch.strings(name, starts, fe[k][rows])
-                elif name == TIMESTAMP:
+                    continue
+                if name == TIMESTAMP:
                     ok = valid[rows]
                     arr = pa.array(utc[rows], pa.timestamp("us", "UTC"), mask=None if ok.all() else ~ok)
                     fields[name] = pl.Series(name, arr)

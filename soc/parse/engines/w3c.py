@@ -48,7 +48,7 @@ class W3CEngine(Engine):
         names = self.fields
         k = len(names)
         fs, fe, count, err = kernels.tokenize_words(batch.buf, batch.starts, batch.ends, k, False, False)
-        fields = {name: batch.strings(name, fs[i], fe[i]) for i, name in enumerate(names)}
+        fields = batch.columns(names, fs, fe)
         if "date" in fields and "time" in fields:
             stamp = self.spec.options.get("timestamp", "timestamp")
             fields[stamp] = pl.select(pl.concat_str([fields["date"], pl.lit(" "), fields["time"]])).to_series()

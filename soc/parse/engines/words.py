@@ -24,13 +24,13 @@ class WordsEngine(Engine):
         k = len(names)
         fs, fe, count, err = kernels.tokenize_words(batch.buf, batch.starts, batch.ends, k,
                                                     bool(opts.get("brackets", True)))
-        fields = {name: batch.strings(name, fs[i], fe[i]) for i, name in enumerate(names)}
+        fields = batch.columns(names, fs, fe)
         req = opts.get("request")
         if req:
             i = names.index(req)
             rs, re_ = kernels.split_request(batch.buf, fs[i], fe[i])
-            for j, part in enumerate(("method", "target", "protocol", "path", "query")):
-                fields[f"{req}.{part}"] = batch.strings(part, rs[j], re_[j])
+            parts = [f"{req}.{part}" for part in ("method", "target", "protocol", "path", "query")]
+            fields.update(batch.columns(parts, rs, re_))
         reject = token_problems(count, err, int(opts.get("min_fields", k)), k)
         frame, reason = typed_frame(batch, raw_frame(fields), self.spec.columns, self.ctx,
                                     self.spec.constants, self.dataset, self.spec.family, reject)
