@@ -190,6 +190,14 @@ class Rule:
             return pl.when(~self.present()).then(pl.lit(f"{self.target}: missing")).otherwise(bad)
         return bad
 
+    def failed(self) -> pl.Expr:
+        """Whether this rule rejects the line: ``problem`` as a boolean, cheap to compute on every line."""
+        present = pl.any_horizontal([r.present() for r in self.chain])
+        bad = pl.lit(False)
+        if self.checked and self.on_error == "dead":
+            bad = present & pl.col(self.target).is_null()
+        return (~present | bad) if self.required else bad
+
     def _chain_problem(self) -> pl.Expr:
         """Like ``problem`` over the chain: the value quoted is the first present one."""
         chain = self.chain
@@ -211,17 +219,22 @@ def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -
 
 
 @lru_cache(maxsize=256)
-def _expressions(rules: tuple[Rule, ...], ctx: Context, ready: frozenset[str]) -> tuple[list[pl.Expr], pl.Expr]:
-    """The typed columns of ``rules`` and the reason to reject a line, as expressions built once (building
-    them costs more than running them on a small chunk or a small route)."""
-    checks = [r.problem() for r in rules if r.checked]
-    reason = pl.coalesce(checks) if checks else pl.lit(None, pl.String)
-    return [r.value(ctx, ready) for r in rules], reason.alias("_reason")
+def _expressions(rules: tuple[Rule, ...], ctx: Context, ready: frozenset[str],
+                 ) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
+    """The typed columns of ``rules``, whether a line is rejected, and why, as expressions built once
+    (building them costs more than running them on a small chunk or a small route)."""
+    checked = [r for r in rules if r.checked]
+    failed = pl.any_horizontal([r.failed() for r in checked]) if checked else pl.lit(False)
+    reason = pl.coalesce([r.problem() for r in checked]) if checked else pl.lit(None, pl.String)
+    return [r.value(ctx, ready) for r in rules], failed.alias("_failed"), reason.alias("_reason")
 
 
 def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | None = None,
           ) -> tuple[pl.DataFrame, pl.Series]:
-    """Typed columns of ``rules`` (plus constants) and, per line, the first reason to reject it (or null)."""
+    """Typed columns of ``rules`` (plus constants) and, per line, the first reason to reject it (or null).
+
+    Reasons are strings made per line, so they are made only for the lines that fail (usually none).
+    """
     missing = {c.raw for r in rules for c in r.chain} - set(raw.columns)
     if missing:  # a field this input does not have (e.g. a W3C log without cs(Referer)): null
         raw = raw.with_columns([pl.lit(None, pl.String).alias(m) for m in sorted(missing)])
@@ -233,9 +246,15 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     if fast:
         raw = raw.with_columns(**fast)
     ready = frozenset(name[len(FAST):] for name in fast)
-    values, reason = _expressions(tuple(rules), ctx, ready)
-    out = raw.lazy().with_columns(values).with_columns(reason)
-    keep = [r.target for r in rules]
+    values, failed, reason = _expressions(tuple(rules), ctx, ready)
+    typed = raw.lazy().with_columns(values).with_columns(failed).collect()
+    keep = list(dict.fromkeys(r.target for r in rules))
     consts = [pl.lit(v).alias(k) for k, v in (constants or {}).items() if k not in keep]
-    frame = out.select([pl.col(k) for k in dict.fromkeys(keep)] + consts + [pl.col("_reason")]).collect()
-    return frame.drop("_reason"), frame.get_column("_reason")
+    frame = typed.select([pl.col(k) for k in keep] + consts)
+    bad = typed.get_column("_failed")
+    why = pl.Series("_reason", [None], pl.String).new_from_index(0, typed.height)
+    if bad.any():
+        where = bad.arg_true()
+        # rechunk: Polars 2.1 panics formatting a multi-chunk string column with a broadcast literal
+        why = why.scatter(where, typed.filter(bad).rechunk().select(reason).to_series())
+    return frame, why
