@@ -36,7 +36,8 @@ def main() -> None:
                       key=lambda r: r["seconds"])
         ours = runs[len(runs) // 2]
         base = child("baseline", str(path), f"bench.{module}", str(args.baseline_lines))
-        print(row(f"{fmt}: soc", ours))
+        spread = ", ".join(f"{r['lines'] / r['seconds'] / 1e6:.2f}" for r in runs)
+        print(row(f"{fmt}: soc (median; all runs, M lines/s: {spread})", ours))
         print(row(f"{fmt}: python re baseline", base))
         speedup = (ours["lines"] / ours["seconds"]) / (base["lines"] / base["seconds"])
         print(f"| {fmt}: speed-up | | | x{speedup:.1f} | | | dead-lettered {ours['dead']:,} / {ours['lines']:,}")
