@@ -15,7 +15,7 @@ import polars as pl
 from numba import njit, prange
 
 from soc.parse.columns import SpecError
-from soc.parse.syslog_header import _find, _same
+from soc.parse.kernels import find_bytes, same_bytes
 
 
 @njit(cache=True)
@@ -26,7 +26,7 @@ def _try(buf, a, b, p, lits, lit_at, pat_lit, slots, ss, se, r):
     f0 = l0 - p
     x = lit_at[l0]
     n = lit_at[l0 + 1] - x
-    if n > b - a or not _same(buf, a, lits, x, n):
+    if n > b - a or not same_bytes(buf, a, lits, x, n):
         return False
     pos = a + n
     ok = True
@@ -38,7 +38,7 @@ def _try(buf, a, b, p, lits, lit_at, pat_lit, slots, ss, se, r):
             end = b
             pos = b
         else:
-            end = _find(buf, pos, b, lits, x, n)
+            end = find_bytes(buf, pos, b, lits, x, n)
             if end < 0:
                 ok = False
                 break
@@ -80,7 +80,7 @@ def match_messages(buf, ps, pe, ms, me, names, name_at, cands, cand_at, lits, li
         if p0 >= 0:
             ln = pe[r] - p0
             for k in range(other):
-                if name_at[k + 1] - name_at[k] == ln and _same(buf, p0, names, name_at[k], ln):
+                if name_at[k + 1] - name_at[k] == ln and same_bytes(buf, p0, names, name_at[k], ln):
                     prog = k
                     break
         q = 256 * prog + buf[a]

@@ -123,6 +123,27 @@ def _invalid_utf8(buf, words):
     return False
 
 
+@njit(cache=True)
+def same_bytes(buf, i, text, at, n):
+    """Whether ``buf[i:i + n]`` equals ``text[at:at + n]`` (the caller checks that both are long enough)."""
+    k = 0
+    while k < n and buf[i + k] == text[at + k]:
+        k += 1
+    return k == n
+
+
+@njit(cache=True)
+def find_bytes(buf, i, e, text, at, n):
+    """First occurrence of ``text[at:at + n]`` in ``buf[i:e]``, or -1."""
+    first = text[at]
+    last = e - n
+    while i <= last:
+        if buf[i] == first and same_bytes(buf, i, text, at, n):
+            return i
+        i += 1
+    return -1
+
+
 @njit(cache=True, inline="always")
 def quoted_end(buf, i, e):
     """Index of the ``"`` closing a value that starts at ``i`` (a backslash escapes the next byte); -1 if

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from soc.parse.kernels import E_QUOTE, EQ, ERRORS, OK, QUOTE, SP, TAB, quoted_end, word_end
+from soc.parse.kernels import E_QUOTE, EQ, ERRORS, OK, QUOTE, SP, TAB, quoted_end, same_bytes, word_end
 
 LT, GT = 60, 62
 E_NO_PAIRS = 4
@@ -71,15 +71,8 @@ def _find(buf, a, b, h, slots, hashes, mask, kbytes, koffs):
     while slots[s] >= 0:
         if hashes[s] == h:
             k = slots[s]
-            ka = koffs[k]
-            if koffs[k + 1] - ka == b - a:
-                same = True
-                for j in range(b - a):
-                    if buf[a + j] != kbytes[ka + j]:
-                        same = False
-                        break
-                if same:
-                    return k
+            if koffs[k + 1] - koffs[k] == b - a and same_bytes(buf, a, kbytes, koffs[k], b - a):
+                return k
         s = (s + 1) & mask
     return -1
 
@@ -180,15 +173,8 @@ class RouteTable:
 @njit(cache=True, inline="always")
 def _is_one_of(buf, a, b, vbytes, voff, v0, v1):
     for v in range(v0, v1):
-        s = voff[v]
-        if voff[v + 1] - s == b - a:
-            same = True
-            for j in range(b - a):
-                if buf[a + j] != vbytes[s + j]:
-                    same = False
-                    break
-            if same:
-                return True
+        if voff[v + 1] - voff[v] == b - a and same_bytes(buf, a, vbytes, voff[v], b - a):
+            return True
     return False
 
 

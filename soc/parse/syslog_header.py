@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from soc.parse.kernels import same_bytes
+
 SP, TAB, LT, GT, LB, RB, COLON, QUOTE, BSLASH, DASH, PLUS, DOT, COMMA = (
     32, 9, 60, 62, 91, 93, 58, 34, 92, 45, 43, 46, 44)
 DAY = 86_400_000_000
@@ -56,26 +58,6 @@ def _num(buf, i, k, e):
             return -1
         v = v * 10 + (buf[j] - 48)
     return v
-
-
-@njit(cache=True)
-def _same(buf, i, text, at, n):
-    k = 0
-    while k < n and buf[i + k] == text[at + k]:
-        k += 1
-    return k == n
-
-
-@njit(cache=True)
-def _find(buf, i, e, text, at, n):
-    """First occurrence of ``text[at:at + n]`` in ``buf[i:e]``, or -1."""
-    first = text[at]
-    last = e - n
-    while i <= last:
-        if buf[i] == first and _same(buf, i, text, at, n):
-            return i
-        i += 1
-    return -1
 
 
 @njit(cache=True)
@@ -223,12 +205,12 @@ def _message(buf, i, e, r, fs, fe):
     if i >= e:
         return
     n = _REPEATED.size
-    if e - i > n + 10 and _same(buf, i, _REPEATED, 0, n):
+    if e - i > n + 10 and same_bytes(buf, i, _REPEATED, 0, n):
         j = i + n
         k = j
         while k < e and _digit(buf[k]):
             k += 1
-        if k > j and k + _TIMES.size <= e and _same(buf, k, _TIMES, 0, _TIMES.size):
+        if k > j and k + _TIMES.size <= e and same_bytes(buf, k, _TIMES, 0, _TIMES.size):
             fs[REPEAT, r] = j
             fe[REPEAT, r] = k
             i = k + _TIMES.size
