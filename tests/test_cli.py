@@ -85,3 +85,24 @@ def test_help_imports_no_heavy_library():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_planted_attacks_of_the_sample_logs_parse_into_their_families(tmp_path):
+    """The demo's planted attacks arrive as the events detectors will need (detection comes later)."""
+    from soc.sinks.parquet import read_family
+
+    out = tmp_path / "out"
+    res = soc("parse", str(ROOT / "sample_logs"), "-o", str(out), "--json")
+    assert res.returncode == 0, res.stderr.decode()
+    auth = read_family(out, "authentication").collect()
+    ssh = auth.filter((pl.col("source.ip") == "203.0.113.45") & (pl.col("event.outcome") == "failure"))
+    assert set(ssh["event.dataset"].to_list()) == {"system.auth"}
+    assert ssh["event.count"].sum() >= 80  # 80 attempts, some logged as "message repeated N times"
+    assert {"root", "admin", "oracle"} <= set(ssh["user.name"].to_list())
+    fgt = auth.filter(pl.col("source.ip") == "192.0.2.77")
+    assert fgt.height == 25 and set(fgt["event.action"].to_list()) == {"admin_login"}
+    assert set(fgt["event.outcome"].to_list()) == {"failure"}
+    web = read_family(out, "web").collect()
+    scan = web.filter(pl.col("source.ip") == "198.51.100.23")
+    assert scan.height == 181 and (scan["http.response.status_code"] >= 400).all()
+    assert {"nginx.access", "iis.access"} == set(web["event.dataset"].to_list())

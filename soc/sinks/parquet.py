@@ -74,3 +74,12 @@ def _plain(table: pa.Table) -> pa.Table:
             t = pa.large_binary()
         fields.append(pa.field(f.name, t))
     return table.cast(pa.schema(fields))
+
+
+def read_family(root: str | Path, family: str) -> pl.LazyFrame:
+    """All datasets of one family under ``root`` as one frame: the family's core columns are shared, and
+    each source's own columns (``fortinet.firewall.*``, ``system.auth.*``) are null where it has none."""
+    files = sorted((Path(root) / family).rglob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no {family} dataset under {root}")
+    return pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
