@@ -7,7 +7,10 @@ private ranges; host and agency names are made up.
 Planted attacks:
 - SSH brute force on the public portal's server from 203.0.113.45 (``linux/auth.log``),
 - a web scan of the public-service portal from 198.51.100.23 (``web/nginx/access.log``),
-- FortiGate admin login failures from 192.0.2.77 (``firewall/fortigate.log``).
+- FortiGate admin login failures from 192.0.2.77 (``firewall/fortigate.log``),
+- a port scan denied by the Cisco ASA, then SSH login attempts on it, from 198.51.100.66
+  (``firewall/cisco_asa.log``),
+- SMTP AUTH password guessing on the mail server from 203.0.113.99 (``mail/mail.log``, Postfix).
 """
 
 from __future__ import annotations
@@ -179,6 +182,93 @@ def fortigate_log(rng: random.Random) -> list[str]:
     return [r for _, r in rows]
 
 
+def asa_log(rng: random.Random) -> list[str]:
+    """Cisco ASA: web and DNS traffic through the edge firewall, a denied port scan and SSH login attempts."""
+    fw = "asa-edge01"
+    rows: list[tuple[datetime, str]] = []
+    t = START
+    for conn in range(180):
+        t += timedelta(seconds=rng.randint(1, 20))
+        client = f"10.20.1.{rng.randint(10, 60)}"
+        port = rng.randint(40000, 65000)
+        if rng.random() < 0.6:  # a user browses out, the connection closes a few seconds later
+            server = f"203.0.113.{rng.randint(1, 40)}"
+            rows.append((t, f"%ASA-6-302013: Built outbound TCP connection {conn} for outside:{server}/443 "
+                            f"({server}/443) to inside:{client}/{port} (198.51.100.2/{port})"))
+            rows.append((t + timedelta(seconds=rng.randint(1, 30)),
+                         f"%ASA-6-302014: Teardown TCP connection {conn} for outside:{server}/443 to inside:"
+                         f"{client}/{port} duration 0:00:{rng.randint(1, 30):02d} bytes {rng.randint(800, 90000)} "
+                         "TCP FINs"))
+        else:
+            rows.append((t, f"%ASA-6-302015: Built outbound UDP connection {conn} for outside:192.0.2.53/53 "
+                            f"(192.0.2.53/53) to inside:{client}/{port} (198.51.100.2/{port})"))
+            rows.append((t + timedelta(seconds=1), f"%ASA-6-302016: Teardown UDP connection {conn} for outside:"
+                                                   f"192.0.2.53/53 to inside:{client}/{port} duration 0:00:01 "
+                                                   f"bytes {rng.randint(60, 400)}"))
+    scan = START + timedelta(hours=2)
+    for i, port in enumerate(sorted(rng.sample(range(1, 1024), 60))):
+        rows.append((scan + timedelta(seconds=i // 4), f"%ASA-4-106023: Deny tcp src outside:198.51.100.66/"
+                                                      f"{rng.randint(40000, 65000)} dst inside:10.20.0.10/{port} "
+                                                      'by access-group "outside_access_in" [0x0, 0x0]'))
+    rows.append((scan + timedelta(seconds=16), "%ASA-4-733100: [ Scanning] drop rate-1 exceeded. Current burst "
+                                               "rate is 12 per second, max configured rate is 10; Current average "
+                                               "rate is 3 per second, max configured rate is 5; Cumulative total "
+                                               "count is 1890"))
+    for i in range(12):
+        user = rng.choice(["admin", "cisco", "root", "enable_15"])
+        rows.append((scan + timedelta(minutes=5, seconds=7 * i),
+                     f'%ASA-6-605004: Login denied from 198.51.100.66/{rng.randint(40000, 65000)} to '
+                     f'outside:198.51.100.2/ssh for user "{user}"'))
+    rows.append((START + timedelta(hours=3), '%ASA-6-605005: Login permitted from 10.20.1.5/51022 to '
+                                             'inside:10.20.0.1/https for user "netadmin"'))
+    rows.append((START + timedelta(hours=3, seconds=1), "%ASA-6-113004: AAA user authentication Successful : "
+                                                        "server = 10.20.0.5 : user = netadmin"))
+    rows.sort(key=lambda e: e[0])
+    return [f"{syslog_ts(t)} {fw} {msg}" for t, msg in rows]
+
+
+def mail_log(rng: random.Random) -> list[str]:
+    """Postfix on the agency's mail server: ordinary mail in and out, relay rejects, SASL password guessing."""
+    host = "mail01"
+    rows: list[tuple[datetime, str]] = []
+    t = START
+    for n in range(40):
+        t += timedelta(seconds=rng.randint(30, 400))
+        qid = f"4Q{n:02d}{rng.randint(10 ** 9, 10 ** 10 - 1):X}"
+        peer = f"mx{rng.randint(1, 9)}.example.net"
+        ip = f"192.0.2.{rng.randint(100, 200)}"
+        pid = rng.randint(2000, 9000)
+        rcpt = f"{rng.choice(USERS[:5])}@tinh.gov.example"
+        rows += [
+            (t, f"postfix/smtpd[{pid}]: connect from {peer}[{ip}]"),
+            (t, f"postfix/smtpd[{pid}]: {qid}: client={peer}[{ip}]"),
+            (t, f"postfix/cleanup[{pid + 1}]: {qid}: message-id=<{qid.lower()}@example.net>"),
+            (t, f"postfix/qmgr[812]: {qid}: from=<news@example.net>, size={rng.randint(2000, 90000)}, nrcpt=1 "
+                "(queue active)"),
+            (t + timedelta(seconds=1), f"postfix/local[{pid + 2}]: {qid}: to=<{rcpt}>, relay=local, delay=0.4, "
+                                       "delays=0.2/0/0/0.2, dsn=2.0.0, status=sent (delivered to mailbox)"),
+            (t + timedelta(seconds=1), f"postfix/qmgr[812]: {qid}: removed"),
+            (t + timedelta(seconds=1), f"postfix/smtpd[{pid}]: disconnect from {peer}[{ip}] ehlo=1 mail=1 rcpt=1 "
+                                       "data=1 quit=1 commands=5"),
+        ]
+    for i in range(6):
+        rows.append((START + timedelta(minutes=20 * i), f"postfix/smtpd[{rng.randint(2000, 9000)}]: NOQUEUE: reject: "
+                                                        "RCPT from unknown[198.51.100.140]: 554 5.7.1 "
+                                                        "<x@example.org>: Relay access denied; "
+                                                        "from=<spam@example.org> to=<x@example.org> proto=ESMTP "
+                                                        "helo=<win-3k2>"))
+    guess = START + timedelta(hours=1, minutes=30)
+    for i in range(40):
+        pid = 7000 + i // 10
+        at = guess + timedelta(seconds=3 * i)
+        if i % 10 == 0:
+            rows.append((at, f"postfix/submission/smtpd[{pid}]: connect from unknown[203.0.113.99]"))
+        rows.append((at, f"postfix/submission/smtpd[{pid}]: warning: unknown[203.0.113.99]: SASL LOGIN "
+                         "authentication failed: UGFzc3dvcmQ6"))
+    rows.sort(key=lambda e: e[0])
+    return [f"{syslog_ts(t)} {host} {msg}" for t, msg in rows]
+
+
 def main() -> None:
     rng = random.Random(2026)
     files = {
@@ -186,6 +276,8 @@ def main() -> None:
         "web/nginx/access.log": access_log(rng),
         "web/iis/u_ex261120.log": iis_log(rng),
         "firewall/fortigate.log": fortigate_log(rng),
+        "firewall/cisco_asa.log": asa_log(rng),  # after the others: their files stay byte for byte the same
+        "mail/mail.log": mail_log(rng),
     }
     for name, lines in files.items():
         path = ROOT / name

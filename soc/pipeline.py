@@ -15,10 +15,11 @@ from threading import Thread
 from soc.parse.batch import LineBatch, ParseResult
 from soc.parse.columns import Context
 from soc.parse.engines import engine_class
+from soc.parse.engines.records import RecordEngine
 from soc.parse.spec import ParserSpec, load_specs
 from soc.schema import time as T
 from soc.sources import DEFAULT_CHUNK, Chunk, Source, read_chunks
-from soc.sources.sniff import UnknownFormat, sniff
+from soc.sources.sniff import UnknownFormat, sniff, sniff_magic
 
 
 @dataclass
@@ -91,11 +92,15 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
     """
     stream, raw = source.open()
     try:
+        name = options.format or sniff_magic(_peek(stream), [s.signature for s in specs.values()])
+        if name is not None and issubclass(engine_class(specs[name].engine), RecordEngine):
+            yield from _parse_records(source, specs[name], options, stats, stream, raw, on_bytes)
+            return
         chunks = prefetch(read_chunks(stream, options.chunk_size))
         first = next(chunks, None)
         if first is None:
             return
-        name = options.format or sniff(first.data, [s.signature for s in specs.values()])
+        name = name or sniff(first.data, [s.signature for s in specs.values()])
         spec = specs[name]
         stats.format = name
         ctx = Context(source.path, options.zone, T.reference_time(source.mtime, options.year))
@@ -115,6 +120,30 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
             stream.close()
         if source.path != "-":
             raw.close()
+
+
+def _parse_records(source: Source, spec: ParserSpec, options: Options, stats: SourceStats, stream, raw,
+                   on_bytes: Progress | None) -> Iterator[ParseResult]:
+    """A binary input (EVTX): the engine reads it as records, a batch of records per result."""
+    stats.format = spec.name
+    ctx = Context(source.path, options.zone, T.reference_time(source.mtime, options.year))
+    engine = engine_class(spec.engine)(spec, ctx)
+    plain = source.compression is None and source.path != "-"
+    for result in engine.read(stream, source.path if plain else None):
+        stats.add(result, 0)
+        yield result
+    nbytes = source.size if plain and source.size is not None else _position(raw)
+    stats.bytes += nbytes
+    if on_bytes is not None:
+        on_bytes(nbytes)
+
+
+def _peek(stream, size: int = 16) -> bytes:
+    """The first bytes of ``stream`` without consuming them (b"" if it cannot tell)."""
+    try:
+        return bytes(stream.peek(size)[:size])
+    except (AttributeError, OSError, ValueError):
+        return b""
 
 
 def run(sources: list[Source], sink: Sink | None = None, options: Options | None = None,

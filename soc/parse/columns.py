@@ -9,6 +9,7 @@ timestamp field whose format defines it (W3C logs are UTC), overriding the sourc
 a rule of its own) is read where the first value is absent or does not convert (FortiGate: ``eventtime``,
 else ``date`` + ``time``). ``type: datetime`` passes on a timestamp the engine has already converted;
 ``default`` is the value where the field is absent (``event.count`` of a line that is not a repeat: 1).
+``type: epoch_float`` is Unix seconds with a decimal fraction (Zeek's ``ts``), kept to the microsecond.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", 
              "fallback", "default"}
 FAST = "#"  # prefix of columns computed before the lazy query (Numba timestamps)
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
-TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "yearless", "datetime",
+TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "epoch_float", "yearless", "datetime",
          *INTEGER_TYPES}
 UNCHECKED = ("string", "category", "datetime")  # types whose conversion cannot fail
 
@@ -171,6 +172,8 @@ class Rule:
             out = T.iso8601(raw, zone)
         elif kind == "epoch":
             out = T.epoch(raw.cast(pl.Int64, strict=False))
+        elif kind == "epoch_float":
+            out = T.epoch_float(raw.cast(pl.Float64, strict=False))
         else:  # yearless
             out = T.yearless(raw, ctx.reference, zone, *(self.formats[:1]))
         return out

@@ -1,6 +1,7 @@
 """Numba kernel for syslog headers: RFC 3164, RFC 5424 and rsyslog's ISO 8601 variant, in one pass.
 
-Optional ``<PRI>``; ``Mmm dd hh:mm:ss HOST TAG[PID]: MSG`` with or without the host, pid and colon;
+Optional ``<PRI>``; ``Mmm dd hh:mm:ss HOST TAG[PID]: MSG`` with or without the host, pid and colon (Cisco
+ASA's ``Mmm dd yyyy hh:mm:ss[:]`` stamp and ``HOST : TAG: MSG`` too);
 ``<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG``; rsyslog's ISO 8601 stamp in place of ``Mmm dd hh:mm:ss``.
 The timestamp is converted here too (year-less ones by the rule of ``time.yearless``), and rsyslog's
 ``message repeated N times: [ MSG]`` is unwrapped: MSG is the message and N its ``repeat`` field.
@@ -185,6 +186,14 @@ def _bsd(buf, i, e, year, limit):
         j += 1
     if j >= e or buf[j] != SP:
         return -1, 0
+    given = _num(buf, j + 1, 4, e)  # Cisco ASA's "Mmm dd yyyy hh:mm:ss" (logging timestamp): no guess
+    if given > 0 and j + 5 < e and buf[j + 5] == SP:
+        j, us = _clock(buf, j + 6, e)
+        if j < 0:
+            return j, 0
+        if d < 1 or d > _month_days(given, mo):
+            return -2, 0
+        return j, _days(given, mo, d) * DAY + us
     j, us = _clock(buf, j + 1, e)
     if j < 0:
         return j, 0
@@ -245,6 +254,10 @@ def _bsd_tail(buf, i, e, r, fs, fe):
             i += 1
         if i >= e:
             return E_HOST
+        if buf[i] == COLON and i + 1 < e and buf[i + 1] == SP:  # "HOST : TAG: MSG" (ASA logging device-id)
+            i += 1
+            while i < e and buf[i] == SP:
+                i += 1
         a = i
     i = a
     while i < e and buf[i] != SP and buf[i] != LB and buf[i] != COLON:
@@ -365,6 +378,8 @@ def _header(buf, s, e, r, fs, fe, ts, kind, year, limit):
     else:
         j, t = _bsd(buf, i, e, year, limit)
         k = T_WALL
+        if j > 0 and j + 1 < e and buf[j] == COLON and buf[j + 1] == SP:  # the ASA's "hh:mm:ss: %ASA-..."
+            j += 1
     if j == -2:
         return E_DATE
     if j < 0 or (j < e and buf[j] != SP):

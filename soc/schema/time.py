@@ -94,6 +94,14 @@ def epoch(number: pl.Expr) -> pl.Expr:
     return us.cast(UTC)
 
 
+def epoch_float(seconds: pl.Expr) -> pl.Expr:
+    """Unix seconds with a fraction (Zeek ``ts``); rounded to the microsecond, which a float64 of a
+    present-day time holds exactly. Values outside 1970-2300 (not a time a sensor writes) are null."""
+    us = (seconds * 1_000_000).round(0)
+    ok = seconds.is_finite() & (seconds >= 0) & (seconds < 10_413_792_000)
+    return pl.when(ok).then(us).cast(pl.Int64).cast(UTC)
+
+
 def yearless(text: pl.Expr, reference: datetime, zone: str, fmt: str = "%b %d %H:%M:%S") -> pl.Expr:
     """Syslog ``Mmm dd hh:mm:ss`` stamps: year from ``reference``, rolled back one year if in the future.
 

@@ -31,6 +31,7 @@ class ParquetSink:
         self.root = Path(root)
         self.frames = frames  # False: keep only the dead letters (``soc hunt`` before detection)
         self._writers: dict[Path, pq.ParquetWriter] = {}
+        self._parts: dict[Path, Path] = {}  # a file -> the part its rows now go to (see ``_append``)
         self.files: list[Path] = []
 
     def write(self, source_path: str, family: str, dataset: str, frame: pl.DataFrame) -> None:
@@ -44,8 +45,10 @@ class ParquetSink:
     def close_source(self, source_path: str) -> None:
         """Finish the files of one input (so a long run does not keep every writer open)."""
         stem = f"{file_stem(source_path)}.parquet"
-        for path in [p for p in self._writers if p.name == stem]:
+        for path in [p for p in self._writers if p.name == stem or p.name.startswith(stem[:-8] + ".part")]:
             self._writers.pop(path).close()
+        for path in [p for p in self._parts if p.name == stem]:
+            del self._parts[path]
 
     def close(self) -> None:
         for writer in self._writers.values():
@@ -54,12 +57,24 @@ class ParquetSink:
 
     def _append(self, path: Path, frame: pl.DataFrame) -> None:
         table = _plain(frame.to_arrow())
-        writer = self._writers.get(path)
+        target = self._parts.get(path, path)
+        writer = self._writers.get(target)
+        if writer is not None and table.schema.names != writer.schema.names:
+            # the columns of a source may change between chunks (Windows events of another version of
+            # their template): fewer columns are filled with nulls, new ones start a part file of their own
+            names = set(table.schema.names)
+            if names <= set(writer.schema.names):
+                table = pa.table([table[f.name] if f.name in names else pa.nulls(table.num_rows, f.type)
+                                  for f in writer.schema], schema=writer.schema)
+            else:
+                target = path.with_name(f"{path.name.removesuffix('.parquet')}.part{len(self.files)}.parquet")
+                self._parts[path] = target
+                writer = None
         if writer is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-            self._writers[path] = writer
-            self.files.append(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(target, table.schema, compression="zstd")
+            self._writers[target] = writer
+            self.files.append(target)
         writer.write_table(table.cast(writer.schema))
 
 

@@ -15,6 +15,7 @@ class Signature:
     name: str
     pattern: str
     priority: int = 0
+    magic: bytes = b""  # binary formats: the bytes the input starts with (EVTX: ``ElfFile\0``)
 
 
 class UnknownFormat(Exception):
@@ -31,6 +32,14 @@ def first_lines(data: bytes | bytearray) -> list[str]:
         if len(out) == SNIFF_LINES:
             break
     return out
+
+
+def sniff_magic(head: bytes, signatures: list[Signature]) -> str | None:
+    """The format whose magic bytes ``head`` starts with (binary formats are told by those, not by lines)."""
+    for sig in signatures:
+        if sig.magic and head.startswith(sig.magic):
+            return sig.name
+    return None
 
 
 def sniff(data: bytes | bytearray, signatures: list[Signature]) -> str:

@@ -14,6 +14,11 @@ ENGINES: dict[str, str] = {
     "w3c": "soc.parse.engines.w3c:W3CEngine",
     "kv": "soc.parse.engines.kv:KvEngine",
     "syslog": "soc.parse.engines.syslog:SyslogEngine",
+    "cef": "soc.parse.engines.cef:CefEngine",
+    "evtx": "soc.parse.engines.evtx:EvtxEngine",
+    "windows_json": "soc.parse.engines.windows_json:WindowsJsonEngine",
+    "json": "soc.parse.engines.json:JsonEngine",
+    "zeek": "soc.parse.engines.zeek:ZeekEngine",
 }
 
 

@@ -15,6 +15,11 @@ ends at the first occurrence of the literal after it (greedy-left), so order mat
 ``Failed %{m} for invalid user %{u} ...`` before ``Failed %{m} for %{u} ...``; a final slot takes the
 rest. Matched lines go to their route's frame, the others to the spec's own family, dataset and columns.
 
+Option ``header: false`` reads lines that have no syslog header (an application's own log file, e.g.
+BIND's ``23-Nov-2026 09:15:13.123 queries: ...``): the whole line is the message, and the time comes
+from a slot through a column rule (a line no pattern matches then has none: the spec's own columns
+decide whether that is a reason to dead-letter it).
+
 Raw fields every route can read: ``priority``, ``time``, ``timestamp`` (converted, for ``type: datetime``),
 ``host``, ``program``, ``pid``, ``msgid``, ``structured_data``, ``message`` and ``repeat``; a route also
 reads its patterns' slots and constants, which need no column rule when their family column is a string
@@ -34,7 +39,7 @@ from soc.parse.columns import Context, Rule, SpecError, rules_from_spec
 from soc.parse.dissect import Matcher, Pattern
 from soc.parse.engines.base import Engine, raw_frame, typed_frame
 from soc.parse.spec import ParserSpec
-from soc.parse.syslog_header import APP, ERRORS, HEADER, MSG, OK, T_NONE, T_WALL, TIMESTAMP, parse_headers
+from soc.parse.syslog_header import APP, E_EMPTY, ERRORS, HEADER, MSG, OK, T_NONE, T_WALL, TIMESTAMP, parse_headers
 from soc.schema import FAMILIES, columns
 from soc.schema import time as T
 
@@ -105,9 +110,13 @@ class SyslogEngine(Engine):
         self.routes.append(Route(spec.family, self.dataset, tuple(spec.columns), spec.constants,
                                  _sources(spec.columns, {*HEADER, TIMESTAMP})))
         self.year, self.limit = T.yearless_reference(ctx.reference, ctx.zone)
+        self.header = bool(spec.options.get("header", True))
 
     def parse(self, batch: LineBatch) -> ParseResult:
-        fs, fe, ts, kind, err = parse_headers(batch.buf, batch.starts, batch.ends, self.year, self.limit)
+        if self.header:
+            fs, fe, ts, kind, err = parse_headers(batch.buf, batch.starts, batch.ends, self.year, self.limit)
+        else:
+            fs, fe, ts, kind, err = _whole_lines(batch)
         pat, ss, se = self.matcher.match(batch.buf, (fs[APP], fe[APP]), (fs[MSG], fe[MSG]))
         utc, valid = self._times(ts, kind)
         fallback = len(self.routes) - 1
@@ -185,6 +194,17 @@ class SyslogEngine(Engine):
         for rows, why in rejected:
             reasons = reasons.scatter(rows, why)
         return batch.dead(reasons.is_not_null(), reasons)
+
+
+def _whole_lines(batch: LineBatch) -> tuple[np.ndarray, ...]:
+    """``parse_headers``' arrays for lines without a header: all of a non-blank line is the message."""
+    n = batch.n
+    fs = np.full((len(HEADER), n), -1, np.int64)
+    fe = np.full((len(HEADER), n), -1, np.int64)
+    blank = batch.ends <= batch.starts
+    fs[MSG] = np.where(blank, -1, batch.starts)
+    fe[MSG] = np.where(blank, -1, batch.ends)
+    return fs, fe, np.zeros(n, np.int64), np.full(n, T_NONE, np.int8), np.where(blank, E_EMPTY, OK).astype(np.int8)
 
 
 def _sources(rules: tuple[Rule, ...] | list[Rule], known: set[str]) -> tuple[str, ...]:

@@ -14,9 +14,9 @@ import polars as pl
 
 from soc.parse import kernels
 from soc.parse.batch import LineBatch, ParseResult
-from soc.parse.engines.base import Engine, merge, raw_frame, split, typed_frame
+from soc.parse.directives import by_directives
+from soc.parse.engines.base import Engine, raw_frame, split, typed_frame
 
-HASH = ord("#")
 FIELDS = b"#Fields:"
 
 
@@ -26,20 +26,11 @@ class W3CEngine(Engine):
         self.fields: list[str] | None = list(spec.options.get("default_fields") or []) or None
 
     def parse(self, batch: LineBatch) -> ParseResult:
-        lengths = batch.ends - batch.starts
-        first = batch.buf[np.minimum(batch.starts, max(batch.buf.size - 1, 0))] if batch.n else batch.starts
-        directive = np.flatnonzero((lengths > 0) & (first == HASH))
-        parts: list[ParseResult] = []
-        begin = 0
-        for d in [*directive.tolist(), batch.n]:
-            if d > begin:
-                parts.append(self._segment(batch.take(np.arange(begin, d))))
-            if d < batch.n:
-                line = bytes(batch.buf[batch.starts[d]: batch.ends[d]])
-                if line.startswith(FIELDS):
-                    self.fields = line[len(FIELDS):].decode("utf-8", "replace").split()
-            begin = d + 1
-        return merge(batch.n, parts)
+        return by_directives(batch, self._directive, self._segment)
+
+    def _directive(self, line: bytes) -> None:
+        if line.startswith(FIELDS):
+            self.fields = line[len(FIELDS):].decode("utf-8", "replace").split()
 
     def _segment(self, batch: LineBatch) -> ParseResult:
         if not self.fields:

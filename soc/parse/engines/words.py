@@ -4,7 +4,9 @@ Apache/nginx combined and common formats, and other positional formats. Options 
 ``fields`` (names, in order), ``min_fields``, ``brackets`` (treat ``[...]`` as one field) and
 ``request`` (the name of a field holding an HTTP request line, split into ``request.method``,
 ``request.target`` and ``request.protocol``, the target further into ``request.path`` and
-``request.query``).
+``request.query``) and ``split`` (fields made of two parts, e.g. Squid's ``TCP_MISS/200``:
+``{result: {sep: /, into: [squid.result, status]}}`` splits at the first ``sep``; a field without it is
+all first part).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class WordsEngine(Engine):
             rs, re_ = kernels.split_request(batch.buf, fs[i], fe[i])
             parts = [f"{req}.{part}" for part in ("method", "target", "protocol", "path", "query")]
             fields.update(batch.columns(parts, rs, re_))
+        for name, how in (opts.get("split") or {}).items():
+            first, second = how["into"]
+            parts = fields[name].str.splitn(str(how["sep"]), 2).struct.unnest()
+            fields[first], fields[second] = parts.to_series(0).alias(first), parts.to_series(1).alias(second)
         reject = token_problems(count, err, int(opts.get("min_fields", k)), k)
         frame, reason = typed_frame(batch, raw_frame(fields), self.spec.columns, self.ctx,
                                     self.spec.constants, self.dataset, self.spec.family, reject)

