@@ -9,9 +9,7 @@ soc runs ``--repeat`` times per format (the median run is shown: the machine is 
 
 from __future__ import annotations
 
-import argparse
-
-from bench.harness import HEADER, child, generated, machine, row
+from bench.harness import HEADER, arguments, compare, machine
 
 FORMATS = {  # format -> (generator module, file suffix)
     "web_access": "gen_web",
@@ -22,26 +20,10 @@ FORMATS = {  # format -> (generator module, file suffix)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("formats", nargs="*", default=list(FORMATS))
-    ap.add_argument("--lines", type=int, default=2_000_000)
-    ap.add_argument("--baseline-lines", type=int, default=300_000)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of soc per format; the median is shown")
-    args = ap.parse_args()
+    args = arguments(list(FORMATS))
     print(f"machine: {machine()}\n\n{HEADER}")
     for fmt in args.formats:
-        module = FORMATS[fmt]
-        path = generated(module, args.lines)
-        warm = generated(module, 20_000)
-        runs = sorted((child("soc", str(path), fmt, str(warm)) for _ in range(args.repeat)),
-                      key=lambda r: r["seconds"])
-        ours = runs[len(runs) // 2]
-        base = child("baseline", str(path), f"bench.{module}", str(args.baseline_lines))
-        spread = ", ".join(f"{r['lines'] / r['seconds'] / 1e6:.2f}" for r in runs)
-        print(row(f"{fmt}: soc (median; all runs, M lines/s: {spread})", ours))
-        print(row(f"{fmt}: python re baseline", base))
-        speedup = (ours["lines"] / ours["seconds"]) / (base["lines"] / base["seconds"])
-        print(f"| {fmt}: speed-up | | | x{speedup:.1f} | | | dead-lettered {ours['dead']:,} / {ours['lines']:,}")
+        compare(fmt, FORMATS[fmt], args)
 
 
 if __name__ == "__main__":

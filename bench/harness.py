@@ -45,3 +45,34 @@ def row(name: str, r: dict) -> str:
 
 
 HEADER = "| run | lines | MB | lines/s | MB/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|"
+
+
+def arguments(formats: list[str]):
+    """The options every parser benchmark takes (formats to run default to ``formats``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("formats", nargs="*", default=formats)
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--baseline-lines", type=int, default=300_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of soc per format; the median is shown")
+    return ap.parse_args()
+
+
+def compare(fmt: str, module: str, args, baseline: str = "python re", suffix: str = ".log",
+            spread_in_mb: bool = False) -> None:
+    """Run soc ``--repeat`` times on ``module``'s generated file and its baseline once; print the rows."""
+    path = generated(module, args.lines, suffix)
+    warm = generated(module, 20_000, suffix)
+    runs = sorted((child("soc", str(path), fmt, str(warm)) for _ in range(args.repeat)),
+                  key=lambda r: r["seconds"])
+    ours = runs[len(runs) // 2]
+    base = child("baseline", str(path), f"bench.{module}", str(args.baseline_lines))
+    if spread_in_mb:
+        spread = "MB/s: " + ", ".join(f"{r['bytes'] / r['seconds'] / 1e6:.0f}" for r in runs)
+    else:
+        spread = "M lines/s: " + ", ".join(f"{r['lines'] / r['seconds'] / 1e6:.2f}" for r in runs)
+    print(row(f"{fmt}: soc (median; all runs, {spread})", ours))
+    print(row(f"{fmt}: {baseline} baseline", base))
+    speedup = (ours["lines"] / ours["seconds"]) / (base["lines"] / base["seconds"])
+    print(f"| {fmt}: speed-up | | | x{speedup:.1f} | | | dead-lettered {ours['dead']:,} / {ours['lines']:,}")
