@@ -10,7 +10,9 @@ Planted attacks:
 - FortiGate admin login failures from 192.0.2.77 (``firewall/fortigate.log``),
 - a port scan denied by the Cisco ASA, then SSH login attempts on it, from 198.51.100.66
   (``firewall/cisco_asa.log``),
-- SMTP AUTH password guessing on the mail server from 203.0.113.99 (``mail/mail.log``, Postfix).
+- SMTP AUTH password guessing on the mail server from 203.0.113.99 (``mail/mail.log``, Postfix),
+- DNS tunnelling from workstation 10.20.3.77: TXT queries with long encoded labels under one domain, many
+  answered NXDOMAIN (``dns/dns.log``, the Windows DNS Server debug log, CRLF line ends as Windows writes).
 """
 
 from __future__ import annotations
@@ -269,6 +271,60 @@ def mail_log(rng: random.Random) -> list[str]:
     return [f"{syslog_ts(t)} {host} {msg}" for t, msg in rows]
 
 
+DNS_LEGEND = [
+    "Message logging key (for packets - other items use a subset of these fields):",
+    "\tField #  Information         Values", "\t-------  -----------         ------",
+    "\t   1     Date", "\t   2     Time", "\t   3     Thread ID", "\t   4     Context",
+    "\t   5     Internal packet identifier", "\t   6     UDP/TCP indicator", "\t   7     Send/Receive indicator",
+    "\t   8     Remote IP", "\t   9     Xid (hex)", "\t  10     Query/Response      R = Response",
+    "\t                             blank = Query", "\t  11     Opcode              Q = Standard Query",
+    "\t                             N = Notify", "\t                             U = Update",
+    "\t                             ? = Unknown", "\t  12     [ Flags (hex)",
+    "\t  13     Flags (char codes)  A = Authoritative Answer", "\t                             T = Truncated Response",
+    "\t                             D = Recursion Desired", "\t                             R = Recursion Available",
+    "\t  14     ResponseCode ]", "\t  15     Question Type", "\t  16     Question Name",
+]
+DNS_NAMES = ["dichvucong.tinh.gov.example", "mail.tinh.gov.example", "www.example.com", "update.example.net",
+             "portal.tinh.gov.example", "time.example.org", "cdn.example.net"]
+
+
+def wire_name(name: str) -> str:
+    return "".join(f"({len(label)}){label}" for label in name.split(".")) + "(0)"
+
+
+def dns_debug_log(rng: random.Random) -> list[str]:
+    """Windows DNS Server debug log of the agency's resolver: ordinary lookups and a DNS tunnel."""
+    def stamp(t: datetime) -> str:  # en-US locale: M/D/YYYY h:mm:ss AM
+        return f"{t.month}/{t.day}/{t.year} {(t.hour % 12) or 12}:{t:%M:%S} {'AM' if t.hour < 12 else 'PM'}"
+
+    def packet(t: datetime, way: str, ip: str, xid: int, resp: bool, flags: str, codes: str, rcode: str,
+               qtype: str, name: str) -> str:
+        return (f"{stamp(t)} 0B4C PACKET  {rng.getrandbits(40):016X} UDP {way} {ip:<15} {xid:04x} "
+                f"{'R' if resp else ' '} Q [{flags} {codes} {rcode:>8}] {qtype:<6} {wire_name(name)}")
+
+    lines = [f"DNS Server log file creation at {stamp(START)}", "", *DNS_LEGEND, "",
+             f"{stamp(START)} 0B4C EVENT   The DNS server has finished the background loading of zones."]
+    rows: list[tuple[datetime, str]] = []
+    t = START
+    for _ in range(60):
+        t += timedelta(seconds=rng.randint(5, 90))
+        client, xid = f"10.20.1.{rng.randint(10, 60)}", rng.getrandbits(16)
+        name, qtype = rng.choice(DNS_NAMES), rng.choice(["A", "A", "AAAA", "MX"])
+        rows.append((t, packet(t, "Rcv", client, xid, False, "0001", "  D ", "NOERROR", qtype, name)))
+        rows.append((t, packet(t, "Snd", client, xid, True, "8180", "  DR", "NOERROR", qtype, name)))
+    tunnel = START + timedelta(hours=2, minutes=10)
+    for i in range(40):
+        at = tunnel + timedelta(seconds=2 * i)
+        label = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(48))
+        name, xid = f"{label}.{i:04d}.t.exfil.example", rng.getrandbits(16)
+        rows.append((at, packet(at, "Rcv", "10.20.3.77", xid, False, "0001", "  D ", "NOERROR", "TXT", name)))
+        nx = i % 3 != 0
+        rows.append((at, packet(at, "Snd", "10.20.3.77", xid, True, "8183" if nx else "8180", "  DR",
+                                "NXDOMAIN" if nx else "NOERROR", "TXT", name)))
+    rows.sort(key=lambda e: e[0])
+    return [line + "\r" for line in lines + [r for _, r in rows]]
+
+
 def main() -> None:
     rng = random.Random(2026)
     files = {
@@ -278,6 +334,7 @@ def main() -> None:
         "firewall/fortigate.log": fortigate_log(rng),
         "firewall/cisco_asa.log": asa_log(rng),  # after the others: their files stay byte for byte the same
         "mail/mail.log": mail_log(rng),
+        "dns/dns.log": dns_debug_log(rng),  # last: the files before it stay byte for byte the same
     }
     for name, lines in files.items():
         path = ROOT / name

@@ -115,6 +115,10 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
                 pos = _position(raw)
                 on_bytes(max(pos - last_pos, 0))
                 last_pos = pos
+        tail = engine.finish()
+        if tail is not None:
+            stats.add(tail, 0)
+            yield tail
     finally:
         if raw is not stream:
             stream.close()

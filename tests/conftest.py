@@ -58,5 +58,9 @@ def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: 
         dead.append(res.dead)
         for key, frame in res.frames.items():
             frames.setdefault(key, []).append(frame)
+    tail = engine.finish()  # a record cut by the end of the input
+    if tail is not None:
+        lines += tail.lines
+        dead.append(tail.dead)
     merged = {k: pl.concat(v) for k, v in frames.items()}
     return ParseResult(merged, pl.concat(dead), lines)

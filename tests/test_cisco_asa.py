@@ -173,3 +173,32 @@ def test_the_asa_own_timestamp_and_device_id_forms():
         (datetime(2025, 11, 23, 2, 15, 14, tzinfo=UTC), "fw01", "605005", "admin"),
     ]
     assert res.dead["error.message"].to_list() == ["timestamp out of range"]  # 2025 has no Feb 29
+
+
+@pytest.mark.parametrize("message, want", [
+    # the ASA prints two spaces after "server =" (Cisco's own examples, and real devices)
+    ("%ASA-6-113004: AAA user authentication Successful : server =  10.1.1.2 : user = LOCAL\\admin",
+     ("113004", "success", "LOCAL\\admin", "LOCAL", "10.1.1.2", None)),
+    ("%ASA-6-113004: AAA user authentication Successful : server = 10.1.1.2, User = (LOCAL\\admin)",
+     ("113004", "success", "LOCAL\\admin", "LOCAL", "10.1.1.2", None)),
+    ("%ASA-6-113004: AAA user authentication Successful : server =  10.1.1.2 : user = bob@corp.example",
+     ("113004", "success", "bob@corp.example", "corp.example", "10.1.1.2", None)),
+    ("%ASA-6-113005: AAA user authentication Rejected : reason = AAA failure : server =  10.1.1.2 : "
+     "user = DOMAIN\\bob : user IP = 198.51.100.9",
+     ("113005", "failure", "DOMAIN\\bob", "DOMAIN", "10.1.1.2", "198.51.100.9")),
+    ("%ASA-6-113005: AAA user authentication Rejected : reason = AAA failure : server = 10.1.1.2 : user = ***** : "
+     "user IP = 198.51.100.9",  # the ASA masks names it considers mistyped passwords
+     ("113005", "failure", "*****", None, "10.1.1.2", "198.51.100.9")),
+    ('%ASA-6-605004: Login denied from 198.51.100.9/40022 to outside:203.0.113.5/ssh for user "LOCAL\\admin"',
+     ("605004", "failure", "LOCAL\\admin", "LOCAL", None, "198.51.100.9")),
+    ('%ASA-6-605005: Login permitted from 10.1.1.30/50500 to inside:10.1.1.1/https for user "CORP\\netadmin"',
+     ("605005", "success", "CORP\\netadmin", "CORP", None, "10.1.1.30")),
+    ("%ASA-6-113012: AAA user authentication Successful : local database : user = admin",
+     ("113012", "success", "admin", None, None, None)),
+    ("%ASA-6-113015: AAA user authentication Rejected : reason = Invalid password : local database : "
+     "user = admin : user IP = 203.0.113.12", ("113015", "failure", "admin", None, None, "203.0.113.12")),
+])
+def test_user_names_with_a_realm_keep_it_and_give_user_domain(message, want):
+    row = one(H + message, "authentication")
+    assert (row["event.code"], row["event.outcome"], row["user.name"], row["user.domain"], row["server.ip"],
+            row["source.ip"]) == want

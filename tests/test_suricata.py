@@ -220,3 +220,116 @@ def test_sniffed_from_first_lines_and_not_stealing_others():
     assert sniff(json.dumps([json.loads(x) for x in ALL], indent=2).encode(), sigs) == "suricata_eve"
     web = b'10.0.0.1 - - [10/Oct/2025:13:55:36 +0700] "GET /?{\\"src_ip\\": 1} HTTP/1.1" 404 5 "-" "x"\n'
     assert sniff(web, sigs) == "web_access"
+
+
+@pytest.mark.parametrize("chunk_size", [700, 1 << 20])
+def test_an_array_cut_inside_its_last_element_dead_letters_that_element(chunk_size):
+    cut = FLOW[:90]
+    text = "[\n" + ALERT + ",\n" + cut
+    res = parse_text("suricata_eve", text, chunk_size=chunk_size)
+    assert res.lines == 3 and res.parsed + res.dead.height == res.lines
+    assert sum(f.height for f in res.frames.values()) == 1
+    assert res.dead.rows() == [("test.log", 3, len("[\n" + ALERT + ",\n"),
+                                "truncated: input ends inside a JSON array element", cut.encode())]
+
+
+def test_an_array_cut_inside_an_element_through_the_pipeline(tmp_path):
+    from soc import pipeline
+    from soc.sources import discover
+
+    class Keep(pipeline.Sink):
+        def __init__(self):
+            self.dead = []
+
+        def write_dead(self, source_path, dead):
+            self.dead.extend(dead.rows(named=True))
+
+    path = tmp_path / "eve.json"
+    path.write_text(json.dumps([json.loads(ALERT), json.loads(FLOW)], indent=1)[:-40])
+    sink = Keep()
+    (st,) = pipeline.run(discover([str(path)]), sink=sink, options=pipeline.Options(format="suricata_eve"))
+    assert st.error is None and st.dead == 1 and st.read == st.parsed + st.dead == path.read_text().count("\n") + 1
+    assert st.events == {"security": 1}
+    (dead,) = sink.dead
+    assert dead["error.message"] == "truncated: input ends inside a JSON array element"
+    assert dead["event.original"].startswith(b"{") and dead["log.line"] == path.read_text()[:dead["log.offset"]].count(
+        "\n") + 1
+
+
+@pytest.mark.parametrize("chunk_size", [1000, 1 << 20])
+def test_every_bad_element_of_an_array_line_is_its_own_dead_letter(chunk_size):
+    bad1, bad2 = BAD[5][0], '{"event_type":"flow" "x":1}'
+    text = "[" + bad1 + ", " + bad2 + ", " + ALERT + ",\n" + bad2 + ",\n" + FLOW + "]\n"
+    res = parse_text("suricata_eve", text, chunk_size=chunk_size)
+    assert sum(f.height for f in res.frames.values()) == 2
+    assert res.dead.rows() == [
+        ("test.log", 1, 1, "invalid JSON at byte 22", bad1.encode()),
+        ("test.log", 1, 3 + len(bad1), "invalid JSON at byte 21", bad2.encode()),
+        ("test.log", 2, text.index("\n") + 1, "invalid JSON at byte 21", bad2.encode())]
+    # three physical lines; line 1 holds two dead letters, so it counts twice: read = parsed + dead-lettered
+    assert res.lines == 4 and res.parsed + res.dead.height == res.lines
+
+
+def _fields_both_ways(line: str) -> tuple[bool, dict, dict]:
+    """The raw fields of one record as the Numba extractor finds them and as a JSON reader decodes them."""
+    import numpy as np
+
+    from soc.parse import json_kernel as K
+    from soc.parse.columns import Context
+    from soc.parse.engines.json import Columns, JsonEngine
+    from soc.parse.engines.routed import Records
+    from soc.parse.spec import load_specs
+
+    engine = JsonEngine(load_specs()["suricata_eve"], Context("t"))
+    buf = np.frombuffer(line.encode(), np.uint8)
+    one = np.zeros(1, np.int64)
+    rec = Records(buf, buf, one, np.array([buf.size]), one, one)
+    code, _, slow, in_aux, fs, fe, aux = K.extract(buf, rec.starts, rec.ends, *engine.table.arrays())
+    assert code[0] == K.OK
+    columns = Columns(buf, aux if in_aux.any() else None, fs, fe, engine.index)
+    fast = {} if slow[0] else {k: s[0] for k, s in columns.get(engine.names, one).items()}
+    table, _, _ = engine._read(rec, one)
+    return bool(slow[0]), fast, table.row(0, named=True)
+
+
+@pytest.mark.parametrize(("edit", "slow"), [
+    ((), False),
+    (('"url":"/login.php?u=admin"', r'"url":"/a\"b\\c\/d\u00e9\ud83d\ude00\r\n"'), False),  # escapes decoded
+    (('"src_ip":"198.51.100.23"', '"src_ip":"1.1.1.1","src_ip":"2.2.2.2"'), False),  # the first key wins
+    (('"http":{', '"http":{"url":"/first"},"http":{'), False),  # for objects too
+    (('"src_port":41000', '"src_port":null'), False),
+    (('"src_port":41000', '"src_port":-7'), False),
+    (('"tx_id":0', '"host":12,"in_iface":true,"tx_id":0'), False),  # numbers and booleans where text is read
+    (('"http":{', '"alert":"oops","flow":[1],"dns":5,"tls":null,"http":{'), False),  # not objects: no fields
+    (('"tx_id":0', '"tx_id":0,"dns":{"answers":[{"rdata":"a\\u0041"},{"x":1},{"rdata":null},{"rdata":"b"}]}'),
+     False),
+    (('"tx_id":0', '"tx_id":0,"dns":{"answers":[]}'), False),
+    (('"tx_id":0', '"tx_id":0,"dns":{"answers":null}'), False),
+    (('"tx_id":0', '"tx_id":0,"zz":{"a":[{"b":"\\""}],"src_ip":"x"}'), False),  # keys of unread objects
+    (('"src_port":41000', '"src_port":1.5'), True),  # another JSON type than the field's: a reader decides
+    (('"src_port":41000', '"src_port":1e3'), True),
+    (('"src_port":41000', '"src_port":12345678901234567890'), True),
+    (('"src_port":41000', '"src_port":"41000"'), True),
+    (('"url":"/login.php?u=admin"', '"url":["/x"]'), True),
+    (('"src_ip"', '"src\\u005fip"'), True),
+    (('"tx_id":0', '"tx_id":0,"dns":{"answers":["x"]}'), True),
+])
+def test_the_extractor_reads_fields_as_a_json_reader_does(edit, slow):
+    line = HTTP.replace(*edit) if edit else HTTP
+    assert line != HTTP or not edit
+    found_slow, fast, decoded = _fields_both_ways(line)
+    assert found_slow == slow
+    if not slow:
+        assert fast == decoded
+
+
+def test_records_for_the_reader_and_for_the_extractor_keep_their_order():
+    odd = ALERT.replace('"src_port":43407', '"src_port":"43407"').replace('"rev":15', '"rev":1.5')
+    res = parse_text("suricata_eve", "\n".join([ALERT, odd, FLOW, odd, ALERT]) + "\n")
+    assert res.dead.height == 0 and res.lines == res.parsed == 5
+    alerts = res.frames[("security", "suricata.eve")]
+    assert alerts["log.line"].to_list() == [1, 2, 4, 5]
+    assert alerts["source.port"].to_list() == [43407, None, None, 43407]  # a string where a number is read: null
+    assert alerts["suricata.eve.alert.rev"].to_list() == [15, None, None, 15]
+    assert alerts["rule.id"].to_list() == ["2001569"] * 4
+    assert res.frames[("network", "suricata.eve")]["log.line"].to_list() == [3]

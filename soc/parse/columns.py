@@ -10,6 +10,13 @@ a rule of its own) is read where the first value is absent or does not convert (
 else ``date`` + ``time``). ``type: datetime`` passes on a timestamp the engine has already converted;
 ``default`` is the value where the field is absent (``event.count`` of a line that is not a repeat: 1).
 ``type: epoch_float`` is Unix seconds with a decimal fraction (Zeek's ``ts``), kept to the microsecond.
+``replace_regex: [pattern, replacement]`` substitutes every match of a Rust regex (linear time; ``$1`` or
+``${name}`` in the replacement are groups), and ``strip: chars`` then removes those characters at both
+ends: the Windows DNS debug log writes names as ``(7)example(3)com(0)``, which
+``replace_regex: ['[(][0-9]+[)]', '.']`` and ``strip: '.'`` make ``example.com``. Order: ``replace``,
+``replace_regex``, ``extract``, ``strip``, ``lower``, ``map``. ``extract: REGEX`` keeps the first group of
+the regex's match and is null where it does not match (a ``DOMAIN\\user`` name's domain:
+``extract: '^([^\\\\]+)\\\\'``; with a ``fallback`` rule, the first extract that matches).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ INTEGER_TYPES = {
     "int64": pl.Int64, "int32": pl.Int32, "int16": pl.Int16, "uint16": pl.UInt16, "uint32": pl.UInt32,
 }
 RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace",
-             "fallback", "default"}
+             "fallback", "default", "replace_regex", "strip", "extract"}
 FAST = "#"  # prefix of columns computed before the lazy query (Numba timestamps)
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
 TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "epoch_float", "yearless", "datetime",
@@ -63,6 +70,9 @@ class Rule:
     replace: tuple[str, str] | None = None
     fallback: Rule | None = None
     default: str | int | float | None = None
+    replace_regex: tuple[str, str] | None = None
+    strip: str | None = None
+    extract: str | None = None
 
     @staticmethod
     def from_spec(target: str, spec: dict | str, default_nulls: tuple[str, ...]) -> Rule:
@@ -100,6 +110,9 @@ class Rule:
             replace=tuple(spec["replace"]) if spec.get("replace") else None,
             fallback=Rule.from_spec(target, fallback, default_nulls) if fallback else None,
             default=spec.get("default"),
+            replace_regex=_regex_pair(target, spec["replace_regex"]) if spec.get("replace_regex") else None,
+            strip=str(spec["strip"]) if spec.get("strip") else None,
+            extract=_regex(target, "extract", spec["extract"]) if spec.get("extract") else None,
         )
 
     @property
@@ -127,7 +140,8 @@ class Rule:
     @property
     def fast(self) -> bool:
         """Whether the Numba timestamp parser may do this rule's conversion (see ``apply``)."""
-        return self.type == "timestamp" and not (self.lower or self.map or self.replace)
+        return self.type == "timestamp" and not (self.lower or self.map or self.replace or self.replace_regex
+                                                 or self.strip or self.extract)
 
     def present(self) -> pl.Expr:
         raw = pl.col(self.raw)
@@ -150,6 +164,12 @@ class Rule:
         raw = pl.when(self.present()).then(pl.col(self.raw))
         if self.replace:
             raw = raw.str.replace_all(self.replace[0], self.replace[1], literal=True)
+        if self.replace_regex:
+            raw = raw.str.replace_all(self.replace_regex[0], self.replace_regex[1])
+        if self.extract:
+            raw = raw.str.extract(self.extract, 1)
+        if self.strip:
+            raw = raw.str.strip_chars(self.strip)
         if self.lower:
             raw = raw.str.to_lowercase()
         if self.map:
@@ -215,6 +235,24 @@ class Rule:
         if self.required:
             return pl.when(~present).then(pl.lit(f"{self.target}: missing")).otherwise(bad)
         return bad
+
+
+def _regex(target: str, key: str, pattern: object) -> str:
+    """A rule's regex, checked now: a bad one is a spec error when the spec loads, not a crash mid-file."""
+    if not isinstance(pattern, str):
+        raise SpecError(f"column {target}: {key} needs a regex string, got {pattern!r}")
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except pl.exceptions.ComputeError as exc:
+        raise SpecError(f"column {target}: {key} {pattern!r} is not a valid regex: {exc}") from None
+    return pattern
+
+
+def _regex_pair(target: str, pair: object) -> tuple[str, str]:
+    """``[pattern, replacement]`` of ``replace_regex``, the pattern checked like ``_regex``."""
+    if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+        raise SpecError(f"column {target}: replace_regex is [pattern, replacement], got {pair!r}")
+    return _regex(target, "replace_regex", pair[0]), pair[1]
 
 
 def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -> list[Rule]:

@@ -1,9 +1,11 @@
-"""Numba kernels for JSON records: a strict syntax check per record, and the records of a JSON array.
+"""Numba kernels for JSON records: a strict syntax check per record that also finds the values of the
+spec's fields (``extract``), and the records of a JSON array.
 
-Polars' NDJSON reader decodes a whole buffer at once and fails it all on one syntax error, so every
-record is checked here first (one pass over the bytes, no Python objects) and only valid ones reach it.
-The check is stricter than the reader (control characters in strings, lone surrogates, depth), so a
-record it passes never fails the decode; ``engines.json`` still isolates a disagreement by bisection.
+Every record is checked here (one pass over the bytes, no Python objects), and the values of the fields
+wanted are found in the same pass, so most records never meet a JSON reader. The check is stricter than
+the readers (control characters in strings, lone surrogates, depth), so a record it passes and that goes
+to a reader (``engines.json``: a value of an unexpected type) never fails the decode; ``engines.json``
+still isolates a disagreement by bisection.
 """
 
 from __future__ import annotations
@@ -311,3 +313,536 @@ def compact(buf, starts, ends):
         out[k] = NL
         k += 1
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The extractor: the same check as ``check_object``, which also finds the values of the spec's fields.
+
+# the JSON type a field is read as (``engines.json.leaf_type``)
+T_STRING, T_INT, T_FLOAT, T_BOOL, T_LIST, T_LIST_KEY = range(6)
+LIST_SPAN = -3  # ``fe`` of a list not joined yet
+MAX_INT_DIGITS = 18  # longer integers may not fit an int64: the slow reader decides (it makes them null)
+BLOCK_RECORDS = 512  # records per parallel task (each task allocates its stacks once)
+FNV_OFFSET, FNV_PRIME, MASK32 = 2166136261, 16777619, 0xFFFFFFFF
+
+
+def fnv1a(key: bytes, seed: int = FNV_OFFSET) -> int:
+    h = seed
+    for c in key:
+        h = ((h ^ c) * FNV_PRIME) & MASK32
+    return h
+
+
+def node_hash(parent: int, key: bytes) -> int:
+    """Hash of a key under the object node ``parent``, as ``_node_of`` computes it."""
+    return ((fnv1a(key) ^ parent) * FNV_PRIME) & MASK32
+
+
+class PathTable:
+    """The spec's field paths as a tree of object keys (node 0 is the record), in plain arrays for the kernel.
+
+    A node is found by the hash of (parent node, key bytes) in an open-addressing table and verified byte by
+    byte. ``paths`` are lists of keys (``["alert", "signature"]``; flat specs have one key per path).
+    ``kinds`` is the ``T_*`` type of each field, ``subkeys`` the KEY of ``list:KEY`` fields (else "").
+    """
+
+    def __init__(self, paths: list[list[str]], kinds: list[int], subkeys: list[str]):
+        parent, field, keys = [-1], [-1], [b""]
+        index: dict[tuple[int, bytes], int] = {}
+        for f, path in enumerate(paths):
+            node = 0
+            for depth, part in enumerate(path):
+                key = (node, part.encode())
+                if key not in index:
+                    index[key] = len(parent)
+                    parent.append(node)
+                    field.append(-1)
+                    keys.append(key[1])
+                node = index[key]
+                if depth == len(path) - 1:
+                    field[node] = f
+        size = 16
+        while size < 4 * len(parent):
+            size *= 2
+        self.mask = size - 1
+        self.slots = np.full(size, -1, np.int32)
+        self.hashes = np.zeros(size, np.int64)
+        for (p, key), node in index.items():
+            h = node_hash(p, key)
+            s = h & self.mask
+            while self.slots[s] >= 0:
+                s = (s + 1) & self.mask
+            self.slots[s] = node
+            self.hashes[s] = h
+        self.parent = np.array(parent, np.int32)
+        self.field = np.array(field, np.int32)
+        self.kind = np.array([kinds[f] if f >= 0 else -1 for f in field], np.int8)
+        self.bytes, self.offsets = _packed(keys)
+        self.sub_bytes, self.sub_offsets = _packed([k.encode() for k in subkeys])
+        self.lists = np.array([f for f, k in enumerate(kinds) if k in (T_LIST, T_LIST_KEY)], np.int64)
+        self.n_fields = len(paths)
+
+    def arrays(self) -> tuple:
+        return (self.slots, self.hashes, self.mask, self.parent, self.field, self.kind, self.bytes, self.offsets,
+                self.sub_bytes, self.sub_offsets, self.lists, self.n_fields)
+
+
+def _packed(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    data = np.frombuffer(b"".join(items), np.uint8).copy() if any(items) else np.zeros(0, np.uint8)
+    offsets = np.zeros(len(items) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(k) for k in items])
+    return data, offsets
+
+
+@njit(cache=True, inline="always")
+def _string(buf, i, e):
+    """Like ``_string_end``, also telling whether the string holds an escape."""
+    j = i + 1
+    while j < e:
+        c = buf[j]
+        if c == QUOTE:
+            return j + 1, 0, False
+        if c == BSLASH or c < 0x20:
+            j, code = _string_end(buf, i, e)
+            return j, code, True
+        j += 1
+    return e, E_TRUNCATED, False
+
+
+@njit(cache=True, inline="always")
+def _node_of(buf, a, b, h, parent, slots, hashes, mask, kparent, kbytes, koffs):
+    """The node of key ``buf[a:b]`` (FNV-1a hash ``h``) under ``parent``, or -1."""
+    h = ((h ^ parent) * FNV_PRIME) & MASK32
+    s = h & mask
+    while slots[s] >= 0:
+        if hashes[s] == h:
+            k = slots[s]
+            n = koffs[k + 1] - koffs[k]
+            if kparent[k] == parent and n == b - a:
+                at = koffs[k]
+                m = 0
+                while m < n and buf[a + m] == kbytes[at + m]:
+                    m += 1
+                if m == n:
+                    return k
+        s = (s + 1) & mask
+    return -1
+
+
+@njit(cache=True)
+def _put_utf8(out, k, v):
+    if v < 0x80:
+        out[k] = v
+        return k + 1
+    if v < 0x800:
+        out[k] = 0xC0 | (v >> 6)
+        out[k + 1] = 0x80 | (v & 0x3F)
+        return k + 2
+    if v < 0x10000:
+        out[k] = 0xE0 | (v >> 12)
+        out[k + 1] = 0x80 | ((v >> 6) & 0x3F)
+        out[k + 2] = 0x80 | (v & 0x3F)
+        return k + 3
+    out[k] = 0xF0 | (v >> 18)
+    out[k + 1] = 0x80 | ((v >> 12) & 0x3F)
+    out[k + 2] = 0x80 | ((v >> 6) & 0x3F)
+    out[k + 3] = 0x80 | (v & 0x3F)
+    return k + 4
+
+
+@njit(cache=True)
+def unescape(buf, a, b, out, k):
+    """The checked JSON string text ``buf[a:b]`` decoded into ``out`` from ``k``; returns the end in ``out``.
+    Never longer than the text, so a value decoded at its own offset stays inside its record."""
+    i = a
+    while i < b:
+        c = buf[i]
+        if c != BSLASH:
+            out[k] = c
+            k += 1
+            i += 1
+            continue
+        n = buf[i + 1]
+        if n == 117:
+            v = _hex4(buf, i + 2)
+            i += 6
+            if 0xD800 <= v <= 0xDBFF:
+                v = 0x10000 + ((v - 0xD800) << 10) + (_hex4(buf, i + 2) - 0xDC00)
+                i += 6
+            k = _put_utf8(out, k, v)
+            continue
+        out[k] = 8 if n == 98 else 12 if n == 102 else NL if n == 110 else CR if n == 114 else TAB if n == 116 \
+            else n
+        k += 1
+        i += 2
+    return k
+
+
+@njit(cache=True)
+def _skip_value(buf, i):
+    """Index after the (checked) JSON value at ``i``."""
+    c = buf[i]
+    if c == QUOTE:
+        j, _ = _string_end(buf, i, buf.size)
+        return j
+    if c == LBRACE or c == LBRACKET:
+        depth = 0
+        while True:
+            c = buf[i]
+            if c == QUOTE:
+                i, _ = _string_end(buf, i, buf.size)
+                continue
+            if c == LBRACE or c == LBRACKET:
+                depth += 1
+            elif c == RBRACE or c == RBRACKET:
+                depth -= 1
+                if depth == 0:
+                    return i + 1
+            i += 1
+    while i < buf.size and not (_ws(buf[i]) or buf[i] == COMMA or buf[i] == RBRACE or buf[i] == RBRACKET):
+        i += 1
+    return i
+
+
+@njit(cache=True)
+def _skip_ws(buf, i):
+    while _ws(buf[i]):
+        i += 1
+    return i
+
+
+@njit(cache=True)
+def _join_list(buf, i, out, key_at, key_len, sub_bytes):
+    """The strings of the (checked) JSON array at ``i`` joined by ``,`` into ``out`` at ``i``: its elements,
+    or with ``key_len >= 0`` each object element's value of that key (null or absent values are left out,
+    as Polars' ``list.join`` does). Returns the end in ``out``, or -1 for an element of another type."""
+    k = i
+    first = True
+    i = _skip_ws(buf, i + 1)
+    if buf[i] == RBRACKET:
+        return k
+    while True:
+        c = buf[i]
+        a = -1
+        b = -1
+        found = False
+        if key_len < 0:
+            if c == QUOTE:
+                a = i + 1
+                i = _skip_value(buf, i)
+                b = i - 1
+            elif c == 110:
+                i += 4
+            else:
+                return -1
+        else:
+            if c != LBRACE:
+                return -1
+            i = _skip_ws(buf, i + 1)
+            while buf[i] != RBRACE:
+                ks = i + 1
+                i = _skip_value(buf, i)
+                ke = i - 1
+                i = _skip_ws(buf, i)
+                i = _skip_ws(buf, i + 1)  # the colon
+                if not _plain(buf, ks, ke):
+                    return -1
+                match = not found and ke - ks == key_len
+                m = 0
+                while match and m < key_len:
+                    match = buf[ks + m] == sub_bytes[key_at + m]
+                    m += 1
+                found = found or match
+                if match and buf[i] == QUOTE:
+                    a = i + 1
+                    i = _skip_value(buf, i)
+                    b = i - 1
+                elif match and buf[i] != 110:
+                    return -1
+                else:
+                    i = _skip_value(buf, i)
+                i = _skip_ws(buf, i)
+                if buf[i] == COMMA:
+                    i = _skip_ws(buf, i + 1)
+            i += 1
+        if a >= 0:
+            if not first:
+                out[k] = COMMA
+                k += 1
+            first = False
+            if a < b and not _plain(buf, a, b):
+                k = unescape(buf, a, b, out, k)
+            else:
+                for m in range(a, b):
+                    out[k + m - a] = buf[m]
+                k += b - a
+        i = _skip_ws(buf, i)
+        if buf[i] == RBRACKET:
+            return k
+        i = _skip_ws(buf, i + 1)  # the comma
+
+
+@njit(cache=True)
+def _plain(buf, a, b):
+    for m in range(a, b):
+        if buf[m] == BSLASH:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _int_ok(buf, i, j):
+    """Whether the JSON number ``buf[i:j]`` is an integer that surely fits an int64 (and is not ``-0``)."""
+    a = i + 1 if buf[i] == 45 else i
+    if j - a > MAX_INT_DIGITS or (buf[i] == 45 and j - a == 1 and buf[a] == 48):
+        return False
+    for m in range(a, j):
+        if not (48 <= buf[m] <= 57):
+            return False
+    return True
+
+
+@njit(cache=True)
+def extract_object(buf, i, e, r, stack, nodes, seen, fs, fe, aux, size, slots, hashes, mask, kparent, kfield,
+                   kkind, kbytes, koffs):
+    """``check_object`` that also records, in row ``r`` of ``fs``/``fe``, the value span of each field
+    of the table: string contents (decoded into ``aux`` at the same offset when escaped, the span then
+    shifted by ``size``), numbers and ``true``/``false`` as written (null stays absent), and the ``[`` of
+    a list (``fe`` = ``LIST_SPAN``, joined later). The first occurrence of a key wins. Returns the code,
+    the byte where the check stopped, whether the record needs the slow reader (a value of another
+    JSON type than its field's, a wanted key written with escapes, a number that may not fit) and whether a
+    value was decoded into ``aux``."""
+    while i < e and _ws(buf[i]):
+        i += 1
+    if i >= e:
+        return BLANK, i, False, False
+    if buf[i] != LBRACE:
+        return E_NOT_OBJECT, i, False, False
+    for k in range(seen.size):
+        seen[k] = False
+    slow = False
+    decoded = False  # a value was decoded into ``aux``
+    depth = 0
+    state = _VALUE
+    pending = 0  # node of the value to read: the record itself first, -1 for a value nobody wants
+    while True:
+        while i < e and _ws(buf[i]):
+            i += 1
+        if i >= e:
+            return (OK, i, slow, decoded) if state == _DONE else (E_TRUNCATED, i, slow, decoded)
+        c = buf[i]
+        if state == _DONE:
+            return E_TRAILING, i, slow, decoded
+        if state == _VALUE or state == _VALUE_OR_END:
+            node = pending
+            pending = -1
+            f = kfield[node] if node > 0 else -1
+            if c == RBRACKET and state == _VALUE_OR_END:
+                depth -= 1
+                i += 1
+                state = _AFTER if depth > 0 else _DONE
+            elif c == LBRACE or c == LBRACKET:
+                if depth == MAX_DEPTH:
+                    return E_DEPTH, i, slow, decoded
+                stack[depth] = c
+                nodes[depth] = node if (c == LBRACE and node >= 0 and f < 0) else -1
+                if f >= 0:
+                    if c == LBRACKET and kkind[node] >= T_LIST:
+                        fs[r, f] = i
+                        fe[r, f] = LIST_SPAN
+                    else:
+                        slow = True
+                depth += 1
+                i += 1
+                state = _KEY_OR_END if c == LBRACE else _VALUE_OR_END
+            elif c == QUOTE:
+                j, code, esc = _string(buf, i, e)
+                if code:
+                    return code, j, slow, decoded
+                if f >= 0:
+                    if kkind[node] != T_STRING:
+                        slow = True
+                    elif esc:
+                        fs[r, f] = i + 1 + size
+                        fe[r, f] = unescape(buf, i + 1, j - 1, aux, i + 1) + size
+                        decoded = True
+                    else:
+                        fs[r, f] = i + 1
+                        fe[r, f] = j - 1
+                i = j
+                state = _AFTER
+            else:
+                j = _literal_end(buf, i, e) if c >= 97 else _number_end(buf, i, e)
+                if j < 0:
+                    return E_UNEXPECTED, i, slow, decoded
+                if f >= 0:
+                    kind = kkind[node]
+                    if c == 110:
+                        pass  # null: absent (a later duplicate key does not count, the first one wins)
+                    elif (c >= 97 and kind != T_STRING and kind != T_BOOL) or (c < 97 and kind >= T_BOOL) or \
+                            (kind == T_INT and not _int_ok(buf, i, j)):
+                        slow = True
+                    else:
+                        fs[r, f] = i
+                        fe[r, f] = j
+                i = j
+                state = _AFTER
+        elif state == _KEY_OR_END or state == _KEY:
+            if c == RBRACE and state == _KEY_OR_END:
+                depth -= 1
+                i += 1
+                state = _AFTER if depth > 0 else _DONE
+            elif c == QUOTE:
+                parent = nodes[depth - 1]
+                if parent < 0:
+                    j, code = _string_end(buf, i, e)
+                    if code:
+                        return code, j, slow, decoded
+                else:  # a key of a wanted object: hashed as it is scanned
+                    j = i + 1
+                    h = FNV_OFFSET
+                    while j < e and buf[j] != QUOTE and buf[j] != BSLASH and buf[j] >= 0x20:
+                        h = ((h ^ buf[j]) * FNV_PRIME) & MASK32
+                        j += 1
+                    if j < e and buf[j] == QUOTE:
+                        k = _node_of(buf, i + 1, j, h, parent, slots, hashes, mask, kparent, kbytes, koffs)
+                        j += 1
+                        if k > 0 and not seen[k]:
+                            seen[k] = True
+                            pending = k
+                    else:
+                        j, code = _string_end(buf, i, e)
+                        if code:
+                            return code, j, slow, decoded
+                        slow = True  # a wanted object's key written with escapes: the reader decodes it
+                i = j
+                state = _COLON
+            else:
+                return E_UNEXPECTED, i, slow, decoded
+        elif state == _COLON:
+            if c != COLON:
+                return E_UNEXPECTED, i, slow, decoded
+            i += 1
+            state = _VALUE
+        else:  # _AFTER a value: a comma or the close of the container it is in
+            top = stack[depth - 1]
+            if c == COMMA:
+                i += 1
+                state = _KEY if top == LBRACE else _VALUE
+            elif (c == RBRACE and top == LBRACE) or (c == RBRACKET and top == LBRACKET):
+                depth -= 1
+                i += 1
+                state = _AFTER if depth > 0 else _DONE
+            else:
+                return E_UNEXPECTED, i, slow, decoded
+
+
+@njit(cache=True, parallel=True)
+def extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kbytes, koffs, sub_bytes, sub_offs,
+            lists, n_fields):
+    """Per span: the code and stop byte of the check (as ``validate``), whether it needs the slow reader,
+    whether a value of it is in ``aux``, and the value spans of the table's fields, record-major
+    ``(n, n_fields)`` (start -1: absent or null). Spans at or past ``buf.size`` are in the returned
+    ``aux`` buffer (decoded strings, joined lists), at their offset plus ``buf.size``."""
+    n = starts.size
+    size = buf.size
+    code = np.zeros(n, np.int8)
+    pos = np.zeros(n, np.int64)
+    slow = np.zeros(n, np.bool_)
+    in_aux = np.zeros(n, np.bool_)
+    fs = np.empty((n, n_fields), np.int64)
+    fe = np.empty((n, n_fields), np.int64)
+    aux = np.empty(size, np.uint8)
+    for block in prange((n + BLOCK_RECORDS - 1) // BLOCK_RECORDS):
+        stack = np.empty(MAX_DEPTH, np.uint8)
+        nodes = np.empty(MAX_DEPTH, np.int32)
+        seen = np.zeros(kparent.size, np.bool_)
+        for r in range(block * BLOCK_RECORDS, min(n, (block + 1) * BLOCK_RECORDS)):
+            for f in range(n_fields):
+                fs[r, f] = -1
+                fe[r, f] = -1
+            c, p, s, decoded = extract_object(buf, starts[r], ends[r], r, stack, nodes, seen, fs, fe, aux, size,
+                                              slots, hashes, mask, kparent, kfield, kkind, kbytes, koffs)
+            in_aux[r] = decoded
+            code[r] = c
+            pos[r] = p - starts[r]
+            if c == OK and not s:
+                for f in lists:
+                    if fe[r, f] == LIST_SPAN:
+                        key_len = sub_offs[f + 1] - sub_offs[f]
+                        end = _join_list(buf, fs[r, f], aux, sub_offs[f], key_len if key_len > 0 else -1,
+                                         sub_bytes)
+                        if end < 0:
+                            s = True
+                            fs[r, f] = -1
+                        else:
+                            fs[r, f] += size
+                            fe[r, f] = end + size
+                            in_aux[r] = True
+            slow[r] = s
+    return code, pos, slow, in_aux, fs, fe, aux
+
+
+@njit(cache=True, inline="always")
+def _put32(out, f, r, at, v):
+    out[f, r, at] = v & 0xFF
+    out[f, r, at + 1] = (v >> 8) & 0xFF
+    out[f, r, at + 2] = (v >> 16) & 0xFF
+    out[f, r, at + 3] = (v >> 24) & 0xFF
+
+
+@njit(cache=True, parallel=True)
+def views(buf, aux, fs, fe, fields, rows):
+    """Arrow string views into ``buf`` of the spans of ``extract`` (record-major) in columns ``fields`` at
+    ``rows``, as ``soc.parse.arrow.views`` makes them; a column with a value in ``aux`` is made by ``packed``
+    instead (Polars and ``fasttime`` read views of one data buffer best). Returns ``(len(fields), len(rows),
+    16)`` views, their validity, and which columns have a value in ``aux`` (their views are left unset)."""
+    size = buf.size
+    out = np.zeros((fields.size, rows.size, 16), np.uint8)
+    valid = np.ones((fields.size, rows.size), np.bool_)
+    in_aux = np.zeros((fields.size, rows.size), np.bool_)
+    for r in prange(rows.size):
+        row = rows[r]
+        for f in range(fields.size):
+            a = fs[row, fields[f]]
+            if a < 0:
+                valid[f, r] = False
+                continue
+            if a >= size:
+                in_aux[f, r] = True
+                continue
+            ln = fe[row, fields[f]] - a
+            data = buf
+            _put32(out, f, r, 0, ln)
+            if ln <= 12:
+                for j in range(ln):
+                    out[f, r, 4 + j] = data[a + j]
+            else:
+                for j in range(4):
+                    out[f, r, 4 + j] = data[a + j]
+                _put32(out, f, r, 12, a)
+    return out, valid, in_aux
+
+
+@njit(cache=True)
+def packed(buf, aux, fs, fe, field, rows):
+    """The values of one column (spans of ``extract``, in ``buf`` or ``aux``) copied into one buffer: Arrow
+    ``large_string`` offsets and data, for the rare column with decoded values (others are views)."""
+    size = buf.size
+    offsets = np.zeros(rows.size + 1, np.int64)
+    for r in range(rows.size):
+        a = fs[rows[r], field]
+        offsets[r + 1] = offsets[r] + (fe[rows[r], field] - a if a >= 0 else 0)
+    data = np.empty(offsets[-1], np.uint8)
+    for r in range(rows.size):
+        a = fs[rows[r], field]
+        if a < 0:
+            continue
+        src = buf
+        if a >= size:
+            a -= size
+            src = aux
+        k = offsets[r]
+        for j in range(offsets[r + 1] - k):
+            data[k + j] = src[a + j]
+    return offsets, data

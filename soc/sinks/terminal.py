@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+RECORDS = "read, parsed, dead-lettered: records (a line of a text log, an event record of an EVTX file)"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -21,14 +22,17 @@ def _span(first: datetime | None, last: datetime | None) -> str:
 
 
 def summary_table(stats: list, title: str = "soc"):
-    """A rich Table of per-input counts (``stats`` are ``pipeline.SourceStats``)."""
+    """A rich Table of per-input counts (``stats`` are ``pipeline.SourceStats``).
+
+    Counts are of records: a line of a text log, an event record of an EVTX file (the caption says so).
+    """
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption=RECORDS, caption_justify="left")
     for name, kw in [("input", {}), ("format", {}), ("read", {"justify": "right"}),
                      ("parsed", {"justify": "right"}), ("dead-lettered", {"justify": "right"}),
-                     ("time range", {}), ("lines/s", {"justify": "right"}), ("MB/s", {"justify": "right"})]:
+                     ("time range", {}), ("records/s", {"justify": "right"}), ("MB/s", {"justify": "right"})]:
         table.add_column(name, **kw)
     total = [0, 0, 0, 0, 0.0]
     for st in stats:

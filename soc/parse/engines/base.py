@@ -23,6 +23,11 @@ class Engine:
     def parse(self, batch: LineBatch) -> ParseResult:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def finish(self) -> ParseResult | None:
+        """Called once after the last chunk: what the engine still holds (a record cut by the end of the
+        input) as a last result, or None. Its lines were counted by the chunks that held them."""
+        return None
+
 
 def raw_frame(fields: dict[str, pl.Series]) -> pl.DataFrame:
     """Raw fields named with the ``~`` prefix that column rules read from."""

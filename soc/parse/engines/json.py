@@ -1,17 +1,24 @@
 """Engine for JSON records (Suricata EVE, Zeek JSON): NDJSON lines, or the elements of a JSON array.
 
-Every record is checked by a Numba kernel (``json_kernel.validate``); invalid ones are dead-lettered
-with the reason and the byte where the check stopped, so no line's syntax can fail the chunk. The valid
-ones are decoded at once with an explicit schema of only the fields the spec reads: Arrow's reader
-when every record has the schema's JSON types, else Polars' (slower, it makes a value of another type
-null and keeps the record). Every field then becomes a string column (numbers and booleans as their
-text, lists joined by ``,``) that the column rules type, as in the other engines.
+One Numba pass per record (``json_kernel.extract``) checks its syntax strictly and finds the values of the
+fields the spec reads (a table of their key paths, as ``kv_kernel`` finds keys); invalid records are
+dead-lettered with the reason and the byte where the check stopped. The fields become string columns,
+views into the chunk (numbers and booleans as written, lists joined by ``,``, escaped strings decoded
+aside), routed and typed by the column rules as in the other engines. A record the kernel cannot read as
+the spec's types (a value of another JSON type than its field's, a number too long for an int64, a wanted
+key written with escapes) is decoded by a JSON reader with an explicit schema instead (Arrow's, else
+Polars', which makes a value of another type null and keeps the record), as all records were before; the
+two agree on everything else (tests/test_suricata.py compares them). Of a key written twice in an object,
+the first occurrence wins, as in Polars' reader (Arrow's rejects such a record). A number read where the
+spec wants text keeps its text as written (the readers rewrote it: ``1.50`` became ``1.5``).
 
 The input is NDJSON unless its first non-blank byte is ``[``: then it is a JSON array (as exported by
 tools, pretty-printed or on one line) and its elements are the records, found by bracket matching that
-carries an element cut by a chunk end over to the next chunk. ``log.line`` and ``log.offset`` of an
-array element point at its ``{``; lines read still count physical lines, and a bad element is one dead
-letter however many lines it spans. Options (spec ``json:``):
+carries an element cut by a chunk end over to the next chunk; an element still open at the end of the
+input is dead-lettered (``finish``). ``log.line`` and ``log.offset`` of an array element point at its
+``{``. Lines read count physical lines, and a bad element is one dead letter however many lines it spans;
+every bad element is its own dead letter, and a line holding several counts once per dead letter, so that
+read = parsed + dead-lettered holds. Options (spec ``json:``):
 
 ``flat``
     field names are keys as written (Zeek's ``id.orig_h``); by default a dot goes one object deeper
@@ -21,7 +28,7 @@ letter however many lines it spans. Options (spec ``json:``):
     ``list:KEY`` for a list of objects, KEY read of each) where its column's type does not tell it
     (``rule.id`` is text, Suricata writes ``alert.signature_id`` as a number). Fields read by integer or
     float columns are numbers by default. A value of another JSON type than its field's is null (a
-    port written as ``"443"`` where numbers are expected), and its chunk takes the slower reader.
+    port written as ``"443"`` where numbers are expected), and its record takes the slower reader.
 ``routes``
     as for the ``kv`` engine (``soc.parse.routes``); in ``when``, the value ``"*"`` matches any value
     that is present (a route for the records that have a field). A route's constant ``event.dataset``
@@ -128,9 +135,16 @@ class JsonEngine(RoutedEngine):
         self.arrow = pj.ParseOptions(explicit_schema=pa.schema([(k, _arrow_type(v)) for k, v in self.schema.items()]),
                                      unexpected_field_behavior="ignore")
         self.leaves = [_field(f, kind, self.flat) for f, kind in leaves.items()]
+        self.names = [RAW + f for f in leaves]
+        self.index = {f: i for i, f in enumerate(leaves)}
+        self.table = K.PathTable([[f] if self.flat else f.split(".") for f in leaves],
+                                 [_kernel_type(kind) for kind in leaves.values()],
+                                 [_list_key(kind) for kind in leaves.values()])
+        self.when = list(dict.fromkeys(f for r in self.routes for f in r.fields()))
         self.array: bool | None = None  # known at the first non-blank byte
         self.phase = 0
         self.carry: tuple[np.ndarray, np.ndarray, int, int] | None = None  # buf, raw, offset, line
+        self.last_dead_line = -1  # of the previous chunk's last dead letter (array elements sharing a line)
 
     def parse(self, batch: LineBatch) -> ParseResult:
         if self.array is None:
@@ -138,8 +152,34 @@ class JsonEngine(RoutedEngine):
             if text.size == 0:
                 return ParseResult({}, empty_dead(), batch.n)
             self.array = bool(text[0] == K.LBRACKET)
-        records, parts = self._array_records(batch) if self.array else (self._line_records(batch), [])
-        return merge(batch.n, [*parts, self._decode(records)])
+        if not self.array:
+            return merge(batch.n, [self._decode(self._line_records(batch))])
+        records, parts = self._array_records(batch)
+        res = merge(batch.n, [*parts, self._decode(records)])
+        if len(parts) and res.dead.height > 1:
+            res.dead = res.dead.sort("log.offset")
+        return self._count_shared_lines(res)
+
+    def _count_shared_lines(self, res: ParseResult) -> ParseResult:
+        """Every bad array element is its own dead letter; a line holding several counts once per dead letter
+        (so read = parsed + dead-lettered still holds in lines)."""
+        if res.dead.height:
+            lines = res.dead["log.line"]
+            res.lines += res.dead.height - lines.n_unique() + int(lines[0] == self.last_dead_line)
+            self.last_dead_line = int(lines[-1])
+        return res
+
+    def finish(self) -> ParseResult | None:
+        """At the end of the input: an array element still open is dead-lettered (its lines were counted;
+        its first MB is kept)."""
+        if self.carry is None:
+            return None
+        buf, raw, offset, line = self.carry
+        self.carry = None
+        rec = Records(buf, raw, np.zeros(1, np.int64), np.array([min(buf.size, 1 << 20)]), np.array([offset]),
+                      np.array([line]))
+        why = pl.Series(["truncated: input ends inside a JSON array element"])
+        return self._count_shared_lines(ParseResult({}, rec.dead(self.ctx.path, np.zeros(1, np.int64), why), 0))
 
     def _line_records(self, batch: LineBatch) -> Records:
         rec = Records(batch.buf, batch.raw, batch.starts, batch.ends, batch.starts + batch.chunk.offset,
@@ -179,7 +219,8 @@ class JsonEngine(RoutedEngine):
         return records, parts
 
     def _decode(self, rec: Records) -> ParseResult:
-        code, pos = K.validate(rec.buf, rec.starts, rec.ends)
+        t = self.table
+        code, pos, slow, in_aux, fs, fe, aux = K.extract(rec.buf, rec.starts, rec.ends, *t.arrays())
         parts: list[ParseResult] = []
         bad = code > K.BLANK
         if bad.any():
@@ -187,17 +228,42 @@ class JsonEngine(RoutedEngine):
             msg = pl.Series(code[idx]).replace_strict(K.ERRORS, return_dtype=pl.String)
             why = pl.select(pl.format("{} at byte {}", msg, pl.Series(pos[idx]))).to_series()
             parts.append(ParseResult({}, rec.dead(self.ctx.path, idx, why), 0))
-        good = np.flatnonzero(code == K.OK)
-        if good.size:
-            table, good, dead = self._read(rec, good)
+        good = code == K.OK
+        fast = np.flatnonzero(good & ~slow)
+        columns = Columns(rec.buf, aux if in_aux.any() else None, fs, fe, self.index)
+        if slow.any() and good.any():  # decoded by a JSON reader, then routed with the others
+            table, idx, dead = self._read(rec, np.flatnonzero(good & slow))
             parts.extend(dead)
-            if good.size:
-                parts.extend(self.route(rec, good, table))
+            if fast.size:
+                table = pl.concat([pl.DataFrame(columns.get(self.names, fast)), *([table] if idx.size else [])])
+                idx = np.concatenate([fast, idx])
+                order = np.argsort(idx, kind="stable")
+                table, idx = table[order], idx[order]
+            if idx.size:
+                parts.extend(self.route(rec, idx, table))
+        elif fast.size:
+            parts.extend(self._route_fast(rec, fast, columns))
         res = merge(0, parts)
         if len(parts) > 1:
-            res.frames = {k: f.sort("log.offset") for k, f in res.frames.items()}
-            res.dead = _one_per_line(res.dead.sort("log.offset"))
+            if res.dead.height > 1:
+                res.dead = res.dead.sort("log.offset")
+            families = [key for p in parts for key in p.frames]
+            res.frames = {k: f.sort("log.offset") if families.count(k) > 1 else f for k, f in res.frames.items()}
         return res
+
+    def _route_fast(self, rec: Records, idx: np.ndarray, columns: Columns) -> list[ParseResult]:
+        """Records whose fields the kernel found: each route's raw columns built for its own records only."""
+        which = None
+        if len(self.routes) > 1:
+            when = pl.DataFrame(columns.get([RAW + f for f in self.when], idx), height=idx.size)
+            which = when.select(self.which).to_series().to_numpy()
+        parts = []
+        for i, route in enumerate(self.routes):
+            sel = idx if which is None else idx[which == i]
+            if sel.size:
+                raw = pl.DataFrame(columns.get([RAW + f for f in route.sources()], sel), height=sel.size)
+                parts.append(self.typed(rec, sel, raw, route))
+        return parts
 
     def _read(self, rec: Records, idx: np.ndarray) -> tuple[pl.DataFrame, np.ndarray, list[ParseResult]]:
         """The records at ``idx`` decoded; a record the reader rejects after all is isolated by bisection."""
@@ -232,8 +298,38 @@ class JsonEngine(RoutedEngine):
         return table.select(self.leaves)
 
 
-def _one_per_line(dead: pl.DataFrame) -> pl.DataFrame:
-    """One dead letter per line: bad array elements sharing a line are reported as the first of them."""
-    if dead.height < 2 or dead["log.line"].is_unique().all():
-        return dead
-    return dead.unique("log.line", keep="first", maintain_order=True)
+class Columns:
+    """String columns of the fields ``json_kernel.extract`` found: views into the records' buffer, or for a
+    column with a value in its ``aux`` buffer (a decoded string, a joined list) a copy of its values."""
+
+    def __init__(self, buf: np.ndarray, aux: np.ndarray | None, fs: np.ndarray, fe: np.ndarray,
+                 index: dict[str, int]):
+        self.buf, self.fs, self.fe, self.index = buf, fs, fe, index
+        self.aux = buf[:0] if aux is None else aux
+        self.data = pa.py_buffer(buf)
+
+    def get(self, names: list[str], rows: np.ndarray) -> dict[str, pl.Series]:
+        """Columns ``names`` (``~`` + field) at ``rows``."""
+        fields = np.array([self.index[n[len(RAW):]] for n in names], np.int64)
+        out, valid, in_aux = K.views(self.buf, self.aux, self.fs, self.fe, fields, rows)
+        cols = {}
+        for j, name in enumerate(names):
+            mask = None if valid[j].all() else pa.py_buffer(np.packbits(valid[j], bitorder="little"))
+            if in_aux[j].any():
+                offsets, data = K.packed(self.buf, self.aux, self.fs, self.fe, fields[j], rows)
+                array = pa.Array.from_buffers(pa.large_string(), rows.size,
+                                              [mask, pa.py_buffer(offsets), pa.py_buffer(data)])
+            else:
+                array = pa.Array.from_buffers(pa.string_view(), rows.size, [mask, pa.py_buffer(out[j]), self.data])
+            cols[name] = pl.Series(name, array)
+        return cols
+
+
+def _kernel_type(kind: pl.DataType) -> int:
+    if isinstance(kind, pl.List):
+        return K.T_LIST_KEY if isinstance(kind.inner, pl.Struct) else K.T_LIST
+    return {pl.String: K.T_STRING, pl.Int64: K.T_INT, pl.Float64: K.T_FLOAT, pl.Boolean: K.T_BOOL}[kind]
+
+
+def _list_key(kind: pl.DataType) -> str:
+    return kind.inner.fields[0].name if isinstance(kind, pl.List) and isinstance(kind.inner, pl.Struct) else ""

@@ -30,7 +30,7 @@ class ZeekEngine(RoutedEngine):
         self.sep = b"\t"
         self.fields: list[str] | None = None
         self.path = ""
-        self.wanted = set(self.route_fields())
+        self.when = list(dict.fromkeys(f for r in self.routes for f in r.fields()))
 
     def parse(self, batch: LineBatch) -> ParseResult:
         return by_directives(batch, self._directive, self._segment)
@@ -60,19 +60,34 @@ class ZeekEngine(RoutedEngine):
             parts.append(ParseResult({}, batch.dead(bad, reasons), 0))
         idx = np.flatnonzero(~bad)
         if idx.size:
-            use = [i for i, name in enumerate(names) if name in self.wanted]
-            cols = batch.columns([RAW + names[i] for i in use], fs, fe, np.array(use, np.int64), idx)
-            table = pl.DataFrame(list(cols.values()))
-            missing = [f for f in self.wanted if RAW + f not in cols]
-            table = table.with_columns([pl.lit(None, pl.String).alias(RAW + f) for f in missing])
-            table = table.with_columns(pl.lit(self.path, pl.String).alias(RAW + "_path"))
+            index = {name: i for i, name in enumerate(names)}
             rec = Records(batch.buf, batch.raw, batch.starts, batch.ends, batch.starts + batch.chunk.offset,
                           batch.index + batch.chunk.first_line)
             dataset = f"zeek.{self.path}" if self.path else self.dataset
-            parts.extend(self.route(rec, idx, table, dataset))
+            which = None
+            if len(self.routes) > 1:
+                when = self._fields(batch, fs, fe, index, self.when, idx)
+                which = pl.DataFrame(when).select(self.which).to_series().to_numpy()
+            for i, route in enumerate(self.routes):
+                sel = idx if which is None else idx[which == i]
+                if sel.size:  # only the columns the route reads, only at its lines
+                    raw = pl.DataFrame(self._fields(batch, fs, fe, index, route.sources(), sel), height=sel.size)
+                    parts.append(self.typed(rec, sel, raw, route, dataset))
         res = merge(batch.n, parts)
         if len(parts) > 1:
             res.frames = {key: f.sort("log.offset") for key, f in res.frames.items()}
             res.dead = res.dead.sort("log.offset")
         return res
 
+    def _fields(self, batch: LineBatch, fs: np.ndarray, fe: np.ndarray, index: dict[str, int], fields: list[str],
+                lines: np.ndarray) -> dict[str, pl.Series]:
+        """Raw columns of ``fields`` at ``lines`` (views into the chunk; ``_path`` the block's, absent ones
+        null)."""
+        have = [f for f in fields if f in index]
+        cols = batch.columns([RAW + f for f in have], fs, fe, np.array([index[f] for f in have], np.int64), lines)
+        for f in fields:
+            if f == "_path":
+                cols[RAW + f] = pl.Series(RAW + f, [self.path], pl.String).new_from_index(0, lines.size)
+            elif f not in index:
+                cols[RAW + f] = pl.Series(RAW + f, [None], pl.String).new_from_index(0, lines.size)
+        return cols
