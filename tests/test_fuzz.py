@@ -28,13 +28,15 @@ def expected_lines(data: bytes) -> int:
 
 def check(spec: str, data: bytes, chunk_size: int = 4096) -> None:
     res = parse_text(spec, data, chunk_size=chunk_size)
-    assert res.lines == expected_lines(data)
+    # a line holding several bad JSON array elements counts once per dead letter (engines/json.py)
+    shared = res.dead.height - res.dead["log.line"].n_unique() if res.dead.height else 0
+    assert res.lines == expected_lines(data) + shared
     events = sum(f.height for f in res.frames.values())
     assert res.parsed + res.dead.height == res.lines
     assert events <= res.parsed
     if res.dead.height:
         assert res.dead["error.message"].null_count() == 0
-        assert res.dead["log.line"].is_unique().all()
+        assert not res.dead.select("log.line", "log.offset").is_duplicated().any()
 
 
 @pytest.mark.parametrize("spec", SPECS)

@@ -1,0 +1,440 @@
+"""Sliding-window kernels: per-group counts, distinct counts, sums and ordered chains over time.
+
+Every kernel takes rows ordered by (group key, time): dense non-negative integer keys, int64 microsecond
+timestamps, non-decreasing within a key (``order`` produces that order in O(n) for time-sorted input: a
+stable counting sort by key keeps time order). After ordering, one pass over the rows, O(n), no Python
+objects; out-of-order rows give a ``ValueError``, never a wrong answer.
+
+Window of row ``j`` (the same for every kernel): the rows of ``j``'s key with
+``times[j] - span <= time <= times[j]`` that come at or before ``j`` in the order. Both ends are inclusive:
+an event exactly ``span`` before ``j`` is in the window, one microsecond more and it is out. Rows with the
+same timestamp are in the window of the last of them (and of later rows), so the last row of a tie sees
+all of it.
+
+Episodes (``episodes``, ``count_episodes``): a condition that holds at row ``j`` starts an episode (one
+alert); it extends to each later row of the key where it holds again within ``span`` of the episode's last
+holding row, so an attack that goes on gives one episode, not one per event; once the window has slid
+past (a holding row more than ``span`` after the last one, or a new key), a new episode starts. An
+episode reports its trigger row (where the condition first held), first row (the oldest row of the
+trigger's window) and last row (the last row where it held); its rows are ``first..last``, contiguous in
+the order, and episodes never overlap. ``threshold_episodes`` gives the same episodes of ">= N rows" straight
+from time-ordered input, without sorting.
+
+Results are in the order's row order; ``restore(values, perm)`` puts per-row results back in input order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NO_TIME = np.iinfo(np.int64).min  # "no chain yet" in ``ordered_chain``
+
+# condition operators (the Sigma correlation operators), as codes for the kernels
+GT, GTE, LT, LTE, EQ, NEQ = 0, 1, 2, 3, 4, 5
+OPERATORS = {"gt": GT, "gte": GTE, "lt": LT, "lte": LTE, "eq": EQ, "neq": NEQ}
+
+
+@njit(cache=True)
+def _is_sorted(a):
+    for i in range(1, a.size):
+        if a[i] < a[i - 1]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _counting_order(keys, times, n_keys):
+    """Stable counting sort by ``keys`` (dense, 0 <= key < n_keys), O(n + n_keys): the permutation and the
+    keys and times in that order.
+
+    Two passes instead of one scatter into n_keys places (a cache miss per row and array once keys are in
+    the 100 k): first a scatter by the high bits of the key into a few hundred buckets, whose write streams
+    stay in cache, then a counting sort by the low bits inside each bucket, which fits in cache.
+    """
+    n = keys.size
+    bits = 1
+    while (1 << bits) < n_keys:
+        bits += 1
+    lo_bits = bits // 2
+    n_hi = ((n_keys - 1) >> lo_bits) + 1
+    cnt = np.zeros(n_hi + 1, np.int64)
+    for i in range(n):
+        cnt[(keys[i] >> lo_bits) + 1] += 1
+    for b in range(n_hi):
+        cnt[b + 1] += cnt[b]
+    bucket_start = cnt.copy()
+    keys1 = np.empty(n, keys.dtype)
+    times1 = np.empty(n, times.dtype)
+    perm1 = np.empty(n, np.int64)
+    for i in range(n):
+        k = keys[i]
+        b = k >> lo_bits
+        d = cnt[b]
+        keys1[d] = k
+        times1[d] = times[i]
+        perm1[d] = i
+        cnt[b] = d + 1
+    n_lo = 1 << lo_bits
+    mask = n_lo - 1
+    perm = np.empty(n, np.int64)
+    sorted_keys = np.empty(n, keys.dtype)
+    sorted_times = np.empty(n, times.dtype)
+    low = np.zeros(n_lo + 1, np.int64)
+    for b in range(n_hi):
+        s, e = bucket_start[b], bucket_start[b + 1]
+        low[:] = 0
+        for r in range(s, e):
+            low[(keys1[r] & mask) + 1] += 1
+        low[0] = s
+        for v in range(n_lo):
+            low[v + 1] += low[v]
+        for r in range(s, e):
+            k = keys1[r]
+            v = k & mask
+            d = low[v]
+            sorted_keys[d] = k
+            sorted_times[d] = times1[r]
+            perm[d] = perm1[r]
+            low[v] = d + 1
+    return perm, sorted_keys, sorted_times
+
+
+def order(keys: np.ndarray, times: np.ndarray, n_keys: int | None = None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ordered by (key, time), stable (ties keep their input order): the permutation, keys and times.
+
+    Time-sorted input (the usual case for logs) costs one check and one counting sort, O(n); otherwise a
+    stable argsort by time comes first. ``keys`` must be dense non-negative integers (below ``n_keys``).
+    """
+    keys = np.asarray(keys)
+    times = np.asarray(times, dtype=np.int64)
+    if keys.shape != times.shape or keys.ndim != 1:
+        raise ValueError("keys and times must be 1-d arrays of the same length")
+    if keys.size == 0:
+        return np.empty(0, np.int64), keys.copy(), times.copy()
+    if keys.dtype.kind not in "iu":
+        raise ValueError(f"group keys must be integers, not {keys.dtype}")
+    if keys.min() < 0:
+        raise ValueError("group keys must be non-negative (dense ids)")
+    top = int(keys.max()) + 1
+    if n_keys is None:
+        n_keys = top
+    elif n_keys < top:
+        raise ValueError(f"group key {top - 1} is not below n_keys={n_keys}")
+    if _is_sorted(times):
+        return _counting_order(keys, times, n_keys)
+    by_time = np.argsort(times, kind="stable")
+    perm, sorted_keys, sorted_times = _counting_order(keys[by_time], times[by_time], n_keys)
+    return by_time[perm], sorted_keys, sorted_times
+
+
+def restore(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Per-row results computed in ``perm`` order, back in input order."""
+    out = np.empty_like(values)
+    out[perm] = values
+    return out
+
+
+@njit(cache=True, inline="always")
+def _misordered(keys, times, j):
+    """Row ``j`` is before row ``j - 1`` in (key, time) order. Kernels OR this into a flag and raise once at
+    the end: a raise inside the loop costs twice the time of the whole loop."""
+    return (keys[j] < keys[j - 1]) | ((keys[j] == keys[j - 1]) & (times[j] < times[j - 1]))
+
+
+NOT_ORDERED = "rows are not ordered by (key, time): use windows.order first"
+
+
+@njit(cache=True)
+def window_count(keys, times, span):
+    """Rows in the window of each row (itself included)."""
+    n = keys.size
+    out = np.empty(n, np.int64)
+    left = 0
+    bad = False
+    for j in range(n):
+        if j > 0:
+            bad |= _misordered(keys, times, j)
+            if keys[j] != keys[j - 1]:
+                left = j
+        lo = times[j] - span
+        while times[left] < lo:
+            left += 1
+        out[j] = j - left + 1
+    if bad:
+        raise ValueError(NOT_ORDERED)
+    return out
+
+
+@njit(cache=True)
+def window_distinct(keys, times, values, n_values, span):
+    """Distinct ``values`` (dense ids 0 <= v < n_values; -1 is null and not counted) in each row's window."""
+    n = keys.size
+    out = np.empty(n, np.int64)
+    seen = np.zeros(n_values, np.int64)
+    left = 0
+    distinct = 0
+    bad = False
+    for j in range(n):
+        if j > 0:
+            bad |= _misordered(keys, times, j)
+            if keys[j] != keys[j - 1]:  # new key: empty the window
+                while left < j:
+                    v = values[left]
+                    if v >= 0:
+                        seen[v] -= 1
+                        if seen[v] == 0:
+                            distinct -= 1
+                    left += 1
+        v = values[j]
+        if v >= 0:
+            seen[v] += 1
+            if seen[v] == 1:
+                distinct += 1
+        lo = times[j] - span
+        while times[left] < lo:
+            v = values[left]
+            if v >= 0:
+                seen[v] -= 1
+                if seen[v] == 0:
+                    distinct -= 1
+            left += 1
+        out[j] = distinct
+    if bad:
+        raise ValueError(NOT_ORDERED)
+    return out
+
+
+@njit(cache=True)
+def window_sum(keys, times, values, span):
+    """Sum and number of non-NaN ``values`` (float64; NaN is null) in each row's window.
+
+    A running sum: integers below 2**53 add exactly; it restarts at 0 whenever the window holds no value.
+    """
+    n = keys.size
+    sums = np.empty(n, np.float64)
+    valid = np.empty(n, np.int64)
+    left = 0
+    total = 0.0
+    k = 0
+    bad = False
+    for j in range(n):
+        if j > 0:
+            bad |= _misordered(keys, times, j)
+            if keys[j] != keys[j - 1]:
+                left = j
+                total = 0.0
+                k = 0
+        lo = times[j] - span
+        while times[left] < lo:  # leave first, so an emptied window restarts from an exact 0
+            v = values[left]
+            if not np.isnan(v):
+                total -= v
+                k -= 1
+            left += 1
+        if k == 0:
+            total = 0.0
+        v = values[j]
+        if not np.isnan(v):
+            total += v
+            k += 1
+        sums[j] = total
+        valid[j] = k
+    if bad:
+        raise ValueError(NOT_ORDERED)
+    return sums, valid
+
+
+@njit(cache=True)
+def ordered_chain(keys, times, stages, n_stages, span):
+    """Start time of the latest-starting complete chain stage 0 -> 1 -> ... -> n_stages-1 up to each row.
+
+    ``stages`` are 0..n_stages-1 (-1: not a stage); rows of one timestamp must be ordered by stage (a tie
+    counts as in order). The window of row ``j`` holds a complete chain iff ``times[j] - out[j] <= span``;
+    ``NO_TIME`` means no complete chain yet. Keeping only the latest start per stage is enough: a later
+    start fits every window an earlier one fits.
+    """
+    n = keys.size
+    out = np.empty(n, np.int64)
+    best = np.full(n_stages, NO_TIME, np.int64)
+    bad = False
+    for j in range(n):
+        if j > 0:
+            bad |= _misordered(keys, times, j)
+            if keys[j] != keys[j - 1]:
+                best[:] = NO_TIME
+        s = stages[j]
+        if s == 0:
+            best[0] = times[j]
+        elif s > 0 and best[s - 1] > best[s]:
+            best[s] = best[s - 1]
+        out[j] = best[n_stages - 1]
+    if bad:
+        raise ValueError(NOT_ORDERED)
+    return out
+
+
+@njit(cache=True)
+def _grow(a, m):
+    if m < a.size:
+        return a
+    b = np.empty(max(16, 2 * a.size), np.int64)
+    b[: a.size] = a
+    return b
+
+
+@njit(cache=True)
+def episodes(keys, times, counts, holds, span):
+    """Episodes where ``holds`` is true: arrays of trigger, first and last rows (see the module docstring).
+
+    ``counts`` are the rows in each row's window (``window_count``), so a window starts at ``j - counts[j] + 1``.
+    """
+    trig = np.empty(16, np.int64)
+    first = np.empty(16, np.int64)
+    last = np.empty(16, np.int64)
+    m = 0
+    is_open = False
+    for j in range(keys.size):
+        if is_open and keys[j] != keys[last[m - 1]]:
+            is_open = False
+        if not holds[j]:
+            continue
+        if is_open and times[j] - times[last[m - 1]] <= span:
+            last[m - 1] = j
+            continue
+        trig = _grow(trig, m)
+        first = _grow(first, m)
+        last = _grow(last, m)
+        trig[m] = j
+        first[m] = j - counts[j] + 1
+        last[m] = j
+        m += 1
+        is_open = True
+    return trig[:m].copy(), first[:m].copy(), last[:m].copy()
+
+
+@njit(cache=True)
+def _holds(value, op, threshold):
+    if op == GT:
+        return value > threshold
+    if op == GTE:
+        return value >= threshold
+    if op == LT:
+        return value < threshold
+    if op == LTE:
+        return value <= threshold
+    if op == EQ:
+        return value == threshold
+    return value != threshold
+
+
+@njit(cache=True)
+def count_episodes(keys, times, span, op, threshold):
+    """``window_count`` + condition + ``episodes`` in one pass, without per-row arrays (the detectors' path).
+
+    Returns trigger, first and last rows and the window count at each trigger.
+    """
+    trig = np.empty(16, np.int64)
+    first = np.empty(16, np.int64)
+    last = np.empty(16, np.int64)
+    value = np.empty(16, np.int64)
+    m = 0
+    is_open = False
+    left = 0
+    bad = False
+    for j in range(keys.size):
+        if j > 0:
+            bad |= _misordered(keys, times, j)
+            if keys[j] != keys[j - 1]:
+                left = j
+                is_open = False
+        lo = times[j] - span
+        while times[left] < lo:
+            left += 1
+        c = j - left + 1
+        if not _holds(c, op, threshold):
+            continue
+        if is_open and times[j] - times[last[m - 1]] <= span:
+            last[m - 1] = j
+            continue
+        trig = _grow(trig, m)
+        first = _grow(first, m)
+        last = _grow(last, m)
+        value = _grow(value, m)
+        trig[m] = j
+        first[m] = left
+        last[m] = j
+        value[m] = c
+        m += 1
+        is_open = True
+    if bad:
+        raise ValueError(NOT_ORDERED)
+    return trig[:m].copy(), first[:m].copy(), last[:m].copy(), value[:m].copy()
+
+
+@njit(cache=True)
+def threshold_episodes(keys, times, span, threshold, n_keys):
+    """Episodes of "at least ``threshold`` rows of a key in the window" on rows in time order, without sorting.
+
+    The detectors' fast path for logs, which arrive in time order: each key keeps the (time, row) of its
+    last ``threshold`` events in a ring (``n_keys * threshold * 16`` bytes; a pair shares a cache line), and
+    the condition holds at a row when the oldest of them is within ``span``. The episodes are those of
+    ``count_episodes(..., GTE, threshold)`` on the ordered rows (at a trigger the window holds exactly
+    ``threshold`` rows, so the ring's oldest is the window's first), given here as input row numbers, sorted
+    by trigger row. ``times`` must be non-decreasing.
+    """
+    n = keys.size
+    t_cap = max(threshold, 1)
+    ring = np.empty((n_keys, t_cap, 2), np.int64)  # [key, slot] = (time, row)
+    state = np.zeros((n_keys, 3), np.int64)  # [key] = (events seen, open episode + 1, its last time)
+    trig = np.empty(16, np.int64)
+    first = np.empty(16, np.int64)
+    last = np.empty(16, np.int64)
+    m = 0
+    bad = False
+    for j in range(n):
+        t = times[j]
+        if j > 0:
+            bad |= t < times[j - 1]
+        k = keys[j]
+        seen = state[k, 0]
+        slot = seen % t_cap
+        ring[k, slot, 0] = t
+        ring[k, slot, 1] = j
+        seen += 1
+        state[k, 0] = seen
+        if seen < t_cap:
+            continue
+        oldest = seen % t_cap
+        if ring[k, oldest, 0] < t - span:
+            continue
+        e = state[k, 1] - 1
+        if e >= 0 and t - state[k, 2] <= span:
+            last[e] = j
+            state[k, 2] = t
+            continue
+        trig = _grow(trig, m)
+        first = _grow(first, m)
+        last = _grow(last, m)
+        trig[m] = j
+        first[m] = ring[k, oldest, 1]
+        last[m] = j
+        state[k, 1] = m + 1
+        state[k, 2] = t
+        m += 1
+    if bad:
+        raise ValueError("rows are not in time order: sort them, or use order() and count_episodes")
+    return trig[:m].copy(), first[:m].copy(), last[:m].copy()
+
+
+def holds(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
+    """Where ``values op threshold`` (op: gt, gte, lt, lte, eq, neq), vectorised; NaN never holds."""
+    ops = {"gt": np.greater, "gte": np.greater_equal, "lt": np.less, "lte": np.less_equal, "eq": np.equal,
+           "neq": np.not_equal}
+    if op not in ops:
+        raise ValueError(f"unknown condition operator {op!r} (expected one of {', '.join(ops)})")
+    out = ops[op](values, threshold)
+    if op == "neq" and values.dtype.kind == "f":
+        out &= ~np.isnan(values)
+    return out

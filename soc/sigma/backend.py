@@ -1,0 +1,232 @@
+"""Our Sigma backend: a rule's tree (``soc.sigma.ir``) becomes one Polars boolean expression over a frame.
+
+Case-insensitive matching (the Sigma default) reads a lower-cased copy of each column, made once per
+frame for every rule that needs it (``Lowered``), not once per rule. Every test yields true or false,
+never null (a missing field fails the test, and ``not`` of it is true, as in Sigma). A field the frame
+does not have makes its tests false (``null`` and ``exists: false`` true), never an error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+import polars as pl
+
+from soc.sigma.ir import Node
+
+LOWER = "\x00lc:"  # prefix of the lower-cased copies of columns (no real column starts with NUL)
+IPV4 = "\x00v4:"  # ... of the sortable IPv4 keys of address columns (``cidr``)
+IPV6 = "\x00v6:"
+TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum)
+NOT_TEXT = {"log.file.path", "event.dataset", "event.kind", "event.module"}  # keywords skip these
+NUMERIC = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32,
+           pl.Float64)
+
+Resolver = Callable[[str], str | None]
+FALSE = pl.lit(False)
+TRUE = pl.lit(True)
+
+
+class Lowered:
+    """The derived columns a set of expressions reads (lower-cased copies, IP keys); ``columns`` makes
+    them for a frame, once for every rule."""
+
+    def __init__(self) -> None:
+        self.names: set[tuple[str, str]] = set()
+
+    def col(self, name: str, prefix: str = LOWER) -> pl.Expr:
+        self.names.add((prefix, name))
+        return pl.col(prefix + name)
+
+    def columns(self, schema: pl.Schema) -> list[pl.Expr]:
+        make = {LOWER: lambda c: c.str.to_lowercase(), IPV4: lambda c: ipv4_key(c.str.strip_chars()),
+                IPV6: lambda c: c.map_batches(ipv6_keys, return_dtype=pl.String)}
+        return [make[prefix](text(name, schema[name])).alias(prefix + name) for prefix, name in sorted(self.names)]
+
+
+def text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A column as strings."""
+    col = pl.col(name)
+    return col if dtype == pl.String else col.cast(pl.String)
+
+
+def text_columns(schema: pl.Schema) -> list[str]:
+    """The columns a keyword is searched in: every text column but the bookkeeping ones."""
+    return [n for n, t in schema.items() if isinstance(t, TEXT_TYPES) and n not in NOT_TEXT
+            and not n.startswith("\x00")]
+
+
+class Builder:
+    """Turns trees into expressions for one frame (its schema and how Sigma fields map to its columns)."""
+
+    def __init__(self, schema: pl.Schema, resolve: Resolver, lowered: Lowered | None = None):
+        self.schema = schema
+        self.resolve = resolve
+        self.lowered = lowered or Lowered()
+
+    def build(self, node: Node) -> pl.Expr:
+        op = node[0]
+        if op == "and":
+            return pl.all_horizontal([self.build(k) for k in node[1]])
+        if op == "or":
+            return pl.any_horizontal([self.build(k) for k in node[1]])
+        if op == "not":
+            return ~self.build(node[1])
+        if op == "const":
+            return TRUE if node[1] else FALSE
+        if op in ("str", "re") and node[1] is None:  # keyword: any text column
+            cols = text_columns(self.schema)
+            if not cols:
+                return FALSE
+            if op == "str" and node[2] == "contains" and not node[4] and all(v.isascii() for v in node[3]):
+                # the usual keyword: one case-insensitive automaton pass per column, no lower-cased copies
+                return pl.any_horizontal([text(c, self.schema[c]).str.contains_any(node[3], ascii_case_insensitive=True)
+                                          .fill_null(False) for c in cols])
+            return pl.any_horizontal([self._leaf([op, c, *node[2:]], c) for c in cols])
+        column = self.resolve(node[1])
+        if column is None or column not in self.schema:
+            return TRUE if op == "null" or (op == "exists" and not node[2]) else FALSE
+        return self._leaf(node, column)
+
+    def _leaf(self, node: Node, column: str) -> pl.Expr:
+        return getattr(self, "_" + node[0])(node, column).fill_null(False)
+
+    def _str(self, node: Node, column: str) -> pl.Expr:
+        _, _, kind, values, cased = node
+        if cased:
+            col = text(column, self.schema[column])
+        else:
+            col = self.lowered.col(column)
+            values = [v.lower() for v in values]
+        if kind == "exact":
+            return col == values[0] if len(values) == 1 else col.is_in(values)
+        if kind == "contains":
+            if len(values) == 1:
+                return col.str.contains(values[0], literal=True)
+            return col.str.contains_any(values)
+        if kind == "prefix":
+            return pl.any_horizontal([col.str.starts_with(v) for v in values])
+        if kind == "suffix":
+            return pl.any_horizontal([col.str.ends_with(v) for v in values])
+        if kind == "any":
+            return col.is_not_null()
+        # glob: anchored regex of escaped literals and wildcards (lower-cased literals: escapes stay valid)
+        return col.str.contains("(?s)^(?:" + "|".join(values) + ")$")
+
+    def _re(self, node: Node, column: str) -> pl.Expr:
+        _, _, pattern, flags = node
+        prefix = f"(?{flags})" if flags else ""
+        return text(column, self.schema[column]).str.contains(prefix + pattern)
+
+    def _num(self, node: Node, column: str) -> pl.Expr:
+        numbers = node[2]
+        dtype = self.schema[column]
+        if isinstance(dtype, NUMERIC):
+            return pl.col(column).is_in(numbers) if len(numbers) > 1 else pl.col(column) == numbers[0]
+        words = [_number_text(n) for n in numbers]
+        return self.lowered.col(column).str.strip_chars().is_in(words)
+
+    def _cmp(self, node: Node, column: str) -> pl.Expr:
+        _, _, op, number = node
+        dtype = self.schema[column]
+        col = pl.col(column) if isinstance(dtype, NUMERIC) else \
+            text(column, dtype).str.strip_chars().cast(pl.Float64, strict=False)
+        return {"lt": col < number, "lte": col <= number, "gt": col > number, "gte": col >= number,
+                "neq": col != number}[op]
+
+    def _bool(self, node: Node, column: str) -> pl.Expr:
+        dtype = self.schema[column]
+        if dtype == pl.Boolean:
+            return pl.col(column) == node[2]
+        return self.lowered.col(column) == ("true" if node[2] else "false")
+
+    def _null(self, node: Node, column: str) -> pl.Expr:
+        return pl.col(column).is_null()
+
+    def _exists(self, node: Node, column: str) -> pl.Expr:
+        present = pl.col(column).is_not_null()
+        return present if node[2] else ~present
+
+    def _ref(self, node: Node, column: str) -> pl.Expr:
+        other = self.resolve(node[2])
+        if other is None or other not in self.schema:
+            return FALSE
+        a, b = self.lowered.col(column), self.lowered.col(other)
+        mode = node[3]
+        if mode == "prefix":
+            return a.str.starts_with(b)
+        if mode == "suffix":
+            return a.str.ends_with(b)
+        if mode == "contains":
+            return a.str.contains(b, literal=True)
+        return a == b
+
+    def _cidr(self, node: Node, column: str) -> pl.Expr:
+        tests = []
+        for net in map(ipaddress.ip_network, node[2]):
+            if net.version == 4:
+                lo, hi = _v4_key(net.network_address), _v4_key(net.broadcast_address)
+                key = self.lowered.col(column, IPV4)
+            else:
+                lo, hi = _v6_key(net.network_address), _v6_key(net.broadcast_address)
+                key = self.lowered.col(column, IPV6)
+            tests.append(key.is_between(pl.lit(lo), pl.lit(hi)))
+        return pl.any_horizontal(tests)
+
+
+def _number_text(n: int | float) -> str:
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def _v4_key(addr: ipaddress.IPv4Address) -> str:
+    return "".join(f"{int(o):03d}" for o in str(addr).split("."))
+
+
+def _v6_key(addr: ipaddress.IPv6Address) -> str:
+    return f"{int(addr):032x}"
+
+
+def ipv4_key(col: pl.Expr) -> pl.Expr:
+    """Dotted-quad text as a 12-digit string that sorts like the address (null if not IPv4)."""
+    octets = col.str.extract_groups(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+    parts = [octets.struct.field(str(i)) for i in range(1, 5)]
+    valid = pl.all_horizontal([p.cast(pl.Int32, strict=False) <= 255 for p in parts])
+    return pl.when(valid).then(pl.concat_str([p.str.zfill(3) for p in parts]))
+
+
+def ipv6_keys(values: pl.Series) -> pl.Series:
+    """``ipv6_key`` of a column, computed once per distinct address that has a colon (addresses repeat)."""
+    distinct = values.drop_nulls().unique()
+    distinct = distinct.filter(distinct.str.contains(":", literal=True))
+    if distinct.is_empty():
+        return pl.Series(values.name, [None] * len(values), dtype=pl.String)
+    keys = pl.DataFrame({"v": distinct}).select(ipv6_key(pl.col("v").str.strip_chars())).to_series()
+    return values.replace_strict(distinct, keys, default=None, return_dtype=pl.String)
+
+
+def ipv6_key(col: pl.Expr) -> pl.Expr:
+    """IPv6 text (``::`` compression, zone ids, IPv4 tails) as 32 hex digits (null if not IPv6)."""
+    low = col.str.to_lowercase().str.replace(r"%.*$", "")
+    tail = low.str.extract(r":(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$", 1)  # ::ffff:1.2.3.4
+    octets = tail.str.extract_groups(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
+    hexes = [octets.struct.field(str(i)).cast(pl.Int32, strict=False)
+             .replace_strict(list(range(256)), _HEX, default=None, return_dtype=pl.String) for i in range(1, 5)]
+    tail_hex = hexes[0] + hexes[1] + ":" + hexes[2] + hexes[3]
+    low = pl.when(tail.is_not_null()).then(
+        low.str.replace(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$", "") + tail_hex).otherwise(low)
+    halves = low.str.split("::")
+    left, right = halves.list.get(0, null_on_oob=True), halves.list.get(1, null_on_oob=True)
+    lg = pl.when(left == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(left.str.split(":"))
+    rg = pl.when(right.is_null() | (right == "")).then(pl.lit([], dtype=pl.List(pl.String))
+                                                        ).otherwise(right.str.split(":"))
+    missing = 8 - lg.list.len() - rg.list.len()
+    zeros = pl.lit("0").repeat_by(missing.clip(lower_bound=0))
+    groups = pl.when(halves.list.len() == 2).then(lg.list.concat(zeros).list.concat(rg)).otherwise(lg)
+    ok = (groups.list.len() == 8) & low.str.contains(r"^[0-9a-f:]+$") & (halves.list.len() <= 2)
+    ok = ok & groups.list.eval(pl.element().str.len_chars().is_between(1, 4)).list.all()
+    return pl.when(ok).then(groups.list.eval(pl.element().str.zfill(4)).list.join(""))
+
+
+_HEX = [f"{i:02x}" for i in range(256)]  # an octet as two hex digits
+

@@ -1,0 +1,469 @@
+"""Sigma correlation rules (specification 2.0) over the frames of events their base rules matched.
+
+``correlate(rule, matches)`` runs one pySigma ``SigmaCorrelationRule`` on the sliding-window kernels of
+``soc.detect.windows`` and returns one row per alert. The semantics, where the specification leaves a choice:
+
+- **Window.** ``timespan`` is a sliding window, not a bucket: the window of an event holds the events of its
+  group at most ``timespan`` older, both ends inclusive (``t_last - t_first <= timespan``: two events exactly
+  ``5m`` apart are "within 5m", one microsecond more is not). The condition is tested on the window that ends
+  at each event, so it is known as soon as the event that completes it arrives.
+- **Condition.** ``gt/gte/lt/lte/eq/neq`` compare the window's value: ``event_count`` the events,
+  ``value_count`` the distinct non-null values of ``field`` (several fields: distinct combinations),
+  ``value_sum``/``value_avg`` the sum/mean of the non-null numeric values (text that is not a number counts
+  as null), ``temporal`` the distinct referenced rules (default: all of them). ``temporal_ordered`` needs
+  every rule, in the listed order (events of the same microsecond count as in order), inside one window.
+- **"Fewer than" (lt/lte).** Also tested on the window ending at each event: "this event came with fewer
+  than N events of its group in the preceding timespan, itself included". A group's first event therefore
+  satisfies ``lt 5``; activity that thins out fires again. A group with no event at all never fires (the
+  absence of events is not observable from matches).
+- **Alerts.** One per episode: the condition holds at an event (the trigger, ``@timestamp``), and every
+  later event of the group where it holds again within ``timespan`` of the last one extends the same alert
+  (``window.end``). Only after the window has slid past (no holding event for more than ``timespan``) can
+  the group fire again: no storm of one alert per event. ``window.start`` is the oldest event in the
+  trigger's window, ``event.count`` the events from ``window.start`` to ``window.end``,
+  ``correlation.value`` the value the condition held on at the trigger, ``evidence`` the first
+  ``MAX_EVIDENCE`` of those events as (log.file.path, log.line, log.offset, base rule id).
+- **Input.** Frames may be in any order (rows are sorted by group and time first). An event matched by
+  several referenced rules counts once for ``event_count``/``value_*`` (same ``log.file.path`` and
+  ``log.offset``), and once per rule for ``temporal*``. Events with a null ``@timestamp`` cannot be placed
+  in a window and are skipped; events with a null group-by value are skipped by default, as SIEM backends
+  do (``null_groups="group"`` makes "absent" a group of its own). Skipped rows are logged with counts.
+- **Fields.** Aliases map each base rule's own field to the alias name; ``column_of(rule_key, field)``
+  names the frame column of a Sigma field (default: the field itself); a field missing from a frame is null.
+- **generate.** ``keep_base_alerts(rule)`` tells the runner whether the base rules' own matches are alerts too.
+
+The loader and the hunter call ``compile_correlations(paths, rules)`` and ``evaluate(correlations, matches)``
+(the match rows of every base rule in one frame), both at the end of this module.
+
+Not supported (a ``CorrelationError`` says so): ``value_percentile``, ``value_median``, extended (boolean)
+conditions, and conditions other than "all rules" for ``temporal_ordered``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule, SigmaCorrelationType
+
+from soc.detect import windows
+
+log = logging.getLogger(__name__)
+
+MAX_EVIDENCE = 100  # event references kept per alert (``event.count`` has the total)
+REFERENCE_COLUMNS = ("log.file.path", "log.line", "log.offset")
+TYPES = ("event_count", "value_count", "value_sum", "value_avg", "temporal", "temporal_ordered")
+US = 1_000_000
+
+_T, _STAGE, _BASE, _VALUE = "__t", "__stage", "__base", "__value"
+
+
+class CorrelationError(ValueError):
+    """A correlation rule this engine cannot run, or input it cannot use."""
+
+
+def required_rules(rule: SigmaCorrelationRule) -> list[str]:
+    """The references (id or name, as written) of the rules whose matches ``correlate`` needs, in order."""
+    refs = rule.referenced_rules or rule.rules or []
+    return list(dict.fromkeys(ref.reference for ref in refs))
+
+
+def keep_base_alerts(rule: SigmaCorrelationRule) -> bool:
+    """Sigma's ``generate``: whether the referenced rules' own matches are alerts as well (default: no)."""
+    return bool(rule.generate)
+
+
+def _type_name(rule: SigmaCorrelationRule) -> str:
+    name = str(rule.type.name).lower() if isinstance(rule.type, SigmaCorrelationType) else str(rule.type)
+    if name not in TYPES:
+        raise CorrelationError(f"correlation type {name!r} is not supported (supported: {', '.join(TYPES)})")
+    return name
+
+
+def _condition(rule: SigmaCorrelationRule, kind: str, n_rules: int) -> tuple[str, float, list[str]]:
+    cond = rule.condition
+    if not isinstance(cond, SigmaCorrelationCondition):
+        raise CorrelationError("extended (boolean) correlation conditions are not supported")
+    op = cond.op.name.lower()
+    fields = [cond.fieldref] if isinstance(cond.fieldref, str) else list(cond.fieldref or [])
+    if kind in ("value_count", "value_sum", "value_avg") and not fields:
+        raise CorrelationError(f"{kind} needs a condition field")
+    if kind in ("value_sum", "value_avg") and len(fields) != 1:
+        raise CorrelationError(f"{kind} takes exactly one condition field, not {fields}")
+    if kind == "temporal_ordered" and not (op in ("gte", "eq") and cond.count == n_rules):
+        raise CorrelationError(f"temporal_ordered supports only its default condition (all {n_rules} rules in "
+                               f"order), not {op} {cond.count}")
+    return op, float(cond.count), fields
+
+
+def _frame_of(matches: Mapping[str, pl.DataFrame], ref) -> tuple[str, pl.DataFrame]:
+    keys = [ref.reference]
+    rule = getattr(ref, "rule", None)
+    if rule is not None:
+        keys += [str(rule.id) if rule.id else None, rule.name]
+    for key in keys:
+        if key is not None and key in matches:
+            return key, matches[key]
+    raise CorrelationError(f"no matches given for referenced rule {ref.reference!r} (pass an empty frame if it "
+                           "matched nothing)")
+
+
+def _names(ref) -> set[str]:
+    rule = getattr(ref, "rule", None)
+    names = {ref.reference}
+    if rule is not None:
+        names |= {str(rule.id) if rule.id else "", rule.name or ""}
+    return names - {""}
+
+
+def _field_for(rule: SigmaCorrelationRule, name: str, ref) -> str:
+    """The field that ``name`` (a field or an alias) stands for in the events of rule ``ref``."""
+    alias = rule.aliases.aliases.get(name) if rule.aliases else None
+    if alias is None:
+        return name
+    mine = _names(ref)
+    for alias_ref, source_field in alias.mapping.items():
+        if _names(alias_ref) & mine:
+            return source_field
+    return name
+
+
+def _column(frame: pl.DataFrame, key: str, field: str, column_of) -> pl.Expr:
+    col = column_of(key, field) if column_of else field
+    if col is None or col not in frame.columns:
+        return pl.lit(None)
+    dtype = frame.schema[col]
+    return pl.col(col).cast(pl.String) if isinstance(dtype, pl.Categorical | pl.Enum) else pl.col(col)
+
+
+def _base_id(ref) -> str:
+    rule = getattr(ref, "rule", None)
+    return str(rule.id) if rule is not None and rule.id else ref.reference
+
+
+def _parts(rule, matches, column_of, group_by: list[str], fields: list[str]) -> list[pl.DataFrame]:
+    refs = rule.referenced_rules or rule.rules or []
+    parts = []
+    for stage, ref in enumerate(refs):
+        key, frame = _frame_of(matches, ref)
+        if "@timestamp" not in frame.columns:
+            raise CorrelationError(f"matches of {ref.reference!r} have no @timestamp column")
+        if not isinstance(frame.schema["@timestamp"], pl.Datetime):
+            raise CorrelationError(f"@timestamp of {ref.reference!r} is {frame.schema['@timestamp']}, not a Datetime")
+        exprs = [pl.col("@timestamp").dt.epoch("us").alias(_T), pl.lit(stage, pl.Int64).alias(_STAGE),
+                 pl.lit(_base_id(ref), pl.String).alias(_BASE)]
+        exprs += [_column(frame, key, _field_for(rule, g, ref), column_of).alias(g) for g in group_by]
+        exprs += [_column(frame, key, _field_for(rule, f, ref), column_of).alias(f"{_VALUE}{i}")
+                  for i, f in enumerate(fields)]
+        exprs += [(pl.col(c) if c in frame.columns else pl.lit(None)).alias(c) for c in REFERENCE_COLUMNS]
+        parts.append(frame.select(exprs))
+    return parts
+
+
+def _concat(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """One frame; a column whose type differs between rules (e.g. an alias over int and text) becomes text."""
+    columns = parts[0].columns
+    for col in columns:
+        types = {p.schema[col] for p in parts} - {pl.Null}
+        if len(types) > 1:
+            parts = [p.with_columns(pl.col(col).cast(pl.String)) for p in parts]
+        elif len(types) == 1:
+            (dtype,) = types
+            parts = [p.with_columns(pl.col(col).cast(dtype)) for p in parts]
+    return pl.concat(parts, how="vertical")
+
+
+def _dense(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """Dense ids 0.. of the rows' values in ``columns`` (-1 where null)."""
+    if not columns:
+        return np.zeros(frame.height, np.int64)
+    expr = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    null = pl.any_horizontal([pl.col(c).is_null() for c in columns])
+    ids = frame.select(pl.when(null).then(None).otherwise(expr.rank("dense")).cast(pl.Int64) - 1)
+    return ids.to_series().fill_null(-1).to_numpy()
+
+
+def _empty(group_by: list[str], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema={**_head_schema(), **{g: schema.get(g, pl.String) for g in group_by},
+                                **_tail_schema()})
+
+
+def _head_schema() -> dict:
+    return {"@timestamp": pl.Datetime("us", "UTC"), "rule.id": pl.String, "rule.name": pl.String,
+            "rule.level": pl.String, "correlation.type": pl.String}
+
+
+def _tail_schema() -> dict:
+    evidence = pl.Struct({"log.file.path": pl.String, "log.line": pl.Int64, "log.offset": pl.Int64,
+                          "rule.id": pl.String})
+    return {"window.start": pl.Datetime("us", "UTC"), "window.end": pl.Datetime("us", "UTC"),
+            "event.count": pl.Int64, "correlation.value": pl.Float64, "evidence": pl.List(evidence)}
+
+
+def correlate(rule: SigmaCorrelationRule, matches: Mapping[str, pl.DataFrame],
+              column_of: Callable[[str, str], str | None] | None = None, *,
+              null_groups: str = "skip") -> pl.DataFrame:
+    """Alerts of one correlation rule (one row per episode; see the module docstring for the semantics).
+
+    ``matches`` maps each referenced rule's id and name to the frame of events it matched. Columns of the
+    result: ``@timestamp`` (the event that completed the condition), ``rule.id``, ``rule.name`` (title),
+    ``rule.level``, ``correlation.type``, one column per group-by field (named as in the rule),
+    ``window.start``, ``window.end``, ``event.count``, ``correlation.value``, ``evidence``.
+    """
+    if null_groups not in ("skip", "group"):
+        raise CorrelationError(f"null_groups must be 'skip' or 'group', not {null_groups!r}")
+    kind = _type_name(rule)
+    refs = rule.referenced_rules or rule.rules or []
+    if not refs:
+        raise CorrelationError("correlation rule references no rules")
+    op, threshold, fields = _condition(rule, kind, len(refs))
+    group_by = list(rule.group_by or [])
+    span = int(rule.timespan.seconds) * US
+
+    data = _concat(_parts(rule, matches, column_of, group_by, fields))
+    data = _drop_unusable(data, group_by, kind, null_groups, rule)
+    if data.height == 0:
+        return _empty(group_by, data.schema)
+
+    data = data.sort([_T, _STAGE], maintain_order=True)
+    # with "group", a null group-by value is a value like any other (the struct rank keeps it)
+    keys = _dense_with_nulls(data, group_by) if null_groups == "group" else _dense(data, group_by)
+    perm, keys, times = windows.order(keys, data[_T].to_numpy())
+    data = data[perm]
+
+    counts = windows.window_count(keys, times, span)
+    value = _window_value(kind, data, keys, times, counts, span, len(fields), len(refs))
+    if kind == "temporal_ordered":
+        hold = (value != windows.NO_TIME) & (times - value <= span)
+        value = np.where(hold, float(len(refs)), np.nan)
+    else:
+        hold = windows.holds(value, op, threshold)
+    trig, first, last = windows.episodes(keys, times, counts, hold, span)
+    return _alerts(rule, kind, data, group_by, times, value, trig, first, last)
+
+
+def _drop_unusable(data: pl.DataFrame, group_by: list[str], kind: str, null_groups: str, rule) -> pl.DataFrame:
+    n = data.height
+    data = data.filter(pl.col(_T).is_not_null())
+    no_time = n - data.height
+    no_group = 0
+    if null_groups == "skip" and group_by:
+        before = data.height
+        data = data.filter(pl.all_horizontal([pl.col(g).is_not_null() for g in group_by]))
+        no_group = before - data.height
+    if kind not in ("temporal", "temporal_ordered"):  # one event matched by several rules counts once
+        known = pl.col("log.file.path").is_not_null() & pl.col("log.offset").is_not_null()
+        first_seen = pl.struct("log.file.path", "log.offset").is_first_distinct()
+        data = data.filter(~known | first_seen)
+    if no_time or no_group:
+        log.info("correlation %s: skipped %d events without @timestamp and %d with a null group-by value",
+                 rule.title, no_time, no_group)
+    return data
+
+
+def _dense_with_nulls(data: pl.DataFrame, group_by: list[str]) -> np.ndarray:
+    if not group_by:
+        return np.zeros(data.height, np.int64)
+    # a struct, even of one column, is never null itself: its null fields rank like any value
+    return data.select(pl.struct(group_by).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
+
+
+def _window_value(kind, data, keys, times, counts, span, n_fields, n_rules) -> np.ndarray:
+    if kind == "event_count":
+        return counts
+    if kind == "value_count":
+        ids = _dense(data, [f"{_VALUE}{i}" for i in range(n_fields)])
+        return windows.window_distinct(keys, times, ids, int(ids.max()) + 1 if ids.size else 0, span)
+    if kind in ("value_sum", "value_avg"):
+        col = data[f"{_VALUE}0"]
+        numbers = col.cast(pl.Float64, strict=False) if col.dtype != pl.Null else pl.Series([None] * len(col),
+                                                                                             dtype=pl.Float64)
+        sums, valid = windows.window_sum(keys, times, numbers.fill_null(np.nan).to_numpy(), span)
+        if kind == "value_sum":
+            return np.where(valid > 0, sums, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sums / valid
+    stages = data[_STAGE].to_numpy()
+    if kind == "temporal":
+        return windows.window_distinct(keys, times, stages, n_rules, span)
+    return windows.ordered_chain(keys, times, stages, n_rules, span)
+
+
+def _alerts(rule, kind, data, group_by, times, value, trig, first, last) -> pl.DataFrame:
+    if trig.size == 0:
+        return _empty(group_by, data.schema)
+    to_time = pl.Datetime("us", "UTC")
+    level = rule.level.name.lower() if getattr(rule, "level", None) else None
+    head = pl.DataFrame({
+        "@timestamp": pl.Series(times[trig]).cast(to_time),
+        "rule.id": [str(rule.id) if rule.id else None] * trig.size,
+        "rule.name": [rule.title] * trig.size,
+        "rule.level": [level] * trig.size,
+        "correlation.type": [kind] * trig.size,
+    }, schema=_head_schema())
+    groups = data[trig].select(group_by)
+    tail = pl.DataFrame({
+        "window.start": pl.Series(times[first]).cast(to_time),
+        "window.end": pl.Series(times[last]).cast(to_time),
+        "event.count": last - first + 1,
+        "correlation.value": value[trig].astype(np.float64),
+        "evidence": _evidence(data, first, last),
+    }, schema=_tail_schema())
+    return pl.concat([head, groups, tail], how="horizontal")
+
+
+def _evidence(data: pl.DataFrame, first: np.ndarray, last: np.ndarray) -> pl.Series:
+    """The first ``MAX_EVIDENCE`` events of each episode as a list of references."""
+    kept = np.minimum(last - first + 1, MAX_EVIDENCE)
+    episode = np.repeat(np.arange(first.size), kept)
+    offsets = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
+    rows = np.repeat(first, kept) + offsets
+    refs = data[rows].select(
+        pl.Series("__episode", episode),
+        pl.struct(pl.col("log.file.path").cast(pl.String), pl.col("log.line").cast(pl.Int64),
+                  pl.col("log.offset").cast(pl.Int64), pl.col(_BASE).alias("rule.id")).alias("evidence"))
+    grouped = refs.group_by("__episode", maintain_order=True).agg(pl.col("evidence"))
+    return grouped["evidence"]
+
+
+# The hooks of the rule loader and the hunter (soc.sigma.loader / soc.sigma.hunt) --------------------------
+
+@dataclass
+class Correlation:
+    """A loaded correlation rule, with the compiled base rules it references (None: another correlation)."""
+
+    rule: SigmaCorrelationRule
+    path: str
+    bases: dict[str, object] = field(default_factory=dict)  # reference -> soc.sigma.loader.Rule | None
+
+
+def compile_correlations(paths: list, rules: list) -> tuple[list[Correlation], list]:
+    """The correlation rules of ``paths`` and a ``LoadError`` for each one that cannot run, with the reason.
+
+    A reference is resolved by name or id among the rules of these files, else by id among ``rules`` (the
+    compiled base rules of every loaded file).
+    """
+    from sigma.collection import SigmaCollection
+
+    from soc.sigma.loader import LoadError
+
+    errors: list = []
+    parsed: list[tuple[str, object]] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
+        except Exception as exc:  # reported, never raised: one bad file must not stop the others
+            errors.append(LoadError(str(path), f"cannot parse: {type(exc).__name__}: {exc}"))
+            continue
+        parsed += [(str(path), r) for r in collection.rules]
+    by_name = {r.name: r for _, r in parsed if getattr(r, "name", None)}
+    by_name |= {str(r.id): r for _, r in parsed if getattr(r, "id", None)}
+    paths_of = {id(r): p for p, r in parsed}
+    compiled = {r.id: r for r in rules}
+    out = []
+    for path, corr in parsed:
+        if not isinstance(corr, SigmaCorrelationRule):
+            continue
+        rid = str(corr.id) if corr.id else None
+        try:
+            if corr.errors:
+                raise CorrelationError("; ".join(f"{type(e).__name__}: {e}" for e in corr.errors))
+            bases = _resolve(corr, by_name, compiled, paths_of)
+            kind = _type_name(corr)
+            _condition(corr, kind, len(corr.referenced_rules))
+        except CorrelationError as exc:
+            errors.append(LoadError(path, f"correlation: {exc}", rid, corr.title))
+            continue
+        out.append(Correlation(corr, path, bases))
+    return out, errors
+
+
+def _resolve(corr: SigmaCorrelationRule, by_name: dict, compiled: dict, paths_of: dict) -> dict:
+    refs = list(corr.rules or [])
+    if not refs:
+        raise CorrelationError("no rules referenced (extended conditions are not supported)")
+    bases: dict[str, object] = {}
+    for ref in refs + [r for alias in corr.aliases for r in alias.mapping]:
+        target = by_name.get(ref.reference)
+        if target is not None:
+            ref.rule = target
+            if isinstance(target, SigmaCorrelationRule):
+                bases[ref.reference] = None
+            else:  # the loader names a rule without an id "<file>#<title>"
+                key = str(target.id) if target.id else f"{paths_of[id(target)]}#{target.title}"
+                bases[ref.reference] = compiled.get(key)
+        elif ref.reference in compiled:
+            bases[ref.reference] = compiled[ref.reference]
+        else:
+            raise CorrelationError(f"references rule {ref.reference!r}, which is not loaded")
+    corr.referenced_rules = refs
+    return bases
+
+
+def evaluate(correlations: list[Correlation], matches: pl.DataFrame) -> pl.DataFrame:
+    """Alerts of every correlation over the hunt's match rows (one frame; ``rule.id`` names the base rule).
+
+    Group-by and value fields are looked up through each base rule's field mapping (its targets), so a
+    Sigma field such as ``TargetUserName`` finds ``user.name``. A correlation of correlations gets the
+    alerts of the inner one. The result has the columns of ``correlate`` (group-by columns vary by rule,
+    null elsewhere) and ``event.kind: alert``.
+    """
+    done: dict[int, pl.DataFrame] = {}
+    pending = list(correlations)
+    while pending:
+        ready = [c for c in pending if all(id(r) in done for r in _inner(c))]
+        if not ready:
+            raise CorrelationError("correlation rules reference each other in a cycle: "
+                                   + ", ".join(c.rule.title for c in pending))
+        for c in ready:
+            done[id(c.rule)] = correlate(c.rule, _frames(c, matches, done), _column_of(c, matches.columns))
+            pending.remove(c)
+    frames = [_as_alerts(f, c.rule) for c in correlations if (f := done[id(c.rule)]).height]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else _as_alerts(_empty([], {}), None)
+
+
+def _as_alerts(frame: pl.DataFrame, rule) -> pl.DataFrame:
+    """The hunt's alert fields that a correlation alert has too (kind, severity, risk score, tags)."""
+    from soc.sigma.loader import LEVELS, RISK
+
+    level = rule.level.name.lower() if rule is not None and rule.level else "medium"
+    tags = [f"{t.namespace}.{t.name}" for t in rule.tags] if rule is not None else []
+    return frame.with_columns(pl.lit("alert").alias("event.kind"),
+                              pl.lit(LEVELS.get(level, 3), pl.Int16).alias("event.severity"),
+                              pl.lit(RISK.get(level, 47), pl.Int16).alias("event.risk_score"),
+                              pl.lit(tags, pl.List(pl.String)).alias("tags"))
+
+
+def _inner(c: Correlation) -> list:
+    return [ref.rule for ref in c.rule.referenced_rules if isinstance(getattr(ref, "rule", None),
+                                                                       SigmaCorrelationRule)]
+
+
+def _frames(c: Correlation, matches: pl.DataFrame, done: dict) -> dict[str, pl.DataFrame]:
+    frames = {}
+    for ref in c.rule.referenced_rules:
+        rule = getattr(ref, "rule", None)
+        if isinstance(rule, SigmaCorrelationRule):
+            frames[ref.reference] = done[id(rule)]
+        else:
+            base = c.bases.get(ref.reference)
+            rid = base.id if base is not None else ref.reference
+            frames[ref.reference] = matches.filter(pl.col("rule.id") == rid)
+    return frames
+
+
+def _column_of(c: Correlation, columns: list[str]) -> Callable[[str, str], str | None]:
+    def column_of(key: str, field_name: str) -> str | None:
+        base = c.bases.get(key)
+        for target in getattr(base, "targets", None) or []:
+            col = target.resolve(field_name, columns)
+            if col is not None:
+                return col
+        return field_name if field_name in columns else None
+
+    return column_of

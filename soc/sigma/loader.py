@@ -1,0 +1,309 @@
+"""Loading Sigma rules: files, folders and globs -> our compiled rules, and every failure with its reason.
+
+pySigma parses each file (``collect_errors``: one bad rule never hides the others); ``soc.sigma.ir`` turns
+each rule into our tree; regexes are compiled once by Polars' (Rust, linear-time) engine so a rule it
+cannot run is reported here, not in the middle of a hunt. Results are cached on disk per file
+(``soc.sigma.cache``). Nothing is dropped silently: a file yields rules or errors naming file and reason.
+
+Correlation rules (Sigma 2.0) go to ``soc.sigma.correlation.compile_correlations(paths, rules)`` when that
+module provides it (it returns ``(correlations, errors)``); until then each is reported as an error.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from soc.sigma import ir
+from soc.sigma.cache import RuleCache
+from soc.sigma.mapping import Pipeline, Target, default_pipeline
+from soc.sigma.modifiers import register as register_modifiers
+
+SUFFIXES = (".yml", ".yaml")
+LEVELS = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+_ATTACK_ID = re.compile(r"[tgs]\d{4}", re.IGNORECASE)  # techniques, groups, software
+RISK = {"informational": 1, "low": 21, "medium": 47, "high": 73, "critical": 99}
+
+
+@dataclass
+class Rule:
+    """One compiled Sigma rule: metadata for alerts and the detection tree."""
+
+    id: str
+    title: str
+    author: str
+    level: str
+    status: str
+    tags: list[str]
+    logsource: list  # [product, category, service]
+    tree: list
+    path: str
+    targets: list[Target] = field(default_factory=list, compare=False)
+
+    @property
+    def techniques(self) -> list[str]:
+        """ATT&CK technique ids from the tags (``attack.t1059.001`` -> ``T1059.001``)."""
+        return [t[7:].upper() for t in self.tags if t.lower().startswith("attack.t") and t[8:9].isdigit()]
+
+    @property
+    def tactics(self) -> list[str]:
+        return [t[7:] for t in self.tags if t.lower().startswith("attack.") and not _ATTACK_ID.match(t[7:])]
+
+    def record(self) -> dict:
+        out = asdict(self)
+        out.pop("targets")
+        return out
+
+
+@dataclass
+class LoadError:
+    """A rule (or file) that did not load, and why."""
+
+    path: str
+    reason: str
+    rule_id: str | None = None
+    title: str | None = None
+
+    def __str__(self) -> str:
+        who = f" rule {self.rule_id} ({self.title})" if self.rule_id else ""
+        return f"{self.path}:{who} {self.reason}"
+
+
+@dataclass
+class RuleSet:
+    """The loaded rules, the failures, and the correlation rules (compiled by ``soc.sigma.correlation``)."""
+
+    rules: list[Rule]
+    errors: list[LoadError]
+    correlations: list = field(default_factory=list)
+    files: int = 0
+
+    def by_id(self) -> dict[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+
+class RuleSourceError(ValueError):
+    """A rules path that names nothing."""
+
+
+def rule_files(paths: list[str | Path]) -> list[Path]:
+    """Every rule file under ``paths`` (files, folders searched recursively, globs), sorted, unique."""
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found.extend(f for f in p.rglob("*") if f.suffix in SUFFIXES and f.is_file()
+                         and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        elif p.is_file():
+            found.append(p)
+        else:
+            hits = [Path(h) for h in glob.glob(str(raw), recursive=True)]
+            files = [h for h in hits if h.is_file() and h.suffix in SUFFIXES]
+            for h in hits:
+                if h.is_dir():
+                    files.extend(rule_files([h]))
+            if not files:
+                raise RuleSourceError(f"no Sigma rules at {raw}")
+            found.extend(files)
+    return sorted({f.resolve() for f in found})
+
+
+def default_rule_paths() -> list[Path]:
+    """soc's own rules: the rules/ folder without its pipeline/ (the mapping, not rules)."""
+    from soc.content import content_dir
+
+    folder = content_dir("rules")
+    return [p for p in sorted(folder.iterdir()) if p.name != "pipeline" and not p.name.startswith(".")
+            and (p.is_dir() or p.suffix in SUFFIXES)]
+
+
+def known_unsupported() -> list[dict]:
+    """Load failures that are expected, with why (rules/pipeline/known_unsupported.yml)."""
+    from soc.content import content_dir
+
+    path = content_dir("rules") / "pipeline" / "known_unsupported.yml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    return [{"reason": str(e["reason"]), "why": str(e["why"])} for e in (doc or {}).get("known", [])]
+
+
+def read_placeholders(path: str | Path | None) -> dict[str, list[str]]:
+    """Values of ``%name%`` placeholders (``|expand``): a YAML mapping of name -> value or list."""
+    if path is None:
+        return {}
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(doc, dict):
+        raise RuleSourceError(f"{path}: placeholders must be a mapping of name -> values")
+    return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in doc.items()}
+
+
+def load(paths: list[str | Path], placeholders: dict[str, list[str]] | None = None, use_cache: bool = True,
+         pipeline: Pipeline | None = None) -> RuleSet:
+    """Load every rule under ``paths``; route each by its logsource (``Rule.targets``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        __version__ = version("soc")
+    except PackageNotFoundError:
+        __version__ = "source"
+    placeholders = placeholders or {}
+    salt = hashlib.sha256(json.dumps([__version__, ir_version(), placeholders], sort_keys=True).encode()
+                          ).hexdigest()[:16]
+    cache = RuleCache(salt, enabled=use_cache)
+    files = rule_files(paths)
+    rules: list[Rule] = []
+    errors: list[LoadError] = []
+    correlation_files: list[Path] = []
+    for path in files:
+        entry = cache.get(path)
+        if entry is None:
+            entry = compile_file(path, placeholders)
+            cache.put(path, entry)
+        rules.extend(Rule(**r) for r in entry["rules"])
+        errors.extend(LoadError(**e) for e in entry["errors"])
+        if entry.get("correlations"):
+            correlation_files.append(path)
+    cache.save()
+    seen: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.id in seen and seen[rule.id].path != rule.path:
+            errors.append(LoadError(rule.path, f"duplicate rule id (also in {seen[rule.id].path})", rule.id,
+                                    rule.title))
+        seen.setdefault(rule.id, rule)
+    rules = list(seen.values())
+    route(rules, pipeline or default_pipeline())
+    correlations, more = _correlations(correlation_files, rules)
+    return RuleSet(rules, errors + more, correlations, len(files))
+
+
+def route(rules: list[Rule], pipeline: Pipeline) -> None:
+    """Give each rule its targets: the frames of its logsource, narrowed to the event ids it pins."""
+    for rule in rules:
+        pins = ir.pinned(rule.tree, "EventID")
+        rule.targets = [t for target in pipeline.targets(tuple(rule.logsource)) for t in target.pinned(pins)]
+
+
+def ir_version() -> int:
+    """Bump when compiling gives other trees (the cache is keyed by it)."""
+    return 3
+
+
+def compile_file(path: Path, placeholders: dict[str, list[str]]) -> dict:
+    """Parse one file with pySigma and compile its rules: ``{"rules": [...], "errors": [...]}``."""
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
+    register_modifiers()
+    out: dict = {"rules": [], "errors": [], "correlations": 0}
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        # references of correlation rules are resolved by soc.sigma.correlation, across files
+        collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
+    except Exception as exc:  # unreadable file, YAML error: reported, never raised
+        out["errors"].append(asdict(LoadError(where, f"cannot parse: {type(exc).__name__}: {exc}")))
+        return out
+    for exc in collection.errors:
+        if not any(exc in getattr(r, "errors", []) for r in collection.rules):
+            out["errors"].append(asdict(LoadError(where, f"{type(exc).__name__}: {exc}")))
+    for rule in collection.rules:
+        rid = str(rule.id) if rule.id else None
+        if rule.errors:
+            reason = "; ".join(f"{type(e).__name__}: {e}" for e in rule.errors)
+            out["errors"].append(asdict(LoadError(where, reason, rid, rule.title)))
+            continue
+        if isinstance(rule, SigmaCorrelationRule):
+            out["correlations"] += 1
+            continue
+        if not isinstance(rule, SigmaRule):
+            out["errors"].append(asdict(LoadError(where, f"unsupported rule type {type(rule).__name__}", rid,
+                                                  rule.title)))
+            continue
+        try:
+            out["rules"].append(compile_rule(rule, where, placeholders).record())
+        except ir.Unsupported as exc:
+            out["errors"].append(asdict(LoadError(where, str(exc), rid, rule.title)))
+        except Exception as exc:  # a pySigma failure on one rule (condition error ...) stays with that rule
+            out["errors"].append(asdict(LoadError(where, f"{type(exc).__name__}: {exc}", rid, rule.title)))
+    return out
+
+
+def compile_rule(rule, path: str, placeholders: dict[str, list[str]] | None = None) -> Rule:
+    """Our ``Rule`` of one pySigma ``SigmaRule`` (raises ``ir.Unsupported`` with the reason)."""
+    trees = [ir.from_condition(c.parsed, placeholders or {}) for c in rule.detection.parsed_condition]
+    tree = ir.simplify(trees[0] if len(trees) == 1 else ["or", trees])
+    check_regexes(tree)
+    ls = rule.logsource
+    return Rule(
+        id=str(rule.id) if rule.id else f"{path}#{rule.title}",
+        title=rule.title or "",
+        author=rule.author or "",
+        level=rule.level.name.lower() if rule.level else "medium",
+        status=rule.status.name.lower() if rule.status else "",
+        tags=[f"{t.namespace}.{t.name}" for t in rule.tags],
+        logsource=[_lower(ls.product), _lower(ls.category), _lower(ls.service)],
+        tree=tree,
+        path=path,
+    )
+
+
+def _lower(value) -> str | None:
+    return None if value is None else str(value).lower()
+
+
+_REGEX_OK: dict[str, str | None] = {}
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why Polars' Rust regex engine cannot run ``pattern`` (None if it can)."""
+    if pattern not in _REGEX_OK:
+        import polars as pl
+
+        try:
+            pl.Series([""], dtype=pl.String).str.contains(pattern)
+            _REGEX_OK[pattern] = None
+        except Exception as exc:
+            detail = " ".join(str(exc).split())
+            _REGEX_OK[pattern] = detail[:300] or type(exc).__name__
+    return _REGEX_OK[pattern]
+
+
+def check_regexes(tree: list) -> None:
+    """Raise ``ir.Unsupported`` if a regex of the tree cannot run on the linear-time engine."""
+    problems: list[str] = []
+
+    def visit(node: list) -> None:
+        if node[0] == "re":
+            pattern = (f"(?{node[3]})" if node[3] else "") + node[2]
+            why = regex_problem(pattern)
+            if why:
+                problems.append(f"regex {node[2]!r}: {why}")
+        elif node[0] == "str" and node[2] == "glob":
+            why = regex_problem("(?s)^(?:" + "|".join(v.lower() for v in node[3]) + ")$")
+            if why:
+                problems.append(f"wildcard pattern: {why}")
+
+    ir.walk(tree, visit)
+    if problems:
+        raise ir.Unsupported("regex not supported by the linear-time engine (no look-around or "
+                             "backreferences): " + "; ".join(problems))
+
+
+def _correlations(paths: list[Path], rules: list[Rule]) -> tuple[list, list[LoadError]]:
+    """Hand the files holding correlation rules to ``soc.sigma.correlation`` (when it exists)."""
+    if not paths:
+        return [], []
+    try:
+        module = importlib.import_module("soc.sigma.correlation")
+        compile_correlations = module.compile_correlations
+    except (ImportError, AttributeError):
+        return [], [LoadError(str(p), "correlation: handled by soc.sigma.correlation (not available)")
+                    for p in paths]
+    return compile_correlations(paths, rules)

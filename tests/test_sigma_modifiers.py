@@ -1,0 +1,217 @@
+"""Every Sigma modifier and condition form, through pySigma and our backend, on small frames."""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+
+import polars as pl
+import pytest
+
+from soc.sigma import ir
+from soc.sigma.backend import Builder, Lowered
+from soc.sigma.loader import compile_rule
+from soc.sigma.modifiers import register as register_modifiers
+
+FRAME = pl.DataFrame({
+    "CommandLine": ["powershell.exe -enc AAAA", "CMD.EXE /c whoami", "notepad.exe a*b.txt", "net user admin /add",
+                    "x", None],
+    "Image": [r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", r"C:\Windows\System32\cmd.exe",
+              r"C:\Windows\notepad.exe", r"C:\Windows\System32\net.exe", "abc", None],
+    "ParentImage": [r"C:\Windows\explorer.exe", r"C:\Windows\System32\cmd.exe", None, "", "ABC", None],
+    "Port": ["445", "80", "3389", "8080", "", None],
+    "Bytes": pl.Series([10, 200, 3000, 40000, 0, None], dtype=pl.Int64),
+})
+
+
+def rule(detection: str, placeholders: dict | None = None, logsource: str = "product: windows"):
+    from sigma.rule import SigmaRule
+
+    register_modifiers()
+    text = f"title: t\nid: 11111111-2222-3333-4444-555555555555\nlogsource:\n  {logsource}\ndetection:\n" + \
+        textwrap.indent(textwrap.dedent(detection).strip(), "  ") + "\n"
+    return compile_rule(SigmaRule.from_yaml(text), "test.yml", placeholders)
+
+
+def hits(detection: str, frame: pl.DataFrame = FRAME, placeholders: dict | None = None) -> list[int]:
+    """Indices of the rows of ``frame`` the rule matches (Sigma field names are the column names)."""
+    compiled = rule(detection, placeholders)
+    lowered = Lowered()
+    expr = Builder(frame.schema, lambda f: f if f in frame.columns else None, lowered).build(compiled.tree)
+    work = frame.with_columns(lowered.columns(frame.schema)).with_row_index("__i")
+    result = work.select(expr.alias("m"))["m"]
+    assert result.null_count() == 0  # every test is true or false, never null
+    return work.filter(result)["__i"].to_list()
+
+
+def test_plain_value_is_exact_and_case_insensitive():
+    assert hits("sel: {CommandLine: 'cmd.exe /C WHOAMI'}\ncondition: sel") == [1]
+    assert hits("sel: {CommandLine: 'cmd.exe'}\ncondition: sel") == []
+
+
+def test_contains_startswith_endswith():
+    assert hits("sel: {CommandLine|contains: 'WHOAMI'}\ncondition: sel") == [1]
+    assert hits("sel: {Image|startswith: 'c:\\windows\\system32\\'}\ncondition: sel") == [0, 1, 3]
+    assert hits("sel: {Image|endswith: ['\\cmd.exe', '\\net.exe']}\ncondition: sel") == [1, 3]
+    assert hits("sel: {Image|endswith: '\\calc.exe'}\ncondition: sel") == []
+
+
+def test_cased_is_case_sensitive():
+    assert hits("sel: {CommandLine|cased|contains: 'CMD.EXE'}\ncondition: sel") == [1]
+    assert hits("sel: {CommandLine|cased|contains: 'cmd.exe'}\ncondition: sel") == []
+
+
+def test_all_needs_every_value():
+    assert hits("sel: {CommandLine|contains|all: ['net', 'user', '/add']}\ncondition: sel") == [3]
+    assert hits("sel: {CommandLine|contains|all: ['net', 'user', '/delete']}\ncondition: sel") == []
+
+
+def test_wildcards_and_escapes():
+    assert hits("sel: {Image: 'c:\\windows\\\\*.exe'}\ncondition: sel") == [0, 1, 2, 3]  # \\* = \ then *
+    assert hits("sel: {Image: 'a?c'}\ncondition: sel") == [4]
+    assert hits("sel: {Image: 'a?'}\ncondition: sel") == []
+    assert hits("sel: {CommandLine: '*a\\*b*'}\ncondition: sel") == [2]  # escaped star is a star
+    assert hits("sel: {CommandLine: '*a\\*c*'}\ncondition: sel") == []
+    assert hits("sel: {CommandLine: 'x?'}\ncondition: sel") == []
+    frame = pl.DataFrame({"F": ["what?", "whatx", "a.b", "axb"]})
+    assert hits("sel: {F: 'what\\?'}\ncondition: sel", frame) == [0]  # escaped question mark
+    assert hits("sel: {F: 'a.b'}\ncondition: sel", frame) == [2]  # regex characters are literal
+
+
+def test_regex_and_flags():
+    assert hits("sel: {CommandLine|re: '^cmd\\.exe'}\ncondition: sel") == []  # case-sensitive by default
+    assert hits("sel: {CommandLine|re|i: '^cmd\\.exe'}\ncondition: sel") == [1]
+    frame = pl.DataFrame({"F": ["first\nsecond", "firstsecond"]})
+    assert hits("sel: {F|re: '^second'}\ncondition: sel", frame) == []
+    assert hits("sel: {F|re|m: '^second'}\ncondition: sel", frame) == [0]
+    assert hits("sel: {F|re: 'first.second'}\ncondition: sel", frame) == []
+    assert hits("sel: {F|re|s: 'first.second'}\ncondition: sel", frame) == [0]
+
+
+def test_regex_the_linear_engine_cannot_run_is_reported():
+    with pytest.raises(ir.Unsupported, match="look-around"):
+        rule("sel: {CommandLine|re: 'a(?=b)'}\ncondition: sel")
+
+
+def test_windash_matches_every_dash_variant():
+    frame = pl.DataFrame({"CommandLine": ["x -enc y", "x /enc y", "x \u2013enc y", "x \u2014enc y",
+                                          "x \u2015enc y", "x enc y"]})
+    assert hits("sel: {CommandLine|windash|contains: ' -enc '}\ncondition: sel", frame) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("value,yes,no", [
+    ("10.0.0.0/8", ["10.1.2.3", "10.255.255.255"], ["11.0.0.1", "110.0.0.1", "fe80::1"]),
+    ("172.16.0.0/12", ["172.16.0.1", "172.31.255.255"], ["172.32.0.0", "172.15.255.255", "172.16.0"]),
+    ("192.168.1.128/25", ["192.168.1.128", "192.168.1.255"], ["192.168.1.127", "192.168.2.200"]),
+    ("fe80::/10", ["fe80::1", "FEBF:0:0::1", "fe80::1%eth0"], ["fec0::1", "::1", "10.0.0.1"]),
+    ("::1/128", ["::1", "0:0:0:0:0:0:0:1"], ["::2", "1::"]),
+    ("2001:db8::/32", ["2001:DB8:0:0:8:800:200C:417A", "2001:db8::"], ["2001:db9::1", "2001::db8"]),
+    ("::ffff:0:0/96", ["::ffff:10.0.0.1"], ["::fffe:10.0.0.1"]),
+])
+def test_cidr_ipv4_and_ipv6(value, yes, no):
+    frame = pl.DataFrame({"DestinationIp": yes + no})
+    assert hits(f"sel: {{DestinationIp|cidr: '{value}'}}\ncondition: sel", frame) == list(range(len(yes)))
+
+
+def test_base64_and_base64offset_at_every_offset():
+    secret = "http://evil.example/x"
+    frame = pl.DataFrame({"CommandLine": [
+        base64.b64encode(secret.encode()).decode(),
+        "powershell -enc " + base64.b64encode(b"a" + secret.encode()).decode(),
+        "powershell -enc " + base64.b64encode(b"ab" + secret.encode()).decode(),
+        "powershell -enc " + base64.b64encode(b"abc" + secret.encode()).decode(),
+        "powershell -enc " + base64.b64encode(b"nothing here").decode(),
+    ]})
+    assert hits(f"sel: {{CommandLine|base64: '{secret}'}}\ncondition: sel", frame) == [0]
+    assert hits(f"sel: {{CommandLine|base64offset|contains: '{secret}'}}\ncondition: sel", frame) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("modifier,encoding", [("wide", "utf-16-le"), ("utf16le", "utf-16-le"),
+                                               ("utf16be", "utf-16-be"), ("utf16", "utf-16")])
+def test_utf16_variants_with_base64offset(modifier, encoding):
+    word = "Invoke-Mimikatz"
+    payloads = [base64.b64encode(pad + word.encode(encoding)).decode() for pad in (b"", b"\x00", b"\x00\x00")]
+    other = base64.b64encode("Invoke-Other".encode(encoding)).decode()
+    frame = pl.DataFrame({"CommandLine": [f"powershell -e {p}" for p in payloads] + [f"powershell -e {other}"]})
+    found = hits(f"sel: {{CommandLine|{modifier}|base64offset|contains: '{word}'}}\ncondition: sel", frame)
+    assert found == [0, 1, 2]
+
+
+def test_fieldref():
+    assert hits("sel: {ParentImage|fieldref: Image}\ncondition: sel") == [1, 4]  # abc == ABC: case-insensitive
+    assert hits("sel: {ParentImage|fieldref: NoSuchField}\ncondition: sel") == []
+    frame = pl.DataFrame({"A": ["c:\\x\\y.exe", "c:\\z"], "B": ["c:\\x", "c:\\q"]})
+    assert hits("sel: {A|fieldref|startswith: B}\ncondition: sel", frame) == [0]
+
+
+def test_exists_true_and_false():
+    assert hits("sel: {ParentImage|exists: true}\ncondition: sel") == [0, 1, 3, 4]
+    assert hits("sel: {ParentImage|exists: false}\ncondition: sel") == [2, 5]
+    assert hits("sel: {NoSuchField|exists: true}\ncondition: sel") == []
+    assert hits("sel: {NoSuchField|exists: false}\ncondition: sel") == [0, 1, 2, 3, 4, 5]
+
+
+def test_null_and_empty_values():
+    assert hits("sel: {ParentImage: null}\ncondition: sel") == [2, 5]
+    assert hits("sel: {ParentImage: ''}\ncondition: sel") == [3]
+    assert hits("sel: {NoSuchField: null}\ncondition: sel") == [0, 1, 2, 3, 4, 5]
+    assert hits("sel: {Image: '*'}\ncondition: sel") == [0, 1, 2, 3, 4]  # any value, not null
+
+
+def test_missing_field_matches_nothing_and_its_negation_everything():
+    assert hits("sel: {NoSuchField|contains: 'x'}\ncondition: sel") == []
+    assert hits("sel: {NoSuchField|contains: 'x'}\ncondition: not sel") == [0, 1, 2, 3, 4, 5]
+
+
+def test_compare_on_text_and_numeric_columns():
+    assert hits("sel: {Port|gt: 1000}\ncondition: sel") == [2, 3]
+    assert hits("sel: {Port|lte: 445}\ncondition: sel") == [0, 1]
+    assert hits("sel: {Bytes|gte: 3000}\ncondition: sel") == [2, 3]
+    assert hits("sel: {Bytes|lt: 10}\ncondition: sel") == [4]
+
+
+def test_numbers_compare_with_text_and_numbers():
+    assert hits("sel: {Port: 445}\ncondition: sel") == [0]
+    assert hits("sel: {Bytes: [200, 40000]}\ncondition: sel") == [1, 3]
+
+
+def test_keywords_search_every_text_column():
+    assert hits("keywords: ['whoami', 'NOTEPAD']\ncondition: keywords") == [1, 2]
+    assert hits("keywords: ['explorer.exe']\ncondition: keywords") == [0]  # in ParentImage
+    assert hits("keywords: ['no such thing']\ncondition: keywords") == []
+    frame = pl.DataFrame({"message": ["Accepted password for root", "Failed password for bob"]})
+    assert hits("keywords: ['Failed password for *']\ncondition: keywords", frame) == [1]
+    assert hits("keywords: {'|all': ['failed', 'bob']}\ncondition: keywords", frame) == [1]
+
+
+def test_conditions_of_selections():
+    detection = """
+        sel_a: {Image|endswith: '\\cmd.exe'}
+        sel_b: {Image|endswith: '\\net.exe'}
+        filter: {CommandLine|contains: 'admin'}
+        condition: 1 of sel_* and not filter
+    """
+    assert hits(detection) == [1]
+    assert hits("sel_1: {Image|contains: 'windows'}\nsel_2: {CommandLine|contains: 'exe'}\ncondition: all of them"
+                ) == [0, 1, 2]
+    assert hits("a: {Port: '80'}\nb: {Port: '445'}\ncondition: (a or b) and not 1 of c*\nc1: {Bytes: 10}") == [1]
+
+
+def test_list_of_maps_is_or():
+    assert hits("sel:\n  - {Port: '80'}\n  - {Port: '3389'}\ncondition: sel") == [1, 2]
+
+
+def test_expand_placeholders_from_the_config():
+    detection = "sel: {ParentImage|expand: '%admin_tools%'}\ncondition: sel"
+    assert hits(detection, placeholders={"admin_tools": ["c:\\windows\\explorer.exe", "abc"]}) == [0, 4]
+    with pytest.raises(ir.Unsupported, match="placeholder %admin_tools% has no value"):
+        rule(detection)
+
+
+def test_event_ids_pinned_by_the_detection():
+    tree = rule("sel: {EventID: [4624, 4625], LogonType: 3}\ncondition: sel").tree
+    assert ir.pinned(tree, "EventID") == {4624, 4625}
+    tree = rule("a: {EventID: 4624}\nb: {LogonType: 3}\ncondition: a or b").tree
+    assert ir.pinned(tree, "EventID") is None  # b matches any event id
+    tree = rule("a: {EventID: 4624}\nb: {EventID: 4625}\ncondition: a and not b").tree
+    assert ir.pinned(tree, "EventID") == {4624}
