@@ -1,4 +1,4 @@
-"""Where the analyst-editable content lives: ``parsers/``, ``detectors/``, ``rules/``.
+"""Where the analyst-editable content lives: ``parsers/``, ``detectors/``, ``rules/``, ``policy/``.
 
 In a wheel they are packaged under ``soc/_content/``; in a source checkout (editable install) they are
 the top-level folders of the repository.

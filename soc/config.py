@@ -1,0 +1,139 @@
+"""Configuration: a TOML file (``--config``, ``SOC_CONFIG`` or ``./soc.toml``) overlaid by ``SOC_*`` variables.
+
+```toml
+data_dir = "soc-data"            # SOC_DATA_DIR
+[alerts]
+window = "1h"                    # SOC_ALERT_WINDOW: hits of one rule on one entity within it make one alert
+inventory = "assets.csv"         # SOC_INVENTORY: CSV or TOML asset inventory
+policy = "my-policy.toml"        # SOC_POLICY: default, the shipped policy/vietnam.toml
+[elasticsearch]
+url = "https://es.soc.example:9200"   # SOC_ES_URL; no url: alerts stay in the embedded store only
+api_key = "..."                  # SOC_ES_API_KEY (base64 "id:key" or the encoded form)
+username = "soc"                 # SOC_ES_USERNAME
+password = "..."                 # SOC_ES_PASSWORD
+ca_certs = "/etc/soc/ca.pem"     # SOC_ES_CA_CERTS
+verify_certs = true              # SOC_ES_VERIFY_CERTS: TLS verification is on unless turned off here
+index_prefix = "soc-alerts"      # SOC_ES_INDEX_PREFIX: indices are <prefix>-YYYY.MM
+```
+Secrets are better kept in the environment than in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_FILE = "soc.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable soc cannot use."""
+
+
+@dataclass
+class ESConfig:
+    url: str | None = None
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    index_prefix: str = "soc-alerts"
+    replicas: int = 1
+    timeout: float = 30.0
+    chunk_size: int = 2000
+    workers: int = 2  # bulk streams side by side
+    max_retries: int = 5
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+
+
+@dataclass
+class AlertConfig:
+    window: str = "1h"
+    inventory: str | None = None
+    policy: str | None = None
+
+
+@dataclass
+class Config:
+    data_dir: str = "soc-data"
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    elasticsearch: ESConfig = field(default_factory=ESConfig)
+    source: str | None = None  # the file read, if any
+
+
+_ENV = {
+    "SOC_DATA_DIR": (None, "data_dir"),
+    "SOC_ALERT_WINDOW": ("alerts", "window"),
+    "SOC_INVENTORY": ("alerts", "inventory"),
+    "SOC_POLICY": ("alerts", "policy"),
+    "SOC_ES_URL": ("elasticsearch", "url"),
+    "SOC_ES_API_KEY": ("elasticsearch", "api_key"),
+    "SOC_ES_USERNAME": ("elasticsearch", "username"),
+    "SOC_ES_PASSWORD": ("elasticsearch", "password"),
+    "SOC_ES_CA_CERTS": ("elasticsearch", "ca_certs"),
+    "SOC_ES_VERIFY_CERTS": ("elasticsearch", "verify_certs"),
+    "SOC_ES_INDEX_PREFIX": ("elasticsearch", "index_prefix"),
+    "SOC_ES_REPLICAS": ("elasticsearch", "replicas"),
+    "SOC_ES_WORKERS": ("elasticsearch", "workers"),
+}
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """The configuration from ``path`` (else ``SOC_CONFIG``, else ``./soc.toml`` if present) and ``env``."""
+    env = os.environ if env is None else env
+    cfg = Config()
+    path = path or env.get("SOC_CONFIG") or (DEFAULT_FILE if Path(DEFAULT_FILE).is_file() else None)
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration {path}: {exc}") from None
+        _apply(cfg, data, str(path))
+        cfg.source = str(path)
+    for var, (section, key) in _ENV.items():
+        if env.get(var):
+            target = getattr(cfg, section) if section else cfg
+            _set(target, key, env[var], var)
+    return cfg
+
+
+def _apply(cfg: Config, data: dict, where: str) -> None:
+    for key, value in data.items():
+        if key in ("alerts", "elasticsearch"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            for sub, val in value.items():
+                _set(getattr(cfg, key), sub, val, f"{where}: {key}.{sub}")
+        elif key == "data_dir":
+            _set(cfg, key, value, f"{where}: {key}")
+        else:
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: data_dir, [alerts], [elasticsearch])")
+
+
+def _set(target, key: str, value, where: str) -> None:
+    types = {f.name: f.type for f in fields(target)}
+    if key not in types or key == "source":
+        raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(k for k in types if k != 'source')})")
+    kind = types[key]
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                value = value.lower() in ("1", "true", "yes", "on")
+            value = bool(value)
+        elif kind == "int":
+            value = int(value)
+        elif kind == "float":
+            value = float(value)
+        elif value is not None:
+            value = str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {kind}") from None
+    setattr(target, key, value)

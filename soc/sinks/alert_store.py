@@ -1,0 +1,82 @@
+"""The embedded default for alerts: an append-only Parquet store under ``DATA_DIR/alerts/``.
+
+Each write adds one file (``alerts-<UTC time>-<random>.parquet``, written to a temporary name and renamed, so
+a crash never leaves half a file) holding only the alerts whose ``event.id`` is not stored yet: running the
+same hunt twice stores nothing new. Files are never rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from soc.alerts.schema import conform, empty_alerts
+
+
+class AlertStore:
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir) / "alerts"
+
+    def files(self) -> list[Path]:
+        return sorted(self.root.glob("alerts-*.parquet")) if self.root.is_dir() else []
+
+    def ids(self) -> set[str]:
+        files = self.files()
+        if not files:
+            return set()
+        return set(pl.scan_parquet(files).select("event.id").collect().get_column("event.id").to_list())
+
+    def append(self, alerts: pl.DataFrame) -> int:
+        """Store the alerts not stored yet; return how many were new."""
+        alerts = conform(alerts).unique("event.id", keep="first", maintain_order=True)
+        known = self.ids()
+        if known:
+            alerts = alerts.filter(~pl.col("event.id").is_in(list(known)))
+        if alerts.height == 0:
+            return 0
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        final = self.root / f"alerts-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = final.with_suffix(".tmp")
+        alerts.write_parquet(tmp, compression="zstd")
+        os.replace(tmp, final)
+        return alerts.height
+
+    def scan(self) -> pl.LazyFrame:
+        """Every stored alert (first copy of an id wins, should two writers have raced)."""
+        files = self.files()
+        if not files:
+            return empty_alerts().lazy()
+        return pl.scan_parquet(files).unique("event.id", keep="first", maintain_order=True)
+
+    def query(self, since: datetime | None = None, until: datetime | None = None, rule: str | None = None,
+              min_severity: int | None = None, entity: str | None = None, layer: str | None = None,
+              agency: str | None = None, limit: int | None = None) -> pl.DataFrame:
+        """Stored alerts filtered (``rule`` and ``agency`` are case-insensitive substrings; ``entity`` matches
+        any entity column exactly), newest first."""
+        lf = self.scan()
+        if since:
+            lf = lf.filter(pl.col("event.end") >= since)
+        if until:
+            lf = lf.filter(pl.col("@timestamp") < until)
+        if rule:
+            needle = rule.lower()
+            lf = lf.filter(pl.col("rule.id").str.to_lowercase().str.contains(needle, literal=True)
+                           | pl.col("rule.name").str.to_lowercase().str.contains(needle, literal=True))
+        if min_severity:
+            lf = lf.filter(pl.col("event.severity") >= min_severity)
+        if entity:
+            cols = ("source.address", "destination.address", "user.name", "host.hostname")
+            lf = lf.filter(pl.any_horizontal([pl.col(c) == entity for c in cols]).fill_null(False))
+        if layer:
+            lf = lf.filter(pl.col("labels.layer") == str(layer))
+        if agency:
+            lf = lf.filter(pl.col("organization.name").str.to_lowercase().str.contains(agency.lower(), literal=True))
+        lf = lf.sort(["@timestamp", "event.id"], descending=[True, False])
+        if limit:
+            lf = lf.head(limit)
+        return lf.collect()

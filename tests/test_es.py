@@ -1,0 +1,301 @@
+"""Alerts into a real Elasticsearch (the integ-test distribution started by scripts/es, one per session).
+
+The server runs with security on (user ``elastic``) so that wrong credentials are really refused. Without
+Java/Maven, or when it cannot start, these tests skip with the reason; under CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from soc.alerts import build_alerts
+from soc.config import ESConfig, load_config
+from soc.sinks import elasticsearch as es
+from soc.sinks.alert_store import AlertStore
+from tests.conftest import IN_CI, ROOT
+
+PORT = int(os.environ.get("SOC_TEST_ES_PORT", "9250"))
+URL = f"http://127.0.0.1:{PORT}"
+PASSWORD = "soc-test-password"
+HOME = Path(os.environ.get("SOC_TEST_ES_HOME", f"/tmp/soc-es-test-{PORT}"))
+SCRIPT = ROOT / "scripts" / "es"
+ENV = {**os.environ, "SOC_ES_PORT": str(PORT), "SOC_ES_HOME": str(HOME), "SOC_ES_PASSWORD": PASSWORD}
+pytestmark = pytest.mark.slow
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"Elasticsearch test server: {reason} (CI=true: it must run)")
+    pytest.skip(f"Elasticsearch test server: {reason}")
+
+
+def _script(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run([str(SCRIPT), *args], env=ENV, capture_output=True, text=True, timeout=400, check=False)
+    if check and res.returncode != 0:
+        _unavailable(f"scripts/es {' '.join(args)} failed ({res.returncode}): {res.stderr[-1500:]}")
+    return res
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The test server's URL: started (fetched first if needed) for the session and stopped at its end."""
+    for tool in ("java", "curl"):
+        if not shutil.which(tool):
+            _unavailable(f"{tool} not found (Java 17+ and curl are needed)")
+    started = _script("status", check=False).returncode != 0
+    if started:
+        _script("start")
+    yield URL
+    if started:
+        _script("stop", check=False)
+
+
+def config(**overrides) -> ESConfig:
+    values = {"url": URL, "username": "elastic", "password": PASSWORD, "replicas": 0, "index_prefix": "t-alerts",
+              "initial_backoff": 0.05, "max_backoff": 0.2, "timeout": 60.0, **overrides}
+    return ESConfig(**values)
+
+
+@pytest.fixture
+def es_cfg(server, request):
+    """A config with an index prefix of this test's own (its indices are deleted before and after)."""
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    cfg = config(index_prefix=name)
+    client = es.connect(cfg)
+    client.indices.delete(index=f"{name}-*", allow_no_indices=True, expand_wildcards="all")
+    es.setup(client, cfg)
+    yield cfg
+    with contextlib.suppress(es.ESError):
+        es.connect(cfg).indices.delete(index=f"{name}-*", allow_no_indices=True, expand_wildcards="all")
+
+
+def hunt_hits(tmp_path: Path) -> pl.DataFrame:
+    """A small real hunt: the sample auth log through the pipeline, failed logins as the hits of one rule."""
+    from soc import pipeline
+    from soc.sinks.parquet import ParquetSink, read_family
+    from soc.sources import discover
+
+    pipeline.run(discover([str(ROOT / "sample_logs" / "linux" / "auth.log")]), ParquetSink(tmp_path / "parsed"),
+                 pipeline.Options(year=2026))
+    auth = read_family(tmp_path / "parsed", "authentication").collect()
+    failed = auth.filter(pl.col("event.outcome") == "failure")
+    assert failed.height > 20
+    return failed.with_columns(pl.lit("soc-ssh-failed-login").alias("rule.id"),
+                               pl.lit("SSH login failure").alias("rule.name"), pl.lit("soc").alias("rule.author"),
+                               pl.lit("low").alias("rule.level"), pl.lit(["T1110"]).alias("threat.technique.id"))
+
+
+def many_alerts(n: int, month: int = 10) -> pl.DataFrame:
+    start = datetime(2026, month, 1, tzinfo=UTC)
+    return build_alerts(pl.DataFrame({
+        "@timestamp": [start + timedelta(seconds=37 * i) for i in range(n)],
+        "rule.id": "bulk", "rule.name": "Bulk rule", "rule.level": "medium",
+        "source.ip": [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(n)],
+    }, schema_overrides={"@timestamp": pl.Datetime("us", "UTC")}))
+
+
+def all_docs(client, prefix: str) -> list[tuple[str, str, dict]]:
+    client.indices.refresh(index=f"{prefix}-*")
+    res = client.search(index=f"{prefix}-*", size=10_000, sort=[{"event.id": "asc"}], query={"match_all": {}})
+    return [(h["_index"], h["_id"], h["_source"]) for h in res["hits"]["hits"]]
+
+
+def test_same_hunt_twice_gives_exactly_the_same_documents(es_cfg, tmp_path):
+    from soc.config import Config
+    from soc.sinks.delivery import deliver
+
+    cfg = Config(data_dir=str(tmp_path / "data"), elasticsearch=es_cfg)
+    hits = hunt_hits(tmp_path)
+    first = deliver(hits, cfg)
+    assert first.error is None and first.alerts.height > 0
+    n = first.alerts.height
+    assert (first.index.indexed, first.index.duplicates, first.index.dead) == (n, 0, 0)
+    client = es.connect(es_cfg)
+    docs = all_docs(client, es_cfg.index_prefix)
+    second = deliver(hunt_hits(tmp_path), cfg)
+    assert (second.index.indexed, second.index.duplicates, second.index.dead) == (0, n, 0)
+    assert second.stored == 0 and AlertStore(cfg.data_dir).query().height == n
+    again = all_docs(client, es_cfg.index_prefix)
+    assert again == docs and len(docs) == n
+    assert {d[1] for d in docs} == set(first.alerts.get_column("event.id"))
+    assert all(idx == f"{es_cfg.index_prefix}-{src['@timestamp'][:4]}.{src['@timestamp'][5:7]}"
+               for idx, _, src in docs)
+    mapping = client.indices.get_mapping(index=f"{es_cfg.index_prefix}-*")
+    props = next(iter(mapping.values()))["mappings"]["properties"]
+    assert props["source"]["properties"]["ip"]["type"] == "ip"
+    assert props["@timestamp"]["type"] == "date" and props["event"]["properties"]["risk_score"]["type"] == "float"
+    assert not (tmp_path / "data" / es.DEAD_LETTER).exists()
+
+
+def test_server_killed_mid_run_then_replay_gives_the_exact_count(es_cfg, tmp_path):
+    n = 20_000
+    alerts = many_alerts(n)
+    es_cfg.chunk_size, es_cfg.workers = 250, 1  # many small requests: the kill lands mid-run even on a fast machine
+    client = es.connect(es_cfg)
+    pid = int((HOME / "es.pid").read_text())
+    killed = threading.Event()
+
+    def kill_when_started():
+        watcher = es.connect(es_cfg)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                stats = watcher.indices.stats(index=f"{es_cfg.index_prefix}-*", metric="indexing")
+                if stats["_all"]["primaries"].get("indexing", {}).get("index_total", 0) >= 3_000:
+                    break
+            except Exception:  # noqa: BLE001, S110 - the index may not exist yet
+                pass
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill_when_started)
+    killer.start()
+    report = es.index_alerts(client, alerts, tmp_path, es_cfg)
+    killer.join()
+    assert killed.is_set()
+    try:
+        assert report.error and "cannot connect" in report.error
+        assert 0 < report.indexed < n and report.duplicates == 0
+        assert report.indexed + report.dead == n                  # each alert is indexed or dead-lettered
+        assert es.DeadLetters(tmp_path).count() == report.dead
+        # the server is down: replay fails cleanly and keeps everything
+        down = CliRunner().invoke(__import__("soc.cli", fromlist=["main"]).main, ["es", "replay", "--data-dir",
+                                  str(tmp_path)], env=_cli_env(es_cfg))
+        assert down.exit_code == 3 and "cannot connect" in down.stderr
+        assert es.DeadLetters(tmp_path).count() == report.dead
+    finally:
+        for _ in range(100):  # the pid file of a killed server stays; wait for the process to be gone
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        _script("start")
+    result = CliRunner().invoke(__import__("soc.cli", fromlist=["main"]).main,
+                                ["es", "replay", "--data-dir", str(tmp_path), "--json"], env=_cli_env(es_cfg))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert es.count(es.connect(es_cfg), es_cfg.index_prefix) == n
+    assert es.DeadLetters(tmp_path).count() == 0
+    from elasticsearch.helpers import scan
+
+    ids = {h["_id"] for h in scan(es.connect(es_cfg), index=f"{es_cfg.index_prefix}-*", _source=False)}
+    assert ids == set(alerts.get_column("event.id"))
+
+
+def _cli_env(cfg: ESConfig, **extra) -> dict:
+    return {"SOC_ES_URL": cfg.url, "SOC_ES_USERNAME": cfg.username or "", "SOC_ES_PASSWORD": cfg.password or "",
+            "SOC_ES_INDEX_PREFIX": cfg.index_prefix, "SOC_ES_REPLICAS": "0", "SOC_CONFIG": "", **extra}
+
+
+def test_mapping_rejection_is_dead_lettered_with_its_reason_and_the_rest_indexes(es_cfg, tmp_path):
+    import json
+
+    alerts = many_alerts(50)
+    bad_id = alerts.get_column("event.id")[7]
+    broken = alerts.with_columns(pl.when(pl.col("event.id") == bad_id).then(pl.lit("very high"))
+                                 .otherwise(pl.col("event.risk_score").cast(pl.String)).alias("event.risk_score"))
+    client = es.connect(es_cfg)
+    report = es.index_alerts(client, broken, tmp_path, es_cfg)
+    assert (report.indexed, report.dead, report.error) == (49, 1, None)
+    (line,) = (tmp_path / es.DEAD_LETTER).read_text(encoding="utf-8").splitlines()
+    rec = json.loads(line)
+    assert rec["id"] == bad_id and rec["status"] == 400 and rec["index"] == f"{es_cfg.index_prefix}-2026.10"
+    assert "event.risk_score" in rec["reason"] and "very high" in rec["reason"]
+    assert rec["source"]["event.risk_score"] == "very high" and rec["source"]["event.id"] == bad_id
+    assert es.count(client, es_cfg.index_prefix) == 49
+    # replaying a document the template refuses fails again and stays dead-lettered (never dropped)
+    again = es.replay(client, tmp_path, es_cfg)
+    assert (again.indexed, again.dead) == (0, 1) and es.DeadLetters(tmp_path).count() == 1
+
+
+def test_non_ip_addresses_are_indexed_not_rejected(es_cfg, tmp_path):
+    hits = pl.DataFrame({"@timestamp": [datetime(2026, 11, 2, tzinfo=UTC)] * 3, "rule.id": "r", "rule.name": "r",
+                         "rule.level": "high", "source.ip": ["fw-core-01", "2001:db8::1", "198.51.100.4"]},
+                        schema_overrides={"@timestamp": pl.Datetime("us", "UTC")})
+    client = es.connect(es_cfg)
+    report = es.index_alerts(client, build_alerts(hits), tmp_path, es_cfg)
+    assert (report.indexed, report.dead) == (3, 0)
+    client.indices.refresh(index=f"{es_cfg.index_prefix}-*")
+    found = client.search(index=f"{es_cfg.index_prefix}-*", query={"term": {"source.address": "fw-core-01"}})
+    assert found["hits"]["total"]["value"] == 1
+    v6 = client.search(index=f"{es_cfg.index_prefix}-*", query={"term": {"source.ip": "2001:db8::/32"}})
+    assert v6["hits"]["total"]["value"] == 1
+
+
+@pytest.mark.parametrize("case, env, message", [
+    ("wrong URL", {"SOC_ES_URL": f"{URL}/not-here"}, "answered 400"),
+    ("server down", {"SOC_ES_URL": "http://127.0.0.1:9"}, "cannot connect to Elasticsearch at http://127.0.0.1:9"),
+    ("wrong credentials", {"SOC_ES_PASSWORD": "wrong"}, "rejected the credentials (401)"),
+    ("not a URL", {"SOC_ES_URL": "es.local"}, "invalid Elasticsearch URL"),
+])
+def test_bad_configuration_is_one_clear_error_and_alerts_stay_in_the_store(server, tmp_path, capsys, case, env,
+                                                                            message, monkeypatch):
+    from soc.cli import deliver_alerts
+
+    for key, value in _cli_env(config(index_prefix="t-bad"), **env).items():
+        monkeypatch.setenv(key, value)
+    hits = hunt_hits(tmp_path)
+    capsys.readouterr()
+    code = deliver_alerts(hits, data_dir=str(tmp_path / "data"), to_es=True)
+    err = capsys.readouterr().err
+    assert code == 3, case
+    assert err.count("error:") == 1 and message in err and "Traceback" not in err
+    assert AlertStore(tmp_path / "data").query().height == build_alerts(hits).height > 0
+    # the commands that need the server say the same, with the same exit code
+    from soc.cli import main
+
+    res = CliRunner().invoke(main, ["es", "setup"], env=dict(os.environ))
+    assert res.exit_code == 3 and message in res.stderr and res.stderr.count("error:") == 1
+
+
+def test_cli_setup_index_and_list(es_cfg, tmp_path):
+    from soc.cli import main
+    from soc.config import Config
+    from soc.sinks.delivery import deliver
+
+    data = tmp_path / "data"
+    delivered = deliver(hunt_hits(tmp_path), Config(data_dir=str(data)), to_es=False)
+    n = delivered.alerts.height
+    env = _cli_env(es_cfg, SOC_DATA_DIR=str(data))
+    runner = CliRunner()
+    res = runner.invoke(main, ["es", "setup"], env=env)
+    assert res.exit_code == 0 and "ready" in res.output
+    res = runner.invoke(main, ["es", "index", "--json"], env=env)
+    assert res.exit_code == 0, res.output + res.stderr
+    assert f'"indexed": {n}' in res.output
+    res = runner.invoke(main, ["es", "index"], env=env)
+    assert res.exit_code == 0 and f"0 indexed, {n} already there" in res.output
+    assert es.count(es.connect(es_cfg), es_cfg.index_prefix) == n
+    listed = runner.invoke(main, ["alerts", "--json"], env=env)
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == n
+    table = runner.invoke(main, ["alerts", "--limit", "3"], env={**env, "COLUMNS": "200"})
+    assert table.exit_code == 0 and "SSH login failure" in table.output
+
+
+def test_config_reads_the_environment_for_the_server(server):
+    cfg = load_config(env={"SOC_ES_URL": URL, "SOC_ES_USERNAME": "elastic", "SOC_ES_PASSWORD": PASSWORD})
+    assert es.connect(cfg.elasticsearch).cluster.health()["status"] in ("green", "yellow")
+
+
+def test_tls_is_verified_by_default_and_auth_comes_from_the_config():
+    client = es.make_client(ESConfig(url="https://es.soc.example:9200", api_key="a2V5"))
+    node = client.transport.node_pool.all()[0].config
+    assert node.verify_certs is True and node.scheme == "https"
+    assert client._headers["authorization"] == "ApiKey a2V5"
+    off = es.make_client(ESConfig(url="https://es.soc.example:9200", verify_certs=False, username="soc",
+                                  password="pw"))
+    assert off.transport.node_pool.all()[0].config.verify_certs is False
+    assert off._headers["authorization"].startswith("Basic ")
+    with pytest.raises(es.ESError, match="no Elasticsearch URL configured"):
+        es.make_client(ESConfig())
