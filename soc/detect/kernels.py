@@ -1,0 +1,271 @@
+"""Statistical kernels beyond sliding windows: periodicity (beaconing), string entropy and length on Arrow
+buffers, rise/drop of per-entity volume (EWMA with a robust deviation), first-seen values.
+
+Same conventions as ``soc.detect.windows``: plain NumPy arrays, dense integer keys, int64 microsecond
+timestamps, ``@njit(cache=True)``, O(n) after ordering (``windows.order``), no Python objects inside.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from soc.detect.windows import NOT_ORDERED, _misordered
+
+
+@njit(cache=True)
+def periodicity(keys, times):
+    """Per key segment of rows ordered by (key, time): the key, its rows (first, last), the number of
+    connections, the mean inter-arrival (us), its coefficient of variation and a robust variant
+    (median absolute deviation / median of the inter-arrival times).
+
+    A beacon calls home at a fixed interval (plus jitter): low CV and low MAD ratio over many connections.
+    The robust variant ignores a few long gaps (a laptop asleep) that inflate the CV. Keys with fewer than 3
+    rows get NaN scores.
+    """
+    n = keys.size
+    bad = False
+    m = 0
+    for j in range(n):
+        if j > 0:
+            bad |= _misordered(keys, times, j)
+        if j == 0 or keys[j] != keys[j - 1]:
+            m += 1
+    out_key = np.empty(m, np.int64)
+    first = np.empty(m, np.int64)
+    last = np.empty(m, np.int64)
+    count = np.empty(m, np.int64)
+    mean = np.empty(m, np.float64)
+    cv = np.empty(m, np.float64)
+    mad_ratio = np.empty(m, np.float64)
+    s = 0
+    g = 0
+    for j in range(1, n + 1):
+        if j < n and keys[j] == keys[s]:
+            continue
+        c = j - s
+        out_key[g] = keys[s]
+        first[g] = s
+        last[g] = j - 1
+        count[g] = c
+        if c < 3:
+            mean[g] = np.nan
+            cv[g] = np.nan
+            mad_ratio[g] = np.nan
+        else:
+            gaps = np.empty(c - 1, np.float64)
+            for r in range(s + 1, j):
+                gaps[r - s - 1] = times[r] - times[r - 1]
+            mu = gaps.mean()
+            mean[g] = mu
+            cv[g] = gaps.std() / mu if mu > 0 else np.inf
+            med = np.median(gaps)
+            mad_ratio[g] = np.median(np.abs(gaps - med)) / med if med > 0 else np.inf
+        g += 1
+        s = j
+    if bad:
+        raise ValueError(NOT_ORDERED)
+    return out_key, first, last, count, mean, cv, mad_ratio
+
+
+# which part of a string ``string_stats`` scores
+WHOLE, LONGEST_LABEL, FIRST_LABEL, SLD = 0, 1, 2, 3
+PARTS = {"whole": WHOLE, "longest_label": LONGEST_LABEL, "first_label": FIRST_LABEL, "sld": SLD}
+
+
+@njit(cache=True, inline="always")
+def _entropy(data, s, e, hist):
+    """Shannon entropy of data[s:e]; ``hist`` is all zeros before and after (reset byte by byte: O(length))."""
+    n = e - s
+    if n <= 0:
+        return 0.0
+    for i in range(s, e):
+        hist[data[i]] += 1
+    h = 0.0
+    for i in range(s, e):
+        c = hist[data[i]]
+        if c:
+            p = c / n
+            h -= p * np.log2(p)
+            hist[data[i]] = 0
+    return h
+
+
+@njit(cache=True)
+def string_stats(offsets, data, valid, part):
+    """Length (bytes) and Shannon entropy (bits per byte) of each string of an Arrow string array
+    (``offsets``: n + 1 int64, ``data``: uint8, ``valid``: bool), on the part ``part`` (see PARTS) of a
+    dot-separated name: the whole string, its longest label, its first label, or the second-level label
+    (the one left of the last; a trailing dot is ignored). Nulls give length -1 and entropy NaN.
+
+    DNS tunnels put encoded data in long high-entropy labels; DGA domains have a random second-level label.
+    """
+    n = valid.size
+    length = np.empty(n, np.int64)
+    entropy = np.empty(n, np.float64)
+    hist = np.zeros(256, np.int64)
+    for i in range(n):
+        if not valid[i]:
+            length[i] = -1
+            entropy[i] = np.nan
+            continue
+        s, e = offsets[i], offsets[i + 1]
+        if e > s and data[e - 1] == 46:  # trailing '.'
+            e -= 1
+        a, b = s, e
+        if part == LONGEST_LABEL:
+            best_a, best_b = s, s
+            start = s
+            for k in range(s, e + 1):
+                if k == e or data[k] == 46:
+                    if k - start > best_b - best_a:
+                        best_a, best_b = start, k
+                    start = k + 1
+            a, b = best_a, best_b
+        elif part == FIRST_LABEL:
+            b = s
+            while b < e and data[b] != 46:
+                b += 1
+        elif part == SLD:
+            dots = 0
+            b = e
+            k = e - 1
+            while k >= s:
+                if data[k] == 46:
+                    dots += 1
+                    if dots == 1:
+                        b = k
+                    else:
+                        break
+                k -= 1
+            a = k + 1
+            if dots == 0:  # a single label: it is the name
+                a, b = s, e
+        length[i] = b - a
+        entropy[i] = _entropy(data, a, b, hist)
+    return length, entropy
+
+
+ALL, RISE, DROP = 0, 1, 2  # what ``rise_drop`` returns: every point, or only the rises / drops that qualify
+
+
+@njit(cache=True)
+def rise_drop(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode=ALL, threshold=0.0,
+              min_count=0.0, max_ratio=1.0, min_baseline=0.0):
+    """Per key series of counts per time bucket (rows ordered by (key, bucket), one row per non-empty
+    bucket; missing buckets are zeros, up to ``last_bucket`` for every key so a source that went silent shows
+    as zeros): for each bucket after ``warmup`` buckets, the EWMA baseline (before the bucket), a robust
+    scale (EWMA of absolute deviations, x1.4826 as for a MAD, at least ``min_scale``) and the z-score.
+
+    Returns key, bucket, count, baseline, z of every point (``mode=ALL``) or only of the points that qualify:
+    ``RISE``: z >= threshold and count >= min_count; ``DROP``: z <= -threshold, count <= max_ratio x baseline
+    and baseline >= min_baseline. Time is O(keys x buckets) (the zeros are walked, not stored); memory is
+    O(output): with RISE/DROP, bounded by the hits, not by keys x buckets.
+    """
+    n = keys.size
+    bad = False
+    total = 0
+    s = 0
+    for j in range(1, n + 1):
+        if j < n:
+            bad |= (keys[j] < keys[j - 1]) | ((keys[j] == keys[j - 1]) & (buckets[j] <= buckets[j - 1]))
+        if j < n and keys[j] == keys[s]:
+            continue
+        span = last_bucket - buckets[s] + 1
+        if span > warmup:
+            total += span - warmup
+        s = j
+    if bad:
+        raise ValueError("rows are not ordered by (key, bucket) with one row per bucket")
+    cap = total if mode == ALL else 16
+    out_key = np.empty(cap, np.int64)
+    out_bucket = np.empty(cap, np.int64)
+    out_count = np.empty(cap, np.float64)
+    out_base = np.empty(cap, np.float64)
+    out_z = np.empty(cap, np.float64)
+    m = 0
+    s = 0
+    for j in range(1, n + 1):
+        if j < n and keys[j] == keys[s]:
+            continue
+        r = s
+        mean = 0.0
+        dev = 0.0
+        for t, b in enumerate(range(buckets[s], last_bucket + 1)):
+            x = 0.0
+            if r < j and buckets[r] == b:
+                x = counts[r]
+                r += 1
+            if t == 0:
+                mean = x
+            elif t >= warmup:
+                z = (x - mean) / max(1.4826 * dev, min_scale)
+                keep = mode == ALL
+                if mode == RISE:
+                    keep = z >= threshold and x >= min_count
+                elif mode == DROP:
+                    keep = z <= -threshold and x <= max_ratio * mean and mean >= min_baseline
+                if keep:
+                    if m == out_key.size:
+                        out_key = _grow_i(out_key)
+                        out_bucket = _grow_i(out_bucket)
+                        out_count = _grow_f(out_count)
+                        out_base = _grow_f(out_base)
+                        out_z = _grow_f(out_z)
+                    out_key[m] = keys[s]
+                    out_bucket[m] = b
+                    out_count[m] = x
+                    out_base[m] = mean
+                    out_z[m] = z
+                    m += 1
+            if t > 0:
+                dev = (1 - alpha) * dev + alpha * abs(x - mean)
+                mean = (1 - alpha) * mean + alpha * x
+        s = j
+    return out_key[:m].copy(), out_bucket[:m].copy(), out_count[:m].copy(), out_base[:m].copy(), out_z[:m].copy()
+
+
+@njit(cache=True)
+def _grow_i(a):
+    b = np.empty(2 * a.size, np.int64)
+    b[: a.size] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_f(a):
+    b = np.empty(2 * a.size, np.float64)
+    b[: a.size] = a
+    return b
+
+
+@njit(cache=True)
+def first_seen(pairs, keys, times, n_pairs, n_keys, baseline_end):
+    """Rows (input order, time-ordered input) where a (key, value) pair is seen for the first time after
+    ``baseline_end``, for keys already seen before it (a known user from a new address, not a new user).
+
+    ``pairs`` are dense ids of (key, value), ``keys`` dense ids of the key alone. Returns the row numbers.
+    """
+    n = pairs.size
+    pair_seen = np.zeros(n_pairs, np.bool_)
+    key_known = np.zeros(n_keys, np.bool_)
+    out = np.empty(n, np.int64)
+    m = 0
+    bad = False
+    for j in range(n):
+        if j > 0:
+            bad |= times[j] < times[j - 1]
+        p = pairs[j]
+        k = keys[j]
+        if times[j] <= baseline_end:
+            pair_seen[p] = True
+            key_known[k] = True
+            continue
+        if not pair_seen[p]:
+            pair_seen[p] = True
+            if key_known[k]:
+                out[m] = j
+                m += 1
+    if bad:
+        raise ValueError("rows are not in time order")
+    return out[:m].copy()
