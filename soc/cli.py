@@ -47,15 +47,90 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json):
 @click.option("--data-dir", default="soc-data", show_default=True, envvar="SOC_DATA_DIR",
               type=click.Path(file_okay=False), help="Where dead letters (and later alerts) are kept.")
 @_read_options
-def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json):
-    """Run the pipeline end to end over INPUTS and summarise each input.
+@click.option("--rules", "rule_paths", multiple=True, metavar="PATH",
+              help="Sigma rules (file, folder or glob; repeatable). Default: soc's own rules/.")
+@click.option("--placeholders", type=click.Path(dir_okay=False, exists=True), envvar="SOC_SIGMA_PLACEHOLDERS",
+              help="YAML values of the %name% placeholders of |expand rules.")
+@click.option("--detectors", "detector_paths", multiple=True, metavar="PATH",
+              help="Detector specs (file or folder; repeatable). Default: soc's own detectors/.")
+@click.option("--set", "detector_settings", multiple=True, metavar="DETECTOR.PARAM=VALUE",
+              help="Override a detector's threshold, window or kernel parameter (repeatable).")
+@click.option("--no-detectors", is_flag=True, help="Run the Sigma rules only.")
+def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, rule_paths, placeholders, detector_paths,
+         detector_settings, no_detectors):
+    """Run the pipeline end to end over INPUTS, hunt with Sigma rules, and summarise each input.
 
-    Lines that do not parse are kept in DATA_DIR/dead_letters/ with file, line, reason and raw bytes.
+    Records (lines, EVTX events) that do not parse are kept in DATA_DIR/dead_letters/ with file, line or
+    record number, reason and raw bytes. Sigma matches go to DATA_DIR/sigma_matches/; the detectors (detectors/,
+    run once over the whole hunt) write their hits to DATA_DIR/detector_hits/.
     """
+    from soc.sigma.hunt import HuntSink, hunter_for
     from soc.sinks.parquet import ParquetSink
 
-    sink = ParquetSink(data_dir, frames=False)
-    sys.exit(_run(inputs, sink, fmt, zone, year, chunk_mb, as_json, "soc hunt", data_dir))
+    runner = None if no_detectors else _load_detectors(detector_paths, detector_settings)
+    hunter = hunter_for(_load_rules(rule_paths, placeholders))
+    sink = HuntSink(hunter, ParquetSink(data_dir, frames=False))
+    if runner is not None:
+        from soc.detect.runner import DetectSink
+
+        sink = DetectSink(runner, sink)
+    code = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, "soc hunt", data_dir)
+    _sigma_summary(hunter, data_dir, as_json)
+    if runner is not None:
+        _detector_summary(runner, data_dir, as_json)
+    sys.exit(code)
+
+
+def _load_detectors(paths, settings):
+    """The detector runner for ``--detectors``/``--set`` (a bad spec or setting is a usage error, exit 2)."""
+    from soc.detect.runner import DetectorRunner
+    from soc.detect.specs import SpecError, apply_settings, default_specs, load_specs
+
+    try:
+        specs = load_specs(list(paths)) if paths else default_specs()
+        return DetectorRunner(apply_settings(specs, list(settings)))
+    except SpecError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _detector_summary(runner, data_dir, as_json) -> None:
+    """Run the detectors once over the whole hunt, write their hits to DATA_DIR/detector_hits/, print a table."""
+    from datetime import UTC, datetime
+
+    from soc.sinks.parquet import ParquetSink
+    from soc.sinks.terminal import printable
+
+    hits = runner.hits()
+    for failure in runner.failures:
+        click.echo(f"error: detector {printable(failure.detector)} failed: {printable(failure.reason)}", err=True)
+    if hits.height:
+        sink = ParquetSink(data_dir)
+        sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", "detector_hits", "detectors", hits)
+        sink.close()
+    if as_json:
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not hits.height:
+        click.echo(f"Detectors: {len(runner.specs):,} detectors, no hits in {runner.events:,} events")
+        return
+    entity = [c for c in ("source.ip", "destination.ip", "user.name", "host.hostname", "event.dataset",
+                          "email.from.address") if c in hits.columns]
+    table = Table(title=f"Detectors: {hits.height:,} hits ({len(runner.specs):,} detectors) in {runner.events:,} "
+                        "events", title_justify="left")
+    for name in ("level", "detector", "entity", "events", "window (UTC)"):
+        table.add_column(name, justify="right" if name == "events" else "left")
+    for row in hits.iter_rows(named=True):
+        who = " ".join(f"{row[c]}" for c in entity if row.get(c) is not None
+                       and (c != "event.dataset" or row["rule.id"] == "soc-volume-drop"))
+        span = f"{row['window.start']:%Y-%m-%d %H:%M:%S} - {row['window.end']:%H:%M:%S}"
+        table.add_row(escape(printable(row["rule.level"])), escape(printable(row["rule.name"])),
+                      escape(printable(who)), f"{row['event.count']:,}", span)
+    wide = None if sys.stdout.isatty() else 160
+    Console(width=wide).print(table)
+    click.echo(f"detector hits kept in {data_dir}/detector_hits/")
 
 
 @main.command()
@@ -94,7 +169,7 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> int:
         console.print(summary_table(stats, title))
         dead = sum(st.dead for st in stats)
         if dead:
-            console.print(f"{dead:,} dead-lettered lines kept in {where}/dead_letters/")
+            console.print(f"{dead:,} dead-lettered records kept in {where}/dead_letters/")
     failed = [st for st in stats if st.error]
     for st in failed:
         from soc.sinks.terminal import printable
@@ -120,3 +195,392 @@ def _with_progress(sources, sink, options):
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task("parsing", total=None if unknown else total)
         return pipeline.run(sources, sink, options, on_bytes=lambda n: progress.advance(task, n))
+
+
+# -- alerts and Elasticsearch (issue 6) ---------------------------------------------------------------------------
+
+ES_FAILED = 3  # exit code: Elasticsearch could not take the alerts (they are in the embedded store)
+
+
+def config_option(f):
+    """``--config FILE`` (default: SOC_CONFIG, else ./soc.toml if present) and ``--data-dir``."""
+    f = click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+                     help="Data folder (default: from the configuration, SOC_DATA_DIR, else ./soc-data).")(f)
+    return click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+                        help="TOML configuration (default: SOC_CONFIG, else ./soc.toml if present).")(f)
+
+
+def alert_options(f):
+    """Options for a command that ends with alerts (e.g. a hunt): where they go."""
+    f = click.option("--es/--no-es", "to_es", default=None,
+                     help="Index the alerts in Elasticsearch (default: when a URL is configured).")(f)
+    return config_option(f)
+
+
+def load_cli_config(config_path, data_dir):
+    from soc.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if data_dir:
+        cfg.data_dir = data_dir
+    return cfg
+
+
+def deliver_alerts(hits, config_path=None, data_dir=None, to_es=None, as_json=False) -> int:
+    """Store the alerts of ``hits`` (and index them); print what happened; the exit code (0 or ES_FAILED)."""
+    from soc.alerts import InventoryError, PolicyError
+    from soc.sinks.delivery import deliver
+
+    cfg = load_cli_config(config_path, data_dir)
+    try:
+        result = deliver(hits, cfg, to_es)
+    except (InventoryError, PolicyError) as exc:
+        raise click.UsageError(str(exc)) from None
+    summary = {"alerts": result.alerts.height, "stored_new": result.stored, "data_dir": cfg.data_dir}
+    if result.index is not None:
+        summary["elasticsearch"] = result.index.as_dict()
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{result.alerts.height:,} alerts ({result.stored:,} new) in {cfg.data_dir}/alerts/")
+        if result.index is not None:
+            _echo_index(result.index, cfg)
+    if result.error:
+        from soc.sinks.terminal import printable
+
+        click.echo(f"error: {printable(result.error)} (the alerts are kept in {cfg.data_dir}/alerts/)", err=True)
+        return ES_FAILED
+    return 0
+
+
+def _echo_index(report, cfg) -> None:
+    click.echo(f"Elasticsearch: {report.indexed:,} indexed, {report.duplicates:,} already there, "
+               f"{report.dead:,} dead-lettered ({report.seconds:.1f} s)")
+    if report.dead:
+        from soc.sinks.elasticsearch import DEAD_LETTER
+        from soc.sinks.terminal import printable
+
+        for reason, n in sorted(report.reasons.items()):
+            click.echo(f"  {n:,} x {printable(reason)}")
+        click.echo(f"  kept in {cfg.data_dir}/{DEAD_LETTER}; `soc es replay` re-sends them")
+
+
+@main.command("alerts")
+@config_option
+@click.option("--since", type=click.DateTime(), help="Last seen at or after (UTC).")
+@click.option("--until", type=click.DateTime(), help="First seen before (UTC).")
+@click.option("--rule", help="Rule id or name contains this (case-insensitive).")
+@click.option("--min-severity", type=click.Choice(["informational", "low", "medium", "high", "critical"]))
+@click.option("--entity", help="An address, user or host name of the alert (exact).")
+@click.option("--layer", type=click.Choice(["1", "2", "3", "4"]), help="Routed to this layer of the 4-layer model.")
+@click.option("--agency", help="organization.name contains this (case-insensitive).")
+@click.option("-n", "--limit", type=click.IntRange(1), default=None, help="At most this many (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="NDJSON, one alert a line.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header.")
+def alerts_command(config_path, data_dir, since, until, rule, min_severity, entity, layer, agency, limit,
+                   as_json, as_csv):
+    """List the stored alerts (DATA_DIR/alerts/), newest first, filtered."""
+    from datetime import UTC
+
+    from soc.alerts import load_policy
+    from soc.sinks.alert_store import AlertStore
+
+    cfg = load_cli_config(config_path, data_dir)
+    severity = load_policy(cfg.alerts.policy).severity[min_severity] if min_severity else None
+    frame = AlertStore(cfg.data_dir).query(
+        since=since.replace(tzinfo=UTC) if since else None, until=until.replace(tzinfo=UTC) if until else None,
+        rule=rule, min_severity=severity, entity=entity, layer=layer, agency=agency, limit=limit)
+    if as_json or as_csv:
+        import polars as pl
+
+        stamps = [pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ") for c, t in frame.schema.items()
+                  if isinstance(t, pl.Datetime)]
+        out = frame.with_columns(stamps)
+        if as_csv:
+            out = out.with_columns(pl.col("threat.technique.id").list.join(" "))
+        sys.stdout.write(out.write_csv() if as_csv else out.write_ndjson())
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from soc.sinks.terminal import printable
+
+    table = Table(title=f"{frame.height:,} alerts in {cfg.data_dir}/alerts/", title_justify="left")
+    for name in ("first seen (UTC)", "severity", "risk", "count", "rule", "entity", "agency / system", "layer"):
+        table.add_column(name, justify="right" if name in ("risk", "count") else "left")
+    for row in frame.iter_rows(named=True):
+        entity_text = " ".join(str(row[c]) for c in ("source.address", "user.name", "host.hostname",
+                                                     "destination.address") if row[c])
+        org = " / ".join(x for x in (row["organization.name"], row["labels.system"]) if x)
+        cells = (f"{row['@timestamp']:%Y-%m-%d %H:%M:%S}", row["labels.severity"], f"{row['event.risk_score']:.0f}",
+                 f"{row['event.count']:,}", row["rule.name"], entity_text, org, row["labels.layer"])
+        table.add_row(*(escape(printable(str(c or "-"))) for c in cells))
+    Console().print(table)
+
+
+@main.group("es")
+def es_group():
+    """Elasticsearch: templates, indexing the alert store, re-sending dead letters."""
+
+
+def _es_client(cfg, setup_templates: bool = True):
+    from soc.sinks import elasticsearch as es
+
+    try:
+        client = es.connect(cfg.elasticsearch)
+        if setup_templates:
+            es.ensure_setup(client, cfg.elasticsearch)
+    except es.ESError as exc:
+        from soc.sinks.terminal import printable
+
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        sys.exit(ES_FAILED)
+    return client
+
+
+@es_group.command("setup")
+@config_option
+def es_setup(config_path, data_dir):
+    """Create or update the component and index templates (ECS core types) for <prefix>-YYYY.MM indices."""
+    from soc.sinks import elasticsearch as es
+
+    cfg = load_cli_config(config_path, data_dir)
+    client = _es_client(cfg, setup_templates=False)
+    try:
+        names = es.setup(client, cfg.elasticsearch)
+    except es.ESError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ES_FAILED)
+    click.echo(f"templates {', '.join(names)} ready at {cfg.elasticsearch.url} "
+               f"(indices {cfg.elasticsearch.index_prefix}-YYYY.MM)")
+
+
+@es_group.command("index")
+@config_option
+@click.option("--since", type=click.DateTime(), help="Only alerts last seen at or after this (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def es_index(config_path, data_dir, since, as_json):
+    """Index the alerts of the embedded store (those already indexed count as duplicates, not twice)."""
+    from datetime import UTC
+
+    from soc.sinks import elasticsearch as es
+    from soc.sinks.alert_store import AlertStore
+
+    cfg = load_cli_config(config_path, data_dir)
+    frame = AlertStore(cfg.data_dir).query(since=since.replace(tzinfo=UTC) if since else None)
+    client = _es_client(cfg)
+    report = es.index_alerts(client, frame, cfg.data_dir, cfg.elasticsearch)
+    _report(report, cfg, as_json)
+
+
+@es_group.command("replay")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def es_replay(config_path, data_dir, as_json):
+    """Re-send the dead-lettered alerts (DATA_DIR/es_dead_letters.ndjson); what fails again stays there."""
+    from soc.sinks import elasticsearch as es
+
+    cfg = load_cli_config(config_path, data_dir)
+    if not es.DeadLetters(cfg.data_dir).pending():
+        click.echo(json.dumps(es.IndexReport().as_dict()) if as_json else "no dead-lettered alerts to replay")
+        return
+    client = _es_client(cfg)
+    _report(es.replay(client, cfg.data_dir, cfg.elasticsearch), cfg, as_json)
+
+
+def _report(report, cfg, as_json) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        _echo_index(report, cfg)
+    if report.error:
+        from soc.sinks.terminal import printable
+
+        click.echo(f"error: {printable(report.error)}", err=True)
+    if report.error or report.dead:
+        sys.exit(ES_FAILED)
+
+
+# -- Sigma rules (issue 4) ------------------------------------------------------------------------------------------
+
+
+def _load_rules(rule_paths, placeholders, use_cache: bool = True):
+    """The rule set of ``--rules`` (default: soc's rules/ without its pipeline/), failures printed."""
+    from soc.sigma.loader import RuleSourceError, default_rule_paths, load, read_placeholders
+
+    try:
+        values = read_placeholders(placeholders)
+        ruleset = load(list(rule_paths) or default_rule_paths(), values, use_cache=use_cache)
+    except RuleSourceError as exc:
+        raise click.UsageError(str(exc)) from None
+    if ruleset.errors:
+        click.echo(f"warning: {len(ruleset.errors):,} Sigma rules did not load (see `soc rules check`)", err=True)
+    return ruleset
+
+
+def _sigma_summary(hunter, data_dir, as_json) -> None:
+    """Write the matches to DATA_DIR/sigma_matches/ and print a table of rules, levels and counts."""
+    from datetime import UTC, datetime
+
+    from soc.sinks.parquet import ParquetSink
+    from soc.sinks.terminal import printable
+
+    matches = hunter.matches()
+    if hunter.ruleset.correlations:
+        import polars as pl
+
+        matches = pl.concat([matches, hunter.correlate()], how="diagonal_relaxed")
+    for failure in hunter.failures:
+        click.echo(f"error: rule {printable(failure.rule_id)} failed on {failure.key[1]}: "
+                   f"{printable(failure.reason)}", err=True)
+    if matches.height:
+        sink = ParquetSink(data_dir)
+        sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", "sigma_matches", "sigma", matches)
+        sink.close()
+    if as_json:
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    rules = len(hunter.ruleset.rules) + len(hunter.ruleset.correlations)
+    if not matches.height:
+        click.echo(f"Sigma: {rules:,} rules, no matches in {hunter.events:,} events")
+        return
+    counts = (matches.group_by("rule.id", "rule.name", "rule.level", "event.severity").len()
+              .sort(["event.severity", "len"], descending=True))
+    table = Table(title=f"Sigma: {matches.height:,} matches of {counts.height:,} rules ({rules:,} loaded) "
+                        f"in {hunter.events:,} events", title_justify="left")
+    for name in ("level", "rule", "id", "matches"):
+        table.add_column(name, justify="right" if name == "matches" else "left")
+    for row in counts.iter_rows(named=True):
+        table.add_row(escape(printable(row["rule.level"])), escape(printable(row["rule.name"])),
+                      escape(printable(row["rule.id"])), f"{row['len']:,}")
+    wide = None if sys.stdout.isatty() else 160
+    Console(width=wide).print(table)
+    click.echo(f"matches kept in {data_dir}/sigma_matches/")
+
+
+@main.group("rules")
+def rules_group():
+    """Sigma rules: what loads, where it runs, what does not load and why."""
+
+
+def _rules_options(f):
+    f = click.option("--rules", "rule_paths", multiple=True, metavar="PATH",
+                     help="Sigma rules (file, folder or glob; repeatable). Default: soc's own rules/.")(f)
+    f = click.option("--placeholders", type=click.Path(dir_okay=False, exists=True),
+                     envvar="SOC_SIGMA_PLACEHOLDERS", help="YAML values of the %name% placeholders.")(f)
+    return click.option("--no-cache", is_flag=True, help="Parse every rule again (ignore the rule cache).")(f)
+
+
+@rules_group.command("list")
+@_rules_options
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def rules_list(rule_paths, placeholders, no_cache, as_json):
+    """Count the rules that load per logsource, and the frames each logsource runs on."""
+    from collections import Counter
+
+    ruleset = _load_rules(rule_paths, placeholders, not no_cache)
+    per: Counter = Counter()
+    frames: dict = {}
+    for rule in ruleset.rules:
+        key = "/".join(x or "-" for x in rule.logsource)
+        per[key] += 1
+        frames.setdefault(key, set()).update(f"{t.family}:{t.dataset}" for t in rule.targets)
+    routed = sum(1 for r in ruleset.rules if r.targets)
+    if as_json:
+        click.echo(json.dumps({"files": ruleset.files, "loaded": len(ruleset.rules), "routed": routed,
+                               "not_loaded": len(ruleset.errors),
+                               "logsources": {k: {"rules": n, "frames": sorted(frames[k])}
+                                              for k, n in per.most_common()}}, indent=2))
+        return
+    from soc.sinks.terminal import printable
+
+    for key, n in per.most_common():
+        where = ", ".join(sorted(frames[key])) or "(no frame of ours carries this logsource)"
+        click.echo(f"{n:6,}  {printable(key):45} {printable(where)[:200]}")
+    click.echo(f"{len(ruleset.rules):,} rules loaded from {ruleset.files:,} files ({routed:,} run on our frames), "
+               f"{len(ruleset.errors):,} did not load (`soc rules check`)")
+
+
+@rules_group.command("check")
+@_rules_options
+def rules_check(rule_paths, placeholders, no_cache):
+    """Report every rule that does not load, with its reason; exit 1 if one fails for a reason not listed in
+    rules/pipeline/known_unsupported.yml."""
+    from soc.sigma.loader import known_unsupported
+    from soc.sinks.terminal import printable
+
+    ruleset = _load_rules(rule_paths, placeholders, not no_cache)
+    known = known_unsupported()
+    unexpected = 0
+    for error in ruleset.errors:
+        why = next((k["why"] for k in known if error.reason.startswith(k["reason"])), None)
+        unexpected += why is None
+        click.echo(f"{printable(str(error))}" + (f"  [known: {printable(why)}]" if why else ""))
+    click.echo(f"{len(ruleset.rules):,} rules loaded from {ruleset.files:,} files; {len(ruleset.errors):,} did not "
+               f"load ({len(ruleset.errors) - unexpected:,} for known reasons)")
+    sys.exit(1 if unexpected else 0)
+
+
+@rules_group.command("convert")
+@click.argument("rule_paths", nargs=-1, metavar="RULES...")
+@click.option("--target", type=click.Choice(["lucene", "esql", "dsl"]), default="lucene", show_default=True,
+              help="Lucene query strings, ES|QL, or the query DSL with an embedded Lucene query.")
+@click.option("--pipeline", type=click.Choice(["ecs_windows", "ecs_windows_old", "ecs_zeek_beats", "ecs_zeek_corelight",
+                                               "ecs_kubernetes", "ecs_macos_esf"]),
+              help="pySigma's field mapping to ECS (default: keep the rules' field names).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the queries (NDJSON: path, id, title, query) here instead of standard output.")
+def rules_convert(rule_paths, target, pipeline, out):
+    """Convert Sigma RULES (files, folders, globs; default: soc's own rules/) to Elasticsearch queries with
+    pySigma's Elasticsearch backend. Every rule that does not convert is reported with its reason (exit 1)."""
+    from soc.sigma.convert import convert
+    from soc.sigma.loader import RuleSourceError, default_rule_paths
+    from soc.sinks.terminal import printable
+
+    try:
+        done = convert(list(rule_paths) or default_rule_paths(), target, pipeline)
+    except RuleSourceError as exc:
+        raise click.UsageError(str(exc)) from None
+    lines = "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in done.queries)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(lines)
+    else:
+        click.echo(lines, nl=False)
+    for f in done.failures:
+        who = f" rule {f['id']} ({f['title']})" if f["id"] or f["title"] else ""
+        click.echo(printable(f"not converted: {f['path']}:{who} {f['reason']}"), err=True)
+    click.echo(f"{len(done.queries):,} queries ({target}); {len(done.failures):,} rules did not convert", err=True)
+    sys.exit(1 if done.failures else 0)
+
+
+@main.command("deliver")
+@click.argument("matches", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@alert_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def deliver_command(matches, config_path, data_dir, to_es, as_json):
+    """Turn a hunt's matches into alerts: store them, and index them if Elasticsearch is configured.
+
+    MATCHES are hit frames (Parquet); default: the newest file of DATA_DIR/sigma_matches/ (the last hunt).
+    Alerts go to DATA_DIR/alerts/ first, so a failing Elasticsearch (exit code 3) costs none.
+    """
+    from pathlib import Path
+
+    import polars as pl
+
+    cfg = load_cli_config(config_path, data_dir)
+    files = [Path(m) for m in matches]
+    if not files:
+        found = sorted((Path(cfg.data_dir) / "sigma_matches").rglob("*.parquet"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise click.UsageError(f"no hunt matches under {cfg.data_dir}/sigma_matches/ (run `soc hunt` first)")
+        files = found[-1:]
+    hits = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    sys.exit(deliver_alerts(hits, config_path, cfg.data_dir, to_es, as_json))

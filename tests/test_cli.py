@@ -68,11 +68,24 @@ def test_summary_table_escapes_terminal_control_sequences(tmp_path):
     assert b"\x1b[31m" not in res.stdout and b"\\x1b[31mred.log" in res.stdout
 
 
+def test_summary_counts_records_whatever_the_unit_of_the_input(tmp_path):
+    """A record is a line of a text log and an event record of an EVTX file: the table and the dead-letter
+    note say records, and the caption says what a record is."""
+    log = tmp_path / "access.log"
+    log.write_text(LINE * 3 + "not a log line\n")
+    res = soc("hunt", str(log), "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stderr.decode()
+    out = res.stdout.decode()
+    assert "records/s" in out and "lines/s" not in out
+    assert "a line of a text log, an event record of an EVTX file" in out
+    assert f"1 dead-lettered records kept in {tmp_path / 'd'}/dead_letters/" in out
+
+
 def test_hunt_runs_on_the_sample_logs(tmp_path):
     res = soc("hunt", str(ROOT / "sample_logs"), "--json", "--data-dir", str(tmp_path), cwd=tmp_path)
     assert res.returncode == 0, res.stderr.decode()
     stats = json.loads(res.stdout)
-    assert {s["format"] for s in stats} >= {"web_access", "iis_w3c"}
+    assert {s["format"] for s in stats} >= {"web_access", "iis_w3c", "windows_dns_debug"}
     assert all(s["error"] is None and s["read"] == s["parsed"] + s["dead_lettered"] for s in stats)
     assert all(s["dead_lettered"] == 0 for s in stats)
 

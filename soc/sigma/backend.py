@@ -82,7 +82,7 @@ class Builder:
             if op == "str" and node[2] == "contains" and not node[4] and all(v.isascii() for v in node[3]):
                 # the usual keyword: one case-insensitive automaton pass per column, no lower-cased copies
                 return pl.any_horizontal([text(c, self.schema[c]).str.contains_any(node[3], ascii_case_insensitive=True)
-                                          .fill_null(False) for c in cols])
+                                          .fill_null(FALSE) for c in cols])
             return pl.any_horizontal([self._leaf([op, c, *node[2:]], c) for c in cols])
         column = self.resolve(node[1])
         if column is None or column not in self.schema:
@@ -90,7 +90,7 @@ class Builder:
         return self._leaf(node, column)
 
     def _leaf(self, node: Node, column: str) -> pl.Expr:
-        return getattr(self, "_" + node[0])(node, column).fill_null(False)
+        return getattr(self, "_" + node[0])(node, column).fill_null(FALSE)
 
     def _str(self, node: Node, column: str) -> pl.Expr:
         _, _, kind, values, cased = node

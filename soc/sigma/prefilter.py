@@ -1,0 +1,264 @@
+"""The literal prefilter: only rows holding a literal a rule requires reach the rule's full expression.
+
+From a rule's tree (``soc.sigma.ir``) we derive a necessary condition made of literal tests: ``["lit", field,
+[texts]]`` (one of the lower-cased texts occurs in the field, as a substring), combined by ``and``/``or``.
+A string test (exact, prefix, suffix, contains, glob) requires its literal text, a regex the longest plain
+text of its top-level sequence (``regex_literal``); ``and`` requires all of its children's conditions (so the
+candidates are the intersection), ``or`` requires one of them (the union, or no condition if one child has
+none); ``not``, regexes without such text, keywords, numbers, ``exists``/``null``, CIDR and field references
+give none. A rule without any condition runs on every row.
+
+Per frame, every text column that a literal test reads is lower-cased once and searched once for all the
+literals of all rules at the same time (one Aho-Corasick automaton, Polars ``str.extract_many``). Matching
+the lower-cased column exactly is what the backend's case-insensitive tests do, so the candidate rows are a
+superset of the rows a rule matches: the alerts are the same with and without the prefilter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from soc.sigma.backend import TEXT_TYPES
+from soc.sigma.ir import Node
+
+Cond = list  # ["lit", field, [texts]] | ["and", [conds]] | ["or", [conds]]
+Rows = np.ndarray | None  # sorted row numbers; None: every row
+MIN_LITERAL = 3  # characters of an ASCII text (a non-ASCII character is rare enough on its own)
+SAMPLE = 1000  # rows sampled to find the weak literal groups
+WEAK = 0.3  # a group found in more of the sampled rows than this is not searched for
+
+
+def necessary(node: Node) -> Cond | None:
+    """A condition on literals that every row matching ``node`` satisfies (None: no such condition)."""
+    op = node[0]
+    if op == "str":
+        _, field, kind, values, cased = node
+        if field is None or kind == "any":
+            return None
+        texts = [literal(kind, v, cased) for v in values]
+        if not all(t and (len(t) >= MIN_LITERAL or not t.isascii()) for t in texts):
+            return None  # a very short text is in most rows: searching for it costs more than it saves
+        return ["lit", field, sorted(set(texts))]
+    if op == "re" and node[1] is not None:
+        text = regex_literal(node[2], "i" in node[3])
+        return ["lit", node[1], [text]] if text and len(text) >= MIN_LITERAL else None  # ASCII only
+    if op == "and":
+        kids = [c for c in map(necessary, node[1]) if c is not None]
+        return None if not kids else kids[0] if len(kids) == 1 else ["and", kids]
+    if op == "or":
+        kids = [necessary(k) for k in node[1]]
+        return None if any(c is None for c in kids) else kids[0] if len(kids) == 1 else ["or", kids]
+    return None
+
+
+def literal(kind: str, value: str, cased: bool) -> str | None:
+    """The lower-cased text a string test's value requires in the field ('' or None: nothing usable)."""
+    text = value if cased else value.lower()  # the backend compares ``value.lower()`` with the lower-cased column
+    if kind == "glob":
+        text = max(glob_runs(text), key=len, default="")
+    if cased and not text.isascii():
+        # lower-casing is per character for ASCII only: keep the longest ASCII run of a case-sensitive text
+        text = max("".join(c if c.isascii() else "\0" for c in text).split("\0"), key=len)
+    return text.lower() if cased else text
+
+
+def regex_literal(pattern: str, ignore_case: bool) -> str | None:
+    """The longest text every match of a regex contains, lower-cased (None: none found).
+
+    Only plain characters of the pattern's top-level sequence count; any other element (class, group,
+    repetition, anchor, alternation) ends a run. Case-insensitive patterns drop runs at ``s``: the regex engine
+    folds U+017F (long s) to ``s`` but lower-casing keeps it, so the lower-cased text would not contain it.
+    Non-ASCII characters end a run too (lower-casing is per character for ASCII only).
+    """
+    import re
+
+    try:
+        from re import _parser as parser  # Python >= 3.11
+    except ImportError:  # pragma: no cover
+        import sre_parse as parser  # type: ignore[no-redef]
+    try:
+        parsed = parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return None
+    ignore_case = ignore_case or bool(parsed.state.flags & re.IGNORECASE)
+    literal_op = parser.LITERAL
+    runs, cur = [], []
+    for op, arg in parsed:
+        ch = chr(arg) if op is literal_op else None
+        if ch is None or not ch.isascii() or (ignore_case and ch.lower() == "s"):
+            runs.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    runs.append("".join(cur))
+    best = max(runs, key=len)
+    return best.lower() or None
+
+
+def glob_runs(pattern: str) -> list[str]:
+    """The literal runs of a glob regex as ``ir.string_test`` writes it (escaped text, ``.*`` and ``.``)."""
+    runs, cur, i = [], [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            cur.append(pattern[i + 1])
+            i += 2
+            continue
+        if c == ".":
+            runs.append("".join(cur))
+            cur = []
+            i += 2 if pattern[i + 1:i + 2] == "*" else 1
+            continue
+        cur.append(c)
+        i += 1
+    runs.append("".join(cur))
+    return [r for r in runs if r]
+
+
+def literals(cond: Cond | None) -> list[tuple[str, str]]:
+    """Every (field, text) a condition tests."""
+    if cond is None:
+        return []
+    if cond[0] == "lit":
+        return [(cond[1], t) for t in cond[2]]
+    return [pair for kid in cond[1] for pair in literals(kid)]
+
+
+@dataclass
+class FrameLiterals:
+    """The literal conditions of the rules on one frame schema, with fields resolved to columns.
+
+    Each distinct ``lit`` test (a column and its texts) is a group; a text may belong to several groups.
+    ``candidates`` first searches a sample of the frame: a group whose texts are in more than ``WEAK`` of the
+    sampled rows (``.exe`` in a command line) would select most rows anyway and only slow the search down, so
+    it is dropped, as if the rule did not require it (always safe: a condition is only ever weakened). Then one
+    pass per column over the texts of the remaining groups finds the rows of every group at once.
+    """
+
+    conds: list[Cond | None]  # per rule: ["group", number] | ["none"] | ["and"/"or", [...]] | None (every row)
+    groups: list[tuple[str, tuple[str, ...]]]  # group number -> (column, texts)
+
+    @property
+    def patterns(self) -> dict[str, list[str]]:
+        """Column -> every text searched in it."""
+        out: dict[str, set[str]] = {}
+        for column, texts in self.groups:
+            out.setdefault(column, set()).update(texts)
+        return {c: sorted(t) for c, t in out.items()}
+
+    @classmethod
+    def build(cls, conds: list[Cond | None], resolvers: list, schema: pl.Schema) -> FrameLiterals:
+        group_of: dict[tuple[str, tuple[str, ...]], int] = {}
+
+        def bind(cond: Cond | None, resolve) -> Cond | None:
+            if cond is None:
+                return None
+            if cond[0] != "lit":
+                kids = [bind(k, resolve) for k in cond[1]]
+                if cond[0] == "and":
+                    kids = [k for k in kids if k is not None]
+                    return None if not kids else ["and", kids]
+                return None if any(k is None for k in kids) else ["or", kids]
+            column = resolve(cond[1])
+            if column is None or column not in schema:
+                return ["none"]  # the backend's string test on a missing field is false
+            if not isinstance(schema[column], TEXT_TYPES):
+                return None  # numbers etc. are compared as text by the backend: do not guess
+            return ["group", group_of.setdefault((column, tuple(cond[2])), len(group_of))]
+
+        bound = [bind(c, r) for c, r in zip(conds, resolvers, strict=True)]
+        return cls(bound, list(group_of))
+
+    def lowered(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The lower-cased copies of the columns searched (the backend reuses them)."""
+        from soc.sigma.backend import LOWER, text
+
+        return frame.select([text(c, frame.schema[c]).str.to_lowercase().alias(LOWER + c) for c in self.patterns])
+
+    def group_rows(self, lowered: pl.DataFrame, active: list[int] | None = None) -> list[np.ndarray | None]:
+        """The sorted rows of every group in ``active`` (default: all; the others get None): one automaton pass
+        per column over the texts of its groups."""
+        from soc.sigma.backend import LOWER
+
+        n = lowered.height
+        active = list(range(len(self.groups))) if active is None else active
+        members: dict[str, dict[str, list[int]]] = {}
+        for g in active:
+            column, texts = self.groups[g]
+            for t in texts:
+                members.setdefault(column, {}).setdefault(t, []).append(g)
+        keys = []
+        for column, by_text in members.items():
+            pats = sorted(by_text)
+            sizes = np.array([len(by_text[t]) for t in pats], dtype=np.int64)
+            pointers = np.concatenate([[0], np.cumsum(sizes)])
+            groups = np.array([g for t in pats for g in by_text[t]], dtype=np.int64)
+            found = lowered.get_column(LOWER + column).str.extract_many(pats, overlapping=True)
+            counts = found.list.len().fill_null(0).to_numpy()
+            texts = found.explode().drop_nulls()  # an empty list explodes to one null: dropped with the nulls
+            if not len(texts):
+                continue
+            pattern = texts.cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
+            rows = np.repeat(np.arange(n, dtype=np.int64), counts)
+            sizes = pointers[pattern + 1] - pointers[pattern]
+            if sizes.max() == 1:
+                keys.append(groups[pointers[pattern]] * n + rows)
+            else:  # a text shared by several groups: one (group, row) pair each
+                starts = np.repeat(pointers[pattern], sizes)
+                within = np.arange(len(starts)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+                keys.append(groups[starts + within] * n + np.repeat(rows, sizes))
+        out: list[np.ndarray | None] = [None] * len(self.groups)
+        pairs = sorted_unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
+        group, rows = np.divmod(pairs, max(n, 1))
+        bounds = np.searchsorted(group, np.arange(len(self.groups) + 1))
+        for g in active:
+            out[g] = rows[bounds[g]:bounds[g + 1]]
+        return out
+
+    def strong(self, lowered: pl.DataFrame) -> list[int]:
+        """The groups worth searching for: those in at most ``WEAK`` of a sample of the rows."""
+        n = lowered.height
+        if n < 2 * SAMPLE:
+            return list(range(len(self.groups)))
+        sample = lowered.gather(np.linspace(0, n - 1, SAMPLE).astype(np.int64))
+        return [g for g, rows in enumerate(self.group_rows(sample)) if rows is None or len(rows) <= WEAK * SAMPLE]
+
+    def candidates(self, lowered: pl.DataFrame) -> list[Rows]:
+        """Per rule, the rows that hold its required literals (None: every row)."""
+        groups = self.group_rows(lowered, self.strong(lowered))
+        empty = np.empty(0, dtype=np.int64)
+
+        def rows(cond: Cond | None) -> Rows:
+            if cond is None:
+                return None
+            if cond[0] == "group":
+                return groups[cond[1]]  # None for a weak group: no condition
+            if cond[0] == "none":
+                return empty
+            kids = [rows(k) for k in cond[1]]
+            if cond[0] == "or":
+                if any(k is None for k in kids):
+                    return None
+                return sorted_unique(np.concatenate(kids))
+            out = None
+            for k in sorted((k for k in kids if k is not None), key=len):
+                out = k if out is None else np.intersect1d(out, k, assume_unique=True)
+                if not len(out):
+                    break
+            return out
+
+        return [rows(c) for c in self.conds]
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (a sort and a neighbour test: numpy 2's hash-based ``unique`` is slower here)."""
+    values = np.sort(values)
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
