@@ -56,13 +56,18 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json):
 @click.option("--set", "detector_settings", multiple=True, metavar="DETECTOR.PARAM=VALUE",
               help="Override a detector's threshold, window or kernel parameter (repeatable).")
 @click.option("--no-detectors", is_flag=True, help="Run the Sigma rules only.")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration (default: SOC_CONFIG, else ./soc.toml if present).")
+@click.option("--es/--no-es", "to_es", default=None,
+              help="Index the alerts in Elasticsearch (default: when a URL is configured).")
 def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, rule_paths, placeholders, detector_paths,
-         detector_settings, no_detectors):
+         detector_settings, no_detectors, config_path, to_es):
     """Run the pipeline end to end over INPUTS, hunt with Sigma rules, and summarise each input.
 
     Records (lines, EVTX events) that do not parse are kept in DATA_DIR/dead_letters/ with file, line or
     record number, reason and raw bytes. Sigma matches go to DATA_DIR/sigma_matches/; the detectors (detectors/,
-    run once over the whole hunt) write their hits to DATA_DIR/detector_hits/.
+    run once over the whole hunt) write their hits to DATA_DIR/detector_hits/. Both become alerts in
+    DATA_DIR/alerts/ (and in Elasticsearch when configured); exit code 3 if Elasticsearch refused them.
     """
     from soc.sigma.hunt import HuntSink, hunter_for
     from soc.sinks.parquet import ParquetSink
@@ -75,10 +80,32 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, rule_paths, place
 
         sink = DetectSink(runner, sink)
     code = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, "soc hunt", data_dir)
-    _sigma_summary(hunter, data_dir, as_json)
+    hits = [_sigma_summary(hunter, data_dir, as_json)]
     if runner is not None:
-        _detector_summary(runner, data_dir, as_json)
-    sys.exit(code)
+        hits.append(_detector_summary(runner, data_dir, as_json))
+    delivered = _hunt_alerts(hits, config_path, data_dir, to_es, as_json)
+    sys.exit(code or delivered)
+
+
+def _hunt_alerts(hits, config_path, data_dir, to_es, as_json) -> int:
+    """The hunt's Sigma matches and detector hits as alerts in the store (and Elasticsearch if configured)."""
+    import polars as pl
+
+    hits = [h for h in hits if h is not None and h.height]
+    if not hits:
+        return 0
+    frame = pl.concat(hits, how="diagonal_relaxed")
+    if not as_json:
+        return deliver_alerts(frame, config_path, data_dir, to_es)
+    from soc.sinks.delivery import deliver
+
+    result = deliver(frame, load_cli_config(config_path, data_dir), to_es)
+    if result.error:
+        from soc.sinks.terminal import printable
+
+        click.echo(f"error: {printable(result.error)} (the alerts are kept in {data_dir}/alerts/)", err=True)
+        return ES_FAILED
+    return 0
 
 
 def _load_detectors(paths, settings):
@@ -93,8 +120,9 @@ def _load_detectors(paths, settings):
         raise click.UsageError(str(exc)) from None
 
 
-def _detector_summary(runner, data_dir, as_json) -> None:
-    """Run the detectors once over the whole hunt, write their hits to DATA_DIR/detector_hits/, print a table."""
+def _detector_summary(runner, data_dir, as_json):
+    """Run the detectors once over the whole hunt, write their hits to DATA_DIR/detector_hits/, print a table;
+    returns the hits."""
     from datetime import UTC, datetime
 
     from soc.sinks.parquet import ParquetSink
@@ -108,14 +136,14 @@ def _detector_summary(runner, data_dir, as_json) -> None:
         sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", "detector_hits", "detectors", hits)
         sink.close()
     if as_json:
-        return
+        return hits
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     if not hits.height:
         click.echo(f"Detectors: {len(runner.specs):,} detectors, no hits in {runner.events:,} events")
-        return
+        return hits
     entity = [c for c in ("source.ip", "destination.ip", "user.name", "host.hostname", "event.dataset",
                           "email.from.address") if c in hits.columns]
     table = Table(title=f"Detectors: {hits.height:,} hits ({len(runner.specs):,} detectors) in {runner.events:,} "
@@ -131,6 +159,7 @@ def _detector_summary(runner, data_dir, as_json) -> None:
     wide = None if sys.stdout.isatty() else 160
     Console(width=wide).print(table)
     click.echo(f"detector hits kept in {data_dir}/detector_hits/")
+    return hits
 
 
 @main.command()
@@ -422,8 +451,9 @@ def _load_rules(rule_paths, placeholders, use_cache: bool = True):
     return ruleset
 
 
-def _sigma_summary(hunter, data_dir, as_json) -> None:
-    """Write the matches to DATA_DIR/sigma_matches/ and print a table of rules, levels and counts."""
+def _sigma_summary(hunter, data_dir, as_json):
+    """Write the matches to DATA_DIR/sigma_matches/ and print a table of rules, levels and counts;
+    returns the matches (correlation alerts included)."""
     from datetime import UTC, datetime
 
     from soc.sinks.parquet import ParquetSink
@@ -442,7 +472,7 @@ def _sigma_summary(hunter, data_dir, as_json) -> None:
         sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", "sigma_matches", "sigma", matches)
         sink.close()
     if as_json:
-        return
+        return matches
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -450,7 +480,7 @@ def _sigma_summary(hunter, data_dir, as_json) -> None:
     rules = len(hunter.ruleset.rules) + len(hunter.ruleset.correlations)
     if not matches.height:
         click.echo(f"Sigma: {rules:,} rules, no matches in {hunter.events:,} events")
-        return
+        return matches
     counts = (matches.group_by("rule.id", "rule.name", "rule.level", "event.severity").len()
               .sort(["event.severity", "len"], descending=True))
     table = Table(title=f"Sigma: {matches.height:,} matches of {counts.height:,} rules ({rules:,} loaded) "
@@ -463,6 +493,7 @@ def _sigma_summary(hunter, data_dir, as_json) -> None:
     wide = None if sys.stdout.isatty() else 160
     Console(width=wide).print(table)
     click.echo(f"matches kept in {data_dir}/sigma_matches/")
+    return matches
 
 
 @main.group("rules")

@@ -46,3 +46,21 @@ def test_thresholds_from_the_cli_and_no_detectors(tmp_path):
     res = soc("hunt", str(ROOT / "sample_logs" / "linux"), "--data-dir", str(tmp_path / "c"),
               "--set", "soc-nope.threshold=1", cwd=tmp_path)
     assert res.returncode == 2 and "no detector" in res.stderr.decode()
+
+
+def test_hunt_stores_its_alerts_once_whatever_the_reruns(tmp_path):
+    """Sigma matches and detector hits become alerts in DATA_DIR/alerts/; a second hunt adds none."""
+    args = ("hunt", str(ROOT / "sample_logs" / "linux"), "--data-dir", str(tmp_path))
+    first = soc(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr.decode()
+    files = sorted((tmp_path / "alerts").rglob("*.parquet"))
+    alerts = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    ssh = alerts.filter((pl.col("rule.id") == "soc-ssh-brute-force") & (pl.col("source.ip") == "203.0.113.45"))
+    assert ssh.height == 1 and ssh["event.kind"][0] == "alert" and ssh["event.id"][0]
+    assert alerts["event.id"].is_unique().all()
+    second = soc(*args, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr.decode()
+    assert f"{alerts.height:,} alerts (0 new)" in second.stdout.decode()
+    again = pl.concat([pl.read_parquet(f) for f in sorted((tmp_path / "alerts").rglob("*.parquet"))],
+                      how="diagonal_relaxed")
+    assert sorted(again["event.id"]) == sorted(alerts["event.id"])
