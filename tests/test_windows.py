@@ -435,3 +435,147 @@ def test_json_lines_are_sniffed():
     signatures = [s.signature for s in load_specs().values()]
     assert sniff(WINLOGBEAT.encode(), signatures) == "winlogbeat"
     assert sniff(NXLOG.encode(), signatures) == "nxlog_windows"
+
+
+# the Numba walker of the evtx package's record JSON (soc.parse.evtx_kernel)
+
+def _walk(records: list[str]):
+    import numpy as np
+    import pyarrow as pa
+
+    from soc.parse import evtx_kernel as K
+
+    text = pa.array(records, pa.large_string())
+    offs = np.frombuffer(text.buffers()[1], np.int64, len(records) + 1)
+    buf = np.frombuffer(text.buffers()[2] or pa.py_buffer(b""), np.uint8)
+    w = K.walk_batch(buf, offs)
+
+    def span(a: int, b: int) -> str | None:
+        if a < 0:
+            return None
+        return (bytes(buf[a:b]) if a < buf.size else bytes(w.extra[a - buf.size: b - buf.size])).decode()
+
+    fields: list[dict] = [{} for _ in records]
+    for row in w.fields:
+        r, ns, ne, _, vs, ve, kind = (int(x) for x in row)
+        fields[r].setdefault(bytes(buf[ns:ne]).decode(), None if kind == K.NULL else span(vs, ve))
+    system = [{name: span(int(w.ss[i, r]), int(w.se[i, r])) for i, name in enumerate(K.SYSTEM_NAMES)}
+              for r in range(len(records))]
+    return w, system, fields
+
+
+def _record(data: str, system: str = '"EventID":4688,"Channel":"Security","Computer":"PC1"') -> str:
+    return ('{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+            '"System":{' + system + '},' + data + '}}')
+
+
+def test_walker_unescapes_strings_and_keeps_unicode():
+    rec = _record('"EventData":{"CommandLine":"\\"C:\\\\Windows\\\\cmd.exe\\" /c \\u00e9\\ud83d\\ude00 x\\t",'
+                  '"User":"NT AUTHORITY\\\\SYSTEM","Name":"Nguyễn Văn A ","Empty":""}')
+    w, system, fields = _walk([rec])
+    assert w.err.tolist() == [0]
+    assert fields[0] == {"CommandLine": '"C:\\Windows\\cmd.exe" /c \u00e9\U0001F600 x\t',
+                         "User": "NT AUTHORITY\\SYSTEM", "Name": "Nguyễn Văn A ", "Empty": ""}
+    assert fields[0] == {k: as_text(v) for k, v in json.loads(rec)["Event"]["EventData"].items()}
+    assert (system[0]["System.EventID"], system[0]["System.Channel"], system[0]["System.Provider"]) == \
+        ("4688", "Security", None)
+
+
+def test_walker_system_attributes_text_and_odd_event_ids():
+    system = ('"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing","Guid":"{5484}"}},'
+              '"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045},"Version":0,"Level":4,'
+              '"TimeCreated":{"#attributes":{"SystemTime":"2021-10-27T10:34:49.837376Z"}},"EventRecordID":127530,'
+              '"Correlation":null,"Execution":{"#attributes":{"ProcessID":4,"ThreadID":2204}},'
+              '"Channel":"System","Computer":"FS03","Security":{"#attributes":{"UserID":"S-1-5-18"}}')
+    odd = '"EventID":"x12","Channel":"System"'
+    w, sys_, _ = _walk([_record('"EventData":null', system), _record('"EventData":{}', odd)])
+    assert w.err.tolist() == [0, 0]
+    got = sys_[0]
+    assert (got["System.Provider"], got["System.ProviderGuid"], got["System.EventID"], got["System.Qualifiers"],
+            got["System.Version"], got["System.TimeCreated"], got["System.ProcessID"], got["System.ThreadID"],
+            got["System.UserID"], got["System.ActivityID"]) == \
+        ("Microsoft-Windows-Security-Auditing", "{5484}", "7045", "16384", "0",
+         "2021-10-27T10:34:49.837376Z", "4", "2204", "S-1-5-18", None)
+    assert sys_[1]["System.EventID"] is None  # not digits: no event id (the record is dead-lettered later)
+    assert w.starts.size == 3  # two groups: (System, 7045) and (System, none)
+
+
+def test_walker_nested_userdata_lists_objects_and_empty_eventdata():
+    user = _record('"UserData":{"LogFileCleared":{"#attributes":{"xmlns":"http://x"},"SubjectUserName":"bob",'
+                   '"SubjectLogonId":"0x1","Count":3,"Flag":true,"Gone":null}}')
+    flat = _record('"UserData":{"A":"1","B":{"C":"2"}}')  # two children: the fields are UserData's own
+    data = _record('"EventData":{"Data":{"#text":["a","b\\"c"]},"Binary":{"#attributes":{"Length":"2"}},'
+                   '"Attr":{"#attributes":{"k":"v"},"#text":"the text "},"List":[1,{"x":null}]}')
+    empty = _record('"EventData":{}')
+    w, _, fields = _walk([user, flat, data, empty])
+    assert w.err.tolist() == [0, 0, 0, 0]
+    assert fields[0] == {"SubjectUserName": "bob", "SubjectLogonId": "0x1", "Count": "3", "Flag": "true",
+                         "Gone": None}
+    assert fields[1] == {"A": "1", "B": '{"C":"2"}'}
+    assert fields[2] == {"Data": '["a","b\\"c"]', "Binary": '{"#attributes":{"Length":"2"}}', "Attr": "the text ",
+                         "List": '[1,{"x":null}]'}
+    assert fields[2] == {k: as_text(v) for k, v in json.loads(data)["Event"]["EventData"].items()}
+    assert fields[3] == {}
+
+
+def test_walker_sends_what_it_cannot_take_to_the_slow_path():
+    from soc.parse import evtx_kernel as K
+
+    good = _record('"EventData":{"A":"1"}')
+    bad = [
+        good[:-3],  # truncated
+        _record('"EventData":{"A":"bad \\x escape"}'),
+        _record('"EventData":{"A":"\\ud800 lone surrogate"}'),
+        _record('"EventData":{"A":"raw \x01 control"}'),
+        _record('"EventData":{"A" "1"}'),
+        _record('"EventData":{"A":01}'),
+        _record('"EventData":{"A\\u0042":"escaped name"}'),
+        '{"NotEvent":{}}',
+        good + " trailing",
+        "",
+    ]
+    w, _, fields = _walk([good, *bad, good])
+    assert w.err[0] == 0 and w.err[-1] == 0
+    assert (w.err[1:-1] != 0).all()
+    assert w.err[7] == K.E_NAME and w.err[8] == K.E_SHAPE
+    assert fields[0] == fields[-1] == {"A": "1"} and all(f == {} for f in fields[1:-1])
+    assert sorted(w.order.tolist()) == [0, len(bad) + 1]  # records in error are in no group
+
+
+def test_odd_records_go_the_slow_way_or_to_dead_letters(corpora):
+    """A record the walker refuses is decoded by Polars (or dead-lettered with the reason), never dropped."""
+    from soc.parse.columns import Context
+    from soc.parse.engines.evtx import EvtxEngine
+
+    engine = EvtxEngine(SPEC, Context("x.evtx"))
+    good = _record('"EventData":{"A":"1 "}', '"EventID":4688,"Channel":"Security","TimeCreated":'
+                   '{"#attributes":{"SystemTime":"2024-03-01T10:00:00Z"}},"Computer":"PC1"')
+    escaped_name = good.replace('"A":', '"\\u0041":')  # valid JSON the walker leaves to Polars
+    broken = good[:-5]
+    res = engine._batch([good, escaped_name, broken], [1, 2, 3], ["2024-03-01 10:00:00 UTC"] * 3)
+    assert res.lines == 3
+    frame = res.frames[("windows", "windows.security.4688")]
+    assert sorted(frame["log.line"].to_list()) == [1, 2]
+    assert frame.sort("log.line")["A"].to_list() == ["1 ", "1 "]
+    assert res.dead["log.line"].to_list() == [3]
+    assert "does not decode" in res.dead["error.message"][0]
+    assert res.dead["event.original"][0] == broken.encode()
+
+
+def test_walker_goes_on_when_its_field_table_is_full():
+    import numpy as np
+    import pyarrow as pa
+
+    from soc.parse import evtx_kernel as K
+
+    records = [_record('"EventData":{' + ",".join(f'"F{i}":"{r}.{i}"' for i in range(3)) + "}") for r in range(5)]
+    text = pa.array(records, pa.large_string())
+    offs = np.frombuffer(text.buffers()[1], np.int64, 6)
+    buf = np.frombuffer(text.buffers()[2], np.uint8)
+    t = K.SYSTEM_TABLE
+    args = (np.empty(buf.size, np.uint8), 0, 4, *(np.full((len(K.SYSTEM_NAMES), 5), -1, np.int64) for _ in "ab"),
+            np.zeros(5, np.int8), t.slots, t.hashes, t.mask, t.bytes, t.offsets)
+    fields, _, stop = K.walk(buf, offs, 0, 5, *args)
+    assert (stop, fields.shape[0]) == (1, 3)  # a second record would not fit: stops before it
+    w, _, got = _walk(records)
+    assert got == [{f"F{i}": f"{r}.{i}" for i in range(3)} for r in range(5)]

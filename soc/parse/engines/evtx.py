@@ -1,10 +1,13 @@
 """Engine for Windows event log files (``.evtx``), read with the Rust ``evtx`` package.
 
-Records come as JSON text, ``batch`` at a time (spec ``windows: {batch: N}``, default 50,000). The
-channel and event id of each record are read with two regexes over the whole batch, the records are
-grouped by them, and each group is decoded by Polars in one call (its records share their fields, so the
-inferred schema is small and dense) and typed by ``soc.parse.windows``. No per-record Python besides
-the iteration the ``evtx`` package itself needs.
+Records come as JSON text, ``batch`` at a time (spec ``evtx: {batch: N}``, default 50,000), taken from
+the package's iterator in bulk (``islice``: no Python statement per record). The batch's JSON is joined
+in one Arrow buffer and walked by Numba (``soc.parse.evtx_kernel``): the System leaves and the
+EventData/UserData fields of every record as byte spans, records grouped by (channel, event id). The
+System fields are typed once for the batch (records ordered by group); each group's frame is a slice
+of that, plus its own columns of string views into the buffer (``soc.parse.windows``). A record the
+walker cannot take (malformed JSON, an escaped field name) goes the slower way: Polars decodes it, and
+a record that does not decode is dead-lettered with the reason.
 
 Counts: the chunk headers of the file say which record numbers it holds; a record the ``evtx`` package
 does not return (a corrupt or truncated chunk: it warns and skips it) is dead-lettered with the reason
@@ -14,19 +17,24 @@ and its raw bytes as far as the file has them, so records read = parsed + dead-l
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import struct
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
+from itertools import islice
+from operator import itemgetter
 from typing import BinaryIO
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
+from soc.parse import evtx_kernel as kernel
 from soc.parse.batch import ParseResult, empty_dead
-from soc.parse.engines.base import merge
 from soc.parse.engines.records import RecordEngine
 from soc.parse.windows import mapping_of
 from soc.schema import DEAD_LETTERS
@@ -40,6 +48,7 @@ MAX_RECORDS_PER_CHUNK = CHUNK_SIZE // 24  # the smallest record is 24 bytes with
 CHANNEL = r'"Channel":"((?:[^"\\]|\\.)*)"'
 EVENT_ID = r'"EventID":(?:\{"#attributes":\{[^{}]*\},"#text":)?"?(\d+)'
 RANGE = re.compile(r"record IDs (\d+)\.\.(\d+)")
+_FIELDS = itemgetter("data", "event_record_id", "timestamp")
 # System fields: raw name -> path in the record's JSON (``#attributes`` are XML attributes)
 SYSTEM = {
     "System.Provider": ("Provider", "#attributes", "Name"),
@@ -62,36 +71,6 @@ SYSTEM = {
     "System.Computer": ("Computer",),
     "System.UserID": ("Security", "#attributes", "UserID"),
 }
-
-
-_ATTRS = "#attributes"
-# the System element of every record, decoded for a whole batch at once (EventID, whose shape varies,
-# comes from the EVENT_ID regex); a batch where it does not fit is decoded group by group
-SYSTEM_DTYPE = pl.Struct({"Event": pl.Struct({"System": pl.Struct({
-    "Provider": pl.Struct({_ATTRS: pl.Struct({"Name": pl.String, "Guid": pl.String, "EventSourceName": pl.String})}),
-    "Version": pl.String, "Level": pl.String, "Task": pl.String, "Opcode": pl.String, "Keywords": pl.String,
-    "TimeCreated": pl.Struct({_ATTRS: pl.Struct({"SystemTime": pl.String})}),
-    "EventRecordID": pl.String,
-    "Correlation": pl.Struct({_ATTRS: pl.Struct({"ActivityID": pl.String, "RelatedActivityID": pl.String})}),
-    "Execution": pl.Struct({_ATTRS: pl.Struct({"ProcessID": pl.String, "ThreadID": pl.String})}),
-    "Channel": pl.String, "Computer": pl.String,
-    "Security": pl.Struct({_ATTRS: pl.Struct({"UserID": pl.String})}),
-})})})
-
-
-def system_fields(text: pl.Series, event_ids: pl.Series) -> pl.DataFrame:
-    """The ``System.*`` raw fields of a batch, in one decode with a fixed schema."""
-    system = pl.col("d").struct.field("Event").struct.field("System")
-    exprs = []
-    for name, path in SYSTEM.items():
-        if path[0] == "EventID":
-            continue
-        expr = system
-        for step in path:
-            expr = expr.struct.field(step)
-        exprs.append(expr.alias(name))
-    decoded = text.str.json_decode(SYSTEM_DTYPE).to_frame("d")
-    return decoded.select(exprs).with_columns(event_ids.alias("System.EventID"))
 
 
 class EvtxEngine(RecordEngine):
@@ -120,20 +99,14 @@ class EvtxEngine(RecordEngine):
                 except (OSError, RuntimeError, ValueError) as exc:
                     yield self._unreadable(target, f"not a readable EVTX file: {exc}")
                     return
-                data: list[str] = []
-                ids: list[int] = []
-                stamps: list[str] = []
-                for rec in records:
-                    data.append(rec["data"])
-                    ids.append(rec["event_record_id"])
-                    stamps.append(rec["timestamp"])
-                    if len(data) == self.batch_size:
-                        seen.append(np.array(ids, np.int64))
-                        yield self._batch(data, ids, stamps)
-                        data, ids, stamps = [], [], []
-                if data:
+                announced = sum(last - first + 1 for _, first, last in chunks)
+                # one batch (most files): nothing to overlap, so no reader thread (its start costs ~1 ms)
+                batches = read_ahead(records, self.batch_size) if announced > self.batch_size \
+                    else _batches(records, self.batch_size)
+                for data, ids, stamps in batches:
                     seen.append(np.array(ids, np.int64))
                     yield self._batch(data, ids, stamps)
+                    del data, ids, stamps
             problems = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
             missing = self._missing(target, chunks, seen, problems)
             if missing.height:
@@ -143,58 +116,89 @@ class EvtxEngine(RecordEngine):
                 spool.close()
 
     def _batch(self, data: list[str], ids: list[int], stamps: list[str]) -> ParseResult:
-        """Typed frames of one batch of records, one per (channel, event id)."""
-        text = pl.Series("data", data, pl.String)
+        """Typed frames of one batch of records, one per (channel, event id): the Numba walker finds
+        every value (``soc.parse.evtx_kernel``); the records it cannot take go the slower way."""
+        n = len(data)
+        text = pa.array(data, pa.large_string())
+        data.clear()  # the Python strings (a batch's size again) are not needed past this point
+        data_buf = text.buffers()[2] or pa.py_buffer(b"")
+        offs = np.frombuffer(text.buffers()[1], np.int64, n + 1, text.offset * 8)
+        buf = np.frombuffer(data_buf, np.uint8)
+        walked = kernel.walk_batch(buf, offs)
+        record_ids = np.asarray(ids, np.int64)
+        parts = []
+        odd = np.flatnonzero(walked.err)
+        if odd.size:
+            parts.append(self._slow(pl.Series("data", text.take(pa.array(odd))),
+                                    pl.Series("id", record_ids[odd]), pl.Series("stamp", stamps).gather(odd)
+                                    .str.strip_suffix(" UTC")))
+        if walked.order.size:
+            parts += self._walked(walked, buf, data_buf, text, record_ids, stamps)
+        return merge_relaxed(n, parts)
+
+    def _walked(self, w: kernel.Walked, buf: np.ndarray, data_buf: pa.Buffer, text: pa.Array,
+                record_ids: np.ndarray, stamps: list[str]) -> list[ParseResult]:
+        """System fields typed once for the batch (records ordered by group); each group adds its event
+        columns and its fields, slices of one column block."""
+        order = w.order
+        m = order.size
+        extra = pa.py_buffer(w.extra)
+        sys_cols = _strings(kernel.views(buf, w.extra, w.ss[:, order].ravel(), w.se[:, order].ravel()),
+                            data_buf, extra)
+        system = pl.DataFrame([sys_cols.slice(i * m, m).alias(name) for i, name in enumerate(kernel.SYSTEM_NAMES)])
+        stamp = pl.Series("Record.Timestamp", stamps, pl.String).gather(order).str.strip_suffix(" UTC")
+        line = pl.Series("log.line", record_ids[order])
+        origin = {
+            "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, m),
+            "log.offset": pl.Series("log.offset", [None], pl.Int64).new_from_index(0, m),
+            "log.line": line,
+        }
+        base, base_reason = self.mapping.base(system.hstack([stamp]), self.ctx, origin)
+        cells = _strings(kernel.views(buf, w.extra, w.cs, w.ce), data_buf, extra)
+        names = [bytes(buf[w.fields[f, 1]: w.fields[f, 2]]).decode() for f in w.name_rows]
+        base_bad = base_reason.is_not_null().to_numpy()  # per group below: a numpy slice, not a query
+        no_dead = empty_dead()
+        parts = []
+        for g in range(w.starts.size - 1):
+            a, size = int(w.starts[g]), int(w.starts[g + 1] - w.starts[g])
+            first = int(order[a])
+            channel, event_id = w.text(buf, kernel.CHANNEL, first), w.text(buf, kernel.EVENT_ID, first)
+            cols, data_names = [], []
+            at = int(w.cell_starts[g])
+            for j, k in enumerate(w.columns[w.col_starts[g]: w.col_starts[g + 1]].tolist()):
+                name = names[k]
+                if name not in SYSTEM:
+                    cols.append(cells.slice(at + j * size, size).alias(name))
+                    data_names.append(name)
+            raw = pl.DataFrame(cols) if cols else pl.DataFrame(height=size)
+            group_reason = base_reason.slice(a, size)
+            frame, reason = self.mapping.event(base.slice(a, size), group_reason, raw, data_names,
+                                               channel, event_id, self.ctx)
+            key = self.mapping.key(channel, event_id)
+            if reason is group_reason and not base_bad[a: a + size].any():
+                parts.append(ParseResult({key: frame}, no_dead, size))
+                continue
+            bad = reason.is_not_null()
+            if not bad.any():
+                parts.append(ParseResult({key: frame}, no_dead, size))
+                continue
+            rows = order[a: a + size][bad.to_numpy()]
+            parts.append(ParseResult({key: frame.filter(~bad)},
+                                     self._dead(pl.Series(text.take(pa.array(rows))), pl.Series(record_ids[rows]),
+                                                reason.filter(bad)), size))
+        return parts
+
+    def _slow(self, text: pl.Series, ids: pl.Series, stamps: pl.Series) -> ParseResult:
+        """Records the walker did not take: Polars decodes them, group by group."""
         keys = pl.DataFrame({
             "channel": text.str.extract(CHANNEL), "event_id": text.str.extract(EVENT_ID),
         }).with_row_index("row")
         groups = keys.group_by(["channel", "event_id"], maintain_order=True).agg("row")
-        record_ids = pl.Series("id", ids, pl.Int64)
-        stamp = pl.Series("stamp", stamps, pl.String).str.strip_suffix(" UTC")
-        try:
-            system = system_fields(text, keys.get_column("event_id"))
-        except Exception:  # noqa: BLE001 - an odd System element: the slower way, group by group
-            system = None
-        if system is not None:
-            return self._fast(text, keys, groups, system, record_ids, stamp)
         parts = []
         for channel, event_id, rows in groups.iter_rows():
             take = pl.Series(rows, dtype=pl.UInt32)
-            parts.append(self._group(text.gather(take), record_ids.gather(take), stamp.gather(take),
-                                     channel, event_id))
-        return merge(len(data), parts)
-
-    def _fast(self, text: pl.Series, keys: pl.DataFrame, groups: pl.DataFrame, system: pl.DataFrame,
-              ids: pl.Series, stamps: pl.Series) -> ParseResult:
-        """System fields typed once for the batch; each group adds its event columns and EventData."""
-        n = text.len()
-        origin = {
-            "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, n),
-            "log.offset": pl.Series("log.offset", [None], pl.Int64).new_from_index(0, n),
-            "log.line": ids.alias("log.line"),
-        }
-        base, base_reason = self.mapping.base(system.with_columns(stamps.alias("Record.Timestamp")), self.ctx,
-                                              origin)
-        parts = []
-        for channel, event_id, rows in groups.iter_rows():
-            take = pl.Series(rows, dtype=pl.UInt32)
-            group = text.gather(take)
-            try:
-                raw, names = flatten(group.str.json_decode(infer_schema_length=None), system=False)
-            except Exception:  # noqa: BLE001
-                parts.append(self._one_by_one(group, ids.gather(take), stamps.gather(take), channel, event_id))
-                continue
-            frame, reason = self.mapping.event(base.gather(take), base_reason.gather(take), raw, names, channel,
-                                               event_id, self.ctx)
-            key = self.mapping.key(channel, event_id)
-            bad = reason.is_not_null()
-            if not bad.any():
-                parts.append(ParseResult({key: frame}, empty_dead(), len(rows)))
-            else:
-                parts.append(ParseResult({key: frame.filter(~bad)},
-                                         self._dead(group.filter(bad), ids.gather(take).filter(bad),
-                                                    reason.filter(bad)), len(rows)))
-        return merge(n, parts)
+            parts.append(self._group(text.gather(take), ids.gather(take), stamps.gather(take), channel, event_id))
+        return merge_relaxed(text.len(), parts)
 
     def _group(self, text: pl.Series, ids: pl.Series, stamps: pl.Series, channel: str | None,
                event_id: str | None) -> ParseResult:
@@ -262,14 +266,16 @@ class EvtxEngine(RecordEngine):
         """Dead letters of the records the chunk headers announce but the parser did not return."""
         if not chunks:
             return empty_dead()
-        got = np.sort(np.concatenate(seen)) if seen else np.zeros(0, np.int64)
+        got = np.unique(np.concatenate(seen)) if seen else np.zeros(0, np.int64)
+        spans = np.array(chunks, np.int64).reshape(-1, 3)
+        have = np.searchsorted(got, spans[:, 2], "right") - np.searchsorted(got, spans[:, 1], "left")
+        short = np.flatnonzero(have < spans[:, 2] - spans[:, 1] + 1)  # chunks with records not returned
         rows = []
         size = _size(target)
-        for offset, first, last in chunks:
+        for offset, first, last in spans[short].tolist():
             want = np.arange(first, last + 1, dtype=np.int64)
             lo, hi = np.searchsorted(got, first, "left"), np.searchsorted(got, last, "right")
-            have = np.unique(got[lo:hi])
-            missing = np.setdiff1d(want, have) if have.size < want.size else np.zeros(0, np.int64)
+            missing = np.setdiff1d(want, got[lo:hi])
             if not missing.size:
                 continue
             why = _reason(first, last, offset, size, problems)
@@ -281,6 +287,86 @@ class EvtxEngine(RecordEngine):
             return empty_dead()
         cols = list(zip(*rows, strict=True))
         return pl.DataFrame(dict(zip(DEAD_LETTERS, cols, strict=True)), schema=DEAD_LETTERS)
+
+
+_DONE = object()
+READ_STEP = 256  # records taken from the parser per call by the read-ahead thread
+
+
+def _batches(records, size: int) -> Iterator[tuple[list[str], list[int], list[str]]]:
+    """The records ``size`` at a time, read on the caller's thread (see ``read_ahead``)."""
+    while rows := list(map(_FIELDS, islice(records, size))):
+        yield tuple(list(c) for c in zip(*rows, strict=True))
+        del rows
+
+
+def read_ahead(records, size: int) -> Iterator[tuple[list[str], list[int], list[str]]]:
+    """The records ``size`` at a time as (JSON texts, record ids, timestamps), taken in bulk (``islice``:
+    no Python statement per record) by a thread that reads the next batch while the caller parses this
+    one (the walker and Polars release the GIL). At most one batch waits, so memory stays two batches."""
+    box: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            while not stop.is_set():
+                # a few hundred records per call: a call into the parser holds the GIL throughout, so one
+                # call per batch would stop the caller's thread for the whole batch (no overlap at all)
+                rows: list = []
+                while len(rows) < size:
+                    got = list(map(_FIELDS, islice(records, min(READ_STEP, size - len(rows)))))
+                    if not got:
+                        break
+                    rows += got
+                if not rows:
+                    break
+                put(tuple(list(c) for c in zip(*rows, strict=True)))
+                del rows
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+            put(exc)
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="evtx-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def merge_relaxed(lines: int, parts: list[ParseResult]) -> ParseResult:
+    """One result of parts that may hold the same key (the walker's and the slower way's frames of a
+    group can differ in their columns)."""
+    frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
+    for part in parts:
+        for key, frame in part.frames.items():
+            if frame.height:
+                frames.setdefault(key, []).append(frame)
+    dead = [p.dead for p in parts if p.dead.height]
+    return ParseResult({k: v[0] if len(v) == 1 else pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()},
+                       pl.concat(dead) if dead else empty_dead(), lines)
+
+
+def _strings(views: tuple[np.ndarray, np.ndarray], data: pa.Buffer, extra: pa.Buffer) -> pl.Series:
+    """One String series of string views into the batch's JSON text and the unescaped strings."""
+    out, valid = views
+    mask = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pl.Series(pa.Array.from_buffers(pa.string_view(), valid.size, [mask, pa.py_buffer(out), data, extra]))
 
 
 def flatten(decoded: pl.Series, system: bool = True) -> tuple[pl.DataFrame, list[str]]:
