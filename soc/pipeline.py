@@ -81,6 +81,28 @@ class Sink:
     def close(self) -> None: ...
 
 
+class FeedSink(Sink):
+    """A sink that hands every frame to ``feed`` (a Sigma hunter, the detectors) as it passes, then passes
+    everything on to ``inner``: detection sees the stream without holding it."""
+
+    def __init__(self, feed: Callable, inner: Sink | None = None):
+        self.feed = feed
+        self.inner = inner or Sink()
+
+    def write(self, source_path: str, family: str, dataset: str, frame) -> None:
+        self.feed((family, dataset), frame)
+        self.inner.write(source_path, family, dataset, frame)
+
+    def write_dead(self, source_path: str, dead) -> None:
+        self.inner.write_dead(source_path, dead)
+
+    def close_source(self, source_path: str) -> None:
+        self.inner.close_source(source_path)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 Progress = Callable[[int], None]
 
 

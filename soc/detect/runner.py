@@ -35,6 +35,7 @@ import polars as pl
 
 from soc.detect import kernels, windows
 from soc.detect.specs import DetectorSpec, duration_us
+from soc.pipeline import FeedSink
 
 TS = pl.Datetime("us", "UTC")
 REFS = ("event.dataset", "log.file.path", "log.line", "log.offset")
@@ -394,22 +395,9 @@ def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("event.count").cast(pl.Int64), pl.col("detector.value").cast(pl.Float64)).sort([_T, *spec.key])
 
 
-class DetectSink:
+class DetectSink(FeedSink):
     """A pipeline sink that feeds every frame to the detectors as it passes, then hands it on to ``inner``."""
 
     def __init__(self, runner: DetectorRunner, inner):
+        super().__init__(runner.feed, inner)
         self.runner = runner
-        self.inner = inner
-
-    def write(self, source_path: str, family: str, dataset: str, frame) -> None:
-        self.runner.feed((family, dataset), frame)
-        self.inner.write(source_path, family, dataset, frame)
-
-    def write_dead(self, source_path: str, dead) -> None:
-        self.inner.write_dead(source_path, dead)
-
-    def close_source(self, source_path: str) -> None:
-        self.inner.close_source(source_path)
-
-    def close(self) -> None:
-        self.inner.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from soc.pipeline import Sink
+from soc.pipeline import FeedSink, Sink
 from soc.sigma.backend import Builder, Lowered
 from soc.sigma.loader import LEVELS, RISK, Rule, RuleSet
 from soc.sigma.mapping import Target
@@ -373,22 +373,9 @@ def _constants(rule: Rule) -> pl.DataFrame:
     return frame
 
 
-class HuntSink(Sink):
+class HuntSink(FeedSink):
     """A pipeline sink that hunts in every frame as it passes, then hands it on to ``inner``."""
 
     def __init__(self, hunter: Hunter, inner: Sink | None = None):
+        super().__init__(hunter.feed, inner)
         self.hunter = hunter
-        self.inner = inner or Sink()
-
-    def write(self, source_path: str, family: str, dataset: str, frame) -> None:
-        self.hunter.feed((family, dataset), frame)
-        self.inner.write(source_path, family, dataset, frame)
-
-    def write_dead(self, source_path: str, dead) -> None:
-        self.inner.write_dead(source_path, dead)
-
-    def close_source(self, source_path: str) -> None:
-        self.inner.close_source(source_path)
-
-    def close(self) -> None:
-        self.inner.close()
