@@ -19,7 +19,7 @@ from tests.conftest import ROOT, parse_text
 SPECS = sorted(load_specs())
 SAMPLES = [line for p in sorted((ROOT / "sample_logs").rglob("*.log"))
            for line in Path(p).read_bytes().splitlines()[:40]]
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def expected_lines(data: bytes) -> int:
