@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from soc.parse.arrow import _put32  # the Arrow string-view writer, shared
+
 NL, CR, SP, TAB, QUOTE, BSLASH = 10, 13, 32, 9, 34, 92
 LBRACE, RBRACE, LBRACKET, RBRACKET, COMMA, COLON = 123, 125, 91, 93, 44, 58
 MAX_DEPTH = 64
@@ -781,14 +783,6 @@ def extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kbyt
                             in_aux[r] = True
             slow[r] = s
     return code, pos, slow, in_aux, fs, fe, aux
-
-
-@njit(cache=True, inline="always")
-def _put32(out, f, r, at, v):
-    out[f, r, at] = v & 0xFF
-    out[f, r, at + 1] = (v >> 8) & 0xFF
-    out[f, r, at + 2] = (v >> 16) & 0xFF
-    out[f, r, at + 3] = (v >> 24) & 0xFF
 
 
 @njit(cache=True, parallel=True)
