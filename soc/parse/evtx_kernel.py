@@ -28,6 +28,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from soc.parse.json_kernel import _put_utf8  # UTF-8 encoding of a \uXXXX code point, shared
 from soc.parse.kv_kernel import FNV_OFFSET, FNV_PRIME, MASK32, fnv1a
 
 QUOTE, BSLASH, SLASH, COLON, COMMA = 34, 92, 47, 58, 44
@@ -419,27 +420,6 @@ def _text_of(buf, i, e):
         return 0, 0, NULL, end
     end = _scalar_end(buf, i, e)
     return i, end, PLAIN, end
-
-
-@njit(cache=True, inline="always")
-def _put_utf8(out, o, cp):
-    if cp < 0x80:
-        out[o] = cp
-        return o + 1
-    if cp < 0x800:
-        out[o] = 0xC0 | (cp >> 6)
-        out[o + 1] = 0x80 | (cp & 0x3F)
-        return o + 2
-    if cp < 0x10000:
-        out[o] = 0xE0 | (cp >> 12)
-        out[o + 1] = 0x80 | ((cp >> 6) & 0x3F)
-        out[o + 2] = 0x80 | (cp & 0x3F)
-        return o + 3
-    out[o] = 0xF0 | (cp >> 18)
-    out[o + 1] = 0x80 | ((cp >> 12) & 0x3F)
-    out[o + 2] = 0x80 | ((cp >> 6) & 0x3F)
-    out[o + 3] = 0x80 | (cp & 0x3F)
-    return o + 4
 
 
 @njit(cache=True, inline="always")

@@ -431,7 +431,7 @@ def _node_of(buf, a, b, h, parent, slots, hashes, mask, kparent, kbytes, koffs):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _put_utf8(out, k, v):
     if v < 0x80:
         out[k] = v
