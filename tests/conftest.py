@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,14 @@ def corpora() -> Path:
     return need(CORPORA, "shared corpora (../shared/corpora beside the repository)")
 
 
+@cache
+def _specs() -> dict:
+    """The shipped parser specs, loaded once for the session (property tests parse thousands of inputs)."""
+    from soc.parse.spec import load_specs
+
+    return load_specs()
+
+
 def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: str = "Asia/Ho_Chi_Minh",
                year: int | None = 2026, chunk_size: int | None = None, reference: datetime | None = None):
     """Parse ``text`` with one spec through the real engine; return a ``ParseResult`` merged over chunks.
@@ -41,10 +50,9 @@ def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: 
     from soc.parse.batch import LineBatch, ParseResult, empty_dead
     from soc.parse.columns import Context
     from soc.parse.engines import engine_class
-    from soc.parse.spec import load_specs
     from soc.sources import read_chunks
 
-    spec = load_specs()[spec_name]
+    spec = _specs()[spec_name]
     ref = reference or (datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC) if year else datetime.now(UTC))
     engine = engine_class(spec.engine)(spec, Context(path, zone, ref))
     data = text.encode() if isinstance(text, str) else text

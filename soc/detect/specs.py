@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
+from soc import safe_yaml
 
 KERNELS = ("count", "distinct", "sum", "entropy", "beacon", "rise", "drop", "first_seen")
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -155,8 +155,8 @@ def load_specs(paths: list[str | Path]) -> list[DetectorSpec]:
     specs: dict[str, DetectorSpec] = {}
     for f in files:
         try:
-            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            doc = safe_yaml.load(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, safe_yaml.YAMLError) as exc:
             raise SpecError(f"{f}: {exc}") from None
         spec = _check(doc, str(f))
         if spec.id in specs:
@@ -182,7 +182,7 @@ def apply_settings(specs: list[DetectorSpec], settings: list[str]) -> list[Detec
             raise SpecError(f"bad setting {item!r} (expected detector.param=value)")
         if det not in by_id:
             raise SpecError(f"setting {item!r}: no detector {det!r} (known: {', '.join(sorted(by_id))})")
-        value = yaml.safe_load(raw)
+        value = safe_yaml.load(raw)
         spec = by_id[det]
         doc = {"id": spec.id, "name": spec.name, "level": spec.level, "kernel": spec.kernel,
                "frames": [{"family": f.family, "dataset": f.dataset} for f in spec.frames], "key": list(spec.key),

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from soc import safe_yaml
 from soc.content import content_dir
 from soc.parse.columns import Rule, SpecError, rules_from_spec
 from soc.schema import FAMILIES
@@ -45,7 +44,7 @@ REQUIRED = ("name", "engine", "family", "dataset", "sniff")
 def load_spec(path: Path) -> ParserSpec:
     """Load and check one spec file (YAML safe-loaded)."""
     with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+        raw = safe_yaml.load(fh)
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a parser spec is a mapping")
     missing = [k for k in REQUIRED if k not in raw]

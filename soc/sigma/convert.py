@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soc import safe_yaml
+
 TARGETS = {"lucene": ("LuceneBackend", "default"), "dsl": ("LuceneBackend", "dsl_lucene"),
            "esql": ("ESQLBackend", "default")}
 PIPELINES = ("ecs_windows", "ecs_windows_old", "ecs_zeek_beats", "ecs_zeek_corelight", "ecs_kubernetes",
@@ -57,9 +59,10 @@ def convert(paths: list[str | Path], target: str = "lucene", pipeline: str | Non
     out = Converted()
     for path in rule_files(list(paths)):
         try:
-            collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"), collect_errors=True)
+            docs = safe_yaml.load_all(path.read_text(encoding="utf-8"))
+            collection = SigmaCollection.from_dicts(docs, collect_errors=True)
             collection.resolve_rule_references()
-        except (SigmaError, ValueError, UnicodeDecodeError) as exc:
+        except (SigmaError, ValueError, UnicodeDecodeError, safe_yaml.YAMLError) as exc:
             out.failures.append({"path": str(path), "id": None, "title": None, "reason": str(exc)})
             continue
         for rule in collection.rules:

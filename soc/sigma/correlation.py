@@ -50,6 +50,7 @@ import numpy as np
 import polars as pl
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule, SigmaCorrelationType
 
+from soc import safe_yaml
 from soc.detect import windows
 
 log = logging.getLogger(__name__)
@@ -356,7 +357,8 @@ def compile_correlations(paths: list, rules: list) -> tuple[list[Correlation], l
     for path in paths:
         try:
             text = Path(path).read_text(encoding="utf-8")
-            collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
+            collection = SigmaCollection.from_dicts(safe_yaml.load_all(text), collect_errors=True,
+                                                    resolve_references=False)
         except Exception as exc:  # reported, never raised: one bad file must not stop the others
             errors.append(LoadError(str(path), f"cannot parse: {type(exc).__name__}: {exc}"))
             continue

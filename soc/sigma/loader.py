@@ -19,8 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
+from soc import safe_yaml
 from soc.sigma import ir
 from soc.sigma.cache import RuleCache
 from soc.sigma.mapping import Pipeline, Target, default_pipeline
@@ -129,7 +128,7 @@ def known_unsupported() -> list[dict]:
     from soc.content import content_dir
 
     path = content_dir("rules") / "pipeline" / "known_unsupported.yml"
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    doc = safe_yaml.load(path.read_text(encoding="utf-8")) if path.exists() else None
     return [{"reason": str(e["reason"]), "why": str(e["why"])} for e in (doc or {}).get("known", [])]
 
 
@@ -137,7 +136,7 @@ def read_placeholders(path: str | Path | None) -> dict[str, list[str]]:
     """Values of ``%name%`` placeholders (``|expand``): a YAML mapping of name -> value or list."""
     if path is None:
         return {}
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    doc = safe_yaml.load(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(doc, dict):
         raise RuleSourceError(f"{path}: placeholders must be a mapping of name -> values")
     return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in doc.items()}
@@ -206,7 +205,7 @@ def compile_file(path: Path, placeholders: dict[str, list[str]]) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
         # references of correlation rules are resolved by soc.sigma.correlation, across files
-        collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
+        collection = SigmaCollection.from_dicts(safe_yaml.load_all(text), collect_errors=True, resolve_references=False)
     except Exception as exc:  # unreadable file, YAML error: reported, never raised
         out["errors"].append(asdict(LoadError(where, f"cannot parse: {type(exc).__name__}: {exc}")))
         return out
