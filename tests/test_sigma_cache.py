@@ -47,3 +47,19 @@ def test_a_cache_others_can_write_is_ignored(tmp_path, monkeypatch):
     cache.write_text(cache.read_text().replace("whoami", "notepad"))  # tampered
     os.chmod(cache, 0o666)
     assert "whoami" in str(load([rule]).rules[0].tree)  # compiled again from the rule, not the tampered cache
+
+
+def test_each_rule_folder_has_its_own_cache_file_read_only_when_needed(tmp_path, monkeypatch):
+    from soc.sigma.cache import RuleCache
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "r.yml").write_text(RULE.replace("c1", "c2" if name == "b" else "c1"))
+    both = load([tmp_path / "a", tmp_path / "b"])
+    assert len(both.rules) == 2 and not both.errors
+    assert len(list((tmp_path / "cache").glob("sigma-rules-*.json"))) == 2
+    salt = next((tmp_path / "cache").glob("sigma-rules-*.json")).name.split("-")[2]
+    cache = RuleCache(salt)
+    assert cache.get((tmp_path / "a" / "r.yml").resolve()) is not None  # served from a's file
+    assert list(cache.shards) == [(tmp_path / "a").resolve()]  # b's file was not read

@@ -1,14 +1,17 @@
 """The compiled-rule cache on disk: parsing 3,700 rules with pySigma takes ~20 s, reading the cache < 1 s.
 
-One JSON file (plain data only: our rule trees, never pickled objects) per soc version and placeholder
-set, under ``$SOC_CACHE_DIR`` or the user's cache folder (``$XDG_CACHE_HOME/soc``, ``~/.cache/soc``).
-Entries are keyed by rule file path, size and mtime. The folder is made 0700 and the file written 0600
-(atomically); a cache file not owned by the user, or writable by others, is ignored.
+One JSON file (plain data only: our rule trees, never pickled objects) per rule folder, soc version and
+placeholder set, under ``$SOC_CACHE_DIR`` or the user's cache folder (``$XDG_CACHE_HOME/soc``,
+``~/.cache/soc``), read only when a rule of that folder is asked for: loading one rule file must not read
+the cache of the whole SigmaHQ set. Entries are keyed by rule file path, size and mtime. The folder is made
+0700 and the files written 0600 (atomically); a cache file not owned by the user, or writable by others, is
+ignored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -39,16 +42,29 @@ class RuleCache:
 
     def __init__(self, salt: str, folder: Path | None = None, enabled: bool = True):
         self.enabled = enabled
-        self.path = (folder or cache_dir()) / f"sigma-rules-{salt}.json"
-        self.entries: dict[str, dict] = {}
-        self.dirty = False
-        if enabled and _trusted(self.path):
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                if data.get("format") == FORMAT:
-                    self.entries = data.get("files") or {}
-            except (OSError, ValueError):
-                self.entries = {}
+        self.salt = salt
+        self.folder = folder or cache_dir()
+        self.shards: dict[Path, dict[str, dict]] = {}  # rule folder -> {rule file: entry}
+        self.dirty: set[Path] = set()
+
+    def _file(self, rules_folder: Path) -> Path:
+        tag = hashlib.sha256(str(rules_folder).encode()).hexdigest()[:16]
+        return self.folder / f"sigma-rules-{self.salt}-{tag}.json"
+
+    def _shard(self, path: Path) -> dict[str, dict]:
+        rules_folder = path.parent
+        if rules_folder not in self.shards:
+            entries: dict[str, dict] = {}
+            file = self._file(rules_folder)
+            if _trusted(file):
+                try:
+                    data = json.loads(file.read_text(encoding="utf-8"))
+                    if data.get("format") == FORMAT:
+                        entries = data.get("files") or {}
+                except (OSError, ValueError):
+                    entries = {}
+            self.shards[rules_folder] = entries
+        return self.shards[rules_folder]
 
     @staticmethod
     def _stamp(path: Path) -> list[int]:
@@ -58,7 +74,7 @@ class RuleCache:
     def get(self, path: Path) -> dict | None:
         if not self.enabled:
             return None
-        entry = self.entries.get(str(path))
+        entry = self._shard(path).get(str(path))
         try:
             if entry is not None and entry.get("stamp") == self._stamp(path):
                 return entry
@@ -70,23 +86,26 @@ class RuleCache:
         if not self.enabled:
             return
         try:
-            self.entries[str(path)] = {**entry, "stamp": self._stamp(path)}
-            self.dirty = True
+            self._shard(path)[str(path)] = {**entry, "stamp": self._stamp(path)}
+            self.dirty.add(path.parent)
         except OSError:
             pass
 
     def save(self) -> None:
-        """Write the cache if it changed (a cache that cannot be written is only slower next time)."""
-        if not (self.enabled and self.dirty):
+        """Write the shards that changed (a cache that cannot be written is only slower next time)."""
+        if not self.enabled:
             return
-        folder = self.path.parent
+        for rules_folder in sorted(self.dirty):
+            self._write(self._file(rules_folder), self.shards[rules_folder])
+        self.dirty.clear()
+
+    def _write(self, file: Path, entries: dict[str, dict]) -> None:
         try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(prefix=".sigma-", dir=folder)  # created 0600
+            file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(prefix=".sigma-", dir=file.parent)  # created 0600
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"format": FORMAT, "files": self.entries}, out, separators=(",", ":"))
-            os.replace(tmp, self.path)
-            self.dirty = False
+                json.dump({"format": FORMAT, "files": entries}, out, separators=(",", ":"))
+            os.replace(tmp, file)
         except OSError:
             with contextlib.suppress(OSError, UnboundLocalError):
                 os.unlink(tmp)
