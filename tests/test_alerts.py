@@ -181,6 +181,15 @@ def test_enrichment_floor_and_layers(inventory):
     assert alerts["e"]["labels.layer"] == "4"
 
 
+def test_a_detector_layer_override_wins_over_the_policy_routing():
+    # a critical hit goes to layer 4 by the policy; a detector whose spec says ``layer: 2`` keeps it at the SOC
+    frame = hits([{"@timestamp": at(1), "rule.level": "critical", "rule.id": "policy"},
+                  {"@timestamp": at(1), "rule.level": "critical", "rule.id": "spec", "labels.layer": "2"}])
+    alerts = {r["rule.id"]: r for r in build_alerts(frame).iter_rows(named=True)}
+    assert alerts["policy"]["labels.layer"] == "4"
+    assert alerts["spec"]["labels.layer"] == "2" and alerts["spec"]["labels.layer_name"] == load_policy().layers[2]
+
+
 def test_policy_is_data_and_checked(tmp_path):
     policy = load_policy()
     assert set(policy.layers) == {1, 2, 3, 4} and policy.floor[4] == 4

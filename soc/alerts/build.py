@@ -69,6 +69,7 @@ def _normalise(hits: pl.DataFrame) -> pl.DataFrame:
         _col(hits, "log.file.path", pl.String).alias("log.file.path"),
         _col(hits, "log.line", pl.Int64).alias("log.line"),
         _col(hits, "log.offset", pl.Int64).alias("log.offset"),
+        _col(hits, "labels.layer", pl.Int64).alias("_layer"),  # a detector's own routing (spec ``layer:``)
     )
     # empty entity strings are no entity; a hit without a timestamp cannot be placed in a window
     frame = frame.with_columns([pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
@@ -84,7 +85,7 @@ def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:
     frame = frame.with_columns(pl.col("@timestamp").dt.truncate(window).alias("_bucket")).sort(
         ["@timestamp", "log.file.path", "log.offset", "log.line"], nulls_last=True)
     first = [pl.col(c).first() for c in ("rule.name", "rule.author", "rule.level", "threat.technique.id",
-                                         "event.dataset", "log.file.path", "log.line", "log.offset")]
+                                         "event.dataset", "log.file.path", "log.line", "log.offset", "_layer")]
     return frame.group_by(keys, maintain_order=True).agg(
         pl.col("@timestamp").min().alias("_first_hit"),
         pl.coalesce("window.start", "@timestamp").min().alias("event.start"),
@@ -139,7 +140,8 @@ def _enrich(frame: pl.DataFrame, inventory: Inventory | None) -> pl.DataFrame:
 
 
 def _grade(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
-    """Severity (with the security-level floor), risk score and the 4-layer routing tag."""
+    """Severity (with the security-level floor), risk score and the 4-layer routing tag (the policy's, unless
+    the hit names its own layer)."""
     if "_level" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.Int64).alias("_level"))
     base = pl.col("rule.level").replace_strict(policy.severity, default=policy.severity["medium"],
@@ -159,6 +161,8 @@ def _grade(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
         if route.known_asset is not None:
             cond = cond & (pl.col("_asset").is_not_null() == route.known_asset)
         layer = pl.when(cond).then(pl.lit(route.layer)).otherwise(layer)
+    if "_layer" in frame.columns:  # a detector's spec names its layer: it wins over the policy's routing
+        layer = pl.coalesce(pl.col("_layer"), layer)
     return frame.with_columns(
         risk.clip(0, 100).round(1).alias("event.risk_score"),
         pl.col("event.severity").replace_strict(names, return_dtype=pl.String).alias("labels.severity"),
