@@ -39,7 +39,10 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json):
     """
     from soc.sinks.parquet import ParquetSink
 
-    sys.exit(_run(inputs, ParquetSink(out), fmt, zone, year, chunk_mb, as_json, "soc parse", out))
+    code, stats = _run(inputs, ParquetSink(out), fmt, zone, year, chunk_mb, as_json, "soc parse", out)
+    if as_json:
+        click.echo(json.dumps([st.as_dict() for st in stats], indent=2))
+    sys.exit(code)
 
 
 @main.command()
@@ -79,33 +82,48 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, rule_paths, place
         from soc.detect.runner import DetectSink
 
         sink = DetectSink(runner, sink)
-    code = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, "soc hunt", data_dir)
-    hits = [_sigma_summary(hunter, data_dir, as_json)]
-    if runner is not None:
-        hits.append(_detector_summary(runner, data_dir, as_json))
-    delivered = _hunt_alerts(hits, config_path, data_dir, to_es, as_json)
+    code, stats = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, "soc hunt", data_dir)
+    matches = _sigma_summary(hunter, data_dir, as_json)
+    found = None if runner is None else _detector_summary(runner, data_dir, as_json)
+    delivered, summary = _hunt_alerts([matches, found], config_path, data_dir, to_es, as_json)
+    if as_json:
+        report = hunt_report(stats, hunter, matches, runner, found, summary)
+        click.echo(json.dumps(report, indent=2, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
     sys.exit(code or delivered)
 
 
-def _hunt_alerts(hits, config_path, data_dir, to_es, as_json) -> int:
+def hunt_report(stats, hunter, matches, runner, hits, alerts: dict | None) -> dict:
+    """``soc hunt --json``: one document with the inputs, the Sigma matches per rule, every detector hit with
+    its evidence, and what became of the alerts (control characters come out escaped by JSON)."""
+    by_rule = []
+    if matches.height:
+        counts = matches.group_by("rule.id", "rule.name", "rule.level").len().sort(["len", "rule.id"],
+                                                                                   descending=[True, False])
+        by_rule = [{"id": r["rule.id"], "name": r["rule.name"], "level": r["rule.level"], "matches": r["len"]}
+                   for r in counts.iter_rows(named=True)]
+    report = {
+        "files": [st.as_dict() for st in stats],
+        "sigma": {"rules": len(hunter.ruleset.rules), "correlations": len(hunter.ruleset.correlations),
+                  "events": hunter.events, "matches": matches.height, "by_rule": by_rule},
+        "detectors": None,
+        "alerts": alerts or {"alerts": 0, "stored_new": 0},
+    }
+    if runner is not None:
+        keep = [c for c in hits.columns if not c.startswith("_")]
+        report["detectors"] = {"detectors": len(runner.specs), "events": runner.events, "hits": hits.height,
+                               "failures": [f.reason for f in runner.failures],
+                               "found": hits.select(keep).to_dicts()}
+    return report
+
+
+def _hunt_alerts(hits, config_path, data_dir, to_es, as_json) -> tuple[int, dict | None]:
     """The hunt's Sigma matches and detector hits as alerts in the store (and Elasticsearch if configured)."""
     import polars as pl
 
     hits = [h for h in hits if h is not None and h.height]
     if not hits:
-        return 0
-    frame = pl.concat(hits, how="diagonal_relaxed")
-    if not as_json:
-        return deliver_alerts(frame, config_path, data_dir, to_es)
-    from soc.sinks.delivery import deliver
-
-    result = deliver(frame, load_cli_config(config_path, data_dir), to_es)
-    if result.error:
-        from soc.sinks.terminal import printable
-
-        click.echo(f"error: {printable(result.error)} (the alerts are kept in {data_dir}/alerts/)", err=True)
-        return ES_FAILED
-    return 0
+        return 0, None
+    return _deliver(pl.concat(hits, how="diagonal_relaxed"), config_path, data_dir, to_es, quiet=as_json)
 
 
 def _load_detectors(paths, settings):
@@ -171,7 +189,8 @@ def formats():
         click.echo(f"{spec.name:14} {spec.family:15} {spec.title}")
 
 
-def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> int:
+def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> tuple[int, list]:
+    """Parse INPUTS into ``sink``; print the summary table (unless ``as_json``); (exit code, file stats)."""
     from soc import pipeline
     from soc.sources import InputError, discover
 
@@ -184,9 +203,7 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> int:
         stats = _with_progress(sources, sink, options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps([st.as_dict() for st in stats], indent=2))
-    else:
+    if not as_json:
         import os
 
         from rich.console import Console
@@ -204,7 +221,7 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> int:
         from soc.sinks.terminal import printable
 
         click.echo(f"error: {printable(st.path)}: {printable(st.error)}", err=True)
-    return 2 if failed else 0
+    return (2 if failed else 0), stats
 
 
 PROGRESS_MIN_BYTES = 32 << 20
@@ -259,7 +276,16 @@ def load_cli_config(config_path, data_dir):
 
 
 def deliver_alerts(hits, config_path=None, data_dir=None, to_es=None, as_json=False) -> int:
-    """Store the alerts of ``hits`` (and index them); print what happened; the exit code (0 or ES_FAILED)."""
+    """Store the alerts of ``hits`` (and index them); print what happened (as JSON with ``as_json``); the exit
+    code (0 or ES_FAILED)."""
+    code, summary = _deliver(hits, config_path, data_dir, to_es, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(summary))
+    return code
+
+
+def _deliver(hits, config_path, data_dir, to_es, quiet: bool) -> tuple[int, dict]:
+    """``deliver_alerts`` returning its summary; prints nothing but errors (stderr) when ``quiet``."""
     from soc.alerts import InventoryError, PolicyError
     from soc.sinks.delivery import deliver
 
@@ -271,18 +297,17 @@ def deliver_alerts(hits, config_path=None, data_dir=None, to_es=None, as_json=Fa
     summary = {"alerts": result.alerts.height, "stored_new": result.stored, "data_dir": cfg.data_dir}
     if result.index is not None:
         summary["elasticsearch"] = result.index.as_dict()
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
+    if not quiet:
         click.echo(f"{result.alerts.height:,} alerts ({result.stored:,} new) in {cfg.data_dir}/alerts/")
         if result.index is not None:
             _echo_index(result.index, cfg)
     if result.error:
         from soc.sinks.terminal import printable
 
+        summary["error"] = result.error
         click.echo(f"error: {printable(result.error)} (the alerts are kept in {cfg.data_dir}/alerts/)", err=True)
-        return ES_FAILED
-    return 0
+        return ES_FAILED, summary
+    return 0, summary
 
 
 def _echo_index(report, cfg) -> None:

@@ -43,7 +43,7 @@ def test_parse_writes_family_datasets_and_dead_letters(tmp_path):
 def test_stdin_and_forced_format(tmp_path):
     res = soc("hunt", "-", "--format", "web_access", "--json", "--data-dir", str(tmp_path), stdin=LINE.encode())
     assert res.returncode == 0, res.stderr.decode()
-    assert json.loads(res.stdout)[0]["parsed"] == 1
+    assert json.loads(res.stdout)["files"][0]["parsed"] == 1
 
 
 def test_unknown_format_is_reported_with_the_formats_tried(tmp_path):
@@ -84,10 +84,19 @@ def test_summary_counts_records_whatever_the_unit_of_the_input(tmp_path):
 def test_hunt_runs_on_the_sample_logs(tmp_path):
     res = soc("hunt", str(ROOT / "sample_logs"), "--json", "--data-dir", str(tmp_path), cwd=tmp_path)
     assert res.returncode == 0, res.stderr.decode()
-    stats = json.loads(res.stdout)
+    report = json.loads(res.stdout)
+    stats = report["files"]
     assert {s["format"] for s in stats} >= {"web_access", "iis_w3c", "windows_dns_debug"}
     assert all(s["error"] is None and s["read"] == s["parsed"] + s["dead_lettered"] for s in stats)
     assert all(s["dead_lettered"] == 0 for s in stats)
+    # the planted attacks (README.md, "Sample logs"), found by the detectors, and nothing else
+    found = {(h["rule.id"], h["source.ip"]) for h in report["detectors"]["found"]}
+    assert found == {("soc-ssh-brute-force", "203.0.113.45"), ("soc-web-scan", "198.51.100.23"),
+                     ("soc-firewall-admin-brute-force", "192.0.2.77"),
+                     ("soc-firewall-admin-brute-force", "198.51.100.66"), ("soc-port-scan", "198.51.100.66"),
+                     ("soc-smtp-auth-brute-force", "203.0.113.99"), ("soc-dns-tunnel", "10.20.3.77")}
+    assert report["sigma"]["matches"] > 0 and report["sigma"]["by_rule"]
+    assert report["alerts"]["alerts"] > 0 and report["alerts"]["stored_new"] == report["alerts"]["alerts"]
 
 
 def test_help_imports_no_heavy_library():
