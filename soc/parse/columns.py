@@ -36,6 +36,7 @@ INTEGER_TYPES = {
 RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", "map", "zone", "replace",
              "fallback", "default", "replace_regex", "strip", "extract"}
 FAST = "#"  # prefix of columns computed before the lazy query (Numba timestamps)
+FAST_INT = "%"  # prefix of Int64 columns an engine parsed already (JSON integers), for integer rules
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
 TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "epoch_float", "yearless", "datetime",
          *INTEGER_TYPES}
@@ -138,29 +139,38 @@ class Rule:
         return self.required or any(r.type not in UNCHECKED for r in self.chain)
 
     @property
+    def plain(self) -> bool:
+        """Whether the rule converts its raw value as it is (no text transformation first)."""
+        return not (self.lower or self.map or self.replace or self.replace_regex or self.strip or self.extract)
+
+    @property
     def fast(self) -> bool:
         """Whether the Numba timestamp parser may do this rule's conversion (see ``apply``)."""
-        return self.type == "timestamp" and not (self.lower or self.map or self.replace or self.replace_regex
-                                                 or self.strip or self.extract)
+        return self.type == "timestamp" and self.plain
 
     def present(self) -> pl.Expr:
         raw = pl.col(self.raw)
         return raw.is_not_null() & ~raw.is_in(list(self.nulls)) if self.nulls else raw.is_not_null()
 
-    def value(self, ctx: Context, ready: frozenset[str] = frozenset()) -> pl.Expr:
-        """The typed column; ``ready`` names the raw fields of timestamps already parsed (``FAST`` + raw)."""
-        out = self.convert(ctx, ready)
+    def value(self, ctx: Context, ready: frozenset[str] = frozenset(), ints: frozenset[str] = frozenset()) -> pl.Expr:
+        """The typed column; ``ready`` names the raw fields of timestamps already parsed (``FAST`` + raw),
+        ``ints`` those of integers an engine parsed (``FAST_INT`` + raw)."""
+        out = self.convert(ctx, ready, ints)
         if self.fallback is not None:
-            out = pl.coalesce([r.convert(ctx, ready) for r in self.chain])
+            out = pl.coalesce([r.convert(ctx, ready, ints) for r in self.chain])
         if self.default is not None:
             absent = ~pl.any_horizontal([r.present() for r in self.chain])
             out = pl.when(absent).then(pl.lit(self.default)).otherwise(out)
         return out.alias(self.target)
 
-    def convert(self, ctx: Context, ready: frozenset[str] = frozenset()) -> pl.Expr:
+    def convert(self, ctx: Context, ready: frozenset[str] = frozenset(), ints: frozenset[str] = frozenset(),
+                ) -> pl.Expr:
         """This rule's own typed value, fallbacks aside."""
         if self.raw in ready and self.fast:
             return pl.when(self.present()).then(pl.col(FAST + self.raw))
+        if self.raw in ints and self.type in INTEGER_TYPES and self.plain:
+            return pl.when(self.present()).then(pl.col(FAST_INT + self.raw)).cast(INTEGER_TYPES[self.type],
+                                                                                 strict=False)
         raw = pl.when(self.present()).then(pl.col(self.raw))
         if self.replace:
             raw = raw.str.replace_all(self.replace[0], self.replace[1], literal=True)
@@ -260,14 +270,14 @@ def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -
 
 
 @lru_cache(maxsize=256)
-def _expressions(rules: tuple[Rule, ...], ctx: Context, ready: frozenset[str],
+def _expressions(rules: tuple[Rule, ...], ctx: Context, ready: frozenset[str], ints: frozenset[str] = frozenset(),
                  ) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
     """The typed columns of ``rules``, whether a line is rejected, and why, as expressions built once
     (building them costs more than running them on a small chunk or a small route)."""
     checked = [r for r in rules if r.checked]
     failed = pl.any_horizontal([r.failed() for r in checked]) if checked else pl.lit(False)
     reason = pl.coalesce([r.problem() for r in checked]) if checked else pl.lit(None, pl.String)
-    return [r.value(ctx, ready) for r in rules], failed.alias("_failed"), reason.alias("_reason")
+    return [r.value(ctx, ready, ints) for r in rules], failed.alias("_failed"), reason.alias("_reason")
 
 
 def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | None = None,
@@ -275,19 +285,25 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     """Typed columns of ``rules`` (plus constants) and, per line, the first reason to reject it (or null).
 
     Reasons are strings made per line, so they are made only for the lines that fail (usually none).
+    An engine may pass values it has typed already: ``FAST`` + raw, the ``Datetime(us, UTC)`` of a
+    timestamp field (as ``fasttime.parse_formats`` makes it from the formats of every fast rule reading
+    the field), and ``FAST_INT`` + raw, the Int64 of an integer field.
     """
     missing = {c.raw for r in rules for c in r.chain} - set(raw.columns)
     if missing:  # a field this input does not have (e.g. a W3C log without cs(Referer)): null
         raw = raw.with_columns([pl.lit(None, pl.String).alias(m) for m in sorted(missing)])
     fast = {}
-    for r in (c for rule in rules for c in rule.chain if c.fast and FAST + c.raw not in fast):
+    given = {name for name in raw.columns if name.startswith(FAST)}
+    for r in (c for rule in rules for c in rule.chain
+              if c.fast and FAST + c.raw not in fast and FAST + c.raw not in given):
         parsed = parse_formats(raw.get_column(r.raw), list(r.formats), r.zone or ctx.zone)
         if parsed is not None:
             fast[FAST + r.raw] = parsed
     if fast:
         raw = raw.with_columns(**fast)
-    ready = frozenset(name[len(FAST):] for name in fast)
-    values, failed, reason = _expressions(tuple(rules), ctx, ready)
+    ready = frozenset(name[len(FAST):] for name in (*fast, *given))
+    ints = frozenset(name[len(FAST_INT):] for name in raw.columns if name.startswith(FAST_INT))
+    values, failed, reason = _expressions(tuple(rules), ctx, ready, ints)
     typed = raw.lazy().with_columns(values).with_columns(failed).collect()
     keep = list(dict.fromkeys(r.target for r in rules))
     consts = [pl.lit(v).alias(k) for k, v in (constants or {}).items() if k not in keep]

@@ -2,10 +2,11 @@
 spec's fields (``extract``), and the records of a JSON array.
 
 Every record is checked here (one pass over the bytes, no Python objects), and the values of the fields
-wanted are found in the same pass, so most records never meet a JSON reader. The check is stricter than
-the readers (control characters in strings, lone surrogates, depth), so a record it passes and that goes
-to a reader (``engines.json``: a value of an unexpected type) never fails the decode; ``engines.json``
-still isolates a disagreement by bisection.
+wanted are found in the same pass, so most records never meet a JSON reader; ``extract_typed`` also
+types the timestamps and integers among them there, while the record's bytes are in the cache. The
+check is stricter than the readers (control characters in strings, lone surrogates, depth), so a record
+it passes and that goes to a reader (``engines.json``: a value of an unexpected type) never fails the
+decode; ``engines.json`` still isolates a disagreement by bisection.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from soc.parse.arrow import _put32  # the Arrow string-view writer, shared
+from soc.parse.fasttime import _MONTHS, _parse_one  # the fixed-layout timestamp parser, shared
 
 NL, CR, SP, TAB, QUOTE, BSLASH = 10, 13, 32, 9, 34, 92
 LBRACE, RBRACE, LBRACKET, RBRACKET, COMMA, COLON = 123, 125, 91, 93, 44, 58
@@ -739,13 +741,34 @@ def extract_object(buf, i, e, r, stack, nodes, seen, fs, fe, aux, size, slots, h
                 return E_UNEXPECTED, i, slow, decoded
 
 
-@njit(cache=True, parallel=True)
+NO_FIELDS = np.zeros(0, np.int64)
+STAMP_ABSENT, STAMP_PARSED, STAMP_FAILED = 0, 1, 2  # ``ok`` of ``extract_typed``
+NO_OPS = np.zeros(0, np.int32)
+
+
 def extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kbytes, koffs, sub_bytes, sub_offs,
             lists, n_fields):
     """Per span: the code and stop byte of the check (as ``validate``), whether it needs the slow reader,
     whether a value of it is in ``aux``, and the value spans of the table's fields, record-major
     ``(n, n_fields)`` (start -1: absent or null). Spans at or past ``buf.size`` are in the returned
     ``aux`` buffer (decoded strings, joined lists), at their offset plus ``buf.size``."""
+    return _extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kbytes, koffs, sub_bytes,
+                    sub_offs, lists, n_fields, NO_FIELDS, NO_OPS, np.zeros(1, np.int64), _MONTHS, NO_FIELDS)[:7]
+
+
+def extract_typed(buf, starts, ends, table_arrays, stamp_fields, ops, ops_at, int_fields):
+    """``extract``, which also types some fields of each good record while its bytes are in the cache: the
+    microseconds of the timestamp fields ``stamp_fields`` (field ``k`` by the ``fasttime`` layout
+    ``ops[ops_at[k]:ops_at[k + 1]]``) and whether each present one parsed, and the int64 of the integer
+    fields ``int_fields`` (JSON integers the check found to fit) and whether each is present, field-major
+    ``(k, n)``; ``ok`` is ``STAMP_ABSENT``, ``_PARSED`` or ``_FAILED``. Records that are not OK or need the
+    slow reader are left absent. Returns ``extract``'s values, then these four."""
+    return _extract(buf, starts, ends, *table_arrays, stamp_fields, ops, ops_at, _MONTHS, int_fields)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kbytes, koffs, sub_bytes, sub_offs,
+             lists, n_fields, stamp_fields, ops, ops_at, months, int_fields):
     n = starts.size
     size = buf.size
     code = np.zeros(n, np.int8)
@@ -755,6 +778,10 @@ def extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kbyt
     fs = np.empty((n, n_fields), np.int64)
     fe = np.empty((n, n_fields), np.int64)
     aux = np.empty(size, np.uint8)
+    us = np.zeros((stamp_fields.size, n), np.int64)
+    ok = np.zeros((stamp_fields.size, n), np.int8)
+    ints = np.zeros((int_fields.size, n), np.int64)
+    has = np.zeros((int_fields.size, n), np.bool_)
     for block in prange((n + BLOCK_RECORDS - 1) // BLOCK_RECORDS):
         stack = np.empty(MAX_DEPTH, np.uint8)
         nodes = np.empty(MAX_DEPTH, np.int32)
@@ -782,10 +809,40 @@ def extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kbyt
                             fe[r, f] = end + size
                             in_aux[r] = True
             slow[r] = s
-    return code, pos, slow, in_aux, fs, fe, aux
+            if c == OK and not s:
+                _type_row(buf, aux, fs, fe, r, stamp_fields, ops, ops_at, months, int_fields, us, ok, ints, has)
+    return code, pos, slow, in_aux, fs, fe, aux, us, ok, ints, has
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, inline="always")
+def _type_row(buf, aux, fs, fe, r, stamp_fields, ops, ops_at, months, int_fields, us, ok, ints, has):
+    size = buf.size
+    for k in range(stamp_fields.size):
+        a = fs[r, stamp_fields[k]]
+        if a < 0:
+            continue
+        b = fe[r, stamp_fields[k]]
+        layout = ops[ops_at[k]:ops_at[k + 1]]
+        if a >= size:
+            v, good, _ = _parse_one(aux, a - size, b - size, layout, months)
+        else:
+            v, good, _ = _parse_one(buf, a, b, layout, months)
+        us[k, r] = v
+        ok[k, r] = STAMP_PARSED if good else STAMP_FAILED
+    for k in range(int_fields.size):
+        a = fs[r, int_fields[k]]
+        if a < 0 or a >= size:
+            continue
+        b = fe[r, int_fields[k]]
+        neg = buf[a] == 45
+        v = 0
+        for i in range(a + 1 if neg else a, b):
+            v = v * 10 + (buf[i] - 48)
+        ints[k, r] = -v if neg else v
+        has[k, r] = True
+
+
+@njit(cache=True, parallel=True, nogil=True)
 def views(buf, aux, fs, fe, fields, rows):
     """Arrow string views into ``buf`` of the spans of ``extract`` (record-major) in columns ``fields`` at
     ``rows``, as ``soc.parse.arrow.views`` makes them; a column with a value in ``aux`` is made by ``packed``
@@ -818,7 +875,7 @@ def views(buf, aux, fs, fe, fields, rows):
     return out, valid, in_aux
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def packed(buf, aux, fs, fe, field, rows):
     """The values of one column (spans of ``extract``, in ``buf`` or ``aux``) copied into one buffer: Arrow
     ``large_string`` offsets and data, for the rare column with decoded values (others are views)."""
@@ -840,3 +897,6 @@ def packed(buf, aux, fs, fe, field, rows):
         for j in range(offsets[r + 1] - k):
             data[k + j] = src[a + j]
     return offsets, data
+
+
+

@@ -4,10 +4,15 @@ One Numba pass per record (``json_kernel.extract``) checks its syntax strictly a
 fields the spec reads (a table of their key paths, as ``kv_kernel`` finds keys); invalid records are
 dead-lettered with the reason and the byte where the check stopped. The fields become string columns,
 views into the chunk (numbers and booleans as written, lists joined by ``,``, escaped strings decoded
-aside), routed and typed by the column rules as in the other engines. A record the kernel cannot read as
-the spec's types (a value of another JSON type than its field's, a number too long for an int64, a wanted
-key written with escapes) is decoded by a JSON reader with an explicit schema instead (Arrow's, else
-Polars', which makes a value of another type null and keeps the record), as all records were before; the
+aside), routed and typed by the column rules as in the other engines. Timestamps (the layout of the
+first format, when it has a zone) and integers are typed by the extractor itself while the record's bytes
+are in the cache, once for all routes; the rules take those values (``columns.FAST``/``FAST_INT``) and fall
+back to their own conversion for a route where a timestamp did not parse, so the results are the same.
+The routes of a chunk are typed in two threads (the kernels and Polars release the GIL). A record the
+kernel cannot read as the spec's types (a value of another JSON type than its field's, a number too long
+for an int64, a wanted key written with escapes) is decoded by a JSON reader with an explicit schema
+instead (Arrow's, else Polars', which makes a value of another type null and keeps the record), and
+routed apart from the others (then sorted in by offset), as all records were before; the
 two agree on everything else (tests/test_suricata.py compares them). Of a key written twice in an object,
 the first occurrence wins, as in Polars' reader (Arrow's rejects such a record). A number read where the
 spec wants text keeps its text as written (the readers rewrote it: ``1.50`` became ``1.5``).
@@ -38,6 +43,8 @@ read = parsed + dead-lettered holds. Options (spec ``json:``):
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -46,10 +53,12 @@ import pyarrow.json as pj
 
 from soc.parse import json_kernel as K
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
-from soc.parse.columns import INTEGER_TYPES, RAW, SpecError
+from soc.parse.columns import FAST, FAST_INT, INTEGER_TYPES, RAW, SpecError
 from soc.parse.engines.base import merge
 from soc.parse.engines.routed import Records, RoutedEngine
+from soc.parse.fasttime import compile_layout
 
+PARALLEL_RECORDS = 4096  # records of a chunk from which its routes are typed in two threads
 MAX_RECORD = 64 << 20  # an array element still open after this many bytes is dead-lettered
 BLOCK = 1 << 20  # bytes per block of Arrow's JSON reader (blocks are decoded in parallel)
 
@@ -141,6 +150,13 @@ class JsonEngine(RoutedEngine):
                                  [_kernel_type(kind) for kind in leaves.values()],
                                  [_list_key(kind) for kind in leaves.values()])
         self.when = list(dict.fromkeys(f for r in self.routes for f in r.fields()))
+        stamps, self.ints = _typed_ahead(rules, leaves)
+        self.stamps = list(stamps)
+        layouts = list(stamps.values())
+        self.typing = (np.array([self.index[f] for f in stamps], np.int64),
+                       np.concatenate(layouts) if layouts else np.zeros(0, np.int32),
+                       np.cumsum([0, *(len(x) for x in layouts)]).astype(np.int64),
+                       np.array([self.index[f] for f in self.ints], np.int64))
         self.array: bool | None = None  # known at the first non-blank byte
         self.phase = 0
         self.carry: tuple[np.ndarray, np.ndarray, int, int] | None = None  # buf, raw, offset, line
@@ -220,7 +236,8 @@ class JsonEngine(RoutedEngine):
 
     def _decode(self, rec: Records) -> ParseResult:
         t = self.table
-        code, pos, slow, in_aux, fs, fe, aux = K.extract(rec.buf, rec.starts, rec.ends, *t.arrays())
+        code, pos, slow, in_aux, fs, fe, aux, us, ok, ints, has = K.extract_typed(rec.buf, rec.starts, rec.ends,
+                                                                                 t.arrays(), *self.typing)
         parts: list[ParseResult] = []
         bad = code > K.BLANK
         if bad.any():
@@ -231,18 +248,15 @@ class JsonEngine(RoutedEngine):
         good = code == K.OK
         fast = np.flatnonzero(good & ~slow)
         columns = Columns(rec.buf, aux if in_aux.any() else None, fs, fe, self.index)
-        if slow.any() and good.any():  # decoded by a JSON reader, then routed with the others
+        columns.stamps, columns.ints = ({f: (us[k], ok[k]) for k, f in enumerate(self.stamps)},
+                                        {f: (ints[k], has[k]) for k, f in enumerate(self.ints)})
+        if fast.size:
+            parts.extend(self._route_fast(rec, fast, columns))
+        if slow.any() and good.any():  # decoded by a JSON reader, routed on their own (then sorted in)
             table, idx, dead = self._read(rec, np.flatnonzero(good & slow))
             parts.extend(dead)
-            if fast.size:
-                table = pl.concat([pl.DataFrame(columns.get(self.names, fast)), *([table] if idx.size else [])])
-                idx = np.concatenate([fast, idx])
-                order = np.argsort(idx, kind="stable")
-                table, idx = table[order], idx[order]
             if idx.size:
                 parts.extend(self.route(rec, idx, table))
-        elif fast.size:
-            parts.extend(self._route_fast(rec, fast, columns))
         res = merge(0, parts)
         if len(parts) > 1:
             if res.dead.height > 1:
@@ -252,18 +266,25 @@ class JsonEngine(RoutedEngine):
         return res
 
     def _route_fast(self, rec: Records, idx: np.ndarray, columns: Columns) -> list[ParseResult]:
-        """Records whose fields the kernel found: each route's raw columns built for its own records only."""
+        """Records whose fields the kernel found: each route's raw columns built for its own records only,
+        with the timestamps and integers the kernels typed once for all routes."""
         which = None
         if len(self.routes) > 1:
             when = pl.DataFrame(columns.get([RAW + f for f in self.when], idx), height=idx.size)
             which = when.select(self.which).to_series().to_numpy()
-        parts = []
-        for i, route in enumerate(self.routes):
+
+        def one(i: int) -> ParseResult | None:
+            route = self.routes[i]
             sel = idx if which is None else idx[which == i]
-            if sel.size:
-                raw = pl.DataFrame(columns.get([RAW + f for f in route.sources()], sel), height=sel.size)
-                parts.append(self.typed(rec, sel, raw, route))
-        return parts
+            if not sel.size:
+                return None
+            raw = columns.get([RAW + f for f in route.sources()], sel)
+            raw.update(columns.typed(route.sources(), sel))
+            return self.typed(rec, sel, pl.DataFrame(raw, height=sel.size), route)
+
+        jobs = range(len(self.routes))
+        done = _pool().map(one, jobs) if len(self.routes) > 1 and idx.size >= PARALLEL_RECORDS else map(one, jobs)
+        return [p for p in done if p is not None]
 
     def _read(self, rec: Records, idx: np.ndarray) -> tuple[pl.DataFrame, np.ndarray, list[ParseResult]]:
         """The records at ``idx`` decoded; a record the reader rejects after all is isolated by bisection."""
@@ -295,7 +316,9 @@ class JsonEngine(RoutedEngine):
             table = pl.read_ndjson(io.BytesIO(data.tobytes()), schema=self.schema, ignore_errors=True)
         if table.height != idx.size:
             raise pl.exceptions.ComputeError(f"{table.height} records decoded from {idx.size}")
-        return table.select(self.leaves)
+        # through Arrow's large strings: one data buffer per column, which ``fasttime`` parses (a column of
+        # several buffers went to Polars' strptime, whose %z does not take "Z")
+        return pl.from_arrow(table.select(self.leaves).rechunk().to_arrow())
 
 
 class Columns:
@@ -307,6 +330,8 @@ class Columns:
         self.buf, self.fs, self.fe, self.index = buf, fs, fe, index
         self.aux = buf[:0] if aux is None else aux
         self.data = pa.py_buffer(buf)
+        self.stamps: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # field -> microseconds, STAMP_* (extract_typed)
+        self.ints: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # field -> int64 values, present
 
     def get(self, names: list[str], rows: np.ndarray) -> dict[str, pl.Series]:
         """Columns ``names`` (``~`` + field) at ``rows``."""
@@ -323,6 +348,55 @@ class Columns:
                 array = pa.Array.from_buffers(pa.string_view(), rows.size, [mask, pa.py_buffer(out[j]), self.data])
             cols[name] = pl.Series(name, array)
         return cols
+
+    def typed(self, fields: list[str], rows: np.ndarray) -> dict[str, pl.Series]:
+        """At ``rows``, the values ``extract_typed`` typed of ``fields``: ``FAST`` + raw columns of timestamp
+        fields (where every present value at ``rows`` parsed; the column rules parse the others) and
+        ``FAST_INT`` + raw columns of integer fields."""
+        out = {}
+        for f in fields:
+            if f in self.stamps:
+                us, ok = self.stamps[f]
+                ok = ok[rows]
+                if not (ok == K.STAMP_FAILED).any():
+                    name = FAST + RAW + f
+                    out[name] = _with_nulls(name, pa.timestamp("us", "UTC"), us[rows], ok == K.STAMP_PARSED)
+            elif f in self.ints:
+                values, has = self.ints[f]
+                name = FAST_INT + RAW + f
+                out[name] = _with_nulls(name, pa.int64(), values[rows], has[rows])
+        return out
+
+
+def _with_nulls(name: str, kind: pa.DataType, values: np.ndarray, present: np.ndarray) -> pl.Series:
+    """An Arrow-typed column of ``values``, null where the field is absent."""
+    mask = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
+    return pl.Series(name, pa.Array.from_buffers(kind, values.size, [mask, pa.py_buffer(values)]))
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    """Threads that type the routes of a chunk side by side: the kernels release the GIL, and so do Polars'
+    queries, so the routes of one chunk keep both cores busy."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="soc-json")
+
+
+def _typed_ahead(rules, leaves: dict[str, pl.DataType]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Fields the kernels type once for all routes: timestamps (string fields whose fast rules all have the
+    same formats, the first with a zone: the ``fasttime`` layout of that format) and integers (integer
+    fields an integer rule reads as they are)."""
+    chains = [r for rule in rules for r in rule.chain]
+    stamps = {}
+    for f, kind in leaves.items():
+        formats = {r.formats for r in chains if r.source == f and r.fast}
+        if kind == pl.String and len(formats) == 1:
+            first = next(iter(formats))[:1]
+            ops = compile_layout(first[0]) if first and "z" in first[0] else None
+            if ops is not None:
+                stamps[f] = ops
+    ints = [f for f, kind in leaves.items()
+            if kind == pl.Int64 and any(r.source == f and r.type in INTEGER_TYPES and r.plain for r in chains)]
+    return stamps, ints
 
 
 def _kernel_type(kind: pl.DataType) -> int:
