@@ -544,6 +544,9 @@ def test_walker_sends_what_it_cannot_take_to_the_slow_path():
 
 def test_odd_records_go_the_slow_way_or_to_dead_letters(corpora):
     """A record the walker refuses is decoded by Polars (or dead-lettered with the reason), never dropped."""
+    import numpy as np
+    import pyarrow as pa
+
     from soc.parse.columns import Context
     from soc.parse.engines.evtx import EvtxEngine
 
@@ -552,7 +555,8 @@ def test_odd_records_go_the_slow_way_or_to_dead_letters(corpora):
                    '{"#attributes":{"SystemTime":"2024-03-01T10:00:00Z"}},"Computer":"PC1"')
     escaped_name = good.replace('"A":', '"\\u0041":')  # valid JSON the walker leaves to Polars
     broken = good[:-5]
-    res = engine._batch([good, escaped_name, broken], [1, 2, 3], ["2024-03-01 10:00:00 UTC"] * 3)
+    res = engine._batch(pa.array([good, escaped_name, broken], pa.large_string()), np.array([1, 2, 3]),
+                        pa.array(["2024-03-01 10:00:00 UTC"] * 3))
     assert res.lines == 3
     frame = res.frames[("windows", "windows.security.4688")]
     assert sorted(frame["log.line"].to_list()) == [1, 2]
@@ -579,3 +583,154 @@ def test_walker_goes_on_when_its_field_table_is_full():
     assert (stop, fields.shape[0]) == (1, 3)  # a second record would not fit: stops before it
     w, _, got = _walk(records)
     assert got == [{f"F{i}": f"{r}.{i}" for i in range(3)} for r in range(5)]
+
+
+# --- large files in pieces: worker processes read chunk ranges, this process parses them ---
+
+MANY_CHUNKS = ATTACK + ("TA0005-Defense Evasion/T1562.004-Impair Defenses-Disable or Modify System Firewall/"
+                        "ID4688-5447-4950-Firewall disabled (command).evtx")  # 43 chunks, 998 records
+
+
+@pytest.fixture()
+def in_pieces(monkeypatch):
+    """Files cut in pieces of ~20 records (batches of 40), read by two worker processes."""
+    import dataclasses
+
+    from soc.parse.engines import evtx as engine
+
+    monkeypatch.setattr(engine, "MIN_PIECE", 1)
+    monkeypatch.setenv(engine.PROCESSES_ENV, "3")
+    small = dataclasses.replace(SPEC, options={**SPEC.options, "batch": 40})
+    return {SPEC.name: small}
+
+
+def _same(a: tuple, b: tuple) -> None:
+    (sa, fa, da), (sb, fb, db) = a, b
+    assert [(s.read, s.parsed, s.dead) for s in sa] == [(s.read, s.parsed, s.dead) for s in sb]
+    assert set(fa) == set(fb)
+    for key, frame in fa.items():
+        assert frame.equals(fb[key]), key  # same rows in the same order
+    assert (da is None) == (db is None)
+    if da is not None:
+        assert da.sort("log.line").equals(db.sort("log.line"))
+
+
+def test_pieces_cover_every_chunk_slot(corpora, in_pieces):
+    from soc.parse.engines.evtx import HEADER_SIZE, chunk_ranges, pieces
+
+    path = corpora / MANY_CHUNKS
+    chunks = chunk_ranges(str(path))
+    cut = pieces(path.stat().st_size, chunks, 40, 2)
+    assert len(cut) > 10
+    assert cut[0][0] == HEADER_SIZE and cut[-1][1] == path.stat().st_size
+    assert all(a[1] == b[0] for a, b in zip(cut, cut[1:], strict=False))  # contiguous, no slot left out
+    assert [c for p in cut for c in p[2]] == chunks
+    assert pieces(path.stat().st_size, chunks, 40, 1) == []  # one process: not cut
+
+
+def test_pieces_read_by_workers_give_the_same_frames(corpora, monkeypatch, in_pieces):
+    from soc.parse.engines import evtx as engine
+
+    paths = [corpora / MANY_CHUNKS, corpora / SMALL, corpora / ATTACK / CASES[0][0]]
+    calls = []
+    real = engine._Worker.call
+
+    def counted(self, task):
+        reply = real(self, task)
+        calls.append(reply is not None)
+        return reply
+
+    monkeypatch.setattr(engine._Worker, "call", counted)
+    parallel = parse(paths, specs=in_pieces)
+    assert len(calls) > 10 and all(calls)  # pieces were read by the worker processes
+    with monkeypatch.context() as m:
+        m.setenv(engine.PROCESSES_ENV, "1")
+        serial = parse(paths, specs=in_pieces)
+    assert parallel[0][0].read == 998 and parallel[0][0].dead == 0
+    _same(parallel, serial)
+    whole = parse(paths)  # one batch a file, one process
+    for key, frame in whole[1].items():
+        assert frame.sort("log.line").equals(parallel[1][key].sort("log.line")), key
+
+
+def test_pieces_keep_dead_letters_of_truncated_and_corrupt_chunks(corpora, tmp_path, monkeypatch, in_pieces):
+    from soc.parse.engines import evtx as engine
+
+    data = (corpora / MANY_CHUNKS).read_bytes()
+    cut = tmp_path / "cut.evtx"
+    cut.write_bytes(data[: 4096 + 20 * 65536 + 30_000])  # the 21st chunk ends half-way
+    bad = bytearray(data)
+    bad[4096 + 7 * 65536 + 2000: 4096 + 7 * 65536 + 2600] = b"\xff" * 600
+    corrupt = tmp_path / "bad.evtx"
+    corrupt.write_bytes(bytes(bad))
+    parallel = parse([cut, corrupt], specs=in_pieces)
+    with monkeypatch.context() as m:
+        m.setenv(engine.PROCESSES_ENV, "1")
+        serial = parse([cut, corrupt], specs=in_pieces)
+    _same(parallel, serial)
+    (st_cut, st_bad), _, dead = parallel
+    for st in (st_cut, st_bad):
+        assert st.error is None and st.read == st.parsed + st.dead and st.dead > 0
+    assert set(dead["log.file.path"].unique()) == {str(cut), str(corrupt)}
+    assert dead["error.message"].str.contains("truncated|Failed to parse chunk").all()
+    assert (dead["event.original"].bin.size() > 0).any() and dead["log.line"].is_not_null().all()
+
+
+def test_a_worker_that_dies_leaves_its_pieces_to_this_process(corpora, monkeypatch, in_pieces):
+    from soc.parse.engines import evtx as engine
+
+    dead_workers = []
+
+    def killed():
+        worker = engine._Worker()
+        worker.proc.kill()
+        worker.proc.wait()
+        dead_workers.append(worker)
+        return [worker]
+
+    monkeypatch.setattr(engine, "_workers", killed)
+    broken = parse([corpora / MANY_CHUNKS], specs=in_pieces)
+    assert dead_workers
+    with monkeypatch.context() as m:
+        m.setenv(engine.PROCESSES_ENV, "1")
+        serial = parse([corpora / MANY_CHUNKS], specs=in_pieces)
+    _same(broken, serial)
+
+
+def test_time_created_fast_parser_agrees_with_iso8601():
+    """The engine's Numba parser of TimeCreated gives Polars' ISO 8601 value, or declines (the spec's rule
+    then reads the text)."""
+    import numpy as np
+
+    from soc.parse.evtx_kernel import utc_times
+    from soc.schema import time as T
+
+    texts = ["2019-03-19T23:34:25.2938201Z", "2019-03-19T23:34:25.293820Z", "2019-03-19T23:34:25.293820999Z",
+             "2019-03-19T23:34:25Z", "2019-03-19T23:34:25.1Z", "2020-02-29T00:00:00.000Z", "1601-01-01T00:00:00Z",
+             "2023-02-29T00:00:00Z", "2019-03-19T23:34:60Z", "2019-03-19 23:34:25Z", "2019-03-19T23:34:25",
+             "2019-03-19T23:34:25+07:00", "2019-03-19T23:34:25.Z", "2019-03-19T23:34:25.1234567890Z",
+             "2019-13-19T23:34:25Z", "2019-03-19T24:00:00Z", "", "x" * 25]
+    buf = np.frombuffer("".join(texts).encode(), np.uint8)
+    ends = np.cumsum([len(t) for t in texts]).astype(np.int64)
+    starts = ends - np.array([len(t) for t in texts], np.int64)
+    us, ok = utc_times(buf, starts, ends)
+    expected = pl.DataFrame({"t": texts}).select(T.iso8601(pl.col("t"), "UTC")).to_series()
+    for text, value, took, want in zip(texts, us.tolist(), ok.tolist(), expected.to_list(), strict=True):
+        if took:
+            assert pl.Series([value]).cast(T.UTC)[0] == want, text
+    assert ok.tolist() == [True] * 7 + [False] * 11
+    absent, _ = utc_times(buf, np.array([-1], np.int64), np.array([-1], np.int64))
+    assert absent.tolist() == [0]
+
+
+def test_workers_by_default_only_with_a_cpu_to_spare(monkeypatch):
+    from soc.parse.engines import evtx as engine
+
+    monkeypatch.delenv(engine.PROCESSES_ENV, raising=False)
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(engine.os, "getloadavg", lambda: (0.4, 0.4, 0.4))
+    assert engine.processes() == 2
+    monkeypatch.setattr(engine.os, "getloadavg", lambda: (1.8, 1.0, 1.0))
+    assert engine.processes() == 1  # the CPUs are busy: a worker would run instead of this process
+    monkeypatch.setenv(engine.PROCESSES_ENV, "3")
+    assert engine.processes() == 3

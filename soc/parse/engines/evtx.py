@@ -1,13 +1,24 @@
 """Engine for Windows event log files (``.evtx``), read with the Rust ``evtx`` package.
 
 Records come as JSON text, ``batch`` at a time (spec ``evtx: {batch: N}``, default 50,000), taken from
-the package's iterator in bulk (``islice``: no Python statement per record). The batch's JSON is joined
-in one Arrow buffer and walked by Numba (``soc.parse.evtx_kernel``): the System leaves and the
+the package's iterator in bulk (``islice``: no Python statement per record) and made Arrow arrays by
+pyarrow's converter (JSON texts in one buffer). The batch's JSON is walked by Numba
+(``soc.parse.evtx_kernel``): the System leaves and the
 EventData/UserData fields of every record as byte spans, records grouped by (channel, event id). The
 System fields are typed once for the batch (records ordered by group); each group's frame is a slice
 of that, plus its own columns of string views into the buffer (``soc.parse.windows``). A record the
 walker cannot take (malformed JSON, an escaped field name) goes the slower way: Polars decodes it, and
-a record that does not decode is dead-lettered with the reason.
+a record that does not decode is dead-lettered with the reason. ``TimeCreated`` in the package's own
+form is parsed by Numba too (``evtx_kernel.utc_times``); anything else goes to the spec's ISO 8601 rule.
+
+Large files: the package's iteration holds the GIL (~8 us a record), so a file of more than
+``2 * MIN_PIECE`` records is cut in pieces of whole 64 KiB chunks (each chunk is self-contained) that
+worker processes read (``evtx_worker``: the package over the file's header and the piece's chunks) and
+hand over as Arrow buffers through a pipe, while this process walks and types the pieces before, in file
+order. ``SOC_EVTX_PROCESSES`` (this process included; 1: no workers) sets how many; by default one per
+CPU when the machine has a CPU to spare, else none (``processes``).
+Each piece's records are counted against its own chunks' headers, so the counts and dead letters are
+those of the whole file read in one process; a worker that fails leaves its pieces to this process.
 
 Counts: the chunk headers of the file say which record numbers it holds; a record the ``evtx`` package
 does not return (a corrupt or truncated chunk: it warns and skips it) is dead-lettered with the reason
@@ -16,17 +27,22 @@ and its raw bytes as far as the file has them, so records read = parsed + dead-l
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
 import os
+import pickle
 import queue
 import re
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
 from itertools import islice
-from operator import itemgetter
 from typing import BinaryIO
 
 import numpy as np
@@ -38,6 +54,7 @@ from soc.parse.batch import ParseResult, empty_dead
 from soc.parse.engines.records import RecordEngine
 from soc.parse.windows import mapping_of
 from soc.schema import DEAD_LETTERS
+from soc.schema.time import UTC
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -48,7 +65,6 @@ MAX_RECORDS_PER_CHUNK = CHUNK_SIZE // 24  # the smallest record is 24 bytes with
 CHANNEL = r'"Channel":"((?:[^"\\]|\\.)*)"'
 EVENT_ID = r'"EventID":(?:\{"#attributes":\{[^{}]*\},"#text":)?"?(\d+)'
 RANGE = re.compile(r"record IDs (\d+)\.\.(\d+)")
-_FIELDS = itemgetter("data", "event_record_id", "timestamp")
 # System fields: raw name -> path in the record's JSON (``#attributes`` are XML attributes)
 SYSTEM = {
     "System.Provider": ("Provider", "#attributes", "Name"),
@@ -80,9 +96,9 @@ class EvtxEngine(RecordEngine):
         self.batch_size = int(spec.options.get("batch", 50_000))
 
     def read(self, stream: BinaryIO, path: str | None) -> Iterator[ParseResult]:
-        """Parse the EVTX file at ``path`` (a plain file) or in ``stream`` (spooled to disk first)."""
-        import evtx
-
+        """Parse the EVTX file at ``path`` (a plain file) or in ``stream`` (spooled to disk first). A plain
+        file of at least ``2 * MIN_PIECE`` records is cut in pieces of whole chunks that worker processes
+        help read (``pieces``, ``_parallel``); results come in file order either way."""
         spool = None
         if path is None:  # compressed or stdin: the evtx parser needs to seek
             spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
@@ -91,53 +107,99 @@ class EvtxEngine(RecordEngine):
         target = path if path is not None else spool
         try:
             chunks = chunk_ranges(target)
-            seen: list[np.ndarray] = []
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    records = evtx.PyEvtxParser(target, skip_errors=True).records_json()
-                except (OSError, RuntimeError, ValueError) as exc:
-                    yield self._unreadable(target, f"not a readable EVTX file: {exc}")
-                    return
-                announced = sum(last - first + 1 for _, first, last in chunks)
-                # one batch (most files): nothing to overlap, so no reader thread (its start costs ~1 ms)
-                batches = read_ahead(records, self.batch_size) if announced > self.batch_size \
-                    else _batches(records, self.batch_size)
-                for data, ids, stamps in batches:
-                    seen.append(np.array(ids, np.int64))
-                    yield self._batch(data, ids, stamps)
-                    del data, ids, stamps
-            problems = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-            missing = self._missing(target, chunks, seen, problems)
-            if missing.height:
-                yield ParseResult({}, missing, missing.height)
+            cut = pieces(_size(target), chunks, self.batch_size, processes()) if path is not None else []
+            if len(cut) > 1 and _opens(path):
+                yield from self._parallel(path, cut)
+            else:
+                yield from self._records(target, target, chunks)
         finally:
             if spool is not None:
                 spool.close()
 
-    def _batch(self, data: list[str], ids: list[int], stamps: list[str]) -> ParseResult:
+    def _records(self, source, target, chunks: list[tuple[int, int, int]]) -> Iterator[ParseResult]:
+        """The records the evtx package reads from ``source`` (the file, or a piece of it: its header and
+        some of its chunks), then dead letters of those that ``chunks`` (of ``target``, the file)
+        announce but the package did not return."""
+        announced = sum(last - first + 1 for _, first, last in chunks)
+        # one batch (most files): nothing to overlap, so no reader thread (its start costs ~1 ms)
+        reading = Reading(source, self.batch_size, ahead=announced > self.batch_size)
+        seen: list[np.ndarray] = []
+        for text, ids, stamps in reading:
+            seen.append(ids)
+            yield self._batch(text, ids, stamps)
+            del text, stamps
+        if reading.error is not None:
+            yield self._unreadable(target, reading.error)
+            return
+        yield from self._tail(target, chunks, seen, reading.problems)
+
+    def _tail(self, target, chunks: list[tuple[int, int, int]], seen: list[np.ndarray],
+              problems: list[str]) -> Iterator[ParseResult]:
+        missing = self._missing(target, chunks, seen, problems)
+        if missing.height:
+            yield ParseResult({}, missing, missing.height)
+
+    def _parallel(self, path: str, cut: list[Piece]) -> Iterator[ParseResult]:
+        """The pieces in file order, each read by whoever is free first: a worker process that is ready
+        (started, idle) takes the next piece, at most a few ahead of the one parsed here (a thread per
+        worker sends the task and takes in the reply); when the next piece to parse is not taken, this
+        process reads it itself. So a worker still starting (~1-2 s) or slowed by a busy machine costs
+        no waiting. A piece whose worker fails (a crash, an error) is read here, by the same code, so
+        what a file gives does not depend on the workers."""
+        try:
+            workers = _workers()
+        except OSError:  # no process can be started here: this one reads every piece
+            workers = []
+        claims = _Claims(len(cut), len(workers) + 1)
+        feeds = [threading.Thread(target=_feed, args=(w, claims, path, cut, self.batch_size), daemon=True,
+                                  name="evtx-feed") for w in workers]
+        for feed in feeds:
+            feed.start()
+        try:
+            for i, piece in enumerate(cut):
+                reply = None if claims.take_here(i) else claims.reply(i)
+                if reply is None:  # not taken by a worker, or its worker failed: read here
+                    yield from self._piece(path, piece)
+                    continue
+                batches, problems = reply
+                seen: list[np.ndarray] = []
+                for batch in batches:
+                    text, ids, stamps = from_wire(batch)
+                    seen.append(ids)
+                    yield self._batch(text, ids, stamps)
+                    del text, stamps
+                del batches, reply
+                yield from self._tail(path, piece[2], seen, problems)
+        finally:
+            claims.close()
+            for feed in feeds:
+                feed.join()
+
+    def _piece(self, path: str, piece: Piece) -> Iterator[ParseResult]:
+        """One piece read in this process (as a worker reads it), then parsed."""
+        with PieceFile(path, piece) as source:
+            yield from self._records(source, path, piece[2])
+
+    def _batch(self, text: pa.LargeStringArray, record_ids: np.ndarray, stamps: pa.StringArray) -> ParseResult:
         """Typed frames of one batch of records, one per (channel, event id): the Numba walker finds
         every value (``soc.parse.evtx_kernel``); the records it cannot take go the slower way."""
-        n = len(data)
-        text = pa.array(data, pa.large_string())
-        data.clear()  # the Python strings (a batch's size again) are not needed past this point
+        n = len(text)
         data_buf = text.buffers()[2] or pa.py_buffer(b"")
         offs = np.frombuffer(text.buffers()[1], np.int64, n + 1, text.offset * 8)
         buf = np.frombuffer(data_buf, np.uint8)
         walked = kernel.walk_batch(buf, offs)
-        record_ids = np.asarray(ids, np.int64)
+        stamps = pl.Series("Record.Timestamp", stamps, pl.String)
         parts = []
         odd = np.flatnonzero(walked.err)
         if odd.size:
             parts.append(self._slow(pl.Series("data", text.take(pa.array(odd))),
-                                    pl.Series("id", record_ids[odd]), pl.Series("stamp", stamps).gather(odd)
-                                    .str.strip_suffix(" UTC")))
+                                    pl.Series("id", record_ids[odd]), stamps.gather(odd).str.strip_suffix(" UTC")))
         if walked.order.size:
             parts += self._walked(walked, buf, data_buf, text, record_ids, stamps)
         return merge_relaxed(n, parts)
 
     def _walked(self, w: kernel.Walked, buf: np.ndarray, data_buf: pa.Buffer, text: pa.Array,
-                record_ids: np.ndarray, stamps: list[str]) -> list[ParseResult]:
+                record_ids: np.ndarray, stamps: pl.Series) -> list[ParseResult]:
         """System fields typed once for the batch (records ordered by group); each group adds its event
         columns and its fields, slices of one column block."""
         order = w.order
@@ -146,14 +208,15 @@ class EvtxEngine(RecordEngine):
         sys_cols = _strings(kernel.views(buf, w.extra, w.ss[:, order].ravel(), w.se[:, order].ravel()),
                             data_buf, extra)
         system = pl.DataFrame([sys_cols.slice(i * m, m).alias(name) for i, name in enumerate(kernel.SYSTEM_NAMES)])
-        stamp = pl.Series("Record.Timestamp", stamps, pl.String).gather(order).str.strip_suffix(" UTC")
+        stamp = stamps.gather(order).str.strip_suffix(" UTC")
         line = pl.Series("log.line", record_ids[order])
         origin = {
             "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, m),
             "log.offset": pl.Series("log.offset", [None], pl.Int64).new_from_index(0, m),
             "log.line": line,
         }
-        base, base_reason = self.mapping.base(system.hstack([stamp]), self.ctx, origin)
+        times = _times(buf, w.ss[kernel.TIME_CREATED, order], w.se[kernel.TIME_CREATED, order])
+        base, base_reason = self.mapping.base(system.hstack([stamp]), self.ctx, origin, times)
         cells = _strings(kernel.views(buf, w.extra, w.cs, w.ce), data_buf, extra)
         names = [bytes(buf[w.fields[f, 1]: w.fields[f, 2]]).decode() for f in w.name_rows]
         base_bad = base_reason.is_not_null().to_numpy()  # per group below: a numpy slice, not a query
@@ -290,20 +353,42 @@ class EvtxEngine(RecordEngine):
 
 
 _DONE = object()
-READ_STEP = 256  # records taken from the parser per call by the read-ahead thread
+READ_STEP = 512  # records taken from the parser per call (and made one Arrow array)
+# what the evtx package returns per record (a dict), as one Arrow struct array per batch
+RECORD = pa.struct([("data", pa.large_string()), ("event_record_id", pa.int64()), ("timestamp", pa.string())])
+Batch = tuple[pa.LargeStringArray, np.ndarray, pa.StringArray]  # JSON texts, record ids, timestamps
 
 
-def _batches(records, size: int) -> Iterator[tuple[list[str], list[int], list[str]]]:
-    """The records ``size`` at a time, read on the caller's thread (see ``read_ahead``)."""
-    while rows := list(map(_FIELDS, islice(records, size))):
-        yield tuple(list(c) for c in zip(*rows, strict=True))
+def take(records, size: int) -> Batch | None:
+    """Up to ``size`` records as (JSON texts, record ids, timestamps), None at the end: ``READ_STEP`` at a
+    time (``islice``: no Python statement per record) made Arrow arrays by pyarrow's converter (a third of
+    the cost of unpacking the dicts into lists), then joined. Few dicts are alive at once."""
+    parts = []
+    n = 0
+    while n < size:
+        rows = list(islice(records, min(READ_STEP, size - n)))
+        if not rows:
+            break
+        parts.append(pa.array(rows, RECORD))
+        n += len(rows)
         del rows
+    if not parts:
+        return None
+    joined = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+    return joined.field(0), joined.field(1).to_numpy(), joined.field(2)
 
 
-def read_ahead(records, size: int) -> Iterator[tuple[list[str], list[int], list[str]]]:
-    """The records ``size`` at a time as (JSON texts, record ids, timestamps), taken in bulk (``islice``:
-    no Python statement per record) by a thread that reads the next batch while the caller parses this
-    one (the walker and Polars release the GIL). At most one batch waits, so memory stays two batches."""
+def _batches(records, size: int) -> Iterator[Batch]:
+    """The records ``size`` at a time, read on the caller's thread (see ``read_ahead``)."""
+    while (batch := take(records, size)) is not None:
+        yield batch
+
+
+def read_ahead(records, size: int) -> Iterator[Batch]:
+    """The records ``size`` at a time (see ``take``), read by a thread that reads the next batch while the
+    caller parses this one (the walker and Polars release the GIL). At most one batch waits, so memory
+    stays two batches. A call into the parser holds the GIL throughout, so the thread takes ``READ_STEP``
+    records a call: one call per batch would stop the caller's thread for the whole batch."""
     box: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -317,19 +402,8 @@ def read_ahead(records, size: int) -> Iterator[tuple[list[str], list[int], list[
 
     def produce() -> None:
         try:
-            while not stop.is_set():
-                # a few hundred records per call: a call into the parser holds the GIL throughout, so one
-                # call per batch would stop the caller's thread for the whole batch (no overlap at all)
-                rows: list = []
-                while len(rows) < size:
-                    got = list(map(_FIELDS, islice(records, min(READ_STEP, size - len(rows)))))
-                    if not got:
-                        break
-                    rows += got
-                if not rows:
-                    break
-                put(tuple(list(c) for c in zip(*rows, strict=True)))
-                del rows
+            while not stop.is_set() and (batch := take(records, size)) is not None:
+                put(batch)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
             put(exc)
         put(_DONE)
@@ -349,6 +423,291 @@ def read_ahead(records, size: int) -> Iterator[tuple[list[str], list[int], list[
         thread.join()
 
 
+class Reading:
+    """The evtx package's records of ``source`` in batches (iterate once); then ``problems`` holds the
+    package's warnings (chunks it skipped) and ``error`` why the source could not be opened (or None)."""
+
+    def __init__(self, source, size: int, ahead: bool = False):
+        self.source, self.size, self.ahead = source, size, ahead
+        self.problems: list[str] = []
+        self.error: str | None = None
+
+    def __iter__(self) -> Iterator[Batch]:
+        import evtx
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                try:
+                    records = evtx.PyEvtxParser(self.source, skip_errors=True).records_json()
+                except (OSError, RuntimeError, ValueError) as exc:
+                    self.error = f"not a readable EVTX file: {exc}"
+                    return
+                yield from read_ahead(records, self.size) if self.ahead else _batches(records, self.size)
+            finally:
+                self.problems = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+Piece = tuple[int, int, list[tuple[int, int, int]]]  # file offsets [start, end) and its chunks' ranges
+MIN_PIECE = 12_500  # records: a file of fewer is read in this process (a piece has fixed costs)
+PROCESSES_ENV = "SOC_EVTX_PROCESSES"  # processes for a large EVTX file, this one included (1: no workers)
+_POOL: list = []  # the worker processes (_Worker)
+
+
+def processes() -> int:
+    """Processes for a large file, this one (the parsing) included: ``SOC_EVTX_PROCESSES``, else one per
+    usable CPU when the machine has a CPU to spare (1-minute load average below the CPUs less a half),
+    else 1: a worker costs ~10% more CPU in all (the pieces, the pipe), which only pays when it runs
+    beside this process, not instead of it (bench/RESULTS.md)."""
+    env = os.environ.get(PROCESSES_ENV, "").strip()
+    if env.isdigit():
+        return int(env)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return cpus if busy < cpus - 0.5 else 1
+
+
+def pieces(size: int, chunks: list[tuple[int, int, int]], batch: int, workers: int) -> list[Piece]:
+    """The file cut in pieces of whole 64 KiB chunk slots, every slot in one piece (the evtx package reads
+    a piece as it reads the file: every slot to the end, announced or not), each with about half a
+    batch of the announced records (at least ``MIN_PIECE``, at most a batch): small enough that the
+    parsing here starts early, large enough for the fixed costs of a batch; [] if the file is not worth
+    cutting (fewer than two pieces, or no worker)."""
+    total = sum(last - first + 1 for _, first, last in chunks)
+    if workers < 2 or total < 2 * MIN_PIECE or size <= HEADER_SIZE:
+        return []
+    want = min(batch, max(MIN_PIECE, batch // 2))
+    out: list[Piece] = []
+    start, count, mine = HEADER_SIZE, 0, []
+    for offset, first, last in chunks:
+        if count >= want:
+            out.append((start, offset, mine))
+            start, count, mine = offset, 0, []
+        mine.append((offset, first, last))
+        count += last - first + 1
+    if out and count < want // 4:  # a small rest joins the piece before (a piece has fixed costs)
+        start, _, before = out.pop()
+        mine = before + mine
+    out.append((start, size, mine))
+    return out if len(out) > 1 else []
+
+
+def _opens(path: str) -> bool:
+    """Whether the evtx package takes the file (else the one-process path reports why, as a dead letter)."""
+    import evtx
+
+    try:
+        evtx.PyEvtxParser(path, skip_errors=True)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return True
+
+
+class PieceFile(io.RawIOBase):
+    """A piece as the evtx package reads it: the file's header, then the piece's chunk slots, read from
+    the file where they are (no copy of the piece in memory: that cost ~0.1 s of page faults a piece)."""
+
+    def __init__(self, path: str, piece: Piece):
+        super().__init__()
+        self.start, end, _ = piece
+        self.fh = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self.head = self.fh.read(HEADER_SIZE)
+        self.size = len(self.head) + max(end - self.start, 0)
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = max(base + offset, 0)
+        return self.pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = self.size if size is None or size < 0 else min(self.pos + size, self.size)
+        out = b""
+        if self.pos < len(self.head):
+            out = self.head[self.pos: min(end, len(self.head))]
+            self.pos += len(out)
+        if self.pos < end:
+            more = os.pread(self.fh.fileno(), end - self.pos, self.start + self.pos - len(self.head))
+            self.pos += len(more)
+            out += more
+        return out
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
+def read_piece(path: str, piece: Piece, batch: int) -> tuple[list[tuple], list[str]] | None:
+    """In a worker process: the records of one piece as ``to_wire`` batches, and the package's warnings;
+    None if the piece does not open (the parent then reads it itself, and says why)."""
+    with PieceFile(path, piece) as source:
+        reading = Reading(source, batch)
+        batches = [to_wire(b) for b in reading]
+    return None if reading.error is not None else (batches, reading.problems)
+
+
+def to_wire(batch: Batch) -> tuple:
+    """A batch as NumPy arrays (pickled out of band, no copy): count, offsets and bytes of the JSON
+    texts, record ids, offsets and bytes of the timestamps."""
+    text, ids, stamps = batch
+    n = len(text)
+    tb, sb = text.buffers(), stamps.buffers()
+    return (n, np.frombuffer(tb[1], np.int64, n + 1, text.offset * 8), _bytes_of(tb[2]), ids,
+            np.frombuffer(sb[1], np.int32, n + 1, stamps.offset * 4), _bytes_of(sb[2]))
+
+
+def from_wire(wire: tuple) -> Batch:
+    n, offs, data, ids, stamp_offs, stamp_data = wire
+    text = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
+    stamps = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(stamp_offs), pa.py_buffer(stamp_data)])
+    return text, ids, stamps
+
+
+def _bytes_of(buf: pa.Buffer | None) -> np.ndarray:
+    return np.frombuffer(buf, np.uint8) if buf is not None and buf.size else np.zeros(1, np.uint8)
+
+
+class _Worker:
+    """One worker process (``evtx_worker``), given one task at a time."""
+
+    def __init__(self):
+        import soc
+
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(soc.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-m", "soc.parse.engines.evtx_worker"],  # noqa: S603
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.lock = threading.Lock()  # one task at a time on the pipe, whichever thread asks
+        with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux: fewer hand-overs per reply
+            import fcntl
+
+            fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+
+    def call(self, task):
+        """The reply to ``task``, or None if the worker failed (it is then stopped)."""
+        from soc.parse.engines.evtx_worker import receive, send
+
+        with self.lock:
+            try:
+                send(self.proc.stdin, task)
+                reply = receive(self.proc.stdout)
+            except (OSError, ValueError, EOFError, pickle.PickleError):
+                reply = None
+        if reply is None or reply[0] != "ok":
+            self.stop()
+            return None
+        return reply[1]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+
+
+class _Claims:
+    """Who reads which piece: pieces are taken in file order, by a worker (``worker_take``, at most
+    ``ahead`` pieces past the one parsed here) or by this process (``take_here``, the piece it needs next
+    when no worker has taken it). Workers' replies wait here until their piece's turn."""
+
+    def __init__(self, count: int, ahead: int):
+        self.cond = threading.Condition()
+        self.count, self.ahead = count, ahead
+        self.next = 0  # the next piece nobody has taken
+        self.current = 0  # the piece parsed here
+        self.replies: dict[int, object] = {}
+        self.closed = False
+
+    def worker_take(self) -> int | None:
+        with self.cond:
+            while not self.closed and self.next < self.count and self.next >= self.current + self.ahead:
+                self.cond.wait(0.1)
+            if self.closed or self.next >= self.count:
+                return None
+            self.next += 1
+            return self.next - 1
+
+    def take_here(self, i: int) -> bool:
+        with self.cond:
+            self.current = i
+            self.cond.notify_all()
+            if self.next <= i:
+                self.next = i + 1
+                return True
+            return False
+
+    def put(self, i: int, reply) -> None:
+        with self.cond:
+            self.replies[i] = reply
+            self.cond.notify_all()
+
+    def reply(self, i: int):
+        with self.cond:
+            while i not in self.replies:
+                self.cond.wait()
+            return self.replies.pop(i)
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+
+def _feed(worker: _Worker, claims: _Claims, path: str, cut: list[Piece], batch: int) -> None:
+    """A worker's thread: once the worker answers (it may still be starting), it takes pieces and hands
+    in their records; a failed worker hands in None for its piece (read by the caller) and stops."""
+    if worker.call(("ready",)) is None:
+        return
+    while True:
+        i = claims.worker_take()
+        if i is None:
+            return
+        reply = None
+        try:
+            reply = worker.call(("read_piece", path, cut[i], batch))
+        finally:  # whatever happens, the piece's turn comes: None has it read by the caller
+            claims.put(i, reply)
+        if reply is None:
+            return
+
+
+def _workers() -> list[_Worker]:
+    """The worker processes (``processes() - 1``: this one parses), started once and kept for the next
+    files; those that failed are replaced."""
+    if not _POOL:
+        atexit.register(_stop_workers)
+    _POOL[:] = [w for w in _POOL if w.proc.poll() is None]
+    while len(_POOL) < processes() - 1:
+        _POOL.append(_Worker())
+    return list(_POOL)
+
+
+def _stop_workers() -> None:
+    for w in _POOL:
+        w.stop()
+    _POOL.clear()
+
+
 def merge_relaxed(lines: int, parts: list[ParseResult]) -> ParseResult:
     """One result of parts that may hold the same key (the walker's and the slower way's frames of a
     group can differ in their columns)."""
@@ -360,6 +719,15 @@ def merge_relaxed(lines: int, parts: list[ParseResult]) -> ParseResult:
     dead = [p.dead for p in parts if p.dead.height]
     return ParseResult({k: v[0] if len(v) == 1 else pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()},
                        pl.concat(dead) if dead else empty_dead(), lines)
+
+
+def _times(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict[str, pl.Series]:
+    """``System.TimeCreated`` as UTC times if every record has it in the package's own form (the Numba
+    parser of ``evtx_kernel.utc_times``); else nothing, and the spec's rule reads the text."""
+    us, ok = kernel.utc_times(buf, starts, ends)
+    if not ok.all():
+        return {}
+    return {"System.TimeCreated": pl.Series("System.TimeCreated", us).cast(UTC)}
 
 
 def _strings(views: tuple[np.ndarray, np.ndarray], data: pa.Buffer, extra: pa.Buffer) -> pl.Series:
