@@ -1,12 +1,15 @@
 """Every detection kernel on N events (default 50 M), against the best plain-Polars formulation, same run.
 
-    python -m bench.bench_detect [--events N] [--keys K] [--polars-events M] [--only KERNEL ...]
+    python -m bench.bench_detect [--events N] [--keys K] [--polars-events M] [--only KERNEL ...] [--path P]
 
 Data: ``--events`` events over one day in time order (int64 microseconds), keys uniform over ``--keys``
 dense ids (int32), values uniform over 1,000 ids (distinct) or bytes (sum). Each measurement runs in its own
 process (own peak RSS, VmHWM); the JIT (cached) and data generation are outside the timed part; the
 process first touches as much memory as the run needs (on this VM the first touch of fresh memory costs
 ~200 MB/s, which would otherwise dominate both sides). Timed: soc = ordering (``windows.order``) + kernel;
+for count, distinct and sum the default soc path is the streaming kernels (``windows.stream_*``: time-ordered
+input, no ordering, contiguous parts in threads, one per Numba thread, so ``NUMBA_NUM_THREADS=1`` gives the
+single-thread figure), ``--path order`` times ``order`` + ``window_*`` instead; the table says which ran.
 Polars = its whole formulation (which sorts for itself). Polars runs on ``--polars-events`` events when N is
 too much for it (a fifth of that for entropy, whose Polars formulation explodes every string into its
 characters); the ratio is per event. Checksums show both computed the same thing.
@@ -74,7 +77,7 @@ def warm_memory(nbytes: int) -> None:
     del buf
 
 
-def soc_run(kernel: str, n: int, keys: int) -> dict:
+def soc_run(kernel: str, n: int, keys: int, path: str = "stream") -> dict:
     import numpy as np
 
     from soc.detect import kernels as K
@@ -85,7 +88,19 @@ def soc_run(kernel: str, n: int, keys: int) -> dict:
     small = slice(0, 5000)
     _, sk, st = W.order(key[small], times[small], keys)  # JIT (or cache load) outside the timed part
     out: dict = {}
-    if kernel == "count":
+    if kernel in ("count", "distinct", "sum") and path == "stream":
+        fv = values.astype(np.float64)
+        run = {"count": lambda: W.stream_count(key, times, SPAN, keys),
+               "distinct": lambda: W.stream_distinct(key, times, values, SPAN, keys),
+               "sum": lambda: W.stream_sum(key, times, fv, SPAN, keys)[0]}[kernel]
+        {"count": lambda: W.stream_count(key[small], times[small], SPAN, keys),  # JIT / cache load
+         "distinct": lambda: W.stream_distinct(key[small], times[small], values[small], SPAN, keys),
+         "sum": lambda: W.stream_sum(key[small], times[small], fv[small], SPAN, keys)}[kernel]()
+        with Timer() as t:
+            c = run()
+        out["checksum"] = float(c.sum()) if kernel == "sum" else int(c.sum())
+        out["path"] = f"stream, {len(W._parts(times, SPAN, None))} part(s)"
+    elif kernel == "count":
         W.count_episodes(sk, st, SPAN, W.GTE, 1000.0)
         with Timer() as t:
             _, k, ts = W.order(key, times, keys)
@@ -136,6 +151,8 @@ def soc_run(kernel: str, n: int, keys: int) -> dict:
         with Timer() as t:
             rows = K.first_seen(pairs, key.astype(np.int64), times, 1000 * keys, keys, times[0] + DAY_US // 4)
         out["checksum"] = int(rows.size)
+    out.setdefault("path", {"entropy": "kernel", "first_seen": "kernel", "rise_drop": "np.unique + kernel"}
+                   .get(kernel, "order + kernel"))
     out["wall"], out["cpu"] = t.wall, t.cpu
     return out
 
@@ -190,9 +207,9 @@ def polars_run(kernel: str, n: int, keys: int) -> dict:
     return out
 
 
-def child(kind: str, kernel: str, n: int, keys: int) -> dict:
+def child(kind: str, kernel: str, n: int, keys: int, path: str = "stream") -> dict:
     cmd = [sys.executable, "-m", "bench.bench_detect", "--child", kind, "--only", kernel, "--events", str(n),
-           "--keys", str(keys)]
+           "--keys", str(keys), "--path", path]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"}
@@ -205,24 +222,28 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=100_000)
     ap.add_argument("--polars-events", type=int, default=10_000_000)
     ap.add_argument("--only", nargs="*", default=KERNELS, choices=KERNELS)
+    ap.add_argument("--path", choices=["stream", "order"], default="stream",
+                    help="soc path for count, distinct, sum: streaming kernels or order + window kernel")
     ap.add_argument("--child", choices=["soc", "polars"])
     args = ap.parse_args()
     if args.child:
         from bench._child import peak_rss_mb
 
         warm_memory(args.events * 48)
-        run = soc_run if args.child == "soc" else polars_run
-        out = run(args.only[0], args.events, args.keys)
+        if args.child == "soc":
+            out = soc_run(args.only[0], args.events, args.keys, args.path)
+        else:
+            out = polars_run(args.only[0], args.events, args.keys)
         out["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(out))
         return
     print(f"machine: {machine()}; {args.events:,} events, {args.keys:,} keys, window {SPAN // 1_000_000} s\n")
-    print("| kernel | soc events | soc s (wall / CPU) | soc events/s (wall / per CPU-s) | soc peak RSS MB | "
+    print("| kernel | soc path | soc events | soc s (wall / CPU) | soc events/s (wall / per CPU-s) | soc peak RSS MB | "
           "Polars events | Polars s (wall / CPU) | Polars events/s | Polars peak RSS MB | ratio (per event, wall) "
           "| checksums equal |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for kernel in args.only:
-        s = child("soc", kernel, args.events, args.keys)
+        s = child("soc", kernel, args.events, args.keys, args.path)
         n_pol = min(args.polars_events // (5 if kernel == "entropy" else 1), args.events)
         p = child("polars", kernel, n_pol, args.keys)
         if "error" in s or "error" in p:
@@ -232,7 +253,8 @@ def main() -> None:
         if n_pol == args.events:
             same = str(s["checksum"] == p["checksum"])
         ratio = (p["wall"] / n_pol) / (s["wall"] / args.events)
-        print(f"| {kernel} | {args.events:,} | {s['wall']:.2f} / {s['cpu']:.2f} | {args.events / s['wall'] / 1e6:.1f} M"
+        print(f"| {kernel} | {s['path']} | {args.events:,} | {s['wall']:.2f} / {s['cpu']:.2f} | "
+              f"{args.events / s['wall'] / 1e6:.1f} M"
               f" / {args.events / s['cpu'] / 1e6:.1f} M | {s['peak_rss_mb']:,.0f} | {n_pol:,} | {p['wall']:.2f} / "
               f"{p['cpu']:.2f} | {n_pol / p['wall'] / 1e6:.2f} M | {p['peak_rss_mb']:,.0f} | x{ratio:.1f} | {same} |",
               flush=True)

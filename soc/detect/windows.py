@@ -21,6 +21,9 @@ the order, and episodes never overlap. ``threshold_episodes`` gives the same epi
 from time-ordered input, without sorting.
 
 Results are in the order's row order; ``restore(values, perm)`` puts per-row results back in input order.
+
+``stream_count``, ``stream_distinct`` and ``stream_sum`` give the same per-row results (restored) straight from
+input in time order, without ordering by key: one pass with per-key state, in threads over contiguous parts.
 """
 
 from __future__ import annotations
@@ -492,3 +495,316 @@ def holds(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
     if op == "neq" and values.dtype.kind == "f":
         out &= ~np.isnan(values)
     return out
+
+
+# --- streaming kernels: time-ordered input, no sort, results in input order ----------------------------------
+#
+# Logs arrive in time order, so the rows of every window are a contiguous run of the input that slides forward:
+# one pointer ``left`` walks behind the current row and takes each row out of its key's state when it falls out
+# of the window (time < t - span). Each row goes in once and out once, O(1); per-key state only (a count, a sum,
+# a per-(key, value) count in a hash table that holds just the pairs of rows inside windows), no permutation,
+# no gather, no restore. The windows are those of the module docstring: the rows of a key that come before a
+# row in time order (ties: input order), which are the rows before it in ``order``'s (key, time) order.
+#
+# Threads: the rows are cut into contiguous parts, each replayed in its own thread (nogil) from the first row
+# of its window (a binary search), so its state is rebuilt before it writes its own rows; no shared state.
+
+_STREAM_MIN_PART = 1 << 18  # rows per part below which a thread is not worth starting
+_FIB = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64: multiplicative (Fibonacci) hashing
+
+
+@njit(cache=True, nogil=True)
+def _scan(keys, times):
+    """One pass: smallest and largest key, and whether ``times`` are non-decreasing."""
+    lo = hi = keys[0]
+    ok = True
+    for i in range(keys.size):
+        k = keys[i]
+        lo = min(lo, k)
+        hi = max(hi, k)
+        if i > 0:
+            ok &= times[i] >= times[i - 1]
+    return lo, hi, ok
+
+
+@njit(cache=True, nogil=True)
+def _stream_count_part(keys, times, span, n_keys, warm, start, stop, out):
+    cnt = np.zeros(n_keys, np.int64)
+    left = warm
+    for j in range(warm, stop):
+        k = keys[j]
+        cnt[k] += 1
+        lo = times[j] - span
+        for _ in range(2):  # the usual 0-2 leaving rows without a branch (a mispredicted loop exit per row
+            e = times[left] < lo  # costs a quarter of the time); left never passes j: times[j] >= lo
+            cnt[keys[left]] -= e
+            left += e
+        while times[left] < lo:
+            cnt[keys[left]] -= 1
+            left += 1
+        if j >= start:
+            out[j] = cnt[k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot(pair, bits):
+    return ((pair * _FIB) >> (64 - bits)) & ((1 << bits) - 1)  # the top bits of the product
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(tab, bits, cb, pair):
+    """One more row of ``pair``; True when it is new (its count went 0 -> 1). A slot holds pair << cb | count
+    (0: free), so a probe reads one int64."""
+    mask = (1 << bits) - 1
+    i = _slot(pair, bits)
+    while True:
+        e = tab[i]
+        if e == 0:
+            tab[i] = (pair << cb) | 1
+            return True
+        if (e >> cb) == pair:
+            tab[i] = e + 1
+            return False
+        i = (i + 1) & mask
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _remove(tab, bits, cb, pair):
+    """One row less of ``pair`` (present); True when its count drops to 0, then its slot is freed by backward
+    shift (the later entries of its probe run move up), so lookups never meet tombstones."""
+    mask = (1 << bits) - 1
+    i = _slot(pair, bits)
+    while (tab[i] >> cb) != pair:
+        i = (i + 1) & mask
+    e = tab[i]
+    if (e & ((1 << cb) - 1)) > 1:
+        tab[i] = e - 1
+        return False
+    j = i
+    while True:
+        j = (j + 1) & mask
+        e = tab[j]
+        if e == 0:
+            break
+        h = _slot(e >> cb, bits)
+        # e stays if its home h lies cyclically in (i, j]: the freed slot i is not on its probe path
+        if (h > i and h <= j) if i <= j else (h > i or h <= j):
+            continue
+        tab[i] = e
+        i = j
+    tab[i] = 0
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _regrow(tab, bits, cb):
+    new = np.zeros(2 * tab.size, np.int64)
+    mask = new.size - 1
+    for e in tab:
+        if e != 0:
+            s = _slot(e >> cb, bits + 1)
+            while new[s] != 0:
+                s = (s + 1) & mask
+            new[s] = e
+    return new
+
+
+@njit(cache=True, nogil=True)
+def _distinct_rows(keys, times, values, n_values, cb, span, tab, bits, distinct, start, stop, j, left, live, out):
+    """Rows from ``j`` until the table is half full (or ``stop``): the next row, ``left`` and the live
+    pairs. The table is an argument, not reassigned here: a reassigned array in the loop costs twice the time."""
+    while j < stop:
+        k = keys[j]
+        v = values[j]
+        if v >= 0:
+            if 2 * (live + 1) > tab.size:
+                break
+            if _add(tab, bits, cb, np.int64(k) * n_values + v):
+                distinct[k] += 1
+                live += 1
+        lo = times[j] - span
+        while times[left] < lo:
+            w = values[left]
+            if w >= 0:
+                kl = keys[left]
+                if _remove(tab, bits, cb, np.int64(kl) * n_values + w):
+                    distinct[kl] -= 1
+                    live -= 1
+            left += 1
+        if j >= start:
+            out[j] = distinct[k]
+        j += 1
+    return j, left, live
+
+
+@njit(cache=True, nogil=True)
+def _stream_distinct_part(keys, times, values, n_values, cb, span, n_keys, warm, start, stop, out):
+    """A (key, value) -> rows-in-window hash table: it holds the pairs of the rows in the sliding window only,
+    doubled whenever it gets half full (short probe runs)."""
+    distinct = np.zeros(n_keys, np.int64)
+    bits = 12
+    tab = np.zeros(1 << bits, np.int64)
+    j, left, live = warm, warm, 0
+    while True:
+        j, left, live = _distinct_rows(keys, times, values, n_values, cb, span, tab, bits, distinct, start, stop, j,
+                                       left, live, out)
+        if j >= stop:
+            return
+        tab = _regrow(tab, bits, cb)
+        bits += 1
+
+
+@njit(cache=True, nogil=True)
+def _stream_sum_part(keys, times, values, span, n_keys, warm, start, stop, sums, valid):
+    total = np.zeros(n_keys, np.float64)
+    cnt = np.zeros(n_keys, np.int64)
+    left = warm
+    for j in range(warm, stop):
+        k = keys[j]
+        lo = times[j] - span
+        for _ in range(2):  # leave first (per key the same operations as ``window_sum``, so the same sums);
+            w = values[left]  # the usual 0-2 leaving rows without a branch: subtracting 0.0 changes no sum
+            e = (times[left] < lo) & (w == w)  # w == w: not NaN
+            kl = keys[left]
+            total[kl] -= w if e else 0.0
+            cnt[kl] -= e
+            left += times[left] < lo
+        while times[left] < lo:
+            w = values[left]
+            if not np.isnan(w):
+                kl = keys[left]
+                total[kl] -= w
+                cnt[kl] -= 1
+            left += 1
+        if cnt[k] == 0:
+            total[k] = 0.0
+        v = values[j]
+        if not np.isnan(v):
+            total[k] += v
+            cnt[k] += 1
+        if j >= start:
+            sums[j] = total[k]
+            valid[j] = cnt[k]
+
+
+@njit(cache=True, nogil=True)
+def _exact_sums(values):
+    """Every running sum of these values is exact (integers, total magnitude below 2**53), so the order of the
+    additions, hence the cut into parts, cannot change a sum."""
+    s = 0.0
+    for v in values:
+        if not np.isnan(v):
+            if v != np.floor(v):
+                return False
+            s += abs(v)
+    return s < 2.0**53
+
+
+def _stream_prepare(keys, times, span, n_keys, *columns):
+    """Checked arrays in time order (stable argsort when they are not), n_keys and the argsort (or None)."""
+    keys = np.asarray(keys)
+    times = np.asarray(times, dtype=np.int64)
+    if keys.shape != times.shape or keys.ndim != 1 or any(np.shape(c) != keys.shape for c in columns):
+        raise ValueError("keys, times and values must be 1-d arrays of the same length")
+    if span < 0:
+        raise ValueError(f"window span must be >= 0, not {span}")
+    if keys.size and keys.dtype.kind not in "iu":
+        raise ValueError(f"group keys must be integers, not {keys.dtype}")
+    by_time = None
+    top = 0
+    if keys.size:
+        lo, hi, in_order = _scan(keys, times)
+        if lo < 0:
+            raise ValueError("group keys must be non-negative (dense ids)")
+        top = int(hi) + 1
+        if not in_order:
+            by_time = np.argsort(times, kind="stable")
+            keys, times = keys[by_time], times[by_time]
+            columns = tuple(c[by_time] for c in columns)
+    if n_keys is None:
+        n_keys = top
+    elif n_keys < top:
+        raise ValueError(f"group key {top - 1} is not below n_keys={n_keys}")
+    return keys, times, n_keys, by_time, columns
+
+
+def _parts(times: np.ndarray, span: int, parts: int | None) -> list[tuple[int, int, int]]:
+    """(warm-up start, start, stop) of each contiguous part; parts=None: one per Numba thread, not too small."""
+    n = times.size
+    if parts is None:
+        import numba
+
+        parts = max(1, min(numba.get_num_threads(), n // _STREAM_MIN_PART))
+    bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(np.int64)
+    starts = bounds[:-1]
+    warms = np.searchsorted(times, times[starts] - span, side="left") if n else starts
+    return [(int(w), int(s), int(e)) for w, s, e in zip(warms, starts, bounds[1:], strict=True) if e > s]
+
+
+def _run_parts(fn, pieces) -> None:
+    """``fn(warm, start, stop)`` for each part, in threads (the kernels release the GIL)."""
+    if len(pieces) <= 1:
+        for p in pieces:
+            fn(*p)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(pieces)) as pool:
+        for f in [pool.submit(fn, *p) for p in pieces]:
+            f.result()
+
+
+def _input_order(out, by_time):
+    return out if by_time is None else restore(out, by_time)
+
+
+def stream_count(keys: np.ndarray, times: np.ndarray, span: int, n_keys: int | None = None,
+                 parts: int | None = None) -> np.ndarray:
+    """Rows in the window of each row, in input order, without sorting by key: ``window_count`` on ``order``ed
+    rows, restored. Time-ordered input streams in one pass (``parts`` threads, default one per Numba thread);
+    other input is stably argsorted by time first."""
+    keys, times, n_keys, by_time, _ = _stream_prepare(keys, times, span, n_keys)
+    out = np.empty(keys.size, np.int64)
+    _run_parts(lambda w, s, e: _stream_count_part(keys, times, span, n_keys, w, s, e, out),
+               _parts(times, span, parts))
+    return _input_order(out, by_time)
+
+
+def stream_distinct(keys: np.ndarray, times: np.ndarray, values: np.ndarray, span: int, n_keys: int | None = None,
+                    parts: int | None = None) -> np.ndarray:
+    """Distinct ``values`` (non-negative ids; negative is null, not counted) in each row's window, in input
+    order: ``window_distinct`` on ``order``ed rows, restored, without sorting (see ``stream_count``). A hash
+    table counts each (key, value) pair of the rows inside windows, so memory follows the window, not
+    n_keys * n_values."""
+    values = np.asarray(values)
+    if values.size and values.dtype.kind not in "iu":
+        raise ValueError(f"distinct values must be integer ids, not {values.dtype}")
+    keys, times, n_keys, by_time, (values,) = _stream_prepare(keys, times, span, n_keys, values)
+    n_values = int(values.max()) + 1 if values.size else 1
+    n_values = max(n_values, 1)
+    cb = max(keys.size, 1).bit_length()  # bits of a pair's row count
+    if (max(n_keys * n_values - 1, 1)).bit_length() + cb > 62:  # a table slot holds pair << cb | count
+        raise ValueError(f"values must be dense ids: {n_keys:,} keys x {n_values:,} values x {keys.size:,} rows "
+                         "do not fit a 62-bit table slot")
+    out = np.empty(keys.size, np.int64)
+    _run_parts(lambda w, s, e: _stream_distinct_part(keys, times, values, n_values, cb, span, n_keys, w, s, e,
+                                                     out),
+               _parts(times, span, parts))
+    return _input_order(out, by_time)
+
+
+def stream_sum(keys: np.ndarray, times: np.ndarray, values: np.ndarray, span: int, n_keys: int | None = None,
+               parts: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and number of non-NaN ``values`` in each row's window, in input order: ``window_sum`` on ``order``ed
+    rows, restored, bit for bit, without sorting (see ``stream_count``). Values whose running sums may round
+    (non-integers, or totals reaching 2**53) run in one part: a part rebuilds its sums from its warm-up only,
+    which could round differently from the sums carried from the first row."""
+    values = np.asarray(values, dtype=np.float64)
+    keys, times, n_keys, by_time, (values,) = _stream_prepare(keys, times, span, n_keys, values)
+    sums = np.empty(keys.size, np.float64)
+    valid = np.empty(keys.size, np.int64)
+    pieces = _parts(times, span, parts)
+    if len(pieces) > 1 and not _exact_sums(values):
+        pieces = _parts(times, span, 1)
+    _run_parts(lambda w, s, e: _stream_sum_part(keys, times, values, span, n_keys, w, s, e, sums, valid), pieces)
+    return _input_order(sums, by_time), _input_order(valid, by_time)
