@@ -212,7 +212,7 @@ def test_mapping_rejection_is_dead_lettered_with_its_reason_and_the_rest_indexes
     rec = json.loads(line)
     assert rec["id"] == bad_id and rec["status"] == 400 and rec["index"] == f"{es_cfg.index_prefix}-2026.10"
     assert "event.risk_score" in rec["reason"] and "very high" in rec["reason"]
-    assert rec["source"]["event.risk_score"] == "very high" and rec["source"]["event.id"] == bad_id
+    assert rec["source"]["event"]["risk_score"] == "very high" and rec["source"]["event"]["id"] == bad_id
     assert es.count(client, es_cfg.index_prefix) == 49
     # replaying a document the template refuses fails again and stays dead-lettered (never dropped)
     again = es.replay(client, tmp_path, es_cfg)
@@ -299,3 +299,137 @@ def test_tls_is_verified_by_default_and_auth_comes_from_the_config():
     assert off._headers["authorization"].startswith("Basic ")
     with pytest.raises(es.ESError, match="no Elasticsearch URL configured"):
         es.make_client(ESConfig())
+
+
+def _nested(row: dict) -> dict:
+    out: dict = {}
+    for name, value in row.items():
+        if value is None:
+            continue
+        node = out
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def test_documents_are_nested_ecs_json_without_nulls_and_with_escapes():
+    import json
+
+    alerts = many_alerts(5).with_columns(
+        pl.Series("rule.name", ['quote " back \\ tab \t nul \x00', "Tấn công dò mật khẩu", None, "x", "y"]),
+        pl.Series("event.risk_score", [float("nan"), 1.5, None, 2.0, 3.0]))
+    docs = es.documents(alerts, "p")
+    assert docs.columns == ["index", "id", "source"] and docs.height == 5
+    expected = alerts.with_columns(pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).to_dicts()
+    for source, row in zip(docs.get_column("source"), expected, strict=True):
+        got = json.loads(source)
+        want = _nested(row)
+        risk = want["event"].get("risk_score", 0.0)
+        if risk != risk:  # NaN is not JSON: it becomes null
+            want["event"]["risk_score"] = None
+        assert got == want
+        assert "null" not in source.replace('"risk_score":null', "")  # null fields are left out, not sent
+    assert json.loads(docs[0, "source"])["rule"]["name"] == 'quote " back \\ tab \t nul \x00'
+    assert "user" not in json.loads(docs[0, "source"])  # an object whose fields are all null is left out
+    assert docs.get_column("index").to_list() == ["p-2026.10"] * 5
+    with pytest.raises(ValueError, match="null event.id"):
+        es.documents(alerts.with_columns(pl.lit(None, pl.String).alias("event.id")), "p")
+
+
+def test_bulk_requests_are_cut_by_count_and_by_bytes(monkeypatch):
+    import json
+
+    docs = es.documents(many_alerts(1000), "p")
+    cfg = ESConfig(chunk_size=300)
+    chunks = list(es._chunks(docs, cfg))
+    assert [c.docs.height for c in chunks] == [300, 300, 300, 100]
+    monkeypatch.setattr(es, "MAX_CHUNK_BYTES", 50_000)
+    chunks = list(es._chunks(docs, cfg))
+    assert all(len(c.body) <= 50_000 + 2_000 for c in chunks) and len(chunks) > 4
+    lines = b"".join(c.body for c in chunks).decode().splitlines()
+    assert len(lines) == 2000  # an action and a source per document, each exactly once, in order
+    actions = [json.loads(line)["create"] for line in lines[::2]]
+    assert [a["_id"] for a in actions] == docs.get_column("id").to_list()
+    assert [json.loads(line) for line in lines[1::2]] == [json.loads(s) for s in docs.get_column("source")]
+
+
+def _refresh_interval(client, index: str):
+    got = client.indices.get_settings(index=index, name="index.refresh_interval", flat_settings=True)
+    return got[index]["settings"].get("index.refresh_interval")
+
+
+def test_refresh_is_off_during_a_large_run_and_put_back_even_when_the_run_fails(es_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(es, "REFRESH_OFF_FROM", 100)
+    monkeypatch.setattr(es, "SLICE_ROWS", 100)
+    client = es.connect(es_cfg)
+    index = f"{es_cfg.index_prefix}-2026.10"
+    seen, calls = [], []
+    real = es.documents
+
+    def failing_second_batch(alerts, prefix):
+        calls.append(alerts.height)
+        if len(calls) == 2:
+            seen.append(_refresh_interval(client, index))
+            raise RuntimeError("serialisation broke")
+        return real(alerts, prefix)
+
+    monkeypatch.setattr(es, "documents", failing_second_batch)
+    with pytest.raises(RuntimeError, match="serialisation broke"):
+        es.index_alerts(client, many_alerts(300), tmp_path, es_cfg)
+    assert seen == ["-1"]                                    # off while the run was going on
+    assert _refresh_interval(client, index) == es.REFRESH    # and put back although it failed
+    # the first batch was sent, and is searchable without waiting for a refresh: nothing half-done is hidden
+    assert client.count(index=index)["count"] + es.DeadLetters(tmp_path).count() == 100
+    monkeypatch.setattr(es, "documents", real)
+    report = es.index_alerts(client, many_alerts(300), tmp_path, es_cfg)
+    assert (report.indexed + report.duplicates, report.dead, report.error) == (300, 0, None)
+    assert client.count(index=index)["count"] == 300 and _refresh_interval(client, index) == es.REFRESH
+
+
+def test_a_refresh_left_off_by_a_run_that_died_is_put_back_by_the_next(es_cfg, tmp_path):
+    client = es.connect(es_cfg)
+    index = f"{es_cfg.index_prefix}-2026.10"
+    first = es.index_alerts(client, many_alerts(20), tmp_path, es_cfg)
+    assert first.indexed == 20 and _refresh_interval(client, index) == es.REFRESH
+    client.indices.put_settings(index=index, settings={"index.refresh_interval": "-1"})  # as a killed run leaves it
+    small = es.index_alerts(client, many_alerts(30), tmp_path, es_cfg)  # below REFRESH_OFF_FROM
+    assert (small.indexed, small.duplicates) == (10, 20)
+    assert _refresh_interval(client, index) == es.REFRESH
+
+
+class _Answers:
+    """A client whose bulk answers are scripted per document id: a server under pressure (429), a mapping
+    rejection (400), a conflict (409). It records what was sent, to check what is sent again."""
+
+    def __init__(self, script: dict[str, list[int]]):
+        self.script, self.sent = script, []
+
+    def bulk(self, operations: bytes, filter_path: str):
+        import json
+
+        lines = operations.decode().splitlines()
+        ids = [json.loads(line)["create"]["_id"] for line in lines[::2]]
+        self.sent.append(ids)
+        items = []
+        for doc_id in ids:
+            status = self.script.get(doc_id, [201]).pop(0) if self.script.get(doc_id) else 201
+            op = {"status": status}
+            if status >= 300:
+                op["error"] = {"type": f"status_{status}", "reason": f"scripted {status}"}
+            items.append({"create": op})
+        return {"errors": any(i["create"]["status"] >= 300 for i in items), "items": items}
+
+
+def test_items_refused_with_429_are_sent_again_alone_then_dead_lettered_when_they_keep_failing(tmp_path):
+    alerts = many_alerts(10)
+    ids = alerts.get_column("event.id").to_list()
+    client = _Answers({ids[1]: [429, 201], ids[2]: [429, 429, 429], ids[3]: [400], ids[4]: [409]})
+    cfg = ESConfig(url="http://unused", chunk_size=10, workers=1, max_retries=2, initial_backoff=0.001)
+    report = es.send(client, [es.documents(alerts, "p")], 10, es.DeadLetters(tmp_path), cfg)
+    assert (report.indexed, report.duplicates, report.dead, report.error) == (7, 1, 2, None)
+    assert client.sent == [ids, [ids[1], ids[2]], [ids[2]]]  # only the refused ones again, max_retries times
+    dead = {d["id"]: d for d in map(__import__("json").loads, (tmp_path / es.DEAD_LETTER).read_text().splitlines())}
+    assert dead.keys() == {ids[2], ids[3]} and dead[ids[2]]["status"] == 429 and dead[ids[3]]["status"] == 400
+    assert dead[ids[3]]["reason"] == "status_400: scripted 400" and dead[ids[3]]["source"]["event"]["id"] == ids[3]

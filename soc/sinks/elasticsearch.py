@@ -2,8 +2,9 @@
 
 - ``setup``: a component template with the ECS core types of the alert schema and an index template for
   ``<prefix>-*`` (nothing else: no ingest pipelines, ILM or data streams, so a minimal server works).
-- ``index_alerts``: ``streaming_bulk`` with ``op_type=create`` and the alert's deterministic id as ``_id``,
-  into ``<prefix>-YYYY.MM`` from the alert's own ``@timestamp``. 201 = indexed, 409 = already indexed (a re-run);
+- ``index_alerts``: bulk requests with ``op_type=create`` and the alert's deterministic id as ``_id``, into
+  ``<prefix>-YYYY.MM`` from the alert's own ``@timestamp``, built as bytes by Polars (nested ECS JSON) and sent
+  on ``workers`` connections while the next ones are built. 201 = indexed, 409 = already indexed (a re-run);
   429 and 5xx are retried with exponential back-off; anything else (a mapping rejection, the server going away)
   goes to an append-only NDJSON dead-letter file with its reason. Every alert ends up in exactly one of
   indexed / already indexed / dead-lettered.
@@ -12,14 +13,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
+import queue
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from soc.alerts.schema import ALERT_SCHEMA
@@ -140,7 +146,7 @@ def setup(client, cfg: ESConfig) -> list[str]:
         client.indices.put_index_template(
             name=template, index_patterns=[f"{cfg.index_prefix}-*"], composed_of=[component], priority=200,
             template={"settings": {"number_of_shards": 1, "number_of_replicas": cfg.replicas,
-                                   "refresh_interval": "5s"}},
+                                   "refresh_interval": REFRESH}},
             meta={"description": "soc alerts, one index per month (<prefix>-YYYY.MM)"})
     except Exception as exc:  # noqa: BLE001
         raise ESError(explain(exc, cfg.url)) from None
@@ -158,25 +164,85 @@ def ensure_setup(client, cfg: ESConfig) -> None:
 
 # -- documents ------------------------------------------------------------------------------------------------
 
-def documents(alerts: pl.DataFrame, prefix: str) -> tuple[list[str], list[str], list[str]]:
-    """Index names, ids and JSON sources of ``alerts`` (serialised by Polars, not per row in Python)."""
-    if alerts.height == 0:
-        return [], [], []
+def documents(alerts: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """``index``, ``id`` and ``source`` (JSON text) of each alert, serialised by Polars, not per row in Python.
+
+    The source is nested ECS (``{"event":{"id":...}}``, not ``{"event.id":...}``): the server then has no dotted
+    names to expand (a fifth of its CPU per document in bench_es). Null fields and empty objects are left out."""
+    _check(alerts)
+    strings = [n for n, t in alerts.schema.items() if t == pl.String]
+    plain = alerts.select(pl.col(n).str.contains(r'["\\\x00-\x1f]').not_().all() for n in strings).row(0)
+    quote = {n for n, ok in zip(strings, plain, strict=True) if ok is not False}  # no character to escape
+    pieces = [pl.lit("{")]
+    _members(_tree(alerts.schema), quote, pieces)
+    pieces.append(pl.lit("}"))
+    return alerts.lazy().select(
+        pl.col("@timestamp").dt.convert_time_zone("UTC").dt.strftime(f"{prefix}-%Y.%m").alias("index"),
+        pl.col("event.id").cast(pl.String).alias("id"),
+        pl.concat_str(pieces, ignore_nulls=True).alias("source"),
+    ).collect()
+
+
+def _check(alerts: pl.DataFrame) -> None:
     for col in ("@timestamp", "event.id"):
         if col not in alerts.columns:
             raise ValueError(f"alerts lack the column {col}")
-    indices = alerts.select(pl.col("@timestamp").dt.convert_time_zone("UTC").dt.strftime(f"{prefix}-%Y.%m"))
-    # one `"name":value` per non-null field (Polars encodes and escapes), nulls left out: less to parse and store
-    fields = []
-    for name, dtype in alerts.schema.items():
-        col = pl.col(name)
-        if isinstance(dtype, pl.Datetime):
-            col = col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        pair = pl.struct(col.alias(name)).struct.json_encode().str.slice(1, None).str.head(-1)
-        fields.append(pl.when(pl.col(name).is_not_null()).then(pair))
-    body = pl.concat_str(fields, separator=",", ignore_nulls=True)
-    sources = alerts.select(pl.concat_str(pl.lit("{"), body, pl.lit("}"))).to_series().to_list()
-    return indices.to_series().to_list(), alerts.get_column("event.id").cast(pl.String).to_list(), sources
+    if alerts.get_column("event.id").null_count():
+        raise ValueError("alerts with a null event.id cannot be indexed (the id is what prevents duplicates)")
+
+
+def _tree(schema: pl.Schema) -> dict:
+    """Column names as a tree of ECS objects: ``{"event": {"id": (name, dtype), ...}, ...}``."""
+    tree: dict = {}
+    for name, dtype in schema.items():
+        node, path = tree, name.split(".")
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"alert column {name!r} is inside {part!r}, which is also a column")
+        if path[-1] in node:
+            raise ValueError(f"alert column {name!r} is also an object of other columns")
+        node[path[-1]] = (name, dtype)
+    return tree
+
+
+def _members(tree: dict, quote: set[str], pieces: list[pl.Expr]) -> pl.Expr:
+    """Append the pieces of the members of one object (one flat ``concat_str``: no text is copied twice);
+    return whether any member is present. A member is preceded by a comma when one before it is present."""
+    before: pl.Expr | None = None
+    for key, sub in tree.items():
+        comma = len(pieces)
+        pieces.append(pl.lit(","))  # replaced below once ``before`` is known
+        if isinstance(sub, dict):
+            opened = len(pieces)
+            pieces.append(pl.lit(""))
+            present = _members(sub, quote, pieces)
+            pieces[opened] = pl.when(present).then(pl.lit(_json_key(key) + "{"))
+            pieces.append(pl.when(present).then(pl.lit("}")))
+        else:
+            name, dtype = sub
+            present = pl.col(name).is_not_null()
+            pieces.append(pl.when(present).then(pl.concat_str(pl.lit(_json_key(key)), _value(name, dtype, quote))))
+        pieces[comma] = pl.lit(None, pl.String) if before is None else pl.when(before & present).then(pl.lit(","))
+        before = present if before is None else before | present
+    return before if before is not None else pl.lit(False)
+
+
+def _value(name: str, dtype: pl.DataType, quote: set[str]) -> pl.Expr:
+    col = pl.col(name)
+    if isinstance(dtype, pl.Datetime):  # digits and separators: nothing to escape
+        return pl.concat_str(pl.lit('"'), col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                             pl.lit('"'))
+    if dtype.is_integer():
+        return col.cast(pl.String)
+    if name in quote:
+        return pl.concat_str(pl.lit('"'), col, pl.lit('"'))
+    # strings with quotes, backslashes or control characters, floats (NaN becomes null), lists: Polars escapes
+    return pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+
+
+def _json_key(key: str) -> str:
+    return json.dumps(key, ensure_ascii=False) + ":"
 
 
 # -- dead letters ----------------------------------------------------------------------------------------------
@@ -229,30 +295,149 @@ def _reason(info: dict) -> str:
 
 # -- indexing ---------------------------------------------------------------------------------------------------
 
-def _expand(item: tuple[str, str, str]):
-    index, doc_id, source = item
-    return {"create": {"_index": index, "_id": doc_id}}, source.encode("utf-8", "surrogatepass")
+SLICE_ROWS = 20_000          # alerts serialised at a time, while the ones before are being sent
+MAX_CHUNK_BYTES = 8 << 20    # a bulk request is also cut by size (the server refuses more than 100 MB)
+ANSWER = "errors,items.*.status,items.*.error"  # filter_path: only what is read of the server's answer
+REFRESH = "5s"               # the template's refresh interval
+REFRESH_OFF_FROM = 10_000    # runs of at least this many alerts turn their indices' refresh off meanwhile
 
 
-def send(client, indices: list[str], ids: list[str], sources: list[str], dead: DeadLetters, cfg: ESConfig,
-         ) -> IndexReport:
-    """Bulk-create the documents; every one is counted as indexed, duplicate or dead-lettered.
+@dataclass
+class _Chunk:
+    docs: pl.DataFrame  # index, id, source, line (the action and source lines of one document)
+    body: bytes         # the lines of all of them: one bulk request
 
-    ``cfg.workers`` streams run side by side on consecutive slices (one bulk request is indexed by one thread
-    of the server, so one stream leaves a core idle); each is a ``streaming_bulk`` with its own retries.
-    """
-    report = IndexReport(sent=len(ids))
+
+def _chunks(docs: pl.DataFrame, cfg: ESConfig) -> Iterator[_Chunk]:
+    """Bulk requests of at most ``cfg.chunk_size`` documents and about ``MAX_CHUNK_BYTES``, built by Polars."""
+    if docs.height == 0:
+        return
+    action = pl.struct(pl.col("index").alias("_index"), pl.col("id").alias("_id")).struct.json_encode()
+    docs = docs.with_columns(pl.concat_str(pl.lit('{"create":'), action, pl.lit("}\n"), pl.col("source"),
+                                           pl.lit("\n")).alias("line"))
+    size = docs.get_column("line").str.len_bytes().cast(pl.Int64).to_numpy()
+    by_bytes = (np.cumsum(size) - size) // MAX_CHUNK_BYTES
+    starts = np.flatnonzero(np.diff(by_bytes, prepend=-1))  # first row of each byte group
+    bounds = []
+    for lo, hi in zip(starts, [*starts[1:], docs.height], strict=True):
+        bounds.extend((a, min(a + max(cfg.chunk_size, 1), hi)) for a in range(lo, hi, max(cfg.chunk_size, 1)))
+    for lo, hi in bounds:
+        part = docs.slice(lo, hi - lo)
+        yield _Chunk(part, part.select(pl.col("line").str.join("").cast(pl.Binary)).item())
+
+
+class _Run:
+    """One bulk run: ``cfg.workers`` threads send chunks from a queue (a bulk request on one shard is indexed
+    by one server thread, so one stream leaves a core idle) while the caller serialises the next ones."""
+
+    def __init__(self, client, dead: DeadLetters, cfg: ESConfig, report: IndexReport):
+        self.client, self.dead, self.cfg, self.report = client, dead, cfg, report
+        self.lock = threading.Lock()
+        self.stop = threading.Event()  # the server went away (or the run was interrupted): send nothing more
+
+    def worker(self, chunks: queue.Queue) -> None:
+        while (chunk := chunks.get()) is not None:
+            if self.stop.is_set():
+                self.unconfirmed(chunk.docs)
+            else:
+                self.send(chunk)
+
+    def send(self, chunk: _Chunk) -> None:
+        """Send one chunk; 429/5xx items are sent again with back-off, then dead-lettered with the rest."""
+        cfg, docs, body = self.cfg, chunk.docs, chunk.body
+        pending = np.arange(docs.height)
+        indexed = duplicates = attempt = 0
+        failed: list[tuple[int, int | None, str]] = []
+        try:
+            while pending.size:
+                answer = self.client.bulk(operations=body, filter_path=ANSWER)
+                items = answer.get("items") or []
+                if len(items) != pending.size:
+                    raise RuntimeError(f"the bulk answer has {len(items)} items for {pending.size} documents")
+                if not answer.get("errors"):
+                    indexed += pending.size
+                    break
+                retry = []
+                for pos, item in zip(pending.tolist(), items, strict=True):
+                    op = next(iter(item.values()))
+                    status = op.get("status")
+                    if isinstance(status, int) and 200 <= status < 300:
+                        indexed += 1
+                    elif status == 409:
+                        duplicates += 1
+                    elif status in RETRY_STATUS and attempt < cfg.max_retries:
+                        retry.append(pos)
+                    else:
+                        failed.append((pos, status, _reason(op)))
+                pending = np.array(retry, dtype=np.int64)
+                if pending.size:
+                    time.sleep(min(cfg.max_backoff, cfg.initial_backoff * 2 ** attempt))
+                    attempt += 1
+                    body = docs.select(pl.col("line").gather(pending).str.join("").cast(pl.Binary)).item()
+            pending = pending[:0]
+        except BaseException as exc:  # the server went away (or worse): reported, nothing dropped
+            with self.lock:
+                self.report.error = self.report.error or (explain(exc, cfg.url) if isinstance(exc, Exception)
+                                                          else "indexing interrupted")
+            self.stop.set()
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            rows = [(docs[p, "index"], docs[p, "id"], status, reason, docs[p, "source"]) for p, status, reason
+                    in failed]
+            with self.lock:
+                self.report.indexed += indexed
+                self.report.duplicates += duplicates
+            self.dead_letter(rows)
+            if pending.size:
+                self.unconfirmed(docs[pending])
+
+    def unconfirmed(self, docs: pl.DataFrame) -> None:
+        """Documents the server did not confirm (it went away, or the run was interrupted): dead-lettered."""
+        why = f"not confirmed: {self.report.error or 'indexing interrupted'}"
+        self.dead_letter([(i, d, None, why, s) for i, d, s in docs.select("index", "id", "source").iter_rows()])
+
+    def dead_letter(self, rows: list[tuple[str, str, int | str | None, str, str]]) -> None:
+        if not rows:
+            return
+        with self.lock:
+            for _, _, _, reason, _ in rows:
+                key = reason.split(":", 1)[0]
+                self.report.reasons[key] = self.report.reasons.get(key, 0) + 1
+            self.dead.append(rows)
+
+
+def send(client, batches: Iterable[pl.DataFrame], total: int, dead: DeadLetters, cfg: ESConfig) -> IndexReport:
+    """Bulk-create the documents of ``batches`` (frames of index, id, source); every one of them is counted
+    as indexed, duplicate (409) or dead-lettered, even when the server goes away or the run is interrupted."""
+    report = IndexReport(sent=total)
     start = time.perf_counter()
-    lock = threading.Lock()
-    workers = max(1, min(cfg.workers, -(-len(ids) // max(cfg.chunk_size, 1))))
-    bounds = [(len(ids) * w // workers, len(ids) * (w + 1) // workers) for w in range(workers)]
-    if workers == 1:
-        _stream(client, indices, ids, sources, bounds[0], dead, cfg, report, lock)
-    else:
-        threads = [threading.Thread(target=_stream, args=(client, indices, ids, sources, b, dead, cfg, report, lock))
-                   for b in bounds]
-        for t in threads:
-            t.start()
+    run = _Run(client, dead, cfg, report)
+    workers = max(1, min(cfg.workers, -(-total // max(cfg.chunk_size, 1))))
+    chunks: queue.Queue = queue.Queue(maxsize=2 * workers)
+    threads = [threading.Thread(target=run.worker, args=(chunks,), daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    todo = (chunk for batch in batches for chunk in _chunks(batch, cfg))
+    finished, current = False, None
+    try:
+        for current in todo:
+            if run.stop.is_set():
+                run.unconfirmed(current.docs)
+            else:
+                chunks.put(current)
+            current = None
+        finished = True
+    finally:
+        if not finished:  # interrupted here: what is left is dead-lettered, not dropped (a replay sends it once)
+            run.stop.set()
+            if current is not None:
+                run.unconfirmed(current.docs)
+            with contextlib.suppress(Exception):  # unless it cannot be built: that error goes up to the caller
+                for chunk in todo:
+                    run.unconfirmed(chunk.docs)
+        for _ in threads:
+            chunks.put(None)
         for t in threads:
             t.join()
     report.dead = sum(report.reasons.values())
@@ -260,60 +445,66 @@ def send(client, indices: list[str], ids: list[str], sources: list[str], dead: D
     return report
 
 
-def _stream(client, indices, ids, sources, bounds: tuple[int, int], dead: DeadLetters, cfg: ESConfig,
-            report: IndexReport, lock: threading.Lock) -> None:
-    from elasticsearch.helpers import streaming_bulk
-
-    lo, hi = bounds
-    unresolved = {ids[i]: i for i in range(lo, hi)}
-    failed: list[tuple[str, str, int | str | None, str, str]] = []
-    indexed = duplicates = 0
-    error = None
-
-    def flush() -> None:
-        with lock:
-            for _, _, _, reason, _ in failed:
-                key = reason.split(":", 1)[0]
-                report.reasons[key] = report.reasons.get(key, 0) + 1
-            dead.append(failed)
-        failed.clear()
-
-    try:
-        for ok, info in streaming_bulk(
-                client, zip(indices[lo:hi], ids[lo:hi], sources[lo:hi], strict=True), chunk_size=cfg.chunk_size,
-                max_chunk_bytes=50 << 20, expand_action_callback=_expand, raise_on_error=False,
-                raise_on_exception=False, max_retries=cfg.max_retries, initial_backoff=cfg.initial_backoff,
-                max_backoff=cfg.max_backoff, retry_on_status=RETRY_STATUS, yield_ok=True):
-            op = info.get("create", info)
-            pos = unresolved.pop(op.get("_id"), None)
-            if pos is None:
-                continue
-            status = op.get("status")
-            if ok:
-                indexed += 1
-            elif status == 409:
-                duplicates += 1
-            else:
-                failed.append((indices[pos], ids[pos], status, _reason(op), sources[pos]))
-                if len(failed) >= 10_000:
-                    flush()
-    except Exception as exc:  # noqa: BLE001 - the server went away (or worse): reported, nothing dropped
-        error = explain(exc, cfg.url)
-    finally:
-        # what the server did not confirm (it went away, or the run was interrupted) is kept, never dropped
-        why = f"not confirmed: {error or 'indexing interrupted'}"
-        failed.extend((indices[p], ids[p], None, why, sources[p]) for p in sorted(unresolved.values()))
-        flush()
-        with lock:
-            report.indexed += indexed
-            report.duplicates += duplicates
-            report.error = report.error or error
-
-
 def index_alerts(client, alerts: pl.DataFrame, data_dir: str | Path, cfg: ESConfig) -> IndexReport:
-    """Index ``alerts`` (an alert frame); failures go to ``data_dir``'s dead-letter file."""
-    indices, ids, sources = documents(alerts, cfg.index_prefix)
-    return send(client, indices, ids, sources, DeadLetters(data_dir), cfg)
+    """Index ``alerts`` (an alert frame); failures go to ``data_dir``'s dead-letter file.
+
+    A run of ``REFRESH_OFF_FROM`` alerts or more turns the refresh of its indices off while it runs (fewer,
+    larger segments) and puts it back in a ``finally``, then refreshes them once: the alerts are searchable
+    when it returns. Any run puts back a refresh left off by a run that died."""
+    if alerts.height == 0:
+        return IndexReport()
+    _check(alerts)  # before anything is sent
+    names = alerts.select(pl.col("@timestamp").dt.convert_time_zone("UTC").dt.strftime(f"{cfg.index_prefix}-%Y.%m")
+                          .unique(maintain_order=True)).to_series().to_list()
+    # the first slice is one request, so that the server starts while the next ones are serialised
+    cuts = [0, *range(min(cfg.chunk_size, SLICE_ROWS), alerts.height, SLICE_ROWS), alerts.height]
+    batches = (documents(alerts.slice(lo, hi - lo), cfg.index_prefix) for lo, hi in itertools.pairwise(cuts))
+    with refresh_off(client, names, off=alerts.height >= REFRESH_OFF_FROM) as report_error:
+        report = send(client, batches, alerts.height, DeadLetters(data_dir), cfg)
+    report.error = report.error or report_error.get("error")
+    return report
+
+
+@contextlib.contextmanager
+def refresh_off(client, names: list[str], off: bool = True) -> Iterator[dict]:
+    """Turn the refresh of the indices ``names`` off (``off``) and put it back afterwards, whatever happens.
+
+    Put back means the interval it had, or the template's ``REFRESH`` when it was already off (left so by a
+    run that died before its ``finally``, or one running at the same time); then one explicit refresh. Without
+    ``off`` only a refresh left off is put back. A server that refuses (no ``manage`` privilege) only loses
+    the speed-up. The dict yielded gets ``error`` when the refresh could not be put back."""
+    names = [n for n in names if n]
+    outcome: dict = {}
+    before: dict[str, str | None] = {}
+    turned_off = False
+    try:
+        if off:
+            for name in names:  # created now (from the template) so that their refresh can be turned off
+                client.options(ignore_status=400).indices.create(index=name)
+        if names:
+            got = client.indices.get_settings(index=",".join(names), name="index.refresh_interval",
+                                              flat_settings=True, ignore_unavailable=True, allow_no_indices=True)
+            before = {ix: v.get("settings", {}).get("index.refresh_interval") for ix, v in got.items()}
+        if off and before:
+            turned_off = True
+            client.indices.put_settings(index=",".join(before), settings={"index.refresh_interval": "-1"})
+    except Exception:  # noqa: BLE001, S110 - only the speed-up is lost; the bulk run reports a server gone
+        pass
+    try:
+        yield outcome
+    finally:
+        back: dict[str | None, list[str]] = {}
+        for ix, value in before.items():
+            if turned_off or value == "-1":
+                back.setdefault(REFRESH if value == "-1" else value, []).append(ix)
+        try:
+            for value, indices in back.items():
+                client.indices.put_settings(index=",".join(indices), settings={"index.refresh_interval": value})
+            if turned_off:
+                client.indices.refresh(index=",".join(before), ignore_unavailable=True)
+        except Exception as exc:  # noqa: BLE001
+            outcome["error"] = (f"the refresh interval of {', '.join(sorted(before))} was not put back "
+                                f"({explain(exc, None)}): the next run puts it back")
 
 
 def replay(client, data_dir: str | Path, cfg: ESConfig) -> IndexReport:
@@ -342,7 +533,11 @@ def replay(client, data_dir: str | Path, cfg: ESConfig) -> IndexReport:
                 except (ValueError, KeyError, TypeError) as exc:
                     bad.append(("", "", None, f"unreadable dead-letter line: {exc}", json.dumps(line)))
         dead.append(bad)
-        part = send(client, indices, ids, sources, dead, cfg)
+        docs = pl.DataFrame({"index": indices, "id": ids, "source": sources}, schema=dict.fromkeys(
+            ("index", "id", "source"), pl.String))
+        with refresh_off(client, list(dict.fromkeys(indices)), off=len(ids) >= REFRESH_OFF_FROM) as outcome:
+            part = send(client, [docs], len(ids), dead, cfg)
+        part.error = part.error or outcome.get("error")
         report.sent += part.sent
         report.indexed += part.indexed
         report.duplicates += part.duplicates
