@@ -64,20 +64,31 @@ def build(copies: int, per_file: int) -> list[Path]:
     return out
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its live children (the EVTX worker processes), from /proc."""
-    total = time.process_time()
-    tick = os.sysconf("SC_CLK_TCK")
+def _children() -> list[str]:
+    """Pids of this process's live children (the EVTX worker processes), from /proc."""
+    kids = []
     for task in os.listdir("/proc/self/task"):
         try:
-            kids = Path(f"/proc/self/task/{task}/children").read_text().split()
+            kids += Path(f"/proc/self/task/{task}/children").read_text().split()
         except OSError:
             continue
-        for kid in kids:
-            try:
-                fields = Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
+    return kids
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:  # the child has just exited
+        return None
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its live children."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = time.process_time()
+    for kid in _children():
+        if (stat := _read(f"/proc/{kid}/stat")) is not None:
+            fields = stat.rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return total
 
@@ -85,19 +96,10 @@ def cpu_seconds() -> float:
 def children_rss_mb() -> float:
     """Peak RSS (VmHWM) of the live children, summed."""
     total = 0.0
-    for task in os.listdir("/proc/self/task"):
-        try:
-            kids = Path(f"/proc/self/task/{task}/children").read_text().split()
-        except OSError:
-            continue
-        for kid in kids:
-            try:
-                status = Path(f"/proc/{kid}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1]) / 1024
+    for kid in _children():
+        for line in (_read(f"/proc/{kid}/status") or "").splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
     return total
 
 
