@@ -21,30 +21,11 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
-from bench.harness import ROOT, machine
+from bench.harness import DAY_US, ROOT, Timer, events, machine
 
-DAY_US = 86_400 * 1_000_000
 SPAN = 300 * 1_000_000
 KERNELS = ["count", "distinct", "sum", "periodicity", "entropy", "rise_drop", "first_seen"]
-
-
-class Timer:
-    def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-
-def generate(n: int, keys: int, seed: int = 1):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    times = 1_795_420_800_000_000 + np.cumsum(rng.integers(0, 2 * DAY_US // n + 1, n, dtype=np.int64))
-    return rng, rng.integers(0, keys, n, dtype=np.int32), times
 
 
 def _strings(rng, n: int):
@@ -83,7 +64,7 @@ def soc_run(kernel: str, n: int, keys: int, path: str = "stream") -> dict:
     from soc.detect import kernels as K
     from soc.detect import windows as W
 
-    rng, key, times = generate(n, keys)
+    rng, key, times = events(n, keys)
     values = rng.integers(0, 1000, n, dtype=np.int64)
     small = slice(0, 5000)
     _, sk, st = W.order(key[small], times[small], keys)  # JIT (or cache load) outside the timed part
@@ -161,7 +142,7 @@ def polars_run(kernel: str, n: int, keys: int) -> dict:
     import numpy as np
     import polars as pl
 
-    rng, key, times = generate(n, keys)
+    rng, key, times = events(n, keys)
     values = rng.integers(0, 1000, n, dtype=np.int64)
     df = pl.DataFrame({"k": key, "t": pl.Series(times).cast(pl.Datetime("us")), "v": values})
     period = f"{SPAN // 1_000_000}s"

@@ -26,33 +26,10 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
-from bench.harness import ROOT, machine
+from bench.harness import ROOT, Timer, events, machine
 
-DAY_US = 86_400 * 1_000_000
 KINDS = ["soc", "soc-shuffled", "numpy", "polars"]
-
-
-class Timer:
-    """Wall-clock and CPU seconds of a block (the CPU time shows what a shared, loaded machine hides)."""
-
-    def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-
-def generate(n: int, keys: int, seed: int = 1):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    gaps = rng.integers(0, 2 * DAY_US // n + 1, n, dtype=np.int64)
-    times = 1_795_420_800_000_000 + np.cumsum(gaps)
-    key = rng.integers(0, keys, n, dtype=np.int32)
-    return key, times
 
 
 def measure(kind: str, n: int, keys: int, span: int, threshold: int) -> dict:
@@ -61,7 +38,7 @@ def measure(kind: str, n: int, keys: int, span: int, threshold: int) -> dict:
 
     from bench._child import peak_rss_mb
 
-    key, times = generate(n, keys)
+    _, key, times = events(n, keys)
     if kind == "soc-shuffled":
         shuffle = np.random.default_rng(2).permutation(n)
         key, times = key[shuffle], times[shuffle]
@@ -70,7 +47,7 @@ def measure(kind: str, n: int, keys: int, span: int, threshold: int) -> dict:
     if kind.startswith("soc"):
         from soc.detect import windows
 
-        small_k, small_t = generate(10_000, 100)  # compile (or load the Numba cache) outside the timed part
+        _, small_k, small_t = events(10_000, 100)  # compile (or load the Numba cache) outside the timed part
         _, sk, st = windows.order(small_k, small_t)
         windows.order(small_k[::-1].copy(), small_t[::-1].copy())
         windows.window_count(sk, st, span)

@@ -8,10 +8,33 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SOC_BENCH_DIR", "/tmp/soc-bench"))
+DAY_US = 86_400 * 1_000_000
+
+
+class Timer:
+    """Wall-clock and CPU seconds of a block (the CPU time shows what a shared, loaded machine hides)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def events(n: int, keys: int, seed: int = 1):
+    """``n`` events over about a day in time order (int64 microseconds) with keys uniform over ``keys`` dense
+    ids (int32): the detection benchmarks' input; the generator too, for more columns of the same events."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    times = 1_795_420_800_000_000 + np.cumsum(rng.integers(0, 2 * DAY_US // n + 1, n, dtype=np.int64))
+    return rng, rng.integers(0, keys, n, dtype=np.int32), times
 
 
 def generated(module: str, n_lines: int, suffix: str = ".log") -> Path:
