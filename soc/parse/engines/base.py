@@ -76,8 +76,9 @@ def split(batch: LineBatch, frame: pl.DataFrame, reason: pl.Series, family: str,
     return ParseResult({(family, dataset): frame.filter(~bad)}, batch.dead(bad, reason), batch.n)
 
 
-def merge(lines: int, parts: list[ParseResult]) -> ParseResult:
-    """One result of a chunk parsed in parts (segments, routes); ``lines`` counts the whole chunk."""
+def merge(lines: int, parts: list[ParseResult], how: str = "vertical") -> ParseResult:
+    """One result of a chunk parsed in parts (segments, routes); ``lines`` counts the whole chunk. ``how``
+    is Polars' concat mode for parts of one key (``diagonal_relaxed`` where their columns can differ)."""
     frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
     for part in parts:
         for key, frame in part.frames.items():
@@ -85,7 +86,7 @@ def merge(lines: int, parts: list[ParseResult]) -> ParseResult:
                 frames.setdefault(key, []).append(frame)
     dead = [p.dead for p in parts if p.dead.height]
     return ParseResult(
-        {k: v[0] if len(v) == 1 else pl.concat(v) for k, v in frames.items()},
+        {k: v[0] if len(v) == 1 else pl.concat(v, how=how) for k, v in frames.items()},
         pl.concat(dead) if dead else empty_dead(),
         lines,
     )

@@ -51,6 +51,7 @@ import pyarrow as pa
 
 from soc.parse import evtx_kernel as kernel
 from soc.parse.batch import ParseResult, empty_dead
+from soc.parse.engines.base import merge
 from soc.parse.engines.records import RecordEngine
 from soc.parse.windows import mapping_of
 from soc.schema import DEAD_LETTERS
@@ -196,7 +197,8 @@ class EvtxEngine(RecordEngine):
                                     pl.Series("id", record_ids[odd]), stamps.gather(odd).str.strip_suffix(" UTC")))
         if walked.order.size:
             parts += self._walked(walked, buf, data_buf, text, record_ids, stamps)
-        return merge_relaxed(n, parts)
+        # the walker's and the slower way's frames of a group can differ in their columns
+        return merge(n, parts, how="diagonal_relaxed")
 
     def _walked(self, w: kernel.Walked, buf: np.ndarray, data_buf: pa.Buffer, text: pa.Array,
                 record_ids: np.ndarray, stamps: pl.Series) -> list[ParseResult]:
@@ -261,7 +263,7 @@ class EvtxEngine(RecordEngine):
         for channel, event_id, rows in groups.iter_rows():
             take = pl.Series(rows, dtype=pl.UInt32)
             parts.append(self._group(text.gather(take), ids.gather(take), stamps.gather(take), channel, event_id))
-        return merge_relaxed(text.len(), parts)
+        return merge(text.len(), parts, how="diagonal_relaxed")
 
     def _group(self, text: pl.Series, ids: pl.Series, stamps: pl.Series, channel: str | None,
                event_id: str | None) -> ParseResult:
@@ -706,19 +708,6 @@ def _stop_workers() -> None:
     for w in _POOL:
         w.stop()
     _POOL.clear()
-
-
-def merge_relaxed(lines: int, parts: list[ParseResult]) -> ParseResult:
-    """One result of parts that may hold the same key (the walker's and the slower way's frames of a
-    group can differ in their columns)."""
-    frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
-    for part in parts:
-        for key, frame in part.frames.items():
-            if frame.height:
-                frames.setdefault(key, []).append(frame)
-    dead = [p.dead for p in parts if p.dead.height]
-    return ParseResult({k: v[0] if len(v) == 1 else pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()},
-                       pl.concat(dead) if dead else empty_dead(), lines)
 
 
 def _times(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict[str, pl.Series]:
