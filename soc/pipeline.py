@@ -9,8 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from queue import Queue
-from threading import Thread
 
 from soc.parse.batch import LineBatch, ParseResult
 from soc.parse.columns import Context
@@ -19,6 +17,7 @@ from soc.parse.engines.records import RecordEngine
 from soc.parse.spec import ParserSpec, load_specs
 from soc.schema import time as T
 from soc.sources import DEFAULT_CHUNK, Chunk, Source, read_chunks
+from soc.sources.prefetch import prefetch
 from soc.sources.sniff import UnknownFormat, sniff, sniff_magic
 
 
@@ -213,28 +212,3 @@ def _position(raw) -> int:
 def _chain(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
     yield first
     yield from rest
-
-
-_DONE = object()
-
-
-def prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
-    """Read (and decompress) the next chunks in a thread while the current one is parsed."""
-    queue: Queue = Queue(maxsize=depth)
-
-    def fill() -> None:
-        try:
-            for chunk in chunks:
-                queue.put(chunk)
-        except BaseException as exc:  # handed to the consumer, raised there
-            queue.put(exc)
-        queue.put(_DONE)
-
-    Thread(target=fill, daemon=True).start()
-    while True:
-        item = queue.get()
-        if item is _DONE:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item

@@ -61,3 +61,36 @@ def test_sniff_picks_the_best_signature_and_reports_what_it_tried():
     assert sniff(b"A1\nB2\n", sigs) == "ab"  # only ab matches every line
     with pytest.raises(UnknownFormat, match=r"tried: a, b, ab"):
         sniff(b"zzz\n", sigs)
+
+
+def test_prefetch_keeps_order_raises_the_producers_error_and_stops_with_the_caller():
+    import threading
+
+    from soc.sources.prefetch import prefetch
+
+    assert list(prefetch(iter(range(100)), depth=2)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in prefetch(broken()):
+            got.append(item)
+    assert got == [1]
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    items = prefetch(endless(), depth=2, name="test-prefetch")
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()  # the caller stops early: the producer thread ends too
+    assert not any(t.name == "test-prefetch" for t in threading.enumerate())
+    assert len(produced) <= 3 + 2 + 2  # at most depth ahead, plus the one in hand

@@ -32,7 +32,6 @@ import contextlib
 import io
 import os
 import pickle
-import queue
 import re
 import shutil
 import struct
@@ -56,6 +55,7 @@ from soc.parse.engines.records import RecordEngine
 from soc.parse.windows import mapping_of
 from soc.schema import DEAD_LETTERS
 from soc.schema.time import UTC
+from soc.sources.prefetch import prefetch
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -354,7 +354,6 @@ class EvtxEngine(RecordEngine):
         return pl.DataFrame(dict(zip(DEAD_LETTERS, cols, strict=True)), schema=DEAD_LETTERS)
 
 
-_DONE = object()
 READ_STEP = 512  # records taken from the parser per call (and made one Arrow array)
 # what the evtx package returns per record (a dict), as one Arrow struct array per batch
 RECORD = pa.struct([("data", pa.large_string()), ("event_record_id", pa.int64()), ("timestamp", pa.string())])
@@ -391,38 +390,7 @@ def read_ahead(records, size: int) -> Iterator[Batch]:
     caller parses this one (the walker and Polars release the GIL). At most one batch waits, so memory
     stays two batches. A call into the parser holds the GIL throughout, so the thread takes ``READ_STEP``
     records a call: one call per batch would stop the caller's thread for the whole batch."""
-    box: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item) -> None:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce() -> None:
-        try:
-            while not stop.is_set() and (batch := take(records, size)) is not None:
-                put(batch)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
-            put(exc)
-        put(_DONE)
-
-    thread = threading.Thread(target=produce, name="evtx-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = box.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+    return prefetch(_batches(records, size), depth=1, name="evtx-read")
 
 
 class Reading:
