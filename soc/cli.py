@@ -138,21 +138,28 @@ def _load_detectors(paths, settings):
         raise click.UsageError(str(exc)) from None
 
 
-def _detector_summary(runner, data_dir, as_json):
-    """Run the detectors once over the whole hunt, write their hits to DATA_DIR/detector_hits/, print a table;
-    returns the hits."""
+def _keep(data_dir, family: str, dataset: str, frame) -> None:
+    """A hunt's matches or hits as one Parquet file of DATA_DIR/<family>/<dataset>/ (nothing when empty)."""
     from datetime import UTC, datetime
 
     from soc.sinks.parquet import ParquetSink
+
+    if frame.height:
+        sink = ParquetSink(data_dir)
+        sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", family, dataset, frame)
+        sink.close()
+
+
+def _detector_summary(runner, data_dir, as_json):
+    """Run the detectors once over the whole hunt, write their hits to DATA_DIR/detector_hits/, print a table;
+    returns the hits."""
+
     from soc.sinks.terminal import printable
 
     hits = runner.hits()
     for failure in runner.failures:
         click.echo(f"error: detector {printable(failure.detector)} failed: {printable(failure.reason)}", err=True)
-    if hits.height:
-        sink = ParquetSink(data_dir)
-        sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", "detector_hits", "detectors", hits)
-        sink.close()
+    _keep(data_dir, "detector_hits", "detectors", hits)
     if as_json:
         return hits
     from rich.console import Console
@@ -479,9 +486,7 @@ def _load_rules(rule_paths, placeholders, use_cache: bool = True):
 def _sigma_summary(hunter, data_dir, as_json):
     """Write the matches to DATA_DIR/sigma_matches/ and print a table of rules, levels and counts;
     returns the matches (correlation alerts included)."""
-    from datetime import UTC, datetime
 
-    from soc.sinks.parquet import ParquetSink
     from soc.sinks.terminal import printable
 
     matches = hunter.matches()
@@ -492,10 +497,7 @@ def _sigma_summary(hunter, data_dir, as_json):
     for failure in hunter.failures:
         click.echo(f"error: rule {printable(failure.rule_id)} failed on {failure.key[1]}: "
                    f"{printable(failure.reason)}", err=True)
-    if matches.height:
-        sink = ParquetSink(data_dir)
-        sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", "sigma_matches", "sigma", matches)
-        sink.close()
+    _keep(data_dir, "sigma_matches", "sigma", matches)
     if as_json:
         return matches
     from rich.console import Console
