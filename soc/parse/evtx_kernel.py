@@ -29,7 +29,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from soc.parse.fasttime import _days_from_civil
-from soc.parse.json_kernel import _put_utf8  # UTF-8 encoding of a \uXXXX code point, shared
+from soc.parse.json_kernel import _at, _leaf, _literal_end, _number_end, _put_utf8  # JSON primitives, shared
 from soc.parse.kv_kernel import FNV_OFFSET, FNV_PRIME, MASK32, fnv1a
 
 QUOTE, BSLASH, SLASH, COLON, COMMA = 34, 92, 47, 58, 44
@@ -44,11 +44,6 @@ PLAIN, ESCAPED, NULL = 0, 1, 2  # value kinds
 LITTLE_ENDIAN = sys.byteorder == "little"  # the 8-byte string scan reads words as little-endian
 MAX_DEPTH = 62  # nesting the walker takes (a bit stack in one int64); deeper goes to the slower decoder
 
-# Helpers called per member that allocate nothing are compiled without reference counting: each call of
-# a function taking arrays otherwise increfs and decrefs every array argument with atomic instructions,
-# which took ~40% of the walk's time (perf: NRT_incref/NRT_decref) and made the two halves of a batch
-# contend on the shared arrays' counters.
-_leaf = njit(cache=True, _nrt=False)
 
 # the System leaves: name -> path in the record's JSON ("#attributes" are XML attributes)
 SYSTEM_PATHS = {
@@ -150,11 +145,6 @@ def _plain_end(buf, i, e):
     return e
 
 @njit(cache=True, inline="always")
-def _at(buf, i, e):
-    return buf[i] if 0 <= i < e else 0
-
-
-@njit(cache=True, inline="always")
 def _ws(buf, i, e):
     if i < 0:
         return i
@@ -204,54 +194,6 @@ def _string_end(buf, i, e):
                 return -1, esc
         else:  # a control byte
             return -1, esc
-
-
-@_leaf
-def _number_end(buf, i, e):
-    j = i
-    if _at(buf, j, e) == 45:
-        j += 1
-    c = _at(buf, j, e)
-    if c == 48:
-        j += 1
-    elif 49 <= c <= 57:
-        while 48 <= _at(buf, j, e) <= 57:
-            j += 1
-    else:
-        return -1
-    if _at(buf, j, e) == 46:
-        j += 1
-        d = j
-        while 48 <= _at(buf, j, e) <= 57:
-            j += 1
-        if j == d:
-            return -1
-    c = _at(buf, j, e)
-    if c == 101 or c == 69:
-        j += 1
-        c = _at(buf, j, e)
-        if c == 43 or c == 45:
-            j += 1
-        d = j
-        while 48 <= _at(buf, j, e) <= 57:
-            j += 1
-        if j == d:
-            return -1
-    return j
-
-
-@_leaf
-def _literal_end(buf, i, e):
-    """End of ``true``, ``false`` or ``null`` at ``i``."""
-    c = _at(buf, i, e)
-    if c == 116 and i + 4 <= e and buf[i + 1] == 114 and buf[i + 2] == 117 and buf[i + 3] == 101:
-        return i + 4
-    if c == 110 and i + 4 <= e and buf[i + 1] == 117 and buf[i + 2] == 108 and buf[i + 3] == 108:
-        return i + 4
-    if c == 102 and i + 5 <= e and buf[i + 1] == 97 and buf[i + 2] == 108 and buf[i + 3] == 115 \
-            and buf[i + 4] == 101:
-        return i + 5
-    return -1
 
 
 @_leaf
