@@ -131,6 +131,37 @@ def test_sums_that_round_are_kept_in_one_part():
     assert not windows._exact_sums(nums) and windows._exact_sums(np.array([1.0, -3.0, np.nan]))
 
 
+@pytest.mark.parametrize("block", [1, 7, 100, 1000])
+def test_distinct_by_buckets_across_time_blocks(monkeypatch, block):
+    """Small time blocks: every block replays the window before it (its warm-up), and a block whose warm-up is
+    longer than itself grows; results stay those of the ordered kernel."""
+    monkeypatch.setattr(windows, "_DISTINCT_BLOCK", block)
+    rng = np.random.default_rng(block)
+    for n_keys, n_values, span in ((1, 3, 40), (700, 9, 5), (300, 100_000, 60), (50, 20, 10**12)):
+        keys, times, ids, nums = _data(rng, 3000, n_keys, 2000, n_values)
+        plan = windows._bucket_plan(times, span, int(ids.max()) + 1)
+        warm, start, stop = plan[2][:-1].T  # a block is at least as long as its warm-up (the last may be cut)
+        assert len(plan[2]) > 1 and (start - warm <= stop - start).all()
+        _, distinct, _, _ = _reference(keys, times, ids, nums, span)
+        for p in (1, 2, 3):
+            assert np.array_equal(windows.stream_distinct(keys, times, ids, span, parts=p), distinct), (n_keys, p)
+
+
+def test_distinct_by_hash_table_when_values_or_times_do_not_pack():
+    """Values of 2**18 and more, or a time range beyond the packing's bits: the hash table, same results."""
+    rng = np.random.default_rng(12)
+    keys, times, ids, nums = _data(rng, 4000, 30, 900, 1)
+    wide = rng.integers(-1, 3 * 2**18, 4000)
+    far = times * 2**45  # ~70 years of microseconds between the first and the last row
+    assert windows._bucket_plan(times, 30, int(wide.max()) + 1) is None
+    assert windows._bucket_plan(far, 30 * 2**45, 100) is None
+    for t, v, span in ((times, wide, 30), (far, rng.integers(-1, 100, 4000), 30 * 2**45)):
+        _, distinct, _, _ = _reference(keys, t, v, nums, span)
+        for p in (1, 2):
+            assert np.array_equal(windows.stream_distinct(keys, t, v, span, parts=p), distinct), p
+    assert (distinct > 1).any()
+
+
 def test_distinct_values_too_wide_to_pack_are_a_clear_error():
     rng = np.random.default_rng(9)
     keys, times, _, _ = _data(rng, 3000, 20, 300, 1)
