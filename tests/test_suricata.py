@@ -4,6 +4,9 @@ routed by ``event_type``; JSON arrays of records as exported; bad records dead-l
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -333,3 +336,25 @@ def test_records_for_the_reader_and_for_the_extractor_keep_their_order():
     assert alerts["suricata.eve.alert.rev"].to_list() == [15, None, None, 15]
     assert alerts["rule.id"].to_list() == ["2001569"] * 4
     assert res.frames[("network", "suricata.eve")]["log.line"].to_list() == [3]
+
+
+def test_routes_stay_on_one_thread_where_numba_cannot_run_kernels_from_two(tmp_path):
+    """Numba's own "workqueue" layer (what a machine without TBB or OpenMP gets) aborts the process when two
+    threads launch parallel kernels at once; the engine then types its routes on one thread, same result."""
+    from bench.gen_suricata import generate
+
+    path = tmp_path / "eve.json"
+    generate(str(path), 20_000)
+    script = ("import json, numba; from soc import pipeline; from soc.sources import discover; "
+              f"(st,) = pipeline.run(discover([{str(path)!r}]), options=pipeline.Options(format='suricata_eve')); "
+              "print(json.dumps([numba.threading_layer(), st.read, st.parsed, st.dead, st.events]))")
+    runs = {}
+    for layer in ("workqueue", "default"):
+        env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
+        res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600,
+                             check=False)
+        assert res.returncode == 0, res.stderr[-2000:]
+        runs[layer] = json.loads(res.stdout.strip().splitlines()[-1])
+    assert runs["workqueue"][0] == "workqueue"
+    assert runs["workqueue"][1:] == runs["default"][1:]
+    assert runs["workqueue"][1:4] == [20_000, 20_000, 0] and len(runs["workqueue"][4]) == 4

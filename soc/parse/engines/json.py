@@ -57,6 +57,7 @@ from soc.parse.columns import FAST, FAST_INT, INTEGER_TYPES, RAW, SpecError
 from soc.parse.engines.base import merge
 from soc.parse.engines.routed import Records, RoutedEngine
 from soc.parse.fasttime import compile_layout
+from soc.parse.threads import kernels_thread_safe
 
 PARALLEL_RECORDS = 4096  # records of a chunk from which its routes are typed in two threads
 MAX_RECORD = 64 << 20  # an array element still open after this many bytes is dead-lettered
@@ -283,7 +284,8 @@ class JsonEngine(RoutedEngine):
             return self.typed(rec, sel, pl.DataFrame(raw, height=sel.size), route)
 
         jobs = range(len(self.routes))
-        done = _pool().map(one, jobs) if len(self.routes) > 1 and idx.size >= PARALLEL_RECORDS else map(one, jobs)
+        threads = len(self.routes) > 1 and idx.size >= PARALLEL_RECORDS and kernels_thread_safe()
+        done = _pool().map(one, jobs) if threads else map(one, jobs)
         return [p for p in done if p is not None]
 
     def _read(self, rec: Records, idx: np.ndarray) -> tuple[pl.DataFrame, np.ndarray, list[ParseResult]]:
@@ -377,7 +379,8 @@ def _with_nulls(name: str, kind: pa.DataType, values: np.ndarray, present: np.nd
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     """Threads that type the routes of a chunk side by side: the kernels release the GIL, and so do Polars'
-    queries, so the routes of one chunk keep both cores busy."""
+    queries, so the routes of one chunk keep both cores busy (where Numba's threading layer allows it:
+    ``soc.parse.threads``)."""
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="soc-json")
 
 
