@@ -831,7 +831,7 @@ def _bucket_plan(times: np.ndarray, span: int, n_values: int):
 @njit(cache=True)
 def _empty_int64(n):
     """An output array from Numba's allocator. NumPy asks the kernel for huge pages on large arrays; where
-    it compacts memory to find them (THP defrag ``madvise``, Ubuntu's default and this VM's), the first
+    it compacts memory to find them (THP defrag ``madvise``, a common default and this VM's), the first
     touches of a 400 MB output stall: ~0.5 s more per 50 M rows here, measured side by side."""
     return np.empty(n, np.int64)
 
