@@ -409,7 +409,9 @@ class Reading:
             warnings.simplefilter("always")
             try:
                 try:
-                    records = evtx.PyEvtxParser(self.source, skip_errors=True).records_json()
+                    # one thread: the package's own threads only parse chunks ahead of an iteration that holds
+                    # the GIL; our processes are the parallelism (alone: 134 k records/s against 115 k)
+                    records = evtx.PyEvtxParser(self.source, number_of_threads=1, skip_errors=True).records_json()
                 except (OSError, RuntimeError, ValueError) as exc:
                     self.error = f"not a readable EVTX file: {exc}"
                     return
