@@ -4,7 +4,7 @@ letters, response code], question type, question name in length-prefixed wire fo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -123,14 +123,31 @@ def test_whole_file_header_legend_events_and_crlf():
     assert sum(f.height for f in res.frames.values()) == 2 + len(PACKETS)
 
 
+def test_vietnamese_locale_stamps_are_read_day_first():
+    """A vi-VN server writes "23/11/2026 2:15:03 CH": day first, SA (sáng) for AM, CH (chiều) for PM. The
+    designators name the locale, so "05/11/2026" on such a line is 5 November, never 11 May."""
+    stamps = ["23/11/2026 10:15:03 SA", "05/11/2026 2:15:03 CH", "05/11/2026 12:15:03 SA", "05/11/2026 12:15:03 CH",
+              "11/23/2026 10:15:03 AM"]  # and an en-US line in the same file: month first
+    lines = [QUERY.replace("11/23/2026 10:15:03 AM", s) for s in stamps]
+    lines.append("DNS Server log file creation at 05/11/2026 9:00:00 CH")
+    res = parse_text("windows_dns_debug", "\n".join(lines) + "\n")
+    assert res.dead.height == 0
+    local = [datetime(2026, 11, 23, 10, 15, 3), datetime(2026, 11, 5, 14, 15, 3), datetime(2026, 11, 5, 0, 15, 3),
+             datetime(2026, 11, 5, 12, 15, 3), datetime(2026, 11, 23, 10, 15, 3)]
+    want = [(t - timedelta(hours=7)).replace(tzinfo=UTC) for t in local]  # the default zone, Asia/Ho_Chi_Minh
+    assert res.frames[("dns", "microsoft.dns_server")]["@timestamp"].to_list() == want
+    header = res.frames[("syslog", "microsoft.dns_server")]["@timestamp"].to_list()
+    assert header == [datetime(2026, 11, 5, 14, tzinfo=UTC)]
+
+
 def test_malformed_truncated_and_detail_lines_are_dead_lettered_with_a_reason():
     cut = [QUERY[:n] for n in (30, 60, 90, 115, len(QUERY) - 6)]  # the last one ends "(7)example(3)": no (0)
     bad_ip = QUERY.replace("192.168.1.20", "192.168.1.zz")
     bad_date = QUERY.replace("11/23/2026", "13/45/2026")
-    vi_vn = QUERY.replace("11/23/2026 10:15:03 AM", "23/11/2026 10:15:03 SA")  # a locale the spec does not read
+    unknown = QUERY.replace("11/23/2026 10:15:03 AM", "23/11/2026 10:15:03 XY")  # a designator of no locale read
     detail = ["UDP question info at 000000A1B2C3D4E5", "  Socket = 508", "  Remote addr 192.168.1.20, port 52417",
               "    XID       0x8f1a"]
-    lines = [QUERY, *cut, bad_ip, bad_date, vi_vn, *detail, ANSWER]
+    lines = [QUERY, *cut, bad_ip, bad_date, unknown, *detail, ANSWER]
     res = parse_text("windows_dns_debug", "\n".join(lines) + "\n")
     assert res.lines == len(lines) and res.parsed + res.dead.height == res.lines
     assert res.frames[("dns", "microsoft.dns_server")]["log.line"].to_list() == [1, len(lines)]
@@ -142,7 +159,7 @@ def test_malformed_truncated_and_detail_lines_are_dead_lettered_with_a_reason():
         2: other,  # cut inside the time: no context word left
         3: layout, 4: layout, 5: layout, 6: layout, 7: layout,
         8: "@timestamp: 13/45/2026 10:15:03 AM is not a valid timestamp",
-        9: "@timestamp: 23/11/2026 10:15:03 SA is not a valid timestamp",
+        9: "@timestamp: 23/11/2026 10:15:03 XY is not a valid timestamp",
         10: other, 11: other, 12: other, 13: other,
     }
     assert res.dead.filter(pl.col("log.line") == 3)["event.original"].to_list() == [QUERY[:60].encode()]
