@@ -782,6 +782,7 @@ def _distinct_buckets(keys, times, values, span, n_keys, vb, shift, blocks, part
                 pos[p, b] = at
                 at += hists[p, b]
         start[n_b] = m
+        gather = pos.copy()  # the scatter moves ``pos`` on; the gather walks the same places again
         for p in prange(parts):
             put = pos[p]
             for i in range(w + m * p // parts, w + m * (p + 1) // parts):
@@ -794,13 +795,8 @@ def _distinct_buckets(keys, times, values, span, n_keys, vb, shift, blocks, part
             b0 = np.searchsorted(start, m * p // parts) if p > 0 else 0
             b1 = np.searchsorted(start, m * (p + 1) // parts) if p < parts - 1 else n_b
             _bucket_stream(start, packed, shift, vb, span, b0, b1, out_sorted, cnts[p], dists[p])
-        at = 0
-        for b in range(n_b):
-            for p in range(parts):
-                pos[p, b] = at
-                at += hists[p, b]
         for p in prange(parts):
-            take = pos[p]
+            take = gather[p]
             for i in range(w + m * p // parts, w + m * (p + 1) // parts):
                 b = np.int64(keys[i]) >> shift
                 if i >= s:
