@@ -81,8 +81,9 @@ def soc_run(kernel: str, n: int, keys: int, path: str = "stream") -> dict:
             c = run()
         out["checksum"] = float(c.sum()) if kernel == "sum" else int(c.sum())
         out["path"] = f"stream, {len(W._parts(times, SPAN, None))} part(s)"
-        if kernel == "distinct" and W._bucket_plan(times, SPAN, 1000) is not None:
-            out["path"] = f"stream, key buckets of {1 << W._bucket_plan(times, SPAN, 1000)[1]}"
+        plan = W._bucket_plan(times, SPAN, int(values.max()) + 1) if kernel == "distinct" else None
+        if plan is not None:
+            out["path"] = f"stream, key buckets of {1 << plan[1]}"
     elif kernel == "count":
         W.count_episodes(sk, st, SPAN, W.GTE, 1000.0)
         with Timer() as t:
