@@ -1,10 +1,12 @@
-"""JSON, Zeek and DNS-log throughput: Suricata EVE NDJSON, Zeek TSV conn.log and the Windows DNS Server
-debug log, 2 M generated lines each through the real pipeline, against baselines measured in the same run:
-a pure-Python one (``json.loads``; ``str.split``; ``re``) and, for EVE, Polars' own NDJSON reader with an
-explicit schema (``pl.read_ndjson(path, schema=...)`` of the fields the spec reads, typed as the spec
-wants them in JSON: the "explicit schema" figure; it decodes only, no timestamps, routes or dead letters).
+"""JSON, Zeek and DNS-log throughput: Suricata EVE NDJSON (nested, routed to five frames), Zeek conn.log as
+flat NDJSON (``zeek_json``) and as TSV, and the Windows DNS Server debug log, 2 M generated lines each through
+the real pipeline, against baselines measured in the same run: a pure-Python one (``json.loads``;
+``str.split``; ``re``) and, for the JSON formats, Polars' own NDJSON reader with an explicit schema
+(``pl.read_ndjson(path, schema=...)`` of the fields the spec reads, typed as the spec wants them in JSON: the
+"explicit schema" figure; it decodes only, no timestamps, routes or dead letters, the whole file at once).
 
-    python -m bench.bench_json [suricata_eve zeek windows_dns_debug] [--lines N] [--baseline-lines N] [--repeat R]
+    python -m bench.bench_json [suricata_eve zeek_json zeek windows_dns_debug] [--lines N] [--baseline-lines N]
+                               [--repeat R]
 
 Each measurement runs in its own process (its own peak RSS); the JIT is warmed and the specs are loaded on
 a small file first (outside the timed run). Rows give wall-clock MB/s and MB per CPU-second (all threads:
@@ -24,6 +26,7 @@ from bench.harness import DATA, ROOT, arguments, child, generated, machine
 
 FORMATS = {  # format -> generator module, file suffix, pure-Python baseline
     "suricata_eve": ("gen_suricata", ".json", "python json.loads"),
+    "zeek_json": ("gen_zeek_json", ".json", "python json.loads"),
     "zeek": ("gen_zeek", ".log", "python str.split"),
     "windows_dns_debug": ("gen_windows_dns", ".log", "python re"),
 }
@@ -45,7 +48,7 @@ def run_soc(path: str, fmt: str, warm: str) -> dict:
             "seconds": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 
 
-def run_ndjson(path: str, fmt: str) -> dict:
+def run_ndjson(path: str, fmt: str, warm: str) -> dict:
     """Polars' NDJSON reader on the same bytes, with the schema of the fields the spec reads."""
     import polars as pl
 
@@ -54,7 +57,7 @@ def run_ndjson(path: str, fmt: str) -> dict:
     from soc.parse.spec import load_specs
 
     schema = JsonEngine(load_specs()[fmt], Context(path)).schema
-    pl.read_ndjson(str(generated("gen_suricata", 20_000, ".json")), schema=schema)  # warm
+    pl.read_ndjson(warm, schema=schema)
     wall, cpu = time.perf_counter(), time.process_time()
     frame = pl.read_ndjson(path, schema=schema)
     return {"lines": frame.height, "parsed": frame.height, "dead": 0, "bytes": os.path.getsize(path),
@@ -86,8 +89,8 @@ def compare(fmt: str, args) -> None:
     spread = ", ".join(f"{r['bytes'] / r['seconds'] / 1e6:.0f}" for r in runs)
     print(row(f"{fmt}: soc (median; all runs MB/s: {spread})", ours))
     rate = ours["lines"] / ours["seconds"]
-    if fmt == "suricata_eve":
-        nd = measure("ndjson", str(path), fmt)
+    if suffix == ".json":
+        nd = measure("ndjson", str(path), fmt, str(warm))
         print(row(f"{fmt}: polars read_ndjson, explicit schema (decode only)", nd))
         print(f"| {fmt}: soc / read_ndjson | | | x{rate / (nd['lines'] / nd['seconds']):.2f} | | | | |")
     base = child("baseline", str(path), f"bench.{module}", str(args.baseline_lines))

@@ -17,28 +17,31 @@ SERVICES = ["dns", "http", "ssl", "-", "ssh", "smtp"]
 STATES = ["SF", "S0", "REJ", "RSTO", "SH", "OTH"]
 
 
-def generate(path: str, n_lines: int, seed: int = 0) -> None:
-    """Write ``n_lines`` lines: the conn.log header, connections and the ``#close`` line."""
+def rows(n: int, seed: int = 0):
+    """Blocks of connections, each a list of rows of ``FIELDS`` values as the TSV writes them."""
     rng = np.random.default_rng(seed)
     block = 100_000
+    for first in range(0, max(n, 0), block):
+        m = min(block, n - first)
+        a, b, c = rng.integers(0, 256, (3, m))
+        ports = rng.integers(1024, 65536, m)
+        svc = rng.integers(0, len(SERVICES), m)
+        st = rng.integers(0, len(STATES), m)
+        size = rng.integers(0, 2_000_000, (2, m))
+        yield [[f"{1_763_596_800 + k * 0.043:.6f}", f"C{k:017x}", f"10.{a[i]}.{b[i]}.{c[i]}", str(ports[i]),
+                f"203.0.113.{c[i]}", "443" if svc[i] == 2 else "53" if svc[i] == 0 else "80",
+                "udp" if svc[i] == 0 else "tcp", SERVICES[svc[i]], f"{(k % 9000) / 1000:.6f}", str(size[0, i]),
+                str(size[1, i]), STATES[st[i]], "T", "F", "0", "ShADadFf", str(k % 90), str(size[0, i] + 400),
+                str(k % 70), str(size[1, i] + 300), "(empty)"]
+               for i, k in ((i, first + i) for i in range(m))]
+
+
+def generate(path: str, n_lines: int, seed: int = 0) -> None:
+    """Write ``n_lines`` lines: the conn.log header, connections and the ``#close`` line."""
     with open(path, "w", encoding="utf-8") as out:
         out.write(HEADER)
-        for first in range(0, max(n_lines - 9, 0), block):
-            m = min(block, n_lines - 9 - first)
-            a, b, c = rng.integers(0, 256, (3, m))
-            ports = rng.integers(1024, 65536, m)
-            svc = rng.integers(0, len(SERVICES), m)
-            st = rng.integers(0, len(STATES), m)
-            size = rng.integers(0, 2_000_000, (2, m))
-            lines = []
-            for i in range(m):
-                k = first + i
-                lines.append(
-                    f"{1_763_596_800 + k * 0.043:.6f}\tC{k:017x}\t10.{a[i]}.{b[i]}.{c[i]}\t{ports[i]}\t203.0.113.{c[i]}"
-                    f"\t{443 if svc[i] == 2 else 53 if svc[i] == 0 else 80}\t{'udp' if svc[i] == 0 else 'tcp'}"
-                    f"\t{SERVICES[svc[i]]}\t{(k % 9000) / 1000:.6f}\t{size[0, i]}\t{size[1, i]}\t{STATES[st[i]]}\tT\tF"
-                    f"\t0\tShADadFf\t{k % 90}\t{size[0, i] + 400}\t{k % 70}\t{size[1, i] + 300}\t(empty)\n")
-            out.writelines(lines)
+        for block in rows(n_lines - 9, seed):
+            out.writelines("\t".join(row) + "\n" for row in block)
         out.write(f"#close\t{datetime.fromtimestamp(1_763_683_200, UTC):%Y-%m-%d-%H-%M-%S}\n")
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from soc.pipeline import Sink
 from tests.conftest import parse_text
 
 T = "\t"
@@ -76,7 +77,7 @@ def check_all(res, tsv: bool) -> None:
     assert (conn["source.packets"], conn["destination.packets"]) == (6, 4)
     assert conn["zeek.connection.state"] == "SF" and conn["zeek.connection.history"] == "ShADadFf"
     assert conn["zeek.connection.duration"] == 0.001 and conn["zeek.session_id"] == "CHhAvVGS1DHFjwGM9"
-    assert conn["zeek.connection.local_orig"] == ("T" if tsv else "true")
+    assert conn["zeek.connection.local_orig"] == "true" and conn["zeek.connection.local_resp"] == "false"
     assert conn["event.dataset"] == "zeek.conn" and conn["event.category"] == "network"
 
     dns = res.frames[("dns", "zeek.dns")].row(0, named=True)
@@ -85,6 +86,7 @@ def check_all(res, tsv: bool) -> None:
     assert dns["dns.question.class"] == "C_INTERNET" and dns["dns.response_code"] == "NOERROR"
     assert dns["dns.id"] == "45444" and dns["zeek.dns.answers"] == "203.0.113.80,203.0.113.81"
     assert dns["destination.port"] == 53 and dns["network.transport"] == "udp" and dns["zeek.dns.rtt"] == 0.012
+    assert dns["zeek.dns.rejected"] == "false"  # Zeek's T/F in TSV, true/false in JSON: one spelling
 
     web = res.frames[("web", "zeek.http")].row(0, named=True)
     assert web["@timestamp"] == datetime(2025, 11, 20, 1, 0, 6, 1, tzinfo=UTC)
@@ -99,7 +101,7 @@ def check_all(res, tsv: bool) -> None:
     assert ssl["tls.server.sni"] == "mail.example.org" and ssl["url.domain"] == "mail.example.org"
     assert ssl["tls.version"] == "TLSv12" and ssl["tls.cipher"] == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
     assert ssl["tls.server.subject"] == "CN=mail.example.org" and ssl["zeek.ssl.validation_status"] == "ok"
-    assert ssl["tls.established"] == ("T" if tsv else "true") and ssl["destination.port"] == 443
+    assert ssl["tls.established"] == "true" and ssl["tls.resumed"] == "false" and ssl["destination.port"] == 443
     assert notice["rule.name"] == "SSH::Password_Guessing" and notice["event.kind"] == "alert"
     assert notice["message"].startswith("203.0.113.45 appears to be guessing SSH passwords")
     assert notice["source.ip"] == "203.0.113.45" and notice["destination.ip"] is None
@@ -186,3 +188,34 @@ def test_sniffed_and_not_stealing_others():
     assert sniff(b"".join((as_json(f, r, None) + "\n").encode() for _, f, r in STREAMS), sigs) == "zeek_json"
     assert sniff(b"#Software: Microsoft Internet Information Services 10.0\n#Fields: date time c-ip\n", sigs) \
         == "iis_w3c"
+
+
+def test_benchmark_json_and_tsv_of_the_same_connections_parse_alike(tmp_path):
+    """The flat-NDJSON benchmark's records (``bench.gen_zeek_json``) are the TSV benchmark's connections:
+    both parse without a dead letter, sniffed, into the same conn frame."""
+    from bench.gen_zeek import generate as tsv
+    from bench.gen_zeek_json import generate as ndjson
+    from soc import pipeline
+    from soc.sources import discover
+
+    frames = {}
+    for name, make, lines in (("conn.log", tsv, 5_009), ("conn.json", ndjson, 5_000)):  # TSV: 9 header lines
+        path = tmp_path / name
+        make(str(path), lines)
+        sink = Collect()
+        (st,) = pipeline.run(discover([str(path)]), sink=sink)
+        assert st.error is None and st.dead == 0, st.as_dict()
+        (frame,) = sink.frames[("network", "zeek.conn")]
+        frames[name] = frame.drop("log.file.path", "log.line", "log.offset", "event.original", strict=False)
+    assert st.format == "zeek_json" and frames["conn.json"].height == 5_000
+    assert frames["conn.json"].equals(frames["conn.log"].select(frames["conn.json"].columns))
+
+
+class Collect(Sink):
+    """Keeps every frame, by (family, dataset)."""
+
+    def __init__(self):
+        self.frames: dict = {}
+
+    def write(self, source_path, family, dataset, frame):
+        self.frames.setdefault((family, dataset), []).append(frame)
