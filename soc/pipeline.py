@@ -15,6 +15,7 @@ from soc.parse.columns import Context
 from soc.parse.engines import engine_class
 from soc.parse.engines.records import RecordEngine
 from soc.parse.spec import ParserSpec, load_specs
+from soc.parse.threads import kernels_thread_safe
 from soc.schema import time as T
 from soc.sources import DEFAULT_CHUNK, Chunk, Source, read_chunks
 from soc.sources.prefetch import prefetch
@@ -127,8 +128,7 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
         ctx = Context(source.path, options.zone, T.reference_time(source.mtime, options.year))
         engine = engine_class(spec.engine)(spec, ctx)
         last_pos = 0
-        for chunk in _chain(first, chunks):
-            batch = LineBatch(chunk, source.path)
+        for chunk, batch in _batches(engine, _chain(first, chunks), source.path):
             result = batch.oversize() if chunk.oversize else engine.parse(batch)
             stats.add(result, len(chunk.data) + chunk.dropped)
             yield result
@@ -145,6 +145,20 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
             stream.close()
         if source.path != "-":
             raw.close()
+
+
+def _batches(engine, chunks: Iterator[Chunk], path: str) -> Iterator[tuple[Chunk, LineBatch]]:
+    """The chunks as line batches that the engine has prepared (``Engine.prepare``): a thread does the next
+    chunk while the caller parses this one, where Numba's kernels may run in two threads at once."""
+
+    def prepared() -> Iterator[tuple[Chunk, LineBatch]]:
+        for chunk in chunks:
+            batch = LineBatch(chunk, path)
+            if not chunk.oversize:
+                engine.prepare(batch)
+            yield chunk, batch
+
+    return prefetch(prepared(), depth=1, name="soc-prepare") if kernels_thread_safe() else prepared()
 
 
 def _parse_records(source: Source, spec: ParserSpec, options: Options, stats: SourceStats, stream, raw,

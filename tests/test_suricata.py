@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import polars as pl
 import pytest
 
 from tests.conftest import parse_text
@@ -358,3 +359,53 @@ def test_routes_stay_on_one_thread_where_numba_cannot_run_kernels_from_two(tmp_p
     assert runs["workqueue"][0] == "workqueue"
     assert runs["workqueue"][1:] == runs["default"][1:]
     assert runs["workqueue"][1:4] == [20_000, 20_000, 0] and len(runs["workqueue"][4]) == 4
+
+
+def test_records_extracted_a_chunk_ahead_give_what_the_chunk_alone_gives(tmp_path, monkeypatch):
+    """The pipeline extracts the next chunk's records in a thread while this one is typed
+    (``JsonEngine.prepare``); frames and dead letters are the same as when each chunk is extracted in turn."""
+    from bench.gen_suricata import generate
+    from soc import pipeline
+    from soc.parse.engines.json import JsonEngine
+    from soc.sources import discover
+
+    path = tmp_path / "eve.json"
+    generate(str(path), 20_000)
+    lines = path.read_bytes().splitlines(keepends=True)
+    for at in (5, 7_000, 19_990):  # malformed records among the good ones
+        lines[at] = lines[at][: len(lines[at]) // 2] + b"\n"
+    path.write_bytes(b"".join(lines))
+
+    class Keep(pipeline.Sink):
+        def __init__(self):
+            self.frames, self.dead = {}, []
+
+        def write(self, source_path, family, dataset, frame):
+            self.frames.setdefault((family, dataset), []).append(frame)
+
+        def write_dead(self, source_path, dead):
+            self.dead.append(dead)
+
+    def run() -> tuple[dict, pl.DataFrame, object]:
+        sink = Keep()
+        (st,) = pipeline.run(discover([str(path)]), sink=sink,
+                             options=pipeline.Options(format="suricata_eve", chunk_size=1 << 16))
+        return {k: pl.concat(v) for k, v in sink.frames.items()}, pl.concat(sink.dead), st
+
+    ahead = []
+    prepare = JsonEngine.prepare
+
+    def counted(self, batch):
+        prepare(self, batch)
+        ahead.append(getattr(batch, "extracted", None) is not None)
+
+    monkeypatch.setattr(JsonEngine, "prepare", counted)
+    frames, dead, st = run()
+    assert st.read == 20_000 and st.dead == 3 and dead.height == 3
+    assert sum(ahead) >= len(ahead) - 1 > 100  # every chunk but the first (NDJSON is known from it)
+    monkeypatch.setattr(JsonEngine, "prepare", lambda self, batch: None)
+    frames_inline, dead_inline, _ = run()
+    assert frames.keys() == frames_inline.keys()
+    for key, frame in frames.items():
+        assert frame.equals(frames_inline[key]), key
+    assert dead.equals(dead_inline)

@@ -20,6 +20,11 @@ class Engine:
         self.ctx = ctx
         self.dataset = spec.dataset_for(ctx.path)
 
+    def prepare(self, batch: LineBatch) -> None:
+        """Work on ``batch`` that needs nothing of the chunks before it, kept on the batch for ``parse``. The
+        pipeline calls it a chunk ahead, in its own thread, while ``parse`` works on the chunk before (the
+        kernels release the GIL), so it must not touch state that ``parse`` changes. Default: nothing."""
+
     def parse(self, batch: LineBatch) -> ParseResult:  # pragma: no cover - interface
         raise NotImplementedError
 

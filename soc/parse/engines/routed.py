@@ -22,6 +22,7 @@ class Records:
                  offsets: np.ndarray, lines: np.ndarray):
         self.buf, self.raw, self.starts, self.ends, self.offsets, self.lines = buf, raw, starts, ends, offsets, lines
         self.lines_of_batch = False
+        self.extracted: tuple | None = None  # what an engine found in the records ahead (``Engine.prepare``)
 
     def dead(self, path: str, idx: np.ndarray, reasons: pl.Series) -> pl.DataFrame:
         """Dead letters of the records at ``idx``, with their raw bytes."""
