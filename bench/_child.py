@@ -27,7 +27,10 @@ def peak_rss_mb() -> float:
 
 def run_soc(path: str, fmt: str, warmup: str | None) -> dict:
     from soc import pipeline
+    from soc.runtime import reuse_freed_memory
     from soc.sources import discover
+
+    reuse_freed_memory()  # as the CLI does
 
     options = pipeline.Options(format=fmt, year=2026)
     if warmup:  # JIT compile (or load the Numba cache) outside the timed run

@@ -37,7 +37,10 @@ HEADER = ("| run | lines | MB | lines/s | MB/s (wall) | MB per CPU-s | peak RSS 
 def run_soc(path: str, fmt: str, warm: str) -> dict:
     from soc import pipeline
     from soc.parse.spec import load_specs
+    from soc.runtime import reuse_freed_memory
     from soc.sources import discover
+
+    reuse_freed_memory()  # as the CLI does
 
     options = pipeline.Options(format=fmt, year=2026)
     specs = load_specs()

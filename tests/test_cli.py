@@ -128,3 +128,12 @@ def test_planted_attacks_of_the_sample_logs_parse_into_their_families(tmp_path):
     scan = web.filter(pl.col("source.ip") == "198.51.100.23")
     assert scan.height == 181 and (scan["http.response.status_code"] >= 400).all()
     assert {"nginx.access", "iis.access"} == set(web["event.dataset"].to_list())
+
+
+def test_the_cli_process_reuses_freed_memory_where_malloc_is_glibc():
+    """``soc.runtime.reuse_freed_memory`` (called by every command) takes on glibc and says no elsewhere."""
+    import platform
+
+    from soc.runtime import reuse_freed_memory
+
+    assert reuse_freed_memory() is (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc")
