@@ -165,16 +165,19 @@ class JsonEngine(RoutedEngine):
         self.last_dead_line = -1  # of the previous chunk's last dead letter (array elements sharing a line)
 
     def prepare(self, batch: LineBatch) -> None:
-        """NDJSON (known from an earlier chunk): its records are its lines, so they are extracted ahead."""
+        """NDJSON: its records are its lines, so they are extracted ahead. Whether the input is NDJSON is
+        known from its first non-blank chunk, which is prepared before it is parsed (``parse`` then finds it
+        known)."""
+        if self.array is None:
+            self.array = _array(batch)
         if self.array is False:
             batch.extracted = K.extract_typed(batch.buf, batch.starts, batch.ends, self.table.arrays(), *self.typing)
 
     def parse(self, batch: LineBatch) -> ParseResult:
         if self.array is None:
-            text = batch.buf[np.isin(batch.buf, (K.SP, K.TAB, K.NL, K.CR), invert=True)][:1]
-            if text.size == 0:
+            self.array = _array(batch)
+            if self.array is None:
                 return ParseResult({}, empty_dead(), batch.n)
-            self.array = bool(text[0] == K.LBRACKET)
         if not self.array:
             return merge(batch.n, [self._decode(self._line_records(batch))])
         records, parts = self._array_records(batch)
@@ -382,6 +385,12 @@ def _with_nulls(name: str, kind: pa.DataType, values: np.ndarray, present: np.nd
     """An Arrow-typed column of ``values``, null where the field is absent."""
     mask = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
     return pl.Series(name, pa.Array.from_buffers(kind, values.size, [mask, pa.py_buffer(values)]))
+
+
+def _array(batch: LineBatch) -> bool | None:
+    """Whether the input is a JSON array (its first non-blank byte is ``[``), or None if the batch is blank."""
+    text = batch.buf[np.isin(batch.buf, (K.SP, K.TAB, K.NL, K.CR), invert=True)][:1]
+    return None if text.size == 0 else bool(text[0] == K.LBRACKET)
 
 
 @lru_cache(maxsize=1)
