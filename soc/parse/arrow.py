@@ -22,7 +22,7 @@ def _put32(out, f, r, at, v):
     out[f, r, at + 3] = (v >> 24) & 0xFF
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def views(buf, fs, fe, fields, lines):
     """String views of the spans in rows ``fields`` of ``fs``/``fe``, at columns ``lines``, in one pass.
 

@@ -37,7 +37,7 @@ def _key_at(buf, i, e):
     return -1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def tokenize_cef(buf, starts, ends, magic, slots, hashes, mask, kbytes, koffs):
     """Spans of the header fields (rows 0-6) and of the wanted extension keys (rows 7+), field-major,
     -1 where absent; per line, where ``CEF:`` starts (-1: none) and an error code (``CEF_ERRORS``).

@@ -57,7 +57,7 @@ def _try(buf, a, b, p, lits, lit_at, pat_lit, slots, ss, se, r):
     return False
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def match_messages(buf, ps, pe, ms, me, names, name_at, cands, cand_at, lits, lit_at, pat_lit, slots, n_slots):
     """Index of the first pattern matching each message (-1: none) and the slot spans it sets.
 

@@ -965,7 +965,7 @@ def views(buf, extra, starts, ends):
     return out, valid
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _views_parallel(buf, extra, starts, ends, out, valid):
     la = buf.size
     for r in prange(starts.size):

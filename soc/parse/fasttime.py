@@ -179,7 +179,7 @@ def _parse_one(buf, a, b, ops, months):
     return secs * 1_000_000 + us, True, zone
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _parse_views(views, data, valid, ops, months):
     n = views.shape[0]
     out = np.zeros(n, np.int64)

@@ -235,7 +235,7 @@ def check_object(buf, i, e, stack):
                 return E_UNEXPECTED, i
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def validate(buf, starts, ends):
     """Per span, the code of ``check_object`` and the byte (relative to the span) where it stopped."""
     n = starts.size

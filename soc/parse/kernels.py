@@ -251,7 +251,7 @@ def word_end(buf, i, e):
     return i
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def tokenize_words(buf, starts, ends, k, brackets, quotes=True):
     """Split lines into at most ``k`` whitespace-separated fields.
 
@@ -308,7 +308,7 @@ def tokenize_words(buf, starts, ends, k, brackets, quotes=True):
     return fs, fe, count, err
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_request(buf, s, e):
     """Split an HTTP request line ``METHOD target HTTP/x`` at its first and last space.
 

@@ -77,7 +77,7 @@ def _find(buf, a, b, h, slots, hashes, mask, kbytes, koffs):
     return -1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def tokenize_kv(buf, starts, ends, slots, hashes, mask, kbytes, koffs):
     """Value spans of the wanted keys, field-major ``(n_keys, n_lines)``, -1 where absent.
 

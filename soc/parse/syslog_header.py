@@ -391,7 +391,7 @@ def _header(buf, s, e, r, fs, fe, ts, kind, year, limit):
     return _bsd_tail(buf, j, e, r, fs, fe)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def parse_headers(buf, starts, ends, year, limit):
     """Header field spans (field-major, -1 absent), timestamps (microseconds, see ``kind``), error codes.
 

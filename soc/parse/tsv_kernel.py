@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_on(buf, starts, ends, k, sep):
     """Spans of the first ``k`` ``sep``-separated fields of every line and each line's number of fields
     (which may exceed ``k``). The spans are returned field-major, ``(k, n)`` with -1 where absent, as
