@@ -22,8 +22,9 @@ class Engine:
 
     def prepare(self, batch: LineBatch) -> None:
         """Work on ``batch`` that needs nothing of the chunks before it, kept on the batch for ``parse``. The
-        pipeline calls it a chunk ahead, in its own thread, while ``parse`` works on the chunk before (the
-        kernels release the GIL), so it must not touch state that ``parse`` changes. Default: nothing."""
+        pipeline calls it on every chunk, in order, a chunk ahead of ``parse`` and in its own thread (the
+        kernels release the GIL), so it must not touch state that ``parse`` changes; it may settle what
+        ``parse`` would otherwise find out from the same chunk. Default: nothing."""
 
     def parse(self, batch: LineBatch) -> ParseResult:  # pragma: no cover - interface
         raise NotImplementedError

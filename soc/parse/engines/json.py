@@ -166,8 +166,8 @@ class JsonEngine(RoutedEngine):
 
     def prepare(self, batch: LineBatch) -> None:
         """NDJSON: its records are its lines, so they are extracted ahead. Whether the input is NDJSON is
-        known from its first non-blank chunk, which is prepared before it is parsed (``parse`` then finds it
-        known)."""
+        settled here by its first non-blank chunk, before ``parse`` sees that chunk (``parse`` settles it
+        itself only where nothing prepares, and never on a chunk that prepare has settled)."""
         if self.array is None:
             self.array = _array(batch)
         if self.array is False:
