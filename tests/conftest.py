@@ -29,6 +29,25 @@ def corpora() -> Path:
     return need(CORPORA, "shared corpora (../shared/corpora beside the repository)")
 
 
+class Keep:
+    """A pipeline sink (``soc.pipeline.Sink``) that keeps every frame, by (family, dataset), and the dead
+    letters (non-empty ones)."""
+
+    def __init__(self):
+        self.frames: dict[tuple[str, str], list] = {}
+        self.dead: list = []
+
+    def write(self, source_path, family, dataset, frame):
+        self.frames.setdefault((family, dataset), []).append(frame)
+
+    def write_dead(self, source_path, dead):
+        if dead.height:
+            self.dead.append(dead)
+
+    def close_source(self, source_path): ...
+    def close(self): ...
+
+
 @cache
 def _specs() -> dict:
     """The shipped parser specs, loaded once for the session (property tests parse thousands of inputs)."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from tests.conftest import parse_text
+from tests.conftest import Keep, parse_text
 
 ALERT = (
     '{"timestamp":"2018-03-24T14:37:19.037299-0600","flow_id":928532049924531,"in_iface":"eth0",'
@@ -375,16 +375,6 @@ def test_records_extracted_a_chunk_ahead_give_what_the_chunk_alone_gives(tmp_pat
     for at in (5, 7_000, 19_990):  # malformed records among the good ones
         lines[at] = lines[at][: len(lines[at]) // 2] + b"\n"
     path.write_bytes(b"".join(lines))
-
-    class Keep(pipeline.Sink):
-        def __init__(self):
-            self.frames, self.dead = {}, []
-
-        def write(self, source_path, family, dataset, frame):
-            self.frames.setdefault((family, dataset), []).append(frame)
-
-        def write_dead(self, source_path, dead):
-            self.dead.append(dead)
 
     def run() -> tuple[dict, pl.DataFrame, object]:
         sink = Keep()

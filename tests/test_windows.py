@@ -13,28 +13,13 @@ import pytest
 from soc import pipeline
 from soc.parse.spec import load_spec
 from soc.sources import discover
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Keep
 
 evtx = pytest.importorskip("evtx")
 
 SPEC = load_spec(ROOT / "parsers" / "windows_evtx.yml")
 SPECS = {SPEC.name: SPEC}
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
-
-
-class Keep(pipeline.Sink):
-    """Keeps every frame (by key) and the dead letters."""
-
-    def __init__(self):
-        self.frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
-        self.dead: list[pl.DataFrame] = []
-
-    def write(self, source_path, family, dataset, frame):
-        self.frames.setdefault((family, dataset), []).append(frame)
-
-    def write_dead(self, source_path, dead):
-        if dead.height:
-            self.dead.append(dead)
 
 
 def parse(paths: list[Path | str], specs=SPECS) -> tuple[list[pipeline.SourceStats], dict, pl.DataFrame | None]:

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from soc.pipeline import Sink
-from tests.conftest import parse_text
+from tests.conftest import Keep, parse_text
 
 T = "\t"
 
@@ -202,20 +201,10 @@ def test_benchmark_json_and_tsv_of_the_same_connections_parse_alike(tmp_path):
     for name, make, lines in (("conn.log", tsv, 5_009), ("conn.json", ndjson, 5_000)):  # TSV: 9 header lines
         path = tmp_path / name
         make(str(path), lines)
-        sink = Collect()
+        sink = Keep()
         (st,) = pipeline.run(discover([str(path)]), sink=sink)
         assert st.error is None and st.dead == 0, st.as_dict()
         (frame,) = sink.frames[("network", "zeek.conn")]
         frames[name] = frame.drop("log.file.path", "log.line", "log.offset", "event.original", strict=False)
     assert st.format == "zeek_json" and frames["conn.json"].height == 5_000
     assert frames["conn.json"].equals(frames["conn.log"].select(frames["conn.json"].columns))
-
-
-class Collect(Sink):
-    """Keeps every frame, by (family, dataset)."""
-
-    def __init__(self):
-        self.frames: dict = {}
-
-    def write(self, source_path, family, dataset, frame):
-        self.frames.setdefault((family, dataset), []).append(frame)
