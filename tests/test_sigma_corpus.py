@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.conftest import CORPORA, need
+from tests.conftest import CORPORA, Keep, need
 
 RULE_DIRS = ("rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder")
 REGRESSION_TESTS = 202
@@ -54,26 +54,12 @@ def cases(sigma_dir) -> list[Case]:
     return found
 
 
-class KeepFrames:
-    """A pipeline sink keeping every frame (the regression files are small)."""
-
-    def __init__(self):
-        self.frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
-
-    def write(self, source_path, family, dataset, frame):
-        self.frames.setdefault((family, dataset), []).append(frame)
-
-    def write_dead(self, source_path, dead): ...
-    def close_source(self, source_path): ...
-    def close(self): ...
-
-
 @pytest.fixture(scope="session")
 def frames(cases) -> dict[tuple[str, str], pl.DataFrame]:
     from soc import pipeline
     from soc.sources import discover
 
-    sink = KeepFrames()
+    sink = Keep()  # every frame (the regression files are small)
     stats = pipeline.run(discover(sorted({str(c.evtx) for c in cases})), sink)
     assert not [s.error for s in stats if s.error]
     return {key: pl.concat(parts, how="diagonal_relaxed") for key, parts in sink.frames.items()}
