@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 from soc.sigma.prefilter import glob_runs, literal, necessary
-from tests.conftest import CORPORA, need
-from tests.test_sigma_corpus import RULE_DIRS, KeepFrames
+from tests.conftest import CORPORA, Keep, need
+from tests.test_sigma_corpus import RULE_DIRS
 
 
 def s(field, kind, values, cased=False):
@@ -129,7 +129,7 @@ def corpus_frames() -> dict[tuple[str, str], pl.DataFrame]:
 
     files = sorted(need(CORPORA / "evtx", "EVTX samples (../shared/corpora/evtx)").rglob("*.evtx"))
     files += sorted(need(CORPORA / "sigma", "SigmaHQ regression data").joinpath("regression_data").rglob("*.evtx"))
-    sink = KeepFrames()
+    sink = Keep()
     stats = pipeline.run(discover([str(p) for p in files]), sink)
     assert not [s.error for s in stats if s.error]
     return {key: pl.concat(parts, how="diagonal_relaxed") for key, parts in sink.frames.items()}
