@@ -182,3 +182,31 @@ def test_distinct_values_too_wide_to_pack_are_a_clear_error():
 def test_bad_input_is_a_clear_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_stream_episodes_are_those_of_the_ordered_rows(seed):
+    """The detectors' path (time order: ``stream_episodes``) finds the episodes ``episodes`` finds on the
+    rows ordered by key, with the same trigger, first and last rows and the same rows in each."""
+    rng = np.random.default_rng(300 + seed)
+    n = int(rng.integers(1, 3000))
+    keys, times, ids, _ = _data(rng, n, [1, 3, 30, 400][seed % 4], int(rng.integers(0, 400)), 6)
+    span = int(rng.integers(0, 40))
+    count, distinct = _reference(keys, times, ids, np.zeros(n), span)[:2]
+    for stat, threshold in ((count, int(rng.integers(1, 5))), (distinct, int(rng.integers(1, 4)))):
+        perm, k, t = windows.order(keys, times)
+        o_trig, o_first, o_last = windows.episodes(k, t, count[perm], stat[perm] >= threshold, span)
+        trig, first, last, rows = windows.stream_episodes(keys, times, stat >= threshold, span)
+        assert trig.size == o_trig.size and trig.size > 0 or threshold > stat.max()
+        assert np.array_equal(trig, perm[o_trig])
+        assert np.array_equal(first, perm[o_first])
+        assert np.array_equal(last, perm[o_last])
+        expected = np.full(n, -1)
+        for e, (a, b) in enumerate(zip(o_first, o_last, strict=True)):
+            expected[perm[a: b + 1]] = e
+        assert np.array_equal(rows, expected)
+
+
+def test_stream_episodes_refuse_rows_out_of_time_order():
+    with pytest.raises(ValueError, match="time order"):
+        windows.stream_episodes(np.array([0, 0]), np.array([5, 4]), np.array([True, True]), 10)

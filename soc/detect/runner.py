@@ -239,34 +239,34 @@ def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None) -> pl.D
 
 
 def _windowed(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
+    """Window count, distinct count or sum per key, straight from rows in time order (the streaming kernels:
+    no ordering by key), then the episodes where the statistic reaches the threshold."""
     span = spec.span
+    times = _times(rows)
+    if times.size and not windows.is_sorted(times):  # files fed one after another: sort, ties in feed order
+        rows = rows.sort(_T, maintain_order=True)
+        times = _times(rows)
     keys = _dense(rows, spec.key)
-    perm, okeys, otimes = windows.order(keys, _times(rows))
-    ordered = rows[perm]
     distinct = spec.kernel == "distinct" or (spec.kernel == "entropy" and spec.param("distinct", False))
     if spec.kernel == "count" or (spec.kernel == "entropy" and not distinct):
-        trig, first, last, _ = windows.count_episodes(okeys, otimes, span, windows.GTE, int(np.ceil(spec.threshold)))
         stat = None
+        holds = windows.stream_count(keys, times, span) >= int(np.ceil(spec.threshold))
     else:
         if distinct:
-            ids = _dense(ordered, [spec.value])  # nulls are -1: not counted
-            stat = windows.window_distinct(okeys, otimes, ids, int(ids.max()) + 1 if ids.size else 0, span)
+            stat = windows.stream_distinct(keys, times, _dense(rows, [spec.value]), span)  # null: -1, not counted
         else:
-            stat, _ = windows.window_sum(okeys, otimes, ordered.get_column(spec.value).fill_null(np.nan)
-                                         .to_numpy().astype(np.float64), span)
-        counts = windows.window_count(okeys, otimes, span)
-        trig, first, last = windows.episodes(okeys, otimes, counts, stat >= spec.threshold, span)
+            stat, _ = windows.stream_sum(keys, times, rows.get_column(spec.value).fill_null(np.nan).to_numpy()
+                                         .astype(np.float64), span)
+        holds = stat >= spec.threshold
+    trig, _, _, ep = windows.stream_episodes(keys, times, holds, span)
     if not trig.size:
         return empty_hits()
-    ep = np.full(ordered.height, -1, np.int64)
-    for i in range(trig.size):
-        ep[first[i]: last[i] + 1] = i
     value = (pl.len() if stat is None else pl.col("_stat").max()).cast(pl.Float64).alias("detector.value")
-    seg = ordered.with_columns(pl.Series("_ep", ep), pl.Series("_stat", stat if stat is not None else ep))
+    seg = rows.with_columns(pl.Series("_ep", ep), pl.Series("_stat", stat if stat is not None else ep))
     agg = seg.filter(pl.col("_ep") >= 0).group_by("_ep").agg(
         pl.len().cast(pl.Int64).alias("event.count"), pl.col(_T).min().alias("window.start"),
         pl.col(_T).max().alias("window.end"), value, *_evidence(spec))
-    return _finish(spec, ordered[trig].with_columns(pl.Series("_ep", np.arange(trig.size))).join(agg, on="_ep"))
+    return _finish(spec, rows[trig].with_columns(pl.Series("_ep", np.arange(trig.size))).join(agg, on="_ep"))
 
 
 def _evidence(spec: DetectorSpec) -> list[pl.Expr]:
@@ -354,7 +354,7 @@ def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
         raise ValueError("first_seen needs a value field")
     rows = rows.filter(pl.col(value).is_not_null())
     times = _times(rows)
-    if times.size and not windows._is_sorted(times):
+    if times.size and not windows.is_sorted(times):
         by_time = np.argsort(times, kind="stable")
         rows, times = rows[by_time], times[by_time]
     if not times.size:

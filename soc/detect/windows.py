@@ -23,7 +23,9 @@ from time-ordered input, without sorting.
 Results are in the order's row order; ``restore(values, perm)`` puts per-row results back in input order.
 
 ``stream_count``, ``stream_distinct`` and ``stream_sum`` give the same per-row results (restored) straight from
-input in time order, without ordering by key: one pass with per-key state, in threads over contiguous parts.
+input in time order, without ordering by key: one pass with per-key state, in threads over contiguous parts;
+``stream_episodes`` then gives ``episodes``'s episodes from those results. That is the detectors' path
+(``soc.detect.runner``): logs arrive in time order, so no ordering step at all.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ OPERATORS = {"gt": GT, "gte": GTE, "lt": LT, "lte": LTE, "eq": EQ, "neq": NEQ}
 
 
 @njit(cache=True)
-def _is_sorted(a):
+def is_sorted(a: np.ndarray) -> bool:
+    """Whether ``a`` is non-decreasing (one pass, stops at the first step down)."""
     for i in range(1, a.size):
         if a[i] < a[i - 1]:
             return False
@@ -179,7 +182,7 @@ def order(keys: np.ndarray, times: np.ndarray, n_keys: int | None = None
     elif n_keys < top:
         raise ValueError(f"group key {top - 1} is not below n_keys={n_keys}")
     sort = _counting_order_packed if keys.size < 2**32 and n_keys < 2**31 else _counting_order
-    if _is_sorted(times):
+    if is_sorted(times):
         return sort(keys, times, n_keys)
     by_time = np.argsort(times, kind="stable")
     perm, sorted_keys, sorted_times = sort(keys[by_time], times[by_time], n_keys)
@@ -434,7 +437,7 @@ def count_episodes(keys, times, span, op, threshold):
 def threshold_episodes(keys, times, span, threshold, n_keys):
     """Episodes of "at least ``threshold`` rows of a key in the window" on rows in time order, without sorting.
 
-    The detectors' fast path for logs, which arrive in time order: each key keeps the (time, row) of its
+    For logs, which arrive in time order: each key keeps the (time, row) of its
     last ``threshold`` events in a ring (``n_keys * threshold * 16`` bytes; a pair shares a cache line), and
     the condition holds at a row when the oldest of them is within ``span``. The episodes are those of
     ``count_episodes(..., GTE, threshold)`` on the ordered rows (at a trigger the window holds exactly
@@ -483,6 +486,73 @@ def threshold_episodes(keys, times, span, threshold, n_keys):
     if bad:
         raise ValueError("rows are not in time order: sort them, or use order() and count_episodes")
     return trig[:m].copy(), first[:m].copy(), last[:m].copy()
+
+
+@njit(cache=True)
+def _stream_episodes(keys, times, holds, span, n_keys):
+    """``episodes`` on rows in time order: the same per-key logic (a holding row within ``span`` of its
+    key's open episode extends it, otherwise starts one), with each key's open episode kept in a table."""
+    trig = np.empty(16, np.int64)
+    last = np.empty(16, np.int64)
+    open_ep = np.full(n_keys, -1, np.int64)
+    m = 0
+    for j in range(keys.size):
+        if not holds[j]:
+            continue
+        k = keys[j]
+        e = open_ep[k]
+        if e >= 0 and times[j] - times[last[e]] <= span:
+            last[e] = j
+            continue
+        trig = _grow(trig, m)
+        last = _grow(last, m)
+        trig[m] = j
+        last[m] = j
+        open_ep[k] = m
+        m += 1
+    return trig[:m].copy(), last[:m].copy()
+
+
+@njit(cache=True)
+def _episode_of_rows(keys, lows, lasts, key_start, first):
+    """Each row's episode (or -1), and each episode's first row: a row of key k is in k's episode e when
+    ``lows[e] <= row <= lasts[e]``. A key's episodes (``key_start[k]:key_start[k + 1]``, in time order) never
+    overlap, so one pointer per key walks them as the rows go by: O(rows + episodes)."""
+    at = key_start[:-1].copy()
+    out = np.full(keys.size, -1, np.int64)
+    for i in range(keys.size):
+        k = keys[i]
+        e = at[k]
+        end = key_start[k + 1]
+        while e < end and lasts[e] < i:
+            e += 1
+        at[k] = e
+        if e < end and lows[e] <= i:
+            out[i] = e
+            first[e] = min(first[e], i)
+    return out
+
+
+def stream_episodes(keys: np.ndarray, times: np.ndarray, holds: np.ndarray, span: int, n_keys: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``episodes`` straight from rows in time order (non-decreasing ``times``), given as input row numbers:
+    trigger, first and last row of each episode, in (key, time) order as ``episodes`` gives them, and each
+    row's episode (-1 for none). An episode's rows are its key's rows from ``first`` to ``last``: the rows
+    of the trigger's window (time >= trigger time - span) and those up to its last holding row."""
+    keys = np.ascontiguousarray(keys)
+    times = np.ascontiguousarray(times, dtype=np.int64)
+    if keys.size and not is_sorted(times):
+        raise ValueError("rows are not in time order: sort them by time first")
+    n_keys = int(keys.max()) + 1 if n_keys is None and keys.size else (n_keys or 0)
+    trig, last = _stream_episodes(keys, times, np.ascontiguousarray(holds, dtype=np.bool_), span, max(n_keys, 1))
+    ep_keys = keys[trig]
+    ranked = np.lexsort((trig, ep_keys))  # (key, time): the order of ``episodes`` on ordered rows
+    trig, last, ep_keys = trig[ranked], last[ranked], ep_keys[ranked]
+    lows = np.searchsorted(times, times[trig] - span, side="left")
+    key_start = np.searchsorted(ep_keys, np.arange(max(n_keys, 1) + 1))
+    first = np.full(trig.size, keys.size, np.int64)
+    rows = _episode_of_rows(keys, lows, last, key_start, first)
+    return trig, first, last, rows
 
 
 def holds(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
