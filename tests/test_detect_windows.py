@@ -176,3 +176,11 @@ def test_threshold_episodes_without_sorting_match_count_episodes(data, span, thr
 def test_threshold_episodes_refuse_rows_out_of_time_order():
     with pytest.raises(ValueError, match="time order"):
         windows.threshold_episodes(np.array([0, 0]), np.array([5, 1]), 10, 2, 1)
+
+
+def test_compact_keeps_order_closes_gaps_and_nulls():
+    codes = np.array([7, 3, -1, 7, 12, 3], np.int64)
+    assert windows.compact(codes).tolist() == [1, 0, -1, 1, 2, 0]
+    assert windows.compact(np.array([5, 2, 5], np.uint32)).tolist() == [1, 0, 1]
+    assert windows.compact(np.array([-1, -1], np.int64)).tolist() == [-1, -1]
+    assert windows.compact(np.array([], np.int64)).size == 0

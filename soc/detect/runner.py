@@ -198,14 +198,9 @@ def _codes(series: pl.Series) -> np.ndarray:
     """Dense ids 0..m-1 of a column's values (-1 for null): Categorical physical codes (no string sort),
     compacted through a lookup table; other types by a dense rank."""
     if series.dtype == pl.Categorical:
-        raw = series.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-        valid = raw >= 0
-        if not valid.any():
-            return raw
-        present = np.zeros(int(raw.max()) + 1, np.bool_)
-        present[raw[valid]] = True
-        lookup = np.cumsum(present) - 1
-        return np.where(valid, lookup[np.maximum(raw, 0)], -1).astype(np.int64)
+        codes = series.to_physical()
+        codes = codes.to_numpy() if not codes.null_count() else codes.cast(pl.Int64).fill_null(-1).to_numpy()
+        return windows.compact(codes)
     return series.rank("dense").cast(pl.Int64).fill_null(0).to_numpy() - 1
 
 
@@ -224,7 +219,7 @@ def _dense(frame: pl.DataFrame, names: list[str] | tuple[str, ...]) -> np.ndarra
 
 
 def _times(frame: pl.DataFrame) -> np.ndarray:
-    return np.ascontiguousarray(frame.get_column(_T).dt.epoch("us").to_numpy().astype(np.int64))
+    return np.ascontiguousarray(frame.get_column(_T).dt.epoch("us").to_numpy(), dtype=np.int64)
 
 
 def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None) -> pl.DataFrame:

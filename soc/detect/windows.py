@@ -159,6 +159,29 @@ def _counting_order_packed(keys, times, n_keys):
     return perm, sorted_keys, sorted_times
 
 
+@njit(cache=True, nogil=True)
+def compact(codes: np.ndarray) -> np.ndarray:
+    """Integer codes as dense ids 0..m-1 in the same order (a negative code, a null, stays -1): the keys of the
+    kernels from a Categorical's physical codes, which leave gaps where a frame lacks some of its values."""
+    top = -1
+    for c in codes:
+        top = max(top, np.int64(c))
+    lookup = np.zeros(top + 1, np.int64)
+    for c in codes:
+        if c >= 0:
+            lookup[c] = 1
+    m = 0
+    for v in range(top + 1):
+        seen = lookup[v]
+        lookup[v] = m
+        m += seen
+    out = np.empty(codes.size, np.int64)
+    for i in range(codes.size):
+        c = codes[i]
+        out[i] = lookup[c] if c >= 0 else -1
+    return out
+
+
 def order(keys: np.ndarray, times: np.ndarray, n_keys: int | None = None
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows ordered by (key, time), stable (ties keep their input order): the permutation, keys and times.
@@ -549,8 +572,10 @@ def stream_episodes(keys: np.ndarray, times: np.ndarray, holds: np.ndarray, span
     ranked = np.lexsort((trig, ep_keys))  # (key, time): the order of ``episodes`` on ordered rows
     trig, last, ep_keys = trig[ranked], last[ranked], ep_keys[ranked]
     lows = np.searchsorted(times, times[trig] - span, side="left")
-    key_start = np.searchsorted(ep_keys, np.arange(max(n_keys, 1) + 1))
     first = np.full(trig.size, keys.size, np.int64)
+    if not trig.size:  # nothing found, the usual case: no pass over the rows
+        return trig, first, last, np.full(keys.size, -1, np.int64)
+    key_start = np.searchsorted(ep_keys, np.arange(max(n_keys, 1) + 1))
     rows = _episode_of_rows(keys, lows, last, key_start, first)
     return trig, first, last, rows
 
