@@ -810,12 +810,14 @@ _DISTINCT_BLOCK = 1 << 22  # rows per time block: its scatter buffers stay small
 def _bucket_stream(start, packed, shift, vb, span, b0, b1, out_sorted, cnt, distinct):
     """Buckets ``b0..b1``: entering and leaving rows merged in time order without a branch (a trailing
     pointer's loop took 0.9 of 1.1 s per 50 M rows here, its branches most likely), so one step either
-    adds row ``j`` or drops row ``left``."""
+    adds row ``j`` or drops row ``left``. The row pointers are unsigned: signed ones make Numba add
+    negative-index handling to every load of the step's dependency chain."""
     qbits = shift + vb
     qmask = (np.int64(1) << qbits) - 1
     vmask = (np.int64(1) << vb) - 1
+    one = np.uint64(1)
     for b in range(b0, b1):
-        s, e = start[b], start[b + 1]
+        s, e = np.uint64(start[b]), np.uint64(start[b + 1])
         left = s
         j = s
         while j < e:
@@ -825,15 +827,15 @@ def _bucket_stream(start, packed, shift, vb, span, b0, b1, out_sorted, cnt, dist
             p = pl if leave else pe
             q = p & qmask
             c = cnt[q]
-            lv = np.int32(leave)
-            c2 = c + 1 - 2 * lv
+            c2 = c + np.int32(1) - np.int32(2) * np.int32(leave)
             cnt[q] = c2
             counted = (p & vmask) != 0
             k = q >> vb
             d = distinct[k] + np.int32(counted & (c == 0)) - np.int32(counted & (c2 == 0))
             distinct[k] = d
             out_sorted[j] = d  # a leaving step writes here too; row j's own step comes later and wins
-            j += 1 - lv
+            lv = np.uint64(leave)
+            j += one - lv
             left += lv
         for r in range(left, e):  # the rows still in a window: cleared for the next bucket
             q = packed[r] & qmask
@@ -857,7 +859,7 @@ def _distinct_buckets(keys, times, values, span, n_keys, vb, shift, blocks, part
         big = max(big, blocks[i, 2] - blocks[i, 0])
     packed = np.empty(big, np.int64)
     out_sorted = np.empty(big, np.int32)
-    out = np.empty(keys.size, np.int64)
+    out = np.empty(keys.size, np.int32)  # half the bytes of int64 to write (and to fault in)
     hists = np.zeros((parts, n_b), np.int64)
     pos = np.zeros((parts, n_b), np.int64)
     start = np.zeros(n_b + 1, np.int64)
@@ -926,6 +928,12 @@ def _empty_int64(n):
     it compacts memory to find them (THP defrag ``madvise``, a common default and this VM's), the first
     touches of a 400 MB output stall: ~0.5 s more per 50 M rows here, measured side by side."""
     return np.empty(n, np.int64)
+
+
+@njit(cache=True)
+def _empty_int32(n):
+    """See ``_empty_int64``."""
+    return np.empty(n, np.int32)
 
 
 @njit(cache=True)
@@ -1010,7 +1018,7 @@ def stream_distinct(keys: np.ndarray, times: np.ndarray, values: np.ndarray, spa
     order: ``window_distinct`` on ``order``ed rows, restored, without sorting (see ``stream_count``). Values
     below 2**18 are counted by key buckets (``_distinct_buckets``, ``parts`` threads); wider ones by a hash
     table of the (key, value) pairs of the rows inside windows, so memory follows the window, not
-    n_keys * n_values."""
+    n_keys * n_values. The counts are int32 (a count never exceeds the rows of one window)."""
     values = np.asarray(values)
     if values.size and values.dtype.kind not in "iu":
         raise ValueError(f"distinct values must be integer ids, not {values.dtype}")
@@ -1027,7 +1035,7 @@ def stream_distinct(keys: np.ndarray, times: np.ndarray, values: np.ndarray, spa
         out = _distinct_buckets(keys if keys.dtype.kind == "i" else keys.astype(np.int64), times,
                                 values.astype(np.int64, copy=False), span, n_keys, vb, shift, blocks, max(1, parts))
         return _input_order(out, by_time)
-    out = _empty_int64(keys.size)
+    out = _empty_int32(keys.size)
     cb = max(keys.size, 1).bit_length()  # bits of a pair's row count
     if (max(n_keys * n_values - 1, 1)).bit_length() + cb > 62:  # a table slot holds pair << cb | count
         raise ValueError(f"values must be dense ids: {n_keys:,} keys x {n_values:,} values x {keys.size:,} rows "
