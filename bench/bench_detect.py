@@ -7,8 +7,8 @@ dense ids (int32), values uniform over 1,000 ids (distinct) or bytes (sum). Each
 process (own peak RSS, VmHWM); the JIT (cached) and data generation are outside the timed part; the
 process first touches as much memory as the run needs (on this VM the first touch of fresh memory costs
 ~200 MB/s, which would otherwise dominate both sides). Timed: soc = ordering (``windows.order``) + kernel;
-for count, distinct and sum the default soc path is the streaming kernels (``windows.stream_*``: time-ordered
-input, no ordering, contiguous parts in threads, one per Numba thread, so ``NUMBA_NUM_THREADS=1`` gives the
+for count, distinct and sum the default soc path is the streaming kernels the detectors run (``windows.stream_*``:
+time-ordered input, no ordering, contiguous parts in threads, one per Numba thread, so ``NUMBA_NUM_THREADS=1`` gives the
 single-thread figure), ``--path order`` times ``order`` + ``window_*`` instead; the table says which ran.
 Polars = its whole formulation (which sorts for itself). Polars runs on ``--polars-events`` events when N is
 too much for it (a fifth of that for entropy, whose Polars formulation explodes every string into its
