@@ -27,6 +27,7 @@ from functools import lru_cache
 
 import polars as pl
 
+from soc.parse.eager import constant, nulls
 from soc.parse.fasttime import parse_formats
 from soc.schema import time as T
 
@@ -291,7 +292,7 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     """
     missing = {c.raw for r in rules for c in r.chain} - set(raw.columns)
     if missing:  # a field this input does not have (e.g. a W3C log without cs(Referer)): null
-        raw = raw.with_columns([pl.lit(None, pl.String).alias(m) for m in sorted(missing)])
+        raw = raw.hstack([nulls(m, pl.String, raw.height) for m in sorted(missing)])
     fast = {}
     given = {name for name in raw.columns if name.startswith(FAST)}
     for r in (c for rule in rules for c in rule.chain
@@ -306,8 +307,8 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     values, failed, reason = _expressions(tuple(rules), ctx, ready, ints)
     typed = raw.lazy().with_columns(values).with_columns(failed).collect()
     keep = list(dict.fromkeys(r.target for r in rules))
-    consts = [pl.lit(v).alias(k) for k, v in (constants or {}).items() if k not in keep]
-    frame = typed.select([pl.col(k) for k in keep] + consts)
+    frame = pl.DataFrame([typed.get_column(k) for k in keep]
+                         + [constant(k, v, typed.height) for k, v in (constants or {}).items() if k not in keep])
     bad = typed.get_column("_failed")
     why = pl.Series("_reason", [None], pl.String).new_from_index(0, typed.height)
     if bad.any():

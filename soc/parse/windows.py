@@ -34,6 +34,7 @@ from functools import cached_property
 import polars as pl
 
 from soc.parse.columns import RAW, Context, Rule, SpecError, apply, rules_from_spec
+from soc.parse.eager import prefixed, set_rows
 from soc.schema import columns as family_columns
 from soc.schema import conform
 
@@ -137,7 +138,7 @@ class WindowsMapping:
         fields = raw.with_columns(derived) if derived else raw
         # rules never read a year-less stamp here: one context for every file keeps their expressions cached
         same = Context("", ctx.zone, EPOCH)
-        typed, reason = apply(fields.rename(lambda c: RAW + c), list(emap.rules), same,
+        typed, reason = apply(prefixed(fields, RAW), list(emap.rules), same,
                               {"event.dataset": self.dataset(channel), **emap.constants})
         core = family_columns(FAMILY)
         extra = {c: typed.schema[c] for c in typed.columns if c not in core}
@@ -160,7 +161,7 @@ class WindowsMapping:
         emap = self.default
         done = {r.target: parsed[r.source] for r in emap.rules if parsed and r.source in parsed and _plain_iso(r)}
         rules = [r for r in emap.rules if r.target not in done]
-        typed, reason = apply(raw.rename(lambda c: RAW + c), rules, Context("", ctx.zone, EPOCH), emap.constants)
+        typed, reason = apply(prefixed(raw, RAW), rules, Context("", ctx.zone, EPOCH), emap.constants)
         core = family_columns(FAMILY)
         extra = {c: t for c, t in typed.schema.items() if c not in core}
         return conform(put_columns(typed, {**done, **origin}), FAMILY, extra), reason.alias("reason")
@@ -183,12 +184,14 @@ class WindowsMapping:
             derived = [derive(pl.col(source), kind).alias(name) for name, kind, source in emap.derive
                        if source in raw.columns]
             fields = raw.with_columns(derived) if derived else raw
-            typed, why = apply(fields.rename(lambda c: RAW + c), list(emap.own), Context("", ctx.zone, EPOCH),
+            typed, why = apply(prefixed(fields, RAW), list(emap.own), Context("", ctx.zone, EPOCH),
                                dict(emap.own_constants))
             for c in typed.columns:
                 column = typed.get_column(c)
                 columns[c] = column.cast(core[c]) if c in core else column
-            reason = reason.zip_with(reason.is_not_null(), why).alias("reason")  # the first reason: no query
+            if why.null_count() < why.len():  # the first reason of each record
+                first = set_rows(reason)
+                reason = why.alias("reason") if first is None else reason.zip_with(pl.Series(first), why)
         taken = set(base.columns) | set(columns)
         for name in data:  # EventData under its own name (a clash with an ECS name gets a prefix)
             column = name if name not in taken else f"winlog.event_data.{name}"
