@@ -1,9 +1,9 @@
 """Frame and Series edits without a Polars query.
 
 An eager ``DataFrame.select``/``rename``/``with_columns``, and Series methods Polars runs as expressions
-(``is_not_null``, ``str.strip_suffix``, ...), each plan and run a query: ~0.2-0.3 ms however small the
-frame. A small EVTX file made ~11 of them, most of its cost (4-6 k records/s over the corpus's 281 files).
-These do the same edits on the columns themselves.
+(``is_not_null``, ``str.strip_suffix``, ...), each plan and run a query, however small the frame: the
+EVTX engine's frames are small (a group of records), and many. These do the same edits on the columns
+themselves (the EVTX attack corpus: 3,092 queries before, 1,153 with them).
 """
 
 from __future__ import annotations
@@ -44,3 +44,17 @@ def set_rows(series: pl.Series) -> np.ndarray | None:
     if series.null_count() == series.len():
         return None
     return series.is_not_null().to_numpy()
+
+
+def put_columns(frame: pl.DataFrame, columns: dict[str, pl.Series]) -> pl.DataFrame:
+    """``frame`` with ``columns`` replaced or added, without a query (``with_columns`` plans one: ~1 ms
+    a call, most of the cost of a small file)."""
+    frame = frame.clone()
+    at = {c: i for i, c in enumerate(frame.columns)}
+    new = []
+    for name, column in columns.items():
+        if name in at:
+            frame.replace_column(at[name], column.alias(name))
+        else:
+            new.append(column.alias(name))
+    return frame.hstack(new, in_place=True) if new else frame
