@@ -220,3 +220,27 @@ def test_bad_specs_are_reported_with_the_file(tmp_path, text, reason):
     with pytest.raises(SpecError, match=reason) as err:
         load_specs([path])
     assert "bad.yml" in str(err.value)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.5, 0.05])
+def test_rise_drop_long_gaps_skipped_give_the_points_walking_them_gives(alpha):
+    """RISE and DROP skip a gap once its EWMA stops changing: the points they keep are still exactly those
+    of ALL (which walks every bucket) that qualify, across gaps of thousands of buckets."""
+    rng = np.random.default_rng(5)
+    keys, buckets, counts = [], [], []
+    for key in range(4):
+        b = int(rng.integers(0, 50))
+        for _ in range(60):
+            keys.append(key)
+            buckets.append(b)
+            counts.append(float(rng.choice([100, 102, 98, 1000], p=[0.33, 0.33, 0.32, 0.02])))  # steady, rare spikes
+            b += int(rng.choice([1, 3000, 20000], p=[0.9, 0.05, 0.05]))  # and silences (drops)
+    last = max(buckets) + 5000
+    args = (np.array(keys, np.int64), np.array(buckets, np.int64), np.array(counts), last, alpha, 3, 1.0)
+    k, b, x, base, z = kernels.rise_drop(*args)
+    for mode, keep in ((kernels.RISE, (z >= 2.0) & (x >= 10)),
+                       (kernels.DROP, (z <= -2.0) & (x <= 0.2 * base) & (base >= 10))):
+        got = kernels.rise_drop(*args, mode, 2.0, 10.0, 0.2, 10.0)
+        assert keep.any()
+        for want, have in zip((k, b, x, base, z), got, strict=True):
+            assert np.array_equal(want[keep], have)

@@ -159,8 +159,9 @@ def rise_drop(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode
 
     Returns key, bucket, count, baseline, z of every point (``mode=ALL``) or only of the points that qualify:
     ``RISE``: z >= threshold and count >= min_count; ``DROP``: z <= -threshold, count <= max_ratio x baseline
-    and baseline >= min_baseline. Time is O(keys x buckets) (the zeros are walked, not stored); memory is
-    O(output): with RISE/DROP, bounded by the hits, not by keys x buckets.
+    and baseline >= min_baseline. Time: with ``ALL``, O(keys x buckets) (the zeros are walked, not stored);
+    with RISE/DROP, a gap is walked only until the EWMA stops changing (``_series``). Memory is O(output):
+    with RISE/DROP, bounded by the hits, not by keys x buckets.
     """
     n = keys.size
     bad = False
@@ -183,19 +184,47 @@ def rise_drop(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode
     out_count = np.empty(cap, np.float64)
     out_base = np.empty(cap, np.float64)
     out_z = np.empty(cap, np.float64)
-    m = 0
     s = 0
-    for j in range(1, n + 1):
-        if j < n and keys[j] == keys[s]:
-            continue
+    m = 0
+    while True:
+        s, m = _series(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode, threshold, min_count,
+                       max_ratio, min_baseline, s, m, out_key, out_bucket, out_count, out_base, out_z)
+        if s >= n:
+            break
+        room = m + last_bucket - buckets[s] + 1  # a key has at most a point per bucket
+        out_key, out_bucket = _grow_i(out_key, room), _grow_i(out_bucket, room)
+        out_count, out_base, out_z = _grow_f(out_count, room), _grow_f(out_base, room), _grow_f(out_z, room)
+    return out_key[:m].copy(), out_bucket[:m].copy(), out_count[:m].copy(), out_base[:m].copy(), out_z[:m].copy()
+
+
+@njit(cache=True)
+def _series(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode, threshold, min_count, max_ratio,
+            min_baseline, s, m, out_key, out_bucket, out_count, out_base, out_z):
+    """``rise_drop``'s walk of the keys from row ``s``, while the outputs have room for all of the next key's
+    points; returns where it stopped and the points written. The outputs are arguments, never reassigned
+    here: arrays reassigned inside the loop (grown in place) made it ~24x slower (6.0 s against 0.25 s
+    for 100 k keys x 288 buckets)."""
+    n = keys.size
+    while s < n:
+        j = s + 1
+        while j < n and keys[j] == keys[s]:
+            j += 1
+        if m + max(last_bucket - buckets[s] + 1 - warmup, 0) > out_key.size:
+            return s, m
         r = s
         mean = 0.0
         dev = 0.0
-        for t, b in enumerate(range(buckets[s], last_bucket + 1)):
+        t = -1
+        b = buckets[s] - 1
+        while b < last_bucket:
+            b += 1
+            t += 1
             x = 0.0
-            if r < j and buckets[r] == b:
+            row = r < j and buckets[r] == b
+            if row:
                 x = counts[r]
                 r += 1
+            keep = False
             if t == 0:
                 mean = x
             elif t >= warmup:
@@ -206,12 +235,6 @@ def rise_drop(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode
                 elif mode == DROP:
                     keep = z <= -threshold and x <= max_ratio * mean and mean >= min_baseline
                 if keep:
-                    if m == out_key.size:
-                        out_key = _grow_i(out_key)
-                        out_bucket = _grow_i(out_bucket)
-                        out_count = _grow_f(out_count)
-                        out_base = _grow_f(out_base)
-                        out_z = _grow_f(out_z)
                     out_key[m] = keys[s]
                     out_bucket[m] = b
                     out_count[m] = x
@@ -219,22 +242,33 @@ def rise_drop(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode
                     out_z[m] = z
                     m += 1
             if t > 0:
+                before_mean, before_dev = mean, dev
                 dev = (1 - alpha) * dev + alpha * abs(x - mean)
                 mean = (1 - alpha) * mean + alpha * x
+                # An empty bucket that left the baseline and the deviation as they were (the EWMA has decayed
+                # as far as floating point goes) leaves them so for every empty bucket after it, each with
+                # this one's z: where this one did not qualify, none of them does, so the rest of the gap is
+                # skipped. A source silent for months then costs ~1-2 k steps (~75 k with alpha 0.01), not a
+                # step a bucket. ALL returns every point, so it walks them all.
+                if (not row and not keep and t >= warmup and mode != ALL and mean == before_mean
+                        and dev == before_dev):
+                    gap_end = buckets[r] if r < j else last_bucket + 1
+                    t += gap_end - 1 - b
+                    b = gap_end - 1
         s = j
-    return out_key[:m].copy(), out_bucket[:m].copy(), out_count[:m].copy(), out_base[:m].copy(), out_z[:m].copy()
+    return s, m
 
 
 @njit(cache=True)
-def _grow_i(a):
-    b = np.empty(2 * a.size, np.int64)
+def _grow_i(a, size):
+    b = np.empty(max(2 * a.size, size), np.int64)
     b[: a.size] = a
     return b
 
 
 @njit(cache=True)
-def _grow_f(a):
-    b = np.empty(2 * a.size, np.float64)
+def _grow_f(a, size):
+    b = np.empty(max(2 * a.size, size), np.float64)
     b[: a.size] = a
     return b
 
