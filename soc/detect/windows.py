@@ -537,13 +537,12 @@ def _stream_episodes(keys, times, holds, span, n_keys):
 
 
 @njit(cache=True)
-def _episode_of_rows(keys, lows, lasts, key_start, first):
-    """Each row's episode (or -1), and each episode's first row: a row of key k is in k's episode e when
-    ``lows[e] <= row <= lasts[e]``. A key's episodes (``key_start[k]:key_start[k + 1]``, in time order) never
-    overlap, so one pointer per key walks them as the rows go by: O(rows + episodes)."""
+def _episode_of_rows(keys, lows, lasts, key_start, first, lo, hi, out):
+    """Each row's episode in ``out`` (rows ``lo..hi``), and each episode's first row: a row of key k is in
+    k's episode e when ``lows[e] <= row <= lasts[e]``. A key's episodes (``key_start[k]:key_start[k + 1]``, in
+    time order) never overlap, so one pointer per key walks them as the rows go by: O(rows + episodes)."""
     at = key_start[:-1].copy()
-    out = np.full(keys.size, -1, np.int64)
-    for i in range(keys.size):
+    for i in range(lo, hi):
         k = keys[i]
         e = at[k]
         end = key_start[k + 1]
@@ -553,7 +552,6 @@ def _episode_of_rows(keys, lows, lasts, key_start, first):
         if e < end and lows[e] <= i:
             out[i] = e
             first[e] = min(first[e], i)
-    return out
 
 
 def stream_episodes(keys: np.ndarray, times: np.ndarray, holds: np.ndarray, span: int, n_keys: int | None = None
@@ -568,15 +566,19 @@ def stream_episodes(keys: np.ndarray, times: np.ndarray, holds: np.ndarray, span
         raise ValueError("rows are not in time order: sort them by time first")
     n_keys = int(keys.max()) + 1 if n_keys is None and keys.size else (n_keys or 0)
     trig, last = _stream_episodes(keys, times, np.ascontiguousarray(holds, dtype=np.bool_), span, max(n_keys, 1))
+    # the triggers' window starts while the triggers are in time order: sorted needles make searchsorted
+    # walk forward (4.5 M episodes in 50 M rows: 6.4 s in key order)
+    lows = np.searchsorted(times, times[trig] - span, side="left")
     ep_keys = keys[trig]
     ranked = np.lexsort((trig, ep_keys))  # (key, time): the order of ``episodes`` on ordered rows
-    trig, last, ep_keys = trig[ranked], last[ranked], ep_keys[ranked]
-    lows = np.searchsorted(times, times[trig] - span, side="left")
+    trig, last, ep_keys, lows = trig[ranked], last[ranked], ep_keys[ranked], lows[ranked]
     first = np.full(trig.size, keys.size, np.int64)
+    rows = np.full(keys.size, -1, np.int64)
     if not trig.size:  # nothing found, the usual case: no pass over the rows
-        return trig, first, last, np.full(keys.size, -1, np.int64)
+        return trig, first, last, rows
     key_start = np.searchsorted(ep_keys, np.arange(max(n_keys, 1) + 1))
-    rows = _episode_of_rows(keys, lows, last, key_start, first)
+    lo, hi = int(lows.min()), int(last.max()) + 1  # no row outside belongs to an episode
+    _episode_of_rows(keys, lows, last, key_start, first, lo, hi, rows)
     return trig, first, last, rows
 
 
