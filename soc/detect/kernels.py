@@ -295,22 +295,25 @@ def first_seen(pairs, keys, times, n_pairs, n_keys, baseline_end):
     ``pairs`` are dense ids of (key, value), ``keys`` dense ids of the key alone. Returns the row numbers.
     """
     n = pairs.size
-    pair_seen = np.zeros(n_pairs, np.bool_)
+    pair_seen = np.zeros((n_pairs + 63) >> 6, np.uint64)  # a bit a pair: 8x less memory to miss in than bools
     key_known = np.zeros(n_keys, np.bool_)
     out = np.empty(n, np.int64)
     m = 0
     bad = False
+    one = np.uint64(1)
     for j in range(n):
         if j > 0:
             bad |= times[j] < times[j - 1]
         p = pairs[j]
         k = keys[j]
+        word = p >> 6
+        bit = one << np.uint64(p & 63)
         if times[j] <= baseline_end:
-            pair_seen[p] = True
+            pair_seen[word] |= bit
             key_known[k] = True
             continue
-        if not pair_seen[p]:
-            pair_seen[p] = True
+        if not pair_seen[word] & bit:
+            pair_seen[word] |= bit
             if key_known[k]:
                 out[m] = j
                 m += 1
