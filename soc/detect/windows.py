@@ -424,19 +424,30 @@ def _holds(value, op, threshold):
 
 @njit(cache=True)
 def count_episodes(keys, times, span, op, threshold):
-    """``window_count`` + condition + ``episodes`` in one pass, without per-row arrays (the detectors' path).
+    """``window_count`` + condition + ``episodes`` in one pass on ordered rows, without per-row arrays.
 
     Returns trigger, first and last rows and the window count at each trigger.
     """
-    trig = np.empty(16, np.int64)
-    first = np.empty(16, np.int64)
-    last = np.empty(16, np.int64)
-    value = np.empty(16, np.int64)
-    m = 0
-    is_open = False
-    left = 0
-    bad = False
-    for j in range(keys.size):
+    trig = np.empty(1024, np.int64)
+    first = np.empty(1024, np.int64)
+    last = np.empty(1024, np.int64)
+    value = np.empty(1024, np.int64)
+    j, m, left, is_open, bad = 0, 0, 0, False, False
+    while True:
+        j, m, left, is_open, bad = _count_episodes_from(keys, times, span, op, threshold, j, m, left, is_open, bad,
+                                                        trig, first, last, value)
+        if j >= keys.size:
+            break
+        trig, first, last, value = _grow(trig, m), _grow(first, m), _grow(last, m), _grow(value, m)
+    if bad:
+        raise ValueError(NOT_ORDERED)
+    return trig[:m].copy(), first[:m].copy(), last[:m].copy(), value[:m].copy()
+
+
+@njit(cache=True)
+def _count_episodes_from(keys, times, span, op, threshold, j, m, left, is_open, bad, trig, first, last, value):
+    """``count_episodes`` from row ``j`` until the outputs are full (see ``_episodes_from``)."""
+    while j < keys.size:
         if j > 0:
             bad |= _misordered(keys, times, j)
             if keys[j] != keys[j - 1]:
@@ -446,24 +457,20 @@ def count_episodes(keys, times, span, op, threshold):
         while times[left] < lo:
             left += 1
         c = j - left + 1
-        if not _holds(c, op, threshold):
-            continue
-        if is_open and times[j] - times[last[m - 1]] <= span:
-            last[m - 1] = j
-            continue
-        trig = _grow(trig, m)
-        first = _grow(first, m)
-        last = _grow(last, m)
-        value = _grow(value, m)
-        trig[m] = j
-        first[m] = left
-        last[m] = j
-        value[m] = c
-        m += 1
-        is_open = True
-    if bad:
-        raise ValueError(NOT_ORDERED)
-    return trig[:m].copy(), first[:m].copy(), last[:m].copy(), value[:m].copy()
+        if _holds(c, op, threshold):
+            if is_open and times[j] - times[last[m - 1]] <= span:
+                last[m - 1] = j
+            else:
+                if m == trig.size:
+                    return j, m, left, is_open, bad
+                trig[m] = j
+                first[m] = left
+                last[m] = j
+                value[m] = c
+                m += 1
+                is_open = True
+        j += 1
+    return j, m, left, is_open, bad
 
 
 @njit(cache=True)
