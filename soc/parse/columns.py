@@ -310,7 +310,7 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     frame = pl.DataFrame([typed.get_column(k) for k in keep]
                          + [constant(k, v, typed.height) for k, v in (constants or {}).items() if k not in keep])
     bad = typed.get_column("_failed")
-    why = pl.Series("_reason", [None], pl.String).new_from_index(0, typed.height)
+    why = nulls("_reason", pl.String, typed.height)
     if bad.any():
         where = bad.arg_true()
         # rechunk: Polars 2.1 panics formatting a multi-chunk string column with a broadcast literal

@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 
 from soc.parse import evtx_kernel as kernel
 from soc.parse.batch import ParseResult, empty_dead
-from soc.parse.eager import set_rows
+from soc.parse.eager import nulls, set_rows
 from soc.parse.engines.base import merge
 from soc.parse.engines.records import RecordEngine
 from soc.parse.windows import mapping_of
@@ -217,7 +217,7 @@ class EvtxEngine(RecordEngine):
         line = pl.Series("log.line", record_ids[order])
         origin = {
             "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, m),
-            "log.offset": pl.Series("log.offset", [None], pl.Int64).new_from_index(0, m),
+            "log.offset": nulls("log.offset", pl.Int64, m),
             "log.line": line,
         }
         times = _times(buf, w.ss[kernel.TIME_CREATED, order], w.se[kernel.TIME_CREATED, order])
@@ -305,7 +305,7 @@ class EvtxEngine(RecordEngine):
         n = text.len()
         origin = {
             "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, n),
-            "log.offset": pl.Series("log.offset", [None], pl.Int64).new_from_index(0, n),
+            "log.offset": nulls("log.offset", pl.Int64, n),
             "log.line": ids.alias("log.line"),
         }
         frame, reason = self.mapping.typed(raw, names, channel, event_id, self.ctx, origin)
@@ -321,7 +321,7 @@ class EvtxEngine(RecordEngine):
         why = reasons if isinstance(reasons, pl.Series) else pl.Series([reasons]).new_from_index(0, n)
         return pl.DataFrame({
             "log.file.path": pl.Series([self.ctx.path], dtype=pl.String).new_from_index(0, n),
-            "log.line": ids, "log.offset": pl.Series([None], dtype=pl.Int64).new_from_index(0, n),
+            "log.line": ids, "log.offset": nulls("log.offset", pl.Int64, n),
             "error.message": why.alias("error.message"), "event.original": text.cast(pl.Binary),
         }, schema=DEAD_LETTERS)
 

@@ -27,6 +27,7 @@ import polars as pl
 
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import RAW, Rule, SpecError, rules_from_spec
+from soc.parse.eager import nulls
 from soc.parse.engines.base import Engine, typed_frame
 from soc.schema import FAMILIES
 
@@ -125,7 +126,7 @@ class RegexEngine(Engine):
             raw = groups.filter(hit).drop(MATCHED).with_columns(
                 [pl.lit(v, pl.String).alias(k) for k, v in p.constants])
             taken.setdefault(p.route, []).append((rows, raw))
-        reasons = pl.Series("reason", [None], pl.String).new_from_index(0, batch.n)
+        reasons = nulls("reason", pl.String, batch.n)
         if todo.any():
             reasons = reasons.scatter(np.flatnonzero(todo), self.unmatched)
         frames: dict[tuple[str, str], pl.DataFrame] = {}

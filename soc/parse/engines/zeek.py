@@ -20,6 +20,7 @@ from soc.parse import tsv_kernel
 from soc.parse.batch import LineBatch, ParseResult
 from soc.parse.columns import RAW
 from soc.parse.directives import by_directives
+from soc.parse.eager import nulls
 from soc.parse.engines.base import merge
 from soc.parse.engines.routed import Records, RoutedEngine
 
@@ -89,5 +90,5 @@ class ZeekEngine(RoutedEngine):
             if f == "_path":
                 cols[RAW + f] = pl.Series(RAW + f, [self.path], pl.String).new_from_index(0, lines.size)
             elif f not in index:
-                cols[RAW + f] = pl.Series(RAW + f, [None], pl.String).new_from_index(0, lines.size)
+                cols[RAW + f] = nulls(RAW + f, pl.String, lines.size)
         return cols
