@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from soc.detect.windows import NOT_ORDERED, _misordered
+from soc.detect.windows import NOT_ORDERED, _misordered, grow
 
 
 @njit(cache=True)
@@ -206,8 +206,8 @@ def rise_drop(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode
         if s >= n:
             break
         room = m + last_bucket - buckets[s] + 1  # a key has at most a point per bucket
-        out_key, out_bucket = _grow_i(out_key, room), _grow_i(out_bucket, room)
-        out_count, out_base, out_z = _grow_f(out_count, room), _grow_f(out_base, room), _grow_f(out_z, room)
+        out_key, out_bucket = grow(out_key, room), grow(out_bucket, room)
+        out_count, out_base, out_z = grow(out_count, room), grow(out_base, room), grow(out_z, room)
     return out_key[:m].copy(), out_bucket[:m].copy(), out_count[:m].copy(), out_base[:m].copy(), out_z[:m].copy()
 
 
@@ -271,20 +271,6 @@ def _series(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode, 
                     b = gap_end - 1
         s = j
     return s, m
-
-
-@njit(cache=True)
-def _grow_i(a, size):
-    b = np.empty(max(2 * a.size, size), np.int64)
-    b[: a.size] = a
-    return b
-
-
-@njit(cache=True)
-def _grow_f(a, size):
-    b = np.empty(max(2 * a.size, size), np.float64)
-    b[: a.size] = a
-    return b
 
 
 @njit(cache=True)
