@@ -147,6 +147,20 @@ def test_distinct_by_buckets_across_time_blocks(monkeypatch, block):
             assert np.array_equal(windows.stream_distinct(keys, times, ids, span, parts=p), distinct), (n_keys, p)
 
 
+@pytest.mark.parametrize("n_keys", [16, 40, 45, 700])
+def test_distinct_buckets_merged_two_at_a_time(monkeypatch, n_keys):
+    """Small buckets (16 keys each): the merges run two buckets at a time, one of them alone when a part
+    has an odd number of buckets or one bucket outlasts its pair (skewed keys)."""
+    monkeypatch.setattr(windows, "_BUCKET_TABLE_BITS", 8)
+    rng = np.random.default_rng(n_keys)
+    keys, times, ids, nums = _data(rng, 4000, n_keys, 3000, 12)
+    keys[rng.random(keys.size) < 0.3] = 3  # one heavy key: its bucket runs long after its pair
+    assert windows._bucket_plan(times, 40, int(ids.max()) + 1)[1] == 4
+    _, distinct, _, _ = _reference(keys, times, ids, nums, 40)
+    for p in (1, 2, 3):
+        assert np.array_equal(windows.stream_distinct(keys, times, ids, 40, parts=p), distinct), p
+
+
 def test_distinct_by_hash_table_when_values_or_times_do_not_pack():
     """Values of 2**18 and more, or a time range beyond the packing's bits: the hash table, same results."""
     rng = np.random.default_rng(12)
