@@ -5,6 +5,7 @@ The library entry point; the CLI only calls ``run`` and prints what it returns.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -194,26 +195,44 @@ def run(sources: list[Source], sink: Sink | None = None, options: Options | None
         raise ValueError(f"unknown format {options.format!r} (known: {', '.join(sorted(specs))})")
     sink = sink or Sink()
     stats = []
-    for source in sources:
-        st = SourceStats(source.path)
-        started = time.perf_counter()
-        try:
-            for result in parse_source(source, specs, options, st, on_bytes):
-                for (family, dataset), frame in result.frames.items():
-                    sink.write(source.path, family, dataset, frame)
-                sink.write_dead(source.path, result.dead)
-        except UnknownFormat as exc:
-            st.error = str(exc)
-        except OSError as exc:
-            st.error = f"cannot read: {exc}"
-        except Exception as exc:  # a parser bug must not stop the other inputs; it is reported loudly
-            st.error = f"parser failure ({type(exc).__name__}: {exc}) after {st.read} lines"
-        finally:
-            sink.close_source(source.path)
-        st.seconds = time.perf_counter() - started
-        stats.append(st)
+    with _reading_ahead(sources, specs, options):
+        for source in sources:
+            stats.append(_run_source(source, specs, options, sink, on_bytes))
     sink.close()
     return stats
+
+
+def _reading_ahead(sources: list[Source], specs: dict[str, ParserSpec], options: Options) -> contextlib.ExitStack:
+    """Each record engine's read-ahead over the run's plain files (``RecordEngine.reading_ahead``)."""
+    plain = [s.path for s in sources if s.compression is None and s.path != "-"]
+    names = [options.format] if options.format else list(specs)
+    stack = contextlib.ExitStack()
+    for cls in dict.fromkeys(engine_class(specs[n].engine) for n in names):
+        if issubclass(cls, RecordEngine):
+            stack.enter_context(cls.reading_ahead(plain))
+    return stack
+
+
+def _run_source(source: Source, specs: dict[str, ParserSpec], options: Options, sink: Sink,
+                on_bytes: Progress | None) -> SourceStats:
+    """One source through the pipeline into ``sink``; its counts (an error is counted, not raised)."""
+    st = SourceStats(source.path)
+    started = time.perf_counter()
+    try:
+        for result in parse_source(source, specs, options, st, on_bytes):
+            for (family, dataset), frame in result.frames.items():
+                sink.write(source.path, family, dataset, frame)
+            sink.write_dead(source.path, result.dead)
+    except UnknownFormat as exc:
+        st.error = str(exc)
+    except OSError as exc:
+        st.error = f"cannot read: {exc}"
+    except Exception as exc:  # a parser bug must not stop the other inputs; it is reported loudly
+        st.error = f"parser failure ({type(exc).__name__}: {exc}) after {st.read} lines"
+    finally:
+        sink.close_source(source.path)
+    st.seconds = time.perf_counter() - started
+    return st
 
 
 def _position(raw) -> int:

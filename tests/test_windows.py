@@ -638,6 +638,51 @@ def test_pieces_read_by_workers_give_the_same_frames(corpora, monkeypatch, in_pi
         assert frame.sort("log.line").equals(parallel[1][key].sort("log.line")), key
 
 
+def test_a_run_reads_the_next_files_ahead_each_piece_once(corpora, monkeypatch, tmp_path, in_pieces):
+    """In a run, the workers (and this process, while it waits for them) read the pieces of the next EVTX
+    files ahead, small files whole; a file that is not EVTX is left out. Every piece is read exactly once
+    and the results are those of one process."""
+    from soc.parse.engines import evtx as engine
+
+    text = tmp_path / "auth.log"
+    text.write_text("Nov 20 03:13:04 host sshd[1]: Failed password for root from 203.0.113.45 port 22 ssh2\n")
+    paths = [corpora / MANY_CHUNKS, text, corpora / SMALL, corpora / ATTACK / CASES[0][0], corpora / MANY_CHUNKS]
+    read: list[tuple[str, int]] = []
+    real_call, real_here, real_piece = engine._Worker.call, engine._read_here, engine.EvtxEngine._piece
+
+    def call(self, task):
+        reply = real_call(self, task)
+        if task[0] == "read_piece":
+            read.append((task[1], task[2][0]))
+        return reply
+
+    def here(path, piece, batch):
+        read.append((path, piece[0]))
+        return real_here(path, piece, batch)
+
+    def piece(self, path, p):
+        read.append((path, p[0]))
+        return real_piece(self, path, p)
+
+    monkeypatch.setattr(engine._Worker, "call", call)
+    monkeypatch.setattr(engine, "_read_here", here)
+    monkeypatch.setattr(engine.EvtxEngine, "_piece", piece)
+    ahead = parse(paths, specs=in_pieces)
+    with monkeypatch.context() as m:
+        m.setenv(engine.PROCESSES_ENV, "1")
+        serial = parse(paths, specs=in_pieces)
+    _same(ahead, serial)
+    stats = ahead[0]
+    assert len(stats) == 4 and stats[1].error and all(s.error is None for s in stats[:1] + stats[2:])
+    assert [s.read for s in stats] == [998, 0, serial[0][2].read, serial[0][3].read] and stats[0].dead == 0
+    expected = []
+    for path in (corpora / MANY_CHUNKS, corpora / SMALL, corpora / ATTACK / CASES[0][0]):
+        chunks = engine.chunk_ranges(str(path))
+        cut = engine.pieces(path.stat().st_size, chunks, 40, 2) or [(engine.HEADER_SIZE, 0, chunks)]
+        expected += [(str(path), p[0]) for p in cut]
+    assert sorted(read) == sorted(expected)  # the duplicate path is one input (discover), read once
+
+
 def test_pieces_keep_dead_letters_of_truncated_and_corrupt_chunks(corpora, tmp_path, monkeypatch, in_pieces):
     from soc.parse.engines import evtx as engine
 

@@ -98,10 +98,22 @@ class EvtxEngine(RecordEngine):
         self.mapping = mapping_of(spec)
         self.batch_size = int(spec.options.get("batch", 50_000))
 
+    @classmethod
+    def reading_ahead(cls, paths: list[str]) -> contextlib.AbstractContextManager:
+        """For a run over ``paths`` (plain files, in its order): worker processes read the pieces of its
+        EVTX files ahead, the next file's while this process types this one (``_Ahead``)."""
+        return _run_ahead(paths)
+
     def read(self, stream: BinaryIO, path: str | None) -> Iterator[ParseResult]:
-        """Parse the EVTX file at ``path`` (a plain file) or in ``stream`` (spooled to disk first). A plain
+        """Parse the EVTX file at ``path`` (a plain file) or in ``stream`` (spooled to disk first). In a run
+        that reads ahead (``reading_ahead``), the file's pieces come from its schedule; otherwise a plain
         file of at least ``2 * MIN_PIECE`` records is cut in pieces of whole chunks that worker processes
-        help read (``pieces``, ``_parallel``); results come in file order either way."""
+        help read (``pieces``). Results come in file order either way."""
+        ahead = _scheduled_ahead(self.batch_size) if path is not None else None
+        tasks = ahead.open_file(path) if ahead is not None else None
+        if tasks is not None:
+            yield from self._parallel(ahead, tasks)
+            return
         spool = None
         if path is None:  # compressed or stdin: the evtx parser needs to seek
             spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
@@ -112,7 +124,8 @@ class EvtxEngine(RecordEngine):
             chunks = chunk_ranges(target)
             cut = pieces(_size(target), chunks, self.batch_size, processes()) if path is not None else []
             if len(cut) > 1 and _opens(path):
-                yield from self._parallel(path, cut)
+                with _Ahead.of_file(path, cut, self.batch_size) as ahead:
+                    yield from self._parallel(ahead, range(len(cut)))
             else:
                 yield from self._records(target, target, chunks)
         finally:
@@ -142,41 +155,32 @@ class EvtxEngine(RecordEngine):
         if missing.height:
             yield ParseResult({}, missing, missing.height)
 
-    def _parallel(self, path: str, cut: list[Piece]) -> Iterator[ParseResult]:
-        """The pieces in file order, each read by whoever is free first: a worker process that is ready
-        (started, idle) takes the next piece, at most a few ahead of the one parsed here (a thread per
-        worker sends the task and takes in the reply); when the next piece to parse is not taken, this
-        process reads it itself. So a worker still starting (~1-2 s) or slowed by a busy machine costs
-        no waiting. A piece whose worker fails (a crash, an error) is read here, by the same code, so
-        what a file gives does not depend on the workers."""
-        try:
-            workers = _workers()
-        except OSError:  # no process can be started here: this one reads every piece
-            workers = []
-        claims = _Claims(len(cut), len(workers) + 1)
-        feeds = [threading.Thread(target=_feed, args=(w, claims, path, cut, self.batch_size), daemon=True,
-                                  name="evtx-feed") for w in workers]
-        for feed in feeds:
-            feed.start()
-        try:
-            for i, piece in enumerate(cut):
-                reply = None if claims.take_here(i) else claims.reply(i)
-                if reply is None:  # not taken by a worker, or its worker failed: read here
-                    yield from self._piece(path, piece)
-                    continue
-                batches, problems = reply
-                seen: list[np.ndarray] = []
-                for batch in batches:
-                    text, ids, stamps = from_wire(batch)
-                    seen.append(ids)
-                    yield self._batch(text, ids, stamps)
-                    del text, stamps
-                del batches, reply
-                yield from self._tail(path, piece[2], seen, problems)
-        finally:
-            claims.close()
-            for feed in feeds:
-                feed.join()
+    def _parallel(self, ahead: _Ahead, tasks: range) -> Iterator[ParseResult]:
+        """The pieces ``tasks`` of ``ahead`` (one file's), in order, each read by whoever was free first: a
+        worker process, or this process when no worker has taken the piece it needs next. While it waits
+        for a worker's piece, this process reads the next free one itself (``steal``), so neither process
+        waits on the other while there is reading to do. A piece whose worker failed (a crash, an error)
+        is read here, by the same code, so what a file gives does not depend on the workers."""
+        for i in tasks:
+            path, piece = ahead.tasks[i]
+            if ahead.take_here(i):
+                yield from self._piece(path, piece)
+                continue
+            while not ahead.has(i) and (j := ahead.steal()) is not None:
+                ahead.put(j, _read_here(*ahead.tasks[j], ahead.batch))
+            reply = ahead.reply(i)
+            if reply is None:  # its worker (or the read here, ahead) failed: read it here, now
+                yield from self._piece(path, piece)
+                continue
+            batches, problems = reply
+            seen: list[np.ndarray] = []
+            for batch in batches:
+                text, ids, stamps = from_wire(batch)
+                seen.append(ids)
+                yield self._batch(text, ids, stamps)
+                del text, stamps
+            del batches, reply
+            yield from self._tail(path, piece[2], seen, problems)
 
     def _piece(self, path: str, piece: Piece) -> Iterator[ParseResult]:
         """One piece read in this process (as a worker reads it), then parsed."""
@@ -602,27 +606,110 @@ class _Worker:
                 self.proc.kill()
 
 
-class _Claims:
-    """Who reads which piece: pieces are taken in file order, by a worker (``worker_take``, at most
-    ``ahead`` pieces past the one parsed here) or by this process (``take_here``, the piece it needs next
-    when no worker has taken it). Workers' replies wait here until their piece's turn."""
+def _read_here(path: str, piece: Piece, batch: int) -> tuple[list[tuple], list[str]] | None:
+    """A piece read ahead in this process, as a worker reads it; None if that failed (the piece is then
+    read again when its turn comes, and the error is that file's)."""
+    try:
+        return read_piece(path, piece, batch)
+    except Exception:  # noqa: BLE001 - raised again, for the right file, when the piece is read in turn
+        return None
 
-    def __init__(self, count: int, ahead: int):
+
+class _Ahead:
+    """Who reads which piece: the pieces of a run's EVTX files (``paths``, in the run's order, each cut by
+    ``pieces`` or whole; a path that is not an EVTX file the package opens is left out when its turn to
+    be planned comes) are taken in order, by a worker (``worker_take``) or by this process (``take_here``:
+    the piece it needs next, when no worker has taken it; ``steal``: the next free one, while it waits
+    for a worker's). Nobody takes a piece more than ``ahead`` past the one parsed here, so at most that
+    many pieces' records wait in memory. Replies wait here until their piece's turn."""
+
+    def __init__(self, paths: list[str], batch: int, workers: list[_Worker], cut: list[Piece] | None = None):
         self.cond = threading.Condition()
-        self.count, self.ahead = count, ahead
+        self.paths, self.batch = list(paths), batch
+        self.planned = 0  # paths planned so far
+        self.tasks: list[tuple[str, Piece]] = []
+        self.files: dict[str, range] = {}
+        if cut is not None:  # one file, cut already
+            self.planned = len(self.paths)
+            self.files[paths[0]] = range(len(cut))
+            self.tasks = [(paths[0], piece) for piece in cut]
         self.next = 0  # the next piece nobody has taken
         self.current = 0  # the piece parsed here
+        self.ahead = len(workers) + 2
         self.replies: dict[int, object] = {}
         self.closed = False
+        self.feeds = [threading.Thread(target=_feed, args=(w, self), daemon=True, name="evtx-feed") for w in workers]
+        for feed in self.feeds:
+            feed.start()
+
+    @classmethod
+    def of_file(cls, path: str, cut: list[Piece], batch: int) -> _Ahead:
+        """One file's pieces (a run that does not read ahead)."""
+        try:
+            workers = _workers()
+        except OSError:  # no process can be started here: this one reads every piece
+            workers = []
+        return cls([path], batch, workers, cut)
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _plan_next(self) -> None:
+        """The next path's pieces (under the lock: a file's chunk headers, read in a few ms)."""
+        path = self.paths[self.planned]
+        self.planned += 1
+        try:
+            with open(path, "rb") as fh:
+                if fh.read(len(MAGIC)) != MAGIC:
+                    return
+            if not _opens(path):
+                return  # read the one-process way, which says why
+            size, chunks = _size(path), chunk_ranges(path)
+        except OSError:
+            return
+        cut = pieces(size, chunks, self.batch, 2) or [(HEADER_SIZE, size, chunks)]
+        self.files[path] = range(len(self.tasks), len(self.tasks) + len(cut))
+        self.tasks += [(path, piece) for piece in cut]
+
+    def _free(self, reach: int) -> int | None:
+        """Take the next free piece if it is within ``reach`` of the one parsed here (planning the next
+        files as needed), else None."""
+        while self.next >= len(self.tasks) and self.planned < len(self.paths) and self.next < self.current + reach:
+            self._plan_next()
+        if self.next < len(self.tasks) and self.next < self.current + reach:
+            self.next += 1
+            return self.next - 1
+        return None
 
     def worker_take(self) -> int | None:
         with self.cond:
-            while not self.closed and self.next < self.count and self.next >= self.current + self.ahead:
+            while not self.closed:
+                got = self._free(self.ahead)
+                if got is not None:
+                    return got
+                if self.next >= len(self.tasks) and self.planned >= len(self.paths):
+                    return None
                 self.cond.wait(0.1)
-            if self.closed or self.next >= self.count:
+            return None
+
+    def open_file(self, path: str) -> range | None:
+        """The pieces of ``path``, now parsed here; None if it is not in the schedule (or was parsed
+        already). Pieces of files before it that were not parsed (they went another way) are dropped."""
+        with self.cond:
+            while path not in self.files and self.planned < len(self.paths):
+                self._plan_next()
+            tasks = self.files.pop(path, None)
+            if tasks is None or tasks.start < self.current:
                 return None
-            self.next += 1
-            return self.next - 1
+            for i in [i for i in self.replies if i < tasks.start]:
+                del self.replies[i]
+            self.current = tasks.start
+            self.next = max(self.next, tasks.start)
+            self.cond.notify_all()
+            return tasks
 
     def take_here(self, i: int) -> bool:
         with self.cond:
@@ -633,9 +720,19 @@ class _Claims:
                 return True
             return False
 
+    def steal(self) -> int | None:
+        """The next free piece, for this process to read while it waits for a worker's."""
+        with self.cond:
+            return self._free(self.ahead)
+
+    def has(self, i: int) -> bool:
+        with self.cond:
+            return i in self.replies
+
     def put(self, i: int, reply) -> None:
         with self.cond:
-            self.replies[i] = reply
+            if i >= self.current:  # else its file went another way
+                self.replies[i] = reply
             self.cond.notify_all()
 
     def reply(self, i: int):
@@ -647,25 +744,58 @@ class _Claims:
     def close(self) -> None:
         with self.cond:
             self.closed = True
+            self.replies.clear()
             self.cond.notify_all()
+        for feed in self.feeds:
+            feed.join()
 
 
-def _feed(worker: _Worker, claims: _Claims, path: str, cut: list[Piece], batch: int) -> None:
+def _feed(worker: _Worker, ahead: _Ahead) -> None:
     """A worker's thread: once the worker answers (it may still be starting), it takes pieces and hands
     in their records; a failed worker hands in None for its piece (read by the caller) and stops."""
     if worker.call(("ready",)) is None:
         return
-    while True:
-        i = claims.worker_take()
-        if i is None:
-            return
+    while (i := ahead.worker_take()) is not None:
+        path, piece = ahead.tasks[i]
         reply = None
         try:
-            reply = worker.call(("read_piece", path, cut[i], batch))
+            reply = worker.call(("read_piece", path, piece, ahead.batch))
         finally:  # whatever happens, the piece's turn comes: None has it read by the caller
-            claims.put(i, reply)
+            ahead.put(i, reply)
         if reply is None:
             return
+
+
+_RUN = threading.local()  # the read-ahead of the run on this thread (``_run_ahead``)
+
+
+@contextlib.contextmanager
+def _run_ahead(paths: list[str]) -> Iterator[None]:
+    """A run's read-ahead on this thread: made at its first EVTX file (``_scheduled_ahead``), closed at
+    the end of the run."""
+    _RUN.paths, _RUN.ahead = list(paths), None
+    try:
+        yield
+    finally:
+        ahead, _RUN.paths, _RUN.ahead = _RUN.ahead, None, None
+        if ahead is not None:
+            ahead.close()
+
+
+def _scheduled_ahead(batch: int) -> _Ahead | None:
+    """This thread's run read-ahead (made now if need be); None outside one, or with no worker to help."""
+    if getattr(_RUN, "paths", None) is None:
+        return None
+    if _RUN.ahead is None:
+        try:
+            workers = _workers() if processes() > 1 else []
+        except OSError:
+            workers = []
+        if not workers:
+            _RUN.paths = None  # this run reads every file here, the one-process way
+            return None
+        _RUN.ahead = _Ahead(_RUN.paths, batch, workers)
+    return _RUN.ahead if _RUN.ahead.batch == batch else None
 
 
 def _workers() -> list[_Worker]:

@@ -8,6 +8,7 @@ dead-letters them: a line of text is not a record.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -20,7 +21,13 @@ from soc.parse.engines.base import Engine
 class RecordEngine(Engine):
     """Reads a binary input as records (see the module docstring)."""
 
-    def read(self, stream: BinaryIO, seekable: bool) -> Iterator[ParseResult]:  # pragma: no cover - interface
+    @classmethod
+    def reading_ahead(cls, paths: list[str]) -> contextlib.AbstractContextManager:
+        """Around a run over ``paths`` (its plain files, in order): the engine may read the next inputs while
+        the pipeline parses one. Nothing by default."""
+        return contextlib.nullcontext()
+
+    def read(self, stream: BinaryIO, path: str | None) -> Iterator[ParseResult]:  # pragma: no cover - interface
         raise NotImplementedError
 
     def parse(self, batch: LineBatch) -> ParseResult:
