@@ -20,16 +20,13 @@ scanned 8 bytes a step (``_special8``); ~2-4 us of CPU a record of ~1.3 KB (benc
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
 
 from soc.parse.fasttime import _days_from_civil
-from soc.parse.json_kernel import _at, _leaf, _literal_end, _number_end, _put_utf8  # JSON primitives, shared
+from soc.parse.json_kernel import _at, _leaf, _literal_end, _number_end, _plain_end, _put_utf8  # JSON primitives
 from soc.parse.kv_kernel import FNV_OFFSET, FNV_PRIME, MASK32, fnv1a
 
 QUOTE, BSLASH, SLASH, COLON, COMMA = 34, 92, 47, 58, 44
@@ -41,7 +38,6 @@ REASONS = {E_JSON: "record JSON is malformed or has an invalid escape",
            E_NAME: "a field name has an escape"}  # E_FULL: the field table is full (walk again, internal)
 
 PLAIN, ESCAPED, NULL = 0, 1, 2  # value kinds
-LITTLE_ENDIAN = sys.byteorder == "little"  # the 8-byte string scan reads words as little-endian
 MAX_DEPTH = 62  # nesting the walker takes (a bit stack in one int64); deeper goes to the slower decoder
 
 
@@ -104,45 +100,6 @@ SYSTEM_TABLE = PathTable(list(SYSTEM_PATHS.values()))
 
 
 # --- JSON primitives: each returns the index after what it read, or -1 if the text is not JSON ---
-
-def _bytes8(v: int) -> ir.Constant:
-    return ir.Constant(ir.IntType(64), v * 0x0101010101010101)
-
-
-@intrinsic
-def _special8(typingctx, arr, idx):
-    """Offset (0..7) of the first quote, backslash or control byte among the 8 bytes at ``arr[idx]``, 8 if
-    none: one unaligned load and word arithmetic (x86 is little-endian) in place of 8 byte tests. The
-    caller makes sure the 8 bytes are in the array."""
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, args[0])
-        i64 = ir.IntType(64)
-        w = builder.load(builder.bitcast(builder.gep(ary.data, [args[1]]), i64.as_pointer()), align=1)
-        high = _bytes8(0x80)
-
-        def below(x, n):  # high bit set in the bytes of x below n (exact up to the lowest one)
-            return builder.and_(builder.and_(builder.sub(x, _bytes8(n)), builder.not_(x)), high)
-
-        quote, bslash = below(builder.xor(w, _bytes8(QUOTE)), 1), below(builder.xor(w, _bytes8(BSLASH)), 1)
-        m = builder.or_(builder.or_(quote, bslash), below(w, 32))
-        return builder.lshr(builder.cttz(m, ir.Constant(ir.IntType(1), 0)), ir.Constant(i64, 3))
-    return types.int64(arr, idx), codegen
-
-
-@njit(cache=True, inline="always")
-def _plain_end(buf, i, e):
-    """The first quote, backslash or control byte in ``buf[i:e]`` (``e`` if none), 8 bytes a step."""
-    while LITTLE_ENDIAN and i + 8 <= e:
-        k = _special8(buf, i)
-        if k < 8:
-            return i + k
-        i += 8
-    while i < e:
-        c = buf[i]
-        if c == QUOTE or c == BSLASH or c < 32:
-            return i
-        i += 1
-    return e
 
 @njit(cache=True, inline="always")
 def _ws(buf, i, e):

@@ -11,8 +11,12 @@ decode; ``engines.json`` still isolates a disagreement by bisection.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from soc.parse.arrow import _put32  # the Arrow string-view writer, shared
 from soc.parse.fasttime import _MONTHS, _parse_one  # the fixed-layout timestamp parser, shared
@@ -63,11 +67,57 @@ def _hex4(buf, i):
     return v
 
 
+LITTLE_ENDIAN = sys.byteorder == "little"  # the 8-byte string scan reads words as little-endian
+
+
+def _bytes8(v: int) -> ir.Constant:
+    return ir.Constant(ir.IntType(64), v * 0x0101010101010101)
+
+
+@intrinsic
+def _special8(typingctx, arr, idx):
+    """Offset (0..7) of the first quote, backslash or control byte among the 8 bytes at ``arr[idx]``, 8 if
+    none: one unaligned load and word arithmetic (x86 is little-endian) in place of 8 byte tests. The
+    caller makes sure the 8 bytes are in the array."""
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        i64 = ir.IntType(64)
+        w = builder.load(builder.bitcast(builder.gep(ary.data, [args[1]]), i64.as_pointer()), align=1)
+        high = _bytes8(0x80)
+
+        def below(x, n):  # high bit set in the bytes of x below n (exact up to the lowest one)
+            return builder.and_(builder.and_(builder.sub(x, _bytes8(n)), builder.not_(x)), high)
+
+        quote, bslash = below(builder.xor(w, _bytes8(QUOTE)), 1), below(builder.xor(w, _bytes8(BSLASH)), 1)
+        m = builder.or_(builder.or_(quote, bslash), below(w, 32))
+        return builder.lshr(builder.cttz(m, ir.Constant(ir.IntType(1), 0)), ir.Constant(i64, 3))
+    return types.int64(arr, idx), codegen
+
+
+@njit(cache=True, inline="always")
+def _plain_end(buf, i, e):
+    """The first quote, backslash or control byte in ``buf[i:e]`` (``e`` if none), 8 bytes a step."""
+    while LITTLE_ENDIAN and i + 8 <= e:
+        k = _special8(buf, i)
+        if k < 8:
+            return i + k
+        i += 8
+    while i < e:
+        c = buf[i]
+        if c == QUOTE or c == BSLASH or c < 32:
+            return i
+        i += 1
+    return e
+
+
 @njit(cache=True)
 def _string_end(buf, i, e):
     """Index after the string whose opening quote is at ``i``; or (-code, position) on an error."""
     i += 1
     while i < e:
+        i = _plain_end(buf, i, e)  # 8 bytes a step up to the next quote, backslash or control byte
+        if i >= e:
+            break
         c = buf[i]
         if c == QUOTE:
             return i + 1, 0
@@ -419,16 +469,13 @@ def _packed(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 @njit(cache=True, inline="always")
 def _string(buf, i, e):
     """Like ``_string_end``, also telling whether the string holds an escape."""
-    j = i + 1
-    while j < e:
-        c = buf[j]
-        if c == QUOTE:
-            return j + 1, 0, False
-        if c == BSLASH or c < 0x20:
-            j, code = _string_end(buf, i, e)
-            return j, code, True
-        j += 1
-    return e, E_TRUNCATED, False
+    j = _plain_end(buf, i + 1, e)
+    if j >= e:
+        return e, E_TRUNCATED, False
+    if buf[j] == QUOTE:
+        return j + 1, 0, False
+    j, code = _string_end(buf, i, e)  # a backslash or a control byte
+    return j, code, True
 
 
 @njit(cache=True, inline="always")
