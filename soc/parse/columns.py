@@ -150,8 +150,14 @@ class Rule:
         return self.type == "timestamp" and self.plain
 
     def present(self) -> pl.Expr:
+        """Whether the raw value is there: not null, not a null marker. The markers are compared one by one:
+        ``is_in`` hashed every value (2.3% of an EVE run's CPU samples), a comparison of string views
+        mostly reads their lengths."""
         raw = pl.col(self.raw)
-        return raw.is_not_null() & ~raw.is_in(list(self.nulls)) if self.nulls else raw.is_not_null()
+        out = raw.is_not_null()
+        for marker in self.nulls:
+            out = out & (raw != marker)
+        return out
 
     def value(self, ctx: Context, ready: frozenset[str] = frozenset(), ints: frozenset[str] = frozenset()) -> pl.Expr:
         """The typed column; ``ready`` names the raw fields of timestamps already parsed (``FAST`` + raw),
