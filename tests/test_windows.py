@@ -683,6 +683,37 @@ def test_a_run_reads_the_next_files_ahead_each_piece_once(corpora, monkeypatch, 
     assert sorted(read) == sorted(expected)  # the duplicate path is one input (discover), read once
 
 
+def test_an_engine_outside_a_run_has_a_large_file_read_in_pieces(corpora, monkeypatch, in_pieces):
+    """The engine called on its own (no run, so no read-ahead): it cuts a large file itself and the workers
+    help read it; the records are those of a run."""
+    from soc.parse.columns import Context
+    from soc.parse.engines import evtx as engine
+    from soc.schema import time as T
+
+    path = corpora / MANY_CHUNKS
+    calls = []
+    real = engine._Worker.call
+
+    def counted(self, task):
+        calls.append(task[0])
+        return real(self, task)
+
+    monkeypatch.setattr(engine._Worker, "call", counted)
+    spec = in_pieces[SPEC.name]
+    alone = engine.EvtxEngine(spec, Context(str(path), None, T.reference_time(None, None)))
+    results = list(alone.read(None, str(path)))
+    assert calls.count("read_piece") > 5
+    assert sum(r.lines for r in results) == 998 and not any(r.dead.height for r in results)
+    frames: dict = {}
+    for r in results:
+        for key, frame in r.frames.items():
+            frames.setdefault(key, []).append(frame)
+    _, in_run, _ = parse([path], specs=in_pieces)
+    assert set(frames) == set(in_run)
+    for key, parts in frames.items():
+        assert pl.concat(parts, how="diagonal_relaxed").equals(in_run[key]), key
+
+
 def test_pieces_keep_dead_letters_of_truncated_and_corrupt_chunks(corpora, tmp_path, monkeypatch, in_pieces):
     from soc.parse.engines import evtx as engine
 
