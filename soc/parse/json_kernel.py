@@ -123,38 +123,36 @@ def _string_end(buf, i, e):
             return i + 1, 0
         if c < 0x20:
             return i, E_CONTROL
-        if c == BSLASH:
-            if i + 1 >= e:
+        # a backslash: _plain_end stops at nothing else
+        if i + 1 >= e:
+            return e, E_TRUNCATED
+        n = buf[i + 1]
+        if n == 117:  # \uXXXX, surrogates in pairs
+            if i + 6 > e:
                 return e, E_TRUNCATED
-            n = buf[i + 1]
-            if n == 117:  # \uXXXX, surrogates in pairs
-                if i + 6 > e:
-                    return e, E_TRUNCATED
-                for k in range(2, 6):
+            for k in range(2, 6):
+                if not _hex(buf[i + k]):
+                    return i, E_ESCAPE
+            v = _hex4(buf, i + 2)
+            if 0xDC00 <= v <= 0xDFFF:
+                return i, E_ESCAPE
+            if 0xD800 <= v <= 0xDBFF:
+                if i + 12 > e or buf[i + 6] != BSLASH or buf[i + 7] != 117:
+                    return i, E_ESCAPE
+                for k in range(8, 12):
                     if not _hex(buf[i + k]):
                         return i, E_ESCAPE
-                v = _hex4(buf, i + 2)
-                if 0xDC00 <= v <= 0xDFFF:
+                w = _hex4(buf, i + 8)
+                if not (0xDC00 <= w <= 0xDFFF):
                     return i, E_ESCAPE
-                if 0xD800 <= v <= 0xDBFF:
-                    if i + 12 > e or buf[i + 6] != BSLASH or buf[i + 7] != 117:
-                        return i, E_ESCAPE
-                    for k in range(8, 12):
-                        if not _hex(buf[i + k]):
-                            return i, E_ESCAPE
-                    w = _hex4(buf, i + 8)
-                    if not (0xDC00 <= w <= 0xDFFF):
-                        return i, E_ESCAPE
-                    i += 12
-                else:
-                    i += 6
-                continue
-            if n != QUOTE and n != BSLASH and n != 47 and n != 98 and n != 102 and n != 110 and n != 114 \
-                    and n != 116:
-                return i, E_ESCAPE
-            i += 2
+                i += 12
+            else:
+                i += 6
             continue
-        i += 1
+        if n != QUOTE and n != BSLASH and n != 47 and n != 98 and n != 102 and n != 110 and n != 114 \
+                and n != 116:
+            return i, E_ESCAPE
+        i += 2
     return e, E_TRUNCATED
 
 

@@ -645,11 +645,7 @@ class _Ahead:
     @classmethod
     def of_file(cls, path: str, cut: list[Piece], batch: int) -> _Ahead:
         """One file's pieces (a run that does not read ahead)."""
-        try:
-            workers = _workers()
-        except OSError:  # no process can be started here: this one reads every piece
-            workers = []
-        return cls([path], batch, workers, cut)
+        return cls([path], batch, _helpers(), cut)
 
     def __enter__(self) -> _Ahead:
         return self
@@ -787,15 +783,20 @@ def _scheduled_ahead(batch: int) -> _Ahead | None:
     if getattr(_RUN, "paths", None) is None:
         return None
     if _RUN.ahead is None:
-        try:
-            workers = _workers() if processes() > 1 else []
-        except OSError:
-            workers = []
+        workers = _helpers()
         if not workers:
             _RUN.paths = None  # this run reads every file here, the one-process way
             return None
         _RUN.ahead = _Ahead(_RUN.paths, batch, workers)
     return _RUN.ahead if _RUN.ahead.batch == batch else None
+
+
+def _helpers() -> list[_Worker]:
+    """The worker processes to help read (none when ``processes`` says 1, or no process can be started)."""
+    try:
+        return _workers() if processes() > 1 else []
+    except OSError:
+        return []
 
 
 def _workers() -> list[_Worker]:
