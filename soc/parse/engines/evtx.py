@@ -195,8 +195,7 @@ class EvtxEngine(RecordEngine):
         offs = np.frombuffer(text.buffers()[1], np.int64, n + 1, text.offset * 8)
         buf = np.frombuffer(data_buf, np.uint8)
         walked = kernel.walk_batch(buf, offs)
-        # " UTC" cut by Arrow: Polars' str.strip_suffix would plan a query (~0.3 ms, a small file's cost)
-        stamps = pl.Series("Record.Timestamp", pc.replace_substring_regex(stamps, " UTC$", ""), pl.String)
+        stamps = pl.Series("Record.Timestamp", _without_utc(stamps), pl.String)
         parts = []
         odd = np.flatnonzero(walked.err)
         if odd.size:
@@ -814,6 +813,15 @@ def _stop_workers() -> None:
     for w in _POOL:
         w.stop()
     _POOL.clear()
+
+
+def _without_utc(stamps: pa.StringArray) -> pa.Array:
+    """The record timestamps without their " UTC", cut by Arrow (Polars' str.strip_suffix would plan a
+    query, ~0.3 ms, a small file's cost). The package always writes it; a slice then, 8x cheaper than the
+    regex that any other text takes."""
+    if pc.all(pc.ends_with(stamps, " UTC")).as_py() is not False:
+        return pc.utf8_slice_codeunits(stamps, 0, -4)
+    return pc.replace_substring_regex(stamps, " UTC$", "")
 
 
 def _times(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict[str, pl.Series]:
