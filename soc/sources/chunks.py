@@ -20,7 +20,7 @@ class Chunk:
     ``dropped`` counts the bytes skipped after them; the parser dead-letters it.
     """
 
-    data: bytearray
+    data: np.ndarray  # uint8
     offset: int
     first_line: int
     oversize: bool = False
@@ -42,13 +42,15 @@ def read_chunks(stream: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[C
     """Yield chunks of about ``chunk_size`` bytes, each ending on ``\\n`` (or at end of input).
 
     Each chunk is read straight into its own buffer (handed over to the parser, which keeps views into
-    it); only the partial line at its end is copied, to the head of the next one.
+    it); only the partial line at its end is copied, to the head of the next one. The buffer is a NumPy
+    array left uninitialised: ``bytearray(n)`` zeroed 16 MB under the GIL before the read overwrote them
+    (~9 ms a chunk here, against ~4 ms for the read alone).
     """
     carry = b""
     offset = 0
     line = 1
     while True:
-        data = bytearray(chunk_size)
+        data = np.empty(chunk_size, np.uint8)
         view = memoryview(data)
         view[: len(carry)] = carry
         filled = len(carry) + _fill(stream, view[len(carry):])
@@ -56,22 +58,21 @@ def read_chunks(stream: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[C
         if filled == 0:
             return
         at_end = filled < chunk_size
-        cut = data.rfind(b"\n", 0, filled)
         if at_end:
-            del data[filled:]
-            yield Chunk(data, offset, line)
+            yield Chunk(data[:filled], offset, line)
             return
+        cut = last_newline(data, filled)
         if cut < 0:  # one line longer than a chunk: keep its head, skip to its end
             dropped, carry = _skip_line(stream, chunk_size)
             yield Chunk(data, offset, line, oversize=True, dropped=dropped)
             offset += chunk_size + dropped
             line += 1
             continue
-        carry = bytes(data[cut + 1:])
-        del data[cut + 1:]
+        carry = data[cut + 1:].tobytes()
+        data = data[: cut + 1]
         yield Chunk(data, offset, line)
         offset += len(data)
-        line += newlines(np.frombuffer(data, np.uint8))
+        line += newlines(data)
 
 
 @njit(cache=True, nogil=True)
@@ -82,6 +83,15 @@ def newlines(data: np.ndarray) -> int:
     for b in data:
         n += b == 10
     return n
+
+
+@njit(cache=True, nogil=True)
+def last_newline(data: np.ndarray, end: int) -> int:
+    """The index of the last ``\n`` in ``data[:end]``, -1 if none."""
+    for i in range(end - 1, -1, -1):
+        if data[i] == 10:
+            return i
+    return -1
 
 
 def _skip_line(stream: BinaryIO, block_size: int) -> tuple[int, bytes]:
