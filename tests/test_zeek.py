@@ -208,3 +208,64 @@ def test_benchmark_json_and_tsv_of_the_same_connections_parse_alike(tmp_path):
         frames[name] = frame.drop("log.file.path", "log.line", "log.offset", "event.original", strict=False)
     assert st.format == "zeek_json" and frames["conn.json"].height == 5_000
     assert frames["conn.json"].equals(frames["conn.log"].select(frames["conn.json"].columns))
+
+
+def _float_rule_us(text: str) -> int | None:
+    """What the ``epoch_float`` rule makes of ``text`` by float64: Unix seconds times 1e6, rounded."""
+    import polars as pl
+
+    from soc.schema.time import epoch_float
+
+    return pl.select(epoch_float(pl.lit(text).cast(pl.Float64, strict=False)).dt.epoch("us")).item()
+
+
+def test_decimal_epoch_kernel_gives_the_float_rules_microseconds():
+    import random
+
+    import numpy as np
+
+    from soc.parse.fasttime import MAX_EXACT_EPOCH, _epoch
+
+    rng = random.Random(7)
+    texts = ["0", "0.5", "1331901000", "1331901000.", "1331901000.1234567", "-1.5", "1e9", "+12", "",
+             str(MAX_EXACT_EPOCH - 1) + ".999999", str(MAX_EXACT_EPOCH), "12345678901", "1.2.3"]
+    for _ in range(3000):
+        digits = rng.randint(0, 6)
+        whole = rng.randrange(MAX_EXACT_EPOCH)
+        texts.append(f"{whole}.{rng.randrange(10 ** digits):0{digits}d}" if digits else str(whole))
+    taken = 0
+    for text in texts:
+        buf = np.frombuffer(text.encode(), np.uint8)
+        us, ok, _ = _epoch(buf, 0, buf.size)
+        if ok:  # what the kernel takes, it reads as the float64 rule does, to the microsecond
+            taken += 1
+            assert us == _float_rule_us(text), text
+    assert taken == 3000 + 4  # the random ones, 0, 0.5, 1331901000 and MAX - 1 .999999; no other
+
+
+def test_json_ts_as_decimal_seconds_is_read_by_the_kernel_as_by_the_rule():
+    from soc.parse.engines.json import Columns
+
+    rec = json.loads(as_json(CONN_F, CONN, "conn"))
+    stamps = ["1331901000", "1331901000.5", "1331901000.123456", "1331901000.1234567", "2012-03-16T12:30:00Z"]
+    made = []
+    real = Columns.typed
+
+    def typed(self, fields, rows):
+        out = real(self, fields, rows)
+        made.append(sorted(c for c in out if c.startswith("$")))
+        return out
+
+    for group in (stamps[:3], stamps):  # all decimal seconds: the kernel's column; a mix: the rules alone
+        text = "".join(json.dumps({**rec, "ts": float(s) if s[0] != "2" and "." in s and len(s) < 19 else s})
+                       + "\n" for s in group)
+        made.clear()
+        Columns.typed = typed
+        try:
+            res = parse_text("zeek_json", text)
+        finally:
+            Columns.typed = real
+        frame = res.frames[("network", "zeek.conn")]
+        want = [_float_rule_us(s) if s[0] != "2" else 1331901000 * 1_000_000 for s in group]
+        assert frame["@timestamp"].dt.epoch("us").to_list() == want
+        assert made == ([["$~ts"]] if len(group) == 3 else [[]])

@@ -19,7 +19,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from soc.parse.arrow import _put32  # the Arrow string-view writer, shared
-from soc.parse.fasttime import _MONTHS, _parse_one  # the fixed-layout timestamp parser, shared
+from soc.parse.fasttime import _MONTHS, _parse_one  # the fixed-layout timestamp parser (and decimal epochs), shared
 
 # Helpers called per member that allocate nothing are compiled without reference counting: each call of
 # a function taking arrays otherwise increfs and decrefs every array argument with atomic instructions,
