@@ -269,3 +269,53 @@ def test_json_ts_as_decimal_seconds_is_read_by_the_kernel_as_by_the_rule():
         want = [_float_rule_us(s) if s[0] != "2" else 1331901000 * 1_000_000 for s in group]
         assert frame["@timestamp"].dt.epoch("us").to_list() == want
         assert made == ([["$~ts"]] if len(group) == 3 else [[]])
+
+
+def test_decimal_numbers_kernel_gives_the_correctly_rounded_float():
+    import random
+
+    import numpy as np
+
+    from soc.parse.json_kernel import _decimal
+
+    rng = random.Random(11)
+    texts = ["0", "-0", "0.0", "1.5", "-2.25", "123456789012345", "0.000000000000000000001", "9007199254740993",
+             "1234567890123456", "1.", ".5", "1e5", "+1", "", "-", "1.2.3", "0x10", "00.5"]
+    for _ in range(5000):
+        sig = rng.randint(1, 15)
+        digits = str(rng.randrange(10 ** (sig - 1), 10 ** sig))
+        cut = rng.randint(0, len(digits))
+        texts.append(("-" if rng.random() < 0.3 else "") + (digits[:cut] or "0") + ("." + digits[cut:] if
+                                                                                      cut < len(digits) else ""))
+    taken = 0
+    for text in texts:
+        buf = np.frombuffer(text.encode(), np.uint8)
+        value, ok = _decimal(buf, 0, buf.size)
+        if ok:  # what the kernel takes, it reads as Python's (correctly rounded) float() does, sign of 0 too
+            taken += 1
+            assert value == float(text) and str(value) == str(float(text)), text
+    assert taken == 5000 + 8  # the random ones, the first seven and 00.5: no 16 digits, exponent, +, lone dot
+
+
+def test_json_duration_is_read_by_the_kernel_as_by_the_float64_rule():
+    from soc.parse.engines.json import Columns
+
+    rec = json.loads(as_json(CONN_F, CONN, "conn"))
+    made = []
+    real = Columns.typed
+
+    def typed(self, fields, rows):
+        out = real(self, fields, rows)
+        made.append(sorted(c for c in out if c.startswith("^")))
+        return out
+
+    for values in ([0.1, 2.5, 1234.000001, 0.0], [0.1, 1e300]):  # 1e300: the rule's way, for the batch
+        text = "".join(json.dumps({**rec, "duration": v}) + "\n" for v in values)
+        made.clear()
+        Columns.typed = typed
+        try:
+            res = parse_text("zeek_json", text)
+        finally:
+            Columns.typed = real
+        assert res.frames[("network", "zeek.conn")]["zeek.connection.duration"].to_list() == values
+        assert made == ([["^~duration"]] if len(values) == 4 else [[]])

@@ -39,6 +39,7 @@ RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", 
 FAST = "#"  # prefix of columns computed before the lazy query (Numba timestamps)
 FAST_INT = "%"  # prefix of Int64 columns an engine parsed already (JSON integers), for integer rules
 FAST_EPOCH = "$"  # prefix of Datetime(us) columns an engine made of decimal Unix seconds, for epoch_float
+FAST_FLOAT = "^"  # prefix of Float64 columns an engine made of numbers, for float64 rules
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
 TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "epoch_float", "yearless", "datetime",
          *INTEGER_TYPES}
@@ -161,25 +162,26 @@ class Rule:
         return out
 
     def value(self, ctx: Context, ready: frozenset[str] = frozenset(), ints: frozenset[str] = frozenset(),
-              epochs: frozenset[str] = frozenset()) -> pl.Expr:
+              made: frozenset[str] = frozenset()) -> pl.Expr:
         """The typed column; ``ready`` names the raw fields of timestamps already parsed (``FAST`` + raw),
-        ``ints`` those of integers an engine parsed (``FAST_INT`` + raw), ``epochs`` those of decimal Unix
-        seconds an engine parsed (``FAST_EPOCH`` + raw)."""
-        out = self.convert(ctx, ready, ints, epochs)
+        ``ints`` those of integers an engine parsed (``FAST_INT`` + raw), ``made`` the columns an engine
+        typed for ``epoch_float`` (``FAST_EPOCH`` + raw) and ``float64`` rules (``FAST_FLOAT`` + raw)."""
+        out = self.convert(ctx, ready, ints, made)
         if self.fallback is not None:
-            out = pl.coalesce([r.convert(ctx, ready, ints, epochs) for r in self.chain])
+            out = pl.coalesce([r.convert(ctx, ready, ints, made) for r in self.chain])
         if self.default is not None:
             absent = ~pl.any_horizontal([r.present() for r in self.chain])
             out = pl.when(absent).then(pl.lit(self.default)).otherwise(out)
         return out.alias(self.target)
 
     def convert(self, ctx: Context, ready: frozenset[str] = frozenset(), ints: frozenset[str] = frozenset(),
-                epochs: frozenset[str] = frozenset()) -> pl.Expr:
+                made: frozenset[str] = frozenset()) -> pl.Expr:
         """This rule's own typed value, fallbacks aside."""
         if self.raw in ready and self.fast:
             return pl.when(self.present()).then(pl.col(FAST + self.raw))
-        if self.raw in epochs and self.type == "epoch_float" and self.plain:
-            return pl.when(self.present()).then(pl.col(FAST_EPOCH + self.raw))
+        given = {"epoch_float": FAST_EPOCH, "float64": FAST_FLOAT}.get(self.type, "") + self.raw
+        if given in made and self.plain:
+            return pl.when(self.present()).then(pl.col(given))
         if self.raw in ints and self.type in INTEGER_TYPES and self.plain:
             return pl.when(self.present()).then(pl.col(FAST_INT + self.raw)).cast(INTEGER_TYPES[self.type],
                                                                                  strict=False)
@@ -283,13 +285,13 @@ def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -
 
 @lru_cache(maxsize=256)
 def _expressions(rules: tuple[Rule, ...], ctx: Context, ready: frozenset[str], ints: frozenset[str] = frozenset(),
-                 epochs: frozenset[str] = frozenset()) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
+                 made: frozenset[str] = frozenset()) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
     """The typed columns of ``rules``, whether a line is rejected, and why, as expressions built once
     (building them costs more than running them on a small chunk or a small route)."""
     checked = [r for r in rules if r.checked]
     failed = pl.any_horizontal([r.failed() for r in checked]) if checked else pl.lit(False)
     reason = pl.coalesce([r.problem() for r in checked]) if checked else pl.lit(None, pl.String)
-    return [r.value(ctx, ready, ints, epochs) for r in rules], failed.alias("_failed"), reason.alias("_reason")
+    return [r.value(ctx, ready, ints, made) for r in rules], failed.alias("_failed"), reason.alias("_reason")
 
 
 def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | None = None,
@@ -299,8 +301,9 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     Reasons are strings made per line, so they are made only for the lines that fail (usually none).
     An engine may pass values it has typed already: ``FAST`` + raw, the ``Datetime(us, UTC)`` of a
     timestamp field (as ``fasttime.parse_formats`` makes it from the formats of every fast rule reading
-    the field), ``FAST_INT`` + raw, the Int64 of an integer field, and ``FAST_EPOCH`` + raw, the
-    ``Datetime(us, UTC)`` of a field of decimal Unix seconds (for its ``epoch_float`` rules).
+    the field), ``FAST_INT`` + raw, the Int64 of an integer field, ``FAST_EPOCH`` + raw, the
+    ``Datetime(us, UTC)`` of a field of decimal Unix seconds (for its ``epoch_float`` rules), and
+    ``FAST_FLOAT`` + raw, the Float64 of a number field (for its ``float64`` rules).
     """
     missing = {c.raw for r in rules for c in r.chain} - set(raw.columns)
     if missing:  # a field this input does not have (e.g. a W3C log without cs(Referer)): null
@@ -316,8 +319,8 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
         raw = raw.with_columns(**fast)
     ready = frozenset(name[len(FAST):] for name in (*fast, *given))
     ints = frozenset(name[len(FAST_INT):] for name in raw.columns if name.startswith(FAST_INT))
-    epochs = frozenset(name[len(FAST_EPOCH):] for name in raw.columns if name.startswith(FAST_EPOCH))
-    values, failed, reason = _expressions(tuple(rules), ctx, ready, ints, epochs)
+    made = frozenset(name for name in raw.columns if name.startswith((FAST_EPOCH, FAST_FLOAT)))
+    values, failed, reason = _expressions(tuple(rules), ctx, ready, ints, made)
     typed = raw.lazy().with_columns(values).with_columns(failed).collect()
     keep = list(dict.fromkeys(r.target for r in rules))
     frame = pl.DataFrame([typed.get_column(k) for k in keep]

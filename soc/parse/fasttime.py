@@ -15,6 +15,7 @@ from soc.schema import time as T
 
 Y, MO, D, E, B, H, MI, S, Z, F = range(1, 11)
 EPOCH = 11  # a layout of this op alone: Unix seconds with up to 6 decimals (``epoch_layout``)
+DECIMAL = 12  # a layout of this op alone: a float64 field's number (``json_kernel._decimal``), not a time
 LIT = 100
 MAX_EXACT_EPOCH = 4_000_000_000  # below, the microseconds of d.dddddd are those of the float64 rule's
 _CODES = {"Y": Y, "m": MO, "d": D, "e": E, "b": B, "H": H, "M": MI, "S": S, "z": Z, ":z": Z}

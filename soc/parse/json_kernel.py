@@ -19,7 +19,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from soc.parse.arrow import _put32  # the Arrow string-view writer, shared
-from soc.parse.fasttime import _MONTHS, _parse_one  # the fixed-layout timestamp parser (and decimal epochs), shared
+from soc.parse.fasttime import _MONTHS, DECIMAL, _parse_one  # the timestamp parser (decimal epochs too)
 
 # Helpers called per member that allocate nothing are compiled without reference counting: each call of
 # a function taking arrays otherwise increfs and decrefs every array argument with atomic instructions,
@@ -842,6 +842,7 @@ def _extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kby
     fe = np.empty((n, n_fields), np.int64)
     aux = np.empty(size, np.uint8)
     us = np.zeros((stamp_fields.size, n), np.int64)
+    usf = us.view(np.float64)  # a DECIMAL layout's field: its float64, in the same place
     ok = np.zeros((stamp_fields.size, n), np.int8)
     ints = np.zeros((int_fields.size, n), np.int64)
     has = np.zeros((int_fields.size, n), np.bool_)
@@ -873,12 +874,50 @@ def _extract(buf, starts, ends, slots, hashes, mask, kparent, kfield, kkind, kby
                             in_aux[r] = True
             slow[r] = s
             if c == OK and not s:
-                _type_row(buf, aux, fs, fe, r, stamp_fields, ops, ops_at, months, int_fields, us, ok, ints, has)
+                _type_row(buf, aux, fs, fe, r, stamp_fields, ops, ops_at, months, int_fields, us, usf, ok, ints,
+                          has)
     return code, pos, slow, in_aux, fs, fe, aux, us, ok, ints, has
 
 
+_POW10 = np.array([10.0 ** k for k in range(23)])  # exact in float64
+
+
+@njit(cache=True)
+def _decimal(buf, a, b):
+    """The float64 of the JSON number ``buf[a:b]`` when Clinger's fast path gives it exactly: at most 15
+    significant digits, at most 22 decimals, no exponent; then ``m / 10**k`` is one correctly rounded
+    division, the value every correct parser (Polars' ``fast_float`` too) gives. (value, ok)."""
+    i = a
+    neg = i < b and buf[i] == 45
+    if neg:
+        i += 1
+    m = 0
+    digits = 0
+    decimals = 0
+    seen = False
+    dot = False
+    while i < b:
+        c = buf[i]
+        if 48 <= c <= 57:
+            seen = True
+            if m or c != 48:
+                digits += 1
+            m = m * 10 + (c - 48)
+            if dot:
+                decimals += 1
+        elif c == 46 and not dot and seen:
+            dot = True
+        else:
+            return 0.0, False
+        i += 1
+    if not seen or digits > 15 or decimals > 22 or (dot and buf[b - 1] == 46):
+        return 0.0, False
+    v = m / _POW10[decimals]
+    return (-v if neg else v), True
+
+
 @njit(cache=True, inline="always")
-def _type_row(buf, aux, fs, fe, r, stamp_fields, ops, ops_at, months, int_fields, us, ok, ints, has):
+def _type_row(buf, aux, fs, fe, r, stamp_fields, ops, ops_at, months, int_fields, us, usf, ok, ints, has):
     size = buf.size
     for k in range(stamp_fields.size):
         a = fs[r, stamp_fields[k]]
@@ -886,6 +925,12 @@ def _type_row(buf, aux, fs, fe, r, stamp_fields, ops, ops_at, months, int_fields
             continue
         b = fe[r, stamp_fields[k]]
         layout = ops[ops_at[k]:ops_at[k + 1]]
+        if layout.size == 1 and layout[0] == DECIMAL:
+            good = a < size  # a number's text is never unescaped into aux
+            if good:
+                usf[k, r], good = _decimal(buf, a, b)
+            ok[k, r] = STAMP_PARSED if good else STAMP_FAILED
+            continue
         if a >= size:
             v, good, _ = _parse_one(aux, a - size, b - size, layout, months)
         else:

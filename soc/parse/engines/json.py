@@ -54,10 +54,10 @@ import pyarrow.json as pj
 
 from soc.parse import json_kernel as K
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
-from soc.parse.columns import FAST, FAST_EPOCH, FAST_INT, INTEGER_TYPES, RAW, SpecError
+from soc.parse.columns import FAST, FAST_EPOCH, FAST_FLOAT, FAST_INT, INTEGER_TYPES, RAW, SpecError
 from soc.parse.engines.base import merge
 from soc.parse.engines.routed import Records, RoutedEngine
-from soc.parse.fasttime import EPOCH, compile_layout, epoch_layout
+from soc.parse.fasttime import DECIMAL, EPOCH, compile_layout, epoch_layout
 from soc.parse.threads import kernels_thread_safe
 
 PARALLEL_RECORDS = 4096  # records of a chunk from which its routes are typed in two threads
@@ -155,6 +155,7 @@ class JsonEngine(RoutedEngine):
         stamps, self.ints = _typed_ahead(rules, leaves)
         self.stamps = list(stamps)
         self.epochs = frozenset(f for f, ops in stamps.items() if ops[0] == EPOCH)
+        self.decimals = frozenset(f for f, ops in stamps.items() if ops[0] == DECIMAL)
         layouts = list(stamps.values())
         self.typing = (np.array([self.index[f] for f in stamps], np.int64),
                        np.concatenate(layouts) if layouts else np.zeros(0, np.int32),
@@ -263,7 +264,7 @@ class JsonEngine(RoutedEngine):
         columns = Columns(rec.buf, aux if in_aux.any() else None, fs, fe, self.index)
         columns.stamps, columns.ints = ({f: (us[k], ok[k]) for k, f in enumerate(self.stamps)},
                                         {f: (ints[k], has[k]) for k, f in enumerate(self.ints)})
-        columns.epochs = self.epochs
+        columns.epochs, columns.decimals = self.epochs, self.decimals
         if fast.size:
             parts.extend(self._route_fast(rec, fast, columns))
         if slow.any() and good.any():  # decoded by a JSON reader, routed on their own (then sorted in)
@@ -348,6 +349,7 @@ class Columns:
         self.stamps: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # field -> microseconds, STAMP_* (extract_typed)
         self.ints: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # field -> int64 values, present
         self.epochs: frozenset[str] = frozenset()  # stamps fields read as decimal Unix seconds
+        self.decimals: frozenset[str] = frozenset()  # stamps fields read as float64 numbers
 
     def get(self, names: list[str], rows: np.ndarray) -> dict[str, pl.Series]:
         """Columns ``names`` (``~`` + field) at ``rows``."""
@@ -367,14 +369,20 @@ class Columns:
 
     def typed(self, fields: list[str], rows: np.ndarray) -> dict[str, pl.Series]:
         """At ``rows``, the values ``extract_typed`` typed of ``fields``: ``FAST`` + raw columns of timestamp
-        fields (where every present value at ``rows`` parsed; the column rules parse the others) and
+        fields, ``FAST_EPOCH`` + raw of decimal Unix seconds and ``FAST_FLOAT`` + raw of numbers (each
+        where every present value at ``rows`` parsed; the column rules parse the others), and
         ``FAST_INT`` + raw columns of integer fields."""
         out = {}
         for f in fields:
             if f in self.stamps:
                 us, ok = self.stamps[f]
                 ok = ok[rows]
-                if not (ok == K.STAMP_FAILED).any():
+                if (ok == K.STAMP_FAILED).any():
+                    continue
+                if f in self.decimals:
+                    name = FAST_FLOAT + RAW + f
+                    out[name] = _with_nulls(name, pa.float64(), us[rows].view(np.float64), ok == K.STAMP_PARSED)
+                else:
                     name = (FAST_EPOCH if f in self.epochs else FAST) + RAW + f
                     out[name] = _with_nulls(name, pa.timestamp("us", "UTC"), us[rows], ok == K.STAMP_PARSED)
             elif f in self.ints:
@@ -407,13 +415,16 @@ def _pool() -> ThreadPoolExecutor:
 def _typed_ahead(rules, leaves: dict[str, pl.DataType]) -> tuple[dict[str, np.ndarray], list[str]]:
     """Fields the kernels type once for all routes: timestamps (string fields whose fast rules all have the
     same formats, the first with a zone: the ``fasttime`` layout of that format; string fields an
-    ``epoch_float`` rule reads as they are: decimal Unix seconds, Zeek's ``ts``) and integers (integer
-    fields an integer rule reads as they are)."""
+    ``epoch_float`` rule reads as they are: decimal Unix seconds, Zeek's ``ts``; number fields a
+    ``float64`` rule reads as they are), and integers (integer fields an integer rule reads as they are)."""
     chains = [r for rule in rules for r in rule.chain]
     stamps = {}
     for f, kind in leaves.items():
         if kind == pl.String and any(r.source == f and r.type == "epoch_float" and r.plain for r in chains):
             stamps[f] = epoch_layout()
+            continue
+        if kind == pl.Float64 and any(r.source == f and r.type == "float64" and r.plain for r in chains):
+            stamps[f] = np.array([DECIMAL], np.int32)  # numbers: json_kernel._decimal
             continue
         formats = {r.formats for r in chains if r.source == f and r.fast}
         if kind == pl.String and len(formats) == 1:
