@@ -617,17 +617,22 @@ def test_pieces_read_by_workers_give_the_same_frames(corpora, monkeypatch, in_pi
     from soc.parse.engines import evtx as engine
 
     paths = [corpora / MANY_CHUNKS, corpora / SMALL, corpora / ATTACK / CASES[0][0]]
-    calls = []
+    for worker in engine._workers():  # started and ready before the run, so they take pieces from its start
+        assert worker.call(("ready",)) is not None
+    reads = []
     real = engine._Worker.call
 
     def counted(self, task):
         reply = real(self, task)
-        calls.append(reply is not None)
+        if task[0] == "read_piece":
+            reads.append(reply is not None)
         return reply
 
     monkeypatch.setattr(engine._Worker, "call", counted)
     parallel = parse(paths, specs=in_pieces)
-    assert len(calls) > 10 and all(calls)  # pieces were read by the worker processes
+    # pieces were read by the worker processes (how many depends on the machine's load: this process reads
+    # the next free piece itself while it waits for a worker's)
+    assert reads and all(reads)
     with monkeypatch.context() as m:
         m.setenv(engine.PROCESSES_ENV, "1")
         serial = parse(paths, specs=in_pieces)
