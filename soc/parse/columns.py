@@ -40,6 +40,7 @@ FAST = "#"  # prefix of columns computed before the lazy query (Numba timestamps
 FAST_INT = "%"  # prefix of Int64 columns an engine parsed already (JSON integers), for integer rules
 FAST_EPOCH = "$"  # prefix of Datetime(us) columns an engine made of decimal Unix seconds, for epoch_float
 FAST_FLOAT = "^"  # prefix of Float64 columns an engine made of numbers, for float64 rules
+MADE = {"epoch_float": FAST_EPOCH, "float64": FAST_FLOAT}  # rule type -> prefix of an engine's typed column
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
 TYPES = {"string", "category", "float64", "timestamp", "iso8601", "epoch", "epoch_float", "yearless", "datetime",
          *INTEGER_TYPES}
@@ -179,9 +180,9 @@ class Rule:
         """This rule's own typed value, fallbacks aside."""
         if self.raw in ready and self.fast:
             return pl.when(self.present()).then(pl.col(FAST + self.raw))
-        given = {"epoch_float": FAST_EPOCH, "float64": FAST_FLOAT}.get(self.type, "") + self.raw
-        if given in made and self.plain:
-            return pl.when(self.present()).then(pl.col(given))
+        prefix = MADE.get(self.type)
+        if prefix is not None and prefix + self.raw in made and self.plain:
+            return pl.when(self.present()).then(pl.col(prefix + self.raw))
         if self.raw in ints and self.type in INTEGER_TYPES and self.plain:
             return pl.when(self.present()).then(pl.col(FAST_INT + self.raw)).cast(INTEGER_TYPES[self.type],
                                                                                  strict=False)

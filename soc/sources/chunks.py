@@ -87,7 +87,7 @@ def newlines(data: np.ndarray) -> int:
 
 @njit(cache=True, nogil=True)
 def last_newline(data: np.ndarray, end: int) -> int:
-    """The index of the last ``\n`` in ``data[:end]``, -1 if none."""
+    """The index of the last ``\\n`` in ``data[:end]``, -1 if none."""
     for i in range(end - 1, -1, -1):
         if data[i] == 10:
             return i
