@@ -243,28 +243,33 @@ def test_decimal_epoch_kernel_gives_the_float_rules_microseconds():
     assert taken == 3000 + 4  # the random ones, 0, 0.5, 1331901000 and MAX - 1 .999999; no other
 
 
-def test_json_ts_as_decimal_seconds_is_read_by_the_kernel_as_by_the_rule():
+def _parse_seeing_typed(text: str, prefix: str):
+    """``parse_text`` of Zeek JSON, and for each batch of a route the engine's typed columns (``prefix`` + raw)
+    its rules were given."""
     from soc.parse.engines.json import Columns
 
-    rec = json.loads(as_json(CONN_F, CONN, "conn"))
-    stamps = ["1331901000", "1331901000.5", "1331901000.123456", "1331901000.1234567", "2012-03-16T12:30:00Z"]
     made = []
     real = Columns.typed
 
     def typed(self, fields, rows):
         out = real(self, fields, rows)
-        made.append(sorted(c for c in out if c.startswith("$")))
+        made.append(sorted(c for c in out if c.startswith(prefix)))
         return out
 
+    Columns.typed = typed
+    try:
+        return parse_text("zeek_json", text), made
+    finally:
+        Columns.typed = real
+
+
+def test_json_ts_as_decimal_seconds_is_read_by_the_kernel_as_by_the_rule():
+    rec = json.loads(as_json(CONN_F, CONN, "conn"))
+    stamps = ["1331901000", "1331901000.5", "1331901000.123456", "1331901000.1234567", "2012-03-16T12:30:00Z"]
     for group in (stamps[:3], stamps):  # all decimal seconds: the kernel's column; a mix: the rules alone
         text = "".join(json.dumps({**rec, "ts": float(s) if s[0] != "2" and "." in s and len(s) < 19 else s})
                        + "\n" for s in group)
-        made.clear()
-        Columns.typed = typed
-        try:
-            res = parse_text("zeek_json", text)
-        finally:
-            Columns.typed = real
+        res, made = _parse_seeing_typed(text, "$")
         frame = res.frames[("network", "zeek.conn")]
         want = [_float_rule_us(s) if s[0] != "2" else 1331901000 * 1_000_000 for s in group]
         assert frame["@timestamp"].dt.epoch("us").to_list() == want
@@ -298,24 +303,9 @@ def test_decimal_numbers_kernel_gives_the_correctly_rounded_float():
 
 
 def test_json_duration_is_read_by_the_kernel_as_by_the_float64_rule():
-    from soc.parse.engines.json import Columns
-
     rec = json.loads(as_json(CONN_F, CONN, "conn"))
-    made = []
-    real = Columns.typed
-
-    def typed(self, fields, rows):
-        out = real(self, fields, rows)
-        made.append(sorted(c for c in out if c.startswith("^")))
-        return out
-
     for values in ([0.1, 2.5, 1234.000001, 0.0], [0.1, 1e300]):  # 1e300: the rule's way, for the batch
         text = "".join(json.dumps({**rec, "duration": v}) + "\n" for v in values)
-        made.clear()
-        Columns.typed = typed
-        try:
-            res = parse_text("zeek_json", text)
-        finally:
-            Columns.typed = real
+        res, made = _parse_seeing_typed(text, "^")
         assert res.frames[("network", "zeek.conn")]["zeek.connection.duration"].to_list() == values
         assert made == ([["^~duration"]] if len(values) == 4 else [[]])
