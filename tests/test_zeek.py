@@ -309,3 +309,24 @@ def test_json_duration_is_read_by_the_kernel_as_by_the_float64_rule():
         res, made = _parse_seeing_typed(text, "^")
         assert res.frames[("network", "zeek.conn")]["zeek.connection.duration"].to_list() == values
         assert made == ([["^~duration"]] if len(values) == 4 else [[]])
+
+
+def test_tsv_ts_as_decimal_seconds_is_read_by_the_kernel_as_by_the_rule(monkeypatch):
+    from soc.parse import columns
+
+    found = []
+    real = columns.parse_epochs
+
+    def parse_epochs(text):
+        out = real(text)
+        found.append(out is not None)
+        return out
+
+    monkeypatch.setattr(columns, "parse_epochs", parse_epochs)
+    # all decimal seconds: the kernel's column; one with 7 decimals: the float64 rule reads the chunk's all
+    for stamps in (["1331901000", "1331901000.5", "1331901000.123456"], ["1331901000.5", "1331901000.1234567"]):
+        found.clear()
+        res = parse_text("zeek", block("conn", CONN_F, CONN_T, *([s, *CONN[1:]] for s in stamps)))
+        frame = res.frames[("network", "zeek.conn")]
+        assert frame["@timestamp"].dt.epoch("us").to_list() == [_float_rule_us(s) for s in stamps]
+        assert found == [len(stamps) == 3]

@@ -28,7 +28,7 @@ from functools import lru_cache
 import polars as pl
 
 from soc.parse.eager import constant, nulls
-from soc.parse.fasttime import parse_formats
+from soc.parse.fasttime import parse_epochs, parse_formats
 from soc.schema import time as T
 
 INTEGER_TYPES = {
@@ -316,9 +316,13 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
         parsed = parse_formats(raw.get_column(r.raw), list(r.formats), r.zone or ctx.zone)
         if parsed is not None:
             fast[FAST + r.raw] = parsed
+    for r in (c for rule in rules for c in rule.chain if c.type == "epoch_float" and c.plain):
+        name = FAST_EPOCH + r.raw
+        if name not in raw.columns and name not in fast and (parsed := parse_epochs(raw.get_column(r.raw))) is not None:
+            fast[name] = parsed
     if fast:
         raw = raw.with_columns(**fast)
-    ready = frozenset(name[len(FAST):] for name in (*fast, *given))
+    ready = frozenset(name[len(FAST):] for name in (*fast, *given) if name.startswith(FAST))
     ints = frozenset(name[len(FAST_INT):] for name in raw.columns if name.startswith(FAST_INT))
     made = frozenset(name for name in raw.columns if name.startswith((FAST_EPOCH, FAST_FLOAT)))
     values, failed, reason = _expressions(tuple(rules), ctx, ready, ints, made)

@@ -238,11 +238,8 @@ def _parse_views(views, data, valid, ops, months):
     return out, ok
 
 
-def parse_series(text: pl.Series, fmt: str) -> pl.Series | None:
-    """Microseconds (UTC if ``fmt`` has ``%z``, else naive wall-clock) of ``text``; None if not handled here."""
-    ops = compile_layout(fmt)
-    if ops is None:
-        return None
+def _views_of(text: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The string views of ``text``, their data buffer and validity; None if it is not one such array."""
     arr = text.to_arrow(compat_level=pl.CompatLevel.newest())
     if hasattr(arr, "combine_chunks"):
         arr = arr.combine_chunks()
@@ -252,10 +249,32 @@ def parse_series(text: pl.Series, fmt: str) -> pl.Series | None:
     n = len(arr)
     views = np.frombuffer(bufs[1], np.uint8, count=n * 16).reshape(n, 16) if n else np.zeros((0, 16), np.uint8)
     data = np.frombuffer(bufs[2], np.uint8) if len(bufs) == 3 and bufs[2] is not None else np.zeros(1, np.uint8)
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
-    out, ok = _parse_views(views, data, valid, ops, _MONTHS)
+    return views, data, arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+def parse_series(text: pl.Series, fmt: str) -> pl.Series | None:
+    """Microseconds (UTC if ``fmt`` has ``%z``, else naive wall-clock) of ``text``; None if not handled here."""
+    ops = compile_layout(fmt)
+    got = _views_of(text) if ops is not None else None
+    if got is None:
+        return None
+    out, ok = _parse_views(*got, ops, _MONTHS)
     result = pl.Series(text.name, out)
     return result if ok.all() else result.scatter(np.flatnonzero(~ok), None)
+
+
+def parse_epochs(text: pl.Series) -> pl.Series | None:
+    """``Datetime(us, UTC)`` of decimal Unix seconds (``_epoch``: the ``epoch_float`` rule's values, exactly)
+    if every value of ``text`` parses so; else None, and the rule reads them its own way."""
+    got = _views_of(text)
+    if got is None:
+        return None
+    out, ok = _parse_views(*got, epoch_layout(), _MONTHS)
+    valid = got[2]
+    if not (ok | ~valid).all():
+        return None
+    result = pl.Series(text.name, out)
+    return (result if valid.all() else result.scatter(np.flatnonzero(~valid), None)).cast(T.UTC)
 
 
 def parse_formats(text: pl.Series, formats: list[str], zone: str) -> pl.Series | None:
