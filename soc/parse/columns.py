@@ -38,7 +38,7 @@ RULE_KEYS = {"from", "type", "format", "null", "required", "on_error", "lower", 
              "fallback", "default", "replace_regex", "strip", "extract"}
 FAST = "#"  # prefix of columns computed before the lazy query (Numba timestamps)
 FAST_INT = "%"  # prefix of Int64 columns an engine parsed already (JSON integers), for integer rules
-FAST_EPOCH = "$"  # prefix of Datetime(us) columns an engine made of decimal Unix seconds, for epoch_float
+FAST_EPOCH = "$"  # prefix of Datetime(us) columns of decimal Unix seconds (an engine's, or apply's), for epoch_float
 FAST_FLOAT = "^"  # prefix of Float64 columns an engine made of numbers, for float64 rules
 MADE = {"epoch_float": FAST_EPOCH, "float64": FAST_FLOAT}  # rule type -> prefix of an engine's typed column
 RAW = "~"  # prefix of raw field columns: engines name them ``~`` + field name
@@ -316,13 +316,16 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
         parsed = parse_formats(raw.get_column(r.raw), list(r.formats), r.zone or ctx.zone)
         if parsed is not None:
             fast[FAST + r.raw] = parsed
+    epochs = {}  # FAST_EPOCH columns the engine did not make
     for r in (c for rule in rules for c in rule.chain if c.type == "epoch_float" and c.plain):
         name = FAST_EPOCH + r.raw
-        if name not in raw.columns and name not in fast and (parsed := parse_epochs(raw.get_column(r.raw))) is not None:
-            fast[name] = parsed
-    if fast:
-        raw = raw.with_columns(**fast)
-    ready = frozenset(name[len(FAST):] for name in (*fast, *given) if name.startswith(FAST))
+        if name in raw.columns or name in epochs:
+            continue
+        if (parsed := parse_epochs(raw.get_column(r.raw))) is not None:
+            epochs[name] = parsed
+    if fast or epochs:
+        raw = raw.with_columns(**fast, **epochs)
+    ready = frozenset(name[len(FAST):] for name in (*fast, *given))
     ints = frozenset(name[len(FAST_INT):] for name in raw.columns if name.startswith(FAST_INT))
     made = frozenset(name for name in raw.columns if name.startswith((FAST_EPOCH, FAST_FLOAT)))
     values, failed, reason = _expressions(tuple(rules), ctx, ready, ints, made)
