@@ -27,7 +27,7 @@ def peak_rss_mb() -> float:
 
 def run_soc(path: str, fmt: str, warmup: str | None) -> dict:
     from soc import pipeline
-    from soc.runtime import reuse_freed_memory
+    from soc.runtime import reuse_freed_memory, setup_kept
     from soc.sources import discover
 
     reuse_freed_memory()  # as the CLI does
@@ -36,7 +36,8 @@ def run_soc(path: str, fmt: str, warmup: str | None) -> dict:
     if warmup:  # JIT compile (or load the Numba cache) outside the timed run
         pipeline.run(discover([warmup]), options=options)
     start = time.perf_counter()
-    (st,) = pipeline.run(discover([path]), options=options)
+    with setup_kept():  # as the CLI does
+        (st,) = pipeline.run(discover([path]), options=options)
     seconds = time.perf_counter() - start
     return {"lines": st.read, "parsed": st.parsed, "dead": st.dead, "bytes": st.bytes, "seconds": seconds,
             "error": st.error}

@@ -37,7 +37,7 @@ HEADER = ("| run | lines | MB | lines/s | MB/s (wall) | MB per CPU-s | peak RSS 
 def run_soc(path: str, fmt: str, warm: str) -> dict:
     from soc import pipeline
     from soc.parse.spec import load_specs
-    from soc.runtime import reuse_freed_memory
+    from soc.runtime import reuse_freed_memory, setup_kept
     from soc.sources import discover
 
     reuse_freed_memory()  # as the CLI does
@@ -46,7 +46,8 @@ def run_soc(path: str, fmt: str, warm: str) -> dict:
     specs = load_specs()
     pipeline.run(discover([warm]), options=options, specs=specs)
     wall, cpu = time.perf_counter(), time.process_time()
-    (st,) = pipeline.run(discover([path]), options=options, specs=specs)
+    with setup_kept():  # as the CLI does
+        (st,) = pipeline.run(discover([path]), options=options, specs=specs)
     return {"lines": st.read, "parsed": st.parsed, "dead": st.dead, "bytes": st.bytes, "error": st.error,
             "seconds": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 

@@ -202,6 +202,7 @@ def formats():
 def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> tuple[int, list]:
     """Parse INPUTS into ``sink``; print the summary table (unless ``as_json``); (exit code, file stats)."""
     from soc import pipeline
+    from soc.runtime import setup_kept
     from soc.sources import InputError, discover
 
     try:
@@ -210,7 +211,8 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> tupl
         raise click.UsageError(str(exc)) from None
     options = pipeline.Options(format=fmt, zone=zone, year=year, chunk_size=chunk_mb << 20)
     try:
-        stats = _with_progress(sources, sink, options)
+        with setup_kept():
+            stats = _with_progress(sources, sink, options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if not as_json:
