@@ -329,7 +329,9 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     ints = frozenset(name[len(FAST_INT):] for name in raw.columns if name.startswith(FAST_INT))
     made = frozenset(name for name in raw.columns if name.startswith((FAST_EPOCH, FAST_FLOAT)))
     values, failed, reason = _expressions(tuple(rules), ctx, ready, ints, made)
-    typed = raw.lazy().with_columns(values).with_columns(failed).collect()
+    # the in-memory engine: Polars 2 runs a lazy query on its streaming engine unless told, whose set-up costs
+    # more than a chunk's typing gains from it (Zeek JSON 178 -> 188 MB/s, 281 small EVTX files 2.4 -> 2.0 s)
+    typed = raw.lazy().with_columns(values).with_columns(failed).collect(engine="in-memory")
     keep = list(dict.fromkeys(r.target for r in rules))
     frame = pl.DataFrame([typed.get_column(k) for k in keep]
                          + [constant(k, v, typed.height) for k, v in (constants or {}).items() if k not in keep])
