@@ -35,10 +35,13 @@ def reuse_freed_memory() -> bool:
 def setup_kept() -> Iterator[None]:
     """While the data flows, keep the objects alive at its start (modules, parser specs, compiled Sigma
     rules, detectors) out of the cyclic garbage collector's full passes (``gc.freeze``): they live for the
-    whole run, and each full pass walked them all again, ~45 ms a pass with the SigmaHQ set loaded
-    (bench/RESULTS.md). They go back to the collector afterwards (a caller may run again)."""
+    whole run, and each full pass walked them all again, ~45 ms a pass in ``soc hunt sample_logs/``
+    (bench/RESULTS.md). They go back to the collector afterwards (a caller may run again), unless the caller
+    had frozen objects of its own before."""
+    mine = gc.get_freeze_count() == 0
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if mine:
+            gc.unfreeze()

@@ -141,7 +141,8 @@ def test_the_cli_process_reuses_freed_memory_where_malloc_is_glibc():
 
 def test_a_run_keeps_its_setup_out_of_full_collections_and_gives_it_back():
     """``soc.runtime.setup_kept``: objects alive when the data starts flowing are frozen (a full collection
-    does not walk them) during the run, and handed back to the collector after it."""
+    does not walk them) during the run, and handed back to the collector after it; a caller's own frozen
+    objects stay frozen."""
     import gc
 
     from soc.runtime import setup_kept
@@ -149,4 +150,12 @@ def test_a_run_keeps_its_setup_out_of_full_collections_and_gives_it_back():
     before = gc.get_freeze_count()
     with setup_kept():
         assert gc.get_freeze_count() > before + 1000  # this test process's modules at least
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == before
+    gc.freeze()  # a caller that keeps objects frozen itself
+    try:
+        kept = gc.get_freeze_count()
+        with setup_kept():
+            pass
+        assert gc.get_freeze_count() >= kept > 1000
+    finally:
+        gc.unfreeze()
