@@ -19,6 +19,8 @@ def _read_options(f):
     f = click.option("--chunk-mb", type=click.IntRange(1, 1024), default=16, show_default=True,
                      help="Read chunk size; also the longest line kept whole.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(f)
+    f = click.option("--strict", is_flag=True,
+                     help="An input whose format is not recognised is an error (exit 2), not skipped.")(f)
     return f
 
 
@@ -35,14 +37,14 @@ def main() -> None:
 @INPUTS
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @_read_options
-def parse(inputs, out, fmt, zone, year, chunk_mb, as_json):
+def parse(inputs, out, fmt, zone, year, chunk_mb, as_json, strict):
     """Parse INPUTS (files, folders, globs, .gz/.zst, - for stdin) into Parquet datasets under OUT.
 
     One dataset per event family (OUT/<family>/<dataset>/) and the dead letters (OUT/dead_letters/).
     """
     from soc.sinks.parquet import ParquetSink
 
-    code, stats = _run(inputs, ParquetSink(out), fmt, zone, year, chunk_mb, as_json, "soc parse", out)
+    code, stats = _run(inputs, ParquetSink(out), fmt, zone, year, chunk_mb, as_json, strict, "soc parse", out)
     if as_json:
         click.echo(json.dumps([st.as_dict() for st in stats], indent=2))
     sys.exit(code)
@@ -66,7 +68,7 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json):
               help="TOML configuration (default: SOC_CONFIG, else ./soc.toml if present).")
 @click.option("--es/--no-es", "to_es", default=None,
               help="Index the alerts in Elasticsearch (default: when a URL is configured).")
-def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, rule_paths, placeholders, detector_paths,
+def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_paths, placeholders, detector_paths,
          detector_settings, no_detectors, config_path, to_es):
     """Run the pipeline end to end over INPUTS, hunt with Sigma rules, and summarise each input.
 
@@ -85,7 +87,7 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, rule_paths, place
         from soc.detect.runner import DetectSink
 
         sink = DetectSink(runner, sink)
-    code, stats = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, "soc hunt", data_dir)
+    code, stats = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, "soc hunt", data_dir)
     matches = _sigma_summary(hunter, data_dir, as_json)
     found = None if runner is None else _detector_summary(runner, data_dir, as_json)
     delivered, summary = _hunt_alerts([matches, found], config_path, data_dir, to_es, as_json)
@@ -199,8 +201,11 @@ def formats():
         click.echo(f"{spec.name:14} {spec.family:15} {spec.title}")
 
 
-def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> tuple[int, list]:
-    """Parse INPUTS into ``sink``; print the summary table (unless ``as_json``); (exit code, file stats)."""
+def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, title, where) -> tuple[int, list]:
+    """Parse INPUTS into ``sink``; print the summary table (unless ``as_json``); (exit code, file stats).
+
+    An input whose format is not recognised is skipped with a warning (a README beside the logs is no reason
+    to fail a hunt whose logs were all read); with ``strict`` it is an error, exit code 2."""
     from soc import pipeline
     from soc.runtime import setup_kept
     from soc.sources import InputError, discover
@@ -228,11 +233,15 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, title, where) -> tupl
         dead = sum(st.dead for st in stats)
         if dead:
             console.print(f"{dead:,} dead-lettered records kept in {where}/dead_letters/")
-    failed = [st for st in stats if st.error]
-    for st in failed:
-        from soc.sinks.terminal import printable
+    from soc.sinks.terminal import printable
 
-        click.echo(f"error: {printable(st.path)}: {printable(st.error)}", err=True)
+    failed = 0
+    for st in stats:
+        if st.error or (strict and st.skipped):
+            failed += 1
+            click.echo(f"error: {printable(st.path)}: {printable(st.error or st.skipped)}", err=True)
+        elif st.skipped:
+            click.echo(f"warning: {printable(st.path)}: skipped: {printable(st.skipped)}", err=True)
     return (2 if failed else 0), stats
 
 

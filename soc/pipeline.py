@@ -35,7 +35,10 @@ class Options:
 
 @dataclass
 class SourceStats:
-    """What happened to one input. ``read == parsed + dead`` always holds."""
+    """What happened to one input. ``read == parsed + dead`` always holds. ``skipped`` is why an input was
+    not read at all: its format is not one soc knows (a README, a PDF beside the logs); not an error here,
+    the caller decides (the CLI warns, or fails with ``--strict``). ``error`` is an input that could not be
+    read or parsed."""
 
     path: str
     format: str | None = None
@@ -48,6 +51,7 @@ class SourceStats:
     last: datetime | None = None
     events: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    skipped: str | None = None
 
     def add(self, res: ParseResult, nbytes: int) -> None:
         self.read += res.lines
@@ -69,7 +73,7 @@ class SourceStats:
             "dead_lettered": self.dead, "bytes": self.bytes, "seconds": round(self.seconds, 3),
             "first": self.first.isoformat() if self.first else None,
             "last": self.last.isoformat() if self.last else None,
-            "events": self.events, "error": self.error,
+            "events": self.events, "error": self.error, "skipped": self.skipped,
         }
 
 
@@ -223,8 +227,8 @@ def _run_source(source: Source, specs: dict[str, ParserSpec], options: Options, 
             for (family, dataset), frame in result.frames.items():
                 sink.write(source.path, family, dataset, frame)
             sink.write_dead(source.path, result.dead)
-    except UnknownFormat as exc:
-        st.error = str(exc)
+    except UnknownFormat as exc:  # not a log soc knows (sniffing only: a forced format gives dead letters)
+        st.skipped = str(exc)
     except OSError as exc:
         st.error = f"cannot read: {exc}"
     except Exception as exc:  # a parser bug must not stop the other inputs; it is reported loudly

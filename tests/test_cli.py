@@ -46,12 +46,63 @@ def test_stdin_and_forced_format(tmp_path):
     assert json.loads(res.stdout)["files"][0]["parsed"] == 1
 
 
-def test_unknown_format_is_reported_with_the_formats_tried(tmp_path):
+def test_unknown_format_is_skipped_with_the_formats_tried(tmp_path):
     junk = tmp_path / "junk.txt"
     junk.write_text("hello\nworld\n")
     res = soc("hunt", str(junk), "--data-dir", str(tmp_path / "d"))
-    assert res.returncode == 2
+    assert res.returncode == 0, res.stderr.decode()
     assert b"format not recognised (tried: " in res.stderr and b"web_access" in res.stderr
+    res = soc("hunt", str(junk), "--strict", "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 2 and b"error: " in res.stderr
+
+
+def _folder_with_documents(tmp_path):
+    """A log beside what often lies next to logs: a README, a LICENSE, a PDF (binary)."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "access.log").write_text(LINE * 3)
+    (folder / "README.md").write_text("# Logs of web01\n\nCopied on 2026-11-23 for the audit. Ask the SOC.\n")
+    (folder / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge, to any person\n"
+                                    "obtaining a copy of this software.\n")
+    (folder / "report.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+                                        + bytes(range(256)) * 4 + b"\n%%EOF\n")
+    return folder
+
+
+def test_files_that_are_not_logs_are_skipped_not_errors(tmp_path):
+    folder = _folder_with_documents(tmp_path)
+    res = soc("hunt", str(folder), "--json", "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stderr.decode()
+    files = {os.path.basename(f["path"]): f for f in json.loads(res.stdout)["files"]}
+    assert files["access.log"]["parsed"] == 3 and files["access.log"]["skipped"] is None
+    for name in ("README.md", "LICENSE", "report.pdf"):
+        assert files[name]["skipped"].startswith("format not recognised"), files[name]
+        assert files[name]["error"] is None and files[name]["read"] == 0
+    warnings = [line for line in res.stderr.decode().splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 3 and all("skipped" in w for w in warnings), warnings
+    assert "error:" not in res.stderr.decode()
+
+
+def test_skipped_files_in_the_summary_table_and_strict_makes_them_errors(tmp_path):
+    folder = _folder_with_documents(tmp_path)
+    res = soc("parse", str(folder), "-o", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr.decode()
+    rows = [line for line in res.stdout.decode().splitlines() if " skipped " in line]
+    assert len(rows) == 3 and all("format not recognised" in r for r in rows), res.stdout.decode()
+    res = soc("parse", str(folder), "-o", str(tmp_path / "out2"), "--strict", "--json")
+    assert res.returncode == 2
+    files = {os.path.basename(f["path"]): f for f in json.loads(res.stdout)}
+    assert files["access.log"]["parsed"] == 3 and files["README.md"]["skipped"].startswith("format not")
+    assert res.stderr.decode().count("error: ") == 3
+
+
+def test_a_file_forced_with_format_that_does_not_parse_gives_dead_letters(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# not a log\nat all\n")
+    res = soc("hunt", str(readme), "--format", "web_access", "--json", "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stderr.decode()
+    (f,) = json.loads(res.stdout)["files"]
+    assert (f["read"], f["dead_lettered"], f["skipped"]) == (2, 2, None)
 
 
 def test_usage_errors_exit_2(tmp_path):

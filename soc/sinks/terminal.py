@@ -41,6 +41,10 @@ def summary_table(stats: list, title: str = "soc"):
             table.add_row(escape(printable(st.path)), "[red]error[/red]", "-", "-", "-",
                           escape(printable(st.error)), "-", "-")
             continue
+        if st.skipped:  # not a log soc knows (pipeline.SourceStats.skipped)
+            table.add_row(escape(printable(st.path)), "[yellow]skipped[/yellow]", "-", "-", "-",
+                          escape(printable(st.skipped.split(" (tried:")[0])), "-", "-")  # the warning has it all
+            continue
         dead = f"[yellow]{st.dead:,}[/yellow]" if st.dead else "0"
         table.add_row(escape(printable(st.path)), st.format or "-", f"{st.read:,}", f"{st.parsed:,}", dead,
                       _span(st.first, st.last), f"{st.read / secs:,.0f}", f"{st.bytes / secs / 1e6:,.1f}")
