@@ -124,7 +124,10 @@ def test_733100_threat_detection_rate():
 
 def test_unknown_message_ids_are_kept_in_the_syslog_frame():
     row = one(OTHER, "syslog")
-    assert row["process.name"] == "%ASA-5-111008" and row["message"].startswith("User 'enable_15'")
+    assert row["message"].startswith("User 'enable_15'")
+    # the message id is not a process (issue 16): it is event.code, log.level and the syslog msgid
+    assert pick(row, "process.name event.code log.level log.syslog.msgid") == {
+        "process.name": None, "event.code": "111008", "log.level": "notification", "log.syslog.msgid": "%ASA-5-111008"}
 
 
 def test_malformed_lines_are_dead_lettered_and_counts_add_up():
@@ -202,3 +205,51 @@ def test_user_names_with_a_realm_keep_it_and_give_user_domain(message, want):
     row = one(H + message, "authentication")
     assert (row["event.code"], row["event.outcome"], row["user.name"], row["user.domain"], row["server.ip"],
             row["source.ip"]) == want
+
+
+BUILT = ("Built inbound TCP connection 77 for outside:198.51.100.7/51000 (198.51.100.7/51000) to inside:10.1.1.5/443 "
+         "(203.0.113.5/443)")
+
+
+@pytest.mark.parametrize("line, host, stamp", [
+    # a relay's program tag before the message id (issue 16, item 5)
+    (f"Nov 23 09:15:13 fw01 CiscoASA[999]: %ASA-6-302013: {BUILT}", "fw01", (11, 23, 9, 15, 13)),
+    (f"Nov 23 2026 09:15:13 localhost CiscoASA[999]: %ASA-6-302013: {BUILT}", "localhost", (11, 23, 9, 15, 13)),
+    # a host glued to its colon is the host, not the program
+    (f"Nov 23 09:15:13 localhost: %ASA-6-302013: {BUILT}", "localhost", (11, 23, 9, 15, 13)),
+    (f"<166>Nov  3 09:15:13 dev-01: %FTD-6-302013: {BUILT}", "dev-01", (11, 3, 9, 15, 13)),
+    # logging device-id: "HOST : %ASA-..."; the message id is not a program
+    (f"Nov 23 09:15:13 MYHOST : %ASA-6-302013: {BUILT}", "MYHOST", (11, 23, 9, 15, 13)),
+    (f"Nov 23 09:15:13 fw01 %ASA-6-302013: {BUILT}", "fw01", (11, 23, 9, 15, 13)),
+    # a relay's header, then the device's own stamp with a zone, and a message class in the tag
+    (f"Nov 23 09:15:14 relay.example : Nov 23 02:15:13 UTC: %ASA-session-6-302013: {BUILT}", "relay.example",
+     (11, 23, 9, 15, 14)),
+    # RFC 5424 (FTD 6.3+ and relays), ISO 8601 with and without the ASA's colon
+    (f"<166>1 2026-11-23T09:15:13+07:00 fw01 - - - - %FTD-6-302013: {BUILT}", "fw01", (11, 23, 9, 15, 13)),
+    (f"2026-11-23T02:15:13Z fw01 %ASA-6-302013: {BUILT}", "fw01", (11, 23, 9, 15, 13)),
+    (f"<166>2026-11-23T02:15:13Z: %ASA-6-302013: {BUILT}", None, (11, 23, 9, 15, 13)),
+    (f"<166>2026-11-23T02:15:13Z fw01: %ASA-6-302013: {BUILT}", "fw01", (11, 23, 9, 15, 13)),
+])
+def test_the_message_id_is_found_wherever_the_relay_put_it(line, host, stamp):
+    res = parse_text("cisco_asa", line + "\n")
+    assert res.dead.height == 0, res.dead["error.message"].to_list()
+    assert set(res.frames) >= {("network", "cisco.asa")}
+    (row,) = res.frames[("network", "cisco.asa")].to_dicts()
+    month, day, hh, mm, ss = stamp
+    assert row["@timestamp"] == datetime(2026, month, day, hh - 7, mm, ss, tzinfo=UTC)
+    assert pick(row, "observer.name event.code log.level source.ip destination.port message") == {
+        "observer.name": host, "event.code": "302013", "log.level": "informational", "source.ip": "198.51.100.7",
+        "destination.port": 443, "message": BUILT}
+
+
+def test_unknown_ids_behind_a_relay_tag_keep_their_id_and_host():
+    lines = ["Nov 23 09:15:13 localhost: %ASA-5-199999: Something new happened",
+             "Nov 23 09:15:13 fw01 CiscoASA[999]: %ASA-3-199998: Something else"]
+    res = parse_text("cisco_asa", "\n".join(lines) + "\n")
+    rows = res.frames[("syslog", "cisco.asa")].to_dicts()
+    keys = "host.hostname process.name process.pid event.code log.level log.syslog.msgid message"
+    assert [pick(r, keys) for r in rows] == [
+        {"host.hostname": "localhost", "process.name": None, "process.pid": None, "event.code": "199999",
+         "log.level": "notification", "log.syslog.msgid": "%ASA-5-199999", "message": "Something new happened"},
+        {"host.hostname": "fw01", "process.name": "CiscoASA", "process.pid": 999, "event.code": "199998",
+         "log.level": "error", "log.syslog.msgid": "%ASA-3-199998", "message": "Something else"}]

@@ -20,6 +20,9 @@ BIND's ``23-Nov-2026 09:15:13.123 queries: ...``): the whole line is the message
 from a slot through a column rule (a line no pattern matches then has none: the spec's own columns
 decide whether that is a reason to dead-letter it).
 
+Option ``inner_tag: [prefix, ...]`` finds a device's own tag (Cisco's ``%ASA-6-302013:``) wherever a relay
+put it and makes it the ``msgid`` field, the text after it the message (``syslog_tag``).
+
 Raw fields every route can read: ``priority``, ``time``, ``timestamp`` (converted, for ``type: datetime``),
 ``host``, ``program``, ``pid``, ``msgid``, ``structured_data``, ``message`` and ``repeat``; a route also
 reads its patterns' slots and constants, which need no column rule when their family column is a string
@@ -34,6 +37,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from soc.parse import syslog_tag
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import Context, Rule, SpecError, rules_from_spec
 from soc.parse.dissect import Matcher, Pattern
@@ -111,10 +115,15 @@ class SyslogEngine(Engine):
                                  _sources(spec.columns, {*HEADER, TIMESTAMP})))
         self.year, self.limit = T.yearless_reference(ctx.reference, ctx.zone)
         self.header = bool(spec.options.get("header", True))
+        tags = spec.options.get("inner_tag")  # a device's own tag wherever a relay put it (syslog_tag)
+        self.tags = syslog_tag.prefixes(list(tags)) if tags else None
 
     def parse(self, batch: LineBatch) -> ParseResult:
         if self.header:
             fs, fe, ts, kind, err = parse_headers(batch.buf, batch.starts, batch.ends, self.year, self.limit)
+            if self.tags is not None:
+                syslog_tag.retag(batch.buf, batch.starts, batch.ends, fs, fe, ts, kind, err, *self.tags,
+                                 self.year, self.limit)
         else:
             fs, fe, ts, kind, err = _whole_lines(batch)
         pat, ss, se = self.matcher.match(batch.buf, (fs[APP], fe[APP]), (fs[MSG], fe[MSG]))
