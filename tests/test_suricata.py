@@ -118,6 +118,108 @@ def test_every_event_type_goes_to_its_family_with_its_fields():
     assert web["suricata.eve.tx_id"] == 0 and web["source.ip"] == "198.51.100.23"
 
 
+# the app-layer objects an EVE record carries beside its own event_type (lines of our own making)
+FILEINFO = (
+    '{"timestamp":"2025-11-20T08:01:00.000001+0000","flow_id":77,"in_iface":"eth0","event_type":"fileinfo",'
+    '"src_ip":"203.0.113.80","src_port":80,"dest_ip":"10.0.0.5","dest_port":50600,"proto":"TCP",'
+    '"http":{"hostname":"cdn.example.net","url":"/dl/setup.exe?v=2","http_user_agent":"curl/8.4.0",'
+    '"http_content_type":"application/octet-stream","http_method":"GET","protocol":"HTTP/1.1","status":200,'
+    '"length":40960},"app_proto":"http","fileinfo":{"filename":"/dl/setup.exe","magic":"PE32 executable",'
+    '"gaps":false,"state":"CLOSED","md5":"0a1b","sha1":"2c3d","sha256":"4e5f","stored":true,"size":40960,'
+    '"tx_id":0}}'
+)
+ALERT_APP = (
+    '{"timestamp":"2025-11-20T08:02:00.000000+0000","event_type":"alert","src_ip":"10.0.0.5","src_port":50700,'
+    '"dest_ip":"198.51.100.7","dest_port":443,"proto":"TCP","app_proto":"tls",'
+    '"alert":{"action":"allowed","gid":1,"signature_id":2200001,"rev":1,"signature":"TLS SNI of a known C2",'
+    '"category":"A Network Trojan was detected","severity":1},'
+    '"tls":{"sni":"c2.example.org","version":"TLS 1.3","subject":"CN=c2.example.org","issuerdn":"CN=Fake CA",'
+    '"ja3":{"hash":"aa11"},"ja3s":{"hash":"bb22"}}}'
+)
+ALERT_HTTP = (
+    '{"timestamp":"2025-11-20T08:03:00.000000+0000","event_type":"alert","src_ip":"198.51.100.23",'
+    '"src_port":41001,"dest_ip":"10.0.0.80","dest_port":80,"proto":"TCP","app_proto":"http",'
+    '"alert":{"action":"blocked","gid":1,"signature_id":2200002,"rev":2,"signature":"SQL injection attempt",'
+    '"category":"Web Application Attack","severity":1},'
+    '"http":{"hostname":"portal.gov.vn","url":"/q?id=1%27%20or%201=1","http_user_agent":"sqlmap/1.7",'
+    '"http_method":"GET","protocol":"HTTP/1.1","status":500,"length":12,"http_refer":"http://portal.gov.vn/"}}'
+)
+ALERT_DNS = (
+    '{"timestamp":"2025-11-20T08:04:00.000000+0000","event_type":"alert","src_ip":"10.0.0.5","src_port":53100,'
+    '"dest_ip":"10.0.0.53","dest_port":53,"proto":"UDP","app_proto":"dns",'
+    '"alert":{"action":"allowed","gid":1,"signature_id":2200003,"rev":1,"signature":"DNS query for a DGA name",'
+    '"category":"Potentially Bad Traffic","severity":2},'
+    '"dns":{"query":[{"type":"query","id":4242,"rrname":"xk2j9q.example.top","rrtype":"TXT","tx_id":0}]}}'
+)
+ALERT_SMTP = (
+    '{"timestamp":"2025-11-20T08:05:00.000000+0000","event_type":"alert","src_ip":"203.0.113.99",'
+    '"src_port":40000,"dest_ip":"10.0.0.25","dest_port":25,"proto":"TCP","app_proto":"smtp",'
+    '"alert":{"action":"allowed","gid":1,"signature_id":2200004,"rev":1,"signature":"Executable attachment",'
+    '"category":"Misc activity","severity":2},'
+    '"smtp":{"helo":"mx.bad.example","mail_from":"<a@bad.example>","rcpt_to":["<b@gov.vn>","<c@gov.vn>"]},'
+    '"email":{"status":"PARSER_DONE","from":"a@bad.example","to":["b@gov.vn","c@gov.vn"],'
+    '"subject":"Invoice","attachment":["invoice.exe"]}}'
+)
+SSH = (
+    '{"timestamp":"2025-11-20T08:06:00.000000+0000","flow_id":88,"event_type":"ssh","src_ip":"203.0.113.45",'
+    '"src_port":42222,"dest_ip":"10.0.0.22","dest_port":22,"proto":"TCP","app_proto":"ssh",'
+    '"ssh":{"client":{"proto_version":"2.0","software_version":"libssh2_1.10.0"},'
+    '"server":{"proto_version":"2.0","software_version":"OpenSSH_8.9p1"}}}'
+)
+SMTP = (
+    '{"timestamp":"2025-11-20T08:07:00.000000+0000","event_type":"smtp","src_ip":"203.0.113.99",'
+    '"src_port":40001,"dest_ip":"10.0.0.25","dest_port":25,"proto":"TCP","tx_id":1,'
+    '"smtp":{"helo":"mx.bad.example","mail_from":"<a@bad.example>","rcpt_to":["<b@gov.vn>"]},'
+    '"email":{"status":"PARSER_DONE","from":"\\"A\\" <a@bad.example>","to":["b@gov.vn"],"subject":"Hello"}}'
+)
+ANOMALY_APP = (
+    '{"timestamp":"2025-11-20T08:08:00.000000+0000","event_type":"anomaly","src_ip":"10.0.0.9","src_port":3,'
+    '"dest_ip":"10.0.0.10","dest_port":443,"proto":"TCP","app_proto":"tls",'
+    '"anomaly":{"app_proto":"tls","type":"applayer","event":"INVALID_RECORD_TYPE","layer":"proto_parser"}}'
+)
+
+
+def test_fileinfo_keeps_its_http_object_and_file_fields():
+    row = one(parse_text("suricata_eve", FILEINFO + "\n"), "network")
+    assert (row["url.original"], row["url.domain"]) == ("/dl/setup.exe?v=2", "cdn.example.net")
+    assert (row["http.request.method"], row["http.response.status_code"]) == ("GET", 200)
+    assert (row["user_agent.original"], row["http.version"]) == ("curl/8.4.0", "1.1")
+    assert (row["file.path"], row["file.name"], row["file.size"]) == ("/dl/setup.exe", "setup.exe", 40960)
+    assert (row["file.hash.md5"], row["file.hash.sha1"], row["file.hash.sha256"]) == ("0a1b", "2c3d", "4e5f")
+    assert row["suricata.eve.fileinfo.state"] == "CLOSED" and row["suricata.eve.fileinfo.stored"] == "true"
+    assert row["network.protocol"] == "http" and row["event.category"] == "file"
+
+
+def test_alerts_keep_the_app_layer_objects_they_carry():
+    res = parse_text("suricata_eve", "\n".join([ALERT_APP, ALERT_HTTP, ALERT_DNS, ALERT_SMTP]) + "\n")
+    tls, http, dns, smtp = res.frames[("security", "suricata.eve")].rows(named=True)
+    assert (tls["tls.server.sni"], tls["url.domain"], tls["tls.version"]) == ("c2.example.org",) * 2 + ("TLS 1.3",)
+    assert (tls["tls.client.ja3"], tls["tls.server.ja3s"], tls["network.protocol"]) == ("aa11", "bb22", "tls")
+    assert (tls["tls.server.subject"], tls["tls.server.issuer"]) == ("CN=c2.example.org", "CN=Fake CA")
+    assert (http["url.original"], http["http.request.method"]) == ("/q?id=1%27%20or%201=1", "GET")
+    assert (http["http.response.status_code"], http["user_agent.original"]) == (500, "sqlmap/1.7")
+    assert http["http.request.referrer"] == "http://portal.gov.vn/" and http["event.action"] == "blocked"
+    assert (dns["dns.question.name"], dns["network.protocol"]) == ("xk2j9q.example.top", "dns")
+    assert smtp["suricata.eve.smtp.rcpt_to"] == "<b@gov.vn>,<c@gov.vn>"
+    assert (smtp["email.from.address"], smtp["email.to.address"]) == ("a@bad.example", "b@gov.vn,c@gov.vn")
+    assert (smtp["email.subject"], smtp["email.attachments.file.name"]) == ("Invoice", "invoice.exe")
+
+
+def test_ssh_smtp_and_anomaly_records_keep_their_objects():
+    res = parse_text("suricata_eve", "\n".join([SSH, SMTP, ANOMALY_APP]) + "\n")
+    ssh, smtp, anomaly = res.frames[("network", "suricata.eve")].rows(named=True)
+    assert ssh["suricata.eve.ssh.client.software_version"] == "libssh2_1.10.0"
+    assert ssh["suricata.eve.ssh.server.software_version"] == "OpenSSH_8.9p1"
+    assert ssh["suricata.eve.ssh.client.proto_version"] == "2.0" and ssh["network.protocol"] == "ssh"
+    assert (smtp["suricata.eve.smtp.helo"], smtp["suricata.eve.smtp.mail_from"]) == ("mx.bad.example",
+                                                                                     "<a@bad.example>")
+    assert (smtp["email.from.address"], smtp["email.subject"]) == ("a@bad.example", "Hello")  # "A" <a@...>
+    assert smtp["network.protocol"] == "smtp"  # no app_proto in an smtp record: its event_type says it
+    assert (anomaly["suricata.eve.anomaly.type"], anomaly["suricata.eve.anomaly.event"]) == (
+        "applayer", "INVALID_RECORD_TYPE")
+    assert anomaly["suricata.eve.anomaly.layer"] == "proto_parser" and anomaly["network.protocol"] == "tls"
+
+
 def test_timestamp_without_offset_is_read_in_the_configured_zone():
     line = ALERT.replace("2018-03-24T14:37:19.037299-0600", "2019-01-02T03:50:11.315110")
     row = one(parse_text("suricata_eve", line, zone="Asia/Ho_Chi_Minh"), "security")
