@@ -1,51 +1,322 @@
-"""Engine for Zeek TSV logs: values separated by the ``#separator`` byte, named by ``#fields``, the log
-stream told by ``#path``.
+r"""Engines for Zeek logs: TSV (``ZeekEngine``) and JSON (``ZeekJsonEngine``, the ``json`` engine's reader).
 
-The header lines are state carried across lines and chunks (``soc.parse.directives``, as for W3C logs);
-a file may hold several header blocks (concatenated or rotated logs, different streams). Every line of a
-block is split by one Numba pass (``tsv_kernel.split_on``), its fields become string views into the
-chunk, and the spec's routes (``when: {_path: [conn]}``) send it to its family; the dataset is
-``zeek.<path>``. ``#close`` and the other headers produce no event. Lines before any ``#fields`` and
-lines with another number of fields are dead-lettered.
+TSV values are separated by the ``#separator`` byte, named by ``#fields``, typed by ``#types``, the log
+stream told by ``#path``. The header lines are state carried across lines and chunks
+(``soc.parse.directives``, as for W3C logs); a file may hold several header blocks (concatenated or rotated
+logs, different streams). Every line of a block is split by one Numba pass (``tsv_kernel.split_on``), its
+fields become string views into the chunk, unescaped where they hold Zeek's ``\\`` and ``\xHH`` escapes (so a
+TSV value equals the JSON form's), and routed. Header lines are not records: they are neither parsed nor
+read (``lines`` counts records, so read = parsed + dead-lettered counts events and dead letters only).
+Lines before any ``#fields`` and lines with another number of fields are dead-lettered.
+
+Both engines route a record by its stream: ``_path`` (TSV: ``#path``), else the file's name when it names a
+stream of ``parsers/zeek/logs.yml`` (``conn.log``, ``x509.log.gz``, ``json_streaming_ssh.log``), else the
+fields only one stream has (its ``sign``, or the spec's route ``when``); a known stream never falls back on
+fields (a kerberos record has ``cipher``, as ssl's do). The dataset is ``zeek.<stream>`` always (``zeek``
+only for a JSON record that names none). Every field a route does not map to an ECS column is kept as
+``zeek.<stream>.<field>``, typed by its Zeek type (see logs.yml); each (family, dataset) frame has its own
+columns. A record without ``ts`` (``loaded_scripts.log``) takes the file's time: the TSV ``#open`` header
+(read in the configured zone), else the file's modification time, and ``zeek.time_from`` names which.
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
+from datetime import datetime
+from functools import cache
+from pathlib import PurePath
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 
+from soc import safe_yaml
+from soc.content import content_dir
 from soc.parse import tsv_kernel
-from soc.parse.batch import LineBatch, ParseResult
-from soc.parse.columns import RAW
+from soc.parse.batch import LineBatch, ParseResult, empty_dead
+from soc.parse.columns import FAST_EPOCH, RAW, apply, rules_from_spec
 from soc.parse.directives import by_directives
 from soc.parse.eager import nulls
 from soc.parse.engines.base import merge
+from soc.parse.engines.json import JsonEngine
 from soc.parse.engines.routed import Records, RoutedEngine
+from soc.parse.routes import Route, spec_nulls
+from soc.schema import columns as family_columns
+from soc.schema import conform
+from soc.schema import time as T
+
+COMMON = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "_path")  # the ECS columns' fields
+INTS = ("count", "int", "port")
+FLOATS = ("interval", "double")
+# Zeek's TSV escapes (its ASCII writer): a backslash doubled, other bytes as \xHH. Only ASCII ones are
+# decoded: a byte >= 0x80 escaped is not valid UTF-8 text, and Zeek's JSON writer keeps it as "\xHH" too.
+_ESCAPES = ["\\\\", *dict.fromkeys(f"\\x{b:02{c}}" for b in range(0x80) for c in "xX")]
+_PLAIN = ["\\", *(chr(int(e[2:], 16)) for e in _ESCAPES[1:])]
+TIME_FROM = "zeek.time_from"  # where @timestamp came from when the record has no ts of its own
 
 
-class ZeekEngine(RoutedEngine):
+@dataclasses.dataclass(frozen=True)
+class Stream:
+    fields: dict[str, str]  # field -> Zeek type
+    sign: tuple[tuple[str, ...], ...]  # any of (all of these fields present)
+
+
+@cache
+def streams() -> dict[str, Stream]:
+    """The Zeek log streams of ``parsers/zeek/logs.yml``."""
+    doc = safe_yaml.load((content_dir("parsers") / "zeek" / "logs.yml").read_text(encoding="utf-8"))
+    return {str(k): Stream({str(f): str(t) for f, t in (v.get("fields") or {}).items()},
+                           tuple(tuple(str(f) for f in alt) for alt in v.get("sign") or ()))
+            for k, v in doc["logs"].items()}
+
+
+def stream_of_file(path: str) -> str | None:
+    """The stream a file's name names (``conn.log``, ``dns.2026-11-20-08-00-00.log.gz``,
+    ``json_streaming_x509.1.log``), if it is a known one."""
+    name = PurePath(path).name.lower().removeprefix("json_streaming_")
+    stem = name.split(".", 1)[0]
+    return stem if stem in streams() else None
+
+
+def unescape(s: pl.Series) -> pl.Series:
+    """A TSV column with Zeek's escapes decoded (only where a value holds a backslash)."""
+    if s.dtype not in (pl.String, pl.Utf8) or not s.str.contains("\\", literal=True).any():
+        return s
+    return s.str.replace_many(_ESCAPES, _PLAIN, leftmost=True)
+
+
+def extra_column(name: str, kind: str) -> dict:
+    """The column rule of a field kept under its Zeek name: numbers typed by the rule (a value that is not
+    one is null, the record is kept), the rest as text (``typed_extra`` types times and bools)."""
+    if kind in INTS:
+        return {"from": name, "type": "int64", "on_error": "null"}
+    if kind in FLOATS:
+        return {"from": name, "type": "float64", "on_error": "null"}
+    return {"from": name}
+
+
+def extra_dtype(kind: str) -> pl.DataType:
+    if kind in INTS:
+        return pl.Int64
+    if kind in FLOATS:
+        return pl.Float64
+    return {"time": T.UTC, "bool": pl.Boolean}.get(kind, pl.String)
+
+
+def typed_extra(column: str, kind: str, zone: str) -> pl.Expr:
+    """The typed value of a text column of Zeek type ``kind`` (``T``/``F`` or JSON's ``true``/``false``;
+    times as Unix seconds or ISO 8601)."""
+    col = pl.col(column)
+    if kind == "bool":
+        return pl.when(col.is_in(["T", "true"])).then(True).when(col.is_in(["F", "false"])).then(False) \
+            .otherwise(None).cast(pl.Boolean).alias(column)
+    if kind == "time":
+        return pl.coalesce(T.epoch_float(col.cast(pl.Float64, strict=False)), T.iso8601(col, zone)).alias(column)
+    return col
+
+
+class ZeekRoutes:
+    """What both Zeek engines share: routes per stream (the spec's, then one per known stream, then a
+    catch-all), chosen by the record's stream, and frames with the stream's own columns."""
+
+    routes: list[Route]
+    ctx: object
+    dataset: str
+
+    def _setup(self, spec, static: bool):
+        """``spec`` with a route per known stream; ``static``: each route keeps the fields logs.yml lists (JSON),
+        else the engine adds a block's own fields (TSV)."""
+        self.file_stream = stream_of_file(self.ctx.path)
+        self.extra_types: dict[str, dict[str, str]] = {}  # route name -> column -> Zeek type
+        raw = list(spec.options.get("routes") or [])
+        catch = raw.pop() if raw and not raw[-1].get("when") else {"name": "other", "family": spec.family}
+        known = streams()
+        nulls_ = spec_nulls(spec)
+        routes = []
+        for r in raw:
+            routes.append(self._with_extras(spec, dict(r), known.get(r["name"]), static, nulls_))
+        named = {r["name"] for r in raw}
+        for name, stream in known.items():
+            if name in named:
+                continue
+            when = [{"_path": [name]}, *({f: ["*"] for f in alt} for alt in stream.sign)]
+            r = {"name": name, "when": when, "family": "network",
+                 "constants": {"event.category": "network", "event.dataset": f"zeek.{name}"}}
+            routes.append(self._with_extras(spec, r, stream, static, nulls_))
+        catch = dict(catch)
+        if static:  # JSON: the catch-all's records are grouped by their _path
+            catch["columns"] = {**(catch.get("columns") or {}), "~path": "_path"}
+        routes.append(catch)
+        return dataclasses.replace(spec, options={**spec.options, "routes": routes})
+
+    def _with_extras(self, spec, r: dict, stream: Stream | None, static: bool, nulls_) -> dict:
+        if not static or stream is None:
+            return r
+        mapped = self._mapped(spec, r, nulls_)
+        prefix = f"zeek.{r['name']}."
+        extra = {prefix + f: extra_column(f, k) for f, k in stream.fields.items() if f not in mapped}
+        self.extra_types[r["name"]] = {prefix + f: k for f, k in stream.fields.items() if f not in mapped}
+        return {**r, "columns": {**(r.get("columns") or {}), **extra}}
+
+    @staticmethod
+    def _mapped(spec, r: dict, nulls_) -> set[str]:
+        """Fields a route maps to columns of its own (or the spec's)."""
+        rules = [*spec.columns, *rules_from_spec(r.get("columns") or {}, nulls_)]
+        return {c.source for rule in rules for c in rule.chain} | set(COMMON)
+
+    def _route_expr(self) -> pl.Expr:
+        """The index of each record's route: by its stream (``_path``, else the file's name), and only when
+        neither names one, by the fields of the routes' ``when``."""
+        path = pl.col(RAW + "_path")
+        if self.file_stream:
+            path = path.fill_null(pl.lit(self.file_stream))
+        unnamed = path.is_null()
+        out = None
+        for i, route in enumerate(self.routes):
+            alts = []
+            for alt in route.when:
+                conds = [path.is_in(list(vs)).fill_null(False) if f == "_path" else pl.col(RAW + f).is_not_null()
+                         if "*" in vs else pl.col(RAW + f).is_in(list(vs)).fill_null(False) for f, vs in alt]
+                cond = pl.all_horizontal(conds)
+                alts.append(cond if any(f == "_path" for f, _ in alt) else unnamed & cond)
+            cond = pl.any_horizontal(alts) if alts else pl.lit(True)
+            out = pl.when(cond).then(pl.lit(i)) if out is None else out.when(cond).then(pl.lit(i))
+        return out.otherwise(pl.lit(len(self.routes) - 1)).alias("_route")
+
+    def file_time(self) -> tuple[datetime, str]:
+        """The time of a record without ``ts``, and what it is."""
+        return self.ctx.reference, "file modification time"
+
+    def typed(self, rec: Records, idx: np.ndarray, raw: pl.DataFrame, route: Route, dataset: str | None = None,
+              ) -> ParseResult:
+        if RAW + "_path" in raw.columns and route is self.routes[-1] and dataset is None:
+            paths = raw.get_column(RAW + "_path")  # the catch-all of JSON: one dataset per _path
+            parts = []
+            for value in paths.unique(maintain_order=True).to_list():
+                keep = (paths == value).fill_null(False) if value is not None else paths.is_null()
+                where = keep.to_numpy()
+                parts.append(self._typed(rec, idx[where], raw.filter(keep), route,
+                                         f"zeek.{value}" if value else self.dataset))
+            return merge(0, parts, how="diagonal_relaxed")
+        return self._typed(rec, idx, raw, route, dataset)
+
+    def _typed(self, rec: Records, idx: np.ndarray, raw: pl.DataFrame, route: Route, dataset: str | None,
+               ) -> ParseResult:
+        """One route's frame, with the columns of its own stream; rejected records to dead letters."""
+        dataset = str(route.constants.get("event.dataset", dataset or self.dataset))
+        kinds = getattr(route, "extra_types", None) or self.extra_types.get(route.name, {})
+        missing = None
+        ts = raw.get_column(RAW + "ts") if RAW + "ts" in raw.columns else None
+        if ts is None or ts.null_count():  # records without a time of their own: the file's, said so
+            when, what = self.file_time()
+            missing = ts.is_null() if ts is not None else pl.Series([True] * raw.height)
+            text = f"{when.timestamp():.6f}"
+            fill = {RAW + "ts": pl.when(missing).then(pl.lit(text)).otherwise(pl.col(RAW + "ts")) if ts is not None
+                    else pl.lit(text)}
+            if FAST_EPOCH + RAW + "ts" in raw.columns:
+                fill[FAST_EPOCH + RAW + "ts"] = pl.when(missing).then(pl.lit(when).cast(T.UTC)) \
+                    .otherwise(pl.col(FAST_EPOCH + RAW + "ts"))
+            raw = raw.with_columns(**fill)
+            missing = pl.select(pl.when(missing).then(pl.lit(what))).to_series().alias(TIME_FROM)
+        typed, reason = apply(raw, list(route.rules), self.ctx, {**route.constants, "event.dataset": dataset})
+        zone = self.ctx.zone
+        typed = typed.with_columns([typed_extra(c, k, zone) for c, k in kinds.items() if k in ("bool", "time")])
+        typed = typed.with_columns(missing if missing is not None else nulls(TIME_FROM, pl.String, typed.height))
+        origin = {
+            "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, idx.size),
+            "log.offset": pl.Series("log.offset", rec.offsets[idx]),
+            "log.line": pl.Series("log.line", rec.lines[idx]),
+        }
+        core = family_columns(route.family)
+        extra = {r.target: r.dtype for r in route.rules if r.target not in core and r.target not in kinds
+                 and not r.target.startswith(RAW)}
+        extra.update({t: typed.schema[t] for t in route.constants if t not in core and t in typed.columns})
+        extra.update({c: extra_dtype(k) for c, k in kinds.items()})
+        extra[TIME_FROM] = pl.String
+        frame = conform(typed.with_columns(**origin), route.family, extra)
+        key = (route.family, dataset)
+        bad = reason.is_not_null()
+        if not bad.any():
+            return ParseResult({key: frame}, empty_dead(), 0)
+        dead = rec.dead(self.ctx.path, idx[bad.to_numpy()], reason.filter(bad).alias("error.message"))
+        return ParseResult({key: frame.filter(~bad)}, dead, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockRoute(Route):
+    """A route with the fields of one TSV header block kept under their Zeek names."""
+
+    extra_types: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "extra_types", dict(self.extra_types))
+
+
+class ZeekEngine(ZeekRoutes, RoutedEngine):
     def __init__(self, spec, ctx):
+        self.ctx = ctx
+        spec = self._setup(spec, static=False)
         super().__init__(spec, ctx)
         self.sep = b"\t"
         self.fields: list[str] | None = None
+        self.types: list[str] = []
         self.path = ""
+        self.opened: datetime | None = None
+        self.headers = 0
+        self.block_routes: dict[tuple, BlockRoute] = {}
         self.when = list(dict.fromkeys(f for r in self.routes for f in r.fields()))
 
     def parse(self, batch: LineBatch) -> ParseResult:
-        return by_directives(batch, self._directive, self._segment)
+        self.headers = 0
+        res = by_directives(batch, self._directive, self._segment)
+        res.lines -= self.headers  # header lines are not records
+        return res
+
+    def file_time(self) -> tuple[datetime, str]:
+        if self.opened is not None:
+            return self.opened, "#open header"
+        return super().file_time()
 
     def _directive(self, line: bytes) -> None:
+        self.headers += 1
         if line.startswith(b"#separator "):
             value = codecs.decode(line[len(b"#separator "):].strip().decode("ascii", "replace"), "unicode_escape")
             self.sep = value.encode("latin-1", "replace")[:1] or b"\t"
             return
         name, _, value = line[1:].partition(self.sep)
+        text = value.decode("utf-8", "replace")
         if name == b"fields":
-            self.fields = value.decode("utf-8", "replace").split(self.sep.decode("latin-1"))
+            self.fields = text.split(self.sep.decode("latin-1"))
+            self.types = []
+        elif name == b"types":
+            self.types = text.split(self.sep.decode("latin-1"))
         elif name == b"path":
-            self.path = value.decode("utf-8", "replace").strip()
+            self.path = text.strip()
+        elif name == b"open":
+            try:  # the sensor's local time (Zeek's default): read in the configured zone
+                self.opened = datetime.strptime(text.strip(), "%Y-%m-%d-%H-%M-%S").replace(
+                    tzinfo=ZoneInfo(self.ctx.zone))
+            except ValueError:
+                self.opened = None
+
+    def _block_route(self, route: Route, stream: str) -> Route:
+        """``route`` with every field of the block (and of the stream in logs.yml) it does not map kept as
+        ``zeek.<stream>.<field>``, typed by the block's ``#types`` (else logs.yml's, else text)."""
+        key = (route.name, stream, tuple(self.fields or ()), tuple(self.types))
+        if key not in self.block_routes:
+            mapped = {c.source for rule in route.rules for c in rule.chain} | set(COMMON)
+            known = streams().get(stream, Stream({}, ())).fields
+            fields = self.fields or []
+            types = dict(zip(fields, self.types, strict=True)) if len(self.types) == len(fields) else {}
+            kinds = {f: types.get(f) or known.get(f, "string") for f in [*known, *(self.fields or ())]
+                     if f not in mapped}  # logs.yml's fields too (null): the stream's columns as in JSON
+            cols = {f"zeek.{stream}.{f}": extra_column(f, k) for f, k in kinds.items()}
+            rules = tuple(rules_from_spec(cols, spec_nulls(self.spec)))
+            self.block_routes[key] = BlockRoute(route.name, route.family, route.when, route.rules + rules,
+                                                route.constants,
+                                                tuple((f"zeek.{stream}.{f}", k) for f, k in kinds.items()))
+        return self.block_routes[key]
 
     def _segment(self, batch: LineBatch) -> ParseResult:
         if not self.fields:
@@ -64,7 +335,6 @@ class ZeekEngine(RoutedEngine):
             index = {name: i for i, name in enumerate(names)}
             rec = Records(batch.buf, batch.raw, batch.starts, batch.ends, batch.starts + batch.chunk.offset,
                           batch.index + batch.chunk.first_line)
-            dataset = f"zeek.{self.path}" if self.path else self.dataset
             which = None
             if len(self.routes) > 1:
                 when = self._fields(batch, fs, fe, index, self.when, idx)
@@ -72,9 +342,12 @@ class ZeekEngine(RoutedEngine):
             for i, route in enumerate(self.routes):
                 sel = idx if which is None else idx[which == i]
                 if sel.size:  # only the columns the route reads, only at its lines
-                    raw = pl.DataFrame(self._fields(batch, fs, fe, index, route.sources(), sel), height=sel.size)
-                    parts.append(self.typed(rec, sel, raw, route, dataset))
-        res = merge(batch.n, parts)
+                    stream = self.path or self.file_stream or str(route.constants.get("event.dataset", "zeek."))[5:]
+                    dataset = f"zeek.{stream}" if stream else self.dataset
+                    block = self._block_route(route, stream or "zeek")
+                    raw = pl.DataFrame(self._fields(batch, fs, fe, index, block.sources(), sel), height=sel.size)
+                    parts.append(self.typed(rec, sel, raw, block, dataset))
+        res = merge(batch.n, parts, how="diagonal_relaxed")
         if len(parts) > 1:
             res.frames = {key: f.sort("log.offset") for key, f in res.frames.items()}
             res.dead = res.dead.sort("log.offset")
@@ -82,13 +355,27 @@ class ZeekEngine(RoutedEngine):
 
     def _fields(self, batch: LineBatch, fs: np.ndarray, fe: np.ndarray, index: dict[str, int], fields: list[str],
                 lines: np.ndarray) -> dict[str, pl.Series]:
-        """Raw columns of ``fields`` at ``lines`` (views into the chunk; ``_path`` the block's, absent ones
-        null)."""
+        """Raw columns of ``fields`` at ``lines`` (views into the chunk, Zeek's escapes decoded; ``_path`` the
+        block's, absent ones null)."""
         have = [f for f in fields if f in index]
         cols = batch.columns([RAW + f for f in have], fs, fe, np.array([index[f] for f in have], np.int64), lines)
+        cols = {name: unescape(s) for name, s in cols.items()}
         for f in fields:
             if f == "_path":
-                cols[RAW + f] = pl.Series(RAW + f, [self.path], pl.String).new_from_index(0, lines.size)
+                cols[RAW + f] = pl.Series(RAW + f, [self.path or None], pl.String).new_from_index(0, lines.size)
             elif f not in index:
                 cols[RAW + f] = nulls(RAW + f, pl.String, lines.size)
         return cols
+
+
+class ZeekJsonEngine(ZeekRoutes, JsonEngine):
+    """Zeek JSON through the ``json`` engine's reader, with the routes and columns of ``ZeekRoutes``: the
+    fields logs.yml lists are read (sets and vectors as lists, whatever their stream)."""
+
+    def __init__(self, spec, ctx):
+        self.ctx = ctx
+        spec = self._setup(spec, static=True)
+        lists = {f for s in streams().values() for f, k in s.fields.items() if k.startswith(("set[", "vector["))}
+        types = {**{f: "list" for f in lists}, **(spec.options.get("types") or {})}
+        spec = dataclasses.replace(spec, options={**spec.options, "types": types})
+        super().__init__(spec, ctx)
