@@ -727,7 +727,7 @@ def extract_object(buf, i, e, r, stack, nodes, seen, fs, fe, aux, size, slots, h
                 if code:
                     return code, j, slow, decoded
                 if f >= 0:
-                    if kkind[node] != T_STRING:
+                    if kkind[node] != T_STRING and kkind[node] != T_LIST:  # a string for a list: one element
                         slow = True
                     elif esc:
                         fs[r, f] = i + 1 + size

@@ -19,6 +19,7 @@ ENGINES: dict[str, str] = {
     "windows_json": "soc.parse.engines.windows_json:WindowsJsonEngine",
     "json": "soc.parse.engines.json:JsonEngine",
     "zeek": "soc.parse.engines.zeek:ZeekEngine",
+    "zeek_json": "soc.parse.engines.zeek:ZeekJsonEngine",
     "regex": "soc.parse.engines.regex:RegexEngine",
 }
 
