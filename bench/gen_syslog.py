@@ -116,7 +116,7 @@ EVENTS = [  # (programs, regex, action, outcome)
      r"(?P<ip>\S+) port (?P<port>\d+) \[preauth\]$", "ssh_preauth_disconnect", "failure"),
     ({"sshd"}, r"error: maximum authentication attempts exceeded for (?:invalid user )?(?P<user>\S*) from "
      r"(?P<ip>\S+) port (?P<port>\d+)", "ssh_max_auth_exceeded", "failure"),
-    ({"sshd"}, r"PAM \d+ more authentication failures?; .* rhost=(?P<ip>\S*)(?:  user=(?P<user>\S+))?$",
+    ({"sshd"}, r"PAM (?P<n>\d+) more authentication failures?; .* rhost=(?P<ip>\S*)(?:  user=(?P<user>\S+))?$",
      "pam_auth_failure", "failure"),
     ({"sshd"}, r"Did not receive identification string from (?P<ip>\S+)(?: port (?P<port>\d+))?$",
      "ssh_no_identification", "failure"),
@@ -163,6 +163,8 @@ def baseline_parse(line: str) -> dict | None:
                     "source.ip": got.get("ip"), "source.port": int(got["port"]) if got.get("port") else None,
                     "process.command_line": got.get("cmd"),
                 })
+                if got.get("n"):  # "PAM N more authentication failures": N failures
+                    out["event.count"] = int(got["n"])
                 return out
     out["event.dataset"] = "system.syslog"
     return out

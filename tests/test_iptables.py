@@ -27,7 +27,7 @@ COLS = ["event.action", "source.ip", "source.port", "destination.ip", "destinati
 def rows(*lines: str) -> list[dict]:
     res = parse_text("iptables", "\n".join(lines) + "\n")
     assert res.dead.height == 0, res.dead["error.message"].to_list()
-    return res.frames[("network", "iptables")].select(COLS).to_dicts()
+    return res.frames[("network", "iptables")].sort("log.line").select(COLS).to_dicts()
 
 
 def test_fields_of_tcp_udp_icmp_and_the_prefix_forms():
@@ -66,3 +66,40 @@ def test_sniffed_as_iptables_only_when_every_line_is_a_kernel_line():
     assert sniff("\n".join(ALL).encode(), sigs) == "iptables"
     mixed = [*ALL, "Nov 23 09:15:19 gw sshd[1]: Accepted password for bob from 10.0.0.1 port 2 ssh2"]
     assert sniff("\n".join(mixed).encode(), sigs) == "syslog"
+
+
+# issue 16: router and appliance shapes (a --log-prefix glued to IN=, no kernel tag, no host)
+GLUED = ("<4>Nov 23 09:15:20 edge-rtr kernel: [lan-wan-default-D]IN=eth1 OUT= " + MAC + " SRC=198.51.100.20 "
+         "DST=10.0.0.30 LEN=52 TOS=0x00 PREC=0x00 TTL=63 ID=0 DF PROTO=TCP SPT=40001 DPT=443 WINDOW=2853 RES=0x00 "
+         "ACK URGP=0")
+GLUED_UPTIME = ("Nov 23 09:15:21 edge-rtr kernel: [ 8123.004] [WAN_IN-3000-D]IN=eth0 OUT=eth1 SRC=198.51.100.21 "
+                "DST=10.0.0.31 LEN=40 TOS=0x00 PREC=0x00 TTL=50 ID=7 PROTO=UDP SPT=123 DPT=123 LEN=20")
+NO_TAG = ("Nov 23 09:15:22 appliance-7 [BLOCK-100-A] IN=port1 OUT=port2 " + MAC + " SRC=10.9.8.7 DST=10.9.8.1 "
+          "LEN=32 TOS=00 PREC=0x00 TTL=63 ID=3 PROTO=UDP SPT=9000 DPT=9001 LEN=12 MARK=0")
+NO_HOST = ("Nov 23 09:15:23 REJECT: IN=eth0 OUT= " + MAC + " SRC=198.51.100.22 DST=10.0.0.32 LEN=88 TOS=0x00 "
+           "PREC=0x00 TTL=118 ID=5 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.32 DST=198.51.100.22 LEN=60 PROTO=UDP "
+           "SPT=5 DPT=6 LEN=40 ]")
+ISO_GLUED = ("2026-11-23T02:15:24Z edge-rtr kernel: [lan-local-default-A]IN=eth1.20 OUT= SRC=10.0.20.5 "
+             "DST=10.0.20.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=51000 DPT=53 WINDOW=1 RES=0x00 "
+             "SYN URGP=0")
+ROUTER = [GLUED, GLUED_UPTIME, NO_TAG, NO_HOST, ISO_GLUED]
+
+
+def test_router_and_appliance_shapes_are_netfilter_events():
+    assert rows(*ROUTER) == [dict(zip(COLS, v, strict=True)) for v in [
+        ("lan-wan-default-D", "198.51.100.20", 40001, "10.0.0.30", 443, "tcp", "eth1", None, 52),
+        ("WAN_IN-3000-D", "198.51.100.21", 123, "10.0.0.31", 123, "udp", "eth0", "eth1", 40),
+        ("BLOCK-100-A", "10.9.8.7", 9000, "10.9.8.1", 9001, "udp", "port1", "port2", 32),
+        ("REJECT", "198.51.100.22", None, "10.0.0.32", None, "icmp", "eth0", None, 88),
+        ("lan-local-default-A", "10.0.20.5", 51000, "10.0.20.1", 53, "tcp", "eth1.20", None, 60),
+    ]]
+    res = parse_text("iptables", "\n".join(ROUTER) + "\n")
+    hosts = res.frames[("network", "iptables")].sort("log.line")["observer.name"].cast(str).to_list()
+    assert hosts == ["edge-rtr", "edge-rtr", "appliance-7", None, "edge-rtr"]
+
+
+def test_router_shapes_sniff_as_iptables():
+    sigs = [s.signature for s in load_specs().values()]
+    for line in ROUTER:
+        assert sniff((line + "\n").encode(), sigs) == "iptables", line
+    assert sniff(("\n".join(ROUTER) + "\n" + OTHER + "\n").encode(), sigs) == "iptables"

@@ -373,7 +373,7 @@ def test_sshd(message, want, program):
     assert event(row) == expect(**want)
     assert pick(row, "@timestamp", "host.hostname", "process.name", "process.pid", "message", "event.count") == {
         "@timestamp": AT, "host.hostname": "web01", "process.name": program, "process.pid": 812,
-        "message": message, "event.count": 1}
+        "message": message, "event.count": int(message.split()[1]) if message.startswith("PAM ") else 1}
 
 
 def test_ipv6_sources():
@@ -728,3 +728,148 @@ def test_route_whose_fields_are_all_absent_keeps_its_rows(tmp_path):
     res = engine.parse(LineBatch(chunk, "t"))
     frame = res.frames[("syslog", "bare")]
     assert frame["log.line"].to_list() == [1, 2] and frame["log.syslog.msgid"].to_list() == [None, None]
+
+
+# ------------------------------------------------------------- issue 16: legacy PAM tags, rhost, IAM events
+
+LEGACY = [  # RHEL 4-era and appliance "prog(pam_unix)[pid]:" tags: the program is what is before "("
+    ("sshd(pam_unix)[2301]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=203.0.113.5  "
+     "user=root", "sshd", 2301,
+     dict(action="ssh_login", outcome="failure", user="root", ip="203.0.113.5")),
+    ("sshd(pam_unix)[2301]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=203.0.113.5",
+     "sshd", 2301, dict(action="ssh_login", outcome="failure", ip="203.0.113.5")),
+    ("sshd(pam_unix)[2302]: 3 more authentication failures; logname= uid=0 euid=0 tty=NODEVssh ruser= "
+     "rhost=203.0.113.5  user=root", "sshd", 2302,
+     dict(action="ssh_login", outcome="failure", user="root", ip="203.0.113.5")),
+    ("sshd(pam_unix)[2303]: check pass; user unknown", "sshd", 2303,
+     dict(action="invalid_user", outcome="failure", reason="user unknown")),
+    ("sshd(pam_unix)[2304]: session opened for user bob by (uid=0)", "sshd", 2304,
+     dict(action="pam_session_opened", outcome="success", user="bob")),
+    ("sshd(pam_unix)[2304]: session closed for user bob", "sshd", 2304,
+     dict(action="pam_session_closed", outcome="success", user="bob")),
+    ("su(pam_unix)[977]: session opened for user root by bob(uid=500)", "su", 977,
+     dict(action="pam_session_opened", outcome="success", user="bob", target="root")),
+    ("su(pam_unix)[977]: authentication failure; logname=bob uid=500 euid=0 tty= ruser=bob rhost=  user=root",
+     "su", 977, dict(action="pam_auth_failure", outcome="failure", user="bob", target="root")),
+    ("login(pam_unix)[501]: authentication failure; logname= uid=0 euid=0 tty=tty1 ruser= rhost=  user=admin",
+     "login", 501, dict(action="pam_auth_failure", outcome="failure", user="admin")),
+]
+
+
+@pytest.mark.parametrize(("rest", "program", "pid", "want"), LEGACY, ids=[r[:30] for r, *_ in LEGACY])
+def test_legacy_pam_tags_are_auth_events(rest, program, pid, want):
+    row = auth(HEAD + rest)
+    assert event(row) == expect(**want)
+    assert (row["process.name"], row["process.pid"]) == (program, pid)
+    assert row["message"] == rest.split(": ", 1)[1]
+
+
+def test_legacy_more_failures_carry_their_count():
+    row = auth(HEAD + LEGACY[2][0])
+    assert row["event.count"] == 3
+
+
+@pytest.mark.parametrize("program", ["sshd", "sshd-session"])
+def test_pam_more_failures_carry_their_count(program):
+    row = auth(f"{HEAD}{program}[12]: PAM 4 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= "
+               "rhost=203.0.113.5  user=root")
+    assert row["event.count"] == 4 and row["source.ip"] == "203.0.113.5" and row["user.name"] == "root"
+    row = auth(f"{HEAD}{program}[12]: message repeated 2 times: [ Failed password for root from 203.0.113.5 port 22 "
+               "ssh2]")
+    assert row["event.count"] == 2  # the repeat count still applies where there is no PAM count
+
+
+@pytest.mark.parametrize("gap", ["  ", " "])  # Linux-PAM writes two spaces; relays that squeeze blanks one
+def test_empty_rhost_is_null_whatever_the_spacing(gap):
+    row = auth(f"{HEAD}sudo: pam_unix(sudo:auth): authentication failure; logname=bob uid=1000 euid=0 "
+               f"tty=/dev/pts/0 ruser=bob rhost={gap}user=root")
+    assert row["source.ip"] is None and row["user.name"] == "root"
+    row = auth(f"{HEAD}sshd[9]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh "
+               f"ruser= rhost=203.0.113.5{gap}user=root")
+    assert row["source.ip"] == "203.0.113.5" and row["user.name"] == "root"
+
+
+def test_host_name_in_rhost_goes_to_source_address_and_domain():
+    row = auth(HEAD + "sshd[9]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+               "rhost=scanner.example.net  user=root")
+    assert (row["source.ip"], row["source.address"], row["source.domain"]) == (
+        None, "scanner.example.net", "scanner.example.net")
+    row = auth(HEAD + "sshd[9]: Failed password for root from 2001:db8::7 port 22 ssh2")
+    assert (row["source.ip"], row["source.address"], row["source.domain"]) == ("2001:db8::7", "2001:db8::7", None)
+
+
+IAM = [  # shadow-utils (useradd.c, groupadd.c, usermod.c, userdel.c, gpasswd.c, chage.c) and pam_unix chauthtok
+    ("useradd", "new user: name=backup, UID=1001, GID=1001, home=/home/backup, shell=/bin/bash, from=/dev/pts/0",
+     dict(action="user_created", type=["user", "creation"], target="backup", target_id="1001", group_id="1001")),
+    ("useradd", "new user: name=svc, UID=998, GID=998, home=/nonexistent, shell=/usr/sbin/nologin",
+     dict(action="user_created", type=["user", "creation"], target="svc", target_id="998", group_id="998")),
+    ("useradd", "new group: name=backup, GID=1001",
+     dict(action="group_created", type=["group", "creation"], group="backup", group_id="1001")),
+    ("groupadd", "new group: name=ops, GID=1005, from=/dev/pts/1",
+     dict(action="group_created", type=["group", "creation"], group="ops", group_id="1005")),
+    ("useradd", "add 'bob' to group 'sudo'",
+     dict(action="group_member_added", type=["group", "change"], target="bob", group="sudo")),
+    ("usermod", "add 'bob' to group 'wheel'",
+     dict(action="group_member_added", type=["group", "change"], target="bob", group="wheel")),
+    ("gpasswd", "user carol added by root to group docker",
+     dict(action="group_member_added", type=["group", "change"], user="root", target="carol", group="docker")),
+    ("gpasswd", "user carol removed by root from group docker",
+     dict(action="group_member_removed", type=["group", "change"], user="root", target="carol", group="docker")),
+    ("userdel", "delete 'olduser' from group 'adm'",
+     dict(action="group_member_removed", type=["group", "change"], target="olduser", group="adm")),
+    ("userdel", "delete user 'olduser'", dict(action="user_deleted", type=["user", "deletion"], target="olduser")),
+    ("userdel", "removed group 'olduser' owned by 'olduser'",
+     dict(action="group_deleted", type=["group", "deletion"], group="olduser")),
+    ("groupdel", "group 'ops' removed from /etc/group", dict(action="group_deleted", type=["group", "deletion"],
+                                                            group="ops")),
+    ("passwd", "pam_unix(passwd:chauthtok): password changed for bob",
+     dict(action="password_changed", type=["user", "change"], target="bob")),
+    ("chpasswd", "pam_unix(chpasswd:chauthtok): password changed for svc",
+     dict(action="password_changed", type=["user", "change"], target="svc")),
+    ("usermod", "change user 'bob' password", dict(action="password_changed", type=["user", "change"], target="bob")),
+    ("usermod", "change user 'bob' UID from '1002' to '0'",
+     dict(action="user_changed", type=["user", "change"], target="bob")),
+    ("usermod", "change user 'bob' shell from '/bin/sh' to '/bin/bash'",
+     dict(action="user_changed", type=["user", "change"], target="bob")),
+    ("usermod", "lock user 'bob' password", dict(action="user_locked", type=["user", "change"], target="bob")),
+    ("usermod", "unlock user 'bob' password", dict(action="user_unlocked", type=["user", "change"], target="bob")),
+    ("chage", "changed password expiry for bob", dict(action="password_expiry_changed", type=["user", "change"],
+                                                      target="bob")),
+    ("sshd", "pam_faillock(sshd:auth): Consecutive login failures for user root account temporarily locked",
+     dict(action="account_locked", type=["user", "change"], target="root")),
+]
+
+
+@pytest.mark.parametrize(("program", "message", "want"), IAM, ids=[f"{p}:{m[:30]}" for p, m, _ in IAM])
+def test_account_and_group_changes_are_iam_events(program, message, want):
+    res = parse(f"{HEAD}{program}[1234]: {message}\n")
+    assert res.dead.height == 0 and rows(res, SYSLOG) == []
+    (row,) = rows(res, AUTH)
+    names = {"action": "event.action", "type": "event.type", "user": "user.name", "target": "user.target.name",
+             "target_id": "user.target.id", "group": "group.name", "group_id": "group.id"}
+    got = {short: row[name] for short, name in names.items()}
+    assert got == {**dict.fromkeys(names), **want}
+    assert (row["event.category"], row["event.outcome"], row["event.dataset"]) == ("iam", "success", "system.auth")
+    assert (row["process.name"], row["process.pid"], row["message"]) == (program, 1234, message)
+
+
+def test_legacy_brute_force_is_seen_by_the_detector_and_the_sigma_rule():
+    """A brute force logged only as sshd(pam_unix) lines (RHEL 4 /var/log/messages) raises both alerts."""
+    from soc.content import content_dir
+    from soc.detect.runner import DetectorRunner
+    from soc.detect.specs import default_specs
+    from soc.sigma.hunt import hunter_for
+    from soc.sigma.loader import load
+
+    lines = [f"Oct 11 22:14:{i:02d} web01 sshd(pam_unix)[{3000 + i}]: authentication failure; logname= uid=0 "
+             f"euid=0 tty=NODEVssh ruser= rhost=203.0.113.5  user=root" for i in range(12)]
+    res = parse("\n".join(lines) + "\n")
+    frame = res.frames[AUTH]
+    runner = DetectorRunner([d for d in default_specs() if d.id == "soc-ssh-brute-force"])
+    runner.feed(AUTH, frame)
+    hits = runner.hits()
+    assert hits.height == 1 and hits["source.ip"].to_list() == ["203.0.113.5"]
+    hunter = hunter_for(load([content_dir("rules") / "linux_sshd_brute_force.yml"]))
+    hunter.feed(AUTH, frame)
+    assert hunter.matches().height == 12
+    assert hunter.correlate()["source.ip"].to_list() == ["203.0.113.5"]

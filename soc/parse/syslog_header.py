@@ -1,7 +1,8 @@
 """Numba kernel for syslog headers: RFC 3164, RFC 5424 and rsyslog's ISO 8601 variant, in one pass.
 
 Optional ``<PRI>``; ``Mmm dd hh:mm:ss HOST TAG[PID]: MSG`` with or without the host, pid and colon (Cisco
-ASA's ``Mmm dd yyyy hh:mm:ss[:]`` stamp and ``HOST : TAG: MSG`` too);
+ASA's ``Mmm dd yyyy hh:mm:ss[:]`` stamp and ``HOST : TAG: MSG`` too; old Linux-PAM's ``sshd(pam_unix)[PID]:``
+tag is program ``sshd``, the module name dropped);
 ``<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG``; rsyslog's ISO 8601 stamp in place of ``Mmm dd hh:mm:ss``.
 The timestamp is converted here too (year-less ones by the rule of ``time.yearless``), and rsyslog's
 ``message repeated N times: [ MSG]`` is unwrapped: MSG is the message and N its ``repeat`` field.
@@ -14,8 +15,8 @@ from numba import njit, prange
 
 from soc.parse.kernels import same_bytes
 
-SP, TAB, LT, GT, LB, RB, COLON, QUOTE, BSLASH, DASH, PLUS, DOT, COMMA = (
-    32, 9, 60, 62, 91, 93, 58, 34, 92, 45, 43, 46, 44)
+SP, TAB, LT, GT, LB, RB, COLON, QUOTE, BSLASH, DASH, PLUS, DOT, COMMA, LP, RP = (
+    32, 9, 60, 62, 91, 93, 58, 34, 92, 45, 43, 46, 44, 40, 41)
 DAY = 86_400_000_000
 
 # rows of the header span arrays, and the raw fields they become
@@ -260,11 +261,17 @@ def _bsd_tail(buf, i, e, r, fs, fe):
                 i += 1
         a = i
     i = a
+    p = -1
     while i < e and buf[i] != SP and buf[i] != LB and buf[i] != COLON:
+        if buf[i] == LP and p < 0:
+            p = i
         i += 1
     if i > a:
         fs[APP, r] = a
         fe[APP, r] = i
+        # "sshd(pam_unix)[PID]:" (Linux-PAM before 0.78, RHEL 4, appliances): the program is before the "("
+        if p > a and buf[i - 1] == RP and i < e and (buf[i] == LB or buf[i] == COLON):
+            fe[APP, r] = p
     if i < e and buf[i] == LB:
         j = i + 1
         while j < e and buf[j] != RB and buf[j] != SP:

@@ -28,7 +28,7 @@ COMMON: dict[str, pl.DataType] = {
 }
 
 FAMILIES: dict[str, dict[str, pl.DataType]] = {
-    "authentication": {
+    "authentication": {  # logins, privilege changes, and (event.category iam) account and group changes
         "user.name": pl.String,
         "user.effective.name": pl.String,
         "source.ip": pl.String,
@@ -37,6 +37,11 @@ FAMILIES: dict[str, dict[str, pl.DataType]] = {
         "process.pid": pl.Int64,
         "process.command_line": pl.String,
         "event.reason": pl.String,
+        "event.type": pl.List(pl.String),  # ECS: a list (["user", "creation"]); a spec gives "user,creation"
+        "user.target.name": pl.String,
+        "user.target.id": pl.String,
+        "group.name": pl.String,
+        "group.id": pl.String,
         "message": pl.String,
     },
     "syslog": {
@@ -159,6 +164,20 @@ FAMILIES: dict[str, dict[str, pl.DataType]] = {
     },
 }
 
+# ECS: "always store the raw address in the .address field, then duplicate it to .ip or .domain, depending
+# on which one it is". Specs fill ``*.ip`` with whatever the source wrote there (sshd's rhost, a web server
+# with HostnameLookups, a firewall's host object); ``conform`` splits it (``split_addresses``), so every
+# family with an ``*.ip`` column has ``*.address`` and ``*.domain`` too.
+for _cols in FAMILIES.values():
+    for _side in ("source", "destination"):
+        if f"{_side}.ip" in _cols:
+            _cols.setdefault(f"{_side}.address", pl.String)
+            _cols.setdefault(f"{_side}.domain", pl.String)
+
+# an IPv4 dotted quad, or IPv6 text (hex groups and colons, an embedded IPv4, a %zone); loose on purpose: it
+# tells addresses from host names, it does not validate them
+IP_TEXT = r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:]*(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?:%.+)?)$"
+
 DEAD_LETTERS: dict[str, pl.DataType] = {
     "log.file.path": pl.String,
     "log.line": pl.Int64,
@@ -176,7 +195,14 @@ def columns(family: str) -> dict[str, pl.DataType]:
 
 
 def conform(frame: pl.DataFrame, family: str, extra: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
-    """Give ``frame`` exactly the family's columns (then ``extra``), typed, nulls where it had none."""
+    """Give ``frame`` exactly the family's columns (then ``extra``), typed, nulls where it had none.
+
+    A list column (``event.type``) given as a string is split at commas; ``*.ip`` values that are not IP
+    addresses move to ``*.domain`` (``split_addresses``)."""
+    lists = [n for n, t in FAMILIES[family].items() if isinstance(t, pl.List) and n in frame.columns
+             and frame.schema[n] in (pl.String, pl.Categorical)]
+    if lists:
+        frame = frame.with_columns(pl.col(n).cast(pl.String).str.split(",") for n in lists)
     key = (family, tuple((extra or {}).items()), tuple(frame.columns))
     try:
         exprs = _CONFORM.get(key)
@@ -190,7 +216,31 @@ def conform(frame: pl.DataFrame, family: str, extra: dict[str, pl.DataType] | No
             if len(_CONFORM) >= _CONFORM_KEPT:
                 _CONFORM.clear()
             _CONFORM[key] = exprs
-    return frame.select(exprs)
+    return split_addresses(frame.select(exprs))
+
+
+def split_addresses(frame: pl.DataFrame) -> pl.DataFrame:
+    """``*.address`` the raw value of ``*.ip`` (or what a spec gave), ``*.domain`` it where it is not an IP
+    address (or what a spec gave), ``*.ip`` only IP addresses. One regex pass per column; the common chunk,
+    all addresses, keeps its ``*.ip`` column as it is."""
+    out = {}
+    for side in ("source", "destination"):
+        ip, address, domain = f"{side}.ip", f"{side}.address", f"{side}.domain"
+        if ip not in frame.columns or address not in frame.columns:
+            continue
+        values = frame.get_column(ip)
+        raw = values if frame.get_column(address).null_count() == frame.height else \
+            pl.select(pl.coalesce(frame.get_column(address), values)).to_series()
+        out[address] = raw.alias(address)
+        if values.null_count() == frame.height:
+            continue
+        bad = ~values.str.contains(IP_TEXT) & (values.str.len_bytes() > 0)
+        if not bad.any():
+            continue
+        out[ip] = pl.select(pl.when(~bad).then(values)).to_series().alias(ip)
+        named = pl.select(pl.when(bad).then(values)).to_series()
+        out[domain] = pl.select(pl.coalesce(frame.get_column(domain), named)).to_series().alias(domain)
+    return frame.with_columns(**out) if out else frame
 
 
 # conform's expressions by (family, extra, the frame's columns): building them took ~1.3 ms of a small
