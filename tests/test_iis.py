@@ -70,3 +70,65 @@ def test_wrong_field_counts_and_bad_values_are_dead_lettered():
 def test_lines_before_any_header_use_the_iis_default_fields():
     res = parse_text("iis_w3c", LINE)
     assert res.dead.height == 0 and frame_of(res)["url.path"].to_list() == ["/owa/auth/logon.aspx"]
+
+
+# --- issue 16 item 10 -----------------------------------------------------------------------------------------
+
+def test_ipv6_client_with_a_zone_index():
+    text = HEADER + LINE.replace(" 113.160.1.2 ", " fe80::9c1d:42ff:fe3a:1b07%12 ")
+    row = frame_of(parse_text("iis_w3c", text)).row(0, named=True)
+    assert row["source.ip"] == "fe80::9c1d:42ff:fe3a:1b07"  # an IP field cannot hold the zone
+    assert row["source.address"] == "fe80::9c1d:42ff:fe3a:1b07%12"
+
+
+def test_domain_user_is_split():
+    text = HEADER + LINE.replace(" 443 - ", " 443 SOKHDT\\nguyen.van.a ")
+    row = frame_of(parse_text("iis_w3c", text)).row(0, named=True)
+    assert row["user.name"] == "nguyen.van.a" and row["user.domain"] == "SOKHDT"
+    upn = HEADER + LINE.replace(" 443 - ", " 443 alice@example.gov.vn ")
+    row = frame_of(parse_text("iis_w3c", upn)).row(0, named=True)
+    assert row["user.name"] == "alice@example.gov.vn" and row["user.domain"] is None
+
+
+def test_url_original_is_stem_and_query():
+    frame = frame_of(parse_text("iis_w3c", HEADER + LINE + LINE.replace(" replaceCurrent=1 ", " - ")))
+    assert frame["url.original"].to_list() == ["/owa/auth/logon.aspx?replaceCurrent=1", "/owa/auth/logon.aspx"]
+
+
+def test_event_outcome_and_duration():
+    frame = frame_of(parse_text("iis_w3c", HEADER + LINE + LINE.replace(" 200 0 0 31", " 401 1 2148074254 15")))
+    assert frame["event.outcome"].to_list() == ["success", "failure"]
+    assert frame["event.duration"].to_list() == [31_000_000, 15_000_000]  # time-taken is milliseconds
+
+
+def test_headerless_logs_of_other_known_layouts():
+    """A log cut from the middle of a file (no #Fields:) in the layouts IIS administrators pick most often,
+    told apart by their field count."""
+    all_fields = ("2026-11-20 03:04:05 W3SVC2 WEB-01 10.10.1.5 POST /api/login - 443 - 198.51.100.4 HTTP/1.1 "
+                  "Mozilla/5.0+(Windows+NT+10.0) - - portal.example.gov.vn 401 1 2148074254 1453 812 46\n")
+    with_xff = LINE.replace(" 31\n", " 31 203.0.113.8,10.0.0.1\n")
+    res = parse_text("iis_w3c", LINE + all_fields + with_xff)
+    assert res.dead.height == 0, res.dead["error.message"].to_list()
+    rows = frame_of(res).rows(named=True)
+    assert rows[1]["url.domain"] == "portal.example.gov.vn" and rows[1]["host.hostname"] == "WEB-01"
+    assert rows[1]["http.response.status_code"] == 401 and rows[1]["http.response.body.bytes"] == 1453
+    assert rows[1]["http.version"] == "1.1" and rows[1]["iis.site_name"] == "W3SVC2"
+    assert rows[2]["http.request.x_forwarded_for"] == "203.0.113.8,10.0.0.1"
+    assert rows[2]["network.forwarded_ip"] == "203.0.113.8" and rows[2]["source.ip"] == "113.160.1.2"
+
+
+def test_headerless_line_of_no_known_layout_is_dead_lettered_with_its_count():
+    res = parse_text("iis_w3c", "2026-11-20 00:00:01 10.10.1.5 GET / - 443\n")
+    assert res.dead["error.message"].to_list() == [
+        "7 fields and no #Fields: directive before this line (no default IIS layout has 7 fields)"]
+
+
+def test_headerless_layouts_are_sniffed():
+    from soc.parse.spec import load_specs
+    from soc.sources.sniff import sniff
+
+    sigs = [s.signature for s in load_specs().values()]
+    line = ("2026-11-20 03:04:05 W3SVC2 WEB-01 10.10.1.5 POST /api/login - 443 - 198.51.100.4 HTTP/1.1 "
+            "Mozilla/5.0 - - portal.example.gov.vn 401 1 2148074254 1453 812 46\n")
+    assert sniff(line.encode(), sigs) == "iis_w3c"
+    assert sniff(LINE.encode(), sigs) == "iis_w3c"

@@ -45,3 +45,9 @@ def test_malformed_lines_and_counts():
 def test_sniffed_as_squid():
     sigs = [s.signature for s in load_specs().values()]
     assert sniff("\n".join([MISS, DENIED, HIT]).encode(), sigs) == "squid"
+
+
+def test_event_outcome_from_the_status():
+    aborted = "1795400116.001      0 10.0.0.7 NONE/000 0 NONE error:transaction-end-before-headers - HIER_NONE/- -"
+    res = parse_text("squid", "\n".join([MISS, DENIED, aborted]) + "\n")
+    assert res.frames[("web", "squid.access")]["event.outcome"].to_list() == ["success", "failure", None]

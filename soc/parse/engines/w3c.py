@@ -3,8 +3,12 @@
 A file may hold several header blocks (IIS writes a new one at each restart or configuration change), so
 the field list is state carried from line to line and across chunks. Directive lines are parsed (they
 set the state) but produce no event. Options (spec ``w3c:``): ``default_fields``, used for lines before
-any ``#Fields:`` (a log cut from the middle of a file); ``timestamp`` (the raw name given to
-``date`` + ``time``).
+any ``#Fields:`` (a log cut from the middle of a file, a log whose header was not kept): a list of field
+names, or a mapping of field count -> field names (IIS layouts differ in their number of fields, so a
+line's count picks its layout; a line of another count is dead-lettered, saying so); ``timestamp`` (the
+raw name given to ``date`` + ``time``); ``uri`` (the raw name given to ``cs-uri-stem`` + ``?`` +
+``cs-uri-query`` where the log has no ``cs-uri`` of its own); ``address`` and ``outcome`` as in the words
+engine (client address parts, ECS ``event.outcome`` of an HTTP status).
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import numpy as np
 import polars as pl
 
 from soc.parse import kernels
-from soc.parse.batch import LineBatch, ParseResult
+from soc.parse.address import address_fields
+from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.directives import by_directives
+from soc.parse.eager import nulls
 from soc.parse.engines.base import Engine, raw_frame, split, typed_frame
+from soc.parse.engines.words import http_outcome
 
 FIELDS = b"#Fields:"
 
@@ -23,7 +30,11 @@ FIELDS = b"#Fields:"
 class W3CEngine(Engine):
     def __init__(self, spec, ctx):
         super().__init__(spec, ctx)
-        self.fields: list[str] | None = list(spec.options.get("default_fields") or []) or None
+        default = spec.options.get("default_fields") or {}
+        if isinstance(default, list):
+            default = {len(default): default}
+        self.defaults: dict[int, list[str]] = {int(k): list(v) for k, v in default.items()}
+        self.fields: list[str] | None = None
 
     def parse(self, batch: LineBatch) -> ParseResult:
         return by_directives(batch, self._directive, self._segment)
@@ -33,22 +44,64 @@ class W3CEngine(Engine):
             self.fields = line[len(FIELDS):].decode("utf-8", "replace").split()
 
     def _segment(self, batch: LineBatch) -> ParseResult:
-        if not self.fields:
+        if self.fields:
+            frame, reason = self._typed(batch, self.fields)
+            return split(batch, frame, reason, self.spec.family, self.dataset)
+        if not self.defaults:
             return ParseResult({}, batch.dead(np.ones(batch.n, bool), "no #Fields: directive before this line"),
                                batch.n)
-        names = self.fields
+        return self._headerless(batch)
+
+    def _headerless(self, batch: LineBatch) -> ParseResult:
+        """Lines before any ``#Fields:``: each read with the default layout of its field count."""
+        most = max(self.defaults)
+        _, _, count, err = kernels.tokenize_words(batch.buf, batch.starts, batch.ends, most + 1, False, False)
+        got = pl.Series("got", np.where(err == kernels.E_TOO_MANY, -1, count))
+        reason = pl.select(pl.format(
+            "{} fields and no #Fields: directive before this line (no default IIS layout has {} fields)",
+            pl.when(got >= 0).then(got.cast(pl.String)).otherwise(pl.lit(f"more than {most}")),
+            pl.when(got >= 0).then(got.cast(pl.String)).otherwise(pl.lit(f"more than {most}")),
+        )).to_series().alias("reason")
+        parts = []
+        for k, names in self.defaults.items():
+            mask = pl.Series(count == k) & pl.Series(err == 0)
+            if not mask.any():
+                continue
+            frame, why = self._typed(batch, names)
+            parts.append(frame.filter(mask & why.is_null()))
+            reason = pl.select(pl.when(mask).then(why).otherwise(reason)).to_series()
+        bad = reason.is_not_null()
+        frames = {}
+        if parts:
+            frames[(self.spec.family, self.dataset)] = pl.concat(parts).sort("log.line")
+        return ParseResult(frames, batch.dead(bad, reason) if bad.any() else empty_dead(), batch.n)
+
+    def _typed(self, batch: LineBatch, names: list[str]) -> tuple[pl.DataFrame, pl.Series]:
+        """Every line of ``batch`` read with the field list ``names``, typed, and why each is rejected."""
+        opts = self.spec.options
         k = len(names)
         fs, fe, count, err = kernels.tokenize_words(batch.buf, batch.starts, batch.ends, k, False, False)
         fields = batch.columns(names, fs, fe)
         if "date" in fields and "time" in fields:
-            stamp = self.spec.options.get("timestamp", "timestamp")
+            stamp = opts.get("timestamp", "timestamp")
             fields[stamp] = pl.select(pl.concat_str([fields["date"], pl.lit(" "), fields["time"]])).to_series()
+        uri = opts.get("uri")
+        if uri and uri not in fields and "cs-uri-stem" in fields:
+            query = fields.get("cs-uri-query", nulls("q", pl.String, batch.n))
+            with_query = query.is_not_null() & (query != "-") & (query != "")
+            fields[uri] = pl.select(pl.when(with_query).then(pl.concat_str([fields["cs-uri-stem"], pl.lit("?"), query]))
+                                    .otherwise(fields["cs-uri-stem"])).to_series().alias(uri)
+        for name in opts.get("address") or ():
+            if name in fields:
+                fields.update(address_fields(fields[name], name))
+        status = opts.get("outcome")
+        if status and status in fields:
+            fields[f"{status}:outcome"] = http_outcome(fields[status]).alias(f"{status}:outcome")
         got = pl.Series("got", count)
         extra = pl.Series("extra", err == kernels.E_TOO_MANY)
         reject = pl.select(
             pl.when(extra).then(pl.lit(f"more fields than the {k} that #Fields: names"))
             .when(got != k).then(pl.format("{} fields where #Fields: names {}", got, pl.lit(k)))
         ).to_series()
-        frame, reason = typed_frame(batch, raw_frame(fields), self.spec.columns, self.ctx,
-                                    self.spec.constants, self.dataset, self.spec.family, reject)
-        return split(batch, frame, reason, self.spec.family, self.dataset)
+        return typed_frame(batch, raw_frame(fields), self.spec.columns, self.ctx,
+                           self.spec.constants, self.dataset, self.spec.family, reject)
