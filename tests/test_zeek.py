@@ -330,3 +330,142 @@ def test_tsv_ts_as_decimal_seconds_is_read_by_the_kernel_as_by_the_rule(monkeypa
         frame = res.frames[("network", "zeek.conn")]
         assert frame["@timestamp"].dt.epoch("us").to_list() == [_float_rule_us(s) for s in stamps]
         assert found == [len(stamps) == 3]
+
+
+# Issue 16, item 11: every stream named by its own log, every field kept, escapes decoded, headers not records.
+KRB_F = ID + ["request_type", "client", "service", "success", "error_msg", "from", "till", "cipher", "forwardable",
+              "renewable", "client_cert_subject", "client_cert_fuid", "server_cert_subject", "server_cert_fuid"]
+KRB_T = ID_T + ["string", "string", "string", "bool", "string", "time", "time", "string", "bool", "bool", "string",
+                "string", "string", "string"]
+KRB = ["1763600410.5", "CkrbA1", "10.0.0.31", "49822", "10.0.0.10", "88", "TGS", "alice/CORP.EXAMPLE.VN",
+       "cifs/fs01.corp.example.vn", "T", "-", "-", "2136422885.000000", "rc4-hmac", "T", "F", "-", "-", "-", "-"]
+SSH_F = ID + ["version", "auth_success", "auth_attempts", "direction", "client", "server", "cipher_alg", "kex_alg",
+              "host_key", "remote_location.latitude"]
+SSH_T = ID_T + ["count", "bool", "count", "enum", "string", "string", "string", "string", "string", "double"]
+SSH = ["1763600411.25", "CsshB2", "203.0.113.45", "51000", "10.0.0.22", "22", "2", "F", "6", "INBOUND",
+       "SSH-2.0-libssh_0.9.6", "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3", "aes128-ctr", "curve25519-sha256", "-", "21.03"]
+ESC_F = ID + ["path", "name", "action", "size", "times.modified"]
+ESC_T = ID_T + ["string", "string", "enum", "count", "time"]
+ESC = ["1763600412.0", "CsmbC3", "10.0.0.31", "49900", "10.0.0.12", "445", r"\\\\fs01\\ADMIN$",  # as Zeek writes
+       r"tab\x09in,comma\x2cand\\x41", "SMB::FILE_OPEN", "1024", "1763500000.5"]  # \\fs01\ADMIN$, ...
+TYPES.update({tuple(KRB_F): KRB_T, tuple(SSH_F): SSH_T, tuple(ESC_F): ESC_T})
+
+
+def test_tsv_kerberos_is_not_ssl_and_keeps_every_field():
+    """kerberos.log has ``cipher``, a field the ssl route also looks at: its ``#path`` decides."""
+    res = parse_text("zeek", block("kerberos", KRB_F, KRB_T, KRB), path="kerberos.log")
+    assert list(res.frames) == [("network", "zeek.kerberos")]
+    row = res.frames[("network", "zeek.kerberos")].row(0, named=True)
+    assert row["event.dataset"] == "zeek.kerberos" and row["zeek.session_id"] == "CkrbA1"
+    assert row["zeek.kerberos.request_type"] == "TGS" and row["zeek.kerberos.cipher"] == "rc4-hmac"
+    assert row["zeek.kerberos.client"] == "alice/CORP.EXAMPLE.VN" and row["zeek.kerberos.success"] is True
+    assert row["zeek.kerberos.renewable"] is False and row["zeek.kerberos.error_msg"] is None
+    assert row["zeek.kerberos.till"] == datetime(2037, 9, 13, 2, 48, 5, tzinfo=UTC)
+    for name in KRB_F[6:]:  # every field but the ECS ones has its column
+        assert f"zeek.kerberos.{name}" in row
+
+
+def _same_in_json(path: str, fields, types, values) -> tuple[dict, dict]:
+    tsv = parse_text("zeek", block(path, fields, types, values))
+    ndjson = parse_text("zeek_json", as_json(fields, values, path) + "\n")
+    assert tsv.dead.height == ndjson.dead.height == 0
+    (key,) = tsv.frames
+    assert list(ndjson.frames) == [key]
+    assert tsv.frames[key].columns == ndjson.frames[key].columns
+    drop = ["log.file.path", "log.offset", "log.line"]
+    return tsv.frames[key].drop(drop).row(0, named=True), ndjson.frames[key].drop(drop).row(0, named=True)
+
+
+def test_ssh_fields_typed_alike_in_tsv_and_json():
+    tsv, ndjson = _same_in_json("ssh", SSH_F, SSH_T, SSH)
+    assert tsv == ndjson
+    assert tsv["event.dataset"] == "zeek.ssh" and tsv["source.ip"] == "203.0.113.45"
+    assert (tsv["zeek.ssh.version"], tsv["zeek.ssh.auth_success"], tsv["zeek.ssh.auth_attempts"]) == (2, False, 6)
+    assert tsv["zeek.ssh.client"] == "SSH-2.0-libssh_0.9.6" and tsv["zeek.ssh.direction"] == "INBOUND"
+    assert tsv["zeek.ssh.remote_location.latitude"] == 21.03 and tsv["zeek.ssh.host_key"] is None
+
+
+def test_tsv_escapes_are_decoded_as_the_json_form_has_them():
+    rec = json.loads(as_json(ESC_F, ESC, "smb_files"))
+    rec.update(path="\\\\fs01\\ADMIN$", name="tab\tin,comma,and\\x41")  # what Zeek's JSON writer holds
+    tsv = parse_text("zeek", block("smb_files", ESC_F, ESC_T, ESC)).frames[("network", "zeek.smb_files")]
+    ndjson = parse_text("zeek_json", json.dumps(rec) + "\n")
+    ndjson = ndjson.frames[("network", "zeek.smb_files")]
+    for frame in (tsv, ndjson):
+        row = frame.row(0, named=True)
+        assert row["zeek.smb_files.path"] == "\\\\fs01\\ADMIN$"
+        assert row["zeek.smb_files.name"] == "tab\tin,comma,and\\x41"
+        assert row["zeek.smb_files.size"] == 1024
+        assert row["zeek.smb_files.times.modified"] == datetime(2025, 11, 18, 21, 6, 40, 500000, tzinfo=UTC)
+
+
+def test_json_dataset_from_path_file_name_or_fields():
+    ssh = json.loads(as_json(SSH_F, SSH, "ssh"))
+    krb = json.loads(as_json(KRB_F, KRB, None))
+    weird = {"ts": 1763600413.0, "uid": "Cw1", "id.orig_h": "10.0.0.5", "id.orig_p": 1, "id.resp_h": "10.0.0.6",
+             "id.resp_p": 2, "name": "bad_TCP_checksum", "notice": False, "peer": "zeek", "_path": "weird"}
+    custom = {"ts": 1763600414.0, "_path": "my_stream", "id.orig_h": "10.0.0.7", "mine": 1}
+    text = "".join(json.dumps(r) + "\n" for r in (ssh, krb, weird, custom))
+    res = parse_text("zeek_json", text)
+    assert {k: f.height for k, f in res.frames.items()} == {
+        ("network", "zeek.ssh"): 1, ("network", "zeek.kerberos"): 1, ("network", "zeek.weird"): 1,
+        ("network", "zeek.my_stream"): 1}
+    assert res.frames[("network", "zeek.weird")]["zeek.weird.notice"].to_list() == [False]
+    bare = json.dumps({"ts": 1763600415.0, "fingerprint": "ab" * 32, "certificate.version": 3})
+    for name, dataset in (("x509.log", "zeek.x509"), ("json_streaming_x509.1.log.gz", "zeek.x509"),
+                          ("certs.json", "zeek.x509")):  # the file names it, else its fields do
+        res = parse_text("zeek_json", bare + "\n", path=name)
+        assert list(res.frames) == [("network", dataset)], name
+        assert res.frames[("network", dataset)]["zeek.x509.certificate.version"].to_list() == [3]
+
+
+def test_records_without_ts_take_the_file_time_and_say_so():
+    text = header("loaded_scripts", ["name"], ["string"]).replace("#open\t2026-11-20-08-00-00",
+                                                                   "#open\t2026-11-20-15-00-00")
+    text += "/opt/zeek/share/zeek/base/init-bare.zeek\n  /opt/zeek/share/zeek/base/bif/const.bif.zeek\n"
+    res = parse_text("zeek", text, path="loaded_scripts.log")
+    frame = res.frames[("network", "zeek.loaded_scripts")]
+    assert res.dead.height == 0 and res.lines == res.parsed == 2
+    assert frame["@timestamp"].to_list() == [datetime(2026, 11, 20, 8, 0, tzinfo=UTC)] * 2  # +07:00 local time
+    assert frame["zeek.time_from"].to_list() == ["#open header"] * 2
+    assert frame["zeek.loaded_scripts.name"][1] == "  /opt/zeek/share/zeek/base/bif/const.bif.zeek"
+    res = parse_text("zeek_json", '{"_path":"loaded_scripts","name":"/opt/zeek/x.zeek"}\n',
+                     reference=datetime(2026, 11, 21, tzinfo=UTC))
+    row = res.frames[("network", "zeek.loaded_scripts")].row(0, named=True)
+    assert row["@timestamp"] == datetime(2026, 11, 21, tzinfo=UTC) and row["zeek.time_from"] == "file modification time"
+    conn = parse_text("zeek", block("conn", CONN_F, CONN_T, CONN)).frames[("network", "zeek.conn")]
+    assert conn["zeek.time_from"].to_list() == [None]  # a record with its own ts
+
+
+ZEEK_CORPUS = ["dce_rpc", "dns", "ftp", "kerberos", "notice", "ntlm", "rdp", "smb_files", "smb_mapping", "smtp",
+               "software", "ssh", "ssl", "weird", "x509"]
+
+
+@pytest.mark.parametrize("stream", ZEEK_CORPUS)
+def test_real_zeek_logs_every_field_kept_counts_and_dataset(corpora, stream):
+    """Real TSV logs (a competition network, CC BY-SA): records = lines but the headers, each in its stream's
+    dataset, and every field of ``#fields`` has a column (an ECS one the spec maps it to, or its own)."""
+    import gzip
+
+    from soc.parse.engines.zeek import COMMON
+
+    path = corpora / "zeek" / f"{stream}.log.gz"
+    text = gzip.open(path).read()
+    lines = text.decode().splitlines()
+    fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
+    res = parse_text("zeek", text, path=str(path))
+    records = sum(1 for line in lines if line and not line.startswith("#"))
+    assert res.lines == records == res.parsed + res.dead.height and res.dead.height == 0
+    (key,) = res.frames
+    assert key[1] == f"zeek.{stream}"
+    frame = res.frames[key]
+    assert frame.height == records and set(frame["event.dataset"].unique()) == {f"zeek.{stream}"}
+    from tests.conftest import _specs
+    from soc.parse.routes import load_routes
+
+    route = next(r for r in load_routes(_specs()["zeek"]) if r.name in (stream, "other"))
+    mapped = {c.source for rule in route.rules for c in rule.chain} | set(COMMON)
+    own = [f for f in fields if f not in mapped]
+    missing = [f for f in own if f"zeek.{stream}.{f}" not in frame.columns]
+    assert not missing
+    assert any(frame[f"zeek.{stream}.{f}"].null_count() < frame.height for f in own) or not own
