@@ -33,7 +33,7 @@ LOGIN_OK = H + '%ASA-6-605005: Login permitted from 10.1.1.30/50500 to inside:10
 THREAT = H + ("%ASA-4-733100: [ Scanning] drop rate-1 exceeded. Current burst rate is 10 per second, max "
               "configured rate is 10; Current average rate is 5 per second, max configured rate is 5; "
               "Cumulative total count is 3041")
-OTHER = H + "%ASA-5-111008: User 'enable_15' executed the 'write memory' command."
+OTHER = H + "%ASA-7-609001: Built local-host inside:10.1.1.5"
 ALL = [DENY, DENY_ICMP, BUILT_IN, BUILT_OUT, TEARDOWN, UDP_BUILT, UDP_TEARDOWN, AAA_OK, AAA_FAIL, LOGIN_DENIED,
        LOGIN_OK, THREAT, OTHER]
 
@@ -124,10 +124,10 @@ def test_733100_threat_detection_rate():
 
 def test_unknown_message_ids_are_kept_in_the_syslog_frame():
     row = one(OTHER, "syslog")
-    assert row["message"].startswith("User 'enable_15'")
+    assert row["message"] == "Built local-host inside:10.1.1.5"
     # the message id is not a process (issue 16): it is event.code, log.level and the syslog msgid
     assert pick(row, "process.name event.code log.level log.syslog.msgid") == {
-        "process.name": None, "event.code": "111008", "log.level": "notification", "log.syslog.msgid": "%ASA-5-111008"}
+        "process.name": None, "event.code": "609001", "log.level": "debug", "log.syslog.msgid": "%ASA-7-609001"}
 
 
 def test_malformed_lines_are_dead_lettered_and_counts_add_up():
@@ -141,7 +141,7 @@ def test_malformed_lines_are_dead_lettered_and_counts_add_up():
         "network.bytes: 5x23 is not a valid int64", "source.port: 99999 is not a valid uint16",
         "no syslog timestamp (Mmm dd hh:mm:ss, RFC 5424 or ISO 8601)"]
     heights = {k[0]: f.height for k, f in res.frames.items()}
-    assert heights == {"network": 7, "authentication": 4, "security": 1, "syslog": 2}
+    assert heights == {"network": 7, "authentication": 4, "security": 1, "device": 0, "syslog": 2}
 
 
 def test_sniffed_as_asa_with_or_without_pri():
@@ -253,3 +253,145 @@ def test_unknown_ids_behind_a_relay_tag_keep_their_id_and_host():
          "log.level": "notification", "log.syslog.msgid": "%ASA-5-199999", "message": "Something new happened"},
         {"host.hostname": "fw01", "process.name": "CiscoASA", "process.pid": 999, "event.code": "199998",
          "log.level": "error", "log.syslog.msgid": "%ASA-3-199998", "message": "Something else"}]
+
+
+# the message ids a firewall team sees most (Cisco "ASA Series Syslog Messages"), one line each of our own
+IDS = [
+    # NAT: the mapped address is the source's own after translation (source.nat.*), not a destination
+    ("%ASA-6-305011: Built dynamic TCP translation from inside:10.1.1.20/50123 to outside:203.0.113.5/61001",
+     "network", {"event.code": "305011", "event.action": "translation-built", "network.transport": "tcp",
+                 "source.ip": "10.1.1.20", "source.port": 50123, "source.nat.ip": "203.0.113.5",
+                 "source.nat.port": 61001, "destination.ip": None, "cisco.asa.nat_type": "dynamic"}),
+    ("%ASA-6-305012: Teardown static UDP translation from inside:10.1.1.21/53000 to outside:203.0.113.6/53000 "
+     "duration 0:02:10", "network", {"event.code": "305012", "event.action": "translation-teardown",
+                                     "network.transport": "udp", "source.nat.ip": "203.0.113.6",
+                                     "cisco.asa.duration": "0:02:10"}),
+    ("%ASA-6-305011: Built dynamic TCP translation from inside:10.1.1.22/50200(CORP\\alice) to "
+     "outside:203.0.113.5/61002", "network", {"event.code": "305011", "source.port": 50200,
+                                              "source.user.name": "CORP\\alice", "source.nat.port": 61002}),
+    ("%ASA-3-305013: Asymmetric NAT rules matched for forward and reverse flows; Connection tcp src "
+     "outside:198.51.100.7/40000 dst inside:10.1.1.5/3389 denied due to NAT reverse path failure",
+     "network", {"event.code": "305013", "event.action": "deny", "event.outcome": "failure",
+                 "destination.port": 3389, "event.reason": "NAT reverse path failure"}),
+    # ICMP: inbound was started by faddr, outbound by laddr
+    ("%ASA-6-302020: Built inbound ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.5/0 laddr 10.1.1.5/0 "
+     "type 8 code 0", "network", {"event.code": "302020", "network.transport": "icmp", "network.direction": "inbound",
+                                  "source.ip": "198.51.100.7", "destination.ip": "10.1.1.5",
+                                  "destination.nat.ip": "203.0.113.5", "cisco.asa.icmp_type": "8"}),
+    ("%ASA-6-302020: Built outbound ICMP connection for faddr 192.0.2.10/0 gaddr 203.0.113.5/7 laddr 10.1.1.20/7",
+     "network", {"event.code": "302020", "network.direction": "outbound", "source.ip": "10.1.1.20",
+                 "source.nat.ip": "203.0.113.5", "destination.ip": "192.0.2.10", "cisco.asa.icmp_type": None}),
+    ("%ASA-6-302021: Teardown ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.5/0 laddr 10.1.1.5/0 "
+     "type 8 code 0", "network", {"event.code": "302021", "event.action": "connection-teardown",
+                                  "network.transport": "icmp", "source.ip": "198.51.100.7",
+                                  "destination.ip": "10.1.1.5", "cisco.asa.icmp_code": "0"}),
+    ("%ASA-6-302304: Teardown TCP state-bypass connection 4411 from inside:10.1.1.5/445 to dmz:10.2.2.8/50001 "
+     "duration 0:10:00 bytes 9000 Connection timeout", "network",
+     {"event.code": "302304", "network.bytes": 9000, "source.port": 445, "event.reason": "Connection timeout"}),
+    # ACL denies and permits
+    ("%ASA-2-106001: Inbound TCP connection denied from 198.51.100.7/40001 to 10.1.1.5/23 flags SYN  on interface "
+     "outside", "network", {"event.code": "106001", "event.action": "deny", "event.outcome": "failure",
+                            "network.direction": "inbound", "network.transport": "tcp", "destination.port": 23,
+                            "cisco.asa.tcp_flags": "SYN", "observer.ingress.interface.name": "outside"}),
+    ("%ASA-2-106006: Deny inbound UDP from 198.51.100.7/5060 to 10.1.1.5/5060 on interface outside.", "network",
+     {"event.code": "106006", "event.action": "deny", "network.transport": "udp", "source.port": 5060,
+      "observer.ingress.interface.name": "outside"}),
+    ("%ASA-2-106007: Deny inbound UDP from 198.51.100.7/53 to 10.1.1.5/33000 due to DNS Response.", "network",
+     {"event.code": "106007", "event.reason": "DNS Response", "destination.port": 33000}),
+    ("%ASA-3-106014: Deny inbound icmp src outside:198.51.100.7 dst inside:10.1.1.5 (type 8, code 0)", "network",
+     {"event.code": "106014", "network.transport": "icmp", "destination.ip": "10.1.1.5",
+      "cisco.asa.icmp_type": "8"}),
+    ("%ASA-6-106015: Deny TCP (no connection) from 10.1.1.5/443 to 198.51.100.7/40001 flags RST  on interface "
+     "inside", "network", {"event.code": "106015", "event.reason": "no connection", "source.port": 443,
+                           "cisco.asa.tcp_flags": "RST", "network.transport": "tcp"}),
+    ("%ASA-1-106021: Deny TCP reverse path check from 10.9.9.9 to 10.1.1.5 on interface outside", "network",
+     {"event.code": "106021", "event.reason": "reverse path check", "source.ip": "10.9.9.9"}),
+    ("%ASA-4-106023: Deny udp src outside:198.51.100.7/500 dst inside:10.1.1.5/500 by access-group \"outside_in\"",
+     "network", {"event.code": "106023", "rule.name": "outside_in", "network.transport": "udp"}),
+    ("%ASA-4-106023: Deny protocol 47 src outside:198.51.100.7 dst inside:10.1.1.5 by access-group \"outside_in\" "
+     "[0x5a2b3c4d, 0x0]", "network", {"event.code": "106023", "network.iana_number": "47",
+                                       "destination.ip": "10.1.1.5", "rule.name": "outside_in"}),
+    ("%ASA-6-106100: access-list inside_out permitted tcp inside/10.1.1.20(50123) -> outside/192.0.2.10(443) "
+     "hit-cnt 1 first hit [0x1a2b3c4d, 0x0]", "network",
+     {"event.code": "106100", "event.action": "allow", "event.outcome": "success", "rule.name": "inside_out",
+      "source.port": 50123, "destination.ip": "192.0.2.10", "destination.port": 443,
+      "observer.egress.interface.name": "outside", "cisco.asa.hit_count": "1"}),
+    ("%ASA-4-106100: access-list outside_in denied udp outside/198.51.100.7(137)(LOCAL\\guest) -> inside/10.1.1.5(137) "
+     "hit-cnt 3 300-second interval [0x0, 0x0]", "network",
+     {"event.action": "deny", "event.outcome": "failure", "source.port": 137, "destination.port": 137}),
+    ("%ASA-3-710003: TCP access denied by ACL from 198.51.100.7/40002 to outside:203.0.113.5/22", "network",
+     {"event.code": "710003", "event.action": "deny", "destination.ip": "203.0.113.5", "cisco.asa.service": "22"}),
+    # AAA, management and cut-through proxy logins
+    ("%ASA-6-113008: AAA transaction status ACCEPT : user = alice", "authentication",
+     {"event.code": "113008", "event.outcome": "success", "user.name": "alice"}),
+    ("%ASA-6-611102: User authentication failed: IP address: 198.51.100.9, Uname: admin", "authentication",
+     {"event.code": "611102", "event.action": "management-login", "event.outcome": "failure",
+      "source.ip": "198.51.100.9", "user.name": "admin"}),
+    ("%ASA-6-611101: User authentication succeeded: IP address: 10.1.1.30, Uname: netadmin", "authentication",
+     {"event.code": "611101", "event.outcome": "success", "user.name": "netadmin"}),
+    ("%ASA-5-611103: User logged out: Uname: netadmin", "authentication",
+     {"event.code": "611103", "event.action": "management-logout", "user.name": "netadmin"}),
+    ("%ASA-3-113021: Attempted console login failed. User mallory did NOT have appropriate Admin Rights.",
+     "authentication", {"event.code": "113021", "event.outcome": "failure", "user.name": "mallory"}),
+    ("%ASA-6-109006: Authentication failed for user 'bob' from 10.1.1.40/51000 to 192.0.2.80/80 on interface inside",
+     "authentication", {"event.code": "109006", "event.action": "proxy-authentication", "event.outcome": "failure",
+                        "user.name": "bob", "source.port": 51000, "destination.port": 80}),
+    # VPN sessions
+    ("%ASA-6-716039: Group <DfltGrpPolicy> User <eve> IP <198.51.100.20> Authentication: rejected, Session Type: "
+     "WebVPN.", "authentication", {"event.code": "716039", "event.action": "vpn-login", "event.outcome": "failure",
+                                   "user.name": "eve", "source.ip": "198.51.100.20",
+                                   "cisco.asa.session_type": "WebVPN", "cisco.asa.group": "DfltGrpPolicy"}),
+    ("%ASA-6-113039: Group <Staff_VPN> User <CORP\\an.nguyen> IP <198.51.100.21> AnyConnect parent session started.",
+     "authentication", {"event.code": "113039", "event.action": "vpn-login", "event.outcome": "success",
+                        "user.name": "CORP\\an.nguyen", "user.domain": "CORP", "source.ip": "198.51.100.21"}),
+    ("%ASA-6-722022: Group <Staff_VPN> User <an.nguyen> IP <198.51.100.21> UDP SVC connection established without "
+     "compression", "authentication", {"event.code": "722022", "event.action": "vpn-tunnel-up",
+                                       "network.transport": "udp"}),
+    ("%ASA-5-722023: Group Staff_VPN User an.nguyen IP 198.51.100.21 TCP SVC connection terminated without "
+     "compression", "authentication", {"event.code": "722023", "event.action": "vpn-tunnel-down",
+                                       "user.name": "an.nguyen", "network.transport": "tcp"}),
+    ("%ASA-4-722051: Group <Staff_VPN> User <an.nguyen> IP <198.51.100.21> IPv4 Address <172.16.10.5> IPv6 address "
+     "<::> assigned to session", "authentication", {"event.code": "722051", "cisco.asa.assigned_ip": "172.16.10.5"}),
+    ("%ASA-6-716002: Group Staff_VPN User bao IP 198.51.100.22 WebVPN session terminated: Idle timeout.",
+     "authentication", {"event.code": "716002", "event.action": "vpn-logout", "event.reason": "Idle timeout"}),
+    ("%ASA-4-113019: Group = Site_B, Username = 192.0.2.1, IP = 192.0.2.1, Session disconnected. Session Type: "
+     "LAN-to-LAN, Duration: 1h:02m:03s, Bytes xmt: 1200, Bytes rcv: 3400, Reason: User Requested",
+     "authentication", {"event.code": "113019", "event.action": "vpn-logout", "source.ip": "192.0.2.1",
+                        "source.bytes": 3400, "destination.bytes": 1200, "event.reason": "User Requested"}),
+    # configuration changes by administrators
+    ("%ASA-5-111008: User 'enable_15' executed the 'write memory' command.", "device",
+     {"event.code": "111008", "event.action": "command-executed", "event.category": "configuration",
+      "user.name": "enable_15", "cisco.asa.command_line": "write memory"}),
+    ("%ASA-5-111010: User 'netadmin', running 'CLI' from IP 10.1.1.30, executed 'no access-list outside_in'",
+     "device", {"event.code": "111010", "source.ip": "10.1.1.30", "user.name": "netadmin",
+                "cisco.asa.command_line": "no access-list outside_in"}),
+    ("%ASA-7-111009: User 'netadmin' executed cmd: show running-config", "device",
+     {"event.code": "111009", "cisco.asa.command_line": "show running-config", "log.level": "debug"}),
+    ("%ASA-5-502103: User priv level changed: Uname: netadmin From: 1 To: 15", "device",
+     {"event.code": "502103", "event.action": "privilege-level-changed", "cisco.asa.privilege.new": "15"}),
+    ("%ASA-5-502101: New user added to local dbase: Uname: backdoor Priv: 15 Encpass: ***", "device",
+     {"event.code": "502101", "event.action": "user-added", "user.name": "backdoor"}),
+    # threat detection and IPS
+    ("%ASA-4-733101: Host 198.51.100.66 is attacking. Current burst rate is 40 per second, max configured rate is "
+     "20; Current average rate is 12 per second, max configured rate is 10; Cumulative total count is 7310.",
+     "security", {"event.code": "733101", "event.action": "host-attacking", "source.ip": "198.51.100.66",
+                  "cisco.asa.total_count": 7310, "event.kind": "alert"}),
+    ("%ASA-4-733101: Subnet 10.1.1.0 is targeted. Current burst rate is 40 per second, max configured rate is 20; "
+     "Current average rate is 12 per second, max configured rate is 10; Cumulative total count is 7310.",
+     "security", {"event.action": "host-targeted", "destination.ip": "10.1.1.0", "cisco.asa.object_type": "Subnet"}),
+    ("%ASA-4-733102: Threat-detection adds host 198.51.100.66 to shun list", "security",
+     {"event.code": "733102", "event.action": "shun-added", "source.ip": "198.51.100.66"}),
+    ("%ASA-4-400025: IPS:2154 ICMP ping of death from 198.51.100.7 to 10.1.1.5 on interface outside", "security",
+     {"event.code": "400025", "event.action": "ips-signature", "rule.id": "2154", "rule.name": "ICMP ping of death",
+      "source.ip": "198.51.100.7", "destination.ip": "10.1.1.5"}),
+    ("%ASA-4-419002: Received duplicate TCP SYN from outside:198.51.100.7/40003 to inside:10.1.1.5/443 with "
+     "different initial sequence number.", "network",
+     {"event.code": "419002", "event.action": "duplicate-tcp-syn", "destination.port": 443}),
+]
+
+
+@pytest.mark.parametrize("message, family, want", IDS, ids=[m.split(":")[0] for m, _, _ in IDS])
+def test_frequent_message_ids_land_in_their_family_with_ecs_fields(message, family, want):
+    row = one(H + message, family)
+    assert {k: row.get(k, "<absent>") for k in want} == want
+    assert row["observer.name"] == "fw01" and row["message"] == message.split(": ", 1)[1]
