@@ -873,3 +873,17 @@ def test_legacy_brute_force_is_seen_by_the_detector_and_the_sigma_rule():
     hunter.feed(AUTH, frame)
     assert hunter.matches().height == 12
     assert hunter.correlate()["source.ip"].to_list() == ["203.0.113.5"]
+
+
+def test_sigma_rule_sees_openssh_9_8_sshd_session():
+    """OpenSSH 9.8+ logs failed logins as sshd-session: the brute-force rule counts them too."""
+    from soc.content import content_dir
+    from soc.sigma.hunt import hunter_for
+    from soc.sigma.loader import load
+
+    lines = [f"Oct 11 22:14:{i:02d} web01 sshd-session[{3000 + i}]: Failed password for root from 203.0.113.6 "
+             f"port {40000 + i} ssh2" for i in range(10)]
+    hunter = hunter_for(load([content_dir("rules") / "linux_sshd_brute_force.yml"]))
+    hunter.feed(AUTH, parse("\n".join(lines) + "\n").frames[AUTH])
+    assert hunter.matches().height == 10
+    assert hunter.correlate()["source.ip"].to_list() == ["203.0.113.6"]
