@@ -450,7 +450,7 @@ def test_real_zeek_logs_every_field_kept_counts_and_dataset(corpora, stream):
     from soc.parse.engines.zeek import COMMON
 
     path = corpora / "zeek" / f"{stream}.log.gz"
-    text = gzip.open(path).read()
+    text = gzip.decompress(path.read_bytes())
     lines = text.decode().splitlines()
     fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
     res = parse_text("zeek", text, path=str(path))
@@ -460,8 +460,8 @@ def test_real_zeek_logs_every_field_kept_counts_and_dataset(corpora, stream):
     assert key[1] == f"zeek.{stream}"
     frame = res.frames[key]
     assert frame.height == records and set(frame["event.dataset"].unique()) == {f"zeek.{stream}"}
-    from tests.conftest import _specs
     from soc.parse.routes import load_routes
+    from tests.conftest import _specs
 
     route = next(r for r in load_routes(_specs()["zeek"]) if r.name in (stream, "other"))
     mapped = {c.source for rule in route.rules for c in rule.chain} | set(COMMON)

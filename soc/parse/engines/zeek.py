@@ -60,6 +60,7 @@ TIME_FROM = "zeek.time_from"  # where @timestamp came from when the record has n
 class Stream:
     fields: dict[str, str]  # field -> Zeek type
     sign: tuple[tuple[str, ...], ...]  # any of (all of these fields present)
+    untimed: bool = False  # a stream without ts (its records take the file's time)
 
 
 @cache
@@ -67,7 +68,7 @@ def streams() -> dict[str, Stream]:
     """The Zeek log streams of ``parsers/zeek/logs.yml``."""
     doc = safe_yaml.load((content_dir("parsers") / "zeek" / "logs.yml").read_text(encoding="utf-8"))
     return {str(k): Stream({str(f): str(t) for f, t in (v.get("fields") or {}).items()},
-                           tuple(tuple(str(f) for f in alt) for alt in v.get("sign") or ()))
+                           tuple(tuple(str(f) for f in alt) for alt in v.get("sign") or ()), v.get("time") == "file")
             for k, v in doc["logs"].items()}
 
 
@@ -188,6 +189,12 @@ class ZeekRoutes:
         """The time of a record without ``ts``, and what it is."""
         return self.ctx.reference, "file modification time"
 
+    def untimed(self, route: Route) -> bool:
+        """Whether the route's records have no ``ts`` of their own (a record of another stream without one
+        is dead-lettered: it is not the record it claims to be, e.g. a Splunk export's wrapper)."""
+        stream = streams().get(route.name)
+        return stream is not None and stream.untimed
+
     def typed(self, rec: Records, idx: np.ndarray, raw: pl.DataFrame, route: Route, dataset: str | None = None,
               ) -> ParseResult:
         if RAW + "_path" in raw.columns and route is self.routes[-1] and dataset is None:
@@ -208,7 +215,7 @@ class ZeekRoutes:
         kinds = getattr(route, "extra_types", None) or self.extra_types.get(route.name, {})
         missing = None
         ts = raw.get_column(RAW + "ts") if RAW + "ts" in raw.columns else None
-        if ts is None or ts.null_count():  # records without a time of their own: the file's, said so
+        if (ts is None or ts.null_count()) and self.untimed(route):  # no time of their own: the file's, said so
             when, what = self.file_time()
             missing = ts.is_null() if ts is not None else pl.Series([True] * raw.height)
             text = f"{when.timestamp():.6f}"
@@ -272,6 +279,9 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
         res = by_directives(batch, self._directive, self._segment)
         res.lines -= self.headers  # header lines are not records
         return res
+
+    def untimed(self, route: Route) -> bool:
+        return "ts" not in (self.fields or ()) or super().untimed(route)
 
     def file_time(self) -> tuple[datetime, str]:
         if self.opened is not None:
