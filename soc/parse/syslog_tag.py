@@ -11,10 +11,13 @@ text after it the message; a word glued to its colon with no host before it (``d
 relay's ``program[pid]:`` right before the tag stays the program; anything else the header reader took for a
 program goes. Lines whose header did not read (no timestamp the header reader knows) are kept when they
 hold the tag: the time before it is read if it is one (ISO 8601 or ``Mmm dd [yyyy] hh:mm:ss``, a colon
-after it allowed), else the line has no time of its own (``kind`` T_NONE).
+after it allowed), else the line has no time of its own: it takes ``now`` (UTC microseconds: the caller's
+reference, the file's modification time) and no ``time`` span, so a spec can say where its time came from.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numba import njit, prange
@@ -48,7 +51,7 @@ def _find(buf, a, e, lits, lit_at):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def retag(buf, starts, ends, fs, fe, ts, kind, err, lits, lit_at, year, limit):
+def retag(buf, starts, ends, fs, fe, ts, kind, err, lits, lit_at, year, limit, now):
     """Move the tag of each line that has one to ``msgid`` and set host, program and message around it.
 
     Arrays as ``parse_headers`` returns them, changed in place; ``lits``/``lit_at`` are the prefixes.
@@ -74,8 +77,8 @@ def retag(buf, starts, ends, fs, fe, ts, kind, err, lits, lit_at, year, limit):
                     i += 1
                 i += 1
             j = -1
-            t = 0
-            k = H.T_NONE
+            t = now
+            k = H.T_UTC
             if i < p and 48 <= buf[i] <= 57:
                 j, t, k = H._iso(buf, i, p)
             elif i < p:
@@ -87,9 +90,12 @@ def retag(buf, starts, ends, fs, fe, ts, kind, err, lits, lit_at, year, limit):
             if j > 0:
                 fs[TIME, r] = i
                 fe[TIME, r] = j
-                ts[r] = t
-                kind[r] = k
                 i = j
+            else:
+                t = now
+                k = H.T_UTC
+            ts[r] = t
+            kind[r] = k
             while i < p and (buf[i] == H.SP or buf[i] == H.COLON):
                 i += 1
             h = i
@@ -123,6 +129,11 @@ def retag(buf, starts, ends, fs, fe, ts, kind, err, lits, lit_at, year, limit):
             m += 1
         fs[MSG, r] = m if m < end else -1
         fe[MSG, r] = end if m < end else -1
+
+
+def micros(moment: datetime) -> int:
+    """UTC microseconds since 1970 of an aware ``moment`` (the reference a time-less line takes)."""
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def prefixes(values: list[str]) -> tuple[np.ndarray, np.ndarray]:

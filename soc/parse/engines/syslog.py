@@ -123,7 +123,7 @@ class SyslogEngine(Engine):
             fs, fe, ts, kind, err = parse_headers(batch.buf, batch.starts, batch.ends, self.year, self.limit)
             if self.tags is not None:
                 syslog_tag.retag(batch.buf, batch.starts, batch.ends, fs, fe, ts, kind, err, *self.tags,
-                                 self.year, self.limit)
+                                 self.year, self.limit, syslog_tag.micros(self.ctx.reference))
         else:
             fs, fe, ts, kind, err = _whole_lines(batch)
         pat, ss, se = self.matcher.match(batch.buf, (fs[APP], fe[APP]), (fs[MSG], fe[MSG]))
