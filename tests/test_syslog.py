@@ -789,6 +789,19 @@ def test_empty_rhost_is_null_whatever_the_spacing(gap):
     assert row["source.ip"] == "203.0.113.5" and row["user.name"] == "root"
 
 
+@pytest.mark.parametrize(("message", "want"), [
+    ("pam_sss(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.8 user=bob",
+     dict(action="pam_auth_failure", outcome="failure", user="bob", ip="203.0.113.8")),
+    ("pam_ldap(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.8",
+     dict(action="pam_auth_failure", outcome="failure", ip="203.0.113.8")),
+    ("User root from 203.0.113.8 not allowed because not listed in AllowUsers",
+     dict(action="ssh_user_not_allowed", outcome="failure", user="root", ip="203.0.113.8",
+          reason="not listed in AllowUsers")),
+])
+def test_directory_pam_modules_and_allow_users(message, want):
+    assert event(auth(f"{HEAD}sshd[77]: {message}")) == expect(**want)
+
+
 def test_host_name_in_rhost_goes_to_source_address_and_domain():
     row = auth(HEAD + "sshd[9]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
                "rhost=scanner.example.net  user=root")
@@ -835,6 +848,8 @@ IAM = [  # shadow-utils (useradd.c, groupadd.c, usermod.c, userdel.c, gpasswd.c,
     ("usermod", "unlock user 'bob' password", dict(action="user_unlocked", type=["user", "change"], target="bob")),
     ("chage", "changed password expiry for bob", dict(action="password_expiry_changed", type=["user", "change"],
                                                       target="bob")),
+    ("passwd", "password for 'bob' changed by 'root'",
+     dict(action="password_changed", type=["user", "change"], user="root", target="bob")),
     ("sshd", "pam_faillock(sshd:auth): Consecutive login failures for user root account temporarily locked",
      dict(action="account_locked", type=["user", "change"], target="root")),
 ]
