@@ -5,7 +5,9 @@ The package writes every record as compact JSON of one shape, ``{"Event":{"#attr
 (the records joined in one Arrow buffer) finds, per record, the value of each ``System`` leaf and the name
 and value of each EventData/UserData field, as byte spans: no JSON decoder, no Python per record. A value
 is the text the log holds, as ``engines.evtx.text_of`` defines it: a string unescaped, a number or boolean
-as written, an element with attributes by its ``#text``, a list or other object as its JSON text.
+as written, an element with attributes by its ``#text``, a list (unnamed ``<Data>``) its values one per
+line, another object its members one per line as ``name=text`` (``_render``): never JSON, so no escape
+sequence reaches a Sigma matcher. An element present without content is an empty string, not absent.
 
 Strings with a backslash are unescaped into a second buffer; a span at or past ``len(buf)`` points there
 (``at - len(buf)``), which the string views below turn into Arrow's buffer index 1. Field names get ids by
@@ -29,13 +31,16 @@ from soc.parse.fasttime import _days_from_civil
 from soc.parse.json_kernel import _at, _leaf, _literal_end, _number_end, _plain_end, _put_utf8  # JSON primitives
 from soc.parse.kv_kernel import FNV_OFFSET, FNV_PRIME, MASK32, fnv1a
 
-QUOTE, BSLASH, SLASH, COLON, COMMA = 34, 92, 47, 58, 44
+QUOTE, BSLASH, SLASH, COLON, COMMA, EQUALS = 34, 92, 47, 58, 44, 61
+SEP = 10  # between the values of a list or object: a real newline (``_render``)
 LBRACE, RBRACE, LBRACKET, RBRACKET = 123, 125, 91, 93
 
-OK, E_JSON, E_SHAPE, E_NAME, E_FULL = 0, 1, 2, 3, 4
+OK, E_JSON, E_SHAPE, E_NAME, E_FULL, E_DEEP = 0, 1, 2, 3, 4, 5
 REASONS = {E_JSON: "record JSON is malformed or has an invalid escape",
            E_SHAPE: "record JSON is not an Event object",
-           E_NAME: "a field name has an escape"}  # E_FULL: the field table is full (walk again, internal)
+           E_NAME: "a field name has an escape",
+           E_DEEP: "a field's value nests deeper than the walker renders"}
+# E_FULL: the field table is full (walk again, internal)
 
 PLAIN, ESCAPED, NULL = 0, 1, 2  # value kinds
 MAX_DEPTH = 62  # nesting the walker takes (a bit stack in one int64); deeper goes to the slower decoder
@@ -282,7 +287,8 @@ def _text_of(buf, i, e):
     """The text of the value at ``i``: (start, end, kind, end of the value); end of the value -1 if bad.
 
     Strings without their quotes (kind ``ESCAPED`` if they need unescaping), numbers and booleans as
-    written, null as ``NULL``, an object with ``#text`` by that value, other objects and lists as JSON.
+    written, null as ``NULL``, an object with ``#text`` by that value, other objects and lists as JSON
+    (``_value`` renders those with ``_render`` instead: this span is only taken for scalars).
     """
     c = _at(buf, i, e)
     if c == QUOTE:
@@ -432,13 +438,186 @@ def _quick(buf, e, v):
 
 
 @_leaf
+def _scalar(buf, i, e, out, o):
+    """Write the text of the JSON scalar at ``i`` to ``out`` at ``o`` (a string unescaped, a number or
+    boolean as written, null nothing): (end of the value, new o, kind ``NULL`` or ``PLAIN``); end -1 if
+    it is not JSON, -2 if it is a list or object."""
+    c = _at(buf, i, e)
+    if c == QUOTE:
+        j, esc = _string_end(buf, i + 1, e)
+        if j < 0:
+            return -1, o, NULL
+        if esc:
+            o2 = unescape(buf, i + 1, j, out, o)
+            return (j + 1 if o2 >= 0 else -1), max(o2, o), PLAIN
+        for k in range(j - i - 1):
+            out[o + k] = buf[i + 1 + k]
+        return j + 1, o + j - i - 1, PLAIN
+    if c == LBRACE or c == LBRACKET:
+        return -2, o, NULL
+    if c == 110:
+        return _literal_end(buf, i, e), o, NULL
+    end = _scalar_end(buf, i, e)
+    if end < 0:
+        return -1, o, NULL
+    for k in range(end - i):
+        out[o + k] = buf[i + k]
+    return end, o + end - i, PLAIN
+
+
+@_leaf
+def _text_member(buf, i, e):
+    """The value of the ``#text`` member of the object at ``i`` (its brace), -1 if it has none."""
+    k, empty = _first(buf, i + 1, e)
+    while not empty:
+        ka, kb, kesc, v = _member(buf, k, e)
+        if ka < 0:
+            return -1
+        if not kesc and _is(buf, ka, kb, _W_TEXT):
+            return v
+        k, empty = _next(buf, _skip(buf, v, e), e)
+        if k < 0:
+            return -1
+    return -1
+
+
+@_leaf
+def _item_start(buf, c, k, e, out, o, wrote):
+    """Before an item of a list (``c`` its bracket) or object at ``k``: the separator if an item was
+    written, and an object member's ``name=`` (none for ``#attributes``). (value index, new o)."""
+    if wrote:
+        out[o] = SEP
+        o += 1
+    if c == LBRACKET:
+        return k, o
+    ka, kb, kesc, v = _member(buf, k, e)
+    if ka < 0:
+        return -1, o
+    if kesc or not _is(buf, ka, kb, _W_ATTRS):
+        if kesc:
+            o = unescape(buf, ka, kb, out, o)
+            if o < 0:
+                return -1, 0
+        else:
+            for p in range(kb - ka):
+                out[o + p] = buf[ka + p]
+            o += kb - ka
+        out[o] = EQUALS
+        o += 1
+    return v, o
+
+
+@_leaf
+def _item_end(buf, c, end, e):
+    """After an item of a list or object: (next item's index, False), (index past the close, True), -1."""
+    k = _ws(buf, end, e)
+    d = _at(buf, k, e)
+    if d == COMMA:
+        return _ws(buf, k + 1, e), False
+    if d == (RBRACE if c == LBRACE else RBRACKET):
+        return k + 1, True
+    return -1, False
+
+
+@_leaf
+def _flat(buf, i, e, out, o):
+    """``_render`` of a value whose lists and objects hold only scalars (one level): end -2 if deeper."""
+    c = _at(buf, i, e)
+    if c != LBRACE and c != LBRACKET:
+        return _scalar(buf, i, e, out, o)
+    if c == LBRACE:
+        t = _text_member(buf, i, e)
+        if t >= 0:
+            end = _skip(buf, i, e)
+            tend, o2, kind = _scalar(buf, t, e, out, o)
+            return (end if tend >= 0 else tend), o2, kind
+    k = _ws(buf, i + 1, e)
+    if _at(buf, k, e) == (RBRACE if c == LBRACE else RBRACKET):
+        return k + 1, o, PLAIN
+    wrote = False
+    while True:
+        start = o
+        v, o = _item_start(buf, c, k, e, out, o, wrote)
+        if v < 0:
+            return -1, start, NULL
+        end, o, kind = _scalar(buf, v, e, out, o)
+        if end < 0:
+            return end, start, NULL
+        if kind == NULL:
+            o = start
+        else:
+            wrote = True
+        k, done = _item_end(buf, c, end, e)
+        if k < 0:
+            return -1, o, NULL
+        if done:
+            return k, o, PLAIN
+
+
+@_leaf
+def _render(buf, i, e, out, o):
+    """Write the text of the JSON value at ``i`` to ``out`` at ``o``: (end of the value, new o, kind);
+    end -1 if the value is not JSON, -2 if it nests deeper than two lists or objects (the slower
+    decoder takes the record: numba caches no recursive function, so the depth is fixed).
+
+    The text a log's reader means, never JSON: a string unescaped, a number or boolean as written, null
+    nothing (kind ``NULL``), an element with ``#text`` that text, a list its values one per line (nulls
+    left out), another object its members one per line as ``name=text`` (``#attributes`` without its
+    name). Never longer than the JSON it comes from (a separator or ``=`` takes a comma's or colon's
+    place), so it fits in ``out``. ``engines.evtx.text_of`` does the same with Polars.
+    """
+    c = _at(buf, i, e)
+    if c != LBRACE and c != LBRACKET:
+        return _scalar(buf, i, e, out, o)
+    if c == LBRACE:
+        t = _text_member(buf, i, e)
+        if t >= 0:
+            end = _skip(buf, i, e)
+            tend, o2, kind = _flat(buf, t, e, out, o)
+            return (end if tend >= 0 else tend), o2, kind
+    k = _ws(buf, i + 1, e)
+    if _at(buf, k, e) == (RBRACE if c == LBRACE else RBRACKET):
+        return k + 1, o, PLAIN
+    wrote = False
+    while True:
+        start = o
+        v, o = _item_start(buf, c, k, e, out, o, wrote)
+        if v < 0:
+            return -1, start, NULL
+        end, o, kind = _flat(buf, v, e, out, o)
+        if end < 0:
+            return end, start, NULL
+        if kind == NULL:
+            o = start
+        else:
+            wrote = True
+        k, done = _item_end(buf, c, end, e)
+        if k < 0:
+            return -1, o, NULL
+        if done:
+            return k, o, PLAIN
+
+
+@_leaf
 def _value(buf, e, v, out, o, la):
-    """``_text_of`` with the string unescaped into ``out``: (start, end, null?, value end, new o)."""
-    if _at(buf, v, e) == QUOTE:
+    """``_text_of`` with the string unescaped into ``out`` and lists and objects rendered there
+    (``_render``): (start, end, null?, value end, new o)."""
+    c = _at(buf, v, e)
+    if c == QUOTE:
         vs = v + 1
         ve, esc = _string_end(buf, vs, e)
         kind = ESCAPED if esc else PLAIN
         end = ve + 1 if ve >= 0 else -1
+    elif c == LBRACE or c == LBRACKET:
+        start = o
+        end, o, kind = _render(buf, v, e, out, o)
+        if end == -2:
+            return -1, -1, True, -2, start
+        if end < 0:
+            return -1, -1, True, -1, start
+        if kind == NULL:
+            return -1, -1, True, end, start
+        return la + start, la + o, False, end, o
     else:
         vs, ve, kind, end = _text_of(buf, v, e)
     if end < 0 or ve < 0:
@@ -557,6 +736,8 @@ def _data(buf, i, e, eventdata, r, fields, nf, out, o, la):
             null = False
             if vend == -2:
                 vs, ve, null, vend, o = _value(buf, e, v, out, o, la)
+                if vend == -2:
+                    return -1, nf, o, E_DEEP
             if vend < 0:
                 return -1, nf, o, E_JSON
             if nf == fields.shape[0]:
@@ -565,9 +746,11 @@ def _data(buf, i, e, eventdata, r, fields, nf, out, o, la):
             fields[nf, 1] = ka
             fields[nf, 2] = kb
             fields[nf, 3] = _fnv(buf, ka, kb, FNV_OFFSET)
+            if null:  # an element without content (the package writes null or "" by its BinXML type): empty
+                vs, ve = v, v
             fields[nf, 4] = vs
             fields[nf, 5] = ve
-            fields[nf, 6] = NULL if null else PLAIN
+            fields[nf, 6] = PLAIN
             nf += 1
         k, empty = _next(buf, vend, e)
         if k < 0:

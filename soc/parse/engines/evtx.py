@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import json
 import os
 import pickle
 import re
@@ -68,6 +69,7 @@ MAX_RECORDS_PER_CHUNK = CHUNK_SIZE // 24  # the smallest record is 24 bytes with
 CHANNEL = r'"Channel":"((?:[^"\\]|\\.)*)"'
 EVENT_ID = r'"EventID":(?:\{"#attributes":\{[^{}]*\},"#text":)?"?(\d+)'
 RANGE = re.compile(r"record IDs (\d+)\.\.(\d+)")
+SEP = "\n"  # between the values of a list (unnamed <Data>) or the members of an object, in their text
 # System fields: raw name -> path in the record's JSON (``#attributes`` are XML attributes)
 SYSTEM = {
     "System.Provider": ("Provider", "#attributes", "Name"),
@@ -276,7 +278,7 @@ class EvtxEngine(RecordEngine):
     def _group(self, text: pl.Series, ids: pl.Series, stamps: pl.Series, channel: str | None,
                event_id: str | None) -> ParseResult:
         try:
-            raw, names = flatten(text.str.json_decode(infer_schema_length=None))
+            raw, names = flatten(text.str.json_decode(infer_schema_length=None), text=text)
         except Exception:  # noqa: BLE001 - one record the decoder refuses must not sink its group
             return self._one_by_one(text, ids, stamps, channel, event_id)
         return self._typed(raw, names, text, ids, stamps, channel, event_id)
@@ -288,7 +290,7 @@ class EvtxEngine(RecordEngine):
         for i in range(text.len()):
             one = text.slice(i, 1)
             try:
-                raw, names = flatten(one.str.json_decode(infer_schema_length=None))
+                raw, names = flatten(one.str.json_decode(infer_schema_length=None), text=one)
             except Exception as exc:  # noqa: BLE001
                 why = f"record JSON does not decode: {str(exc).splitlines()[0][:200]}"
                 parts.append(ParseResult({}, self._dead(one, ids.slice(i, 1), why), 1))
@@ -840,9 +842,13 @@ def _strings(views: tuple[np.ndarray, np.ndarray], data: pa.Buffer, extra: pa.Bu
     return pl.Series(pa.Array.from_buffers(pa.string_view(), valid.size, [mask, pa.py_buffer(out), data, extra]))
 
 
-def flatten(decoded: pl.Series, system: bool = True) -> tuple[pl.DataFrame, list[str]]:
+def flatten(decoded: pl.Series, system: bool = True, text: pl.Series | None = None) -> tuple[pl.DataFrame, list[str]]:
     """String fields of decoded records: ``System.*`` and the EventData (or UserData, ...) fields, made by
-    one query whose expressions follow the decoded schema. Returns them and the data fields' names."""
+    one query whose expressions follow the decoded schema. Returns them and the data fields' names.
+
+    A data field whose element is in a record without content (null in the package's JSON) is ``""``,
+    as the walker has it; the decoded schema cannot tell it from an absent one, so the record's JSON
+    ``text`` (if given) is asked whether it has the key."""
     schema = decoded.dtype
     event = _sub(schema, "Event")
     if event is None:
@@ -869,24 +875,41 @@ def flatten(decoded: pl.Series, system: bool = True) -> tuple[pl.DataFrame, list
         for field, dtype in block.to_schema().items():
             if field == "#attributes" or field in exprs or field in SYSTEM:
                 continue
-            exprs[field] = text_of(expr.struct.field(field), dtype).alias(field)
+            value = text_of(expr.struct.field(field), dtype)
+            if text is not None:  # present without content: empty, not absent
+                key = pl.col("t").str.contains(json.dumps(field) + ":", literal=True)
+                value = pl.when(value.is_null() & key).then(pl.lit("")).otherwise(value)
+            exprs[field] = value.alias(field)
             names.append(field)
     if not exprs:  # nothing to read: still one row per record
         exprs["System.Channel"] = pl.repeat(None, decoded.len(), dtype=pl.String).alias("System.Channel")
-    return decoded.to_frame("d").select(list(exprs.values())), names
+    frame = decoded.to_frame("d") if text is None else pl.DataFrame([decoded.alias("d"), text.alias("t")])
+    return frame.select(list(exprs.values())), names
 
 
 def text_of(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A decoded JSON value as the text the log holds: numbers and booleans as written, an element with
-    attributes by its text, lists and other objects as JSON."""
+    """A decoded JSON value as the text the log holds, never JSON (matchers must not see escapes): numbers
+    and booleans as written, an element with attributes by its text, a list its values one per line
+    (nulls left out: unnamed ``<Data>``), another object its members one per line as ``name=text``
+    (``#attributes`` without its name). The same text as the Numba walker's (``evtx_kernel._render``)."""
     if dtype == pl.String:
         return value
     if isinstance(dtype, pl.Struct):
         text = _sub(dtype, "#text")
-        return value.struct.json_encode() if text is None else text_of(value.struct.field("#text"), text)
-    if isinstance(dtype, pl.List | pl.Array):
-        encoded = pl.struct(value.alias("v")).struct.json_encode()
-        return encoded.str.slice(5, encoded.str.len_chars() - 6)
+        if text is not None:
+            return text_of(value.struct.field("#text"), text)
+        parts = []
+        for f in dtype.fields:
+            inner = text_of(value.struct.field(f.name), f.dtype)
+            parts.append(inner if f.name == "#attributes" else pl.lit(f.name + "=") + inner)
+        joined = pl.concat_str(parts, separator=SEP, ignore_nulls=True) if parts else pl.lit("")
+        return pl.when(value.is_not_null()).then(joined)
+    if isinstance(dtype, pl.Array):
+        return text_of(value.arr.to_list(), pl.List(dtype.inner))
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        values = value if inner == pl.String else value.list.eval(text_of(pl.element(), inner))
+        return values.list.join(SEP, ignore_nulls=True)
     if dtype == pl.Boolean:
         return pl.when(value).then(pl.lit("true")).when(~value).then(pl.lit("false"))
     return value.cast(pl.String)

@@ -12,6 +12,8 @@ with the reason, a blank line is skipped.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 
@@ -19,7 +21,7 @@ from soc.parse import json_kernel as K
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import SpecError
 from soc.parse.engines.base import Engine, merge
-from soc.parse.engines.evtx import text_of
+from soc.parse.engines.evtx import SEP, text_of
 from soc.parse.windows import mapping_of
 
 # System raw name -> path, per layout
@@ -49,10 +51,12 @@ NXLOG_META = {
     "UserID", "AccountType", "Category", "Opcode", "Message", "EventReceivedTime", "SourceModuleName",
     "SourceModuleType", "Level", "ERRORINFO",
 }
+# grouping keys (JSON written with or without spaces after the colons)
 KEYS = {
-    "winlogbeat": (r'"channel":"((?:[^"\\]|\\.)*)"', r'"event_id":"?(\d+)'),
-    "nxlog": (r'"Channel":"((?:[^"\\]|\\.)*)"', r'"EventID":"?(\d+)'),
+    "winlogbeat": (r'"channel"\s*:\s*"((?:[^"\\]|\\.)*)"', r'"event_id"\s*:\s*"?(\d+)'),
+    "nxlog": (r'"Channel"\s*:\s*"((?:[^"\\]|\\.)*)"', r'"EventID"\s*:\s*"?(\d+)'),
 }
+PARAM = re.compile(r"param([1-9]\d*)")  # Winlogbeat's names of unnamed <Data> elements
 
 
 class WindowsJsonEngine(Engine):
@@ -129,6 +133,12 @@ class WindowsJsonEngine(Engine):
                             base = pl.col("d").struct.field("winlog").struct.field(block)
                             exprs[f.name] = text_of(base.struct.field(f.name), f.dtype).alias(f.name)
                             names.append(f.name)
+            params = sorted((int(m.group(1)), n) for n in names if (m := PARAM.fullmatch(n)))
+            if params and "Data" not in exprs:  # unnamed <Data>: also one text, as the EVTX reader has it
+                values = [exprs[n] for _, n in params]
+                exprs["Data"] = pl.when(pl.any_horizontal([v.is_not_null() for v in values])).then(
+                    pl.concat_str(values, separator=SEP, ignore_nulls=True)).alias("Data")
+                names.append("Data")
         else:
             for f in schema.fields:
                 if f.name not in NXLOG_META and f.name not in exprs:
