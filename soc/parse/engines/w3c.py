@@ -1,8 +1,9 @@
 """Engine for W3C extended log files (IIS): fields named by ``#Fields:`` directives.
 
 A file may hold several header blocks (IIS writes a new one at each restart or configuration change), so
-the field list is state carried from line to line and across chunks. Directive lines are parsed (they
-set the state) but produce no event. Options (spec ``w3c:``): ``default_fields``, used for lines before
+the field list is state carried from line to line and across chunks. Directive lines set the state but
+are not records: they are not counted as read (read = parsed + dead-lettered counts events and dead
+letters only, as for Zeek's TSV headers). Options (spec ``w3c:``): ``default_fields``, used for lines before
 any ``#Fields:`` (a log cut from the middle of a file, a log whose header was not kept): a list of field
 names, or a mapping of field count -> field names (IIS layouts differ in their number of fields, so a
 line's count picks its layout; a line of another count is dead-lettered, saying so); ``timestamp`` (the
@@ -37,9 +38,13 @@ class W3CEngine(Engine):
         self.fields: list[str] | None = None
 
     def parse(self, batch: LineBatch) -> ParseResult:
-        return by_directives(batch, self._directive, self._segment)
+        self.directives = 0
+        res = by_directives(batch, self._directive, self._segment)
+        res.lines -= self.directives  # directive lines are not records (as Zeek's TSV headers)
+        return res
 
     def _directive(self, line: bytes) -> None:
+        self.directives += 1
         if line.startswith(FIELDS):
             self.fields = line[len(FIELDS):].decode("utf-8", "replace").split()
 
