@@ -358,6 +358,21 @@ IDS = [
      "LAN-to-LAN, Duration: 1h:02m:03s, Bytes xmt: 1200, Bytes rcv: 3400, Reason: User Requested",
      "authentication", {"event.code": "113019", "event.action": "vpn-logout", "source.ip": "192.0.2.1",
                         "source.bytes": 3400, "destination.bytes": 1200, "event.reason": "User Requested"}),
+    ("%ASA-6-113005: AAA user authentication Rejected: reason = Invalid password: server = 10.1.1.2 : user = carol: "
+     "user IP = 198.51.100.9", "authentication", {"event.code": "113005", "event.outcome": "failure",
+                                                  "event.reason": "Invalid password", "server.ip": "10.1.1.2",
+                                                  "user.name": "carol", "source.ip": "198.51.100.9"}),
+    ("%ASA-6-113004: AAA user authorization Successful: server = 10.1.1.2 , User = carol", "authentication",
+     {"event.code": "113004", "event.outcome": "success", "server.ip": "10.1.1.2", "user.name": "carol"}),
+    ("%ASA-6-113015: AAA user authentication Rejected: reason = User was not found: local database: user = dave: "
+     "user IP = 198.51.100.10", "authentication", {"event.code": "113015", "event.reason": "User was not found",
+                                                   "user.name": "dave", "source.ip": "198.51.100.10"}),
+    ("%ASA-3-313001: Denied ICMP type=8, code=0 from 198.51.100.7 on interface outside", "network",
+     {"event.code": "313001", "event.action": "deny", "network.transport": "icmp", "source.ip": "198.51.100.7",
+      "cisco.asa.icmp_type": "8"}),
+    ("%ASA-4-313004: Denied ICMP type=0, from laddr 198.51.100.7 on interface outside to 203.0.113.5: no matching "
+     "session", "network", {"event.code": "313004", "destination.ip": "203.0.113.5",
+                            "event.reason": "no matching session"}),
     # configuration changes by administrators
     ("%ASA-5-111008: User 'enable_15' executed the 'write memory' command.", "device",
      {"event.code": "111008", "event.action": "command-executed", "event.category": "configuration",
