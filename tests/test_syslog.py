@@ -119,6 +119,9 @@ def test_rfc3164_fraction_of_second():
      "connect from unknown[192.0.2.4]"),
     ("web01 app[]: empty pid", "web01", "app", None, "empty pid"),
     ("web01 app:", "web01", "app", None, None),
+    ("gw-1 user.info kernel: msg x", "gw-1", "kernel", None, "msg x"),  # a relay's facility.level
+    ("gw-1 local7.warning sshd[9]: msg x", "gw-1", "sshd", 9, "msg x"),
+    ("gw-1 user.infox kernel: msg x", "gw-1", "user.infox", None, "kernel: msg x"),  # not a level
 ])
 def test_rfc3164_tag_with_or_without_pid_and_colon(rest, host, name, pid, message):
     row = plain("Oct 11 22:14:15 " + rest)

@@ -2,7 +2,7 @@
 
 Optional ``<PRI>``; ``Mmm dd hh:mm:ss HOST TAG[PID]: MSG`` with or without the host, pid and colon (Cisco
 ASA's ``Mmm dd yyyy hh:mm:ss[:]`` stamp and ``HOST : TAG: MSG`` too; old Linux-PAM's ``sshd(pam_unix)[PID]:``
-tag is program ``sshd``, the module name dropped);
+tag is program ``sshd``, the module name dropped; a relay's ``facility.level`` word after the host skipped);
 ``<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG``; rsyslog's ISO 8601 stamp in place of ``Mmm dd hh:mm:ss``.
 The timestamp is converted here too (year-less ones by the rule of ``time.yearless``), and rsyslog's
 ``message repeated N times: [ MSG]`` is unwrapped: MSG is the message and N its ``repeat`` field.
@@ -42,6 +42,7 @@ ERRORS = {
 _MONTHS = np.frombuffer(b"janfebmaraprmayjunjulaugsepoctnovdec", np.uint8)
 _REPEATED = np.frombuffer(b"message repeated ", np.uint8)
 _TIMES = np.frombuffer(b" times: [", np.uint8)
+_LEVELS = np.frombuffer(b"emerg,alert,crit,err,error,warn,warning,notice,info,debug,panic,", np.uint8)
 
 
 @njit(cache=True)
@@ -237,6 +238,28 @@ def _message(buf, i, e, r, fs, fe):
 
 
 @njit(cache=True)
+def _level_end(buf, i, e):
+    """End of a ``facility.level`` word at ``i`` followed by a blank (``user.info``, ``local7.warning``), or -1."""
+    j = i
+    while j < e and (97 <= buf[j] <= 122 or _digit(buf[j])):
+        j += 1
+    if j - i < 2 or j - i > 8 or j >= e or buf[j] != DOT:
+        return -1
+    k = j + 1
+    while k < e and 97 <= buf[k] <= 122:
+        k += 1
+    if k >= e or buf[k] != SP:
+        return -1
+    a = 0
+    for b in range(_LEVELS.size):
+        if _LEVELS[b] == COMMA:
+            if b - a == k - j - 1 and same_bytes(buf, j + 1, _LEVELS, a, b - a):
+                return k
+            a = b + 1
+    return -1
+
+
+@njit(cache=True)
 def _bsd_tail(buf, i, e, r, fs, fe):
     """``HOST TAG[PID]: MSG`` after the timestamp; the host, pid and colon may each be missing."""
     while i < e and buf[i] == SP:
@@ -257,6 +280,11 @@ def _bsd_tail(buf, i, e, r, fs, fe):
             return E_HOST
         if buf[i] == COLON and i + 1 < e and buf[i + 1] == SP:  # "HOST : TAG: MSG" (ASA logging device-id)
             i += 1
+            while i < e and buf[i] == SP:
+                i += 1
+        j = _level_end(buf, i, e)
+        if j > 0:  # "HOST user.info TAG: MSG": the facility.level some relays (EdgeOS, busybox) write
+            i = j
             while i < e and buf[i] == SP:
                 i += 1
         a = i
