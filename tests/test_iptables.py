@@ -84,7 +84,9 @@ ISO_GLUED = ("2026-11-23T02:15:24Z edge-rtr kernel: [lan-local-default-A]IN=eth1
              "SYN URGP=0")
 LEVEL = ("Nov 23 09:15:25 edge-rtr user.warning kernel: [WAN_LOCAL-default-D]IN=eth0 OUT= SRC=203.0.113.3 "
          "DST=192.0.2.1 LEN=40 TOS=0x00 PREC=0x00 TTL=240 ID=2 PROTO=TCP SPT=1 DPT=8443 WINDOW=1 RES=0x00 SYN URGP=0")
-ROUTER = [GLUED, GLUED_UPTIME, NO_TAG, NO_HOST, ISO_GLUED, LEVEL]
+SHOREWALL = ("Nov 23 09:15:26 fw2 kernel: [ 77.1] Shorewall:net-fw:DROP:IN=eth0 OUT= SRC=203.0.113.4 DST=192.0.2.2 "
+             "LEN=40 TOS=0x00 PREC=0x00 TTL=240 ID=2 PROTO=TCP SPT=2 DPT=25 WINDOW=1 RES=0x00 SYN URGP=0")
+ROUTER = [GLUED, GLUED_UPTIME, NO_TAG, NO_HOST, ISO_GLUED, LEVEL, SHOREWALL]
 
 
 def test_router_and_appliance_shapes_are_netfilter_events():
@@ -95,10 +97,11 @@ def test_router_and_appliance_shapes_are_netfilter_events():
         ("REJECT", "198.51.100.22", None, "10.0.0.32", None, "icmp", "eth0", None, 88),
         ("lan-local-default-A", "10.0.20.5", 51000, "10.0.20.1", 53, "tcp", "eth1.20", None, 60),
         ("WAN_LOCAL-default-D", "203.0.113.3", 1, "192.0.2.1", 8443, "tcp", "eth0", None, 40),
+        ("Shorewall:net-fw:DROP", "203.0.113.4", 2, "192.0.2.2", 25, "tcp", "eth0", None, 40),
     ]]
     res = parse_text("iptables", "\n".join(ROUTER) + "\n")
     hosts = res.frames[("network", "iptables")].sort("log.line")["observer.name"].cast(str).to_list()
-    assert hosts == ["edge-rtr", "edge-rtr", "appliance-7", None, "edge-rtr", "edge-rtr"]
+    assert hosts == ["edge-rtr", "edge-rtr", "appliance-7", None, "edge-rtr", "edge-rtr", "fw2"]
 
 
 def test_router_shapes_sniff_as_iptables():
