@@ -219,7 +219,8 @@ def test_rules_convert_to_elasticsearch_queries(tmp_path):
                                     str(RULES / "linux_sshd_brute_force.yml"), "-o", str(out)])
     queries = {q["title"]: q["query"] for q in map(json.loads, out.read_text().splitlines())}
     assert queries["SSH Authentication Failure"] == \
-        "(process.name:(sshd OR sshd\\-session)) AND event.outcome:failure AND (event.action:(ssh_login OR invalid_user))"
+        ("(process.name:(sshd OR sshd\\-session)) AND event.outcome:failure AND "
+         "(event.action:(ssh_login OR invalid_user))")
     assert "*\\/etc\\/passwd*" in queries["Path Traversal Or Local File Inclusion Attempt"]
     # Lucene has no correlations: the rule is reported with the reason, and the exit code says so
     assert res.exit_code == 1
