@@ -73,12 +73,78 @@ def test_fields_with_and_without_syslog_header():
 
 def test_malformed_lines_and_counts():
     lines = [SCAN, SCAN[:80], "CEF:0|V|P|1|2|N|5|junk here", "CEF:0|V|P|1|2|N|5|spt=99999 rt=1795400113000",
-             "CEF:0|V|P|1|2|N|5|src=10.0.0.1", "no record here", WORM]
+             "CEF:0|V|P|1|2|N|5|src=10.0.0.1 rt=yesterday", "no record here", WORM]
     res = parse_text("cef", "\n".join(lines) + "\n")
     assert (res.lines, res.parsed) == (7, 2)
     assert res.dead["error.message"].to_list() == [
         "truncated CEF header (fewer than 7 fields)", "CEF extension does not start with key=value",
-        "source.port: 99999 is not a valid uint16", "@timestamp: missing", "no CEF: record"]
+        "source.port: 99999 is not a valid uint16", "@timestamp: yesterday is not a valid timestamp",
+        "no CEF: record"]
+
+
+READ = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)  # parse_text's reference: the input's own time
+AT = datetime(2026, 11, 23, 2, 15, 13, tzinfo=UTC)  # 09:15:13 in Asia/Ho_Chi_Minh
+
+
+@pytest.mark.parametrize("ext, when, source", [
+    ("rt=1795400113000", AT, "rt"),  # epoch milliseconds (ArcSight's own form)
+    ("rt=Nov 23 2026 09:15:13", AT, "rt"),  # no zone: the configured zone
+    ("rt=Nov 23 2026 09:15:13.250", AT.replace(microsecond=250000), "rt"),
+    ("rt=Nov  3 2026 09:15:13", AT.replace(day=3), "rt"),
+    ("rt=Nov 23 2026 02:15:13 UTC", AT, "rt"),
+    ("rt=Nov 23 2026 02:15:13.500 GMT", AT.replace(microsecond=500000), "rt"),
+    ("rt=Nov 23 2026 04:15:13 +0200", AT, "rt"),
+    ("rt=Nov 23 2026 09:15:13 GMT+07:00", AT, "rt"),
+    ("rt=Nov 23 09:15:13", AT, "rt"),  # year-less: the year of the input's time
+    ("rt=Nov 23 02:15:13.000 UTC", AT, "rt"),
+    ("deviceReceiptTime=2026-11-23T02:15:13.000Z", AT, "deviceReceiptTime"),
+    ("end=1795400113000 start=1795400000000", AT, "end"),
+    ("start=Nov 23 2026 09:15:13 act=x", AT, "start"),
+    ("src=10.0.0.1", READ, "input_time"),  # no time of its own: still an event, at the input's time
+    ("rt= src=10.0.0.1", READ, "input_time"),  # an empty rt is no time either
+])
+def test_the_record_time_and_where_it_came_from(ext, when, source):
+    res = parse_text("cef", "CEF:0|Vendor|Product|1.0|100|Name|5|" + ext + "\n")
+    assert res.dead.height == 0, res.dead["error.message"].to_list()
+    row = res.frames[("security", "cef")].row(0, named=True)
+    assert (row["@timestamp"], row["soc.timestamp_source"]) == (when, source)
+
+
+def test_the_record_time_wins_over_the_syslog_header_and_the_header_over_the_input_time():
+    rt = "Nov 23 10:00:00 relay01 CEF:0|V|P|1|2|N|5|rt=1795400113000 end=1795400000000 start=1795399000000"
+    header = "Nov 23 10:00:00 relay01 CEF:0|V|P|1|2|N|5|src=10.0.0.1"
+    rows = parse_text("cef", rt + "\n" + header + "\n").frames[("security", "cef")].rows(named=True)
+    assert (rows[0]["@timestamp"], rows[0]["soc.timestamp_source"]) == (AT, "rt")
+    assert rows[0]["event.end"] == datetime(2026, 11, 23, 2, 13, 20, tzinfo=UTC)
+    assert rows[0]["event.start"] == datetime(2026, 11, 23, 1, 56, 40, tzinfo=UTC)
+    assert (rows[1]["@timestamp"], rows[1]["soc.timestamp_source"]) == (datetime(2026, 11, 23, 3, tzinfo=UTC),
+                                                                          "syslog")
+
+
+def test_without_any_time_the_input_time_is_the_files_mtime(tmp_path):
+    """Through the pipeline: the reference of a file is its modification time (the latest moment its lines can
+    have been written, and the same on every re-run of the same file)."""
+    import os
+
+    from soc import pipeline
+    from soc.sources import discover
+    from tests.conftest import Keep
+
+    log = tmp_path / "export.cef"
+    log.write_text("CEF:0|Vendor|Product|1.0|100|Name|5|src=10.0.0.1 suser=alice\n")
+    os.utime(log, (1795400113, 1795400113))
+    sink = Keep()
+    (st,) = pipeline.run(discover([str(log)]), sink)
+    assert (st.read, st.parsed, st.dead) == (1, 1, 0)
+    (frame,) = sink.frames[("security", "cef")]
+    assert frame.row(0, named=True)["@timestamp"] == AT
+    assert frame.row(0, named=True)["soc.timestamp_source"] == "input_time"
+
+
+def test_severity_words_in_any_case():
+    res = parse_text("cef", "CEF:0|Elastic|Vaporware|1.0|18|Web request|low|rt=1795400113000\n"
+                            "CEF:1|V|P|1|2|N|very-high|rt=1795400113000\n")
+    assert res.frames[("security", "cef")]["event.severity"].to_list() == [3, 10]
 
 
 def test_sniffed_as_cef_with_or_without_syslog_header():
