@@ -228,40 +228,49 @@ SMALL = ATTACK + ("TA0002-Execution/T1569.002-Service execution/"
                   "ID7000,7009,7045-Payload deployed via service - Tchopper.evtx")
 
 
-def _chunk_crc(chunk: bytearray) -> None:
-    struct.pack_into("<I", chunk, 124, zlib.crc32(bytes(chunk[:120]) + bytes(chunk[128:512])))
-
-
-def test_chunk_record_numbers_that_differ_from_ids_are_no_dead_letters(corpora, tmp_path):
-    """A log saved from a filtered view or cut from a larger one: its chunks number their records from 1
-    while the records keep their ids (e.g. numbers 1..16 for ids 74..89)."""
-    data = bytearray((corpora / SMALL).read_bytes())
-    number, chunks = 1, 0
+def _shift_ids(data: bytearray, shift: int) -> int:
+    """Add ``shift`` to every record identifier (chunk headers and record headers; checksums made again):
+    the chunks keep numbering their records from 1, as a log cut from a larger one or saved from a filtered
+    view has them (numbers 1..16 for ids 74..89). Returns the number of chunks."""
+    chunks = 0
     for off in range(4096, len(data) - 65535, 65536):
         chunk = data[off: off + 65536]
         if chunk[:8] != b"ElfChnk\x00":
             continue
-        first_id, last_id = struct.unpack_from("<QQ", chunk, 24)
-        struct.pack_into("<QQ", chunk, 8, number, number + last_id - first_id)
-        number += last_id - first_id + 1
-        _chunk_crc(chunk)
+        first, last = struct.unpack_from("<QQ", chunk, 24)
+        struct.pack_into("<QQ", chunk, 24, first + shift, last + shift)
+        free, at = struct.unpack_from("<I", chunk, 48)[0], 512
+        while at + 24 <= free:
+            size, rid = struct.unpack_from("<IQ", chunk, at + 4)
+            struct.pack_into("<Q", chunk, at + 8, rid + shift)
+            at += size
+        struct.pack_into("<I", chunk, 52, zlib.crc32(bytes(chunk[512:free])))
+        struct.pack_into("<I", chunk, 124, zlib.crc32(bytes(chunk[:120]) + bytes(chunk[128:512])))
         data[off: off + 65536] = chunk
         chunks += 1
-    assert chunks >= 2
-    renumbered = tmp_path / "renumbered.evtx"
-    renumbered.write_bytes(bytes(data))
-    want = sum(1 for _ in evtx.PyEvtxParser(str(renumbered)).records_json())
+    return chunks
+
+
+def test_chunk_record_numbers_that_differ_from_ids_are_no_dead_letters(corpora, tmp_path):
+    data = bytearray((corpora / SMALL).read_bytes())
+    assert _shift_ids(data, 73) >= 2
+    shifted = tmp_path / "shifted.evtx"
+    shifted.write_bytes(bytes(data))
+    ids = [r["event_record_id"] for r in evtx.PyEvtxParser(str(shifted)).records_json()]
+    assert ids[0] == 74 and len(ids) > 700
     keep = Keep()
-    (st,) = pipeline.run(discover([str(renumbered)]), keep, specs={SPEC.name: SPEC})
+    (st,) = pipeline.run(discover([str(shifted)]), keep, specs={SPEC.name: SPEC})
     assert st.error is None
-    assert (st.read, st.parsed, st.dead) == (want, want, 0), keep.dead[:1]
+    assert (st.read, st.parsed, st.dead) == (len(ids), len(ids), 0), keep.dead[:1]
+    lines = pl.concat([f.select("log.line") for parts in keep.frames.values() for f in parts])["log.line"]
+    assert sorted(lines.to_list()) == ids
 
 
 # --- 3. garbage where the file header announces chunks ---------------------------------------------------------
 
 def test_garbage_chunks_are_dead_letters_naming_the_offset(corpora, tmp_path):
     data = bytearray((corpora / SMALL).read_bytes())
-    count = struct.unpack_from("<H", data, 42)[0]
+    count = (len(data) - 4096) // 65536  # every slot: garbage, announced by the file header or not
     rng = np.random.default_rng(16)
     data[4096:] = rng.integers(0, 256, len(data) - 4096, dtype=np.uint8).tobytes()
     bad = tmp_path / "garbage.evtx"

@@ -20,7 +20,7 @@ CPU when the machine has a CPU to spare, else none (``processes``).
 Each piece's records are counted against its own chunks' headers, so the counts and dead letters are
 those of the whole file read in one process; a worker that fails leaves its pieces to this process.
 
-Counts: the chunk headers of the file say which record numbers it holds; a record the ``evtx`` package
+Counts: the chunk headers of the file say which records (by id) it holds; a record the ``evtx`` package
 does not return (a corrupt or truncated chunk: it warns and skips it) is dead-lettered with the reason
 and its raw bytes as far as the file has them, so records read = parsed + dead-lettered.
 """
@@ -99,6 +99,7 @@ class EvtxEngine(RecordEngine):
         super().__init__(spec, ctx)
         self.mapping = mapping_of(spec)
         self.batch_size = int(spec.options.get("batch", 50_000))
+        self.unreadable = False  # the evtx package refused the file (one dead letter says why)
 
     @classmethod
     def reading_ahead(cls, paths: list[str]) -> contextlib.AbstractContextManager:
@@ -115,6 +116,7 @@ class EvtxEngine(RecordEngine):
         tasks = ahead.open_file(path) if ahead is not None else None
         if tasks is not None:
             yield from self._parallel(ahead, tasks)
+            yield from self._bad_slots(path)
             return
         spool = None
         if path is None:  # compressed or stdin: the evtx parser needs to seek
@@ -130,6 +132,7 @@ class EvtxEngine(RecordEngine):
                     yield from self._parallel(ahead, range(len(cut)))
             else:
                 yield from self._records(target, target, chunks)
+            yield from self._bad_slots(target)
         finally:
             if spool is not None:
                 spool.close()
@@ -147,6 +150,7 @@ class EvtxEngine(RecordEngine):
             yield self._batch(text, ids, stamps)
             del text, stamps
         if reading.error is not None:
+            self.unreadable = True
             yield self._unreadable(target, reading.error)
             return
         yield from self._tail(target, chunks, seen, reading.problems)
@@ -329,6 +333,17 @@ class EvtxEngine(RecordEngine):
             "log.line": ids, "log.offset": nulls("log.offset", pl.Int64, n),
             "error.message": why.alias("error.message"), "event.original": text.cast(pl.Binary),
         }, schema=DEAD_LETTERS)
+
+    def _bad_slots(self, target) -> Iterator[ParseResult]:
+        """Dead letters of the chunk slots the evtx package cannot read and no chunk header announces
+        (``bad_slots``): one a slot, with its offset and bytes (its records cannot be counted)."""
+        if self.unreadable:
+            return
+        rows = [(self.ctx.path, None, offset, why, raw) for offset, why, raw in bad_slots(target)]
+        if rows:
+            cols = list(zip(*rows, strict=True))
+            yield ParseResult({}, pl.DataFrame(dict(zip(DEAD_LETTERS, cols, strict=True)), schema=DEAD_LETTERS),
+                              len(rows))
 
     def _unreadable(self, target, why: str) -> ParseResult:
         head = _read_at(target, 0, 4096)
@@ -926,20 +941,53 @@ def _sub(dtype: pl.DataType | None, name: str) -> pl.DataType | None:
 
 
 def chunk_ranges(target) -> list[tuple[int, int, int]]:
-    """(file offset, first record number, last record number) of every chunk the file's headers announce."""
+    """(file offset, first record id, last record id) of every chunk in the file. A chunk header holds
+    its records' numbers (bytes 8-24) and identifiers (24-40); the evtx package returns (and ``_locate``
+    reads) identifiers, which differ from the numbers in a log cut from a larger one or saved from a
+    filtered view (numbers 1..16, ids 74..89): comparing numbers made phantom dead letters."""
     if isinstance(target, str):
         with open(target, "rb") as fh:
             return chunk_ranges(fh)
     out = []
     size = _size(target)
     offset = HEADER_SIZE
-    while offset + 32 <= size:
-        head = _read_at(target, offset, 32)
+    while offset + 40 <= size:
+        head = _read_at(target, offset, 40)
         if head[:8] == CHUNK_MAGIC:
-            first, last = struct.unpack_from("<QQ", head, 8)
+            first, last = struct.unpack_from("<QQ", head, 24)
             if first <= last and last - first < MAX_RECORDS_PER_CHUNK:
                 out.append((offset, first, last))
         offset += CHUNK_SIZE
+    return out
+
+
+def bad_slots(target) -> list[tuple[int, str, bytes]]:
+    """(offset, reason, bytes) of every 64 KiB slot after the file header that is not a chunk: bytes
+    without a chunk header (garbage: the evtx package skips it and says nothing), or a slot of zeros
+    among the chunks the file header announces. Zeros past them are unused space, not records."""
+    head = _read_at(target, 0, HEADER_SIZE)
+    if head[:8] != MAGIC or len(head) < 44:
+        return []
+    announced = struct.unpack_from("<H", head, 42)[0]
+    chunks = chunk_ranges(target)
+    valid = {offset for offset, _, _ in chunks}
+    out = []
+    for k, offset in enumerate(range(HEADER_SIZE, _size(target), CHUNK_SIZE)):
+        if offset in valid or _read_at(target, offset, 8) == CHUNK_MAGIC:
+            continue  # a chunk (one with a broken header is the package's to report, as it reads it)
+        raw = _read_at(target, offset, CHUNK_SIZE)
+        if not any(raw):
+            if k >= announced:
+                continue
+            what = f"is empty although the file header announces {announced} chunks"
+        else:
+            what = "is not an EVTX chunk (no ElfChnk header)"
+        before = [last for at, _, last in chunks if at < offset]
+        after = [first for at, first, _ in chunks if at > offset]
+        gap = ""
+        if before and after and after[0] > before[-1] + 1:
+            gap = f"; records {before[-1] + 1}..{after[0] - 1} are missing between the chunks around it"
+        out.append((offset, f"chunk at byte {offset} {what}{gap}: its records cannot be read", raw))
     return out
 
 
