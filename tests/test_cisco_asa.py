@@ -412,9 +412,9 @@ def test_frequent_message_ids_land_in_their_family_with_ecs_fields(message, fami
     assert row["observer.name"] == "fw01" and row["message"] == message.split(": ", 1)[1]
 
 
-def test_lines_without_a_syslog_header_are_kept_with_the_reference_time_and_say_so():
+def test_lines_without_a_syslog_header_are_kept_with_the_input_time_and_say_so():
     """A file of bare ``%ASA-...`` lines (a device's buffer copied out, a collector that strips headers) or
-    ``<PRI>::`` stamps: parsed, timed by the reference time the reader has, ``cisco.asa.time_from`` says so."""
+    ``<PRI>::`` stamps: parsed, timed by the input's time (file mtime), ``soc.timestamp_source`` says so (as CEF)."""
     ref = datetime(2026, 11, 23, 3, 0, 0, tzinfo=UTC)
     lines = [f"%ASA-6-302013: {BUILT}", "<166>:: %ASA-auth-6-605004: Login denied from 198.51.100.9/40022 to "
              'outside:203.0.113.5/ssh for user "root"', "%FTD-7-609001: Built local-host inside:10.1.1.5",
@@ -422,17 +422,17 @@ def test_lines_without_a_syslog_header_are_kept_with_the_reference_time_and_say_
     res = parse_text("cisco_asa", "\n".join(lines) + "\n", reference=ref)
     assert res.dead.height == 0, res.dead["error.message"].to_list()
     net = res.frames[("network", "cisco.asa")]
-    assert net.select("@timestamp", "cisco.asa.time_from", "event.code", "observer.name").rows() == [
-        (ref, "reference time", "302013", None),
-        (datetime(2026, 11, 23, 2, 15, 13, tzinfo=UTC), None, "302013", None)]
+    assert net.select("@timestamp", "soc.timestamp_source", "event.code", "observer.name").rows() == [
+        (ref, "input_time", "302013", None),
+        (datetime(2026, 11, 23, 2, 15, 13, tzinfo=UTC), "syslog", "302013", None)]
     auth = res.frames[("authentication", "cisco.asa")]
     (row,) = auth.to_dicts()
-    assert pick(row, "@timestamp cisco.asa.time_from event.code user.name event.outcome") == {
-        "@timestamp": ref, "cisco.asa.time_from": "reference time", "event.code": "605004", "user.name": "root",
+    assert pick(row, "@timestamp soc.timestamp_source event.code user.name event.outcome") == {
+        "@timestamp": ref, "soc.timestamp_source": "input_time", "event.code": "605004", "user.name": "root",
         "event.outcome": "failure"}
     (other,) = res.frames[("syslog", "cisco.asa")].to_dicts()
-    assert pick(other, "@timestamp cisco.asa.time_from event.code log.level message") == {
-        "@timestamp": ref, "cisco.asa.time_from": "reference time", "event.code": "609001", "log.level": "debug",
+    assert pick(other, "@timestamp soc.timestamp_source event.code log.level message") == {
+        "@timestamp": ref, "soc.timestamp_source": "input_time", "event.code": "609001", "log.level": "debug",
         "message": "Built local-host inside:10.1.1.5"}
 
 
