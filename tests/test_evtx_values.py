@@ -357,3 +357,58 @@ def test_json_lines_with_spaces_after_colons_are_sniffed():
     signatures = [s.signature for s in load_specs().values()]
     assert sniff(WINLOGBEAT_DATA.encode(), signatures) == "winlogbeat"
     assert sniff(NXLOG_DATA.encode(), signatures) == "nxlog_windows"
+
+
+def _rules(tmp_path: Path, logsource: str, field: str) -> Path:
+    """Four rules of our own on one field: ``null``, ``''``, ``|exists: true``, ``|exists: false``."""
+    folder = tmp_path / "rules"
+    folder.mkdir(parents=True, exist_ok=True)
+    tests = {"null": f"{field}: null", "empty": f"{field}: ''", "exists": f"{field}|exists: true",
+             "absent": f"{field}|exists: false"}
+    for i, (name, test) in enumerate(tests.items()):
+        (folder / f"{name}.yml").write_text(
+            f"title: is-{name}\nid: 0c0ffee0-0000-4000-8000-00000000000{i}\nlogsource: {{{logsource}}}\n"
+            f"detection:\n  sel:\n    {test}\n  condition: sel\n")
+    return folder
+
+
+def _by_rule(folder: Path, frames: dict, line: str = "log.line") -> dict[str, list[int]]:
+    from soc.sigma.hunt import Hunter
+    from soc.sigma.loader import load
+
+    ruleset = load([folder], use_cache=False)
+    assert len(ruleset.rules) == 4, ruleset.errors
+    hunter = Hunter(ruleset)
+    for key, frame in frames.items():
+        hunter.feed(key, frame)
+    found = hunter.matches()
+    return {name: sorted(found.filter(pl.col("rule.name") == "is-" + name)[line].to_list())
+            for name in ("null", "empty", "exists", "absent")}
+
+
+def test_null_empty_and_exists_through_the_hunt_in_every_family(tmp_path):
+    """The same rules mean the same in an EVTX, a JSON and a text family: ``null`` = no value (absent, or
+    the format's no-value marker), ``''`` = a present empty value, ``exists`` = has a value ('' too)."""
+    system = '"EventID":8,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"PC1"'
+    evtx_records = [_record('"EventData":{"SourceImage":"a.exe","StartModule":""}', system),
+                    _record('"EventData":{"SourceImage":"b.exe","StartModule":null}', system),
+                    _record('"EventData":{"SourceImage":"c.exe"}', system),
+                    _record('"EventData":{"SourceImage":"d.exe","StartModule":"C:\\\\x.dll"}', system)]
+    frames, _ = evtx_frames(evtx_records)
+    windows = _rules(tmp_path / "w", "product: windows, category: create_remote_thread", "StartModule")
+    assert _by_rule(windows, frames) == {"null": [3], "empty": [1, 2], "exists": [1, 2, 4], "absent": [3]}
+
+    lines = [json.dumps({"@timestamp": "2026-11-02T01:15:00.000Z",
+                         "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 8,
+                                    "record_id": n, "event_data": {"SourceImage": "x.exe", **data}}})
+             for n, data in enumerate([{"StartModule": ""}, {}, {"StartModule": "C:\\x.dll"}], 1)]
+    res = parse_text("winlogbeat", "\n".join(lines) + "\n")
+    assert _by_rule(windows, res.frames) == {"null": [2], "empty": [1], "exists": [1, 3], "absent": [2]}
+
+    web = ('203.0.113.7 - - [02/Nov/2026:08:15:00 +0700] "GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"\n'
+           '203.0.113.8 - - [02/Nov/2026:08:15:01 +0700] "GET /a HTTP/1.1" 200 512 "https://portal.example.gov.vn/" '
+           '"curl/8.5.0"\n')
+    res = parse_text("web_access", web)
+    assert res.dead.height == 0
+    referer = _rules(tmp_path / "t", "category: webserver", "cs-referer")
+    assert _by_rule(referer, res.frames) == {"null": [1], "empty": [], "exists": [2], "absent": [1]}
