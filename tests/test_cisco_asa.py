@@ -229,6 +229,8 @@ BUILT = ("Built inbound TCP connection 77 for outside:198.51.100.7/51000 (198.51
     (f"2026-11-23T02:15:13Z fw01 %ASA-6-302013: {BUILT}", "fw01", (11, 23, 9, 15, 13)),
     (f"<166>2026-11-23T02:15:13Z: %ASA-6-302013: {BUILT}", None, (11, 23, 9, 15, 13)),
     (f"<166>2026-11-23T02:15:13Z fw01: %ASA-6-302013: {BUILT}", "fw01", (11, 23, 9, 15, 13)),
+    # the device's stamp with its zone and no host: UTC is the zone, not a host
+    (f"<166>Nov 23 2026 02:15:13 UTC: %ASA-6-302013: {BUILT}", None, (11, 23, 9, 15, 13)),
 ])
 def test_the_message_id_is_found_wherever_the_relay_put_it(line, host, stamp):
     res = parse_text("cisco_asa", line + "\n")

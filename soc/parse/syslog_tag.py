@@ -34,6 +34,15 @@ def _word(c):
 
 
 @njit(cache=True)
+def _utc(buf, a, b):
+    """Whether ``buf[a:b]`` is ``UTC`` or ``GMT`` (the ASA's ``logging timestamp`` may end with a zone)."""
+    if b - a != 3:
+        return False
+    x, y, z = buf[a], buf[a + 1], buf[a + 2]
+    return (x == 85 and y == 84 and z == 67) or (x == 71 and y == 77 and z == 84)
+
+
+@njit(cache=True)
 def _find(buf, a, e, lits, lit_at):
     """(start, colon) of the first tag in ``buf[a:e]``: a prefix, word bytes, ``:`` then a blank or the end."""
     for p in range(a, e):
@@ -110,7 +119,10 @@ def retag(buf, starts, ends, fs, fe, ts, kind, err, lits, lit_at, year, limit, n
             err[r] = H.OK
         elif fs[APP, r] >= 0 and fs[APP, r] < p:
             glued = fs[HOST, r] < 0 and fs[PID, r] < 0 and fe[APP, r] < e and buf[fe[APP, r]] == H.COLON
-            if fs[MSG, r] == p and glued:  # "dev01: %ASA-...": a host, not a program
+            if fs[MSG, r] == p and glued and fs[APP, r] == fe[TIME, r] + 1 and _utc(buf, fs[APP, r], fe[APP, r]):
+                if kind[r] == H.T_WALL:  # "hh:mm:ss UTC: %ASA-...": the stamp's own zone, not a host
+                    kind[r] = H.T_UTC
+            elif fs[MSG, r] == p and glued:  # "dev01: %ASA-...": a host, not a program
                 fs[HOST, r] = fs[APP, r]
                 fe[HOST, r] = fe[APP, r]
             if fs[MSG, r] != p or glued:  # not a relay's "program[pid]:" right before the tag
