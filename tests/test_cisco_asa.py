@@ -275,6 +275,9 @@ IDS = [
      "outside:198.51.100.7/40000 dst inside:10.1.1.5/3389 denied due to NAT reverse path failure",
      "network", {"event.code": "305013", "event.action": "deny", "event.outcome": "failure",
                  "destination.port": 3389, "event.reason": "NAT reverse path failure"}),
+    ("%ASA-7-710005: UDP request discarded from 10.1.1.40/68 to inside:255.255.255.255/67", "network",
+     {"event.code": "710005", "event.action": "discard", "network.transport": "udp", "source.port": 68,
+      "destination.ip": "255.255.255.255", "cisco.asa.service": "67"}),
     # ICMP: inbound was started by faddr, outbound by laddr
     ("%ASA-6-302020: Built inbound ICMP connection for faddr 198.51.100.7/1 gaddr 203.0.113.5/0 laddr 10.1.1.5/0 "
      "type 8 code 0", "network", {"event.code": "302020", "network.transport": "icmp", "network.direction": "inbound",
@@ -436,6 +439,16 @@ def test_lines_without_a_syslog_header_are_kept_with_the_input_time_and_say_so()
     assert pick(other, "@timestamp soc.timestamp_source event.code log.level message") == {
         "@timestamp": ref, "soc.timestamp_source": "input_time", "event.code": "609001", "log.level": "debug",
         "message": "Built local-host inside:10.1.1.5"}
+
+
+def test_ftd_connection_events_stay_in_the_syslog_frame_with_their_id():
+    """FTD's 430001-430005 are ``Key: value, ...`` lists in any order: not a dissect pattern; kept whole."""
+    line = ("<113>Nov 23 09:15:13 ftd-01 : %FTD-1-430003: AccessControlRuleAction: Block, SrcIP: 198.51.100.7, "
+            "DstIP: 10.1.1.5, SrcPort: 40000, DstPort: 445, Protocol: tcp")
+    (row,) = parse_text("cisco_asa", line + "\n").frames[("syslog", "cisco.asa")].to_dicts()
+    assert pick(row, "host.hostname event.code log.level log.syslog.priority") == {
+        "host.hostname": "ftd-01", "event.code": "430003", "log.level": "alert", "log.syslog.priority": 113}
+    assert row["message"].startswith("AccessControlRuleAction: Block")
 
 
 def test_a_line_without_the_tag_or_a_time_is_still_dead_lettered():
