@@ -109,3 +109,15 @@ def test_router_shapes_sniff_as_iptables():
     for line in ROUTER:
         assert sniff((line + "\n").encode(), sigs) == "iptables", line
     assert sniff(("\n".join(ROUTER) + "\n" + OTHER + "\n").encode(), sigs) == "iptables"
+
+
+def test_a_mixed_messages_file_gives_both_kinds_of_events_whichever_spec_reads_it():
+    """RHEL's /var/log/messages holds netfilter and sshd(pam_unix) lines; the sniffer may pick either spec."""
+    sshd = ("Nov 23 09:15:30 gw sshd(pam_unix)[5]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh "
+            "ruser= rhost=203.0.113.50  user=root")
+    useradd = "Nov 23 09:15:31 gw useradd[6]: new user: name=x, UID=1005, GID=1005, home=/home/x, shell=/bin/sh"
+    for spec in ("syslog", "iptables"):
+        res = parse_text(spec, "\n".join([UFW, sshd, NO_TAG, useradd, OTHER]) + "\n")
+        heights = {k: f.height for k, f in res.frames.items() if f.height}
+        assert heights == {("network", "iptables"): 2, ("authentication", "system.auth"): 2,
+                           ("syslog", "system.syslog"): 1}, spec

@@ -488,11 +488,11 @@ def test_frame_schema_does_not_depend_on_the_lines():
     lines = [HEAD + "sshd[1]: Invalid user x from 10.0.0.1 port 1", HEAD + "sudo[2]: bob : user NOT in sudoers ; "
              "TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/sh", HEAD + "login[3]: FAILED LOGIN (1) on '/dev/tty1' "
              "FOR 'root', Authentication failure", "<14>1 2026-03-01T10:00:00Z h app 1 - - x", HEAD + "cron: y"]
-    schemas = {key: set() for key in (AUTH, SYSLOG)}
+    schemas: dict[tuple[str, str], set] = {}
     for line in lines:
         for key, frame in parse(line + "\n").frames.items():
-            schemas[key].add(tuple(frame.schema.items()))
-    assert len(schemas[AUTH]) == 1 and len(schemas[SYSLOG]) == 1
+            schemas.setdefault(key, set()).add(tuple(frame.schema.items()))
+    assert all(len(found) == 1 for found in schemas.values()) and AUTH in schemas and SYSLOG in schemas
     auth_schema = dict(next(iter(schemas[AUTH])))
     assert auth_schema["event.action"] == pl.Categorical and auth_schema["event.reason"] == pl.String
     assert auth_schema["system.auth.ssh.method"] == pl.Categorical and auth_schema["source.port"] == pl.UInt16

@@ -7,7 +7,9 @@ of ``time.yearless``. rsyslog's ``message repeated N times: [ MSG]`` is unwrappe
 N its ``repeat`` field.
 
 Options (spec ``syslog:``): ``events``, a list of routes, each with ``family``, ``dataset``, ``columns``,
-``constants`` and ``patterns``. A pattern is literal text around ``%{field}`` slots (Elastic's dissect:
+``constants`` and ``patterns``; ``events_from``, packaged spec files whose own ``events`` follow (a mixed
+``/var/log/messages`` gives its netfilter and its sshd events whether it sniffs as syslog or iptables).
+A pattern is literal text around ``%{field}`` slots (Elastic's dissect:
 ``%{}`` or ``%{?name}`` skips), tried only on the lines of its ``programs`` (all lines if none are given),
 with ``constants`` of its own (``event.action``, ``event.outcome``, ...) that are raw fields like the slots.
 A second kernel tries the patterns in spec order; the first that matches the whole message wins. A slot
@@ -32,6 +34,7 @@ or category (or not a family column at all).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -68,9 +71,12 @@ class Route:
 
 
 def load_routes(options: dict, nulls: tuple[str, ...] = ("-", "")) -> tuple[list[dict], list[Pattern]]:
-    """The ``events`` routes of a spec (unchecked parts) and all their patterns, in spec order."""
+    """The ``events`` routes of a spec (unchecked parts), then those of the specs ``events_from`` names,
+    and all their patterns, in that order."""
     routes, patterns = [], []
-    for i, ev in enumerate(options.get("events") or []):
+    names = options.get("events_from") or []
+    borrowed = [ev for name in ([names] if isinstance(names, str) else names) for ev in _events_of(str(name))]
+    for i, ev in enumerate([*(options.get("events") or []), *borrowed]):
         unknown = set(ev) - {"family", "dataset", "columns", "constants", "patterns"}
         if unknown:
             raise SpecError(f"syslog events: unknown keys {sorted(unknown)}")
@@ -80,6 +86,16 @@ def load_routes(options: dict, nulls: tuple[str, ...] = ("-", "")) -> tuple[list
                        "rules": rules_from_spec(ev.get("columns") or {}, nulls)})
         patterns += [Pattern.from_spec(p, i) for p in ev.get("patterns") or []]
     return routes, patterns
+
+
+@lru_cache(maxsize=16)
+def _events_of(name: str) -> tuple[dict, ...]:
+    """Another packaged spec's own ``syslog.events`` (not those it borrows: two specs may borrow each
+    other's), so one file reads the same whichever of them the sniffer picked."""
+    from soc.content import content_dir
+    from soc.parse.spec import load_spec
+
+    return tuple(load_spec(content_dir("parsers") / name).options.get("events") or ())
 
 
 def _implicit(family: str, names: list[str], rules: list[Rule]) -> list[Rule]:
