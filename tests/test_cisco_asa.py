@@ -454,3 +454,15 @@ def test_ftd_connection_events_stay_in_the_syslog_frame_with_their_id():
 def test_a_line_without_the_tag_or_a_time_is_still_dead_lettered():
     res = parse_text("cisco_asa", "Built inbound TCP connection 77 with no header\n")
     assert res.dead["error.message"].to_list() == ["no syslog timestamp (Mmm dd hh:mm:ss, RFC 5424 or ISO 8601)"]
+
+
+def test_inner_tag_prefixes_are_checked():
+    from soc.parse.columns import SpecError
+    from soc.parse.syslog_tag import prefixes
+
+    lits, at = prefixes("%ASA-")
+    assert bytes(lits) == b"%ASA-" and at.tolist() == [0, 5]
+    assert prefixes(["%ASA-", "%FTD-"])[1].tolist() == [0, 5, 10]
+    for bad in ([], [""], [5]):
+        with pytest.raises(SpecError):
+            prefixes(bad)

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from soc.parse import syslog_header as H
+from soc.parse.columns import SpecError
 from soc.parse.kernels import same_bytes
 from soc.parse.syslog_header import APP, HOST, MSG, MSGID, PID, TIME
 
@@ -148,10 +149,11 @@ def micros(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def prefixes(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The flat bytes and offsets of a spec's tag prefixes (``inner_tag: ['%ASA-', '%FTD-']``)."""
-    raw = [v.encode() for v in values]
-    if not raw or any(not v for v in raw):
-        raise ValueError("inner_tag: give non-empty prefixes")
+def prefixes(values: str | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The flat bytes and offsets of a spec's tag prefixes (``inner_tag: ['%ASA-', '%FTD-']``, or one)."""
+    items = [values] if isinstance(values, str) else list(values)
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise SpecError(f"syslog inner_tag: give a prefix or a list of non-empty prefixes, not {values!r}")
+    raw = [v.encode() for v in items]
     lits = np.frombuffer(b"".join(raw), np.uint8).copy()
     return lits, np.cumsum([0, *(len(v) for v in raw)]).astype(np.int64)

@@ -132,7 +132,7 @@ class SyslogEngine(Engine):
         self.year, self.limit = T.yearless_reference(ctx.reference, ctx.zone)
         self.header = bool(spec.options.get("header", True))
         tags = spec.options.get("inner_tag")  # a device's own tag wherever a relay put it (syslog_tag)
-        self.tags = syslog_tag.prefixes(list(tags)) if tags else None
+        self.tags = syslog_tag.prefixes(tags) if tags else None
 
     def parse(self, batch: LineBatch) -> ParseResult:
         if self.header:
