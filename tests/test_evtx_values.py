@@ -412,3 +412,11 @@ def test_null_empty_and_exists_through_the_hunt_in_every_family(tmp_path):
     assert res.dead.height == 0
     referer = _rules(tmp_path / "t", "category: webserver", "cs-referer")
     assert _by_rule(referer, res.frames) == {"null": [1], "empty": [], "exists": [2], "absent": [1]}
+
+
+def test_system_element_without_text_is_rendered_not_json():
+    """A System leaf written as an element with attributes only (no ``#text``) is no JSON either."""
+    system = '"EventID":4688,"Channel":"Security","Computer":"PC1","Keywords":{"#attributes":{"Mask":"0x8020"}}'
+    w, sys_, _ = _walk([_record('"EventData":{"A":"1"}', system)])
+    assert w.err.tolist() == [0]
+    assert sys_[0]["System.Keywords"] == "Mask=0x8020"

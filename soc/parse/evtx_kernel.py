@@ -685,8 +685,12 @@ def _system(buf, i, e, r, ss, se, out, o, la, slots, hashes, mask, pbytes, poffs
                 if a < 0:
                     return -1, o
             end = a
-            if kidx >= 0 and not text:  # an element without #text: its JSON text
-                ss[kidx, r], se[kidx, r] = v, end
+            if kidx >= 0 and not text:  # an element without #text: its members' text (``_render``)
+                start = o
+                rend, o, kind = _render(buf, v, e, out, o)
+                if rend < 0:
+                    return -1, start
+                ss[kidx, r], se[kidx, r] = (la + start, la + o) if kind != NULL else (-1, -1)
         elif kidx >= 0:
             vs, ve, end = _quick(buf, e, v)
             if end == -2:
