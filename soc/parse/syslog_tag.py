@@ -8,11 +8,12 @@ first word after the time for a host or a program, so the same event lands with 
 programs. This pass, after ``parse_headers``, finds the tag (a spec's literal prefix, then letters, digits
 and ``-`` up to a ``:`` that ends the word) and re-splits the line: the tag becomes the ``msgid`` field, the
 text after it the message; a word glued to its colon with no host before it (``dev01:``) is the host; a
-relay's ``program[pid]:`` right before the tag stays the program; anything else the header reader took for a
-program goes. Lines whose header did not read (no timestamp the header reader knows) are kept when they
-hold the tag: the time before it is read if it is one (ISO 8601 or ``Mmm dd [yyyy] hh:mm:ss``, a colon
-after it allowed), else the line has no time of its own: it takes ``now`` (UTC microseconds: the caller's
-reference, the file's modification time) and no ``time`` span, so a spec can say where its time came from.
+relay's ``program[pid]:`` right before the tag stays the program (``UTC:``/``GMT:`` right after the time is
+the stamp's zone); anything else the header reader took for a program goes. Lines whose header did not
+read (no timestamp the header reader knows) are kept when they hold the tag: the time before it is read if
+it is one (ISO 8601 or ``Mmm dd [yyyy] hh:mm:ss``, a colon after it allowed), else the line has no time of
+its own: it takes ``now`` (UTC microseconds: the caller's reference, the file's modification time) and no
+``time`` span, so a spec can say where its time came from.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def _utc(buf, a, b):
 
 @njit(cache=True)
 def _find(buf, a, e, lits, lit_at):
-    """(start, colon) of the first tag in ``buf[a:e]``: a prefix, word bytes, ``:`` then a blank or the end."""
+    """(start, colon) of the first tag in ``buf[a:e]``: a prefix, word bytes, ``:`` then a blank or the end.
+
+    Linear when the prefixes start with a byte that is not a word byte (``%``): word scans never overlap.
+    """
     for p in range(a, e):
         for k in range(lit_at.size - 1):
             x = lit_at[k]
