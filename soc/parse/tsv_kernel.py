@@ -36,3 +36,12 @@ def split_on(buf, starts, ends, k, sep):
             fs[r, g] = -1
             fe[r, g] = -1
     return fs.T, fe.T, count
+
+
+@njit(cache=True, nogil=True)
+def has_byte(buf, s, e, byte):
+    """Whether ``buf[s:e]`` holds ``byte`` (stops at the first; no temporary array, unlike a NumPy compare)."""
+    for i in range(s, e):
+        if buf[i] == byte:
+            return True
+    return False

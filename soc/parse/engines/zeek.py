@@ -33,13 +33,14 @@ import polars as pl
 
 from soc import safe_yaml
 from soc.content import content_dir
+from soc.parse import json_kernel as K
 from soc.parse import tsv_kernel
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import FAST_EPOCH, RAW, apply, rules_from_spec
 from soc.parse.directives import by_directives
 from soc.parse.eager import nulls
 from soc.parse.engines.base import merge
-from soc.parse.engines.json import JsonEngine
+from soc.parse.engines.json import Columns, JsonEngine
 from soc.parse.engines.routed import Records, RoutedEngine
 from soc.parse.routes import Route, spec_nulls
 from soc.schema import columns as family_columns
@@ -53,6 +54,7 @@ FLOATS = ("interval", "double")
 # decoded: a byte >= 0x80 escaped is not valid UTF-8 text, and Zeek's JSON writer keeps it as "\xHH" too.
 _ESCAPES = ["\\\\", *dict.fromkeys(f"\\x{b:02{c}}" for b in range(0x80) for c in "xX")]
 _PLAIN = ["\\", *(chr(int(e[2:], 16)) for e in _ESCAPES[1:])]
+BACKSLASH = ord("\\")
 TIME_FROM = "zeek.time_from"  # where @timestamp came from when the record has no ts of its own
 
 
@@ -126,8 +128,11 @@ class ZeekRoutes:
     dataset: str
 
     def _setup(self, spec, static: bool):
-        """``spec`` with a route per known stream; ``static``: each route keeps the fields logs.yml lists (JSON),
-        else the engine adds a block's own fields (TSV)."""
+        """TSV: ``spec`` with a route per known stream (the engine adds a block's own fields to each). JSON
+        (``static``): the spec's routes keep the fields logs.yml lists for their stream, read with the rest of
+        the record; the other streams are the catch-all's, whose records are grouped by stream and read
+        again for their own fields (``ZeekJsonEngine.typed``): a table of every stream's fields would make
+        the extractor's per-record work and memory grow with their number."""
         self.file_stream = stream_of_file(self.ctx.path)
         self.extra_types: dict[str, dict[str, str]] = {}  # route name -> column -> Zeek type
         raw = list(spec.options.get("routes") or [])
@@ -135,11 +140,12 @@ class ZeekRoutes:
         known = streams()
         nulls_ = spec_nulls(spec)
         routes = []
-        for r in raw:
-            routes.append(self._with_extras(spec, dict(r), known.get(r["name"]), static, nulls_))
+        for r in raw:  # JSON: a file named by its stream reads only that stream's fields in the first pass
+            first = static and self.file_stream in (None, r["name"])
+            routes.append(self._with_extras(spec, dict(r), known.get(r["name"]), first, nulls_))
         named = {r["name"] for r in raw}
         for name, stream in known.items():
-            if name in named:
+            if name in named or static:
                 continue
             when = [{"_path": [name]}, *({f: ["*"] for f in alt} for alt in stream.sign)]
             r = {"name": name, "when": when, "family": "network",
@@ -197,15 +203,6 @@ class ZeekRoutes:
 
     def typed(self, rec: Records, idx: np.ndarray, raw: pl.DataFrame, route: Route, dataset: str | None = None,
               ) -> ParseResult:
-        if RAW + "_path" in raw.columns and route is self.routes[-1] and dataset is None:
-            paths = raw.get_column(RAW + "_path")  # the catch-all of JSON: one dataset per _path
-            parts = []
-            for value in paths.unique(maintain_order=True).to_list():
-                keep = (paths == value).fill_null(False) if value is not None else paths.is_null()
-                where = keep.to_numpy()
-                parts.append(self._typed(rec, idx[where], raw.filter(keep), route,
-                                         f"zeek.{value}" if value else self.dataset))
-            return merge(0, parts, how="diagonal_relaxed")
         return self._typed(rec, idx, raw, route, dataset)
 
     def _typed(self, rec: Records, idx: np.ndarray, raw: pl.DataFrame, route: Route, dataset: str | None,
@@ -228,7 +225,8 @@ class ZeekRoutes:
             missing = pl.select(pl.when(missing).then(pl.lit(what))).to_series().alias(TIME_FROM)
         typed, reason = apply(raw, list(route.rules), self.ctx, {**route.constants, "event.dataset": dataset})
         zone = self.ctx.zone
-        typed = typed.with_columns([typed_extra(c, k, zone) for c, k in kinds.items() if k in ("bool", "time")])
+        typed = typed.with_columns([typed_extra(c, k, zone) for c, k in kinds.items()
+                                    if k in ("bool", "time") and c in typed.columns])
         typed = typed.with_columns(missing if missing is not None else nulls(TIME_FROM, pl.String, typed.height))
         origin = {
             "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, idx.size),
@@ -321,8 +319,8 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
             types = dict(zip(fields, self.types, strict=True)) if len(self.types) == len(fields) else {}
             kinds = {f: types.get(f) or known.get(f, "string") for f in [*known, *(self.fields or ())]
                      if f not in mapped}  # logs.yml's fields too (null): the stream's columns as in JSON
-            cols = {f"zeek.{stream}.{f}": extra_column(f, k) for f, k in kinds.items()}
-            rules = tuple(rules_from_spec(cols, spec_nulls(self.spec)))
+            cols = {f"zeek.{stream}.{f}": extra_column(f, k) for f, k in kinds.items() if f in fields}
+            rules = tuple(rules_from_spec(cols, spec_nulls(self.spec)))  # logs.yml's others: null columns
             self.block_routes[key] = BlockRoute(route.name, route.family, route.when, route.rules + rules,
                                                 route.constants,
                                                 tuple((f"zeek.{stream}.{f}", k) for f, k in kinds.items()))
@@ -346,7 +344,11 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
             rec = Records(batch.buf, batch.raw, batch.starts, batch.ends, batch.starts + batch.chunk.offset,
                           batch.index + batch.chunk.first_line)
             which = None
-            if len(self.routes) > 1:
+            named = self.path or self.file_stream
+            if named:  # the block's stream names its route: no field to look at
+                which = np.full(idx.size, next((i for i, r in enumerate(self.routes[:-1]) if r.name == named),
+                                               len(self.routes) - 1))
+            elif len(self.routes) > 1:
                 when = self._fields(batch, fs, fe, index, self.when, idx)
                 which = pl.DataFrame(when).select(self.which).to_series().to_numpy()
             for i, route in enumerate(self.routes):
@@ -369,7 +371,8 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
         block's, absent ones null)."""
         have = [f for f in fields if f in index]
         cols = batch.columns([RAW + f for f in have], fs, fe, np.array([index[f] for f in have], np.int64), lines)
-        cols = {name: unescape(s) for name, s in cols.items()}
+        if lines.size and tsv_kernel.has_byte(batch.buf, batch.starts[lines[0]], batch.ends[lines[-1]], BACKSLASH):
+            cols = {name: unescape(s) for name, s in cols.items()}  # only a block with a backslash somewhere
         for f in fields:
             if f == "_path":
                 cols[RAW + f] = pl.Series(RAW + f, [self.path or None], pl.String).new_from_index(0, lines.size)
@@ -379,13 +382,90 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
 
 
 class ZeekJsonEngine(ZeekRoutes, JsonEngine):
-    """Zeek JSON through the ``json`` engine's reader, with the routes and columns of ``ZeekRoutes``: the
-    fields logs.yml lists are read (sets and vectors as lists, whatever their stream)."""
+    """Zeek JSON through the ``json`` engine's reader, with the routes and columns of ``ZeekRoutes``. The
+    records of the catch-all route are grouped by stream (``_path``, else the file's name, else logs.yml's
+    ``sign`` fields) and each group's own fields read by a second pass of the extractor over its records,
+    with a table of that stream's fields only (sets and vectors as lists, the rest as text: numbers and
+    booleans as written). A value the extractor leaves to the slower reader (of another JSON type than
+    logs.yml says, a key written with escapes) is null there."""
 
     def __init__(self, spec, ctx):
         self.ctx = ctx
         spec = self._setup(spec, static=True)
-        lists = {f for s in streams().values() for f, k in s.fields.items() if k.startswith(("set[", "vector["))}
+        lists = {f for name in ("conn", "dns", "http", "ssl", "notice") for f, k in streams()[name].fields.items()
+                 if k.startswith(("set[", "vector["))}
         types = {**{f: "list" for f in lists}, **(spec.options.get("types") or {})}
         spec = dataclasses.replace(spec, options={**spec.options, "types": types})
         super().__init__(spec, ctx)
+        self.stream_routes: dict[str, BlockRoute] = {}
+        self.tables: dict[tuple, K.PathTable] = {}
+
+    def typed(self, rec: Records, idx: np.ndarray, raw: pl.DataFrame, route: Route, dataset: str | None = None,
+              ) -> ParseResult:
+        if route is not self.routes[-1]:
+            if route.name in self.extra_types or route.name not in streams():
+                return self._typed(rec, idx, raw, route, dataset)
+            return self._second_pass(rec, idx, raw, route, route.name)  # a stream the file is not named by
+        paths = raw.get_column(RAW + "_path")
+        if self.file_stream:
+            paths = paths.fill_null(self.file_stream)
+        if paths.null_count():
+            paths = self._signed(rec, idx, paths)
+        parts = []
+        for value in paths.unique(maintain_order=True).to_list():
+            keep = (paths == value).fill_null(False) if value is not None else paths.is_null()
+            sel, sub = idx[keep.to_numpy()], raw.filter(keep)
+            if value in streams():
+                parts.append(self._second_pass(rec, sel, sub, route, value))
+            else:
+                parts.append(self._typed(rec, sel, sub, route, f"zeek.{value}" if value else self.dataset))
+        return merge(0, parts, how="diagonal_relaxed")
+
+    def _second_pass(self, rec: Records, idx: np.ndarray, raw: pl.DataFrame, route: Route, name: str,
+                     ) -> ParseResult:
+        """The records at ``idx`` of stream ``name`` with their own fields read by a second pass."""
+        block = self._stream_route(route, name)
+        found = self._spans(rec, idx, {f: k for f, k in streams()[name].fields.items()
+                                       if f"zeek.{name}.{f}" in block.extra_types})
+        return self._typed(rec, idx, raw.hstack(list(found.values())), block, None)
+
+    def _stream_route(self, route: Route, name: str) -> BlockRoute:
+        """The catch-all ``route`` for the records of stream ``name``: its fields kept, its dataset."""
+        if name not in self.stream_routes:
+            mapped = {c.source for rule in route.rules for c in rule.chain} | set(COMMON)
+            kinds = {f: k for f, k in streams()[name].fields.items() if f not in mapped}
+            cols = {f"zeek.{name}.{f}": extra_column(f, k) for f, k in kinds.items()}
+            rules = tuple(rules_from_spec(cols, spec_nulls(self.spec)))
+            constants = {**route.constants, "event.dataset": f"zeek.{name}"}
+            self.stream_routes[name] = BlockRoute(name, route.family, (), route.rules + rules, constants,
+                                                  tuple((f"zeek.{name}.{f}", k) for f, k in kinds.items()))
+        return self.stream_routes[name]
+
+    def _spans(self, rec: Records, sel: np.ndarray, fields: dict[str, str]) -> dict[str, pl.Series]:
+        """Raw text columns of ``fields`` (name -> Zeek type) of the records at ``sel``, by a pass of the
+        extractor with a table of these fields only."""
+        key = tuple(fields.items())
+        if key not in self.tables:
+            kinds = [K.T_LIST if k.startswith(("set[", "vector[")) else K.T_STRING for k in fields.values()]
+            self.tables[key] = K.PathTable([[f] for f in fields], kinds, [""] * len(fields))
+        found = K.extract_typed(rec.buf, rec.starts[sel], rec.ends[sel], self.tables[key].arrays(), K.NO_FIELDS,
+                                K.NO_OPS, np.zeros(1, np.int64), K.NO_FIELDS)
+        _, _, _, in_aux, fs, fe, aux = found[:7]
+        columns = Columns(rec.buf, aux if in_aux.any() else None, fs, fe, {f: i for i, f in enumerate(fields)})
+        return columns.get([RAW + f for f in fields], np.arange(sel.size)) if fields else {}
+
+    def _signed(self, rec: Records, idx: np.ndarray, paths: pl.Series) -> pl.Series:
+        """``paths`` with the stream of each record that names none told by logs.yml's ``sign`` fields."""
+        none = paths.is_null().to_numpy()
+        known = {n: s for n, s in streams().items() if s.sign}
+        lists = {f for s in streams().values() for f, k in s.fields.items() if k.startswith(("set[", "vector["))}
+        fields = {f: ("vector[string]" if f in lists else "string")
+                  for s in known.values() for alt in s.sign for f in alt}
+        cols = self._spans(rec, idx[none], fields)
+        out = None
+        for name, stream in known.items():
+            cond = pl.any_horizontal([pl.all_horizontal([pl.col(RAW + f).is_not_null() for f in alt])
+                                      for alt in stream.sign])
+            out = pl.when(cond).then(pl.lit(name)) if out is None else out.when(cond).then(pl.lit(name))
+        named = pl.DataFrame(cols, height=int(none.sum())).select(out.otherwise(None).alias("s")).to_series()
+        return paths.scatter(np.flatnonzero(none), named)
