@@ -189,3 +189,20 @@ def test_event_outcome_from_status():
 def test_last_quoted_field_cut_by_the_end_of_the_line_is_kept():
     row = one('192.0.2.10 - - [23/Nov/2026:09:15:13 +0700] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0 (compat\n')
     assert row["user_agent.original"] == "Mozilla/5.0 (compat" and row["http.response.status_code"] == 200
+
+
+def test_request_time_first_of_the_numbers_after_the_agent():
+    """nginx formats often end "$request_time $upstream_response_time": the first is the request's."""
+    row = one(f'10.20.0.4 - - {CORE} "-" 0.120 0.118 .\n')
+    assert row["event.duration"] == 120_000_000 and row["http.request.x_forwarded_for"] is None
+
+
+def test_mod_ssl_request_log():
+    """mod_ssl's default ssl_request_log: %t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b (no status)."""
+    line = '[23/Nov/2026:09:15:13 +0700] 113.160.5.9 TLSv1.3 TLS_AES_256_GCM_SHA384 "GET /dang-nhap HTTP/1.1" 5120\n'
+    row = one(line, path="/var/log/httpd/ssl_request_log")
+    assert row["source.ip"] == "113.160.5.9" and row["url.path"] == "/dang-nhap"
+    assert row["http.response.body.bytes"] == 5120 and row["http.response.status_code"] is None
+    assert row["tls.version"] == "1.3" and row["tls.version_protocol"] == "tls"
+    assert row["tls.cipher"] == "TLS_AES_256_GCM_SHA384" and row["event.outcome"] is None
+    assert row["event.dataset"] == "apache.access"
