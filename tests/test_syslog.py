@@ -782,6 +782,15 @@ def test_pam_more_failures_carry_their_count(program):
     assert row["event.count"] == 2  # the repeat count still applies where there is no PAM count
 
 
+@pytest.mark.parametrize(("program", "user", "target"), [("sudo", "bob", None), ("login", "bob", None),
+                                                        ("su", "alice", "bob")])
+def test_pam_more_failures_of_other_services(program, user, target):
+    row = auth(f"{HEAD}{program}[12]: PAM 2 more authentication failures; logname=alice uid=1001 euid=0 "
+               "tty=/dev/pts/1 ruser=alice rhost=  user=bob")
+    assert (row["event.action"], row["event.count"], row["source.ip"]) == ("pam_auth_failure", 2, None)
+    assert (row["user.name"], row["user.effective.name"]) == (user, target)
+
+
 @pytest.mark.parametrize("gap", ["  ", " "])  # Linux-PAM writes two spaces; relays that squeeze blanks one
 def test_empty_rhost_is_null_whatever_the_spacing(gap):
     row = auth(f"{HEAD}sudo: pam_unix(sudo:auth): authentication failure; logname=bob uid=1000 euid=0 "
