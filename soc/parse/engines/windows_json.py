@@ -33,7 +33,8 @@ WINLOGBEAT = {
     "System.Opcode": ("winlog", "opcode"), "System.Keywords": ("winlog", "keywords"),
     "System.ActivityID": ("winlog", "activity_id"), "System.ProcessID": ("winlog", "process", "pid"),
     "System.ThreadID": ("winlog", "process", "thread", "id"), "System.UserID": ("winlog", "user", "identifier"),
-    "System.Level": ("log", "level"), "System.TimeCreated": ("@timestamp",),
+    "System.Level": ("log", "level"), "System.TimeCreated": ("winlog", "time_created"),
+    "Record.Timestamp": ("@timestamp",),  # the event's time too, unless a relay (Logstash, Kafka) reset it
 }
 NXLOG = {
     "System.Channel": ("Channel",), "System.EventID": ("EventID",), "System.Provider": ("SourceName",),
