@@ -914,3 +914,23 @@ def test_sigma_rule_sees_openssh_9_8_sshd_session():
     hunter.feed(AUTH, parse("\n".join(lines) + "\n").frames[AUTH])
     assert hunter.matches().height == 10
     assert hunter.correlate()["source.ip"].to_list() == ["203.0.113.6"]
+
+
+@pytest.mark.parametrize("family", ["authentication", "web", "network", "security", "email", "dns", "windows",
+                                    "device"])
+def test_every_family_keeps_host_names_out_of_ip_columns(family):
+    """The generic ECS rule of ``conform``: ``*.address`` as logged, ``*.ip`` only addresses, ``*.domain`` names."""
+    from soc.schema import columns, conform
+
+    values = ["192.0.2.1", "scanner.example.net", None, "fe80::1%3", "::ffff:192.0.2.9", "localhost"]
+    given = {"source.ip": values}
+    if "destination.ip" in columns(family):
+        given["destination.ip"] = list(reversed(values))
+    out = conform(pl.DataFrame(given), family)
+    assert out["source.address"].to_list() == values
+    assert out["source.ip"].to_list() == ["192.0.2.1", None, None, "fe80::1%3", "::ffff:192.0.2.9", None]
+    assert out["source.domain"].to_list() == [None, "scanner.example.net", None, None, None, "localhost"]
+    if "destination.ip" in given:
+        assert out["destination.domain"].to_list() == ["localhost", None, None, None, "scanner.example.net", None]
+    kept = conform(pl.DataFrame({"source.ip": ["192.0.2.1"], "source.domain": ["mx.example.org"]}), family)
+    assert kept["source.domain"].to_list() == ["mx.example.org"]  # what a spec gave stays
