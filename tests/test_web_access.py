@@ -206,3 +206,11 @@ def test_mod_ssl_request_log():
     assert row["tls.version"] == "1.3" and row["tls.version_protocol"] == "tls"
     assert row["tls.cipher"] == "TLS_AES_256_GCM_SHA384" and row["event.outcome"] is None
     assert row["event.dataset"] == "apache.access"
+
+
+def test_third_quoted_field_that_is_not_an_address_list_stays_in_the_tail():
+    row = one(f'10.20.0.4 - - {CORE} "PHPSESSID=ab12; lang=vi"\n')
+    assert row["http.request.x_forwarded_for"] is None and row["network.forwarded_ip"] is None
+    assert row["web_access.tail"] == '"PHPSESSID=ab12; lang=vi"'
+    row = one(f'10.20.0.4 - - {CORE} "unknown, 198.51.100.7"\n')
+    assert row["http.request.x_forwarded_for"] == "unknown, 198.51.100.7" and row["network.forwarded_ip"] is None
