@@ -469,3 +469,42 @@ def test_real_zeek_logs_every_field_kept_counts_and_dataset(corpora, stream):
     missing = [f for f in own if f"zeek.{stream}.{f}" not in frame.columns]
     assert not missing
     assert any(frame[f"zeek.{stream}.{f}"].null_count() < frame.height for f in own) or not own
+
+
+SMB_RULE = """title: Remote task service pipe over SMB (test)
+id: 0a0a0a0a-0000-4000-8000-00000000ae01
+author: t
+logsource: {product: zeek, service: smb_files}
+detection:
+  selection: {path: '\\\\\\\\*\\\\IPC$', name: 'atsvc'}
+  condition: selection
+"""
+KRB_RULE = """title: Kerberos RC4 service ticket (test)
+id: 0a0a0a0a-0000-4000-8000-00000000ae02
+author: t
+logsource: {product: zeek, service: kerberos}
+detection:
+  selection: {request_type: 'TGS', cipher: 'rc4-hmac'}
+  condition: selection
+"""
+
+
+def test_sigma_zeek_rules_see_the_kept_fields_by_their_zeek_names():
+    """SigmaHQ's Zeek rules name Zeek's fields (smb_files path/name, kerberos cipher): the pipeline maps them to
+    the kept columns, and the TSV value is unescaped (``\\\\\\\\fs01\\\\IPC$`` in the file is ``\\\\fs01\\IPC$``)."""
+    from sigma.rule import SigmaRule
+
+    from soc.sigma.hunt import Hunter
+    from soc.sigma.loader import RuleSet, compile_rule, route
+    from soc.sigma.mapping import default_pipeline
+    from soc.sigma.modifiers import register
+
+    register()
+    rules = [compile_rule(SigmaRule.from_yaml(text), "test.yml") for text in (SMB_RULE, KRB_RULE)]
+    route(rules, default_pipeline())
+    hunter = Hunter(RuleSet(rules, []))
+    pipe = [*ESC[:6], r"\\\\fs01\\IPC$", "atsvc", "SMB::FILE_OPEN", "0", "-"]
+    smb = parse_text("zeek", block("smb_files", ESC_F, ESC_T, pipe, ESC)).frames[("network", "zeek.smb_files")]
+    assert hunter.evaluate(("network", "zeek.smb_files"), smb)["log.offset"].to_list() == [smb["log.offset"][0]]
+    krb = parse_text("zeek", block("kerberos", KRB_F, KRB_T, KRB)).frames[("network", "zeek.kerberos")]
+    assert hunter.evaluate(("network", "zeek.kerberos"), krb).height == 1
