@@ -508,3 +508,6 @@ def test_sigma_zeek_rules_see_the_kept_fields_by_their_zeek_names():
     assert hunter.evaluate(("network", "zeek.smb_files"), smb)["log.offset"].to_list() == [smb["log.offset"][0]]
     krb = parse_text("zeek", block("kerberos", KRB_F, KRB_T, KRB)).frames[("network", "zeek.kerberos")]
     assert hunter.evaluate(("network", "zeek.kerberos"), krb).height == 1
+    conn = compile_rule(SigmaRule.from_yaml(KRB_RULE.replace("kerberos}", "conn}").replace("ae02", "ae03")), "c.yml")
+    route([conn], default_pipeline())  # a conn rule runs on conn only, not on every Zeek stream's network frame
+    assert [(t.family, t.dataset) for t in conn.targets] == [("network", "zeek.conn")]
