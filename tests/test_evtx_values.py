@@ -284,19 +284,23 @@ def test_garbage_chunks_are_dead_letters_naming_the_offset(corpora, tmp_path):
     assert dead["error.message"].str.contains("byte 4096").any()
 
 
-def test_one_garbage_chunk_among_good_ones(corpora, tmp_path):
+@pytest.mark.parametrize("fill, what", [(b"\xa5", "not an EVTX chunk"), (b"\x00", "is empty although")])
+def test_one_garbage_chunk_among_good_ones(corpora, tmp_path, fill, what):
     src = corpora / SMALL
     data = bytearray(src.read_bytes())
     whole = sum(1 for _ in evtx.PyEvtxParser(str(src)).records_json())
-    data[4096 + 65536: 4096 + 2 * 65536] = b"\xa5" * 65536  # the second chunk
+    data[4096 + 65536: 4096 + 2 * 65536] = fill * 65536  # the second chunk
     bad = tmp_path / "one_bad.evtx"
     bad.write_bytes(bytes(data))
     keep = Keep()
     (st,) = pipeline.run(discover([str(bad)]), keep, specs={SPEC.name: SPEC})
     dead = pl.concat(keep.dead)
-    assert st.read == st.parsed + st.dead and 0 < st.parsed < whole
-    assert dead["log.offset"].to_list() == [4096 + 65536]
-    assert f"byte {4096 + 65536}" in dead["error.message"][0]
+    assert (st.read, st.parsed + st.dead) == (whole, whole)  # the ids around it say which records it held
+    assert dead["log.line"].to_list() == list(range(98, 194))
+    assert set(dead["log.offset"]) == {4096 + 65536}
+    assert f"byte {4096 + 65536}" in dead["error.message"][0] and "records 98..193" in dead["error.message"][0]
+    assert what in dead["error.message"][0]
+    assert dead["event.original"][0] == fill * 65536
 
 
 # --- 4. empty vs absent ----------------------------------------------------------------------------------------

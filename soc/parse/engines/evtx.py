@@ -28,6 +28,7 @@ and its raw bytes as far as the file has them, so records read = parsed + dead-l
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import io
 import json
@@ -336,10 +337,14 @@ class EvtxEngine(RecordEngine):
 
     def _bad_slots(self, target) -> Iterator[ParseResult]:
         """Dead letters of the chunk slots the evtx package cannot read and no chunk header announces
-        (``bad_slots``): one a slot, with its offset and bytes (its records cannot be counted)."""
+        (``bad_slots``), with the offset and the slot's bytes: one a record when the ids missing around
+        the slot are known (the bytes with the first), else one a slot."""
         if self.unreadable:
             return
-        rows = [(self.ctx.path, None, offset, why, raw) for offset, why, raw in bad_slots(target)]
+        rows = []
+        for offset, why, raw, ids in bad_slots(target):
+            rows += [(self.ctx.path, rid, offset, why, raw if i == 0 else b"") for i, rid in enumerate(ids)] or \
+                [(self.ctx.path, None, offset, why, raw)]
         if rows:
             cols = list(zip(*rows, strict=True))
             yield ParseResult({}, pl.DataFrame(dict(zip(DEAD_LETTERS, cols, strict=True)), schema=DEAD_LETTERS),
@@ -892,7 +897,7 @@ def flatten(decoded: pl.Series, system: bool = True, text: pl.Series | None = No
                 continue
             value = text_of(expr.struct.field(field), dtype)
             if text is not None:  # present without content: empty, not absent
-                key = pl.col("t").str.contains(json.dumps(field) + ":", literal=True)
+                key = pl.col("t").str.contains(json.dumps(field, ensure_ascii=False) + ":", literal=True)
                 value = pl.when(value.is_null() & key).then(pl.lit("")).otherwise(value)
             exprs[field] = value.alias(field)
             names.append(field)
@@ -961,33 +966,37 @@ def chunk_ranges(target) -> list[tuple[int, int, int]]:
     return out
 
 
-def bad_slots(target) -> list[tuple[int, str, bytes]]:
-    """(offset, reason, bytes) of every 64 KiB slot after the file header that is not a chunk: bytes
-    without a chunk header (garbage: the evtx package skips it and says nothing), or a slot of zeros
-    among the chunks the file header announces. Zeros past them are unused space, not records."""
+def bad_slots(target) -> list[tuple[int, str, bytes, range]]:
+    """(offset, reason, bytes, record ids) of every 64 KiB slot after the file header that is not a
+    chunk: bytes without a chunk header (garbage: the evtx package skips it and says nothing), or a slot
+    of zeros among the chunks the file header announces. Zeros past them are unused space, not records.
+    The ids are those missing between the chunks just before and after it, when both are chunks and the
+    gap fits in one chunk (else none: how many records it held cannot be known)."""
     head = _read_at(target, 0, HEADER_SIZE)
     if head[:8] != MAGIC or len(head) < 44:
         return []
     announced = struct.unpack_from("<H", head, 42)[0]
-    chunks = chunk_ranges(target)
-    valid = {offset for offset, _, _ in chunks}
+    chunks = chunk_ranges(target)  # in file order
+    offsets = [offset for offset, _, _ in chunks]
+    valid = set(offsets)
     out = []
     for k, offset in enumerate(range(HEADER_SIZE, _size(target), CHUNK_SIZE)):
         if offset in valid or _read_at(target, offset, 8) == CHUNK_MAGIC:
             continue  # a chunk (one with a broken header is the package's to report, as it reads it)
         raw = _read_at(target, offset, CHUNK_SIZE)
-        if not any(raw):
+        if not raw.strip(b"\0"):
             if k >= announced:
                 continue
             what = f"is empty although the file header announces {announced} chunks"
         else:
             what = "is not an EVTX chunk (no ElfChnk header)"
-        before = [last for at, _, last in chunks if at < offset]
-        after = [first for at, first, _ in chunks if at > offset]
-        gap = ""
-        if before and after and after[0] > before[-1] + 1:
-            gap = f"; records {before[-1] + 1}..{after[0] - 1} are missing between the chunks around it"
-        out.append((offset, f"chunk at byte {offset} {what}{gap}: its records cannot be read", raw))
+        at = bisect.bisect(offsets, offset)  # the chunks before it: chunks[:at]
+        ids = range(0)
+        if 0 < at < len(chunks) and offsets[at - 1] == offset - CHUNK_SIZE and offsets[at] == offset + CHUNK_SIZE:
+            ids = range(chunks[at - 1][2] + 1, chunks[at][1])
+            ids = ids if len(ids) <= MAX_RECORDS_PER_CHUNK else range(0)
+        gap = f"; records {ids[0]}..{ids[-1]} are missing between the chunks around it" if ids else ""
+        out.append((offset, f"chunk at byte {offset} {what}{gap}: its records cannot be read", raw, ids))
     return out
 
 
