@@ -511,3 +511,15 @@ def test_sigma_zeek_rules_see_the_kept_fields_by_their_zeek_names():
     conn = compile_rule(SigmaRule.from_yaml(KRB_RULE.replace("kerberos}", "conn}").replace("ae02", "ae03")), "c.yml")
     route([conn], default_pipeline())  # a conn rule runs on conn only, not on every Zeek stream's network frame
     assert [(t.family, t.dataset) for t in conn.targets] == [("network", "zeek.conn")]
+
+
+@pytest.mark.parametrize("name", ["conn.log", "dns.json", "zeek.json", "ssh.log"])
+def test_json_frames_do_not_depend_on_the_file_name(name):
+    """A file named by a stream reads that stream's fields with the rest of the record and the others' in a
+    second pass: the frames of every stream are the same whatever the file is called."""
+    text = "".join(as_json(f, r, p) + "\n" for p, f, r in [*STREAMS, ("ssh", SSH_F, SSH), ("kerberos", KRB_F, KRB)])
+    want = parse_text("zeek_json", text, path="all.json")
+    got = parse_text("zeek_json", text, path=name)
+    assert list(got.frames) == list(want.frames) and len(want.frames) == 7
+    for key, frame in want.frames.items():
+        assert got.frames[key].drop("log.file.path").equals(frame.drop("log.file.path")), key
