@@ -119,3 +119,21 @@ def test_sniffed():
     assert sniff(A22.encode(), sigs) == "apache_error"
     assert sniff(A24.encode(), sigs) == "apache_error"
     assert sniff(NGX.encode(), sigs) == "nginx_error"
+
+
+MODSEC = ('ModSecurity: Access denied with code 403 (phase 2). Matched "Operator `Rx\' with parameter `x\' against '
+          'variable `ARGS:q\' (Value: `1 [id "1"] union select\' ) [file "/etc/modsecurity/crs/REQUEST-942.conf"] '
+          '[line "46"] [id "942100"] [rev ""] [msg "SQL Injection Attack Detected via libinjection"] '
+          '[data "Matched Data: s&1UE found"] [severity "2"] [hostname "portal.example.gov.vn"] [uri "/tim-kiem"]')
+
+
+def test_modsecurity_rule_in_either_error_log():
+    apache = ("[Mon Nov 23 09:15:13.1 2026] [security2:error] [pid 3:tid 4] [client 203.0.113.7:5100] "
+              f"[client 203.0.113.7] {MODSEC}\n")
+    nginx = (f"2026/11/23 09:15:13 [error] 15#15: *40 [client 203.0.113.7] {MODSEC}, client: 203.0.113.7, "
+             'server: portal, request: "GET /tim-kiem?q=1 HTTP/1.1", host: "portal"\n')
+    for spec, text in (("apache_error", apache), ("nginx_error", nginx)):
+        (row,) = rows(spec, text)
+        assert row["rule.id"] == "942100", spec  # not the [id "1"] the client wrote into the matched value
+        assert row["rule.name"] == "SQL Injection Attack Detected via libinjection", spec
+        assert row["source.ip"] == "203.0.113.7", spec
