@@ -15,8 +15,9 @@ fields only one stream has (its ``sign``, or the spec's route ``when``); a known
 fields (a kerberos record has ``cipher``, as ssl's do). The dataset is ``zeek.<stream>`` always (``zeek``
 only for a JSON record that names none). Every field a route does not map to an ECS column is kept as
 ``zeek.<stream>.<field>``, typed by its Zeek type (see logs.yml); each (family, dataset) frame has its own
-columns. A record without ``ts`` (``loaded_scripts.log``) takes the file's time: the TSV ``#open`` header
-(read in the configured zone), else the file's modification time, and ``zeek.time_from`` names which.
+columns. A record of a stream without ``ts`` (``loaded_scripts``; a TSV block whose ``#fields`` has none)
+takes the file's time: the TSV ``#open`` header (read in the configured zone), else the file's modification
+time, and ``zeek.time_from`` names which; a record of another stream without ``ts`` is dead-lettered.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def typed_extra(column: str, kind: str, zone: str) -> pl.Expr:
 
 
 class ZeekRoutes:
-    """What both Zeek engines share: routes per stream (the spec's, then one per known stream, then a
-    catch-all), chosen by the record's stream, and frames with the stream's own columns."""
+    """What both Zeek engines share: routes chosen by the record's stream (the spec's routes, TSV also one
+    per stream of logs.yml, then a catch-all), and frames with the stream's own columns."""
 
     routes: list[Route]
     ctx: object
@@ -250,7 +251,8 @@ class ZeekRoutes:
 
 @dataclasses.dataclass(frozen=True)
 class BlockRoute(Route):
-    """A route with the fields of one TSV header block kept under their Zeek names."""
+    """A route with the fields of its stream kept under their Zeek names (TSV: of one header block; JSON: a
+    stream read by the second pass), ``extra_types`` column -> Zeek type."""
 
     extra_types: tuple = ()
 
