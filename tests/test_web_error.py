@@ -137,3 +137,18 @@ def test_modsecurity_rule_in_either_error_log():
         assert row["rule.id"] == "942100", spec  # not the [id "1"] the client wrote into the matched value
         assert row["rule.name"] == "SQL Injection Attack Detected via libinjection", spec
         assert row["source.ip"] == "203.0.113.7", spec
+
+
+def test_apache_24_apr_status_before_the_client():
+    """2.4's default ErrorLogFormat writes the APR/OS error (%E) before [client ...]."""
+    line = ("[Mon Nov 23 09:15:13.5 2026] [proxy_fcgi:error] [pid 41:tid 42] (70007)The timeout specified has "
+            "expired: [client 198.51.100.30:61000] AH01075: Error dispatching request to : (polling)\n")
+    (row,) = rows("apache_error", line)
+    assert row["source.ip"] == "198.51.100.30" and row["error.code"] == "AH01075"
+    assert row["apache.error.apr_status"] == 70007
+    assert row["apache.error.apr_message"] == "The timeout specified has expired"
+    assert row["message"] == "Error dispatching request to : (polling)"
+    line = ("[Mon Nov 23 09:15:13.5 2026] [proxy:error] [pid 41:tid 43] (111)Connection refused: AH00957: "
+            "http: attempt to connect to 127.0.0.1:8080 (127.0.0.1:8080) failed\n")
+    (row,) = rows("apache_error", line)
+    assert row["apache.error.apr_status"] == 111 and row["error.code"] == "AH00957" and row["source.ip"] is None
