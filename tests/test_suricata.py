@@ -220,41 +220,6 @@ def test_ssh_smtp_and_anomaly_records_keep_their_objects():
     assert anomaly["suricata.eve.anomaly.layer"] == "proto_parser" and anomaly["network.protocol"] == "tls"
 
 
-KRB5 = ('{"timestamp":"2025-11-20T08:09:00.000000+0000","event_type":"krb5","src_ip":"10.0.0.31","src_port":50001,'
-        '"dest_ip":"10.0.0.2","dest_port":88,"proto":"TCP","app_proto":"krb5","krb5":{"msg_type":"KRB_TGS_REP",'
-        '"cname":"svc_backup","realm":"CORP.EXAMPLE","sname":"MSSQLSvc/db01.corp.example:1433",'
-        '"encryption":"rc4-hmac","weak_encryption":true}}')
-SMB = ('{"timestamp":"2025-11-20T08:10:00.000000+0000","event_type":"smb","src_ip":"10.0.0.31","src_port":50002,'
-       '"dest_ip":"10.0.0.3","dest_port":445,"proto":"TCP","app_proto":"smb","smb":{"id":7,"dialect":"3.11",'
-       '"command":"SMB2_COMMAND_CREATE","status":"STATUS_SUCCESS","filename":"Windows\\\\Temp\\\\x.exe",'
-       '"share":"\\\\\\\\srv01\\\\ADMIN$","ntlmssp":{"domain":"CORP","user":"alice","host":"WS07"}}}')
-FTP = ('{"timestamp":"2025-11-20T08:11:00.000000+0000","event_type":"ftp","src_ip":"10.0.0.31","src_port":50003,'
-       '"dest_ip":"203.0.113.21","dest_port":21,"proto":"TCP","app_proto":"ftp","ftp":{"command":"STOR",'
-       '"command_data":"dump.zip","reply":["150 Ok to send data.","226 Transfer complete."],'
-       '"completion_code":["150","226"],"mode":"passive","reply_received":"yes"}}')
-DHCP = ('{"timestamp":"2025-11-20T08:12:00.000000+0000","event_type":"dhcp","src_ip":"10.0.0.1","src_port":67,'
-        '"dest_ip":"10.0.0.77","dest_port":68,"proto":"UDP","app_proto":"dhcp","dhcp":{"type":"reply","id":1234,'
-        '"client_mac":"00:11:22:33:44:55","assigned_ip":"10.0.0.77","dhcp_type":"ack","hostname":"laptop-07",'
-        '"lease_time":86400}}')
-
-
-def test_kerberos_smb_ftp_and_dhcp_records_keep_their_objects():
-    res = parse_text("suricata_eve", "\n".join([KRB5, SMB, FTP, DHCP]) + "\n")
-    krb5, smb, ftp, dhcp = res.frames[("network", "suricata.eve")].rows(named=True)
-    assert (krb5["user.name"], krb5["user.domain"]) == ("svc_backup", "CORP.EXAMPLE")
-    assert (krb5["suricata.eve.krb5.sname"], krb5["suricata.eve.krb5.encryption"]) == (
-        "MSSQLSvc/db01.corp.example:1433", "rc4-hmac")  # an RC4 service ticket: Kerberoasting's trace
-    assert krb5["suricata.eve.krb5.weak_encryption"] == "true" and krb5["suricata.eve.krb5.msg_type"] == "KRB_TGS_REP"
-    assert (smb["user.name"], smb["user.domain"], smb["suricata.eve.smb.share"]) == ("alice", "CORP",
-                                                                                   "\\\\srv01\\ADMIN$")
-    assert smb["suricata.eve.smb.filename"] == "Windows\\Temp\\x.exe"
-    assert smb["suricata.eve.smb.command"] == "SMB2_COMMAND_CREATE" and smb["network.protocol"] == "smb"
-    assert (ftp["suricata.eve.ftp.command"], ftp["suricata.eve.ftp.command_data"]) == ("STOR", "dump.zip")
-    assert ftp["suricata.eve.ftp.completion_code"] == "150,226"
-    assert (dhcp["suricata.eve.dhcp.assigned_ip"], dhcp["suricata.eve.dhcp.hostname"]) == ("10.0.0.77", "laptop-07")
-    assert (dhcp["suricata.eve.dhcp.client_mac"], dhcp["suricata.eve.dhcp.dhcp_type"]) == ("00:11:22:33:44:55", "ack")
-
-
 def test_timestamp_without_offset_is_read_in_the_configured_zone():
     line = ALERT.replace("2018-03-24T14:37:19.037299-0600", "2019-01-02T03:50:11.315110")
     row = one(parse_text("suricata_eve", line, zone="Asia/Ho_Chi_Minh"), "security")
