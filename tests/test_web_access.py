@@ -214,3 +214,10 @@ def test_third_quoted_field_that_is_not_an_address_list_stays_in_the_tail():
     assert row["web_access.tail"] == '"PHPSESSID=ab12; lang=vi"'
     row = one(f'10.20.0.4 - - {CORE} "unknown, 198.51.100.7"\n')
     assert row["http.request.x_forwarded_for"] == "unknown, 198.51.100.7" and row["network.forwarded_ip"] is None
+
+
+def test_client_written_as_dash_is_still_a_request():
+    """A LogFormat that starts with %{X-Forwarded-For}i writes '-' where the header was absent."""
+    row = one(f'- - - {CORE}\n')
+    assert row["source.address"] is None and row["source.ip"] is None
+    assert row["http.response.status_code"] == 403 and row["url.path"] == "/portal/login"
