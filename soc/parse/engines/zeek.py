@@ -270,6 +270,7 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
         self.types: list[str] = []
         self.path = ""
         self.opened: datetime | None = None
+        self.set_sep = ","
         self.headers = 0
         self.block_routes: dict[tuple, BlockRoute] = {}
         self.when = list(dict.fromkeys(f for r in self.routes for f in r.fields()))
@@ -299,6 +300,8 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
         if name == b"fields":
             self.fields = text.split(self.sep.decode("latin-1"))
             self.types = []
+        elif name == b"set_separator":  # elements of sets and vectors: joined by "," here whatever it is
+            self.set_sep = codecs.decode(text, "unicode_escape") or ","
         elif name == b"types":
             self.types = text.split(self.sep.decode("latin-1"))
         elif name == b"path":
@@ -373,6 +376,10 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
         block's, absent ones null)."""
         have = [f for f in fields if f in index]
         cols = batch.columns([RAW + f for f in have], fs, fe, np.array([index[f] for f in have], np.int64), lines)
+        if self.set_sep != "," and len(self.types) == len(self.fields or ()):
+            sets = {RAW + f for f, k in zip(self.fields or (), self.types, strict=True)
+                    if k.startswith(("set", "vector"))}
+            cols = {n: c.str.replace_all(self.set_sep, ",", literal=True) if n in sets else c for n, c in cols.items()}
         if lines.size and tsv_kernel.has_byte(batch.buf, batch.starts[lines[0]], batch.ends[lines[-1]], BACKSLASH):
             cols = {name: unescape(s) for name, s in cols.items()}  # only a block with a backslash somewhere
         for f in fields:
