@@ -752,6 +752,25 @@ def test_pieces_keep_dead_letters_of_truncated_and_corrupt_chunks(corpora, tmp_p
     assert (dead["event.original"].bin.size() > 0).any() and dead["log.line"].is_not_null().all()
 
 
+def test_pieces_keep_dead_letters_of_garbage_chunk_slots(corpora, tmp_path, monkeypatch, in_pieces):
+    """Issue 16 item 3 in pieces: a garbage slot among chunks read by workers gives the same dead letters
+    (one per record id missing around it) as the file read in one process."""
+    from soc.parse.engines import evtx as engine
+
+    bad = bytearray((corpora / MANY_CHUNKS).read_bytes())
+    bad[4096 + 9 * 65536: 4096 + 10 * 65536] = b"\x5a" * 65536
+    garbage = tmp_path / "garbage.evtx"
+    garbage.write_bytes(bytes(bad))
+    parallel = parse([garbage], specs=in_pieces)
+    with monkeypatch.context() as m:
+        m.setenv(engine.PROCESSES_ENV, "1")
+        serial = parse([garbage], specs=in_pieces)
+    _same(parallel, serial)
+    (st,), _, dead = parallel
+    assert st.read == 998 and st.read == st.parsed + st.dead and st.dead > 0
+    assert dead["error.message"].str.contains(f"chunk at byte {4096 + 9 * 65536} is not an EVTX chunk").all()
+
+
 def test_a_worker_that_dies_leaves_its_pieces_to_this_process(corpora, monkeypatch, in_pieces):
     from soc.parse.engines import evtx as engine
 
