@@ -427,14 +427,14 @@ def test_records_without_ts_take_the_file_time_and_say_so():
     frame = res.frames[("network", "zeek.loaded_scripts")]
     assert res.dead.height == 0 and res.lines == res.parsed == 2
     assert frame["@timestamp"].to_list() == [datetime(2026, 11, 20, 8, 0, tzinfo=UTC)] * 2  # +07:00 local time
-    assert frame["zeek.time_from"].to_list() == ["#open header"] * 2
+    assert frame["soc.timestamp_source"].to_list() == ["#open"] * 2
     assert frame["zeek.loaded_scripts.name"][1] == "  /opt/zeek/share/zeek/base/bif/const.bif.zeek"
     res = parse_text("zeek_json", '{"_path":"loaded_scripts","name":"/opt/zeek/x.zeek"}\n',
                      reference=datetime(2026, 11, 21, tzinfo=UTC))
     row = res.frames[("network", "zeek.loaded_scripts")].row(0, named=True)
-    assert row["@timestamp"] == datetime(2026, 11, 21, tzinfo=UTC) and row["zeek.time_from"] == "file modification time"
+    assert row["@timestamp"] == datetime(2026, 11, 21, tzinfo=UTC) and row["soc.timestamp_source"] == "input_time"
     conn = parse_text("zeek", block("conn", CONN_F, CONN_T, CONN)).frames[("network", "zeek.conn")]
-    assert conn["zeek.time_from"].to_list() == [None]  # a record with its own ts
+    assert conn["soc.timestamp_source"].to_list() == ["ts"]  # a record with its own ts
 
 
 ZEEK_CORPUS = ["dce_rpc", "dns", "ftp", "kerberos", "notice", "ntlm", "rdp", "smb_files", "smb_mapping", "smtp",

@@ -17,7 +17,8 @@ only for a JSON record that names none). Every field a route does not map to an 
 ``zeek.<stream>.<field>``, typed by its Zeek type (see logs.yml); each (family, dataset) frame has its own
 columns. A record of a stream without ``ts`` (``loaded_scripts``; a TSV block whose ``#fields`` has none)
 takes the file's time: the TSV ``#open`` header (read in the configured zone), else the file's modification
-time, and ``zeek.time_from`` names which; a record of another stream without ``ts`` is dead-lettered.
+time, and ``soc.timestamp_source`` names which (``ts``, ``#open``, ``input_time``: the names CEF's engine
+uses); a record of another stream without ``ts`` is dead-lettered.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ FLOATS = ("interval", "double")
 _ESCAPES = ["\\\\", *dict.fromkeys(f"\\x{b:02{c}}" for b in range(0x80) for c in "xX")]
 _PLAIN = ["\\", *(chr(int(e[2:], 16)) for e in _ESCAPES[1:])]
 BACKSLASH = ord("\\")
-TIME_FROM = "zeek.time_from"  # where @timestamp came from when the record has no ts of its own
+TIME_FROM = "soc.timestamp_source"  # where @timestamp came from: ts, #open or input_time (as for CEF)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +195,7 @@ class ZeekRoutes:
 
     def file_time(self) -> tuple[datetime, str]:
         """The time of a record without ``ts``, and what it is."""
-        return self.ctx.reference, "file modification time"
+        return self.ctx.reference, "input_time"
 
     def untimed(self, route: Route) -> bool:
         """Whether the route's records have no ``ts`` of their own (a record of another stream without one
@@ -223,12 +224,13 @@ class ZeekRoutes:
                 fill[FAST_EPOCH + RAW + "ts"] = pl.when(missing).then(pl.lit(when).cast(T.UTC)) \
                     .otherwise(pl.col(FAST_EPOCH + RAW + "ts"))
             raw = raw.with_columns(**fill)
-            missing = pl.select(pl.when(missing).then(pl.lit(what))).to_series().alias(TIME_FROM)
+            source = pl.when(missing).then(pl.lit(what)).otherwise(pl.lit("ts")).alias(TIME_FROM)
+            missing = pl.select(source).to_series()
         typed, reason = apply(raw, list(route.rules), self.ctx, {**route.constants, "event.dataset": dataset})
         zone = self.ctx.zone
         typed = typed.with_columns([typed_extra(c, k, zone) for c, k in kinds.items()
                                     if k in ("bool", "time") and c in typed.columns])
-        typed = typed.with_columns(missing if missing is not None else nulls(TIME_FROM, pl.String, typed.height))
+        typed = typed.with_columns(missing if missing is not None else pl.lit("ts").alias(TIME_FROM))
         origin = {
             "log.file.path": pl.Series("log.file.path", [self.ctx.path], pl.Categorical).new_from_index(0, idx.size),
             "log.offset": pl.Series("log.offset", rec.offsets[idx]),
@@ -239,7 +241,7 @@ class ZeekRoutes:
                  and not r.target.startswith(RAW)}
         extra.update({t: typed.schema[t] for t in route.constants if t not in core and t in typed.columns})
         extra.update({c: extra_dtype(k) for c, k in kinds.items()})
-        extra[TIME_FROM] = pl.String
+        extra[TIME_FROM] = pl.Categorical
         frame = conform(typed.with_columns(**origin), route.family, extra)
         key = (route.family, dataset)
         bad = reason.is_not_null()
@@ -286,7 +288,7 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
 
     def file_time(self) -> tuple[datetime, str]:
         if self.opened is not None:
-            return self.opened, "#open header"
+            return self.opened, "#open"
         return super().file_time()
 
     def _directive(self, line: bytes) -> None:
