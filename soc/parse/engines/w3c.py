@@ -9,7 +9,8 @@ names, or a mapping of field count -> field names (IIS layouts differ in their n
 line's count picks its layout; a line of another count is dead-lettered, saying so); ``timestamp`` (the
 raw name given to ``date`` + ``time``); ``uri`` (the raw name given to ``cs-uri-stem`` + ``?`` +
 ``cs-uri-query`` where the log has no ``cs-uri`` of its own); ``address`` and ``outcome`` as in the words
-engine (client address parts, ECS ``event.outcome`` of an HTTP status).
+engine (client address parts, ECS ``event.outcome`` of an HTTP status); ``milliseconds``: fields of
+milliseconds given as raw field ``NAME:ns`` in nanoseconds (ECS ``event.duration``), multiplied as integers.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import polars as pl
 from soc.parse import kernels
 from soc.parse.address import address_fields
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
+from soc.parse.columns import FAST_INT, RAW
 from soc.parse.directives import by_directives
 from soc.parse.eager import nulls
 from soc.parse.engines.base import Engine, raw_frame, split, typed_frame
-from soc.parse.engines.words import http_outcome
+from soc.parse.engines.words import http_outcome, rules_reading
+from soc.schema import columns as family_columns
 
 FIELDS = b"#Fields:"
 
@@ -36,6 +39,11 @@ class W3CEngine(Engine):
             default = {len(default): default}
         self.defaults: dict[int, list[str]] = {int(k): list(v) for k, v in default.items()}
         self.fields: list[str] | None = None
+        # the rules a header's fields feed (a log has a dozen of the W3C fields the spec maps); the others'
+        # columns are null, typed by ``extra``
+        core = family_columns(spec.family)
+        self.extra = {r.target: r.dtype for r in spec.columns if r.target not in core}
+        self._subsets: dict = {}
 
     def parse(self, batch: LineBatch) -> ParseResult:
         self.directives = 0
@@ -102,11 +110,19 @@ class W3CEngine(Engine):
         status = opts.get("outcome")
         if status and status in fields:
             fields[f"{status}:outcome"] = http_outcome(fields[status]).alias(f"{status}:outcome")
+        ints = {}
+        for name in opts.get("milliseconds") or ():  # ECS durations are ns: an integer column, no text
+            if name in fields:
+                fields[f"{name}:ns"] = fields[name].alias(f"{name}:ns")  # its presence is the field's
+                ints[FAST_INT + RAW + f"{name}:ns"] = fields[name].cast(pl.Int64, strict=False) * 1_000_000
         got = pl.Series("got", count)
         extra = pl.Series("extra", err == kernels.E_TOO_MANY)
         reject = pl.select(
             pl.when(extra).then(pl.lit(f"more fields than the {k} that #Fields: names"))
             .when(got != k).then(pl.format("{} fields where #Fields: names {}", got, pl.lit(k)))
         ).to_series()
-        return typed_frame(batch, raw_frame(fields), self.spec.columns, self.ctx,
-                           self.spec.constants, self.dataset, self.spec.family, reject)
+        raw = raw_frame(fields)
+        if ints:
+            raw = raw.with_columns(**ints)
+        return typed_frame(batch, raw, rules_reading(self.spec.columns, frozenset(fields), self._subsets),
+                           self.ctx, self.spec.constants, self.dataset, self.spec.family, reject, self.extra)

@@ -99,11 +99,7 @@ class WordsEngine(Engine):
         """The column rules that read at least one field of ``have``: a chunk without irregular lines has
         none of the regex-only fields (tail, vhost, ...), and typing their null columns cost the plain
         format ~10% of its speed; the columns are still there (``self.extra``), null."""
-        rules = self._subsets.get(have)
-        if rules is None:
-            rules = tuple(r for r in self.spec.columns if any(c.source in have for c in r.chain))
-            self._subsets[have] = rules
-        return rules
+        return rules_reading(self.spec.columns, have, self._subsets)
 
     def _misplaced(self, buf: np.ndarray, fs: np.ndarray) -> np.ndarray:
         """Lines where a field that ``shape`` says is bracketed or quoted is not (a prefix shifted it)."""
@@ -147,6 +143,15 @@ class WordsEngine(Engine):
             column = nulls(name, pl.String, batch.n) if column is None else column.clone()
             values = got.get(name)
             fields[name] = column.scatter(rows, nulls(name, pl.String, rows.size) if values is None else values)
+
+
+def rules_reading(rules: tuple[Rule, ...], have: frozenset[str], cache: dict) -> tuple[Rule, ...]:
+    """``rules`` that read at least one of the raw fields ``have`` (a rule whose fields are all absent makes
+    a null column, which ``typed_frame``'s ``extra`` gives without typing anything), kept in ``cache``."""
+    out = cache.get(have)
+    if out is None:
+        out = cache[have] = tuple(r for r in rules if any(c.source in have for c in r.chain))
+    return out
 
 
 def http_outcome(status: pl.Series) -> pl.Series:
