@@ -130,14 +130,23 @@ class Matcher:
         self.const_names = list(dict.fromkeys(k for p in patterns for k, _ in p.constants))
         slot = {s: k for k, s in enumerate(self.slot_names)}
         programs = list(dict.fromkeys(g for p in patterns for g in p.programs))
-        cands = [  # by program, then by the first byte of the message: what could match it
-            [i for i, p in enumerate(patterns) if (not p.programs or g in p.programs) and _starts(p, c)]
-            for g in [*programs, None] for c in range(256)
-        ]
+        # by program, then by the first byte of the message: the patterns that could match it, in spec order
+        # (built with arrays: the lists of a 100-pattern spec over 20 programs took 0.2 s an input file)
+        starts = np.ones((len(patterns), 256), np.bool_)
+        for i, p in enumerate(patterns):
+            if p.literals[0]:
+                starts[i] = np.arange(256) == p.literals[0][0]
+        cand_list, cand_sizes = [], []
+        for g in [*programs, None]:
+            applies = np.array([not p.programs or g in p.programs for p in patterns], np.bool_).reshape(-1, 1)
+            by_byte = (starts & applies).T  # 256 x patterns
+            cand_list.append(np.nonzero(by_byte)[1])  # pattern indices, grouped by byte, in order
+            cand_sizes.append(by_byte.sum(axis=1))
         lits = [lit for p in patterns for lit in p.literals]
         self.tables = (
             *_flat([g.encode() for g in programs]),
-            np.array([i for c in cands for i in c], np.int32), _offsets([len(c) for c in cands]),
+            np.concatenate(cand_list).astype(np.int32) if cand_list else np.zeros(0, np.int32),
+            _offsets(np.concatenate(cand_sizes).tolist()),
             *_flat(lits), _offsets([len(p.literals) for p in patterns]),
             np.array([slot[s] if s else -1 for p in patterns for s in p.slots], np.int32),
             len(self.slot_names),
@@ -162,10 +171,6 @@ class Matcher:
 def _flat(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer(b"".join(items) or b"\0", np.uint8).copy()
     return data, _offsets([len(x) for x in items])
-
-
-def _starts(p: Pattern, byte: int) -> bool:
-    return not p.literals[0] or p.literals[0][0] == byte
 
 
 def _offsets(sizes: list[int]) -> np.ndarray:
