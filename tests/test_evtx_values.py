@@ -424,3 +424,16 @@ def test_system_element_without_text_is_rendered_not_json():
     w, sys_, _ = _walk([_record('"EventData":{"A":"1"}', system)])
     assert w.err.tolist() == [0]
     assert sys_[0]["System.Keywords"] == "Mask=0x8020"
+
+
+def test_values_nested_deeper_than_the_walker_renders_go_to_the_decoder():
+    from soc.parse import evtx_kernel as K
+
+    deep = _record('"UserData":{"Info":{"A":"1","F":{"G":{"#attributes":{"a":"C:\\\\x"}},"H":["p","q"]}}}',
+                   _system("System", "Contoso-Agent", 3, 9))
+    w, _, _ = _walk([deep])
+    assert w.err.tolist() == [K.E_DEEP]
+    frames, dead = evtx_frames([deep])
+    assert dead.height == 0
+    row = frames[("windows", "windows.system.3")].row(0, named=True)
+    assert (row["A"], row["F"]) == ("1", "G=a=C:\\x\nH=p\nq")
