@@ -121,6 +121,13 @@ def test_the_record_time_wins_over_the_syslog_header_and_the_header_over_the_inp
                                                                           "syslog")
 
 
+def test_start_and_end_read_with_their_zone_words():
+    line = "CEF:0|V|P|1|2|N|5|start=Nov 23 2026 01:56:40 UTC end=Nov 23 2026 09:15:13 GMT+07:00\n"
+    row = parse_text("cef", line).frames[("security", "cef")].row(0, named=True)
+    assert (row["@timestamp"], row["soc.timestamp_source"]) == (AT, "end")
+    assert (row["event.start"], row["event.end"]) == (datetime(2026, 11, 23, 1, 56, 40, tzinfo=UTC), AT)
+
+
 def test_without_any_time_the_input_time_is_the_files_mtime(tmp_path):
     """Through the pipeline: the reference of a file is its modification time (the latest moment its lines can
     have been written, and the same on every re-run of the same file)."""

@@ -92,6 +92,9 @@ class CefEngine(Engine):
         texts = [(k, fields[k]) for k in self.times]
         frame = pl.DataFrame([s.alias(f"t{i}") for i, (_, s) in enumerate(texts)] + [fields["timestamp"]],
                              height=n)
+        frame = frame.with_columns(  # zone words as offsets, for every column reading these keys (event.end)
+            pl.col(f"t{i}").str.replace(" (?:UTC|GMT|UT|Z)$", " +0000").str.replace(" (?:UTC|GMT)([+-])", " $1")
+            for i in range(len(texts)))
         has = [pl.col(f"t{i}").str.len_bytes().fill_null(0) > 0 for i in range(len(texts))]  # null, empty: absent
         own = pl.any_horizontal(has) if has else pl.lit(False)
         header = ~own & pl.col("timestamp").is_not_null()
@@ -99,12 +102,12 @@ class CefEngine(Engine):
                              + [pl.when(header).then(pl.lit("syslog")), pl.lit("input_time")])
         own_time = pl.coalesce([pl.when(h).then(pl.col(f"t{i}")) for i, h in enumerate(has)]
                                or [pl.lit(None, pl.String)]).cast(pl.String)
-        text = own_time.str.replace(" (?:UTC|GMT|UT|Z)$", " +0000").str.replace(" (?:UTC|GMT)([+-])", " $1")
         form = pl.coalesce([pl.when(own_time.str.contains(rx)).then(pl.lit(name)) for name, rx in FORMS]
                            + [pl.lit(OWN_TIME)])
-        out = frame.with_columns(text.alias("_text"), form.alias("_form")).select(
+        out = frame.with_columns(own_time.alias("_text"), form.alias("_form")).select(
             *(pl.when(pl.col("_form") == name).then(pl.col("_text")).alias(name)
               for name in (*(f for f, _ in FORMS), OWN_TIME)),
+            *(pl.col(f"t{i}").alias(k) for i, (k, _) in enumerate(texts)),
             pl.when(header).then(pl.col("timestamp")).alias("timestamp"),
             pl.when(~own & ~header).then(pl.lit(self.ctx.reference).cast(T.UTC)).alias(INPUT_TIME),
             source.alias(TIME_SOURCE),
