@@ -132,3 +132,8 @@ def test_headerless_layouts_are_sniffed():
             "Mozilla/5.0 - - portal.example.gov.vn 401 1 2148074254 1453 812 46\n")
     assert sniff(line.encode(), sigs) == "iis_w3c"
     assert sniff(LINE.encode(), sigs) == "iis_w3c"
+
+
+def test_a_header_without_date_leaves_its_lines_dead_not_timeless():
+    res = parse_text("iis_w3c", "#Fields: time c-ip cs-method cs-uri-stem sc-status\n01:02:03 10.0.0.1 GET / 200\n")
+    assert res.dead["error.message"].to_list() == ["@timestamp: missing"]

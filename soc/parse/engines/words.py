@@ -147,10 +147,11 @@ class WordsEngine(Engine):
 
 def rules_reading(rules: tuple[Rule, ...], have: frozenset[str], cache: dict) -> tuple[Rule, ...]:
     """``rules`` that read at least one of the raw fields ``have`` (a rule whose fields are all absent makes
-    a null column, which ``typed_frame``'s ``extra`` gives without typing anything), kept in ``cache``."""
+    a null column, which ``typed_frame``'s ``extra`` gives without typing anything), and every required
+    one (its absence is the lines' dead letter), kept in ``cache``."""
     out = cache.get(have)
     if out is None:
-        out = cache[have] = tuple(r for r in rules if any(c.source in have for c in r.chain))
+        out = cache[have] = tuple(r for r in rules if r.required or any(c.source in have for c in r.chain))
     return out
 
 
