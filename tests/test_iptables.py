@@ -121,3 +121,9 @@ def test_a_mixed_messages_file_gives_both_kinds_of_events_whichever_spec_reads_i
         heights = {k: f.height for k, f in res.frames.items() if f.height}
         assert heights == {("network", "iptables"): 2, ("authentication", "system.auth"): 2,
                            ("syslog", "system.syslog"): 1}, spec
+
+
+def test_edgeos_prefixes_name_the_rule():
+    res = parse_text("iptables", "\n".join([GLUED, GLUED_UPTIME, NO_TAG, UFW]) + "\n")
+    got = res.frames[("network", "iptables")].sort("log.line").select("rule.name", "rule.id").rows()
+    assert got == [("lan-wan", "default"), ("WAN_IN", "3000"), ("BLOCK", "100"), (None, None)]
