@@ -221,3 +221,11 @@ def test_client_written_as_dash_is_still_a_request():
     row = one(f'- - - {CORE}\n')
     assert row["source.address"] is None and row["source.ip"] is None
     assert row["http.response.status_code"] == 403 and row["url.path"] == "/portal/login"
+
+
+def test_forwarded_list_then_a_separate_client():
+    """``$host $http_x_forwarded_for $remote_addr - $remote_user``: the list, unquoted, then the peer."""
+    row = one(f'portal.example.gov.vn 198.51.100.77, 10.20.0.9 10.20.0.4 - - {CORE}\n')
+    assert row["source.ip"] == "10.20.0.4" and row["url.domain"] == "portal.example.gov.vn"
+    assert row["http.request.x_forwarded_for"] == "198.51.100.77, 10.20.0.9"
+    assert row["network.forwarded_ip"] == "198.51.100.77"
