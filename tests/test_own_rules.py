@@ -54,6 +54,33 @@ def test_ssh_brute_force_negative():
     assert found.height == 9 and corr.height == 0
 
 
+IAM = "Nov 20 10:20:0{i} portal-web01 {prog}[5{i:03d}]: {msg}"
+
+
+def test_linux_account_manipulation():
+    text = "".join(IAM.format(i=i, prog=p, msg=m) + "\n" for i, (p, m) in enumerate([
+        ("useradd", "new user: name=backup2, UID=1005, GID=1005, home=/home/backup2, shell=/bin/bash, from=/dev/pts/0"),
+        ("usermod", "add 'backup2' to group 'sudo'"),
+        ("gpasswd", "user backup2 added by root to group wheel"),
+        ("usermod", "change user 'backup2' UID from '1005' to '0'"),
+    ]))
+    found, _ = hunt("linux_account_manipulation.yml", "syslog", text)
+    assert found.height == 4 and set(found["host.hostname"]) == {"portal-web01"}
+
+
+def test_linux_account_manipulation_negative():
+    # a package's system account, an ordinary group, a password change, a UID change that is not to 0
+    text = "".join(IAM.format(i=i, prog=p, msg=m) + "\n" for i, (p, m) in enumerate([
+        ("useradd", "new user: name=mysql, UID=112, GID=117, home=/nonexistent, shell=/bin/false"),
+        ("useradd", "new user: name=_chrony, UID=113, GID=118, home=/var/lib/chrony, shell=/usr/sbin/nologin"),
+        ("usermod", "add 'tranthib' to group 'audio'"),
+        ("passwd", "pam_unix(passwd:chauthtok): password changed for tranthib"),
+        ("usermod", "change user 'tranthib' UID from '1003' to '1010'"),
+    ]))
+    found, _ = hunt("linux_account_manipulation.yml", "syslog", text)
+    assert found.height == 0
+
+
 WEB = '198.51.100.23 - - [20/Nov/2026:11:05:{i:02d} +0700] "GET {url} HTTP/1.1" 404 0 "-" "Mozilla/5.0"'
 NORMAL_URLS = ["/dichvucong/thu-tuc?id=12&page=2", "/static/app.js", "/tin-tuc/2026/11/thong-bao.html",
                "/search?q=select+the+form", "/api/v1/ho-so?ma=H12.34-2026"]
