@@ -199,7 +199,7 @@ def conform(frame: pl.DataFrame, family: str, extra: dict[str, pl.DataType] | No
 
     A list column (``event.type``) given as a string is split at commas; ``*.ip`` values that are not IP
     addresses move to ``*.domain`` (``split_addresses``)."""
-    lists = [n for n, t in FAMILIES[family].items() if isinstance(t, pl.List) and n in frame.columns
+    lists = [n for n, t in FAMILIES.get(family, {}).items() if isinstance(t, pl.List) and n in frame.columns
              and frame.schema[n] in (pl.String, pl.Categorical)]
     if lists:
         frame = frame.with_columns(pl.col(n).cast(pl.String).str.split(",") for n in lists)
