@@ -523,3 +523,27 @@ def test_json_frames_do_not_depend_on_the_file_name(name):
     assert list(got.frames) == list(want.frames) and len(want.frames) == 7
     for key, frame in want.frames.items():
         assert got.frames[key].drop("log.file.path").equals(frame.drop("log.file.path")), key
+
+
+def test_scope_separator_underscore_reads_as_dots():
+    """``redef Log::default_scope_sep = "_"`` (for Elasticsearch 2, which forbade dots in names) writes
+    ``id_orig_h``, ``remote_location_latitude``: the same record as with dots, in TSV and JSON."""
+    def undot(text: str) -> str:
+        for f in ("id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "remote_location.latitude"):
+            text = text.replace(f, f.replace(".", "_"))
+        return text
+
+    drop = ["log.file.path", "log.offset", "log.line"]
+    for spec, text in (("zeek", block("ssh", SSH_F, SSH_T, SSH)), ("zeek_json", as_json(SSH_F, SSH, "ssh") + "\n"),
+                       ("zeek_json", as_json(SSH_F, SSH, None) + "\n"),
+                       ("zeek_json", as_json(CONN_F, CONN, "conn") + "\n")):
+        want, got = parse_text(spec, text), parse_text(spec, undot(text))
+        (key,) = want.frames
+        assert list(got.frames) == [key] and got.dead.height == 0
+        assert got.frames[key].drop(drop).equals(want.frames[key].drop(drop)), (spec, key)
+        assert got.frames[key]["source.ip"].null_count() == 0
+    from soc.parse.spec import load_specs
+    from soc.sources.sniff import sniff
+
+    sigs = [s.signature for s in load_specs().values()]
+    assert sniff(undot(as_json(SSH_F, SSH, None)).encode(), sigs) == "zeek_json"

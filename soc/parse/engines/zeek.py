@@ -91,14 +91,26 @@ def unescape(s: pl.Series) -> pl.Series:
     return s.str.replace_many(_ESCAPES, _PLAIN, leftmost=True)
 
 
-def extra_column(name: str, kind: str) -> dict:
+def extra_column(name: str, kind: str, alias: bool = False) -> dict:
     """The column rule of a field kept under its Zeek name: numbers typed by the rule (a value that is not
-    one is null, the record is kept), the rest as text (``typed_extra`` types times and bools)."""
+    one is null, the record is kept), the rest as text (``typed_extra`` types times and bools). ``alias``:
+    a dotted name is also read as written with ``Log::default_scope_sep = "_"`` (JSON)."""
+    rule = {"from": name}
     if kind in INTS:
-        return {"from": name, "type": "int64", "on_error": "null"}
-    if kind in FLOATS:
-        return {"from": name, "type": "float64", "on_error": "null"}
-    return {"from": name}
+        rule.update(type="int64", on_error="null")
+    elif kind in FLOATS:
+        rule.update(type="float64", on_error="null")
+    if alias and "." in name:
+        rule["fallback"] = name.replace(".", "_")
+    return rule
+
+
+@cache
+def undotted() -> dict[str, str]:
+    """Known dotted field names (``id.orig_h``, ``certificate.serial``) by their spelling with Zeek's
+    ``Log::default_scope_sep = "_"`` (``id_orig_h``), for the names that are not fields of their own."""
+    names = {f for s in streams().values() for f in s.fields} | {"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"}
+    return {f.replace(".", "_"): f for f in names if "." in f and f.replace(".", "_") not in names}
 
 
 def extra_dtype(kind: str) -> pl.DataType:
@@ -164,7 +176,7 @@ class ZeekRoutes:
             return r
         mapped = self._mapped(spec, r, nulls_)
         prefix = f"zeek.{r['name']}."
-        extra = {prefix + f: extra_column(f, k) for f, k in stream.fields.items() if f not in mapped}
+        extra = {prefix + f: extra_column(f, k, alias=True) for f, k in stream.fields.items() if f not in mapped}
         self.extra_types[r["name"]] = {prefix + f: k for f, k in stream.fields.items() if f not in mapped}
         return {**r, "columns": {**(r.get("columns") or {}), **extra}}
 
@@ -299,8 +311,8 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
             return
         name, _, value = line[1:].partition(self.sep)
         text = value.decode("utf-8", "replace")
-        if name == b"fields":
-            self.fields = text.split(self.sep.decode("latin-1"))
+        if name == b"fields":  # a scope written "id_orig_h" (Log::default_scope_sep = "_") read as "id.orig_h"
+            self.fields = [undotted().get(f, f) for f in text.split(self.sep.decode("latin-1"))]
             self.types = []
         elif name == b"set_separator":  # elements of sets and vectors: joined by "," here whatever it is
             self.set_sep = codecs.decode(text, "unicode_escape") or ","
@@ -455,15 +467,23 @@ class ZeekJsonEngine(ZeekRoutes, JsonEngine):
     def _spans(self, rec: Records, sel: np.ndarray, fields: dict[str, str]) -> dict[str, pl.Series]:
         """Raw text columns of ``fields`` (name -> Zeek type) of the records at ``sel``, by a pass of the
         extractor with a table of these fields only."""
-        key = tuple(fields.items())
+        if not fields:
+            return {}
+        aliases = {f.replace(".", "_"): f for f in fields if "." in f}  # Log::default_scope_sep = "_"
+        read = {**fields, **{a: fields[f] for a, f in aliases.items() if a not in fields}}
+        key = tuple(read.items())
         if key not in self.tables:
-            kinds = [K.T_LIST if k.startswith(("set[", "vector[")) else K.T_STRING for k in fields.values()]
-            self.tables[key] = K.PathTable([[f] for f in fields], kinds, [""] * len(fields))
+            kinds = [K.T_LIST if k.startswith(("set[", "vector[")) else K.T_STRING for k in read.values()]
+            self.tables[key] = K.PathTable([[f] for f in read], kinds, [""] * len(read))
         found = K.extract_typed(rec.buf, rec.starts[sel], rec.ends[sel], self.tables[key].arrays(), K.NO_FIELDS,
                                 K.NO_OPS, np.zeros(1, np.int64), K.NO_FIELDS)
         _, _, _, in_aux, fs, fe, aux = found[:7]
-        columns = Columns(rec.buf, aux if in_aux.any() else None, fs, fe, {f: i for i, f in enumerate(fields)})
-        return columns.get([RAW + f for f in fields], np.arange(sel.size)) if fields else {}
+        columns = Columns(rec.buf, aux if in_aux.any() else None, fs, fe, {f: i for i, f in enumerate(read)})
+        cols = columns.get([RAW + f for f in read], np.arange(sel.size))
+        for alias, f in aliases.items():
+            if alias not in fields:
+                cols[RAW + f] = cols[RAW + f].fill_null(cols.pop(RAW + alias)).alias(RAW + f)
+        return cols
 
     def _signed(self, rec: Records, idx: np.ndarray, paths: pl.Series) -> pl.Series:
         """``paths`` with the stream of each record that names none told by logs.yml's ``sign`` fields."""
