@@ -205,7 +205,8 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, title, where)
     """Parse INPUTS into ``sink``; print the summary table (unless ``as_json``); (exit code, file stats).
 
     An input whose format is not recognised is skipped with a warning (a README beside the logs is no reason
-    to fail a hunt whose logs were all read); with ``strict`` it is an error, exit code 2."""
+    to fail a hunt whose logs were all read); with ``strict`` it is an error, exit code 2. When every input
+    was skipped nothing was hunted at all: exit code 2 too, so a script never takes that for a clean run."""
     from soc import pipeline
     from soc.runtime import setup_kept
     from soc.sources import InputError, discover
@@ -242,6 +243,9 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, title, where)
             click.echo(f"error: {printable(st.path)}: {printable(st.error or st.skipped)}", err=True)
         elif st.skipped:
             click.echo(f"warning: {printable(st.path)}: skipped: {printable(st.skipped)}", err=True)
+    if stats and all(st.skipped for st in stats):
+        click.echo("error: no input is in a format soc knows: nothing was read (name one with --format)", err=True)
+        failed += 1
     return (2 if failed else 0), stats
 
 

@@ -49,9 +49,13 @@ def test_stdin_and_forced_format(tmp_path):
 def test_unknown_format_is_skipped_with_the_formats_tried(tmp_path):
     junk = tmp_path / "junk.txt"
     junk.write_text("hello\nworld\n")
-    res = soc("hunt", str(junk), "--data-dir", str(tmp_path / "d"))
+    log = tmp_path / "access.log"
+    log.write_text(LINE)
+    res = soc("hunt", str(junk), str(log), "--data-dir", str(tmp_path / "d"))
     assert res.returncode == 0, res.stderr.decode()
     assert b"format not recognised (tried: " in res.stderr and b"web_access" in res.stderr
+    res = soc("hunt", str(junk), "--data-dir", str(tmp_path / "d"))  # nothing at all was read: not a clean run
+    assert res.returncode == 2 and b"nothing was read" in res.stderr, res.stderr.decode()
     res = soc("hunt", str(junk), "--strict", "--data-dir", str(tmp_path / "d"))
     assert res.returncode == 2 and b"error: " in res.stderr
 
