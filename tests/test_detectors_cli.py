@@ -64,3 +64,16 @@ def test_hunt_stores_its_alerts_once_whatever_the_reruns(tmp_path):
     again = pl.concat([pl.read_parquet(f) for f in sorted((tmp_path / "alerts").rglob("*.parquet"))],
                       how="diagonal_relaxed")
     assert sorted(again["event.id"]) == sorted(alerts["event.id"])
+
+
+def test_a_brute_force_logged_by_host_name_is_counted(tmp_path):
+    """sshd with UseDNS logs the client's name; the name is in source.address (source.ip holds IPs only),
+    and the detector counts it as the entity."""
+    log = tmp_path / "secure"
+    log.write_text("".join(
+        f"Nov 23 09:15:{i:02d} portal sshd[{900 + i}]: Failed password for root from scanner.attacker.example "
+        f"port {40000 + i} ssh2\n" for i in range(12)))
+    res = soc("hunt", str(log), "--data-dir", str(tmp_path / "d"), "--year", "2026", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr.decode()
+    hits = _hits(tmp_path / "d").filter(pl.col("rule.id") == "soc-ssh-brute-force")
+    assert hits.height == 1 and hits.row(0, named=True)["source.ip"] == "scanner.attacker.example"

@@ -54,6 +54,14 @@ def _resolve(spec: DetectorSpec, name: str, columns: list[str]) -> str | None:
     return next((a for a in spec.aliases.get(name, ()) if a in columns), None)
 
 
+def _entity(column: str, columns: list[str]) -> pl.Expr:
+    """A key column; an ``*.ip`` key falls back to ``*.address``: an attacker logged by host name (sshd with
+    ``UseDNS``, a web server with ``HostnameLookups``) has no IP in ``*.ip`` but is the same entity to count."""
+    if column.endswith(".ip") and (address := column[: -len("ip")] + "address") in columns:
+        return pl.coalesce(pl.col(column), pl.col(address))
+    return pl.col(column)
+
+
 def _operator(col: pl.Expr, op: str, v) -> pl.Expr:
     text = col.cast(pl.String)
     if op in ("eq", "ne"):
@@ -132,11 +140,12 @@ class DetectorRunner:
         refs = [pl.col(r).cast(pl.Int64 if r in ("log.line", "log.offset") else pl.String).alias(r)
                 if r in cols else pl.lit(None, pl.Int64 if r in ("log.line", "log.offset") else pl.String).alias(r)
                 for r in REFS if r not in wanted]
-        keys_ok = pl.all_horizontal([pl.col(wanted[k]).is_not_null() for k in spec.key]) & pl.col(_T).is_not_null()
+        exprs = {n: _entity(c, cols) if n in spec.key else pl.col(c) for n, c in wanted.items()}
+        keys_ok = pl.all_horizontal([exprs[k].is_not_null() for k in spec.key]) & pl.col(_T).is_not_null()
         value_dtype = pl.Float64 if spec.kernel == "sum" else pl.String
         rows = frame.filter(mask & keys_ok).select(
             pl.col(_T).cast(TS),
-            *[pl.col(c).cast(value_dtype if n == spec.value else pl.String).alias(n) for n, c in wanted.items()],
+            *[e.cast(value_dtype if n == spec.value else pl.String).alias(n) for n, e in exprs.items()],
             *refs)
         if spec.kernel == "entropy":
             rows = _suspicious_strings(spec, rows)
