@@ -411,11 +411,12 @@ def test_null_empty_and_exists_through_the_hunt_in_every_family(tmp_path):
 
     web = ('203.0.113.7 - - [02/Nov/2026:08:15:00 +0700] "GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"\n'
            '203.0.113.8 - - [02/Nov/2026:08:15:01 +0700] "GET /a HTTP/1.1" 200 512 "https://portal.example.gov.vn/" '
-           '"curl/8.5.0"\n')
+           '"curl/8.5.0"\n'
+           '203.0.113.9 - - [02/Nov/2026:08:15:02 +0700] "GET /b HTTP/1.1" 200 512 "" ""\n')  # sent empty: ''
     res = parse_text("web_access", web)
     assert res.dead.height == 0
     referer = _rules(tmp_path / "t", "category: webserver", "cs-referer")
-    assert _by_rule(referer, res.frames) == {"null": [1], "empty": [], "exists": [2], "absent": [1]}
+    assert _by_rule(referer, res.frames) == {"null": [1], "empty": [3], "exists": [2, 3], "absent": [1]}
 
 
 def test_system_element_without_text_is_rendered_not_json():
