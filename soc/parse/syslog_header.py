@@ -20,8 +20,9 @@ SP, TAB, LT, GT, LB, RB, COLON, QUOTE, BSLASH, DASH, PLUS, DOT, COMMA, LP, RP = 
 DAY = 86_400_000_000
 
 # rows of the header span arrays, and the raw fields they become
-PRI, TIME, HOST, APP, PID, MSGID, SD, MSG, REPEAT = range(9)
-HEADER = ("priority", "time", "host", "program", "pid", "msgid", "structured_data", "message", "repeat")
+PRI, TIME, HOST, APP, PID, MSGID, SD, MSG, REPEAT, MSGID_CODE, MSGID_LEVEL = range(11)
+HEADER = ("priority", "time", "host", "program", "pid", "msgid", "structured_data", "message", "repeat",
+          "msgid_code", "msgid_level")  # the last two: a device tag's id and severity digit (``syslog_tag``)
 TIMESTAMP = "timestamp"
 
 # kinds of timestamp: none, wall-clock time of the source's zone, UTC

@@ -9,11 +9,12 @@ programs. This pass, after ``parse_headers``, finds the tag (a spec's literal pr
 and ``-`` up to a ``:`` that ends the word) and re-splits the line: the tag becomes the ``msgid`` field, the
 text after it the message; a word glued to its colon with no host before it (``dev01:``) is the host; a
 relay's ``program[pid]:`` right before the tag stays the program (``UTC:``/``GMT:`` right after the time is
-the stamp's zone); anything else the header reader took for a program goes. Lines whose header did not
-read (no timestamp the header reader knows) are kept when they hold the tag: the time before it is read if
-it is one (ISO 8601 or ``Mmm dd [yyyy] hh:mm:ss``, a colon after it allowed), else the line has no time of
-its own: it takes ``now`` (UTC microseconds: the caller's reference, the file's modification time) and no
-``time`` span, so a spec can say where its time came from.
+the stamp's zone); anything else the header reader took for a program goes. The tag's trailing digits
+become ``msgid_code`` and the digit between dashes before them ``msgid_level`` (spans: no regex per row).
+Lines whose header did not read (no timestamp the header reader knows) are kept when they hold the tag:
+the time before it is read if it is one (ISO 8601 or ``Mmm dd [yyyy] hh:mm:ss``, a colon after it
+allowed), else the line has no time of its own: it takes ``now`` (UTC microseconds: the caller's
+reference, the file's modification time) and no ``time`` span, so a spec can say where its time came from.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from numba import njit, prange
 from soc.parse import syslog_header as H
 from soc.parse.columns import SpecError
 from soc.parse.kernels import same_bytes
-from soc.parse.syslog_header import APP, HOST, MSG, MSGID, PID, TIME
+from soc.parse.syslog_header import APP, HOST, MSG, MSGID, MSGID_CODE, MSGID_LEVEL, PID, TIME
 
 
 @njit(cache=True)
@@ -141,6 +142,15 @@ def retag(buf, starts, ends, fs, fe, ts, kind, err, lits, lit_at, year, limit, n
         end = fe[MSG, r] if fs[MSG, r] <= p < fe[MSG, r] else e
         fs[MSGID, r] = p
         fe[MSGID, r] = q
+        c = q  # the tag's trailing digits (302013) and the severity digit before them (-6-): spans, no regex
+        while c > p and 48 <= buf[c - 1] <= 57:
+            c -= 1
+        if c < q:
+            fs[MSGID_CODE, r] = c
+            fe[MSGID_CODE, r] = q
+            if c - 3 >= p and buf[c - 1] == H.DASH and 48 <= buf[c - 2] <= 57 and buf[c - 3] == H.DASH:
+                fs[MSGID_LEVEL, r] = c - 2
+                fe[MSGID_LEVEL, r] = c - 1
         m = q + 1
         while m < end and (buf[m] == H.SP or buf[m] == H.TAB):
             m += 1

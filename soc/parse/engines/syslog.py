@@ -26,9 +26,10 @@ Option ``inner_tag: [prefix, ...]`` finds a device's own tag (Cisco's ``%ASA-6-3
 put it and makes it the ``msgid`` field, the text after it the message (``syslog_tag``).
 
 Raw fields every route can read: ``priority``, ``time``, ``timestamp`` (converted, for ``type: datetime``),
-``host``, ``program``, ``pid``, ``msgid``, ``structured_data``, ``message`` and ``repeat``; a route also
-reads its patterns' slots and constants, which need no column rule when their family column is a string
-or category (or not a family column at all).
+``host``, ``program``, ``pid``, ``msgid`` (with ``inner_tag``: ``msgid_code``, ``msgid_level``),
+``structured_data``, ``message``, ``repeat`` and ``time_source`` (``syslog``, or ``input_time`` for a line
+without a time of its own); a route also reads its patterns' slots and constants, which need no column
+rule when their family column is a string or category (or not a family column at all).
 """
 
 from __future__ import annotations
@@ -46,9 +47,23 @@ from soc.parse.columns import Context, Rule, SpecError, rules_from_spec
 from soc.parse.dissect import Matcher, Pattern
 from soc.parse.engines.base import Engine, raw_frame, typed_frame
 from soc.parse.spec import ParserSpec
-from soc.parse.syslog_header import APP, E_EMPTY, ERRORS, HEADER, MSG, OK, T_NONE, T_WALL, TIMESTAMP, parse_headers
+from soc.parse.syslog_header import (
+    APP,
+    E_EMPTY,
+    ERRORS,
+    HEADER,
+    MSG,
+    OK,
+    T_NONE,
+    T_WALL,
+    TIME,
+    TIMESTAMP,
+    parse_headers,
+)
 from soc.schema import FAMILIES, columns
 from soc.schema import time as T
+
+TIME_SOURCE = "time_source"  # a raw field: "syslog" (the line's own time) or "input_time" (the input's)
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,7 @@ class SyslogEngine(Engine):
         super().__init__(spec, ctx)
         found, patterns = load_routes(spec.options)
         self.matcher = Matcher(patterns)
-        known = {*HEADER, TIMESTAMP, *self.matcher.slot_names, *self.matcher.const_names}
+        known = {*HEADER, TIMESTAMP, TIME_SOURCE, *self.matcher.slot_names, *self.matcher.const_names}
         self.routes: list[Route] = []
         for i, rt in enumerate(found):
             mine = [p for p in patterns if p.route == i]
@@ -128,7 +143,7 @@ class SyslogEngine(Engine):
             rules = tuple(rt["rules"] + _implicit(rt["family"], names, rt["rules"]))
             self.routes.append(Route(rt["family"], rt["dataset"], rules, rt["constants"], _sources(rules, known)))
         self.routes.append(Route(spec.family, self.dataset, tuple(spec.columns), spec.constants,
-                                 _sources(spec.columns, {*HEADER, TIMESTAMP})))
+                                 _sources(spec.columns, {*HEADER, TIMESTAMP, TIME_SOURCE})))
         self.year, self.limit = T.yearless_reference(ctx.reference, ctx.zone)
         self.header = bool(spec.options.get("header", True))
         # the empty frame of each route (its schema is the route's, not the chunk's): typing one cost ~4 ms
@@ -173,6 +188,8 @@ class SyslogEngine(Engine):
                     ok = valid[rows]
                     arr = pa.array(utc[rows], pa.timestamp("us", "UTC"), mask=None if ok.all() else ~ok)
                     fields[name] = pl.Series(name, arr)
+                elif name == TIME_SOURCE:
+                    fields[name] = _time_source(fs[TIME][rows] >= 0)
                 elif g != fallback:
                     slot = self._slot(batch, name, rows, pat, ss, se, used, name in categorical[g])
                     if slot is not None:  # else null (``apply`` fills fields a chunk lacks)
@@ -229,6 +246,14 @@ class SyslogEngine(Engine):
         for rows, why in rejected:
             reasons = reasons.scatter(rows, why)
         return batch.dead(reasons.is_not_null(), reasons)
+
+
+def _time_source(own: np.ndarray) -> pl.Series:
+    """``syslog`` where a line has a time of its own, else ``input_time`` (``syslog_tag`` gave it the
+    input's): the ``time_source`` field, for ``soc.timestamp_source`` (no regex over the time text)."""
+    own = pl.Series(own)
+    return pl.select(pl.when(own).then(pl.lit("syslog")).otherwise(pl.lit("input_time"))
+                     .cast(pl.Categorical).alias(TIME_SOURCE)).to_series()
 
 
 def _whole_lines(batch: LineBatch) -> tuple[np.ndarray, ...]:
