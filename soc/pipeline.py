@@ -11,14 +11,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from soc.parse.batch import LineBatch, ParseResult
+import polars as pl
+
+from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import Context
 from soc.parse.engines import engine_class
 from soc.parse.engines.records import RecordEngine
 from soc.parse.spec import ParserSpec, load_specs
 from soc.parse.threads import kernels_thread_safe
+from soc.schema import DEAD_LETTERS
 from soc.schema import time as T
 from soc.sources import DEFAULT_CHUNK, Chunk, Source, read_chunks
+from soc.sources.discover import truncation
 from soc.sources.prefetch import prefetch
 from soc.sources.sniff import UnknownFormat, sniff, sniff_magic
 
@@ -127,6 +131,11 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
         first = next(chunks, None)
         if first is None:
             return
+        if first.cut_at is not None and name is None:  # cut before its first whole line: nothing to sniff
+            result = _cut_line(first, source, stats)
+            stats.add(result, len(first.data))
+            yield result
+            return
         name = name or sniff(first.data, [s.signature for s in specs.values()])
         spec = specs[name]
         stats.format = name
@@ -134,7 +143,10 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
         engine = engine_class(spec.engine)(spec, ctx)
         last_pos = 0
         for chunk, batch in _batches(engine, _chain(first, chunks), source.path):
-            result = batch.oversize() if chunk.oversize else engine.parse(batch)
+            if chunk.cut_at is not None:
+                result = _cut_line(chunk, source, stats)
+            else:
+                result = batch.oversize() if chunk.oversize else engine.parse(batch)
             stats.add(result, len(chunk.data) + chunk.dropped)
             yield result
             if on_bytes is not None:
@@ -159,7 +171,7 @@ def _batches(engine, chunks: Iterator[Chunk], path: str) -> Iterator[tuple[Chunk
     def prepared() -> Iterator[tuple[Chunk, LineBatch]]:
         for chunk in chunks:
             batch = LineBatch(chunk, path)
-            if not chunk.oversize:
+            if not chunk.oversize and chunk.cut_at is None:
                 engine.prepare(batch)
             yield chunk, batch
 
@@ -176,10 +188,29 @@ def _parse_records(source: Source, spec: ParserSpec, options: Options, stats: So
     for result in engine.read(stream, source.path if plain else None):
         stats.add(result, 0)
         yield result
+    cut_at = truncation(stream)
+    if cut_at is not None:
+        stats.error = (f"truncated input: {source.compression} data ends unfinished at compressed byte {cut_at} "
+                       "(end of file); records before it kept")
     nbytes = source.size if plain and source.size is not None else _position(raw)
     stats.bytes += nbytes
     if on_bytes is not None:
         on_bytes(nbytes)
+
+
+def _cut_line(chunk: Chunk, source: Source, stats: SourceStats) -> ParseResult:
+    """The last chunk of a compressed input cut short (``Chunk.cut_at``): what was left of its last line, a
+    dead letter "truncated input" (none if the cut fell on a line end); the input's error says where."""
+    stats.error = (f"truncated input: {source.compression} data ends unfinished at compressed byte {chunk.cut_at} "
+                   f"(end of file); lines before decompressed byte {chunk.offset} kept"
+                   + (f", cut line {chunk.first_line} dead-lettered" if len(chunk.data) else ""))
+    if not len(chunk.data):
+        return ParseResult({}, empty_dead(), 0)
+    dead = pl.DataFrame({
+        "log.file.path": [source.path], "log.line": [chunk.first_line], "log.offset": [chunk.offset],
+        "error.message": ["truncated input"], "event.original": [bytes(chunk.data)],
+    }, schema=DEAD_LETTERS)
+    return ParseResult({}, dead, 1)
 
 
 def _peek(stream, size: int = 16) -> bytes:

@@ -37,9 +37,10 @@ def summary_table(stats: list, title: str = "soc"):
     total = [0, 0, 0, 0, 0.0]
     for st in stats:
         secs = max(st.seconds, 1e-9)
-        if st.error:
-            table.add_row(escape(printable(st.path)), "[red]error[/red]", "-", "-", "-",
-                          escape(printable(st.error)), "-", "-")
+        if st.error:  # with what was read before it (a compressed input cut short keeps its lines)
+            counts = (f"{st.read:,}", f"{st.parsed:,}", f"{st.dead:,}") if st.read else ("-", "-", "-")
+            table.add_row(escape(printable(st.path)), "[red]error[/red]", *counts, escape(printable(st.error)),
+                          "-", "-")
             continue
         if st.skipped:  # not a log soc knows (pipeline.SourceStats.skipped)
             table.add_row(escape(printable(st.path)), "[yellow]skipped[/yellow]", "-", "-", "-",

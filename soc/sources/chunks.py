@@ -9,6 +9,8 @@ from typing import BinaryIO
 import numpy as np
 from numba import njit
 
+from soc.sources.discover import truncation
+
 DEFAULT_CHUNK = 16 * 1024 * 1024
 
 
@@ -17,7 +19,9 @@ class Chunk:
     """Whole lines of one input: ``data`` starts at byte ``offset`` and line number ``first_line`` (1-based).
 
     ``oversize`` marks a single line longer than the chunk size: ``data`` holds its first bytes only and
-    ``dropped`` counts the bytes skipped after them; the parser dead-letters it.
+    ``dropped`` counts the bytes skipped after them; the parser dead-letters it. ``cut_at`` marks the last
+    chunk of a compressed input cut short (``truncation``): ``data`` is what was left of its last line (maybe
+    nothing), dead-lettered too, and ``cut_at`` the compressed bytes read.
     """
 
     data: np.ndarray  # uint8
@@ -25,6 +29,7 @@ class Chunk:
     first_line: int
     oversize: bool = False
     dropped: int = 0
+    cut_at: int | None = None
 
 
 def _fill(stream: BinaryIO, view: memoryview) -> int:
@@ -39,7 +44,8 @@ def _fill(stream: BinaryIO, view: memoryview) -> int:
 
 
 def read_chunks(stream: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[Chunk]:
-    """Yield chunks of about ``chunk_size`` bytes, each ending on ``\\n`` (or at end of input).
+    """Yield chunks of about ``chunk_size`` bytes, each ending on ``\\n`` (or at end of input; a compressed
+    input cut short ends with a ``cut_at`` chunk, its cut line).
 
     Each chunk is read straight into its own buffer (handed over to the parser, which keeps views into
     it); only the partial line at its end is copied, to the head of the next one. The buffer is a NumPy
@@ -55,9 +61,16 @@ def read_chunks(stream: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[C
         view[: len(carry)] = carry
         filled = len(carry) + _fill(stream, view[len(carry):])
         view.release()
+        at_end = filled < chunk_size
+        cut_at = truncation(stream) if at_end else None
+        if cut_at is not None:  # the complete lines, then what is left of the cut one
+            end = last_newline(data, filled) + 1
+            if end:
+                yield Chunk(data[:end], offset, line)
+            yield Chunk(data[end:filled], offset + end, line + newlines(data[:end]), cut_at=cut_at)
+            return
         if filled == 0:
             return
-        at_end = filled < chunk_size
         if at_end:
             yield Chunk(data[:filled], offset, line)
             return

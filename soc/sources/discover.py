@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import glob
-import gzip
 import io
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from soc.sources.decompress import Gunzip, Unzstd
 
 STDIN = "-"
 SKIP_SUFFIXES = {".parquet", ".pyc"}
@@ -39,13 +40,16 @@ class Source:
         """(decompressed stream, raw file): the raw file's position measures progress."""
         raw: BinaryIO = sys.stdin.buffer if self.path == STDIN else open(self.path, "rb")  # noqa: SIM115
         if self.compression == "gzip":
-            return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+            return io.BufferedReader(Gunzip(raw), 1 << 20), raw
         if self.compression == "zstd":
-            import zstandard
-
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-            return io.BufferedReader(reader, 1 << 20), raw
+            return io.BufferedReader(Unzstd(raw), 1 << 20), raw
         return raw, raw
+
+
+def truncation(stream: BinaryIO) -> int | None:
+    """Where the compressed input of ``stream`` (from ``Source.open``) was cut: the compressed bytes read,
+    known once the stream has been read to its end; None for a whole or uncompressed input."""
+    return getattr(getattr(stream, "raw", None), "cut_at", None)
 
 
 def discover(inputs: list[str]) -> list[Source]:
