@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+from collections.abc import Iterable
 
 import polars as pl
 
@@ -20,26 +21,27 @@ from soc.alerts.policy import Policy, load_policy
 from soc.alerts.schema import ENTITY, HIT_REQUIRED, TS, conform, empty_alerts
 
 DEFAULT_WINDOW = "1h"
+MERGE_ROWS = 1_000_000  # partial aggregates held before they are merged (``aggregate``)
+ID_SLICE = 100_000  # alerts hashed at a time (``_alert_ids``)
 _SEP = "\x1f"
 
 
-def build_alerts(hits: pl.DataFrame, policy: Policy | None = None, inventory: Inventory | None = None,
-                 window: str = DEFAULT_WINDOW) -> pl.DataFrame:
+def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | None = None,
+                 inventory: Inventory | None = None, window: str = DEFAULT_WINDOW) -> pl.DataFrame:
     """One alert per rule, entity and ``window`` (a Polars duration such as ``1h``, aligned on the epoch).
 
-    Call it once with all the hits of a hunt: an alert's count covers the hits it was given.
+    Call it once with all the hits of a hunt: an alert's count covers the hits it was given. ``hits`` may be
+    one frame or batches of it (e.g. read back from a hunt's matches file): the batches are aggregated one by
+    one, so memory follows the alerts, not the hits, and the alerts are the same as from one frame.
     """
-    missing = [c for c in HIT_REQUIRED if c not in hits.columns]
-    if missing:
-        raise ValueError(f"hit frame lacks the column(s) {', '.join(missing)}")
     policy = policy or load_policy()
-    if hits.height == 0:
+    grouped = aggregate([hits] if isinstance(hits, pl.DataFrame) else hits, window)
+    if grouped is None:
         return empty_alerts()
-    grouped = _aggregate(_normalise(hits), window)
     enriched = _enrich(grouped, inventory)
     graded = _grade(enriched, policy)
     ids = _alert_ids(graded)
-    alerts = graded.with_columns(pl.Series("event.id", ids, pl.String), pl.lit("alert").alias("event.kind"))
+    alerts = graded.with_columns(ids.alias("event.id"), pl.lit("alert").alias("event.kind"))
     return conform(alerts).sort(["@timestamp", "event.id"])
 
 
@@ -80,18 +82,56 @@ def _normalise(hits: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("event.count").clip(lower_bound=1))
 
 
+def aggregate(batches: Iterable[pl.DataFrame], window: str) -> pl.DataFrame | None:
+    """The hits of ``batches`` aggregated per rule, entity and window (None: no hit). Each batch is
+    aggregated alone; the partial aggregates are merged whenever they hold more than ``MERGE_ROWS`` rows and
+    twice the last merge, so at most about twice the number of alerts is held, however many the hits."""
+    parts: list[pl.DataFrame] = []
+    rows = merged = 0
+    for batch in batches:
+        missing = [c for c in HIT_REQUIRED if c not in batch.columns]
+        if missing:
+            raise ValueError(f"hit frame lacks the column(s) {', '.join(missing)}")
+        if batch.height == 0:
+            continue
+        parts.append(_aggregate(_normalise(batch), window))
+        rows += parts[-1].height
+        if len(parts) > 1 and rows > max(MERGE_ROWS, 2 * merged):
+            parts = [_merge(pl.concat(parts))]
+            rows = merged = parts[0].height
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else _merge(pl.concat(parts))
+
+
+_KEYS = ["rule.id", *ENTITY, "_bucket"]
+_FIRST = ("rule.name", "rule.author", "rule.level", "threat.technique.id", "event.dataset", "log.file.path",
+          "log.line", "log.offset", "_layer")  # the first hit's (by time, then its record)
+_ORDER = ["log.file.path", "log.offset", "log.line"]  # ties of time: the record decides (then the input order)
+
+
 def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:
-    keys = ["rule.id", *ENTITY, "_bucket"]
     frame = frame.with_columns(pl.col("@timestamp").dt.truncate(window).alias("_bucket")).sort(
-        ["@timestamp", "log.file.path", "log.offset", "log.line"], nulls_last=True)
-    first = [pl.col(c).first() for c in ("rule.name", "rule.author", "rule.level", "threat.technique.id",
-                                         "event.dataset", "log.file.path", "log.line", "log.offset", "_layer")]
-    return frame.group_by(keys, maintain_order=True).agg(
+        ["@timestamp", *_ORDER], nulls_last=True, maintain_order=True)
+    return frame.group_by(_KEYS, maintain_order=True).agg(
         pl.col("@timestamp").min().alias("_first_hit"),
         pl.coalesce("window.start", "@timestamp").min().alias("event.start"),
         pl.coalesce("window.end", "@timestamp").max().alias("event.end"),
         pl.col("event.count").sum().alias("event.count"),
-        *first,
+        *[pl.col(c).first() for c in _FIRST],
+    ).with_columns(pl.col("event.start").alias("@timestamp"))
+
+
+def _merge(parts: pl.DataFrame) -> pl.DataFrame:
+    """Partial aggregates of the same keys as one: a partial's first hit is its row's (``_first_hit`` and its
+    record), so sorting the partials the way ``_aggregate`` sorts hits picks the same first hit."""
+    parts = parts.sort(["_first_hit", *_ORDER], nulls_last=True, maintain_order=True)
+    return parts.group_by(_KEYS, maintain_order=True).agg(
+        pl.col("_first_hit").min(),
+        pl.col("event.start").min(),
+        pl.col("event.end").max(),
+        pl.col("event.count").sum(),
+        *[pl.col(c).first() for c in _FIRST],
     ).with_columns(pl.col("event.start").alias("@timestamp"))
 
 
@@ -176,13 +216,17 @@ def _grade(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     )
 
 
-def _alert_ids(frame: pl.DataFrame) -> list[str]:
+def _alert_ids(frame: pl.DataFrame) -> pl.Series:
     """sha256 of rule id, the entity (as given, before IP checks) and the window start: stable across runs."""
     key = pl.concat_str([pl.col("rule.id"), *[pl.coalesce(f"{c.split('.')[0]}.address" if c.endswith(".ip") else c,
                                                           pl.lit("")) for c in ENTITY],
                          pl.col("_bucket").dt.epoch("us").cast(pl.String)], separator=_SEP)
-    keys = frame.select(key.alias("k")).get_column("k").to_list()
-    return [hashlib.sha256(k.encode("utf-8", "surrogatepass")).hexdigest()[:32] for k in keys]
+    out = []
+    for start in range(0, frame.height, ID_SLICE):  # a slice at a time: never every key as a Python string
+        keys = frame.slice(start, ID_SLICE).select(key.alias("k")).get_column("k").to_list()
+        out.append(pl.Series([hashlib.sha256(k.encode("utf-8", "surrogatepass")).hexdigest()[:32] for k in keys],
+                             dtype=pl.String))
+    return pl.concat(out) if out else pl.Series(dtype=pl.String)
 
 
 def log2_bonus(count: int, per_doubling: float, most: float) -> float:

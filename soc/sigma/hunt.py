@@ -9,10 +9,14 @@ rules loaded, nor on the prefilter.
 A match becomes an alert row: rule metadata (``rule.author`` is kept, as the rules' licence, DRL 1.1,
 requires), ATT&CK ids, the record's way back (``event.dataset``, ``log.file.path``, ``log.line``,
 ``log.offset``) and the entity columns the frame has.
+A hunter given ``out`` keeps no match: every ``hold_rows`` rows it hands them over (``soc hunt`` writes them
+to a Parquet file), so its memory does not grow with the matches; it keeps per-rule counts, and the matches
+of the rules a correlation references (the correlations need them at the end).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +57,8 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
 BATCH_SHARE = 0.5  # a rule with more candidate rows than this share of the frame runs in the one batch select
 BATCH_ROWS = 50_000  # frames smaller than this wait for more of their key and schema (``Hunter.feed``)
 SELECT_COST = 2000  # the fixed cost of one ``select`` in rule-rows (about 1 us each: ~2 ms), for ``buckets``
+HOLD_ROWS = 100_000  # matches held before they are handed to ``Hunter.out``
+COUNT_KEYS = ["rule.id", "rule.name", "rule.level", "event.severity"]
 
 
 @dataclass
@@ -82,7 +88,9 @@ class _Plan:
 
 @dataclass
 class Hunter:
-    """Evaluates a rule set over frames; ``matches()`` is every alert row so far.
+    """Evaluates a rule set over frames; ``matches()`` is every alert row so far (or, with ``out``, each
+    batch of at least ``hold_rows`` of them goes to ``out`` as found, in one schema, and ``finish()`` hands
+    over the rest).
 
     With ``prefilter`` (the default) a rule's expression runs only on the rows holding the literals it
     requires (``soc.sigma.prefilter``); rules that require none, or whose candidates are a large share of
@@ -102,6 +110,12 @@ class Hunter:
     _waiting: dict = field(default_factory=dict)  # (key, schema) -> frames not evaluated yet
     _waiting_rows: int = 0
     _by_target: dict | None = None
+    out: Callable[[pl.DataFrame], None] | None = None
+    hold_rows: int = HOLD_ROWS
+    matched: int = 0  # match rows so far
+    _held: int = 0  # match rows of ``_found``
+    _counts: list = field(default_factory=list)  # per rule: matches (``counts()``)
+    _correlated: list = field(default_factory=list)  # with ``out``: the matches the correlations need
 
     def routes(self, key: tuple[str, str]) -> list[tuple[Rule, Target]]:
         """The rules that run on frames with this key (and the target that routes each: a rule's first that
@@ -266,11 +280,51 @@ class Hunter:
     def _keep(self, found: pl.DataFrame) -> None:
         if found.height:
             self._found.append(found)
+            self._held += found.height
+            self.matched += found.height
+            self._counts.append(found.group_by(COUNT_KEYS).len())
+            if len(self._counts) > 64:
+                self._counts = [self.counts()]
+            if self.out is not None and self._held >= self.hold_rows:
+                self._hand_over()
 
-    def matches(self) -> pl.DataFrame:
+    def _hand_over(self) -> None:
+        """The held matches to ``out`` in one schema (the alert columns, then every ``keep`` field), the
+        correlations' share kept."""
+        if not self._found:
+            return
+        frame = pl.concat(self._found, how="diagonal_relaxed")
+        self._found, self._held = [], 0
+        extra = sorted(name for name in self.keep if name not in ALERT_SCHEMA)
+        frame = frame.select([*ALERT_SCHEMA, *[pl.col(n) if n in frame.columns else pl.lit(None, pl.String).alias(n)
+                                               for n in extra]])
+        ids = correlated_rule_ids(self.ruleset)
+        if ids:
+            self._correlated.append(frame.filter(pl.col("rule.id").is_in(ids)))
+        self.out(frame)
+
+    def held_rows(self) -> int:
+        """Rows held in memory: frames waiting to be evaluated and matches not handed over."""
+        return self._waiting_rows + self._held
+
+    def finish(self) -> None:
+        """Evaluate whatever still waits; with ``out``, hand over the matches still held."""
         for sig in list(self._waiting):
             self._flush(sig)
-        return pl.concat(self._found, how="diagonal_relaxed") if self._found else empty_alerts()
+        if self.out is not None:
+            self._hand_over()
+
+    def counts(self) -> pl.DataFrame:
+        """Matches per rule so far: ``rule.id``, ``rule.name``, ``rule.level``, ``event.severity``, ``len``."""
+        if not self._counts:
+            return pl.DataFrame(schema={**{k: ALERT_SCHEMA[k] for k in COUNT_KEYS}, "len": pl.UInt32})
+        return pl.concat(self._counts).group_by(COUNT_KEYS).agg(pl.col("len").sum())
+
+    def matches(self) -> pl.DataFrame:
+        """Every match (without ``out``; with it, only those of the rules the correlations reference)."""
+        self.finish()
+        found = self._correlated if self.out is not None else self._found
+        return pl.concat(found, how="diagonal_relaxed") if found else empty_alerts()
 
     def correlate(self) -> pl.DataFrame:
         """Alerts of the correlation rules over the matches so far (``soc.sigma.correlation``)."""
@@ -309,9 +363,20 @@ def correlation_fields(ruleset: RuleSet) -> set[str]:
     return fields
 
 
-def hunter_for(ruleset: RuleSet, prefilter: bool = True) -> Hunter:
-    """A hunter whose alert rows carry what the rule set's correlations need."""
-    return Hunter(ruleset, prefilter, keep=correlation_fields(ruleset))
+def correlated_rule_ids(ruleset: RuleSet) -> list[str]:
+    """The ids of the rules whose matches the correlations read (``soc.sigma.correlation._frames``)."""
+    ids = set()
+    for c in ruleset.correlations:
+        bases = getattr(c, "bases", None) or {}
+        for ref, base in bases.items():
+            ids.add(base.id if base is not None else ref)
+    return sorted(ids)
+
+
+def hunter_for(ruleset: RuleSet, prefilter: bool = True, out: Callable[[pl.DataFrame], None] | None = None
+               ) -> Hunter:
+    """A hunter whose alert rows carry what the rule set's correlations need (``out``: see ``Hunter``)."""
+    return Hunter(ruleset, prefilter, keep=correlation_fields(ruleset), out=out)
 
 
 def correlate(ruleset: RuleSet, matches: pl.DataFrame) -> pl.DataFrame:
