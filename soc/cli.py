@@ -379,8 +379,11 @@ def alerts_command(config_path, data_dir, since, until, rule, min_severity, enti
                   if isinstance(t, pl.Datetime)]
         out = frame.with_columns(stamps)
         if as_csv:
-            out = out.with_columns(pl.col("threat.technique.id").list.join(" "))
-        sys.stdout.write(out.write_csv() if as_csv else out.write_ndjson())
+            from soc.sinks.spreadsheet import safe_csv  # formulas and control characters neutralised
+
+            sys.stdout.write(safe_csv(out))
+            return
+        sys.stdout.write(out.write_ndjson())
         return
     from rich.console import Console
     from rich.markup import escape
