@@ -191,7 +191,8 @@ def _parse_records(source: Source, spec: ParserSpec, options: Options, stats: So
     cut_at = truncation(stream)
     if cut_at is not None:
         stats.error = (f"truncated input: {source.compression} data ends unfinished at compressed byte {cut_at} "
-                       "(end of file); records before it kept")
+                       f"(end of file), decompressed byte {stream.raw.produced}; the records up to there read, "
+                       "broken ones dead-lettered")
     nbytes = source.size if plain and source.size is not None else _position(raw)
     stats.bytes += nbytes
     if on_bytes is not None:

@@ -140,3 +140,19 @@ def test_the_decoders_stream_every_byte_and_tell_a_cut_from_an_end(tmp_path):
             assert data.startswith(got) and (expect or got == data)
             stream.close()
             raw.close()
+
+
+def test_a_cut_compressed_evtx_file_is_an_error_too(tmp_path, corpora):
+    from tests.conftest import need
+
+    evtx = need(corpora / "evtx" / "evtx-to-mitre-attack" / "TA0008-Lateral Movement"
+                / "T1550-Use Alternate Authentication Material" / "ID4624-Mimikatz Pass the hash.evtx", "an EVTX file")
+    whole = gzip.compress(evtx.read_bytes())
+    log = tmp_path / "security.evtx.gz"
+    log.write_bytes(whole[: len(whole) // 2])
+    res = soc("parse", str(log), "-o", str(tmp_path / "out"), "--json")
+    assert res.returncode == 2, res.stderr.decode()
+    (summary,) = json.loads(res.stdout)
+    assert summary["format"] == "windows_evtx" and "truncated input" in summary["error"]
+    (line,) = errors(res)
+    assert str(log) in line and f"compressed byte {len(whole) // 2}" in line

@@ -3,7 +3,8 @@
 ``gzip.GzipFile`` raises ``EOFError`` at a cut and loses what it had decoded of the read in progress (a whole
 chunk of complete lines); zstandard's ``stream_reader`` just stops, so the cut line passed for a whole one.
 Here every decodable byte is returned, then end of input, and ``cut_at`` says whether the compressed stream
-ended inside a gzip member or a zstd frame (the compressed bytes read; None when it ended whole).
+ended inside a gzip member or a zstd frame (the compressed bytes read; None when it ended whole);
+``produced`` counts the decompressed bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Gunzip(io.RawIOBase):
     def __init__(self, raw: BinaryIO):
         self.raw = raw
         self.cut_at: int | None = None
+        self.produced = 0
         self._inflate = zlib.decompressobj(31)
         self._input = b""
         self._in_member = False
@@ -61,6 +63,7 @@ class Gunzip(io.RawIOBase):
                 self._in_member = False
             if out:
                 view[: len(out)] = out
+                self.produced += len(out)
                 return len(out)
         return 0
 
@@ -76,6 +79,7 @@ class Unzstd(io.RawIOBase):
 
         self.raw = raw
         self.cut_at: int | None = None
+        self.produced = 0
         self._frames = ZstdFrames(raw)
         self._reader = zstandard.ZstdDecompressor().stream_reader(self._frames, read_across_frames=True,
                                                                    closefd=False)
@@ -85,6 +89,7 @@ class Unzstd(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         n = self._reader.readinto(buffer)
+        self.produced += n
         if not n and len(memoryview(buffer)):
             self._frames.drain()
             self.cut_at = None if self._frames.between_frames() else self._frames.consumed
