@@ -428,6 +428,7 @@ def _es_client(cfg, setup_templates: bool = True):
 @config_option
 def es_setup(config_path, data_dir):
     """Create or update the component and index templates (ECS core types) for <prefix>-YYYY.MM indices."""
+    from soc.config import redact
     from soc.sinks import elasticsearch as es
 
     cfg = load_cli_config(config_path, data_dir)
@@ -437,7 +438,7 @@ def es_setup(config_path, data_dir):
     except es.ESError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(ES_FAILED)
-    click.echo(f"templates {', '.join(names)} ready at {cfg.elasticsearch.url} "
+    click.echo(f"templates {', '.join(names)} ready at {redact(cfg.elasticsearch.url or '')} "
                f"(indices {cfg.elasticsearch.index_prefix}-YYYY.MM)")
 
 
@@ -463,11 +464,12 @@ def es_index(config_path, data_dir, since, as_json):
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def es_replay(config_path, data_dir, as_json):
-    """Re-send the dead-lettered alerts (DATA_DIR/es_dead_letters.ndjson); what fails again stays there."""
+    """Re-send the dead-lettered alerts (DATA_DIR/es_dead_letters.ndjson); what fails again stays there. Puts
+    back the refresh of any index a run left off (DATA_DIR/es_refresh_off.json)."""
     from soc.sinks import elasticsearch as es
 
     cfg = load_cli_config(config_path, data_dir)
-    if not es.DeadLetters(cfg.data_dir).pending():
+    if not es.DeadLetters(cfg.data_dir).pending() and not es.refresh_left_off(cfg.data_dir):
         click.echo(json.dumps(es.IndexReport().as_dict()) if as_json else "no dead-lettered alerts to replay")
         return
     client = _es_client(cfg)

@@ -21,11 +21,26 @@ Secrets are better kept in the environment than in the file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_FILE = "soc.toml"
+# the user info of a URL: after "://", up to the last "@" of the host part (a password may hold an "@");
+# one pass over the text, as each "://" starts at most one host part
+_USER_INFO = re.compile(r"://([^/?#\s]*)@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it hidden (``http://elastic:***@host:9200``; a user info
+    without ``:`` is all secret: ``http://***@host``). Whatever shows a URL (errors, reports, dead letters,
+    ``--json``) goes through this: a password given in ``SOC_ES_URL`` is written nowhere."""
+    def hide(m: re.Match) -> str:
+        user, colon, _ = m[1].partition(":")
+        return f"://{user}:***@" if colon else "://***@"
+
+    return _USER_INFO.sub(hide, text)
 
 
 class ConfigError(ValueError):
@@ -35,9 +50,9 @@ class ConfigError(ValueError):
 @dataclass
 class ESConfig:
     url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ca_certs: str | None = None
     verify_certs: bool = True
     index_prefix: str = "soc-alerts"
@@ -48,6 +63,10 @@ class ESConfig:
     max_retries: int = 5
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
+
+    def __repr__(self) -> str:  # no secret in a traceback or a log: the URL's password and the keys are hidden
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return redact(f"ESConfig({shown})")
 
 
 @dataclass

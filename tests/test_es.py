@@ -140,8 +140,12 @@ def test_same_hunt_twice_gives_exactly_the_same_documents(es_cfg, tmp_path):
 
 
 def test_server_killed_mid_run_then_replay_gives_the_exact_count(es_cfg, tmp_path):
-    n = 20_000
-    alerts = many_alerts(n)
+    """The server is killed mid-run. The password is in the URL (issue 17 item 1: it is in no dead letter, report
+    or error line), and the run covers two months, the first indexed in full before the kill (item 7: replay
+    has no dead letter for that index, yet puts its refresh back)."""
+    n_sep, n = 2_000, 20_000
+    alerts = pl.concat([many_alerts(n_sep, month=9), many_alerts(n - n_sep)])
+    es_cfg.url, es_cfg.username, es_cfg.password = URL.replace("//", f"//elastic:{PASSWORD}@"), None, None
     es_cfg.chunk_size, es_cfg.workers = 250, 1  # many small requests: the kill lands mid-run even on a fast machine
     client = es.connect(es_cfg)
     pid = int((HOME / "es.pid").read_text())
@@ -166,15 +170,18 @@ def test_server_killed_mid_run_then_replay_gives_the_exact_count(es_cfg, tmp_pat
     report = es.index_alerts(client, alerts, tmp_path, es_cfg)
     killer.join()
     assert killed.is_set()
+    cli = __import__("soc.cli", fromlist=["main"]).main
     try:
         assert report.error and "cannot connect" in report.error
         assert 0 < report.indexed < n and report.duplicates == 0
         assert report.indexed + report.dead == n                  # each alert is indexed or dead-lettered
         assert es.DeadLetters(tmp_path).count() == report.dead
+        letters = (tmp_path / es.DEAD_LETTER).read_text(encoding="utf-8")
+        assert PASSWORD not in letters and PASSWORD not in report.error and "elastic:***@" in report.error
+        assert f'"index": "{es_cfg.index_prefix}-2026.09"' not in letters  # September was indexed in full
         # the server is down: replay fails cleanly and keeps everything
-        down = CliRunner().invoke(__import__("soc.cli", fromlist=["main"]).main, ["es", "replay", "--data-dir",
-                                  str(tmp_path)], env=_cli_env(es_cfg))
-        assert down.exit_code == 3 and "cannot connect" in down.stderr
+        down = CliRunner().invoke(cli, ["es", "replay", "--data-dir", str(tmp_path)], env=_cli_env(es_cfg))
+        assert down.exit_code == 3 and "cannot connect" in down.stderr and PASSWORD not in down.stderr
         assert es.DeadLetters(tmp_path).count() == report.dead
     finally:
         for _ in range(100):  # the pid file of a killed server stays; wait for the process to be gone
@@ -182,15 +189,19 @@ def test_server_killed_mid_run_then_replay_gives_the_exact_count(es_cfg, tmp_pat
                 break
             time.sleep(0.1)
         _script("start")
-    result = CliRunner().invoke(__import__("soc.cli", fromlist=["main"]).main,
-                                ["es", "replay", "--data-dir", str(tmp_path), "--json"], env=_cli_env(es_cfg))
+    result = CliRunner().invoke(cli, ["es", "replay", "--data-dir", str(tmp_path), "--json"], env=_cli_env(es_cfg))
     assert result.exit_code == 0, result.output + result.stderr
-    assert es.count(es.connect(es_cfg), es_cfg.index_prefix) == n
+    assert PASSWORD not in result.output + result.stderr
+    client = es.connect(es_cfg)
+    assert es.count(client, es_cfg.index_prefix) == n
     assert es.DeadLetters(tmp_path).count() == 0
     from elasticsearch.helpers import scan
 
-    ids = {h["_id"] for h in scan(es.connect(es_cfg), index=f"{es_cfg.index_prefix}-*", _source=False)}
+    ids = {h["_id"] for h in scan(client, index=f"{es_cfg.index_prefix}-*", _source=False)}
     assert ids == set(alerts.get_column("event.id"))
+    for month in ("09", "10"):  # both, although only October had dead letters
+        assert _refresh_interval(client, f"{es_cfg.index_prefix}-2026.{month}") == es.REFRESH, month
+    assert not (tmp_path / es.REFRESH_STATE).exists()
 
 
 def _cli_env(cfg: ESConfig, **extra) -> dict:
@@ -433,3 +444,145 @@ def test_items_refused_with_429_are_sent_again_alone_then_dead_lettered_when_the
     dead = {d["id"]: d for d in map(__import__("json").loads, (tmp_path / es.DEAD_LETTER).read_text().splitlines())}
     assert dead.keys() == {ids[2], ids[3]} and dead[ids[2]]["status"] == 429 and dead[ids[3]]["status"] == 400
     assert dead[ids[3]]["reason"] == "status_400: scripted 400" and dead[ids[3]]["source"]["event"]["id"] == ids[3]
+
+
+# -- issue 17: secrets in the URL, refresh left off, error wording ------------------------------------------------
+
+SECRET = "s3cret-Pw_4711"
+
+
+def test_a_password_in_the_url_is_never_printed(server, tmp_path, monkeypatch, capsys):
+    from soc.cli import deliver_alerts, main
+    from soc.config import Config
+    from soc.sinks.delivery import deliver
+
+    data = tmp_path / "data"
+    hits = hunt_hits(tmp_path)
+    deliver(hits, Config(data_dir=str(data)), to_es=False)
+    plain = config(index_prefix="t-secret", username=None, password=None)
+    wrong_port = _cli_env(plain, SOC_ES_URL=f"http://elastic:{SECRET}@127.0.0.1:9", SOC_DATA_DIR=str(data))
+    runner = CliRunner()
+    res = runner.invoke(main, ["es", "index"], env=wrong_port)
+    assert res.exit_code == 3 and res.stderr.count("error:") == 1 and "cannot connect" in res.stderr
+    assert SECRET not in res.output + res.stderr and "http://elastic:***@127.0.0.1:9" in res.stderr
+    # a hunt's summary (--json) and its error line
+    for key, value in wrong_port.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert deliver_alerts(hits, to_es=True, as_json=True) == 3
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err and "elastic:***@" in out
+    # an invalid URL, and the configuration's own text
+    bad = {**wrong_port, "SOC_ES_URL": f"http://elastic:{SECRET}@127.0.0.1:port"}
+    res = runner.invoke(main, ["es", "setup"], env=bad)
+    assert res.exit_code == 3 and "error:" in res.stderr and SECRET not in res.output + res.stderr
+    assert SECRET not in repr(ESConfig(url=f"http://u:{SECRET}@h:9", password=SECRET, api_key=SECRET))
+    # the right server with the password in the URL: it works, and "ready at" names it without the password
+    right = {**wrong_port, "SOC_ES_URL": URL.replace("//", f"//elastic:{PASSWORD}@")}
+    res = runner.invoke(main, ["es", "setup"], env=right)
+    assert res.exit_code == 0, res.stderr
+    assert PASSWORD not in res.output and f"ready at http://elastic:***@127.0.0.1:{PORT}" in res.output
+
+
+@pytest.mark.parametrize("text, redacted", [
+    ("http://elastic:pw@127.0.0.1:9", "http://elastic:***@127.0.0.1:9"),
+    ("at https://u:p@ss:w@es.example:9200/x (refused)", "at https://u:***@es.example:9200/x (refused)"),
+    ("http://token@h/", "http://***@h/"),
+    ("http://h:9200/a@b and ftp://x:y@z", "http://h:9200/a@b and ftp://x:***@z"),
+    ("no URL here: user:pw@host", "no URL here: user:pw@host"),
+])
+def test_redact_hides_the_user_info_of_every_url(text, redacted):
+    from soc.config import redact
+
+    assert redact(text) == redacted
+
+
+def _refresh_off_indices(client, prefix: str) -> set[str]:
+    got = client.indices.get_settings(index=f"{prefix}-*", name="index.refresh_interval", flat_settings=True)
+    return {ix for ix, v in got.items() if v["settings"].get("index.refresh_interval") == "-1"}
+
+
+@pytest.mark.parametrize("then", ["replay", "next run"])
+def test_refresh_left_off_by_a_killed_run_is_put_back_by_replay_and_by_the_next_run(es_cfg, tmp_path, then):
+    """kill -9 of `soc es index` while its indices' refresh is off: no dead letter at all, and the next run
+    indexes another month. Both must put the refresh of the killed run's indices back."""
+    import sys
+
+    from soc.cli import main
+
+    data = tmp_path / "data"
+    AlertStore(data).append(pl.concat([many_alerts(15_000, month=8), many_alerts(15_000, month=9)]))
+    env = {**os.environ, **_cli_env(es_cfg, SOC_DATA_DIR=str(data))}
+    client = es.connect(es_cfg)
+    proc = subprocess.Popen([sys.executable, "-m", "soc", "es", "index"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if len(_refresh_off_indices(client, es_cfg.index_prefix)) == 2:
+                proc.kill()
+                break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it was killed: {err.decode()[-2000:]}"
+    off = {f"{es_cfg.index_prefix}-2026.08", f"{es_cfg.index_prefix}-2026.09"}
+    assert _refresh_off_indices(client, es_cfg.index_prefix) == off and es.DeadLetters(data).count() == 0
+    if then == "replay":
+        res = CliRunner().invoke(main, ["es", "replay"], env=_cli_env(es_cfg, SOC_DATA_DIR=str(data)))
+        assert res.exit_code == 0, res.output + res.stderr
+    else:
+        report = es.index_alerts(client, many_alerts(20, month=11), data, es_cfg)
+        assert (report.indexed, report.error) == (20, None)
+    assert _refresh_off_indices(client, es_cfg.index_prefix) == set()
+    for index in off:
+        assert _refresh_interval(client, index) == es.REFRESH
+    assert not (data / es.REFRESH_STATE).exists()
+
+
+def test_https_to_a_plain_http_port_says_to_use_http(server):
+    with pytest.raises(es.ESError) as err:
+        es.connect(config(url=URL.replace("http://", "https://")))
+    text = str(err.value)
+    assert "plain HTTP" in text and "use http://" in text and "CA" not in text and "\n" not in text
+
+
+@pytest.fixture
+def not_elasticsearch(tmp_path):
+    """A plain web server (python's http.server) on 127.0.0.1: 404 pages in HTML, and a file at
+    /<kind>/_cluster/health served with 200, as application/octet-stream (``bytes``) or JSON (``json``)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    for kind in ("bytes", "json"):
+        (tmp_path / kind / "_cluster").mkdir(parents=True)
+        (tmp_path / kind / "_cluster" / "health").write_text('{"status": "green"}')
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def guess_type(self, path):
+            return "application/json" if "/json/" in str(path) else super().guess_type(path)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_server_that_is_not_elasticsearch_is_one_short_line(not_elasticsearch):
+    from soc.cli import main
+
+    with pytest.raises(es.ESError) as err:
+        es.connect(config(url=not_elasticsearch))
+    text = str(err.value)
+    assert "not Elasticsearch" in text and "HTTP 404" in text and not_elasticsearch in text
+    assert "<" not in text and "Error response" not in text and len(text) < 250
+    for kind in ("bytes", "json"):  # a 200, in a type the client cannot read, or JSON without the header
+        with pytest.raises(es.ESError) as err:
+            es.connect(config(url=f"{not_elasticsearch}/{kind}"))
+        assert "not Elasticsearch" in str(err.value) and len(str(err.value)) < 250, kind
+    res = CliRunner().invoke(main, ["es", "setup"], env=_cli_env(config(url=not_elasticsearch)))
+    assert res.exit_code == 3 and len(res.stderr.splitlines()) == 1 and "<" not in res.stderr

@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from soc.alerts.schema import ALERT_SCHEMA
-from soc.config import ESConfig
+from soc.config import ESConfig, redact
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
 DEAD_LETTER = "es_dead_letters.ndjson"
@@ -77,18 +77,35 @@ def make_client(cfg: ESConfig):
     try:
         return Elasticsearch(cfg.url, **kwargs)
     except (ValueError, TypeError) as exc:
-        raise ESError(f"invalid Elasticsearch URL {cfg.url!r}: {exc}") from None
+        shown = cfg.url if "://" in cfg.url or "@" not in cfg.url else "***@" + cfg.url.rpartition("@")[2]
+        raise ESError(redact(f"invalid Elasticsearch URL {shown!r}: {exc}")) from None
 
 
 def explain(exc: Exception, url: str | None) -> str:
-    """One sentence for an exception of the client."""
+    """One line for an exception of the client, naming the likely cause, with no password in it (the URL and
+    the client's own text may hold one: ``redact``)."""
+    return redact(_explain(exc, url))
+
+
+def _explain(exc: Exception, url: str | None) -> str:
     from elastic_transport import ConnectionError as TransportConnectionError
-    from elastic_transport import ConnectionTimeout, TlsError
+    from elastic_transport import ConnectionTimeout, SerializationError, TlsError
     from elasticsearch import ApiError, AuthenticationException, AuthorizationException, UnsupportedProductError
 
     if isinstance(exc, TlsError):
-        return (f"TLS verification of {url} failed ({_short(exc)}): give its CA with SOC_ES_CA_CERTS or "
-                "[elasticsearch] ca_certs")
+        if "certificate verify failed" in str(exc.message).lower():
+            return (f"TLS verification of {url} failed ({_short(exc)}): give its CA with SOC_ES_CA_CERTS or "
+                    "[elasticsearch] ca_certs")
+        if url and _speaks_plain_http(url):
+            return f"the server at {url} speaks plain HTTP, not TLS: use http:// (or turn TLS on in Elasticsearch)"
+        return f"TLS handshake with {url} failed ({_short(exc)}): is it the HTTPS port of Elasticsearch?"
+    if isinstance(exc, ApiError) and not _from_elasticsearch(exc):
+        kind = exc.meta.headers.get("content-type", "").split(";")[0].strip()
+        return (f"the server at {url} is not Elasticsearch (it answered HTTP {exc.meta.status}"
+                f"{', ' + kind if kind else ''}, without Elasticsearch's header or error body): is the URL right?")
+    if isinstance(exc, SerializationError) and "unknown mimetype" in str(exc).lower():  # an answer not in JSON
+        kind = _short(exc).rpartition(": ")[2][:80]
+        return f"the server at {url} is not Elasticsearch (it answered {kind}, not JSON): is the URL right?"
     if isinstance(exc, ConnectionTimeout):
         return f"Elasticsearch at {url} did not answer in time ({_short(exc)})"
     if isinstance(exc, TransportConnectionError):
@@ -106,8 +123,31 @@ def explain(exc: Exception, url: str | None) -> str:
 
 
 def _short(exc: Exception) -> str:
-    text = str(getattr(exc, "message", "") or exc)
+    text = " ".join(str(getattr(exc, "message", "") or exc).split())  # one line
     return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _from_elasticsearch(exc) -> bool:
+    """Whether an HTTP error answer came from Elasticsearch: its product header (absent from its 401s) or its
+    JSON error body (``{"error": ...}``); a web server's or a proxy's HTML page has neither."""
+    if exc.meta.headers.get("x-elastic-product") == "Elasticsearch":
+        return True
+    return isinstance(exc.body, dict) and "error" in exc.body
+
+
+def _speaks_plain_http(url: str, timeout: float = 3.0) -> bool:
+    """Whether the server of ``url`` answers a plain HTTP request (its TLS handshake failed: OpenSSL's words for
+    that differ between versions, the server's answer does not)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout) as sock:
+            sock.sendall(f"HEAD / HTTP/1.0\r\nHost: {parts.hostname}\r\n\r\n".encode("ascii", "replace"))
+            return sock.recv(5) == b"HTTP/"
+    except (OSError, ValueError):
+        return False
 
 
 def connect(cfg: ESConfig):
@@ -300,6 +340,7 @@ MAX_CHUNK_BYTES = 8 << 20    # a bulk request is also cut by size (the server re
 ANSWER = "errors,items.*.status,items.*.error"  # filter_path: only what is read of the server's answer
 REFRESH = "5s"               # the template's refresh interval
 REFRESH_OFF_FROM = 10_000    # runs of at least this many alerts turn their indices' refresh off meanwhile
+REFRESH_STATE = "es_refresh_off.json"  # DATA_DIR: the indices a run turned the refresh of off, until put back
 
 
 @dataclass
@@ -450,68 +491,129 @@ def index_alerts(client, alerts: pl.DataFrame, data_dir: str | Path, cfg: ESConf
 
     A run of ``REFRESH_OFF_FROM`` alerts or more turns the refresh of its indices off while it runs (fewer,
     larger segments) and puts it back in a ``finally``, then refreshes them once: the alerts are searchable
-    when it returns. Any run puts back a refresh left off by a run that died."""
+    when it returns. Any run puts back a refresh left off by a run that died (``refresh_off``)."""
     if alerts.height == 0:
-        return IndexReport()
+        report = IndexReport()
+        with refresh_off(client, [], off=False, data_dir=data_dir) as outcome:
+            pass
+        report.error = outcome.get("error")
+        return report
     _check(alerts)  # before anything is sent
     names = alerts.select(pl.col("@timestamp").dt.convert_time_zone("UTC").dt.strftime(f"{cfg.index_prefix}-%Y.%m")
                           .unique(maintain_order=True)).to_series().to_list()
     # the first slice is one request, so that the server starts while the next ones are serialised
     cuts = [0, *range(min(cfg.chunk_size, SLICE_ROWS), alerts.height, SLICE_ROWS), alerts.height]
     batches = (documents(alerts.slice(lo, hi - lo), cfg.index_prefix) for lo, hi in itertools.pairwise(cuts))
-    with refresh_off(client, names, off=alerts.height >= REFRESH_OFF_FROM) as report_error:
+    with refresh_off(client, names, off=alerts.height >= REFRESH_OFF_FROM, data_dir=data_dir) as report_error:
         report = send(client, batches, alerts.height, DeadLetters(data_dir), cfg)
     report.error = report.error or report_error.get("error")
     return report
 
 
+def refresh_left_off(data_dir: str | Path) -> dict[str, str | None]:
+    """The indices whose refresh a run turned off and did not put back (killed, or its server went away),
+    with the interval each had: ``DATA_DIR/es_refresh_off.json``, written before the refresh is turned off and
+    emptied once it is put back."""
+    try:
+        state = json.loads((Path(data_dir) / REFRESH_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(state, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else None for k, v in state.items()}
+
+
+def _save_refresh_state(data_dir: str | Path, add: dict[str, str | None], drop: Iterable[str] = ()) -> None:
+    """Record ``add`` (an index recorded already keeps its first interval) and forget ``drop``, re-reading the
+    file first so that another run's entries stay; written whole under a temporary name, then renamed."""
+    path = Path(data_dir) / REFRESH_STATE
+    state = refresh_left_off(data_dir)
+    for ix, value in add.items():
+        state.setdefault(ix, value)
+    for ix in drop:
+        state.pop(ix, None)
+    if not state:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{REFRESH_STATE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 @contextlib.contextmanager
-def refresh_off(client, names: list[str], off: bool = True) -> Iterator[dict]:
+def refresh_off(client, names: list[str], off: bool = True, data_dir: str | Path | None = None) -> Iterator[dict]:
     """Turn the refresh of the indices ``names`` off (``off``) and put it back afterwards, whatever happens.
 
     Put back means the interval it had, or the template's ``REFRESH`` when it was already off (left so by a
-    run that died before its ``finally``, or one running at the same time); then one explicit refresh. Without
+    run that died before its ``finally``, or one running at the same time); then one explicit refresh. With
+    ``data_dir`` the indices are recorded in its ``REFRESH_STATE`` file before their refresh is turned off, and
+    every index recorded there (by this run or one that died, whatever its alerts) is put back too. Without
     ``off`` only a refresh left off is put back. A server that refuses (no ``manage`` privilege) only loses
     the speed-up. The dict yielded gets ``error`` when the refresh could not be put back."""
     names = [n for n in names if n]
+    left = refresh_left_off(data_dir) if data_dir is not None else {}
     outcome: dict = {}
-    before: dict[str, str | None] = {}
-    turned_off = False
+    target: dict[str, str | None] = {}  # index -> the interval to put back
+    mine: list[str] = []                # the indices this run turned off
+    known = False                       # the server told which of the recorded indices still exist
     try:
         if off:
             for name in names:  # created now (from the template) so that their refresh can be turned off
                 client.options(ignore_status=400).indices.create(index=name)
-        if names:
-            got = client.indices.get_settings(index=",".join(names), name="index.refresh_interval",
+        check = list(dict.fromkeys([*names, *left]))
+        if check:
+            got = client.indices.get_settings(index=",".join(check), name="index.refresh_interval",
                                               flat_settings=True, ignore_unavailable=True, allow_no_indices=True)
-            before = {ix: v.get("settings", {}).get("index.refresh_interval") for ix, v in got.items()}
-        if off and before:
-            turned_off = True
-            client.indices.put_settings(index=",".join(before), settings={"index.refresh_interval": "-1"})
+            for ix, v in got.items():
+                value = v.get("settings", {}).get("index.refresh_interval")
+                if ix in left:
+                    target[ix] = left[ix]
+                elif value == "-1":
+                    target[ix] = REFRESH
+                elif off and ix in names:
+                    target[ix] = value
+        known = True
+        if off:
+            mine = [ix for ix in names if ix in target]
+        if mine:
+            if data_dir is not None:
+                _save_refresh_state(data_dir, {ix: target[ix] for ix in mine})
+            client.indices.put_settings(index=",".join(mine), settings={"index.refresh_interval": "-1"})
     except Exception:  # noqa: BLE001, S110 - only the speed-up is lost; the bulk run reports a server gone
         pass
     try:
         yield outcome
     finally:
         back: dict[str | None, list[str]] = {}
-        for ix, value in before.items():
-            if turned_off or value == "-1":
-                back.setdefault(REFRESH if value == "-1" else value, []).append(ix)
+        for ix, value in target.items():
+            back.setdefault(value, []).append(ix)
         try:
             for value, indices in back.items():
                 client.indices.put_settings(index=",".join(indices), settings={"index.refresh_interval": value})
-            if turned_off:
-                client.indices.refresh(index=",".join(before), ignore_unavailable=True)
+            if mine:
+                client.indices.refresh(index=",".join(mine), ignore_unavailable=True)
+            if data_dir is not None and known and (left or mine):  # put back, or deleted since
+                _save_refresh_state(data_dir, {}, drop=[*left, *mine])
         except Exception as exc:  # noqa: BLE001
-            outcome["error"] = (f"the refresh interval of {', '.join(sorted(before))} was not put back "
+            outcome["error"] = (f"the refresh interval of {', '.join(sorted(target))} was not put back "
                                 f"({explain(exc, None)}): the next run puts it back")
 
 
 def replay(client, data_dir: str | Path, cfg: ESConfig) -> IndexReport:
     """Re-send the dead-lettered alerts. The file is moved aside first and removed only once every line in it
-    is indexed, a duplicate, or dead-lettered again; a crash in between leaves it to the next replay."""
+    is indexed, a duplicate, or dead-lettered again; a crash in between leaves it to the next replay. Every
+    index whose refresh a run left off is put back, with dead letters for it or not."""
     dead = DeadLetters(data_dir)
     report = IndexReport()
+    if not dead.pending():
+        with refresh_off(client, [], off=False, data_dir=data_dir) as outcome:
+            pass
+        report.error = outcome.get("error")
     for path in dead.pending():
         work = path if ".replay-" in path.name else path.with_name(
             f"es_dead_letters.replay-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.ndjson")
@@ -535,7 +637,8 @@ def replay(client, data_dir: str | Path, cfg: ESConfig) -> IndexReport:
         dead.append(bad)
         docs = pl.DataFrame({"index": indices, "id": ids, "source": sources}, schema=dict.fromkeys(
             ("index", "id", "source"), pl.String))
-        with refresh_off(client, list(dict.fromkeys(indices)), off=len(ids) >= REFRESH_OFF_FROM) as outcome:
+        with refresh_off(client, list(dict.fromkeys(indices)), off=len(ids) >= REFRESH_OFF_FROM,
+                         data_dir=data_dir) as outcome:
             part = send(client, [docs], len(ids), dead, cfg)
         part.error = part.error or outcome.get("error")
         report.sent += part.sent
