@@ -28,7 +28,8 @@ def safe_csv(frame: pl.DataFrame) -> str:
         pl.when(pl.col(c).str.contains(FORMULA) & ~pl.col(c).str.contains(NUMBER))
         .then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
         for c in text)
-    return frame.write_csv(quote_style="non_numeric")
+    header = ",".join(frame.columns) + "\n"  # ECS names of ours, written as before (scripts read them)
+    return header + frame.write_csv(include_header=False, quote_style="non_numeric")
 
 
 def _visible(column: pl.Series) -> pl.Series:
