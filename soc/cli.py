@@ -438,7 +438,7 @@ def es_setup(config_path, data_dir):
     except es.ESError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(ES_FAILED)
-    click.echo(f"templates {', '.join(names)} ready at {redact(cfg.elasticsearch.url or '')} "
+    click.echo(f"templates {', '.join(names)} ready at {redact(cfg.elasticsearch.url or '', cfg.elasticsearch.url)} "
                f"(indices {cfg.elasticsearch.index_prefix}-YYYY.MM)")
 
 

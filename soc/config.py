@@ -25,6 +25,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import unquote
 
 DEFAULT_FILE = "soc.toml"
 # the user info of a URL: after "://", up to the last "@" of the host part (a password may hold an "@");
@@ -32,14 +33,24 @@ DEFAULT_FILE = "soc.toml"
 _USER_INFO = re.compile(r"://([^/?#\s]*)@")
 
 
-def redact(text: str) -> str:
+def redact(text: str, url: str | None = None) -> str:
     """``text`` with the password of every URL in it hidden (``http://elastic:***@host:9200``; a user info
     without ``:`` is all secret: ``http://***@host``). Whatever shows a URL (errors, reports, dead letters,
-    ``--json``) goes through this: a password given in ``SOC_ES_URL`` is written nowhere."""
+    ``--json``) goes through this: a password given in ``SOC_ES_URL`` is written nowhere. ``url``, the
+    configured one, is hidden even where its password holds what a URL must escape (``/``, ``#``, a space: the
+    pattern cannot tell where such a user info ends), and so is that password wherever it appears alone."""
     def hide(m: re.Match) -> str:
         user, colon, _ = m[1].partition(":")
         return f"://{user}:***@" if colon else "://***@"
 
+    if url and "@" in url:
+        head, _, host = url.rpartition("@")
+        scheme, sep, info = head.rpartition("://") if "://" in head else ("", "", head)
+        user, colon, password = info.partition(":")
+        text = text.replace(url, f"{scheme}{sep}{user}:***@{host}" if colon else f"{scheme}{sep}***@{host}")
+        for secret in {password if colon else info, unquote(password if colon else info)}:
+            if len(secret) >= 4:  # shorter, it would be hidden in every word that holds it
+                text = text.replace(secret, "***")
     return _USER_INFO.sub(hide, text)
 
 
@@ -66,7 +77,7 @@ class ESConfig:
 
     def __repr__(self) -> str:  # no secret in a traceback or a log: the URL's password and the keys are hidden
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
-        return redact(f"ESConfig({shown})")
+        return redact(f"ESConfig({shown})", self.url)
 
 
 @dataclass

@@ -473,9 +473,11 @@ def test_a_password_in_the_url_is_never_printed(server, tmp_path, monkeypatch, c
     out, err = capsys.readouterr()
     assert SECRET not in out + err and "elastic:***@" in out
     # an invalid URL, and the configuration's own text
-    bad = {**wrong_port, "SOC_ES_URL": f"http://elastic:{SECRET}@127.0.0.1:port"}
-    res = runner.invoke(main, ["es", "setup"], env=bad)
-    assert res.exit_code == 3 and "error:" in res.stderr and SECRET not in res.output + res.stderr
+    for url in (f"http://elastic:{SECRET}@127.0.0.1:port", f"elastic:{SECRET}@127.0.0.1:9",
+                f"http://elastic:{SECRET}/x@127.0.0.1:9", f"http://elastic:{SECRET}#x@127.0.0.1:9",
+                f"http://elastic:{SECRET} x@127.0.0.1:9"):  # the last three: characters a URL must escape
+        res = runner.invoke(main, ["es", "setup"], env={**wrong_port, "SOC_ES_URL": url})
+        assert res.exit_code == 3 and "error:" in res.stderr and SECRET not in res.output + res.stderr, url
     assert SECRET not in repr(ESConfig(url=f"http://u:{SECRET}@h:9", password=SECRET, api_key=SECRET))
     # the right server with the password in the URL: it works, and "ready at" names it without the password
     right = {**wrong_port, "SOC_ES_URL": URL.replace("//", f"//elastic:{PASSWORD}@")}
@@ -495,6 +497,15 @@ def test_redact_hides_the_user_info_of_every_url(text, redacted):
     from soc.config import redact
 
     assert redact(text) == redacted
+
+
+def test_redact_hides_the_configured_url_whatever_its_password_holds():
+    from soc.config import redact
+
+    url = "http://elastic:pa ss/w#rd@es.example:9200"
+    text = f"cannot connect to {url} (password pa ss/w#rd refused)"
+    assert redact(text, url) == "cannot connect to http://elastic:***@es.example:9200 (password *** refused)"
+    assert redact("http://h:9 refused", "http://h:9") == "http://h:9 refused"
 
 
 def _refresh_off_indices(client, prefix: str) -> set[str]:

@@ -77,14 +77,13 @@ def make_client(cfg: ESConfig):
     try:
         return Elasticsearch(cfg.url, **kwargs)
     except (ValueError, TypeError) as exc:
-        shown = cfg.url if "://" in cfg.url or "@" not in cfg.url else "***@" + cfg.url.rpartition("@")[2]
-        raise ESError(redact(f"invalid Elasticsearch URL {shown!r}: {exc}")) from None
+        raise ESError(redact(f"invalid Elasticsearch URL {cfg.url!r}: {exc}", cfg.url)) from None
 
 
 def explain(exc: Exception, url: str | None) -> str:
     """One line for an exception of the client, naming the likely cause, with no password in it (the URL and
     the client's own text may hold one: ``redact``)."""
-    return redact(_explain(exc, url))
+    return redact(_explain(exc, url), url)
 
 
 def _explain(exc: Exception, url: str | None) -> str:
