@@ -597,3 +597,45 @@ def test_a_server_that_is_not_elasticsearch_is_one_short_line(not_elasticsearch)
         assert "not Elasticsearch" in str(err.value) and len(str(err.value)) < 250, kind
     res = CliRunner().invoke(main, ["es", "setup"], env=_cli_env(config(url=not_elasticsearch)))
     assert res.exit_code == 3 and len(res.stderr.splitlines()) == 1 and "<" not in res.stderr
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 whose self-signed certificate names es.test only: (URL, certificate)."""
+    import functools
+    import ssl
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    if not shutil.which("openssl"):
+        if IN_CI:
+            pytest.fail("openssl not found (CI=true: it must run)")
+        pytest.skip("openssl not found")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=es.test",
+                    "-addext", "subjectAltName=DNS:es.test", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}", str(cert)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_tls_errors_name_their_own_fix(tls_server):
+    url, cert = tls_server
+    with pytest.raises(es.ESError) as err:  # an unknown CA: giving the CA is the fix
+        es.connect(config(url=url, timeout=10))
+    assert "TLS verification" in str(err.value) and "SOC_ES_CA_CERTS" in str(err.value)
+    with pytest.raises(es.ESError) as err:  # the CA is known, the name is not the certificate's: no CA to give
+        es.connect(config(url=url, ca_certs=cert, timeout=10))
+    text = str(err.value)
+    assert "not valid for" in text and "127.0.0.1" in text and "CA_CERTS" not in text and "\n" not in text

@@ -92,7 +92,11 @@ def _explain(exc: Exception, url: str | None) -> str:
     from elasticsearch import ApiError, AuthenticationException, AuthorizationException, UnsupportedProductError
 
     if isinstance(exc, TlsError):
-        if "certificate verify failed" in str(exc.message).lower():
+        text = str(exc.message).lower()
+        if "doesn't match" in text or "hostname mismatch" in text:  # urllib3's words, then OpenSSL's
+            return (f"the certificate of {url} is not valid for its host name ({_short(exc)}): put in the URL a "
+                    "name the certificate was issued for")
+        if "certificate verify failed" in text:
             return (f"TLS verification of {url} failed ({_short(exc)}): give its CA with SOC_ES_CA_CERTS or "
                     "[elasticsearch] ca_certs")
         if url and _speaks_plain_http(url):
