@@ -639,3 +639,11 @@ def test_tls_errors_name_their_own_fix(tls_server):
         es.connect(config(url=url, ca_certs=cert, timeout=10))
     text = str(err.value)
     assert "not valid for" in text and "127.0.0.1" in text and "CA_CERTS" not in text and "\n" not in text
+
+
+def test_http_to_a_tls_port_says_to_use_https(tls_server):
+    url, _ = tls_server
+    with pytest.raises(es.ESError) as err:
+        es.connect(config(url=url.replace("https://", "http://"), timeout=10))
+    text = str(err.value)
+    assert "speaks TLS" in text and "use https://" in text and "\n" not in text

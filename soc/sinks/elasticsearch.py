@@ -112,6 +112,9 @@ def _explain(exc: Exception, url: str | None) -> str:
     if isinstance(exc, ConnectionTimeout):
         return f"Elasticsearch at {url} did not answer in time ({_short(exc)})"
     if isinstance(exc, TransportConnectionError):
+        if url and url.lower().startswith("http://") and "refused" not in str(exc.message).lower() \
+                and _speaks_tls(url):  # it hung up on a plain request (refused: nothing listens there)
+            return f"the server at {url} speaks TLS, not plain HTTP: use https://"
         return f"cannot connect to Elasticsearch at {url} ({_short(exc)}): is it running and is the URL right?"
     if isinstance(exc, AuthenticationException):
         return (f"Elasticsearch at {url} rejected the credentials (401): check the API key or user name and "
@@ -136,6 +139,24 @@ def _from_elasticsearch(exc) -> bool:
     if exc.meta.headers.get("x-elastic-product") == "Elasticsearch":
         return True
     return isinstance(exc.body, dict) and "error" in exc.body
+
+
+def _speaks_tls(url: str, timeout: float = 3.0) -> bool:
+    """Whether the server of ``url`` completes a TLS handshake (nothing is verified: only the protocol is
+    asked, and nothing is sent)."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock, \
+                ctx.wrap_socket(sock, server_hostname=parts.hostname):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _speaks_plain_http(url: str, timeout: float = 3.0) -> bool:
