@@ -15,7 +15,9 @@ ca_certs = "/etc/soc/ca.pem"     # SOC_ES_CA_CERTS
 verify_certs = true              # SOC_ES_VERIFY_CERTS: TLS verification is on unless turned off here
 index_prefix = "soc-alerts"      # SOC_ES_INDEX_PREFIX: indices are <prefix>-YYYY.MM
 ```
-Secrets are better kept in the environment than in the file.
+Secrets are better kept in the environment than in the file. A password may also be given in the URL
+(``http://elastic:PW@host:9200``): soc shows that URL as ``http://elastic:***@host:9200`` wherever it prints or
+writes it (``redact``).
 """
 
 from __future__ import annotations
