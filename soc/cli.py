@@ -78,17 +78,19 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_path
     DATA_DIR/alerts/ (and in Elasticsearch when configured); exit code 3 if Elasticsearch refused them.
     """
     from soc.sigma.hunt import HuntSink, hunter_for
+    from soc.sinks.matches import MatchFile
     from soc.sinks.parquet import ParquetSink
 
     runner = None if no_detectors else _load_detectors(detector_paths, detector_settings)
-    hunter = hunter_for(_load_rules(rule_paths, placeholders))
+    matches = MatchFile(data_dir)  # the matches go to DATA_DIR/sigma_matches/ as they are found
+    hunter = hunter_for(_load_rules(rule_paths, placeholders), out=matches.write)
     sink = HuntSink(hunter, ParquetSink(data_dir, frames=False))
     if runner is not None:
         from soc.detect.runner import DetectSink
 
         sink = DetectSink(runner, sink)
     code, stats = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, "soc hunt", data_dir)
-    matches = _sigma_summary(hunter, data_dir, as_json)
+    matches = _sigma_summary(hunter, matches, data_dir, as_json)
     found = None if runner is None else _detector_summary(runner, data_dir, as_json)
     delivered, summary = _hunt_alerts([matches, found], config_path, data_dir, to_es, as_json)
     if as_json:
@@ -102,7 +104,7 @@ def hunt_report(stats, hunter, matches, runner, hits, alerts: dict | None) -> di
     its evidence, and what became of the alerts (control characters come out escaped by JSON)."""
     by_rule = []
     if matches.height:
-        counts = matches.group_by("rule.id", "rule.name", "rule.level").len().sort(["len", "rule.id"],
+        counts = matches.counts("rule.id", "rule.name", "rule.level").sort(["len", "rule.id"],
                                                                                    descending=[True, False])
         by_rule = [{"id": r["rule.id"], "name": r["rule.name"], "level": r["rule.level"], "matches": r["len"]}
                    for r in counts.iter_rows(named=True)]
@@ -122,13 +124,13 @@ def hunt_report(stats, hunter, matches, runner, hits, alerts: dict | None) -> di
 
 
 def _hunt_alerts(hits, config_path, data_dir, to_es, as_json) -> tuple[int, dict | None]:
-    """The hunt's Sigma matches and detector hits as alerts in the store (and Elasticsearch if configured)."""
-    import polars as pl
-
+    """The hunt's Sigma matches and detector hits as alerts in the store (and Elasticsearch if configured); the
+    matches are read back from their file in batches."""
     hits = [h for h in hits if h is not None and h.height]
     if not hits:
         return 0, None
-    return _deliver(pl.concat(hits, how="diagonal_relaxed"), config_path, data_dir, to_es, quiet=as_json)
+    batches = (b for h in hits for b in (h.batches() if hasattr(h, "batches") else [h]))
+    return _deliver(batches, config_path, data_dir, to_es, quiet=as_json)
 
 
 def _load_detectors(paths, settings):
@@ -506,21 +508,17 @@ def _load_rules(rule_paths, placeholders, use_cache: bool = True):
     return ruleset
 
 
-def _sigma_summary(hunter, data_dir, as_json):
-    """Write the matches to DATA_DIR/sigma_matches/ and print a table of rules, levels and counts;
-    returns the matches (correlation alerts included)."""
+def _sigma_summary(hunter, matches, data_dir, as_json):
+    """Finish the matches file (``soc.sinks.matches.MatchFile``, written as the hunt went) with the correlation
+    alerts and print a table of rules, levels and counts; returns the file."""
 
     from soc.sinks.terminal import printable
 
-    matches = hunter.matches()
-    if hunter.ruleset.correlations:
-        import polars as pl
-
-        matches = pl.concat([matches, hunter.correlate()], how="diagonal_relaxed")
+    hunter.finish()
+    matches.close(hunter.correlate() if hunter.ruleset.correlations else None)
     for failure in hunter.failures:
         click.echo(f"error: rule {printable(failure.rule_id)} failed on {failure.key[1]}: "
                    f"{printable(failure.reason)}", err=True)
-    _keep(data_dir, "sigma_matches", "sigma", matches)
     if as_json:
         return matches
     from rich.console import Console
@@ -531,7 +529,7 @@ def _sigma_summary(hunter, data_dir, as_json):
     if not matches.height:
         click.echo(f"Sigma: {rules:,} rules, no matches in {hunter.events:,} events")
         return matches
-    counts = (matches.group_by("rule.id", "rule.name", "rule.level", "event.severity").len()
+    counts = (matches.counts("rule.id", "rule.name", "rule.level", "event.severity")
               .sort(["event.severity", "len"], descending=True))
     table = Table(title=f"Sigma: {matches.height:,} matches of {counts.height:,} rules ({rules:,} loaded) "
                         f"in {hunter.events:,} events", title_justify="left")
@@ -654,7 +652,7 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
     """
     from pathlib import Path
 
-    import polars as pl
+    from soc.sinks.matches import read_batches
 
     cfg = load_cli_config(config_path, data_dir)
     files = [Path(m) for m in matches]
@@ -663,5 +661,5 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
         if not found:
             raise click.UsageError(f"no hunt matches under {cfg.data_dir}/sigma_matches/ (run `soc hunt` first)")
         files = found[-1:]
-    hits = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    hits = (batch for f in files for batch in read_batches(f))  # alerts are built batch by batch
     sys.exit(deliver_alerts(hits, config_path, cfg.data_dir, to_es, as_json))

@@ -151,3 +151,22 @@ def test_a_hunt_writes_one_matches_file_and_its_alerts_are_those_of_the_matches(
     stored = pl.read_parquet(data / "alerts" / "*.parquet").sort("event.id")
     assert_frame_equal(stored, build_alerts(frame).sort("event.id"))
     assert stored.height == 33 and stored["event.count"].sum() == 20_000
+
+
+def test_a_match_file_takes_the_correlation_alerts_and_stays_one_file(tmp_path):
+    from soc.sinks.matches import MatchFile
+
+    out = MatchFile(tmp_path)
+    for k in range(3):
+        out.write(web_frame(10, k * 10).with_columns(pl.lit("r").alias("rule.id")))
+    extra = pl.DataFrame({"rule.id": ["corr"], "correlation.value": [12], "@timestamp": [T0]})
+    out.close(extra)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files == [out.path] and out.height == 31
+    back = pl.concat(list(out.batches(7)))
+    assert back.height == 31 and back["correlation.value"].to_list() == [None] * 30 + [12]
+    assert back["log.offset"].to_list()[:30] == list(range(30))
+    assert out.counts("rule.id").sort("rule.id").rows() == [("corr", 1), ("r", 30)]
+    empty = MatchFile(tmp_path / "none")
+    empty.close(None)
+    assert empty.path is None and list(empty.batches()) == [] and empty.counts("rule.id").height == 0

@@ -6,6 +6,7 @@ and the alerts can be sent later with ``soc es index`` (or ``soc es replay`` for
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
@@ -23,8 +24,9 @@ class Delivery:
     error: str | None = None  # why Elasticsearch could not be used
 
 
-def deliver(hits: pl.DataFrame, cfg: Config, to_es: bool | None = None) -> Delivery:
-    """Build the alerts of ``hits``, store them, and index them if ``to_es`` (default: when a URL is set)."""
+def deliver(hits: pl.DataFrame | Iterable[pl.DataFrame], cfg: Config, to_es: bool | None = None) -> Delivery:
+    """Build the alerts of ``hits`` (a frame, or batches: ``build_alerts``), store them, and index them if
+    ``to_es`` (default: when a URL is set)."""
     policy = load_policy(cfg.alerts.policy)
     inventory = load_inventory(cfg.alerts.inventory) if cfg.alerts.inventory else None
     alerts = build_alerts(hits, policy, inventory, cfg.alerts.window)
