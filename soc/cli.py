@@ -44,6 +44,7 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json, strict):
     """
     from soc.sinks.parquet import ParquetSink
 
+    _prepare(out)
     code, stats = _run(inputs, ParquetSink(out), fmt, zone, year, chunk_mb, as_json, strict, "soc parse", out)
     if as_json:
         click.echo(json.dumps([st.as_dict() for st in stats], indent=2))
@@ -81,6 +82,7 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_path
     from soc.sinks.matches import MatchFile
     from soc.sinks.parquet import ParquetSink
 
+    _prepare(data_dir)
     runner = None if no_detectors else _load_detectors(detector_paths, detector_settings)
     matches = MatchFile(data_dir)  # the matches go to DATA_DIR/sigma_matches/ as they are found
     hunter = hunter_for(_load_rules(rule_paths, placeholders), out=matches.write)
@@ -146,15 +148,34 @@ def _load_detectors(paths, settings):
 
 
 def _keep(data_dir, family: str, dataset: str, frame) -> None:
-    """A hunt's matches or hits as one Parquet file of DATA_DIR/<family>/<dataset>/ (nothing when empty)."""
-    from datetime import UTC, datetime
-
+    """A hunt's matches or hits as one Parquet file of DATA_DIR/<family>/<dataset>/ (nothing when empty), named
+    uniquely per run (time to the microsecond, process id, random): two hunts never overwrite each other."""
+    from soc.sinks.matches import run_name
     from soc.sinks.parquet import ParquetSink
 
     if frame.height:
         sink = ParquetSink(data_dir)
-        sink.write(f"hunt-{datetime.now(UTC):%Y%m%dT%H%M%S}", family, dataset, frame)
+        sink.write(run_name(), family, dataset, frame)
         sink.close()
+
+
+_PREPARED: set[str] = set()
+
+
+def _prepare(folder) -> None:
+    """Once per folder a run writes to (data folder, parse output): remove what crashed runs left; one warning
+    if it exists open to other users (new folders are made private as they are written)."""
+    import os
+
+    from soc.private import prepare
+    from soc.sinks.terminal import printable
+
+    key = os.path.abspath(folder)
+    if key not in _PREPARED:
+        _PREPARED.add(key)
+        warning = prepare(folder)
+        if warning:
+            click.echo(f"warning: {printable(warning)}", err=True)
 
 
 def _detector_summary(runner, data_dir, as_json):
@@ -299,6 +320,7 @@ def load_cli_config(config_path, data_dir):
         raise click.UsageError(str(exc)) from None
     if data_dir:
         cfg.data_dir = data_dir
+    _prepare(cfg.data_dir)
     return cfg
 
 

@@ -2,19 +2,24 @@
 
 Each write adds one file (``alerts-<UTC time>-<random>.parquet``, written to a temporary name and renamed, so
 a crash never leaves half a file) holding only the alerts whose ``event.id`` is not stored yet: running the
-same hunt twice stores nothing new. Files are never rewritten.
+same hunt twice stores nothing new. Files are never rewritten. An append holds an exclusive lock on
+``DATA_DIR/.alerts.lock`` from reading the known ids to renaming its file into place, so two processes appending the
+same alerts at once store them once. Folder 0700, files 0600 (``soc.private``).
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+import fcntl
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from soc.alerts.schema import conform, empty_alerts
+from soc.private import make_dir, opener, writing
 
 
 class AlertStore:
@@ -33,18 +38,29 @@ class AlertStore:
     def append(self, alerts: pl.DataFrame) -> int:
         """Store the alerts not stored yet; return how many were new."""
         alerts = conform(alerts).unique("event.id", keep="first", maintain_order=True)
-        known = self.ids()
-        if known:
-            alerts = alerts.filter(~pl.col("event.id").is_in(list(known)))
         if alerts.height == 0:
             return 0
-        self.root.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        final = self.root / f"alerts-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = final.with_suffix(".tmp")
-        alerts.write_parquet(tmp, compression="zstd")
-        os.replace(tmp, final)
+        with self._locked():
+            known = self.ids()
+            if known:
+                alerts = alerts.filter(~pl.col("event.id").is_in(list(known)))
+            if alerts.height == 0:
+                return 0
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            with writing(self.root / f"alerts-{stamp}-{uuid.uuid4().hex[:8]}.parquet", self.root.parent) as tmp:
+                alerts.write_parquet(tmp, compression="zstd")
         return alerts.height
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive across processes (released by the kernel if the process dies)."""
+        make_dir(self.root)
+        with open(self.root.parent / ".alerts.lock", "a", opener=opener) as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def scan(self) -> pl.LazyFrame:
         """Every stored alert (first copy of an id wins, should two writers have raced)."""

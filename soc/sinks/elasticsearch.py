@@ -30,6 +30,7 @@ import polars as pl
 
 from soc.alerts.schema import ALERT_SCHEMA
 from soc.config import ESConfig, redact
+from soc.private import make_dir, opener
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
 DEAD_LETTER = "es_dead_letters.ndjson"
@@ -322,14 +323,14 @@ class DeadLetters:
         """``rows`` of (index, id, status, reason, source JSON text); flushed and synced before returning."""
         if not rows:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.dir)  # private: the alerts and their log content (issue 17)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         lines = []
         for index, doc_id, status, reason, source in rows:
             head = json.dumps({"failed_at": now, "index": index, "id": doc_id, "status": status, "reason": reason},
                               ensure_ascii=False)
             lines.append(f'{head[:-1]}, "source": {source}}}\n')
-        with open(self.path, "a", encoding="utf-8") as fh:
+        with open(self.path, "a", encoding="utf-8", opener=opener) as fh:
             fh.writelines(lines)
             fh.flush()
             os.fsync(fh.fileno())

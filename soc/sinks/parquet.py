@@ -2,6 +2,9 @@
 
 Layout: ``OUT/<family>/<dataset>/<input-name>-<hash>.parquet`` and ``OUT/dead_letters/<input-name>-<hash>.parquet``.
 One file per input and family, written row group by row group as chunks arrive, so memory stays bounded.
+Each file is written under a temporary name in ``OUT/.tmp/`` and renamed into place when complete
+(``soc.private``): a run killed midway leaves no file without its footer in a dataset folder. Folders 0700,
+files 0600.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from soc.private import new_temp, publish
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -30,7 +35,8 @@ class ParquetSink:
     def __init__(self, root: str | Path, frames: bool = True):
         self.root = Path(root)
         self.frames = frames  # False: keep only the dead letters (``soc hunt`` before detection)
-        self._writers: dict[Path, pq.ParquetWriter] = {}
+        self._writers: dict[Path, pq.ParquetWriter] = {}  # final name -> its writer (writing a temporary file)
+        self._temps: dict[Path, Path] = {}  # final name -> the temporary file being written
         self._parts: dict[Path, Path] = {}  # a file -> the part its rows now go to (see ``_append``)
         self.files: list[Path] = []
 
@@ -46,14 +52,18 @@ class ParquetSink:
         """Finish the files of one input (so a long run does not keep every writer open)."""
         stem = f"{file_stem(source_path)}.parquet"
         for path in [p for p in self._writers if p.name == stem or p.name.startswith(stem[:-8] + ".part")]:
-            self._writers.pop(path).close()
+            self._finish(path)
         for path in [p for p in self._parts if p.name == stem]:
             del self._parts[path]
 
     def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        for path in list(self._writers):
+            self._finish(path)
+
+    def _finish(self, path: Path) -> None:
+        """Write the footer, then give the file its name."""
+        self._writers.pop(path).close()
+        publish(self._temps.pop(path), path)
 
     def _append(self, path: Path, frame: pl.DataFrame) -> None:
         table = _plain(frame.to_arrow())
@@ -71,8 +81,8 @@ class ParquetSink:
                 self._parts[path] = target
                 writer = None
         if writer is None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(target, table.schema, compression="zstd")
+            self._temps[target] = tmp = new_temp(target, self.root)
+            writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
             self._writers[target] = writer
             self.files.append(target)
         writer.write_table(table.cast(writer.schema))
@@ -93,7 +103,8 @@ def _plain(table: pa.Table) -> pa.Table:
 
 def read_family(root: str | Path, family: str) -> pl.LazyFrame:
     """All datasets of one family under ``root`` as one frame: the family's core columns are shared, and
-    each source's own columns (``fortinet.firewall.*``, ``system.auth.*``) are null where it has none."""
+    each source's own columns (``fortinet.firewall.*``, ``system.auth.*``) are null where it has none.
+    Files being written (under ``root/.tmp/``) are not there yet."""
     files = sorted((Path(root) / family).rglob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"no {family} dataset under {root}")
