@@ -30,7 +30,7 @@ import polars as pl
 
 from soc.alerts.schema import ALERT_SCHEMA
 from soc.config import ESConfig, redact
-from soc.private import make_dir, opener
+from soc.private import make_dir, opener, writing
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
 DEAD_LETTER = "es_dead_letters.ndjson"
@@ -560,14 +560,10 @@ def _save_refresh_state(data_dir: str | Path, add: dict[str, str | None], drop: 
     if not state:
         path.unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{REFRESH_STATE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with writing(path, path.parent) as tmp, open(tmp, "w", encoding="utf-8") as fh:  # private, whole or not at all
         json.dump(state, fh)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
