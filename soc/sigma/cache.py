@@ -4,8 +4,8 @@ One JSON file (plain data only: our rule trees, never pickled objects) per rule 
 placeholder set, under ``$SOC_CACHE_DIR`` or the user's cache folder (``$XDG_CACHE_HOME/soc``,
 ``~/.cache/soc``), read only when a rule of that folder is asked for: loading one rule file must not read
 the cache of the whole SigmaHQ set. Entries are keyed by rule file path, size and mtime. The folder is made
-0700 and the files written 0600 (atomically); a cache file not owned by the user, or writable by others, is
-ignored.
+0700 and the files written 0600 (atomically, with ``soc.private`` as the data folder); a cache file not owned
+by the user, or writable by others, is ignored.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
+
+from soc.private import remove_stale, writing
 
 FORMAT = 1  # bump when the rule tree or the record changes
 
@@ -100,12 +101,7 @@ class RuleCache:
         self.dirty.clear()
 
     def _write(self, file: Path, entries: dict[str, dict]) -> None:
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(prefix=".sigma-", dir=file.parent)  # created 0600
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with contextlib.suppress(OSError):  # private and whole, as everything soc keeps (soc.private)
+            remove_stale(file.parent)
+            with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
                 json.dump({"format": FORMAT, "files": entries}, out, separators=(",", ":"))
-            os.replace(tmp, file)
-        except OSError:
-            with contextlib.suppress(OSError, UnboundLocalError):
-                os.unlink(tmp)
