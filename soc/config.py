@@ -1,7 +1,7 @@
 """Configuration: a TOML file (``--config``, ``SOC_CONFIG`` or ``./soc.toml``) overlaid by ``SOC_*`` variables.
 
 ```toml
-data_dir = "soc-data"            # SOC_DATA_DIR
+data_dir = "soc-data"            # SOC_DATA_DIR; created 0700, its files 0600 (soc.private)
 [alerts]
 window = "1h"                    # SOC_ALERT_WINDOW: hits of one rule on one entity within it make one alert
 inventory = "assets.csv"         # SOC_INVENTORY: CSV or TOML asset inventory
