@@ -2,9 +2,10 @@
 folders are made 0700 and files 0600 whatever the umask, as the rule cache already is.
 
 Files are written under a temporary name in the hidden folder ``.tmp/`` of the root they belong to
-(``ROOT/.tmp/<name>.<pid>-<random>.tmp``) and renamed into place when complete: a crash or kill -9 never leaves
+(``ROOT/.tmp/<name>.<host>.<pid>-<random>.tmp``) and renamed into place when complete: a crash or kill -9 never leaves
 half a file where readers look, even one that reads a whole dataset folder (``pl.read_parquet(folder)``
-reads every file under it). ``prepare`` removes the temporary files of processes that are gone.
+reads every file under it). ``prepare`` removes the temporary files of this host's processes that are gone
+(a folder shared over the network may hold another host's, which only that host can tell about).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import stat
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,11 @@ from pathlib import Path
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 TEMP_DIR = ".tmp"
-_TMP = re.compile(r"^.+\.(\d+)-[0-9a-f]{8}\.tmp$")
+_TMP = re.compile(r"^.+\.([A-Za-z0-9_-]+)\.(\d+)-[0-9a-f]{8}\.tmp$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]+", "_", socket.gethostname())[:40] or "_"
 
 
 def make_dir(path: str | Path) -> Path:
@@ -52,7 +58,7 @@ def new_temp(final: str | Path, root: str | Path) -> Path:
     ``publish``. Writers that open it by path (pyarrow, Polars) truncate it and keep its mode."""
     final = Path(final)
     make_dir(final.parent)
-    tmp = make_dir(Path(root) / TEMP_DIR) / f"{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    tmp = make_dir(Path(root) / TEMP_DIR) / f"{final.name}.{_host()}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     os.close(opener(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL))
     return tmp
 
@@ -86,11 +92,11 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale(root: str | Path) -> int:
-    """Remove the temporary files left under ``root`` by processes that no longer run; how many."""
-    removed = 0
+    """Remove the temporary files left under ``root`` by processes of this host that no longer run; how many."""
+    removed, host = 0, _host()
     for path in (Path(root) / TEMP_DIR).glob("*.tmp"):
         found = _TMP.match(path.name)
-        if found and not _alive(int(found.group(1))):
+        if found and found.group(1) == host and not _alive(int(found.group(2))):
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed += 1

@@ -133,6 +133,20 @@ def test_killed_mid_run_leaves_readable_parquet(tmp_path, command):
     assert read_family(out, "dead_letters").collect().height == 100 + 15
 
 
+def test_only_temporary_files_of_dead_processes_of_this_host_are_removed(tmp_path):
+    from soc.private import TEMP_DIR, _host, new_temp, prepare
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    mine = new_temp(tmp_path / "web" / "a.parquet", tmp_path)  # this process: still writing
+    dead = mine.with_name(mine.name.replace(f".{os.getpid()}-", f".{gone.stdout.strip()}-"))
+    other = mine.with_name(mine.name.replace(f".{_host()}.", ".another-host."))
+    dead.touch()
+    other.touch()
+    assert prepare(tmp_path) is None
+    assert sorted((tmp_path / TEMP_DIR).iterdir()) == sorted([mine, other])
+
+
 def test_readers_ignore_files_being_written(tmp_path):
     from soc.sinks.parquet import ParquetSink, read_family
 
