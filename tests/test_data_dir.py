@@ -43,12 +43,12 @@ def test_data_dir_and_parse_output_are_private_whatever_the_umask(tmp_path):
     log = tmp_path / "access.log"
     log.write_bytes(lines(50, bad_every=10) + b'10.0.0.9 - - [10/Oct/2025:13:55:36 +0700] "GET /.env HTTP/1.1" 404 5 '
                     b'"-" "x"\n' * 30)
-    out = tmp_path / "deep" / "out"
-    res = soc("parse", str(log), "-o", str(out))
-    assert res.returncode == 0, res.stderr.decode()
-    got = modes(tmp_path / "deep")
-    assert any(k.endswith(".parquet") for k in got) and any("dead_letters" in k for k in got)
-    assert {k: m for k, m in got.items() if m != (0o700 if (tmp_path / k).is_dir() else 0o600)} == {}
+    for umask, deep in ((0o022, "deep"), (0o000, "open")):
+        res = soc("parse", str(log), "-o", str(tmp_path / deep / "out"), umask=umask)
+        assert res.returncode == 0, res.stderr.decode()
+        got = modes(tmp_path / deep)
+        assert any(k.endswith(".parquet") for k in got) and any("dead_letters" in k for k in got)
+        assert {k: m for k, m in got.items() if m != (0o700 if (tmp_path / k).is_dir() else 0o600)} == {}
     data = tmp_path / "data"
     res = soc("hunt", str(log), str(ROOT / "sample_logs" / "linux" / "auth.log"), "--data-dir", str(data),
               "--no-es")
