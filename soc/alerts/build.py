@@ -22,7 +22,9 @@ from soc.alerts.schema import ENTITY, HIT_REQUIRED, TS, conform, empty_alerts
 
 DEFAULT_WINDOW = "1h"
 MERGE_ROWS = 1_000_000  # partial aggregates held before they are merged (``aggregate``)
+SHARES = 8  # the keys' shares, aggregated and turned into alerts one at a time (``aggregate``)
 ID_SLICE = 100_000  # alerts hashed at a time (``_alert_ids``)
+ALERT_SLICE = 250_000  # alerts enriched and graded at a time (``build_alerts``)
 _SEP = "\x1f"
 
 
@@ -35,14 +37,21 @@ def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | N
     one, so memory follows the alerts, not the hits, and the alerts are the same as from one frame.
     """
     policy = policy or load_policy()
-    grouped = aggregate([hits] if isinstance(hits, pl.DataFrame) else hits, window)
-    if grouped is None:
+    groups = aggregate([hits] if isinstance(hits, pl.DataFrame) else hits, window)
+    if not groups:
         return empty_alerts()
-    enriched = _enrich(grouped, inventory)
-    graded = _grade(enriched, policy)
-    ids = _alert_ids(graded)
-    alerts = graded.with_columns(ids.alias("event.id"), pl.lit("alert").alias("event.kind"))
-    return conform(alerts).sort(["@timestamp", "event.id"])
+    # the ids and the order come from the compact aggregates; the alerts are then made in order, a slice at
+    # a time, so no step holds the alerts twice (a sort of the finished alerts did)
+    state = pl.concat([g.with_columns(_alert_ids(g).alias("event.id")) for g in groups], rechunk=False)
+    groups.clear()
+    order = state.select(pl.arg_sort_by(["@timestamp", "event.id"])).to_series()  # unique: one order
+    done = []
+    for start in range(0, len(order), ALERT_SLICE):
+        part = state[order.slice(start, ALERT_SLICE)].with_columns(pl.col(c).cast(pl.String) for c in _CATEGORICAL)
+        graded = _grade(_enrich(part, inventory), policy)
+        done.append(conform(graded.with_columns(pl.lit("alert").alias("event.kind"))))
+    del state
+    return pl.concat(done)  # one chunk, as a sort made it (a unique() over chunks costs twice the alerts)
 
 
 def _col(hits: pl.DataFrame, name: str, dtype: pl.DataType, default=None) -> pl.Expr:
@@ -82,32 +91,37 @@ def _normalise(hits: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("event.count").clip(lower_bound=1))
 
 
-def aggregate(batches: Iterable[pl.DataFrame], window: str) -> pl.DataFrame | None:
-    """The hits of ``batches`` aggregated per rule, entity and window (None: no hit). Each batch is
-    aggregated alone; the partial aggregates are merged whenever they hold more than ``MERGE_ROWS`` rows and
-    twice the last merge, so at most about twice the number of alerts is held, however many the hits."""
-    parts: list[pl.DataFrame] = []
-    rows = merged = 0
+def aggregate(batches: Iterable[pl.DataFrame], window: str) -> list[pl.DataFrame]:
+    """The hits of ``batches`` aggregated per rule, entity and window, in up to ``SHARES`` frames (a hash of
+    the keys picks a group's share; none: no hit). Each batch is aggregated alone; a share's partial
+    aggregates are merged whenever they hold more than ``MERGE_ROWS / SHARES`` rows and twice its last
+    merge: at most about twice the number of alerts is held, however many the hits, and a merge copies one
+    share, not all. Repeated strings (rule, dataset, file) are held as Categorical."""
+    parts: list[list[pl.DataFrame]] = [[] for _ in range(SHARES)]
+    rows, merged = [0] * SHARES, [0] * SHARES
     for batch in batches:
         missing = [c for c in HIT_REQUIRED if c not in batch.columns]
         if missing:
             raise ValueError(f"hit frame lacks the column(s) {', '.join(missing)}")
         if batch.height == 0:
             continue
-        parts.append(_aggregate(_normalise(batch), window))
-        rows += parts[-1].height
-        if len(parts) > 1 and rows > max(MERGE_ROWS, 2 * merged):
-            parts = [_merge(pl.concat(parts))]
-            rows = merged = parts[0].height
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else _merge(pl.concat(parts))
+        grouped = _aggregate(_normalise(batch), window)
+        share = (pl.struct(_KEYS).hash(seed=17) % SHARES).alias("_share")
+        for (i,), piece in grouped.with_columns(share).partition_by("_share", as_dict=True,
+                                                                     include_key=False).items():
+            parts[i].append(piece)
+            rows[i] += piece.height
+            if len(parts[i]) > 1 and rows[i] > max(MERGE_ROWS // SHARES, 2 * merged[i]):
+                parts[i] = [_merge(pl.concat(parts[i]))]
+                rows[i] = merged[i] = parts[i][0].height
+    return [ps[0] if len(ps) == 1 else _merge(pl.concat(ps)) for ps in parts if ps]
 
 
 _KEYS = ["rule.id", *ENTITY, "_bucket"]
 _FIRST = ("rule.name", "rule.author", "rule.level", "threat.technique.id", "event.dataset", "log.file.path",
           "log.line", "log.offset", "_layer")  # the first hit's (by time, then its record)
 _ORDER = ["log.file.path", "log.offset", "log.line"]  # ties of time: the record decides (then the input order)
+_CATEGORICAL = ("rule.id", "rule.name", "rule.author", "rule.level", "event.dataset", "log.file.path")
 
 
 def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:
@@ -119,13 +133,14 @@ def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:
         pl.coalesce("window.end", "@timestamp").max().alias("event.end"),
         pl.col("event.count").sum().alias("event.count"),
         *[pl.col(c).first() for c in _FIRST],
-    ).with_columns(pl.col("event.start").alias("@timestamp"))
+    ).with_columns(pl.col("event.start").alias("@timestamp"), *[pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL])
 
 
 def _merge(parts: pl.DataFrame) -> pl.DataFrame:
     """Partial aggregates of the same keys as one: a partial's first hit is its row's (``_first_hit`` and its
     record), so sorting the partials the way ``_aggregate`` sorts hits picks the same first hit."""
-    parts = parts.sort(["_first_hit", *_ORDER], nulls_last=True, maintain_order=True)
+    order = [pl.col(c).cast(pl.String) if c in _CATEGORICAL else pl.col(c) for c in ["_first_hit", *_ORDER]]
+    parts = parts.sort(order, nulls_last=True, maintain_order=True)  # by text, as ``_aggregate``
     return parts.group_by(_KEYS, maintain_order=True).agg(
         pl.col("_first_hit").min(),
         pl.col("event.start").min(),
@@ -217,9 +232,9 @@ def _grade(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
 
 
 def _alert_ids(frame: pl.DataFrame) -> pl.Series:
-    """sha256 of rule id, the entity (as given, before IP checks) and the window start: stable across runs."""
-    key = pl.concat_str([pl.col("rule.id"), *[pl.coalesce(f"{c.split('.')[0]}.address" if c.endswith(".ip") else c,
-                                                          pl.lit("")) for c in ENTITY],
+    """sha256 of rule id, the entity (as given, before IP checks: the aggregates' own values) and the window
+    start: stable across runs."""
+    key = pl.concat_str([pl.col("rule.id").cast(pl.String), *[pl.col(c).fill_null("") for c in ENTITY],
                          pl.col("_bucket").dt.epoch("us").cast(pl.String)], separator=_SEP)
     out = []
     for start in range(0, frame.height, ID_SLICE):  # a slice at a time: never every key as a Python string
