@@ -170,3 +170,13 @@ def test_a_match_file_takes_the_correlation_alerts_and_stays_one_file(tmp_path):
     empty = MatchFile(tmp_path / "none")
     empty.close(None)
     assert empty.path is None and list(empty.batches()) == [] and empty.counts("rule.id").height == 0
+
+
+def test_the_alert_store_still_keeps_one_copy_of_an_id_given_twice_in_one_append(tmp_path):
+    from soc.sinks.alert_store import AlertStore
+
+    alerts = build_alerts(many_hits(200))
+    twice = pl.concat([alerts, alerts.with_columns(pl.lit(99, pl.Int64).alias("event.count"))])
+    assert AlertStore(tmp_path).append(twice) == alerts.height
+    stored = AlertStore(tmp_path).scan().collect()
+    assert stored.height == alerts.height and stored["event.count"].max() < 99  # the first copy kept

@@ -49,9 +49,23 @@ def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | N
     for start in range(0, len(order), ALERT_SLICE):
         part = state[order.slice(start, ALERT_SLICE)].with_columns(pl.col(c).cast(pl.String) for c in _CATEGORICAL)
         graded = _grade(_enrich(part, inventory), policy)
-        done.append(conform(graded.with_columns(pl.lit("alert").alias("event.kind"))))
+        alerts = conform(graded.with_columns(pl.lit("alert").alias("event.kind")))
+        done.append(alerts.with_columns(_shared(alerts.get_column(c)) for c in _SHARED))
     del state
-    return pl.concat(done)  # one chunk, as a sort made it (a unique() over chunks costs twice the alerts)
+    return pl.concat(done, rechunk=False)  # one chunk would cost the alerts twice over, at the peak
+
+
+def _shared(column: pl.Series) -> pl.Series:
+    """The same strings, each distinct one stored once and its rows pointing at it: a column of few values
+    (rule, file, layer name) then costs 16 bytes a row, not its text (a cast from Categorical writes every
+    row's own copy: ~45 MB more per such column and 2 M alerts)."""
+    codes = column.cast(pl.Categorical)
+    values = codes.unique().drop_nulls()
+    if values.is_empty():
+        return column
+    at = codes.to_physical().replace_strict(values.to_physical(), pl.Series(range(len(values)), dtype=pl.UInt32),
+                                            default=None, return_dtype=pl.UInt32)
+    return values.cast(pl.String).gather(at).alias(column.name)
 
 
 def _col(hits: pl.DataFrame, name: str, dtype: pl.DataType, default=None) -> pl.Expr:
@@ -122,6 +136,8 @@ _FIRST = ("rule.name", "rule.author", "rule.level", "threat.technique.id", "even
           "log.line", "log.offset", "_layer")  # the first hit's (by time, then its record)
 _ORDER = ["log.file.path", "log.offset", "log.line"]  # ties of time: the record decides (then the input order)
 _CATEGORICAL = ("rule.id", "rule.name", "rule.author", "rule.level", "event.dataset", "log.file.path")
+_SHARED = ("rule.id", "rule.name", "rule.author", "event.dataset", "log.file.path", "labels.layer_name",
+           "organization.name", "labels.system", "labels.owner")  # alert columns of few, long values
 
 
 def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:

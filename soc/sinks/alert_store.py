@@ -37,7 +37,9 @@ class AlertStore:
 
     def append(self, alerts: pl.DataFrame) -> int:
         """Store the alerts not stored yet; return how many were new."""
-        alerts = conform(alerts).unique("event.id", keep="first", maintain_order=True)
+        alerts = conform(alerts)
+        if alerts.get_column("event.id").n_unique() < alerts.height:  # built alerts are unique: no copy of them
+            alerts = alerts.unique("event.id", keep="first", maintain_order=True)
         if alerts.height == 0:
             return 0
         with self._locked():
