@@ -128,7 +128,13 @@ def aggregate(batches: Iterable[pl.DataFrame], window: str) -> list[pl.DataFrame
             if len(parts[i]) > 1 and rows[i] > max(MERGE_ROWS // SHARES, 2 * merged[i]):
                 parts[i] = [_merge(pl.concat(parts[i]))]
                 rows[i] = merged[i] = parts[i][0].height
-    return [ps[0] if len(ps) == 1 else _merge(pl.concat(ps)) for ps in parts if ps]
+    out = []
+    for i in range(SHARES):  # one share at a time, its partials let go as it is merged
+        ps, parts[i] = parts[i], []
+        if ps:
+            out.append(ps[0] if len(ps) == 1 else _merge(pl.concat(ps)))
+        del ps
+    return out
 
 
 _KEYS = ["rule.id", *ENTITY, "_bucket"]
