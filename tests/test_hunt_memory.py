@@ -130,8 +130,7 @@ def test_the_hunter_hands_its_matches_over_every_hold_rows_and_keeps_none():
     rows = pl.concat(handed)
     assert rows.height == 9000 and rows["log.offset"].n_unique() == 9000
     assert all(f.columns == handed[0].columns for f in handed)  # one schema: one Parquet file
-    counts = hunter.counts()
-    assert counts.select("rule.id", "len").rows() == [("0a0a0a0a-0000-4000-8000-0000000000e1", 9000)]
+    assert rows["rule.id"].unique().to_list() == ["0a0a0a0a-0000-4000-8000-0000000000e1"]
 
 
 def test_a_hunt_writes_one_matches_file_and_its_alerts_are_those_of_the_matches(tmp_path):

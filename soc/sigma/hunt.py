@@ -10,8 +10,8 @@ A match becomes an alert row: rule metadata (``rule.author`` is kept, as the rul
 requires), ATT&CK ids, the record's way back (``event.dataset``, ``log.file.path``, ``log.line``,
 ``log.offset``) and the entity columns the frame has.
 A hunter given ``out`` keeps no match: every ``hold_rows`` rows it hands them over (``soc hunt`` writes them
-to a Parquet file), so its memory does not grow with the matches; it keeps per-rule counts, and the matches
-of the rules a correlation references (the correlations need them at the end).
+to a Parquet file), so its memory does not grow with the matches; it keeps only the matches of the rules a
+correlation references (the correlations need them at the end).
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ BATCH_SHARE = 0.5  # a rule with more candidate rows than this share of the fram
 BATCH_ROWS = 50_000  # frames smaller than this wait for more of their key and schema (``Hunter.feed``)
 SELECT_COST = 2000  # the fixed cost of one ``select`` in rule-rows (about 1 us each: ~2 ms), for ``buckets``
 HOLD_ROWS = 100_000  # matches held before they are handed to ``Hunter.out``
-COUNT_KEYS = ["rule.id", "rule.name", "rule.level", "event.severity"]
 
 
 @dataclass
@@ -114,7 +113,6 @@ class Hunter:
     hold_rows: int = HOLD_ROWS
     matched: int = 0  # match rows so far
     _held: int = 0  # match rows of ``_found``
-    _counts: list = field(default_factory=list)  # per rule: matches (``counts()``)
     _correlated: list = field(default_factory=list)  # with ``out``: the matches the correlations need
 
     def routes(self, key: tuple[str, str]) -> list[tuple[Rule, Target]]:
@@ -282,9 +280,6 @@ class Hunter:
             self._found.append(found)
             self._held += found.height
             self.matched += found.height
-            self._counts.append(found.group_by(COUNT_KEYS).len())
-            if len(self._counts) > 64:
-                self._counts = [self.counts()]
             if self.out is not None and self._held >= self.hold_rows:
                 self._hand_over()
 
@@ -313,12 +308,6 @@ class Hunter:
             self._flush(sig)
         if self.out is not None:
             self._hand_over()
-
-    def counts(self) -> pl.DataFrame:
-        """Matches per rule so far: ``rule.id``, ``rule.name``, ``rule.level``, ``event.severity``, ``len``."""
-        if not self._counts:
-            return pl.DataFrame(schema={**{k: ALERT_SCHEMA[k] for k in COUNT_KEYS}, "len": pl.UInt32})
-        return pl.concat(self._counts).group_by(COUNT_KEYS).agg(pl.col("len").sum())
 
     def matches(self) -> pl.DataFrame:
         """Every match (without ``out``; with it, only those of the rules the correlations reference)."""
