@@ -18,6 +18,7 @@ def test_wheel_contains_parsers_detectors_and_rules(tmp_path, monkeypatch):
     assert specs, "no parser specs in the repository"
     for spec in specs:
         assert f"soc/_content/parsers/{spec}" in names
+    assert "soc/_content/parsers/zeek/logs.yml" in names  # the Zeek streams' fields (zeek, zeek_json)
     assert any(n.startswith("soc/_content/detectors/") for n in names)
     assert any(n.startswith("soc/_content/rules/") for n in names)
     assert "soc/_content/policy/vietnam.toml" in names  # the 4-layer and security-level mapping (data)
