@@ -229,11 +229,11 @@ def split_addresses(frame: pl.DataFrame) -> pl.DataFrame:
         if ip not in frame.columns or address not in frame.columns:
             continue
         values = frame.get_column(ip)
+        if values.null_count() == frame.height:  # nothing to split or copy (most Windows event frames)
+            continue
         raw = values if frame.get_column(address).null_count() == frame.height else \
             pl.select(pl.coalesce(frame.get_column(address), values)).to_series()
         out[address] = raw.alias(address)
-        if values.null_count() == frame.height:
-            continue
         bad = ~values.str.contains(IP_TEXT) & (values.str.len_bytes() > 0)
         if not bad.any():
             continue
