@@ -131,8 +131,12 @@ def _hunt_alerts(hits, config_path, data_dir, to_es, as_json) -> tuple[int, dict
     hits = [h for h in hits if h is not None and h.height]
     if not hits:
         return 0, None
-    batches = (b for h in hits for b in (h.batches() if hasattr(h, "batches") else [h]))
-    return _deliver(batches, config_path, data_dir, to_es, quiet=as_json)
+    from soc.alerts.build import HIT_COLUMNS
+
+    def batches():  # read once per share of the alerts (``soc.sinks.delivery.deliver``)
+        return (b for h in hits for b in (h.batches(columns=HIT_COLUMNS) if hasattr(h, "batches") else [h]))
+
+    return _deliver(batches, config_path, data_dir, to_es, quiet=as_json, rows=sum(h.height for h in hits))
 
 
 def _load_detectors(paths, settings):
@@ -324,30 +328,30 @@ def load_cli_config(config_path, data_dir):
     return cfg
 
 
-def deliver_alerts(hits, config_path=None, data_dir=None, to_es=None, as_json=False) -> int:
-    """Store the alerts of ``hits`` (and index them); print what happened (as JSON with ``as_json``); the exit
-    code (0 or ES_FAILED)."""
-    code, summary = _deliver(hits, config_path, data_dir, to_es, quiet=as_json)
+def deliver_alerts(hits, config_path=None, data_dir=None, to_es=None, as_json=False, rows=None) -> int:
+    """Store the alerts of ``hits`` (and index them: ``soc.sinks.delivery.deliver``); print what happened (as
+    JSON with ``as_json``); the exit code (0 or ES_FAILED)."""
+    code, summary = _deliver(hits, config_path, data_dir, to_es, quiet=as_json, rows=rows)
     if as_json:
         click.echo(json.dumps(summary))
     return code
 
 
-def _deliver(hits, config_path, data_dir, to_es, quiet: bool) -> tuple[int, dict]:
+def _deliver(hits, config_path, data_dir, to_es, quiet: bool, rows: int | None = None) -> tuple[int, dict]:
     """``deliver_alerts`` returning its summary; prints nothing but errors (stderr) when ``quiet``."""
     from soc.alerts import InventoryError, PolicyError
     from soc.sinks.delivery import deliver
 
     cfg = load_cli_config(config_path, data_dir)
     try:
-        result = deliver(hits, cfg, to_es)
+        result = deliver(hits, cfg, to_es, rows)
     except (InventoryError, PolicyError) as exc:
         raise click.UsageError(str(exc)) from None
-    summary = {"alerts": result.alerts.height, "stored_new": result.stored, "data_dir": cfg.data_dir}
+    summary = {"alerts": result.count, "stored_new": result.stored, "data_dir": cfg.data_dir}
     if result.index is not None:
         summary["elasticsearch"] = result.index.as_dict()
     if not quiet:
-        click.echo(f"{result.alerts.height:,} alerts ({result.stored:,} new) in {cfg.data_dir}/alerts/")
+        click.echo(f"{result.count:,} alerts ({result.stored:,} new) in {cfg.data_dir}/alerts/")
         if result.index is not None:
             _echo_index(result.index, cfg)
     if result.error:
@@ -674,7 +678,8 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
     """
     from pathlib import Path
 
-    from soc.sinks.matches import read_batches
+    from soc.alerts.build import HIT_COLUMNS
+    from soc.sinks.matches import parquet_rows, read_batches
 
     cfg = load_cli_config(config_path, data_dir)
     files = [Path(m) for m in matches]
@@ -683,5 +688,7 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
         if not found:
             raise click.UsageError(f"no hunt matches under {cfg.data_dir}/sigma_matches/ (run `soc hunt` first)")
         files = found[-1:]
-    hits = (batch for f in files for batch in read_batches(f))  # alerts are built batch by batch
-    sys.exit(deliver_alerts(hits, config_path, cfg.data_dir, to_es, as_json))
+    def hits():  # alerts are built batch by batch, a share of them at a time (each share reads the files)
+        return (batch for f in files for batch in read_batches(f, columns=HIT_COLUMNS))
+
+    sys.exit(deliver_alerts(hits, config_path, cfg.data_dir, to_es, as_json, sum(map(parquet_rows, files))))

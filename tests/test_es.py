@@ -112,6 +112,23 @@ def all_docs(client, prefix: str) -> list[tuple[str, str, dict]]:
     return [(h["_index"], h["_id"], h["_source"]) for h in res["hits"]["hits"]]
 
 
+def test_sharded_delivery_indexes_every_share_once(es_cfg, tmp_path, monkeypatch):
+    """Issue 17 item 10: a large hunt's alerts are built, stored and indexed one share at a time; the
+    documents are those of one delivery and the reports of the shares add up."""
+    from soc.config import Config
+    from soc.sinks.delivery import deliver
+
+    cfg = Config(data_dir=str(tmp_path / "data"), elasticsearch=es_cfg)
+    hits = hunt_hits(tmp_path)
+    want = build_alerts(hits)
+    monkeypatch.setattr("soc.alerts.build.SHARE_HITS", max(1, hits.height // 3))
+    out = deliver(lambda: [hits], cfg, rows=hits.height)
+    assert out.error is None and out.alerts is None and out.count == out.stored == want.height > 3
+    assert (out.index.indexed, out.index.duplicates, out.index.dead) == (want.height, 0, 0)
+    docs = all_docs(es.connect(es_cfg), es_cfg.index_prefix)
+    assert [d[1] for d in docs] == sorted(want["event.id"])
+
+
 def test_same_hunt_twice_gives_exactly_the_same_documents(es_cfg, tmp_path):
     from soc.config import Config
     from soc.sinks.delivery import deliver

@@ -179,3 +179,39 @@ def test_the_alert_store_still_keeps_one_copy_of_an_id_given_twice_in_one_append
     assert AlertStore(tmp_path).append(twice) == alerts.height
     stored = AlertStore(tmp_path).scan().collect()
     assert stored.height == alerts.height and stored["event.count"].max() < 99  # the first copy kept
+
+
+@pytest.mark.parametrize("shares", [2, 3, 7])
+def test_alerts_built_one_share_at_a_time_are_the_alerts_built_at_once(shares):
+    from soc.alerts.build import alert_shares
+
+    hits = many_hits(5000)
+    inventory = build_inventory([("t", {"match": "portal01", "agency": "Sở X", "security_level": 3})])
+    once = build_alerts(hits, load_policy(), inventory)
+    parts = list(alert_shares(lambda: batches_of(hits), shares, load_policy(), inventory))
+    assert len(parts) == shares and all(p.height < once.height for p in parts)
+    assert_frame_equal(pl.concat(parts).sort("event.id"), once.sort("event.id"))
+    assert_frame_equal(pl.concat(alert_shares(lambda: batches_of(hits), 1, load_policy(), inventory)), once)
+
+
+def test_deliver_stores_a_share_at_a_time_the_alerts_of_one_share(tmp_path, monkeypatch):
+    from soc.config import Config
+    from soc.sinks.alert_store import AlertStore
+    from soc.sinks.delivery import deliver
+    from soc.sinks.matches import MatchFile
+
+    hits = many_hits(3000)
+    matches = MatchFile(tmp_path / "m")
+    for batch in batches_of(hits):
+        matches.write(batch)
+    matches.close()
+    one = deliver(hits, Config(data_dir=str(tmp_path / "one")), to_es=False)
+    monkeypatch.setattr("soc.alerts.build.SHARE_HITS", 700)  # 3000 hits: 5 shares, the file read 5 times
+    monkeypatch.setattr(AlertStore, "ids", lambda self: pytest.fail("a set of every stored id"))
+    many = deliver(matches.batches, Config(data_dir=str(tmp_path / "many")), to_es=False, rows=matches.height)
+    assert many.alerts is None and many.count == many.stored == one.alerts.height == one.stored
+    assert len(AlertStore(tmp_path / "many").files()) == 5
+    stored = AlertStore(tmp_path / "many").scan().collect().sort("event.id")
+    assert_frame_equal(stored, one.alerts.sort("event.id"))
+    again = deliver(matches.batches, Config(data_dir=str(tmp_path / "many")), to_es=False, rows=matches.height)
+    assert again.count == one.alerts.height and again.stored == 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import polars as pl
 
@@ -25,19 +25,25 @@ MERGE_ROWS = 1_000_000  # partial aggregates held before they are merged (``aggr
 SHARES = 8  # the keys' shares, aggregated and turned into alerts one at a time (``aggregate``)
 ID_SLICE = 100_000  # alerts hashed at a time (``_alert_ids``)
 ALERT_SLICE = 250_000  # alerts enriched and graded at a time (``build_alerts``)
+SHARE_HITS = 500_000  # hits per share of a hunt's alerts, built, stored and delivered one at a time (``shares_for``)
 _SEP = "\x1f"
+HIT_COLUMNS = ("@timestamp", "rule.id", "rule.name", "rule.author", "rule.level", "threat.technique.id", *ENTITY,
+               "event.count", "window.start", "window.end", "event.dataset", "log.file.path", "log.line",
+               "log.offset", "labels.layer")  # all that alerts are built from (``_normalise``): a reader's projection
 
 
 def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | None = None,
-                 inventory: Inventory | None = None, window: str = DEFAULT_WINDOW) -> pl.DataFrame:
+                 inventory: Inventory | None = None, window: str = DEFAULT_WINDOW,
+                 share: tuple[int, int] | None = None) -> pl.DataFrame:
     """One alert per rule, entity and ``window`` (a Polars duration such as ``1h``, aligned on the epoch).
 
     Call it once with all the hits of a hunt: an alert's count covers the hits it was given. ``hits`` may be
     one frame or batches of it (e.g. read back from a hunt's matches file): the batches are aggregated one by
     one, so memory follows the alerts, not the hits, and the alerts are the same as from one frame.
+    ``share=(k, n)``: only the alerts of share ``k`` of ``n`` (a hash of the alert's keys), see ``alert_shares``.
     """
     policy = policy or load_policy()
-    groups = aggregate([hits] if isinstance(hits, pl.DataFrame) else hits, window)
+    groups = aggregate([hits] if isinstance(hits, pl.DataFrame) else hits, window, share)
     if not groups:
         return empty_alerts()
     # the ids and the order come from the compact aggregates; the alerts are then made in order, a slice at
@@ -53,6 +59,26 @@ def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | N
         done.append(alerts.with_columns(_shared(alerts.get_column(c)) for c in _SHARED))
     del state
     return pl.concat(done, rechunk=False)  # one chunk would cost the alerts twice over, at the peak
+
+
+def shares_for(hits: int) -> int:
+    """How many shares a hunt of ``hits`` hits builds its alerts in: one per ``SHARE_HITS`` (one for a small
+    hunt: no extra pass over its hits)."""
+    return max(1, -(-hits // SHARE_HITS))
+
+
+def alert_shares(hits: Callable[[], Iterable[pl.DataFrame]], shares: int, policy: Policy | None = None,
+                 inventory: Inventory | None = None, window: str = DEFAULT_WINDOW) -> Iterator[pl.DataFrame]:
+    """The alerts of ``build_alerts(hits())``, one share of the keys at a time (``hits()`` is read once per
+    share, each pass keeping only that share's hits): the caller stores and sends a share and lets it go
+    before the next is built, so memory follows the alerts of one share, not all. Each alert is exactly the
+    one ``build_alerts`` makes (an alert's hits are all in its share); the order is per share."""
+    policy = policy or load_policy()
+    for k in range(shares):
+        alerts = build_alerts(hits(), policy, inventory, window, None if shares == 1 else (k, shares))
+        if alerts.height:
+            yield alerts
+        del alerts
 
 
 def _shared(column: pl.Series) -> pl.Series:
@@ -105,12 +131,13 @@ def _normalise(hits: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("event.count").clip(lower_bound=1))
 
 
-def aggregate(batches: Iterable[pl.DataFrame], window: str) -> list[pl.DataFrame]:
+def aggregate(batches: Iterable[pl.DataFrame], window: str, only: tuple[int, int] | None = None) -> list[pl.DataFrame]:
     """The hits of ``batches`` aggregated per rule, entity and window, in up to ``SHARES`` frames (a hash of
     the keys picks a group's share; none: no hit). Each batch is aggregated alone; a share's partial
     aggregates are merged whenever they hold more than ``MERGE_ROWS / SHARES`` rows and twice its last
     merge: at most about twice the number of alerts is held, however many the hits, and a merge copies one
-    share, not all. Repeated strings (rule, dataset, file) are held as Categorical."""
+    share, not all. Repeated strings (rule, dataset, file) are held as Categorical. ``only=(k, n)``: the hits
+    of the keys' share ``k`` of ``n`` only (another hash than the shares above, so that they stay spread)."""
     parts: list[list[pl.DataFrame]] = [[] for _ in range(SHARES)]
     rows, merged = [0] * SHARES, [0] * SHARES
     for batch in batches:
@@ -119,7 +146,13 @@ def aggregate(batches: Iterable[pl.DataFrame], window: str) -> list[pl.DataFrame
             raise ValueError(f"hit frame lacks the column(s) {', '.join(missing)}")
         if batch.height == 0:
             continue
-        grouped = _aggregate(_normalise(batch), window)
+        frame = _normalise(batch)
+        if only is not None:
+            keys = pl.struct(*_KEYS[:-1], pl.col("@timestamp").dt.truncate(window).alias("_bucket"))
+            frame = frame.filter(keys.hash(seed=29) % only[1] == only[0])
+            if frame.height == 0:
+                continue
+        grouped = _aggregate(frame, window)
         share = (pl.struct(_KEYS).hash(seed=17) % SHARES).alias("_share")
         for (i,), piece in grouped.with_columns(share).partition_by("_share", as_dict=True,
                                                                      include_key=False).items():

@@ -35,6 +35,15 @@ class AlertStore:
             return set()
         return set(pl.scan_parquet(files).select("event.id").collect().get_column("event.id").to_list())
 
+    def known(self, ids: pl.Series) -> pl.Series:
+        """Those of ``ids`` stored already: the stored ids are streamed past ``ids``, never all held (a set of
+        every stored id cost ~100 bytes each)."""
+        files = self.files()
+        if not files:
+            return ids.clear()
+        return (pl.scan_parquet(files).select("event.id").filter(pl.col("event.id").is_in(ids.implode()))
+                .collect(engine="streaming").get_column("event.id"))
+
     def append(self, alerts: pl.DataFrame) -> int:
         """Store the alerts not stored yet; return how many were new."""
         alerts = conform(alerts)
@@ -43,9 +52,9 @@ class AlertStore:
         if alerts.height == 0:
             return 0
         with self._locked():
-            known = self.ids()
-            if known:
-                alerts = alerts.filter(~pl.col("event.id").is_in(list(known)))
+            known = self.known(alerts.get_column("event.id"))
+            if known.len():
+                alerts = alerts.filter(~pl.col("event.id").is_in(known.implode()))
             if alerts.height == 0:
                 return 0
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
