@@ -15,6 +15,9 @@ import numpy as np
 import polars as pl
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+# the column that says where @timestamp came from when a record may carry no time of its own (CEF, Zeek,
+# Cisco ASA): the record's own field, the syslog header, or "input_time" (the input's reference time)
+TIMESTAMP_SOURCE = "soc.timestamp_source"
 UTC = pl.Datetime("us", "UTC")
 DAY_US = 86_400_000_000
 

@@ -42,7 +42,7 @@ SYSLOG = ("timestamp", "host")
 OWN_MS, OWN_YEARLESS, OWN_ISO, OWN_TIME = "time_ms", "time_yearless", "time_iso", "time"
 FORMS = ((OWN_MS, r"^[0-9]+$"), (OWN_YEARLESS, r"^[A-Za-z]{3}\s+[0-9]{1,2}\s+[0-9]{1,2}:"),
          (OWN_ISO, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]"))  # values come without blanks around (the kernel's)
-INPUT_TIME, TIME_SOURCE = "soc.input_time", "soc.timestamp_source"
+INPUT_TIME, TIME_SOURCE = "soc.input_time", T.TIMESTAMP_SOURCE
 MADE = (OWN_MS, OWN_YEARLESS, OWN_ISO, OWN_TIME, INPUT_TIME, TIME_SOURCE)  # fields this engine makes
 
 

@@ -57,7 +57,7 @@ FLOATS = ("interval", "double")
 _ESCAPES = ["\\\\", *dict.fromkeys(f"\\x{b:02{c}}" for b in range(0x80) for c in "xX")]
 _PLAIN = ["\\", *(chr(int(e[2:], 16)) for e in _ESCAPES[1:])]
 BACKSLASH = ord("\\")
-TIME_FROM = "soc.timestamp_source"  # where @timestamp came from: ts, #open or input_time (as for CEF)
+TIME_FROM = T.TIMESTAMP_SOURCE  # where @timestamp came from: ts, #open or input_time (as for CEF)
 
 
 @dataclasses.dataclass(frozen=True)
