@@ -341,6 +341,11 @@ class Correlation:
     path: str
     bases: dict[str, object] = field(default_factory=dict)  # reference -> soc.sigma.loader.Rule | None
 
+    def rule_id(self, reference: str) -> str:
+        """The ``rule.id`` of the matches a reference reads (its compiled rule's id, else the reference)."""
+        base = self.bases.get(reference)
+        return base.id if base is not None else reference
+
 
 def compile_correlations(paths: list, rules: list) -> tuple[list[Correlation], list]:
     """The correlation rules of ``paths`` and a ``LoadError`` for each one that cannot run, with the reason.
@@ -453,9 +458,7 @@ def _frames(c: Correlation, matches: pl.DataFrame, done: dict) -> dict[str, pl.D
         if isinstance(rule, SigmaCorrelationRule):
             frames[ref.reference] = done[id(rule)]
         else:
-            base = c.bases.get(ref.reference)
-            rid = base.id if base is not None else ref.reference
-            frames[ref.reference] = matches.filter(pl.col("rule.id") == rid)
+            frames[ref.reference] = matches.filter(pl.col("rule.id") == c.rule_id(ref.reference))
     return frames
 
 

@@ -354,12 +354,7 @@ def correlation_fields(ruleset: RuleSet) -> set[str]:
 
 def correlated_rule_ids(ruleset: RuleSet) -> list[str]:
     """The ids of the rules whose matches the correlations read (``soc.sigma.correlation._frames``)."""
-    ids = set()
-    for c in ruleset.correlations:
-        bases = getattr(c, "bases", None) or {}
-        for ref, base in bases.items():
-            ids.add(base.id if base is not None else ref)
-    return sorted(ids)
+    return sorted({c.rule_id(ref) for c in ruleset.correlations for ref in c.bases})
 
 
 def hunter_for(ruleset: RuleSet, prefilter: bool = True, out: Callable[[pl.DataFrame], None] | None = None
