@@ -19,13 +19,12 @@ import numpy as np
 import polars as pl
 
 from soc.parse import kernels
-from soc.parse.address import address_fields
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import FAST_INT, RAW
 from soc.parse.directives import by_directives
 from soc.parse.eager import nulls
 from soc.parse.engines.base import Engine, raw_frame, split, typed_frame
-from soc.parse.engines.words import http_outcome, rules_reading
+from soc.parse.engines.words import rules_reading, web_fields
 from soc.schema import columns as family_columns
 
 FIELDS = b"#Fields:"
@@ -104,12 +103,7 @@ class W3CEngine(Engine):
             with_query = query.is_not_null() & (query != "-") & (query != "")
             fields[uri] = pl.select(pl.when(with_query).then(pl.concat_str([fields["cs-uri-stem"], pl.lit("?"), query]))
                                     .otherwise(fields["cs-uri-stem"])).to_series().alias(uri)
-        for name in opts.get("address") or ():
-            if name in fields:
-                fields.update(address_fields(fields[name], name))
-        status = opts.get("outcome")
-        if status and status in fields:
-            fields[f"{status}:outcome"] = http_outcome(fields[status]).alias(f"{status}:outcome")
+        web_fields(fields, opts)
         ints = {}
         for name in opts.get("milliseconds") or ():  # ECS durations are ns: an integer column, no text
             if name in fields:

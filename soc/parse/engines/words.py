@@ -85,12 +85,7 @@ class WordsEngine(Engine):
             first, second = how["into"]
             parts = fields[name].str.splitn(str(how["sep"]), 2).struct.unnest()
             fields[first], fields[second] = parts.to_series(0).alias(first), parts.to_series(1).alias(second)
-        for name in opts.get("address") or ():
-            if name in fields:
-                fields.update(address_fields(fields[name], name))
-        if opts.get("outcome"):
-            name = opts["outcome"]
-            fields[f"{name}:outcome"] = http_outcome(fields[name]).alias(f"{name}:outcome")
+        web_fields(fields, opts)
         frame, reason = typed_frame(batch, raw_frame(fields), self._rules(frozenset(fields)), self.ctx,
                                     self.spec.constants, self.dataset, self.spec.family, reject, self.extra)
         return split(batch, frame, reason, self.spec.family, self.dataset)
@@ -153,6 +148,17 @@ def rules_reading(rules: tuple[Rule, ...], have: frozenset[str], cache: dict) ->
     if out is None:
         out = cache[have] = tuple(r for r in rules if r.required or any(c.source in have for c in r.chain))
     return out
+
+
+def web_fields(fields: dict[str, pl.Series], opts: dict) -> None:
+    """The raw fields the options ``address`` (``name:address``, ``:ip``, ``:port``, ``:domain`` of client or
+    server fields) and ``outcome`` (``status:outcome``) derive, added to ``fields`` (words and W3C engines)."""
+    for name in opts.get("address") or ():
+        if name in fields:
+            fields.update(address_fields(fields[name], name))
+    status = opts.get("outcome")
+    if status and status in fields:
+        fields[f"{status}:outcome"] = http_outcome(fields[status]).alias(f"{status}:outcome")
 
 
 def http_outcome(status: pl.Series) -> pl.Series:
