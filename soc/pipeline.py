@@ -82,7 +82,13 @@ class SourceStats:
 
 
 class Sink:
-    """Where results go. The default keeps nothing (counting only)."""
+    """Where results go. The default keeps nothing (counting only).
+
+    ``write`` gets the frames of one input, named by ``source_path``, except for small files that a record
+    engine reads together (``RecordEngine.read_many``: folders of small ``.evtx`` files): a frame then holds
+    records of several inputs, its ``log.file.path`` column says which, and ``source_path`` is the first
+    input of that batch. Dead letters are always written per input. ``close_source`` is called once for
+    every input, after everything of it (and, for a batch, of the whole batch) was written."""
 
     def write(self, source_path: str, family: str, dataset: str, frame) -> None: ...
     def write_dead(self, source_path: str, dead) -> None: ...
@@ -231,11 +237,136 @@ def run(sources: list[Source], sink: Sink | None = None, options: Options | None
         raise ValueError(f"unknown format {options.format!r} (known: {', '.join(sorted(specs))})")
     sink = sink or Sink()
     stats = []
-    with _reading_ahead(sources, specs, options):
-        for source in sources:
-            stats.append(_run_source(source, specs, options, sink, on_bytes))
+    plan = _plan(sources, specs, options)
+    with _reading_ahead([s for s in plan if isinstance(s, Source)], specs, options):
+        for item in plan:
+            if isinstance(item, Source):
+                stats.append(_run_source(item, specs, options, sink, on_bytes))
+            else:
+                stats += _run_many(*item, specs, options, sink, on_bytes)
     sink.close()
     return stats
+
+
+Many = tuple[ParserSpec, list[tuple[Source, int]]]  # small inputs of one record engine, and their records
+
+
+def _plan(sources: list[Source], specs: dict[str, ParserSpec], options: Options) -> list[Source | Many]:
+    """The run's inputs in order, runs of consecutive small plain files that one record engine reads
+    together (``RecordEngine.small``: a folder of small ``.evtx`` files) as one item each."""
+    signatures = [s.signature for s in specs.values()]
+    plan: list[Source | Many] = []
+    for source in sources:
+        small = _small(source, specs, signatures, options)
+        if small is None:
+            plan.append(source)
+        elif plan and not isinstance(plan[-1], Source) and plan[-1][0] is small[0]:
+            plan[-1][1].append((source, small[1]))
+        else:
+            plan.append((small[0], [(source, small[1])]))
+    return plan
+
+
+def _small(source: Source, specs: dict[str, ParserSpec], signatures: list,
+           options: Options) -> tuple[ParserSpec, int] | None:
+    """(spec, records) of a plain file that a record engine reads with its neighbours, told by its magic
+    bytes (a forced format must be the same); None for any other input."""
+    if source.compression is not None or source.path == "-":
+        return None
+    try:
+        with open(source.path, "rb") as fh:
+            name = sniff_magic(fh.read(16), signatures)
+    except OSError:
+        return None
+    if name is None or (options.format and options.format != name):
+        return None
+    spec = specs[name]
+    cls = engine_class(spec.engine)
+    records = cls.small(spec, source.path) if issubclass(cls, RecordEngine) else None
+    return None if records is None else (spec, records)
+
+
+def _run_many(spec: ParserSpec, group: list[tuple[Source, int]], specs: dict[str, ParserSpec], options: Options,
+              sink: Sink, on_bytes: Progress | None) -> list[SourceStats]:
+    """Small inputs read together (``RecordEngine.read_many``) into ``sink`` (see ``Sink``); each input's
+    counts are its own, told by the ``log.file.path`` of the rows (``_shares``), its seconds its share of
+    its batch's by records. An input the engine could not read with the others is read alone
+    (``_run_source``), so its error is its own."""
+    sources = {s.path: s for s, _ in group}
+    stats = {path: SourceStats(path, spec.name) for path in sources}
+    engine = engine_class(spec.engine)(spec, Context("", options.zone, T.reference_time(None, options.year)))
+    batches = engine.read_many([(s.path, n) for s, n in group])
+    finished: set[str] = set()
+    while True:
+        started = time.perf_counter()
+        try:
+            got = next(batches, None)
+        except Exception:  # noqa: BLE001 - the engine failed past its own checks: the inputs left are read alone
+            got = ([], None, [p for p in sources if p not in finished])
+        if got is None:
+            break
+        paths, result, left = got
+        done = [p for p in paths if p not in left]
+        try:
+            if result is not None:
+                _shares(result, stats)
+                for (family, dataset), frame in result.frames.items():
+                    sink.write(paths[0], family, dataset, frame)
+                _dead_per_input(result.dead, sink)
+        except Exception as exc:  # a sink's or a bug's failure: reported for every input of the batch
+            for p in done:
+                stats[p].error = f"parser failure ({type(exc).__name__}: {exc}) after {stats[p].read} lines"
+        seconds = time.perf_counter() - started
+        records = sum(stats[p].read for p in done)
+        for p in done:
+            st = stats[p]
+            st.seconds = seconds * (st.read / records if records else 1 / len(done))
+            st.bytes += sources[p].size or 0
+            sink.close_source(p)
+            finished.add(p)
+            if on_bytes is not None:
+                on_bytes(sources[p].size or 0)
+        for p in left:
+            stats[p] = _run_source(sources[p], specs, options, sink, on_bytes)
+            finished.add(p)
+        if not paths:
+            break
+    return [stats[s.path] for s, _ in group]
+
+
+def _shares(result: ParseResult, stats: dict[str, SourceStats]) -> None:
+    """Add each input's counts of ``result`` (records of several inputs) to its ``stats``, told by the rows'
+    ``log.file.path``: its rows in the frames (parsed, and events of their family, first and last
+    ``@timestamp``) and its dead letters, read = parsed + dead. One query a family, not one an input."""
+    families: dict[str, list[pl.DataFrame]] = {}
+    for (family, _), frame in result.frames.items():
+        if frame.height:
+            families.setdefault(family, []).append(frame)
+    for family, frames in families.items():
+        rows = pl.DataFrame([
+            pl.concat([f.get_column("log.file.path") for f in frames]).cast(pl.String).alias("path"),
+            pl.concat([f.get_column("@timestamp") for f in frames]).alias("t"),
+        ])
+        counts = rows.group_by("path").agg(pl.len(), pl.col("t").min().alias("lo"), pl.col("t").max().alias("hi"))
+        for path, n, lo, hi in counts.iter_rows():
+            st = stats[path]
+            st.read += n
+            st.events[family] = st.events.get(family, 0) + n
+            if lo is not None:
+                st.first = lo if st.first is None else min(st.first, lo)
+                st.last = hi if st.last is None else max(st.last, hi)
+    if result.dead.height:
+        for path, n in result.dead.group_by("log.file.path").len().iter_rows():
+            stats[path].read += n
+            stats[path].dead += n
+    for st in stats.values():
+        st.parsed = st.read - st.dead
+
+
+def _dead_per_input(dead: pl.DataFrame, sink: Sink) -> None:
+    if dead.height:
+        for (path,), part in dead.partition_by("log.file.path", as_dict=True, maintain_order=True).items():
+            sink.write_dead(path, part)
 
 
 def _reading_ahead(sources: list[Source], specs: dict[str, ParserSpec], options: Options) -> contextlib.ExitStack:

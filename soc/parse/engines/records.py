@@ -30,6 +30,18 @@ class RecordEngine(Engine):
     def read(self, stream: BinaryIO, path: str | None) -> Iterator[ParseResult]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    @classmethod
+    def small(cls, spec, path: str) -> int | None:
+        """The records of the plain file at ``path`` if it is small enough to be read with its neighbours
+        (``read_many``), else None (read alone, ``read``). None by default."""
+        return None
+
+    def read_many(self, files: list[tuple[str, int]]) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
+        """Small plain files (path and records, from ``small``) read together: per batch, its paths, its
+        result (frames and dead letters of several files; ``log.file.path`` says which; None if it
+        failed) and the paths the caller must read alone (``read``)."""
+        raise NotImplementedError  # pragma: no cover - interface
+
     def parse(self, batch: LineBatch) -> ParseResult:
         why = f"{self.spec.name} reads binary files; this input is text lines"
         return ParseResult({}, batch.dead(np.ones(batch.n, bool), why), batch.n)
