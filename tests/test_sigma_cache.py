@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
+import pytest
+
+from soc.sigma import loader
 from soc.sigma.loader import load
 
 RULE = """title: Whoami
@@ -43,9 +47,11 @@ def test_a_cache_others_can_write_is_ignored(tmp_path, monkeypatch):
     rule = tmp_path / "r.yml"
     rule.write_text(RULE)
     load([rule])
-    (cache,) = (tmp_path / "cache").glob("sigma-rules-*.json")
-    cache.write_text(cache.read_text().replace("whoami", "notepad"))  # tampered
-    os.chmod(cache, 0o666)
+    files = list((tmp_path / "cache").glob("sigma-*.json"))
+    assert len(files) == 2  # the folder's file and the load's
+    for cache in files:
+        cache.write_text(cache.read_text().replace("whoami", "notepad"))  # tampered
+        os.chmod(cache, 0o666)
     assert "whoami" in str(load([rule]).rules[0].tree)  # compiled again from the rule, not the tampered cache
 
 
@@ -63,3 +69,102 @@ def test_each_rule_folder_has_its_own_cache_file_read_only_when_needed(tmp_path,
     cache = RuleCache(salt)
     assert cache.get((tmp_path / "a" / "r.yml").resolve()) is not None  # served from a's file
     assert list(cache.shards) == [(tmp_path / "a").resolve()]  # b's file was not read
+
+
+def _folder(tmp_path, n: int = 3) -> Path:
+    rules = tmp_path / "rules"
+    (rules / "sub").mkdir(parents=True)
+    for i in range(n):
+        (rules / ("sub" if i % 2 else ".") / f"r{i}.yml").write_text(
+            RULE.replace("c1", f"{i:02}").replace("Whoami", f"Whoami {i}"))
+    return rules
+
+
+def _no_compile(monkeypatch) -> list:
+    calls: list = []
+    real = loader.compile_file
+    monkeypatch.setattr(loader, "compile_file", lambda *a: calls.append(a[0].name) or real(*a))
+    return calls
+
+
+def test_a_warm_load_reads_the_load_file_only_and_gives_the_same_rule_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = _folder(tmp_path)
+    cold = load([rules])
+    shards = list((tmp_path / "cache").glob("sigma-rules-*.json"))  # one file per rule folder ...
+    assert len(shards) == 2
+    for shard in shards:
+        shard.unlink()  # ... that a warm load does not need
+    calls = _no_compile(monkeypatch)
+    warm = load([rules])
+    assert calls == []
+    assert warm.rules == cold.rules and [r.targets for r in warm.rules] == [r.targets for r in cold.rules]
+    assert [r.path for r in warm.rules] == [r.path for r in cold.rules] and warm.files == cold.files == 3
+    assert [r.record() for r in warm.rules] == [r.record() for r in cold.rules]
+    assert warm.rules[0].targets and all(r.targets for r in warm.rules)
+
+
+def test_a_rule_file_edited_added_or_removed_since_the_load_file_is_compiled_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = _folder(tmp_path)
+    load([rules])
+    calls = _no_compile(monkeypatch)
+    edited = rules / "r0.yml"
+    edited.write_text(edited.read_text().replace("whoami", "hostname"))
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))
+    got = load([rules])
+    assert calls == ["r0.yml"]  # the others come from the folder files
+    assert "hostname" in str(got.by_id()["0a0a0a0a-0000-4000-8000-000000000000"].tree)
+    assert load([rules]).rules == got.rules and calls == ["r0.yml"]  # and the new load file serves it
+    (rules / "sub" / "r1.yml").unlink()
+    (rules / "sub" / "r9.yml").write_text(RULE.replace("c1", "09"))
+    got = load([rules])
+    assert calls == ["r0.yml", "r9.yml"]
+    assert sorted(r.id[-2:] for r in got.rules) == ["00", "02", "09"] and got.files == 3
+
+
+def test_the_load_file_is_per_placeholder_set_and_per_list_of_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = _folder(tmp_path)
+    load([rules])
+    load([rules / "sub"])
+    load([rules], placeholders={"x": ["1"]})
+    assert len(list((tmp_path / "cache").glob("sigma-load-*.json"))) == 3
+    assert len(load([rules / "sub"]).rules) == 1
+
+
+def test_rule_files_are_found_in_path_order_without_hidden_names_and_resolved(tmp_path):
+    root = tmp_path / "r"
+    for name in ("b/c.yml", "b-c.yml", "a.yaml", "b/d/e.yml", ".hidden/x.yml", "b/.x.yml", "b/notes.txt"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(RULE)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "z.yml").write_text(RULE)
+    (root / "link.yml").symlink_to(elsewhere / "z.yml")
+    (root / "linked_folder").symlink_to(elsewhere, target_is_directory=True)
+    found = loader.rule_files([root])
+    expected = sorted({p.resolve() for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts)})
+    assert found == expected  # what Path.rglob finds (no symbolic link to a folder followed), in Path order
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "elsewhere/z.yml", "r/a.yaml", "r/b/c.yml", "r/b/d/e.yml", "r/b-c.yml"]
+    assert loader.rule_files([root / "b" / "c.yml", str(root / "*.yml")]) == [
+        elsewhere / "z.yml", root / "b" / "c.yml", root / "b-c.yml"]
+    with pytest.raises(loader.RuleSourceError):
+        loader.rule_files([str(root / "nothing*.yml")])
+
+
+def test_a_cached_rule_is_a_rule_like_any_other(tmp_path, monkeypatch):
+    import copy
+    import pickle
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = _folder(tmp_path, 1)
+    cold = load([rules]).rules[0]
+    warm = load([rules]).rules[0]
+    assert "tree" not in vars(warm)  # its tree is read from JSON text when asked for
+    assert pickle.loads(pickle.dumps(warm)) == cold  # noqa: S301 (our own object)
+    assert copy.deepcopy(warm) == cold and warm.tree == cold.tree and warm == cold
+    with pytest.raises(AttributeError):
+        warm.nothing  # noqa: B018

@@ -1,11 +1,18 @@
-"""The compiled-rule cache on disk: parsing 3,700 rules with pySigma takes ~20 s, reading the cache < 1 s.
+"""The compiled-rule cache on disk: parsing 3,700 rules with pySigma takes ~20 s, reading the cache < 60 ms.
 
-One JSON file (plain data only: our rule trees, never pickled objects) per rule folder, soc version and
+Two kinds of JSON files (plain data only: our rule trees, never pickled objects), per soc version and
 placeholder set, under ``$SOC_CACHE_DIR`` or the user's cache folder (``$XDG_CACHE_HOME/soc``,
-``~/.cache/soc``), read only when a rule of that folder is asked for: loading one rule file must not read
-the cache of the whole SigmaHQ set. Entries are keyed by rule file path, size and mtime. The folder is made
-0700 and the files written 0600 (atomically, with ``soc.private`` as the data folder); a cache file not owned
-by the user, or writable by others, is ignored.
+``~/.cache/soc``):
+
+- ``RuleCache``: one file per rule folder, entries keyed by rule file path, size and mtime, read only when a
+  rule of that folder is asked for (loading one rule file must not read the cache of the whole SigmaHQ set).
+  It serves the rule files a load has not seen as they are now.
+- ``LoadCache``: one file per list of rule paths, the whole load's outcome (``soc.sigma.loader`` writes it),
+  valid while every rule file's (path, size, mtime) is as listed in it: a warm load reads one file instead of
+  hundreds of folder files (0.3 s for SigmaHQ's 443 folders).
+
+The folder is made 0700 and the files written 0600 (atomically, with ``soc.private`` as the data folder); a
+cache file not owned by the user, or writable by others, is ignored.
 """
 
 from __future__ import annotations
@@ -38,6 +45,24 @@ def _trusted(path: Path) -> bool:
     return mine and stat.S_ISREG(st.st_mode) and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
+def _read(file: Path) -> dict | None:
+    """A cache file's document if it is ours and whole, of this ``FORMAT`` (else None: compile again)."""
+    if not _trusted(file):
+        return None
+    try:
+        data = json.loads(file.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def _write(file: Path, doc: dict) -> None:
+    with contextlib.suppress(OSError):  # private and whole, as everything soc keeps (soc.private)
+        remove_stale(file.parent)
+        with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            json.dump({"format": FORMAT, **doc}, out, separators=(",", ":"))
+
+
 class RuleCache:
     """Cached compile results of rule files: ``get(path)`` / ``put(path, entry)``, then ``save()``."""
 
@@ -55,16 +80,8 @@ class RuleCache:
     def _shard(self, path: Path) -> dict[str, dict]:
         rules_folder = path.parent
         if rules_folder not in self.shards:
-            entries: dict[str, dict] = {}
-            file = self._file(rules_folder)
-            if _trusted(file):
-                try:
-                    data = json.loads(file.read_text(encoding="utf-8"))
-                    if data.get("format") == FORMAT:
-                        entries = data.get("files") or {}
-                except (OSError, ValueError):
-                    entries = {}
-            self.shards[rules_folder] = entries
+            data = _read(self._file(rules_folder))
+            self.shards[rules_folder] = (data or {}).get("files") or {}
         return self.shards[rules_folder]
 
     @staticmethod
@@ -97,11 +114,26 @@ class RuleCache:
         if not self.enabled:
             return
         for rules_folder in sorted(self.dirty):
-            self._write(self._file(rules_folder), self.shards[rules_folder])
+            _write(self._file(rules_folder), {"files": self.shards[rules_folder]})
         self.dirty.clear()
 
-    def _write(self, file: Path, entries: dict[str, dict]) -> None:
-        with contextlib.suppress(OSError):  # private and whole, as everything soc keeps (soc.private)
-            remove_stale(file.parent)
-            with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
-                json.dump({"format": FORMAT, "files": entries}, out, separators=(",", ":"))
+
+class LoadCache:
+    """The outcome of loading a list of rule paths, kept with the (path, size, mtime_ns) of every rule file it
+    came from: ``get(stamps)`` gives it back only while the rule files found now have those same stamps (a rule
+    file edited, added or removed since: None, the load compiles what changed)."""
+
+    def __init__(self, salt: str, paths: list[str], folder: Path | None = None, enabled: bool = True):
+        self.enabled = enabled
+        tag = hashlib.sha256(json.dumps(paths).encode()).hexdigest()[:16]
+        self.file = (folder or cache_dir()) / f"sigma-load-{salt}-{tag}.json"
+
+    def get(self, stamps: list[list]) -> dict | None:
+        if not self.enabled:
+            return None
+        data = _read(self.file)
+        return data if data is not None and data.get("stamps") == stamps else None
+
+    def put(self, stamps: list[list], doc: dict) -> None:
+        if self.enabled:
+            _write(self.file, {"stamps": stamps, **doc})
