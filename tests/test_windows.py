@@ -829,3 +829,146 @@ def test_workers_by_default_only_with_a_cpu_to_spare(monkeypatch):
     assert engine.processes() == 1  # the CPUs are busy: a worker would run instead of this process
     monkeypatch.setenv(engine.PROCESSES_ENV, "3")
     assert engine.processes() == 3
+
+
+# --- small files of a run read together (issue 18): one batch of records for hundreds of files ---
+
+class Logged(Keep):
+    """``Keep`` that also logs which input each write names and the inputs closed."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes: list[tuple[str, set]] = []
+        self.dead_writes: list[tuple[str, set]] = []
+        self.closed: list[str] = []
+
+    def write(self, source_path, family, dataset, frame):
+        super().write(source_path, family, dataset, frame)
+        self.writes.append((source_path, set(frame["log.file.path"].cast(pl.String))))
+
+    def write_dead(self, source_path, dead):
+        super().write_dead(source_path, dead)
+        if dead.height:
+            self.dead_writes.append((source_path, set(dead["log.file.path"])))
+
+    def close_source(self, source_path):
+        self.closed.append(source_path)
+
+
+def _run(paths: list[Path], specs=SPECS) -> tuple[list[pipeline.SourceStats], Logged]:
+    sink = Logged()
+    return pipeline.run(discover([str(p) for p in paths]), sink, specs=specs), sink
+
+
+def _broken_files(corpora: Path, tmp_path: Path) -> list[Path]:
+    """A truncated file, one with a corrupt chunk, one with a garbage slot, and one the package refuses."""
+    data = (corpora / SMALL).read_bytes()
+    cut = tmp_path / "cut.evtx"
+    cut.write_bytes(data[: 4096 + 65536 + 30_000])
+    bad = bytearray(data)
+    bad[4096 + 65536 + 2000: 4096 + 65536 + 2600] = b"\xff" * 600
+    corrupt = tmp_path / "corrupt.evtx"
+    corrupt.write_bytes(bytes(bad))
+    slot = bytearray((corpora / MANY_CHUNKS).read_bytes())
+    slot[4096 + 9 * 65536: 4096 + 10 * 65536] = b"\x5a" * 65536
+    garbage = tmp_path / "garbage.evtx"
+    garbage.write_bytes(bytes(slot))
+    fake = tmp_path / "fake.evtx"
+    fake.write_bytes(b"ElfFile\x00" + b"\x00" * 100)
+    return [cut, corrupt, garbage, fake]
+
+
+def _same_as_alone(monkeypatch, paths, together, sink, specs=SPECS) -> None:
+    """Each input's counts, frames and dead letters are those of the inputs read one by one."""
+    from soc.parse.engines import evtx as engine
+
+    with monkeypatch.context() as m:
+        m.setattr(engine, "MIN_PIECE", 0)  # no file is small: each read alone, the one-file way
+        m.setenv(engine.PROCESSES_ENV, "1")
+        alone, one_sink = _run(paths, specs)
+    fields = ("path", "format", "read", "parsed", "dead", "bytes", "first", "last", "events", "error", "skipped")
+    assert [[getattr(s, f) for f in fields] for s in together] == [[getattr(s, f) for f in fields] for s in alone]
+    assert set(sink.frames) == set(one_sink.frames)
+    for key, parts in one_sink.frames.items():
+        want = pl.concat(parts, how="diagonal_relaxed")
+        got = pl.concat(sink.frames[key], how="diagonal_relaxed")
+        assert set(got.columns) == set(want.columns), key
+        assert got.select(want.columns).sort("log.file.path", "log.line", maintain_order=True).equals(
+            want.sort("log.file.path", "log.line", maintain_order=True)), key
+    assert bool(sink.dead) == bool(one_sink.dead)
+    if sink.dead:
+        order = ("log.file.path", "log.line", "log.offset")
+        assert pl.concat(sink.dead).sort(order, maintain_order=True).equals(
+            pl.concat(one_sink.dead).sort(order, maintain_order=True))
+    assert sorted(sink.closed) == sorted(one_sink.closed) == sorted({s.path for s in alone})  # each once
+
+
+def test_small_files_are_typed_together_and_each_keeps_its_own_counts(corpora, tmp_path, monkeypatch):
+    """A run's small files are one batch: a frame holds rows of several files (``log.file.path`` says which),
+    yet each input's counts, first and last times, and dead letters (a broken file among good ones) are
+    exactly those of the file read alone; dead letters are written per input; no worker process starts."""
+    from soc.parse.engines import evtx as engine
+
+    started = []
+    good = evtx_files(corpora / "evtx" / "evtx-to-mitre-attack")[:40]
+    broken = _broken_files(corpora, tmp_path)
+    paths = good[:10] + broken[:2] + good[10:30] + broken[2:] + good[30:]
+    with monkeypatch.context() as m:
+        m.setattr(engine, "_Worker", lambda: started.append(1))
+        m.setattr(engine, "processes", lambda: 2)  # workers would be welcome, if a file needed them
+        together, sink = _run(paths)
+    assert not started
+    assert all(s.read == s.parsed + s.dead for s in together)
+    assert [s.dead > 0 for s in together] == [p in broken for p in paths]
+    assert max(len(files) for _, files in sink.writes) > 10
+    assert all(files == {path} for path, files in sink.dead_writes)
+    _same_as_alone(monkeypatch, paths, together, sink)
+
+
+def test_a_file_that_fails_in_a_batch_is_read_alone(corpora, tmp_path, monkeypatch):
+    """A file whose reading raises is read again alone (its error its own); if typing the batch fails, each
+    of its files is read alone: the results are those of one file at a time either way."""
+    from soc.parse.engines import evtx as engine
+
+    paths = evtx_files(corpora / "evtx" / "evtx-to-mitre-attack")[:12] + _broken_files(corpora, tmp_path)[:1]
+    real_file, real_batch = engine.EvtxEngine._file, engine.EvtxEngine._batch
+    failed_reads, failed_batches = [], []
+
+    def file_(self, path):
+        if path == str(paths[3]) and not failed_reads:
+            failed_reads.append(path)
+            raise RuntimeError("boom")
+        return real_file(self, path)
+
+    def batch(self, *args):
+        if len(self.paths) > 1:
+            failed_batches.append(len(self.paths))
+            raise RuntimeError("boom")
+        return real_batch(self, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(engine.EvtxEngine, "_file", file_)
+        together, sink = _run(paths)
+    assert failed_reads and not any(s.error for s in together)
+    _same_as_alone(monkeypatch, paths, together, sink)
+    with monkeypatch.context() as m:
+        m.setattr(engine.EvtxEngine, "_batch", batch)
+        together, sink = _run(paths)
+    assert failed_batches == [len(paths)]
+    _same_as_alone(monkeypatch, paths, together, sink)
+
+
+def test_small_files_are_batched_up_to_the_batch_size(corpora, tmp_path, monkeypatch):
+    """Batches of whole files, at most ``batch`` records each (a file of a batch or more is read alone)."""
+    import dataclasses
+
+    small = {SPEC.name: dataclasses.replace(SPEC, options={**SPEC.options, "batch": 300})}
+    paths = evtx_files(corpora / "evtx" / "evtx-to-mitre-attack")[:30]
+    together, sink = _run(paths, small)
+    assert 3 < len({path for path, _ in sink.writes}) < len(paths)
+    by_path = {s.path: s.read for s in together}
+    firsts = list(dict.fromkeys(path for path, _ in sink.writes))
+    for path in firsts:
+        batch = {f for p, files in sink.writes if p == path for f in files}
+        assert sum(by_path[f] for f in batch) <= 300 or batch == {path}
+    _same_as_alone(monkeypatch, paths, together, sink, small)

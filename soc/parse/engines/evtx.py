@@ -210,12 +210,13 @@ class EvtxEngine(RecordEngine):
         file refused by the package, records its chunk headers announce but the package did not return,
         slots that are no chunk), as ``read`` gives them."""
         self.name = path
-        chunks = chunk_ranges(path)
-        reading = Reading(path, self.batch_size)
-        got = list(reading)
-        if reading.error is not None:
-            return [], [self._unreadable(path, reading.error)]
-        dead = [*self._tail(path, chunks, [b[1] for b in got], reading.problems), *self._bad_slots(path)]
+        with open(path, "rb") as fh:
+            chunks = chunk_ranges(fh)
+            reading = Reading(path, self.batch_size)
+            got = list(reading)
+            if reading.error is not None:
+                return [], [self._unreadable(fh, reading.error)]
+            dead = [*self._tail(fh, chunks, [b[1] for b in got], reading.problems), *self._bad_slots(fh, chunks)]
         return got, dead
 
     def _records(self, source, target, chunks: list[tuple[int, int, int]]) -> Iterator[ParseResult]:
@@ -425,14 +426,14 @@ class EvtxEngine(RecordEngine):
             "error.message": why.alias("error.message"), "event.original": text.cast(pl.Binary),
         }, schema=DEAD_LETTERS)
 
-    def _bad_slots(self, target) -> Iterator[ParseResult]:
+    def _bad_slots(self, target, chunks: list[tuple[int, int, int]] | None = None) -> Iterator[ParseResult]:
         """Dead letters of the chunk slots the evtx package cannot read and no chunk header announces
         (``bad_slots``), with the offset and the slot's bytes: one a record when the ids missing around
         the slot are known (the bytes with the first), else one a slot."""
         if self.unreadable:
             return
         rows = []
-        for offset, why, raw, ids in bad_slots(target):
+        for offset, why, raw, ids in bad_slots(target, chunks):
             rows += [(self.name, rid, offset, why, raw if i == 0 else b"") for i, rid in enumerate(ids)] or \
                 [(self.name, None, offset, why, raw)]
         if rows:
@@ -1057,17 +1058,21 @@ def chunk_ranges(target) -> list[tuple[int, int, int]]:
     return out
 
 
-def bad_slots(target) -> list[tuple[int, str, bytes, range]]:
+def bad_slots(target, chunks: list[tuple[int, int, int]] | None = None) -> list[tuple[int, str, bytes, range]]:
     """(offset, reason, bytes, record ids) of every 64 KiB slot after the file header that is not a
     chunk: bytes without a chunk header (garbage: the evtx package skips it and says nothing), or a slot
     of zeros among the chunks the file header announces. Zeros past them are unused space, not records.
     The ids are those missing between the chunks just before and after it, when both are chunks and the
-    gap fits in one chunk (else none: how many records it held cannot be known)."""
+    gap fits in one chunk (else none: how many records it held cannot be known). ``chunks``: the file's
+    ``chunk_ranges`` if known."""
+    if isinstance(target, str):  # opened once (many small files: an open a slot was most of the cost)
+        with open(target, "rb") as fh:
+            return bad_slots(fh, chunks)
     head = _read_at(target, 0, HEADER_SIZE)
     if head[:8] != MAGIC or len(head) < 44:
         return []
     announced = struct.unpack_from("<H", head, 42)[0]
-    chunks = chunk_ranges(target)  # in file order
+    chunks = chunk_ranges(target) if chunks is None else chunks  # in file order
     offsets = [offset for offset, _, _ in chunks]
     valid = set(offsets)
     out = []
@@ -1075,7 +1080,7 @@ def bad_slots(target) -> list[tuple[int, str, bytes, range]]:
         if offset in valid or _read_at(target, offset, 8) == CHUNK_MAGIC:
             continue  # a chunk (one with a broken header is the package's to report, as it reads it)
         raw = _read_at(target, offset, CHUNK_SIZE)
-        if not raw.strip(b"\0"):
+        if raw.count(0) == len(raw):  # zeros (counted: strip scanned them one at a time)
             if k >= announced:
                 continue
             what = f"is empty although the file header announces {announced} chunks"
