@@ -304,8 +304,9 @@ class EvtxEngine(RecordEngine):
         order = w.order
         m = order.size
         extra = pa.py_buffer(w.extra)
-        sys_cols = _strings(kernel.views(buf, w.extra, w.ss[:, order].ravel(), w.se[:, order].ravel()),
-                            data_buf, extra)
+        # np.take: ``ss[:, order]`` is not C-contiguous, so its ravel copied it again (10x slower)
+        starts, ends = np.take(w.ss, order, axis=1).ravel(), np.take(w.se, order, axis=1).ravel()
+        sys_cols = _strings(kernel.views(buf, w.extra, starts, ends), data_buf, extra)
         system = pl.DataFrame([sys_cols.slice(i * m, m).alias(name) for i, name in enumerate(kernel.SYSTEM_NAMES)])
         stamp = stamps.gather(order)
         line = pl.Series("log.line", record_ids[order])
