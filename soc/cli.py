@@ -194,28 +194,25 @@ def _detector_summary(runner, data_dir, as_json):
     _keep(data_dir, "detector_hits", "detectors", hits)
     if as_json:
         return hits
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from soc.sinks.terminal import render_table
 
     if not hits.height:
         click.echo(f"Detectors: {len(runner.specs):,} detectors, no hits in {runner.events:,} events")
         return hits
     entity = [c for c in ("source.ip", "destination.ip", "user.name", "host.hostname", "event.dataset",
                           "email.from.address") if c in hits.columns]
-    table = Table(title=f"Detectors: {hits.height:,} hits ({len(runner.specs):,} detectors) in {runner.events:,} "
-                        "events", title_justify="left")
-    for name in ("level", "detector", "entity", "events", "window (UTC)"):
-        table.add_column(name, justify="right" if name == "events" else "left")
+    rows = []
     for row in hits.iter_rows(named=True):
         who = " ".join(f"{row[c]}" for c in entity if row.get(c) is not None
                        and (c != "event.dataset" or row["rule.id"] == "soc-volume-drop"))
         span = f"{row['window.start']:%Y-%m-%d %H:%M:%S} - {row['window.end']:%H:%M:%S}"
-        table.add_row(escape(printable(row["rule.level"])), escape(printable(row["rule.name"])),
-                      escape(printable(who)), f"{row['event.count']:,}", span)
-    wide = None if sys.stdout.isatty() else 160
-    Console(width=wide).print(table)
-    click.echo(f"detector hits kept in {data_dir}/detector_hits/")
+        rows.append((printable(row["rule.level"]), printable(row["rule.name"]), printable(who),
+                     f"{row['event.count']:,}", span))
+    click.echo(render_table(f"Detectors: {hits.height:,} hits ({len(runner.specs):,} detectors) in "
+                            f"{runner.events:,} events", [("level", "left"), ("detector", "left"),
+                                                          ("entity", "left"), ("events", "right"),
+                                                          ("window (UTC)", "left")], rows, "", *_terminal()))
+    click.echo(f"detector hits kept in {printable(str(data_dir))}/detector_hits/")
     return hits
 
 
@@ -248,21 +245,13 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, title, where)
             stats = _with_progress(sources, sink, options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from soc.sinks.terminal import printable, summary_table
+
     if not as_json:
-        import os
-
-        from rich.console import Console
-
-        from soc.sinks.terminal import summary_table
-
-        wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160  # pipes: no 80-column wrap
-        console = Console(width=wide)
-        console.print(summary_table(stats, title))
+        click.echo(summary_table(stats, title, *_terminal()))
         dead = sum(st.dead for st in stats)
         if dead:
-            console.print(f"{dead:,} dead-lettered records kept in {where}/dead_letters/")
-    from soc.sinks.terminal import printable
-
+            click.echo(f"{dead:,} dead-lettered records kept in {printable(str(where))}/dead_letters/")
     failed = 0
     for st in stats:
         if st.error or (strict and st.skipped):
@@ -274,6 +263,16 @@ def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, title, where)
         click.echo("error: no input is in a format soc knows: nothing was read (name one with --format)", err=True)
         failed += 1
     return (2 if failed else 0), stats
+
+
+def _terminal() -> tuple[int, bool]:
+    """(width, colours) of standard output: a terminal's width (or COLUMNS), 160 for a pipe (no 80-column wrap
+    in a log file); colours only on a terminal, and not with NO_COLOR."""
+    import os
+    import shutil
+
+    tty = sys.stdout.isatty()
+    return shutil.get_terminal_size((160, 24)).columns, tty and "NO_COLOR" not in os.environ
 
 
 PROGRESS_MIN_BYTES = 32 << 20
@@ -547,9 +546,7 @@ def _sigma_summary(hunter, matches, data_dir, as_json):
                    f"{printable(failure.reason)}", err=True)
     if as_json:
         return matches
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from soc.sinks.terminal import render_table
 
     rules = len(hunter.ruleset.rules) + len(hunter.ruleset.correlations)
     if not matches.height:
@@ -557,16 +554,12 @@ def _sigma_summary(hunter, matches, data_dir, as_json):
         return matches
     counts = (matches.counts("rule.id", "rule.name", "rule.level", "event.severity")
               .sort(["event.severity", "len"], descending=True))
-    table = Table(title=f"Sigma: {matches.height:,} matches of {counts.height:,} rules ({rules:,} loaded) "
-                        f"in {hunter.events:,} events", title_justify="left")
-    for name in ("level", "rule", "id", "matches"):
-        table.add_column(name, justify="right" if name == "matches" else "left")
-    for row in counts.iter_rows(named=True):
-        table.add_row(escape(printable(row["rule.level"])), escape(printable(row["rule.name"])),
-                      escape(printable(row["rule.id"])), f"{row['len']:,}")
-    wide = None if sys.stdout.isatty() else 160
-    Console(width=wide).print(table)
-    click.echo(f"matches kept in {data_dir}/sigma_matches/")
+    rows = [(printable(level or "-"), printable(name or "-"), printable(rule_id or "-"), f"{n:,}")
+            for rule_id, name, level, _, n in counts.iter_rows()]
+    click.echo(render_table(f"Sigma: {matches.height:,} matches of {counts.height:,} rules ({rules:,} loaded) "
+                            f"in {hunter.events:,} events", [("level", "left"), ("rule", "left"), ("id", "left"),
+                                                             ("matches", "right")], rows, "", *_terminal()))
+    click.echo(f"matches kept in {printable(str(data_dir))}/sigma_matches/")
     return matches
 
 

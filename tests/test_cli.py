@@ -214,3 +214,75 @@ def test_a_run_keeps_its_setup_out_of_full_collections_and_gives_it_back():
         assert gc.get_freeze_count() >= kept > 1000
     finally:
         gc.unfreeze()
+
+
+def test_the_cli_process_collects_cyclic_garbage_less_often():
+    """``soc.runtime.collect_less_often`` (called by every command): the young generation is looked at every
+    ``GC_YOUNG`` allocations, not Python's 700 (a run's start-up makes long-lived objects, little garbage)."""
+    from soc.runtime import GC_YOUNG
+
+    code = ("import atexit, gc, sys; atexit.register(lambda: print(gc.get_threshold()[0]));"
+            "from soc.cli import main; sys.argv = ['soc', 'formats']; main()")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert res.stdout.decode().split()[-1] == str(GC_YOUNG) != "700"
+
+
+def _stats(path, **kw):
+    from datetime import UTC, datetime
+
+    from soc.pipeline import SourceStats
+
+    base = {"format": "windows_evtx", "read": 10, "parsed": 10, "bytes": 1000, "seconds": 0.01,
+            "first": datetime(2026, 1, 1, tzinfo=UTC), "last": datetime(2026, 1, 2, tzinfo=UTC)}
+    return SourceStats(path, **{**base, **kw})
+
+
+def test_summary_of_many_inputs_gives_totals_per_folder_and_format_and_what_needs_attention():
+    """Hundreds of inputs: a row per folder and format with its totals, a row for each input with dead
+    letters, an error or skipped (names escaped), a total, and a note that --json lists every input."""
+    from soc.sinks.terminal import summary_table
+
+    stats = [_stats(f"/cases/host{h}/f{i}.evtx") for h in (1, 2) for i in range(200)]
+    stats += [_stats("/cases/host1/web.log", format="web_access", read=5, parsed=5),
+              _stats("/cases/host2/evil\x1b[31m.evtx", read=12, parsed=9, dead=3),
+              _stats("/cases/host2/cut.evtx", read=4, parsed=4, error="truncated file"),
+              _stats("/cases/README.md", read=0, parsed=0, skipped="format not recognised (tried: a, b)")]
+    out = summary_table(stats, "soc hunt", width=200)
+    lines = out.splitlines()
+    assert "\x1b" not in out and "evil\\x1b[31m.evtx" in out
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == 3 + 3 + 1  # 3 groups, 3 inputs needing attention, the total
+    assert any("/cases/host1/ (200 inputs)" in r and "2,000" in r for r in rows)
+    assert any("/cases/host2/ (201 inputs)" in r and "2,012" in r and "│             3 │" in r for r in rows)
+    assert any("/cases/host1/ (1 input)" in r and "web_access" in r for r in rows)
+    assert any("cut.evtx" in r and "error" in r and "truncated file" in r for r in rows)
+    assert any("README.md" in r and " skipped " in r and "format not recognised" in r and "tried" not in r
+               for r in rows)
+    total = next(r for r in rows if r.startswith("│ total"))
+    assert "4,017" in total and "4,014" in total  # the inputs read (errors and skipped inputs aside)
+    assert "`--json` lists every input" in out and "f17.evtx" not in out
+
+
+def test_summary_of_a_few_inputs_has_a_row_each_and_wraps_to_the_width():
+    from soc.sinks.terminal import summary_table
+
+    stats = [_stats(f"/cases/{'x' * 60}/f{i}.evtx") for i in range(3)]
+    out = summary_table(stats, "soc hunt", width=100)
+    assert all(len(line) <= 100 for line in out.splitlines()[1:])
+    assert sum(line.startswith("│ /cases/") for line in out.splitlines()) == 3
+    assert "`--json`" not in out
+
+
+def test_hunt_of_many_files_summarises_them_and_json_lists_every_one(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for i in range(25):
+        (folder / f"access{i}.log").write_text(LINE * 2)
+    (folder / "broken.log").write_text(LINE + "not a log line\n")
+    res = soc("hunt", str(folder), "--data-dir", str(tmp_path / "d"), "--no-detectors")
+    assert res.returncode == 0, res.stderr.decode()
+    out = res.stdout.decode()
+    assert f"{folder}/ (26 inputs)" in out and "broken.log" in out and "access7.log" not in out
+    assert "`--json` lists every input" in out
+    res = soc("hunt", str(folder), "--data-dir", str(tmp_path / "d"), "--no-detectors", "--json")
+    assert len(json.loads(res.stdout)["files"]) == 26

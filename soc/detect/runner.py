@@ -320,6 +320,8 @@ def _times(frame: pl.DataFrame) -> np.ndarray:
 
 def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None) -> pl.DataFrame:
     """The hits of one detector on its accumulated rows."""
+    if spec.kernel in ("count", "distinct", "entropy", "beacon") and rows.height < spec.threshold:
+        return empty_hits()  # what these count per key (rows, distinct values) cannot reach the threshold
     if spec.kernel in ("count", "distinct", "sum", "entropy"):
         return _windowed(spec, rows)
     if spec.kernel == "beacon":

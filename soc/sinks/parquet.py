@@ -50,6 +50,8 @@ class ParquetSink:
 
     def close_source(self, source_path: str) -> None:
         """Finish the files of one input (so a long run does not keep every writer open)."""
+        if not self._writers and not self._parts:  # nothing open (a hunt of inputs without dead letters)
+            return
         stem = f"{file_stem(source_path)}.parquet"
         for path in [p for p in self._writers if p.name == stem or p.name.startswith(stem[:-8] + ".part")]:
             self._finish(path)
