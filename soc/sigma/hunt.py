@@ -23,10 +23,11 @@ import numpy as np
 import polars as pl
 
 from soc.pipeline import FeedSink, Sink
-from soc.sigma.backend import Builder, Lowered
+from soc.sigma.backend import Builder, Lowered, text_columns
+from soc.sigma.ir import fields_of, walk
 from soc.sigma.loader import LEVELS, RISK, Rule, RuleSet
 from soc.sigma.mapping import Target
-from soc.sigma.prefilter import FrameLiterals, necessary
+from soc.sigma.prefilter import Literals, candidates, necessary, used_groups
 
 ENTITY = ["host.hostname", "user.name", "user.domain", "source.ip", "source.port", "destination.ip",
           "destination.port", "process.executable", "process.command_line", "process.parent.executable",
@@ -71,18 +72,41 @@ class RuleFailure:
 
 @dataclass
 class _Compiled:
-    rule: Rule
     expr: pl.Expr
     lowered: set[tuple[str, str]]  # the derived columns (``Lowered``) it reads
     columns: list[str]  # the frame columns it reads
-    target: Target
 
 
 @dataclass
-class _Plan:
-    rules: list[_Compiled]
-    literals: FrameLiterals | None  # the prefilter's conditions (None: no prefilter)
-    meta: pl.DataFrame  # per rule, its alert metadata columns (one row each)
+class _Part:
+    """The rows ``start:stop`` of the frame being evaluated that came with one key (and schema)."""
+
+    key: tuple[str, str]
+    schema: pl.Schema
+    start: int
+    stop: int
+
+
+@dataclass
+class _Unit:
+    """A rule on the parts of a frame where its fields resolve to the same columns: one expression, one
+    literal condition, one set of candidate rows."""
+
+    rule: int  # its number in the rule set
+    fields: tuple  # per field the rule reads (``_Rule.fields``), its (column, dtype) or None
+    kept: tuple  # the (alert column, frame column) pairs of the ``keep`` fields
+    parts: list[int]
+    rows: np.ndarray | None = None  # its candidate rows, sorted (None: every row of the frame)
+
+
+@dataclass
+class _Rule:
+    """What a rule needs, worked out once: the Sigma fields it reads, whether it has keywords, its literal
+    condition (``soc.sigma.prefilter.necessary``)."""
+
+    fields: tuple[str, ...]
+    keywords: bool
+    cond: list | None
 
 
 @dataclass
@@ -91,9 +115,12 @@ class Hunter:
     batch of at least ``hold_rows`` of them goes to ``out`` as found, in one schema, and ``finish()`` hands
     over the rest).
 
-    With ``prefilter`` (the default) a rule's expression runs only on the rows holding the literals it
-    requires (``soc.sigma.prefilter``); rules that require none, or whose candidates are a large share of
-    the frame, run together in one ``select`` over the whole frame. The alerts are the same either way.
+    Small frames of one family wait (``feed``) and are evaluated together, whatever their keys: one frame,
+    each rule restricted to the rows of the keys it routes to. With ``prefilter`` (the default) the literals
+    the rules require are searched first, and a rule's expression is built and run only on the rows holding
+    them (``soc.sigma.prefilter``); rules that require none run on every row of their keys. A rule whose
+    rows are a large share of the frame runs with the others like it in one ``select`` over the whole frame.
+    The alerts are the same either way.
     """
 
     ruleset: RuleSet
@@ -102,22 +129,30 @@ class Hunter:
     events: int = 0
     keep: set[str] = field(default_factory=set)  # Sigma fields the alert rows carry too (for correlations)
     _routes: dict = field(default_factory=dict)
-    _plans: dict = field(default_factory=dict)
     _found: list = field(default_factory=list)
     batch_rows: int = BATCH_ROWS
-    _conds: dict = field(default_factory=dict)  # rule id -> its literal condition
-    _waiting: dict = field(default_factory=dict)  # (key, schema) -> frames not evaluated yet
+    _waiting: dict = field(default_factory=dict)  # family -> [(key, frame)] not evaluated yet
+    _family_rows: dict = field(default_factory=dict)  # family -> rows waiting
     _waiting_rows: int = 0
     _by_target: dict | None = None
+    _globs: list = field(default_factory=list)  # the (family, dataset) of ``_by_target`` with wildcards
     out: Callable[[pl.DataFrame], None] | None = None
     hold_rows: int = HOLD_ROWS
     matched: int = 0  # match rows so far
     _held: int = 0  # match rows of ``_found``
     _correlated: list = field(default_factory=list)  # with ``out``: the matches the correlations need
+    _rules: dict = field(default_factory=dict)  # rule number -> _Rule
+    _exprs: dict = field(default_factory=dict)  # (rule number, fields' columns, keyword columns) -> _Compiled
+    _bound: dict = field(default_factory=dict)  # (rule number, fields' columns) -> bound literal condition
+    _literals: Literals = field(default_factory=Literals)
 
     def routes(self, key: tuple[str, str]) -> list[tuple[Rule, Target]]:
         """The rules that run on frames with this key (and the target that routes each: a rule's first that
         covers the key)."""
+        rules = self.ruleset.rules
+        return [(rules[i], target) for i, target in self._routed(key)]
+
+    def _routed(self, key: tuple[str, str]) -> list[tuple[int, Target]]:
         got = self._routes.get(key)
         if got is None:
             if self._by_target is None:  # (family, dataset glob) -> [(rule number, target number)], made once
@@ -125,127 +160,187 @@ class Hunter:
                 for i, rule in enumerate(self.ruleset.rules):
                     for j, t in enumerate(rule.targets):
                         self._by_target.setdefault((t.family, t.dataset), []).append((i, j))
+                self._globs = [(f, d) for f, d in self._by_target if any(c in d for c in "*?[")]
             first: dict[int, int] = {}
-            for (family, dataset), uses in self._by_target.items():
-                if Target(family, dataset).covers(key):
-                    for i, j in uses:
-                        if j < first.get(i, j + 1):
-                            first[i] = j
+            covering = [(f, d) for f, d in self._globs if Target(f, d).covers(key)]
+            for how in ([key] if key in self._by_target else []) + covering:  # a plain dataset names one key
+                for i, j in self._by_target[how]:
+                    if j < first.get(i, j + 1):
+                        first[i] = j
             rules = self.ruleset.rules
-            got = self._routes[key] = [(rules[i], rules[i].targets[first[i]]) for i in sorted(first)]
+            got = self._routes[key] = [(i, rules[i].targets[first[i]]) for i in sorted(first)]
         return got
 
-    def _plan(self, key: tuple[str, str], schema: pl.Schema) -> _Plan:
-        sig = (key, tuple(schema.items()))
-        plan = self._plans.get(sig)
-        if plan is None:
-            compiled = []
-            for rule, target in self.routes(key):
-                lowered = Lowered()
-                builder = Builder(schema, lambda name, t=target: t.resolve(name, schema), lowered)
-                expr = builder.build(rule.tree)
-                roots = set(expr.meta.root_names())
-                columns = sorted(c for c in roots if c in schema) + sorted(
-                    {name for _, name in lowered.names if name not in roots})
-                compiled.append(_Compiled(rule, expr, lowered.names, columns, target))
-            literals = None
-            if self.prefilter and compiled:
-                conds = [self._cond(c.rule) for c in compiled]
-                resolvers = [lambda name, t=c.target: t.resolve(name, schema) for c in compiled]
-                literals = FrameLiterals.build(conds, resolvers, schema)
-            meta = pl.concat([_constants(c.rule) for c in compiled]) if compiled else empty_alerts()
-            plan = self._plans[sig] = _Plan(compiled, literals, meta)
-            if len(self._plans) > 4096:  # schemas of a long run: keep the cache bounded
-                self._plans.pop(next(iter(self._plans)))
-        return plan
+    def _rule(self, i: int) -> _Rule:
+        got = self._rules.get(i)
+        if got is None:
+            tree = self.ruleset.rules[i].tree
+            keywords: list[bool] = []
+            walk(tree, lambda n: keywords.append(n[0] in ("str", "re") and n[1] is None))
+            got = self._rules[i] = _Rule(tuple(sorted(fields_of(tree))), any(keywords),
+                                         necessary(tree) if self.prefilter else None)
+        return got
 
-    def _cond(self, rule: Rule):
-        if rule.id not in self._conds:
-            self._conds[rule.id] = necessary(rule.tree)
-        return self._conds[rule.id]
+    def _units(self, parts: list[_Part]) -> list[_Unit]:
+        """The rules routed to the parts' keys, one unit per rule and resolution of its fields."""
+        units: dict[tuple, _Unit] = {}
+        for p, part in enumerate(parts):
+            schema = part.schema
+            resolved: dict[tuple, dict] = {}  # (target's fields, family) -> field -> (column, dtype) | None
+            kept: dict[tuple, tuple] = {}
+            for i, target in self._routed(part.key):
+                how = (id(target.fields), target.family)
+                columns = resolved.get(how)
+                if columns is None:
+                    columns = resolved[how] = {}
+                    kept[how] = tuple(sorted(self._kept(target, schema).items())) if self.keep else ()
+                sig = []
+                for name in self._rule(i).fields:
+                    if name not in columns:
+                        column = target.resolve(name, schema)
+                        columns[name] = None if column is None else (column, schema[column])
+                    sig.append(columns[name])
+                unit_key = (i, tuple(sig), kept[how])
+                unit = units.get(unit_key)
+                if unit is None:
+                    units[unit_key] = _Unit(i, unit_key[1], unit_key[2], [p])
+                else:
+                    unit.parts.append(p)
+        return list(units.values())
+
+    def _cond(self, unit: _Unit):
+        """The unit's literal condition bound to its columns (``Literals.bind``), made once."""
+        memo = (unit.rule, unit.fields)
+        got = self._bound.get(memo, False)
+        if got is False:
+            rule = self._rule(unit.rule)
+            columns = dict(zip(rule.fields, unit.fields, strict=True))
+            got = self._bound[memo] = self._literals.bind(rule.cond, columns.get)
+            if len(self._bound) > 100_000:  # schemas of a long run: keep the cache bounded
+                self._bound.pop(next(iter(self._bound)))
+        return got
+
+    def _compiled(self, unit: _Unit, schema: pl.Schema, words: tuple) -> _Compiled:
+        """The unit's expression, built once per rule and (column, dtype) of its fields (and, with keywords,
+        the frame's text columns)."""
+        rule = self._rule(unit.rule)
+        memo = (unit.rule, unit.fields, words if rule.keywords else None)
+        got = self._exprs.get(memo)
+        if got is None:
+            columns = {name: c[0] for name, c in zip(rule.fields, unit.fields, strict=True) if c is not None}
+            lowered = Lowered()
+            expr = Builder(schema, columns.get, lowered).build(self.ruleset.rules[unit.rule].tree)
+            roots = set(expr.meta.root_names())
+            read = sorted(c for c in roots if c in schema) + sorted(
+                {name for _, name in lowered.names if name not in roots})
+            got = self._exprs[memo] = _Compiled(expr, lowered.names, read)
+            if len(self._exprs) > 100_000:
+                self._exprs.pop(next(iter(self._exprs)))
+        return got
 
     def evaluate(self, key: tuple[str, str], frame: pl.DataFrame) -> pl.DataFrame:
         """The alert rows of one frame."""
+        return self._evaluate(frame, [_Part(key, frame.schema, 0, frame.height)])
+
+    def _evaluate(self, frame: pl.DataFrame, parts: list[_Part]) -> pl.DataFrame:
+        """The alert rows of a frame made of ``parts`` (each rule runs on the rows of the parts it routes to)."""
         self.events += frame.height
         if not frame.height:
             return empty_alerts()
-        plan = self._plan(key, frame.schema)
-        if not plan.rules:
+        units = self._units(parts)
+        if not units:
             return empty_alerts()
-        frame = frame.rechunk()  # expressions run per chunk: a regex or automaton is built once, not per chunk
-        every = list(range(len(plan.rules)))
-        found: list[tuple[int, np.ndarray]] = []
-        if plan.literals is None:
-            found = self._select(key, frame, plan, every, None, None)
-        else:
-            searched = plan.literals.lowered(frame)
-            limit = BATCH_SHARE * frame.height
-            batch, few, union = [], [], []
-            for i, rows in enumerate(plan.literals.candidates(searched)):
-                if rows is None or len(rows) > limit:
-                    batch.append(i)
-                elif len(rows):
-                    few.append(i)
-                    union.append(rows)
-            found = self._select(key, frame, plan, batch, None, searched)
-            for group, rows in buckets(few, union):  # rules with few candidates: on the union of theirs
-                found += self._select(key, frame, plan, group, rows, searched)
-        return self._alerts(frame, plan, found)
+        searched = None
+        groups: dict[int, np.ndarray] = {}
+        conds = [self._cond(u) for u in units] if self.prefilter else [None] * len(units)
+        active: set[int] = set()
+        for c in conds:
+            used_groups(c, active)
+        if active:
+            searched = self._literals.lowered(frame, sorted(active))
+            groups = self._literals.group_rows(searched, self._literals.strong(searched, sorted(active)))
+        for unit, cond in zip(units, conds, strict=True):
+            unit.rows = _within(candidates(cond, groups), [parts[p] for p in unit.parts], frame.height)
+        live = [u for u in units if u.rows is None or len(u.rows)]
+        if not live:
+            return empty_alerts()
+        schema = frame.schema
+        words = tuple((c, schema[c]) for c in text_columns(schema)) if any(
+            self._rule(u.rule).keywords for u in live) else ()
+        compiled = {id(u): self._compiled(u, schema, words) for u in live}
+        limit = BATCH_SHARE * frame.height
+        batch = [u for u in live if u.rows is None or len(u.rows) > limit]
+        few = [u for u in live if u.rows is not None and len(u.rows) <= limit]
+        found = self._select(frame, parts, batch, compiled, None, searched)
+        for group, rows in buckets(few, [u.rows for u in few]):  # rules with few candidates: on the union of theirs
+            found += self._select(frame, parts, group, compiled, rows, searched)
+        return self._alerts(frame, found)
 
-    def _select(self, key, frame: pl.DataFrame, plan: _Plan, which: list[int], rows: np.ndarray | None,
-                searched: pl.DataFrame | None) -> list[tuple[int, np.ndarray]]:
-        """(rule number, matching row numbers) of rules ``which`` evaluated in one ``select`` over ``rows`` (None:
-        every row) of the frame. Rows outside a rule's candidates cannot match it: evaluating them is harmless."""
-        if not which:
+    def _select(self, frame: pl.DataFrame, parts: list[_Part], units: list[_Unit], compiled: dict,
+                rows: np.ndarray | None, searched: pl.DataFrame | None) -> list[tuple[_Unit, np.ndarray]]:
+        """(unit, matching row numbers) of ``units`` evaluated in one ``select`` over ``rows`` (None: every row)
+        of the frame. A unit's hits outside its candidate rows are dropped: they may belong to keys it does not
+        run on (and cannot match it in its own)."""
+        if not units:
             return []
-        rules = [plan.rules[i] for i in which]
+        rules = [compiled[id(u)] for u in units]
         names = set().union(*(c.lowered for c in rules))
         have = set(searched.columns) if searched is not None else set()
         work = frame.select(sorted(set().union(*(c.columns for c in rules))))
         reuse = [p + n for p, n in sorted(names) if p + n in have]
         if reuse:
             work = work.hstack(searched.select(reuse))
-        if rows is not None:
-            work = work[rows]
+        work = work.rechunk() if rows is None else work[rows]
         need = Lowered()
         need.names = {(p, n) for p, n in names if p + n not in have}
         if need.names:
             work = work.with_columns(need.columns(frame.schema))
         try:
             hits = work.select([c.expr.alias(str(k)) for k, c in enumerate(rules)])
-            masks = [(i, hits.get_column(str(k))) for k, i in enumerate(which)]
+            masks = [(u, hits.get_column(str(k))) for k, u in enumerate(units)]
         except Exception:  # one bad expression must not cost the others: find it rule by rule
             masks = []
-            for i in which:
+            for u, c in zip(units, rules, strict=True):
                 try:
-                    masks.append((i, work.select(plan.rules[i].expr.alias("hit")).get_column("hit")))
+                    masks.append((u, work.select(c.expr.alias("hit")).get_column("hit")))
                 except Exception as exc:
-                    self.failures.append(RuleFailure(plan.rules[i].rule.id, key, f"{type(exc).__name__}: {exc}"))
+                    rule_id = self.ruleset.rules[u.rule].id
+                    for key in dict.fromkeys(parts[p].key for p in u.parts):
+                        self.failures.append(RuleFailure(rule_id, key, f"{type(exc).__name__}: {exc}"))
         out = []
-        for i, mask in masks:
+        for u, mask in masks:
             if not mask.any():
                 continue
             hit = np.flatnonzero(mask.to_numpy()) if len(mask) == work.height else np.arange(work.height)
-            out.append((i, hit if rows is None else rows[hit]))
+            if rows is not None:
+                hit = rows[hit]
+            if u.rows is not None and len(u.rows) < (work.height if rows is None else len(rows)):
+                hit = hit[_member(hit, u.rows)]
+            if len(hit):
+                out.append((u, hit))
         return out
 
-    def _alerts(self, frame: pl.DataFrame, plan: _Plan, found: list[tuple[int, np.ndarray]]) -> pl.DataFrame:
-        """The alert rows of (rule number, row numbers) pairs: one gather of the frame's rows for all rules."""
+    def _alerts(self, frame: pl.DataFrame, found: list[tuple[_Unit, np.ndarray]]) -> pl.DataFrame:
+        """The alert rows of (unit, row numbers) pairs: one gather of the frame's rows per set of kept
+        columns."""
         if not found:
             return empty_alerts()
+        numbers = sorted({u.rule for u, _ in found})  # the metadata of the rules that matched, a row each
+        meta = rule_metadata([self.ruleset.rules[i] for i in numbers])
+        position = {i: k for k, i in enumerate(numbers)}
+        present = [name for name in ALERT_SCHEMA if name in frame.columns]
         by_kept: dict[tuple, list[tuple[int, np.ndarray]]] = {}
-        for i, rows in found:
-            kept = self._kept(plan.rules[i].target, frame.columns)
-            by_kept.setdefault(tuple(sorted(kept.items())), []).append((i, rows))
+        for u, rows in found:
+            by_kept.setdefault(u.kept, []).append((position[u.rule], rows))
         parts = []
         for kept, pairs in by_kept.items():
             rule_numbers = np.concatenate([np.full(len(rows), i, dtype=np.int64) for i, rows in pairs])
-            rows = frame[np.concatenate([rows for _, rows in pairs])]
-            meta = plan.meta[rule_numbers]
-            parts.append(alert_frame(rows, meta, dict(kept)))
+            columns = list(dict.fromkeys([*present, *(column for _, column in kept)]))
+            rows = frame.select(columns)[np.concatenate([rows for _, rows in pairs])]
+            parts.append(alert_frame(rows, meta[rule_numbers], dict(kept)))
         return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
 
-    def _kept(self, target: Target, columns: list[str]) -> dict[str, str]:
+    def _kept(self, target: Target, columns) -> dict[str, str]:
         """Alert column -> frame column of the ``keep`` fields this frame has."""
         out = {}
         for name in self.keep:
@@ -255,25 +350,26 @@ class Hunter:
         return out
 
     def feed(self, key: tuple[str, str], frame: pl.DataFrame) -> None:
-        """Hunt in a frame. Small frames of one key and schema wait for more (up to ``batch_rows`` rows, and
+        """Hunt in a frame. Small frames of one family wait for more (up to ``batch_rows`` rows, and
         ``4 * batch_rows`` in all) and are evaluated together: most of the cost of a rule on a small frame is
-        per ``select``, not per row. ``matches()`` evaluates whatever still waits."""
+        per rule and per ``select``, not per row. ``matches()`` evaluates whatever still waits."""
         if frame.height >= self.batch_rows:
             self._keep(self.evaluate(key, frame))
             return
-        sig = (key, tuple(frame.schema.items()))
-        self._waiting.setdefault(sig, []).append(frame)
+        self._waiting.setdefault(key[0], []).append((key, frame))
         self._waiting_rows += frame.height
-        if sum(f.height for f in self._waiting[sig]) >= self.batch_rows:
-            self._flush(sig)
+        self._family_rows[key[0]] = self._family_rows.get(key[0], 0) + frame.height
+        if self._family_rows[key[0]] >= self.batch_rows:
+            self._flush(key[0])
         if self._waiting_rows >= 4 * self.batch_rows:
             for pending in list(self._waiting):
                 self._flush(pending)
 
-    def _flush(self, sig) -> None:
-        frames = self._waiting.pop(sig)
-        self._waiting_rows -= sum(f.height for f in frames)
-        self._keep(self.evaluate(sig[0], pl.concat(frames) if len(frames) > 1 else frames[0]))
+    def _flush(self, family: str) -> None:
+        items = self._waiting.pop(family)
+        self._waiting_rows -= self._family_rows.pop(family)
+        for frame, parts in together(items):
+            self._keep(self._evaluate(frame, parts))
 
     def _keep(self, found: pl.DataFrame) -> None:
         if found.height:
@@ -320,14 +416,14 @@ class Hunter:
         return correlate(self.ruleset, self.matches())
 
 
-def buckets(rules: list[int], rows: list[np.ndarray]) -> list[tuple[list[int], np.ndarray]]:
-    """Rules grouped so that each group runs in one ``select`` over the union of its members' candidate rows:
-    a rule joins the group (smallest candidate sets first) while that costs less than a ``select`` of its own
-    (cost: a fixed ``SELECT_COST`` plus rules x rows)."""
-    out: list[tuple[list[int], np.ndarray]] = []
-    group: list[int] = []
+def buckets(items: list, rows: list[np.ndarray]) -> list[tuple[list, np.ndarray]]:
+    """Items (rules) grouped so that each group runs in one ``select`` over the union of its members' candidate
+    rows: an item joins the group (smallest candidate sets first) while that costs less than a ``select`` of its
+    own (cost: a fixed ``SELECT_COST`` plus rules x rows)."""
+    out: list[tuple[list, np.ndarray]] = []
+    group: list = []
     union = np.empty(0, dtype=np.int64)
-    for i, r in sorted(zip(rules, rows, strict=True), key=lambda pair: len(pair[1])):
+    for i, r in sorted(zip(items, rows, strict=True), key=lambda pair: len(pair[1])):
         merged = np.union1d(union, r)
         if group and (len(group) + 1) * len(merged) > len(group) * len(union) + SELECT_COST + len(r):
             out.append((group, union))
@@ -337,6 +433,62 @@ def buckets(rules: list[int], rows: list[np.ndarray]) -> list[tuple[list[int], n
     if group:
         out.append((group, union))
     return out
+
+
+def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> list[tuple[pl.DataFrame, list[_Part]]]:
+    """Waiting frames as few frames, each with its parts: the frames of one key and columns stacked, then
+    those whose common columns have the same types side by side (a diagonal concat: a column a part lacks is
+    null in its rows; its rules never read it, since their fields resolve in the part's own columns, and a
+    keyword finds nothing in a null)."""
+    stacks: dict[tuple, list[pl.DataFrame]] = {}
+    for key, frame in items:
+        same = stacks.setdefault((key, tuple(frame.columns)), [])
+        for k, stacked in enumerate(same):
+            try:
+                same[k] = stacked.vstack(frame)
+                break
+            except pl.exceptions.PolarsError:  # same names, other types: a part of its own
+                continue
+        else:
+            same.append(frame)
+    batches: list[tuple[dict, list[tuple[tuple[str, str], pl.DataFrame, pl.Schema]]]] = []
+    for (key, _), frames in stacks.items():
+        for frame in frames:
+            schema = frame.schema
+            for types, members in batches:
+                if all(types.get(c, t) == t for c, t in schema.items()):
+                    types.update(schema)
+                    members.append((key, frame, schema))
+                    break
+            else:
+                batches.append((dict(schema), [(key, frame, schema)]))
+    out = []
+    for _, members in batches:
+        parts, start = [], 0
+        for key, frame, schema in members:
+            parts.append(_Part(key, schema, start, start + frame.height))
+            start += frame.height
+        frames = [frame for _, frame, _ in members]
+        out.append((pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0], parts))
+    return out
+
+
+def _within(rows: np.ndarray | None, parts: list[_Part], height: int) -> np.ndarray | None:
+    """Candidate rows (None: every row) restricted to the rows of ``parts``, sorted (None: every row of the
+    frame)."""
+    if rows is None:
+        if sum(p.stop - p.start for p in parts) == height:
+            return None
+        spans = [np.arange(p.start, p.stop, dtype=np.int64) for p in parts]
+    else:
+        spans = [rows[np.searchsorted(rows, p.start):np.searchsorted(rows, p.stop)] for p in parts]
+    return spans[0] if len(spans) == 1 else np.concatenate(spans)
+
+
+def _member(values: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in the sorted, non-empty ``within``."""
+    pos = np.minimum(np.searchsorted(within, values), len(within) - 1)
+    return within[pos] == values
 
 
 def correlation_fields(ruleset: RuleSet) -> set[str]:
@@ -384,7 +536,7 @@ def alerts(rule: Rule, frame: pl.DataFrame, mask: pl.Series, kept: dict[str, str
 
 def alerts_of(rule: Rule, rows: pl.DataFrame, kept: dict[str, str] | None = None) -> pl.DataFrame:
     """Alert rows of ``rule`` for the matching ``rows``."""
-    meta = _constants(rule)
+    meta = rule_metadata([rule])
     return alert_frame(rows, meta.select(pl.all().gather(pl.zeros(rows.height, dtype=pl.UInt32))), kept)
 
 
@@ -400,26 +552,17 @@ def alert_frame(rows: pl.DataFrame, meta: pl.DataFrame, kept: dict[str, str] | N
     ] + [rows.get_column(column).cast(pl.String).alias(name) for name, column in (kept or {}).items()])
 
 
-_CONSTANTS: dict[str, tuple[Rule, pl.DataFrame]] = {}
-
-
-def _constants(rule: Rule) -> pl.DataFrame:
-    """The one-row frame of a rule's metadata columns (made once per rule)."""
-    got = _CONSTANTS.get(rule.id)
-    if got is not None and got[0] is rule:
-        return got[1]
-    meta = {
-        "event.kind": "alert", "rule.id": rule.id, "rule.name": rule.title, "rule.author": rule.author,
-        "rule.level": rule.level, "event.severity": LEVELS.get(rule.level, 3),
-        "event.risk_score": RISK.get(rule.level, 47),
+def rule_metadata(rules: list[Rule]) -> pl.DataFrame:
+    """The alert metadata columns of rules, one row per rule, in order (gathered by rule for the matches)."""
+    levels = [r.level for r in rules]
+    columns = {
+        "event.kind": ["alert"] * len(rules), "rule.id": [r.id for r in rules], "rule.name": [r.title for r in rules],
+        "rule.author": [r.author for r in rules], "rule.level": levels,
+        "event.severity": [LEVELS.get(v, 3) for v in levels], "event.risk_score": [RISK.get(v, 47) for v in levels],
+        "threat.technique.id": [r.techniques for r in rules], "threat.tactic.name": [r.tactics for r in rules],
+        "tags": [r.tags for r in rules],
     }
-    lists = {"threat.technique.id": rule.techniques, "threat.tactic.name": rule.tactics, "tags": rule.tags}
-    frame = pl.DataFrame({name: pl.Series(name, [value], dtype=ALERT_SCHEMA[name])
-                          for name, value in {**meta, **lists}.items()})
-    if len(_CONSTANTS) > 100_000:
-        _CONSTANTS.clear()
-    _CONSTANTS[rule.id] = (rule, frame)
-    return frame
+    return pl.DataFrame([pl.Series(name, values, dtype=ALERT_SCHEMA[name]) for name, values in columns.items()])
 
 
 class HuntSink(FeedSink):

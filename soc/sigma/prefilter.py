@@ -6,7 +6,8 @@ A string test (exact, prefix, suffix, contains, glob) requires its literal text,
 text of its top-level sequence (``regex_literal``); ``and`` requires all of its children's conditions (so the
 candidates are the intersection), ``or`` requires one of them (the union, or no condition if one child has
 none); ``not``, regexes without such text, keywords, numbers, ``exists``/``null``, CIDR and field references
-give none. A rule without any condition runs on every row.
+give none. A keyword (``field`` None) requires its text in one of the text columns: all of them are searched
+at once, joined by a separator no text contains. A rule without any condition runs on every row.
 
 Per frame, every text column that a literal test reads is lower-cased once and searched once for all the
 literals of all rules at the same time (one Aho-Corasick automaton, Polars ``str.extract_many``). Matching
@@ -16,7 +17,7 @@ superset of the rows a rule matches: the alerts are the same with and without th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -29,6 +30,8 @@ Rows = np.ndarray | None  # sorted row numbers; None: every row
 MIN_LITERAL = 3  # characters of an ASCII text (a non-ASCII character is rare enough on its own)
 SAMPLE = 1000  # rows sampled to find the weak literal groups
 WEAK = 0.3  # a group found in more of the sampled rows than this is not searched for
+KEYWORDS = "\x00keywords"  # the column a keyword's literal is searched in: every text column, joined by
+SEPARATOR = "\x00"  # (a text never contains it, so a match is within one column)
 
 
 def necessary(node: Node) -> Cond | None:
@@ -36,14 +39,18 @@ def necessary(node: Node) -> Cond | None:
     op = node[0]
     if op == "str":
         _, field, kind, values, cased = node
-        if field is None or kind == "any":
+        if kind == "any":
             return None
         texts = [literal(kind, v, cased) for v in values]
         if not all(t and (len(t) >= MIN_LITERAL or not t.isascii()) for t in texts):
             return None  # a very short text is in most rows: searching for it costs more than it saves
+        if field is None and any(SEPARATOR in t for t in texts):
+            return None
         return ["lit", field, sorted(set(texts))]
-    if op == "re" and node[1] is not None:
+    if op == "re":
         text = regex_literal(node[2], "i" in node[3])
+        if node[1] is None and text and SEPARATOR in text:
+            return None
         return ["lit", node[1], [text]] if text and len(text) >= MIN_LITERAL else None  # ASCII only
     if op == "and":
         kids = [c for c in map(necessary, node[1]) if c is not None]
@@ -127,64 +134,72 @@ def literals(cond: Cond | None) -> list[tuple[str, str]]:
     return [pair for kid in cond[1] for pair in literals(kid)]
 
 
-@dataclass
-class FrameLiterals:
-    """The literal conditions of the rules on one frame schema, with fields resolved to columns.
+class Literals:
+    """The literal tests of the rules bound to frame columns: groups ``(column, texts)``, numbered as first
+    seen and kept across frames, so that a rule's bound condition (``bind``) is made once per rule and
+    columns, whatever frame it meets.
 
-    Each distinct ``lit`` test (a column and its texts) is a group; a text may belong to several groups.
-    ``candidates`` first searches a sample of the frame: a group whose texts are in more than ``WEAK`` of the
+    ``group_rows`` first searches a sample of the frame: a group whose texts are in more than ``WEAK`` of the
     sampled rows (``.exe`` in a command line) would select most rows anyway and only slow the search down, so
     it is dropped, as if the rule did not require it (always safe: a condition is only ever weakened). Then one
     pass per column over the texts of the remaining groups finds the rows of every group at once.
     """
 
-    conds: list[Cond | None]  # per rule: ["group", number] | ["none"] | ["and"/"or", [...]] | None (every row)
-    groups: list[tuple[str, tuple[str, ...]]]  # group number -> (column, texts)
+    def __init__(self) -> None:
+        self.groups: list[tuple[str, tuple[str, ...]]] = []  # group number -> (column, texts)
+        self._number: dict[tuple[str, tuple[str, ...]], int] = {}
 
-    @property
-    def patterns(self) -> dict[str, list[str]]:
-        """Column -> every text searched in it."""
+    def bind(self, cond: Cond | None, column_of: Callable[[str], tuple[str, pl.DataType] | None]) -> Cond | None:
+        """``cond`` with its fields resolved (``column_of``: field -> (column, dtype), None if absent):
+        ``["group", number]`` | ``["none"]`` (a missing field: the backend's string test is false) |
+        ``["and"/"or", [...]]`` | None (no condition: every row)."""
+        if cond is None:
+            return None
+        if cond[0] != "lit":
+            kids = [self.bind(k, column_of) for k in cond[1]]
+            if cond[0] == "and":
+                kids = [k for k in kids if k is not None]
+                return None if not kids else kids[0] if len(kids) == 1 else ["and", kids]
+            return None if any(k is None for k in kids) else ["or", kids]
+        got = (KEYWORDS, pl.String()) if cond[1] is None else column_of(cond[1])
+        if got is None:
+            return ["none"]
+        if not isinstance(got[1], TEXT_TYPES):
+            return None  # numbers etc. are compared as text by the backend: do not guess
+        key = (got[0], tuple(cond[2]))
+        number = self._number.get(key)
+        if number is None:
+            number = self._number[key] = len(self.groups)
+            self.groups.append(key)
+        return ["group", number]
+
+    def patterns(self, active: list[int]) -> dict[str, list[str]]:
+        """Column -> every text the ``active`` groups search in it."""
         out: dict[str, set[str]] = {}
-        for column, texts in self.groups:
+        for g in active:
+            column, texts = self.groups[g]
             out.setdefault(column, set()).update(texts)
         return {c: sorted(t) for c, t in out.items()}
 
-    @classmethod
-    def build(cls, conds: list[Cond | None], resolvers: list, schema: pl.Schema) -> FrameLiterals:
-        group_of: dict[tuple[str, tuple[str, ...]], int] = {}
+    def lowered(self, frame: pl.DataFrame, active: list[int]) -> pl.DataFrame:
+        """The lower-cased copies of the columns the ``active`` groups search (the backend reuses them)."""
+        from soc.sigma.backend import LOWER, text, text_columns
 
-        def bind(cond: Cond | None, resolve) -> Cond | None:
-            if cond is None:
-                return None
-            if cond[0] != "lit":
-                kids = [bind(k, resolve) for k in cond[1]]
-                if cond[0] == "and":
-                    kids = [k for k in kids if k is not None]
-                    return None if not kids else ["and", kids]
-                return None if any(k is None for k in kids) else ["or", kids]
-            column = resolve(cond[1])
-            if column is None or column not in schema:
-                return ["none"]  # the backend's string test on a missing field is false
-            if not isinstance(schema[column], TEXT_TYPES):
-                return None  # numbers etc. are compared as text by the backend: do not guess
-            return ["group", group_of.setdefault((column, tuple(cond[2])), len(group_of))]
+        columns = sorted({self.groups[g][0] for g in active})
+        schema = frame.schema if columns else {}
+        exprs = [text(c, schema[c]).str.to_lowercase().alias(LOWER + c) for c in columns if c != KEYWORDS]
+        words = text_columns(schema) if KEYWORDS in columns else []
+        if words:
+            exprs.append(pl.concat_str([text(c, schema[c]) for c in words], separator=SEPARATOR, ignore_nulls=True)
+                         .str.to_lowercase().alias(LOWER + KEYWORDS))
+        return frame.select(exprs).rechunk() if exprs else pl.DataFrame(height=frame.height)
 
-        bound = [bind(c, r) for c, r in zip(conds, resolvers, strict=True)]
-        return cls(bound, list(group_of))
-
-    def lowered(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The lower-cased copies of the columns searched (the backend reuses them)."""
-        from soc.sigma.backend import LOWER, text
-
-        return frame.select([text(c, frame.schema[c]).str.to_lowercase().alias(LOWER + c) for c in self.patterns])
-
-    def group_rows(self, lowered: pl.DataFrame, active: list[int] | None = None) -> list[np.ndarray | None]:
-        """The sorted rows of every group in ``active`` (default: all; the others get None): one automaton pass
-        per column over the texts of its groups."""
+    def group_rows(self, lowered: pl.DataFrame, active: list[int]) -> dict[int, np.ndarray]:
+        """The sorted rows of every group in ``active``: one automaton pass per column over the texts of its
+        groups."""
         from soc.sigma.backend import LOWER
 
         n = lowered.height
-        active = list(range(len(self.groups))) if active is None else active
         members: dict[str, dict[str, list[int]]] = {}
         for g in active:
             column, texts = self.groups[g]
@@ -192,6 +207,8 @@ class FrameLiterals:
                 members.setdefault(column, {}).setdefault(t, []).append(g)
         keys = []
         for column, by_text in members.items():
+            if LOWER + column not in lowered.columns:  # keywords in a frame without text columns
+                continue
             pats = sorted(by_text)
             sizes = np.array([len(by_text[t]) for t in pats], dtype=np.int64)
             pointers = np.concatenate([[0], np.cumsum(sizes)])
@@ -210,47 +227,57 @@ class FrameLiterals:
                 starts = np.repeat(pointers[pattern], sizes)
                 within = np.arange(len(starts)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
                 keys.append(groups[starts + within] * n + np.repeat(rows, sizes))
-        out: list[np.ndarray | None] = [None] * len(self.groups)
         pairs = sorted_unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
         group, rows = np.divmod(pairs, max(n, 1))
-        bounds = np.searchsorted(group, np.arange(len(self.groups) + 1))
-        for g in active:
-            out[g] = rows[bounds[g]:bounds[g + 1]]
-        return out
+        bounds = np.searchsorted(group, np.asarray(active, dtype=np.int64), side="left")
+        ends = np.searchsorted(group, np.asarray(active, dtype=np.int64), side="right")
+        return {g: rows[b:e] for g, b, e in zip(active, bounds.tolist(), ends.tolist(), strict=True)}
 
-    def strong(self, lowered: pl.DataFrame) -> list[int]:
-        """The groups worth searching for: those in at most ``WEAK`` of a sample of the rows."""
+    def strong(self, lowered: pl.DataFrame, active: list[int]) -> list[int]:
+        """The ``active`` groups worth searching for: those in at most ``WEAK`` of a sample of the rows."""
         n = lowered.height
         if n < 2 * SAMPLE:
-            return list(range(len(self.groups)))
+            return active
         sample = lowered.gather(np.linspace(0, n - 1, SAMPLE).astype(np.int64))
-        return [g for g, rows in enumerate(self.group_rows(sample)) if rows is None or len(rows) <= WEAK * SAMPLE]
+        found = self.group_rows(sample, active)
+        return [g for g in active if len(found[g]) <= WEAK * SAMPLE]
 
-    def candidates(self, lowered: pl.DataFrame) -> list[Rows]:
-        """Per rule, the rows that hold its required literals (None: every row)."""
-        groups = self.group_rows(lowered, self.strong(lowered))
-        empty = np.empty(0, dtype=np.int64)
 
-        def rows(cond: Cond | None) -> Rows:
-            if cond is None:
-                return None
-            if cond[0] == "group":
-                return groups[cond[1]]  # None for a weak group: no condition
-            if cond[0] == "none":
-                return empty
-            kids = [rows(k) for k in cond[1]]
-            if cond[0] == "or":
-                if any(k is None for k in kids):
-                    return None
-                return sorted_unique(np.concatenate(kids))
-            out = None
-            for k in sorted((k for k in kids if k is not None), key=len):
-                out = k if out is None else np.intersect1d(out, k, assume_unique=True)
-                if not len(out):
-                    break
-            return out
+def used_groups(cond: Cond | None, into: set[int]) -> None:
+    """Add the group numbers a bound condition reads to ``into``."""
+    if cond is None or cond[0] == "none":
+        return
+    if cond[0] == "group":
+        into.add(cond[1])
+        return
+    for kid in cond[1]:
+        used_groups(kid, into)
 
-        return [rows(c) for c in self.conds]
+
+def candidates(cond: Cond | None, groups: dict[int, np.ndarray]) -> Rows:
+    """The rows that hold a bound condition's literals (None: every row); ``groups``: the rows of each
+    group searched (a group not in it, e.g. a weak one, is no condition)."""
+    if cond is None:
+        return None
+    op = cond[0]
+    if op == "group":
+        return groups.get(cond[1])
+    if op == "none":
+        return _EMPTY
+    kids = [candidates(k, groups) for k in cond[1]]
+    if op == "or":
+        if any(k is None for k in kids):
+            return None
+        return sorted_unique(np.concatenate(kids))
+    out = None
+    for k in sorted((k for k in kids if k is not None), key=len):
+        out = k if out is None else np.intersect1d(out, k, assume_unique=True)
+        if not len(out):
+            break
+    return out
+
+
+_EMPTY = np.empty(0, dtype=np.int64)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
