@@ -286,3 +286,16 @@ def test_hunt_of_many_files_summarises_them_and_json_lists_every_one(tmp_path):
     assert "`--json` lists every input" in out
     res = soc("hunt", str(folder), "--data-dir", str(tmp_path / "d"), "--no-detectors", "--json")
     assert len(json.loads(res.stdout)["files"]) == 26
+
+
+def test_tables_fit_the_width_whatever_the_cells():
+    """Wide characters take two columns, long cells wrap (at a space when there is one), every line fits."""
+    from soc.sinks.terminal import cells, render_table
+
+    rows = [("世界" * 30, "a b " * 40, "1"), ("x" * 5000, "", "22"), None, ("total", "", "23")]
+    out = render_table("t", [("name", "left"), ("what", "left"), ("n", "right")], rows, "cap", width=60)
+    lines = out.splitlines()
+    assert lines[0] == "t" and lines[-1] == "cap"
+    assert all(cells(line) == 60 for line in lines[1:-1]), {cells(line) for line in lines[1:-1]}
+    assert sum("世" in line for line in lines) > 1 and "│ total" in out and "├" in out
+    assert all(line.split("│")[2].strip().endswith("b") for line in lines if "a b" in line)  # cut at spaces

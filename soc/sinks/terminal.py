@@ -38,21 +38,22 @@ def cells(text: str) -> int:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` columns, cut at a space when there is one."""
-    lines = []
-    while cells(text) > width:
-        cut, used = 0, 0
-        while cut < len(text) and used + cells(text[cut]) <= width:
-            used += cells(text[cut])
-            cut += 1
-        space = text.rfind(" ", 0, cut + 1)
-        if space > 0:
-            lines.append(text[:space].rstrip())
-            text = text[space + 1:]
-        else:
-            lines.append(text[:max(cut, 1)])
-            text = text[max(cut, 1):]
-    return [*lines, text]
+    """``text`` in lines of at most ``width`` columns, cut at the last space when there is one (one pass: a
+    long file name or error message costs its length, not its length times its lines)."""
+    if cells(text) <= width:
+        return [text]
+    lines, start, used, space = [], 0, 0, -1
+    for i, ch in enumerate(text):
+        w = cells(ch)
+        if used + w > width and i > start:
+            cut = space if space > start else i
+            lines.append(text[start:cut].rstrip())
+            start = cut + 1 if cut == space else cut
+            used, space = cells(text[start:i]), -1
+        if ch == " ":
+            space = i
+        used += w
+    return [*lines, text[start:]]
 
 
 def render_table(title: str, columns: list[tuple[str, str]], rows: list, caption: str = "", width: int = 160,
