@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from soc.detect import kernels, windows
 from soc.detect.specs import DetectorSpec, duration_us
 from soc.pipeline import FeedSink
+
+# soc.detect.kernels and .windows (Numba, ~13 ms to import) are imported where a kernel runs: a small hunt
+# whose detectors cannot fire never loads them
 
 TS = pl.Datetime("us", "UTC")
 REFS = ("event.dataset", "log.file.path", "log.line", "log.offset")
@@ -272,6 +274,8 @@ def empty_hits() -> pl.DataFrame:
 
 def _suspicious_strings(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     """Rows whose ``value`` string scores high (entropy and length on Arrow buffers, ``kernels.string_stats``)."""
+    from soc.detect import kernels
+
     if not rows.height:
         return rows
     arr = rows.get_column(spec.value).to_arrow()
@@ -293,6 +297,8 @@ def _suspicious_strings(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
 def _codes(series: pl.Series) -> np.ndarray:
     """Dense ids 0..m-1 of a column's values (-1 for null): Categorical physical codes (no string sort),
     compacted through a lookup table; other types by a dense rank."""
+    from soc.detect import windows
+
     if series.dtype == pl.Categorical:
         codes = series.to_physical()
         codes = codes.to_numpy() if not codes.null_count() else codes.cast(pl.Int64).fill_null(-1).to_numpy()
@@ -334,6 +340,8 @@ def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None) -> pl.D
 def _windowed(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     """Window count, distinct count or sum per key, straight from rows in time order (the streaming kernels:
     no ordering by key), then the episodes where the statistic reaches the threshold."""
+    from soc.detect import windows
+
     span = spec.span
     times = _times(rows)
     if times.size and not windows.is_sorted(times):  # files fed one after another: sort, ties in feed order
@@ -377,6 +385,8 @@ def _fields(spec: DetectorSpec) -> set[str]:
 
 
 def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
+    from soc.detect import kernels, windows
+
     keys = _dense(rows, spec.key)
     perm, okeys, otimes = windows.order(keys, _times(rows))
     ordered = rows[perm]
@@ -399,6 +409,8 @@ def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _rise_drop(spec: DetectorSpec, rows: pl.DataFrame, last_time) -> pl.DataFrame:
+    from soc.detect import kernels
+
     bucket = duration_us(spec.param("bucket", spec.window))
     refs = [r for r in REFS if r not in spec.key]
     # a key can only rise to min_count (drop from min_baseline) if one of its buckets reaches it: the EWMA
@@ -442,6 +454,8 @@ def _rise_drop(spec: DetectorSpec, rows: pl.DataFrame, last_time) -> pl.DataFram
 
 
 def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
+    from soc.detect import kernels, windows
+
     value = spec.value or spec.evidence
     if value is None or value not in rows.columns:
         raise ValueError("first_seen needs a value field")
