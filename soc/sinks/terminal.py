@@ -1,4 +1,5 @@
-"""Human output: the summary table, with attacker-controlled text made safe for a terminal."""
+"""Human output: the summary and result tables as plain text, with attacker-controlled text made safe for a
+terminal (control characters shown escaped; no markup is interpreted)."""
 
 from __future__ import annotations
 
