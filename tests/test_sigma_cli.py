@@ -126,3 +126,15 @@ def test_help_does_not_import_pysigma():
            "print('sigma' in sys.modules, 'polars' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=True)
     assert res.stdout.decode().split()[-2:] == ["False", "False"]
+
+
+def test_rule_titles_in_the_table_are_shown_escaped_and_markup_is_not_read(tmp_path):
+    """A rule title is text from whoever wrote the rule: its control characters come out escaped, and
+    brackets are printed as they are (no markup is interpreted)."""
+    evil = SSH_RULE.replace("title: SSH Password Guessing (test)", 'title: "SSH \\e[31mred [bold]x[/bold]"')
+    rules = rules_dir(tmp_path, evil)
+    log = str(ROOT / "sample_logs" / "linux" / "auth.log")
+    res = soc("hunt", log, "--rules", str(rules), "--data-dir", str(tmp_path / "data"), "--no-detectors",
+              tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr.decode()
+    assert b"\x1b" not in res.stdout and "SSH \\x1b[31mred [bold]x[/bold]" in res.stdout.decode()
