@@ -138,3 +138,24 @@ def test_rule_titles_in_the_table_are_shown_escaped_and_markup_is_not_read(tmp_p
               tmp_path=tmp_path)
     assert res.returncode == 0, res.stderr.decode()
     assert b"\x1b" not in res.stdout and "SSH \\x1b[31mred [bold]x[/bold]" in res.stdout.decode()
+
+
+def test_a_hunt_with_its_rules_cached_imports_neither_pysigma_nor_what_it_does_not_write(tmp_path):
+    """The fixed cost of a hunt: once the rules are cached, a hunt that finds nothing loads them without
+    pySigma, and writes no Parquet file, so it does not import pyarrow.parquet either."""
+    rules = rules_dir(tmp_path, SSH_RULE, WEB_RULE)
+    line = tmp_path / "one.json"
+    line.write_text('{"@timestamp":"2024-01-01T00:00:00Z","winlog":{"channel":"Security","event_id":4624,'
+                    '"event_data":{"TargetUserName":"bob"}},"host":{"name":"pc1"}}\n')
+    code = ("import atexit, sys; atexit.register(lambda: print(sorted(m for m in ('sigma', 'pyarrow.parquet') "
+            "if m in sys.modules))); from soc.cli import main; main()")
+    env = {**os.environ, "SOC_CACHE_DIR": str(tmp_path / "cache")}
+    args = [sys.executable, "-c", code, "hunt", str(line), "--rules", str(rules), "--data-dir",
+            str(tmp_path / "data"), "--no-es", "--no-detectors"]
+    first = subprocess.run(args, capture_output=True, env=env, timeout=600, check=False)
+    assert first.returncode == 0, first.stderr.decode()
+    assert first.stdout.decode().splitlines()[-1] == "['sigma']"  # the rules compiled: pySigma
+    again = subprocess.run(args, capture_output=True, env=env, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr.decode()
+    assert again.stdout.decode().splitlines()[-1] == "[]"
+    assert "no matches in 1 events" in again.stdout.decode()

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from soc.sinks.parquet import ParquetSink
 
@@ -81,6 +80,8 @@ class MatchFile:
 
 def parquet_rows(path: str | Path) -> int:
     """The rows of a Parquet file (from its footer)."""
+    import pyarrow.parquet as pq  # only when a file is read back (10 ms of a run's start-up)
+
     return pq.ParquetFile(path).metadata.num_rows
 
 
@@ -88,6 +89,8 @@ def read_batches(path: str | Path, rows: int = BATCH_ROWS, columns: Iterable[str
                  ) -> Iterator[pl.DataFrame]:
     """A Parquet file ``rows`` at a time (Polars reads only the row groups of each slice; pyarrow's batch
     reader kept ~200 MB more of 2.8 M matches in its memory pool); ``columns``: only those the file has."""
+    import pyarrow.parquet as pq
+
     meta = pq.ParquetFile(path)
     total = meta.metadata.num_rows
     keep = None if columns is None else [c for c in meta.schema_arrow.names if c in set(columns)]

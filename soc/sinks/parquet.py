@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from soc.private import new_temp, publish
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -83,6 +86,8 @@ class ParquetSink:
                 self._parts[path] = target
                 writer = None
         if writer is None:
+            import pyarrow.parquet as pq  # only once something is written (10 ms of a run's start-up)
+
             self._temps[target] = tmp = new_temp(target, self.root)
             writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
             self._writers[target] = writer
