@@ -35,6 +35,7 @@ from __future__ import annotations
 import atexit
 import bisect
 import contextlib
+import copy
 import io
 import json
 import os
@@ -164,20 +165,26 @@ class EvtxEngine(RecordEngine):
         files): its paths, its result, whose frames and dead letters hold records of several files
         (``log.file.path`` says which; each file's own dead letters as ``read`` gives them), and the paths
         left to the caller to read alone (``read``): a file whose reading failed here (an exception), or
-        every file of the batch if typing it failed (result None), so a failure is reported for its file."""
-        todo: list[tuple[str, int]] = []
+        every file of the batch if typing it failed (result None), so a failure is reported for its file.
+        With more than one batch, a thread reads the next batch's files while this one is typed (the
+        walker and Polars release the GIL)."""
+        cut: list[list[str]] = []
         count = 0
         for path, records in files:
-            if todo and count + records > self.batch_size:
-                yield self._many(todo)
-                todo, count = [], 0
-            todo.append((path, records))
+            if not cut or count + records > self.batch_size:
+                cut.append([])
+                count = 0
+            cut[-1].append(path)
             count += records
-        if todo:
-            yield self._many(todo)
+        reader = copy.copy(self)  # its own ``name``: the file it reads, while this engine types
+        reads = (reader._read_files(paths) for paths in cut)
+        for paths, read in zip(cut, prefetch(reads, depth=1, name="evtx-read") if len(cut) > 1 else reads,
+                               strict=True):
+            yield self._many(paths, *read)
 
-    def _many(self, files: list[tuple[str, int]]) -> tuple[list[str], ParseResult | None, list[str]]:
-        paths = [path for path, _ in files]
+    def _read_files(self, paths: list[str]) -> tuple[list[Batch], list[np.ndarray], list[ParseResult], list[str]]:
+        """The records of a batch's files (``_file``), each record's file (an index into ``paths``), their
+        dead letters, and the files whose reading failed (left to the caller)."""
         batches: list[Batch] = []
         where: list[np.ndarray] = []
         extra: list[ParseResult] = []
@@ -191,6 +198,11 @@ class EvtxEngine(RecordEngine):
             where += [np.full(len(b[0]), i, np.int64) for b in got]
             batches += got
             extra += dead
+        return batches, where, extra, left
+
+    def _many(self, paths: list[str], batches: list[Batch], where: list[np.ndarray], extra: list[ParseResult],
+              left: list[str]) -> tuple[list[str], ParseResult | None, list[str]]:
+        """One batch of small files typed (see ``read_many``)."""
         self.paths, self.name = paths, None
         try:
             parts = list(extra)
