@@ -168,3 +168,15 @@ def test_a_cached_rule_is_a_rule_like_any_other(tmp_path, monkeypatch):
     assert copy.deepcopy(warm) == cold and warm.tree == cold.tree and warm == cold
     with pytest.raises(AttributeError):
         warm.nothing  # noqa: B018
+
+
+def test_a_load_file_cut_short_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = _folder(tmp_path)
+    cold = load([rules])
+    (file,) = (tmp_path / "cache").glob("sigma-load-*.json")
+    lines = file.read_bytes().split(b"\n")
+    assert len(lines) == 1 + len(cold.rules)  # the load, then a rule tree a line
+    file.write_bytes(b"\n".join(lines[:-1]))
+    assert load([rules]).rules == cold.rules
+    assert len(file.read_bytes().split(b"\n")) == 1 + len(cold.rules)  # written again, whole

@@ -64,17 +64,16 @@ class Rule:
         return out
 
     def row(self) -> list:
-        """The rule in the load cache: its record as a list, the tree as JSON text (see ``cached``)."""
-        return [self.id, self.title, self.author, self.level, self.status, self.tags, self.logsource,
-                json.dumps(self.tree, separators=(",", ":"))]
+        """The rule in the load cache, but for its tree and path: its record as a list (see ``cached``)."""
+        return [self.id, self.title, self.author, self.level, self.status, self.tags, self.logsource]
 
     @classmethod
-    def cached(cls, row: list, path: str) -> Rule:
-        """The rule of a load cache ``row``: its tree stays JSON text until ``tree`` is read (a hunt reads the
-        trees of the rules routed to the frames it meets; decoding all of SigmaHQ's took 40 ms)."""
+    def cached(cls, row: list, path: str, tree: bytes | str) -> Rule:
+        """The rule of a load cache ``row``: its ``tree`` stays JSON text until read (a hunt reads the trees of
+        the rules routed to the frames it meets; decoding all of SigmaHQ's took 40 ms)."""
         rule = cls.__new__(cls)
         rule.__dict__.update(id=row[0], title=row[1], author=row[2], level=row[3], status=row[4], tags=row[5],
-                             logsource=row[6], _tree_text=row[7], path=path, targets=[])
+                             logsource=row[6], _tree_text=tree, path=path, targets=[])
         return rule
 
     def __getattr__(self, name: str):
@@ -122,7 +121,9 @@ def rule_files(paths: list[str | Path]) -> list[Path]:
 
 
 def _rule_files(paths: list[str | Path]) -> list[str]:
-    """``rule_files`` as strings, in the same order (``Path`` order: by path component)."""
+    """``rule_files`` as strings, in the same order: ``Path`` order, by path component, which is the order of
+    the strings with NUL (smaller than any character of a name) for the separator (6 ms faster than a
+    ``split`` per path for SigmaHQ)."""
     found: set[str] = set()
     for raw in paths:
         p = Path(raw)
@@ -139,24 +140,27 @@ def _rule_files(paths: list[str | Path]) -> list[str]:
             if not files:
                 raise RuleSourceError(f"no Sigma rules at {raw}")
             found |= files
-    return sorted(found, key=lambda f: f.split(os.sep))
+    return sorted(found, key=lambda f: f.replace(os.sep, "\0"))
 
 
 def _walk(folder: str, found: set[str]) -> None:
     """The rule files under a resolved ``folder``, as ``Path.rglob`` finds them (symbolic links to folders not
     followed, files of unreadable folders left out) but without hidden names: one ``scandir`` per folder,
     a path resolved only where it is a symbolic link (``Path.resolve`` per file took 0.2 s for SigmaHQ)."""
-    try:
-        entries = list(os.scandir(folder))
-    except PermissionError:
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
+    folders = [folder]
+    while folders:
+        try:
+            entries = os.scandir(folders.pop())
+        except PermissionError:
             continue
-        if entry.is_dir(follow_symlinks=False):
-            _walk(entry.path, found)
-        elif entry.name.endswith(SUFFIXES) and entry.is_file():
-            found.add(os.path.realpath(entry.path) if entry.is_symlink() else entry.path)
+        with entries:
+            for entry in entries:
+                if entry.name[0] == ".":
+                    continue
+                if entry.name.endswith(SUFFIXES) and entry.is_file():
+                    found.add(os.path.realpath(entry.path) if entry.is_symlink() else entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
 
 
 def default_rule_paths() -> list[Path]:
@@ -200,10 +204,11 @@ def load(paths: list[str | Path], placeholders: dict[str, list[str]] | None = No
     snapshot = LoadCache(salt, [os.path.abspath(p) for p in paths], enabled=use_cache)
     got = snapshot.get(stamps)
     if got is not None:
-        rules = [Rule.cached(row, files[row[8]]) for row in got["rules"]]
-        pins = [None if row[9] is None else set(row[9]) for row in got["rules"]]
-        errors = [LoadError(**e) for e in got["errors"]]
-        correlation_files = [Path(files[i]) for i in got["correlations"]]
+        doc, trees = got
+        rules = [Rule.cached(row, files[row[7]], tree) for row, tree in zip(doc["rules"], trees, strict=True)]
+        pins = [None if row[8] is None else set(row[8]) for row in doc["rules"]]
+        errors = [LoadError(**e) for e in doc["errors"]]
+        correlation_files = [Path(files[i]) for i in doc["correlations"]]
     else:
         rules, errors, correlation_files = _compile_files(files, placeholders, RuleCache(salt, enabled=use_cache))
         pins = [ir.pinned(rule.tree, "EventID") for rule in rules]
@@ -213,7 +218,8 @@ def load(paths: list[str | Path], placeholders: dict[str, list[str]] | None = No
                 "rules": [[*r.row(), number[r.path], None if p is None else sorted(p)]
                           for r, p in zip(rules, pins, strict=True)],
                 "errors": [asdict(e) for e in errors],
-                "correlations": [number[str(f)] for f in correlation_files]})
+                "correlations": [number[str(f)] for f in correlation_files]},
+                [json.dumps(r.tree, separators=(",", ":")) for r in rules])
     route(rules, pipeline or default_pipeline(), pins)
     correlations, more = _correlations(correlation_files, rules)
     return RuleSet(rules, errors + more, correlations, len(files))
