@@ -72,6 +72,7 @@ CHUNK_MAGIC = b"ElfChnk\x00"
 RECORD_MAGIC = b"\x2a\x2a\x00\x00"
 HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
+ZEROS = bytes(CHUNK_SIZE)
 MAX_RECORDS_PER_CHUNK = CHUNK_SIZE // 24  # the smallest record is 24 bytes with nothing in it
 CHANNEL = r'"Channel":"((?:[^"\\]|\\.)*)"'
 EVENT_ID = r'"EventID":(?:\{"#attributes":\{[^{}]*\},"#text":)?"?(\d+)'
@@ -1093,7 +1094,7 @@ def bad_slots(target, chunks: list[tuple[int, int, int]] | None = None) -> list[
         if offset in valid or _read_at(target, offset, 8) == CHUNK_MAGIC:
             continue  # a chunk (one with a broken header is the package's to report, as it reads it)
         raw = _read_at(target, offset, CHUNK_SIZE)
-        if raw.count(0) == len(raw):  # zeros (counted: strip scanned them one at a time)
+        if raw == ZEROS[: len(raw)]:  # zeros (a memcmp: strip scanned them one at a time, count is 20x slower)
             if k >= announced:
                 continue
             what = f"is empty although the file header announces {announced} chunks"
