@@ -63,16 +63,16 @@ def _winlogbeat() -> str:
 
 def _both(spec: str, text: str, monkeypatch):
     walked = []
-    real = WindowsJsonEngine._walked
+    real = WindowsJsonEngine._kernels
 
     def spy(self, lines):
         got = real(self, lines)
         walked.append(got is not None)
         return got
 
-    monkeypatch.setattr(WindowsJsonEngine, "_walked", spy)
+    monkeypatch.setattr(WindowsJsonEngine, "_kernels", spy)
     new = parse_text(spec, text)
-    monkeypatch.setattr(WindowsJsonEngine, "_walked", lambda self, lines: None)
+    monkeypatch.setattr(WindowsJsonEngine, "_kernels", lambda self, lines: None)
     old = parse_text(spec, text)
     return new, old, walked
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -63,6 +64,7 @@ KEYS = {
     "winlogbeat": (r'"channel"\s*:\s*"((?:[^"\\]|\\.)*)"', r'"event_id"\s*:\s*"?(\d+)'),
     "nxlog": (r'"Channel"\s*:\s*"((?:[^"\\]|\\.)*)"', r'"EventID"\s*:\s*"?(\d+)'),
 }
+ADDRESSES = {f"{side}.{part}" for side in ("source", "destination") for part in ("ip", "address", "domain")}
 PARAM = re.compile(r"param([1-9]\d*)")  # Winlogbeat's names of unnamed <Data> elements
 
 
@@ -73,18 +75,22 @@ class WindowsJsonEngine(Engine):
         if self.layout not in KEYS:
             raise SpecError(f"{spec.path}: windows_json layout {self.layout!r} (known: {', '.join(KEYS)})")
         self.mapping = mapping_of(spec)
+        self._split: dict[tuple[str | None, str | None], bool] = {}
+
+    def prepare(self, batch: LineBatch) -> None:
+        """The check and the walk of the chunk's lines (Numba, mostly without the GIL), a chunk ahead."""
+        batch.windows_json = self._walk(batch)
 
     def parse(self, batch: LineBatch) -> ParseResult:
-        code, _ = K.validate(batch.buf, batch.starts, batch.ends)
+        code, good, walk = getattr(batch, "windows_json", None) or self._walk(batch)
         parts: list[ParseResult] = []
         bad = (code != K.OK) & (code != K.BLANK)
         if bad.any():
             reasons = pl.Series("reason", code).replace_strict(K.ERRORS, default=None, return_dtype=pl.String)
             parts.append(ParseResult({}, batch.dead(bad, reasons), 0))
-        good = np.flatnonzero(code == K.OK)
         if good.size:
             lines = batch.take(good)
-            walked = self._walked(lines)
+            walked = None if walk is None else self._walked(lines, walk)
             if walked is not None:
                 return merge(batch.n, parts + walked)
             text = lines.lines("data")
@@ -99,12 +105,14 @@ class WindowsJsonEngine(Engine):
                                          channel, event_id))
         return merge(batch.n, parts)
 
-    def _walked(self, lines: LineBatch) -> list[ParseResult] | None:
-        """The chunk's records walked once (``windows_json_kernel``), the System fields typed in one query
-        for the whole chunk (``WindowsMapping.base``), then each (channel, event id) group's frame made of
-        slices of those columns and of one block of cells (``WindowsMapping.event``): no query of its own
-        but for its ``windows.events`` entry. None when a record holds a value the walker does not read
-        as the decoder does (the chunk then goes the slower way, group by group)."""
+    def _walk(self, batch: LineBatch) -> tuple[np.ndarray, np.ndarray, Walk | None]:
+        """Each line's check code, the lines that are JSON objects, and what the walker found in them (None
+        when a record holds a value the walker does not read as the decoder does)."""
+        code, _ = K.validate(batch.buf, batch.starts, batch.ends)
+        good = np.flatnonzero(code == K.OK)
+        return code, good, (self._kernels(batch.take(good)) if good.size else None)
+
+    def _kernels(self, lines: LineBatch) -> Walk | None:
         system, data, skip, root_data = LAYOUTS[self.layout]
         table = _table(self.layout)
         buf, n = lines.buf, lines.n
@@ -134,9 +142,22 @@ class WindowsJsonEngine(Engine):
             if order.size or not fields.shape[0] or not first.size:
                 break
             size *= 4
+        names = [bytes(buf[fields[f, 1]: fields[f, 2]]).decode() for f in name_rows]
+        return Walk(extra, names, order, starts, columns, col_starts, cell_starts,
+                    E.views(buf, extra, ss[:, order].ravel(), se[:, order].ravel()), E.views(buf, extra, cs, ce))
+
+    def _walked(self, lines: LineBatch, w: Walk) -> list[ParseResult] | None:
+        """The chunk's records as the walker found them (``windows_json_kernel``), the System fields typed
+        in one query for the whole chunk (``WindowsMapping.base``), then each (channel, event id) group's
+        frame made of slices of those columns and of one block of cells (``WindowsMapping.event``): no
+        query of its own but for its ``windows.events`` entry. None when an event id is not digits (the
+        chunk then goes the slower way, group by group)."""
+        system = LAYOUTS[self.layout][0]
+        order, starts, columns, col_starts, cell_starts = w.order, w.starts, w.columns, w.col_starts, w.cell_starts
+        names = w.names
         m = order.size
-        data_buf, extra_buf = lines._arrow, pa.py_buffer(extra)
-        cols = _strings(E.views(buf, extra, ss[:, order].ravel(), se[:, order].ravel()), data_buf, extra_buf)
+        data_buf, extra_buf = lines._arrow, pa.py_buffer(w.extra)
+        cols = _strings(w.system, data_buf, extra_buf)
         raw = pl.DataFrame([cols.slice(i * m, m).alias(name) for i, name in enumerate(system)])
         ids_text = raw.get_column("System.EventID")
         if ids_text.null_count() < m and not ids_text.str.contains(r"^\d+$").all():  # as the old key's regex
@@ -144,15 +165,17 @@ class WindowsJsonEngine(Engine):
         take = pl.Series(order, dtype=pl.UInt32)
         origin = {k: v.gather(take) for k, v in lines.origin().items()}
         base, base_reason = self.mapping.base(raw, self.ctx, origin)
-        cells = _strings(E.views(buf, extra, cs, ce), data_buf, extra_buf)
-        names = [bytes(buf[fields[f, 1]: fields[f, 2]]).decode() for f in name_rows]
+        cells = _strings(w.cells, data_buf, extra_buf)
         base_bad = set_rows(base_reason)
         base_bad = np.zeros(m, np.bool_) if base_bad is None else base_bad
         no_dead = empty_dead()
         parts = []
+        heads = pl.Series(starts[:-1], dtype=pl.UInt32)
+        channels = raw.get_column("System.Channel").gather(heads).to_list()
+        event_ids = raw.get_column("System.EventID").gather(heads).to_list()
         for g in range(starts.size - 1):
             a, size = int(starts[g]), int(starts[g + 1] - starts[g])
-            channel, event_id = _text(raw, "System.Channel", a), _text(raw, "System.EventID", a)
+            channel, event_id = channels[g], event_ids[g]
             group_cols, data_names = [], []
             at = int(cell_starts[g])
             for j, k in enumerate(columns[col_starts[g]: col_starts[g + 1]].tolist()):
@@ -166,7 +189,8 @@ class WindowsJsonEngine(Engine):
             group_reason = base_reason.slice(a, size)
             frame, reason = self.mapping.event(base.slice(a, size), group_reason, group, data_names, channel,
                                                event_id, self.ctx)
-            frame = split_addresses(frame)  # an entry's source.ip: its *.address and *.domain, as conform makes them
+            if self._addresses(channel, event_id):  # its *.address and *.domain, as conform makes them
+                frame = split_addresses(frame)
             key = self.mapping.key(channel, event_id)
             set_ = None if reason is group_reason and not base_bad[a: a + size].any() else set_rows(reason)
             if set_ is None:
@@ -177,6 +201,17 @@ class WindowsJsonEngine(Engine):
             parts.append(ParseResult({key: frame.filter(~bad)},
                                      lines.take(rows).dead(np.ones(rows.size, np.bool_), reason.filter(bad)), size))
         return parts
+
+    def _addresses(self, channel: str | None, event_id: str | None) -> bool:
+        """Whether the ``windows.events`` entry of a group sets an address (``event`` types it after the
+        family's columns were conformed, so its ``*.ip`` is split here)."""
+        key = (channel, event_id)
+        got = self._split.get(key)
+        if got is None:
+            emap = self.mapping.events.get((channel or "", int(event_id) if event_id else -1))
+            targets = {r.target for r in emap.own} | {k for k, _ in emap.own_constants} if emap else set()
+            got = self._split[key] = bool(targets & ADDRESSES)
+        return got
 
     def _group(self, lines: LineBatch, text: pl.Series, origin: dict[str, pl.Series], channel: str | None,
                event_id: str | None) -> ParseResult:
@@ -238,6 +273,21 @@ class WindowsJsonEngine(Engine):
         return decoded.to_frame("d").select(list(exprs.values())), names
 
 
+class Walk(NamedTuple):
+    """What the kernels found in a chunk's records (``evtx_kernel.layout``), and the string views of the
+    System fields (records by group) and of the groups' cells."""
+
+    extra: np.ndarray
+    names: list[str]
+    order: np.ndarray
+    starts: np.ndarray
+    columns: np.ndarray
+    col_starts: np.ndarray
+    cell_starts: np.ndarray
+    system: tuple[np.ndarray, np.ndarray]
+    cells: tuple[np.ndarray, np.ndarray]
+
+
 # per layout: System raw name -> path, objects whose members are fields, names that are not fields, and
 # whether the record's own members are fields
 LAYOUTS = {
@@ -252,10 +302,6 @@ assert (list(WINLOGBEAT).index("System.Channel"), list(WINLOGBEAT).index("System
 def _table(layout: str) -> K.PathTable:
     system, data, skip, _ = LAYOUTS[layout]
     return W.table(system, data, skip)
-
-
-def _text(raw: pl.DataFrame, name: str, row: int) -> str | None:
-    return raw.get_column(name)[row]
 
 
 def _unnamed(group: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, list[str]]:
