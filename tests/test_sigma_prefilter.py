@@ -28,7 +28,6 @@ def test_necessary_literals_of_and_or_not():
     assert necessary(["not", img]) is None
     assert necessary(["and", [["not", img], ["exists", "User", True]]]) is None
     assert necessary(s(None, "contains", ["Mimikatz"])) == ["lit", None, ["mimikatz"]]  # keywords: any text column
-    assert necessary(s(None, "contains", ["a\x00bc"])) is None  # the separator of the joined text columns
     assert necessary(s("Image", "contains", ["ab"])) is None  # too short to be worth searching
     assert necessary(s("CommandLine", "contains", ["\u0410"])) == ["lit", "CommandLine", ["\u0430"]]  # rare
     assert necessary(["re", "CommandLine", "net\\s+stop SuperBackupMan", "i"]) == \

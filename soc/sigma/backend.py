@@ -60,10 +60,12 @@ def text_columns(schema: pl.Schema) -> list[str]:
 class Builder:
     """Turns trees into expressions for one frame (its schema and how Sigma fields map to its columns)."""
 
-    def __init__(self, schema: pl.Schema, resolve: Resolver, lowered: Lowered | None = None):
+    def __init__(self, schema: pl.Schema, resolve: Resolver, lowered: Lowered | None = None,
+                 words: list[str] | None = None):
         self.schema = schema
         self.resolve = resolve
         self.lowered = lowered or Lowered()
+        self.words = words  # the columns keywords are searched in (None: ``text_columns`` of the schema)
 
     def build(self, node: Node) -> pl.Expr:
         op = node[0]
@@ -76,7 +78,7 @@ class Builder:
         if op == "const":
             return TRUE if node[1] else FALSE
         if op in ("str", "re") and node[1] is None:  # keyword: any text column
-            cols = text_columns(self.schema)
+            cols = text_columns(self.schema) if self.words is None else self.words
             if not cols:
                 return FALSE
             if op == "str" and node[2] == "contains" and not node[4] and all(v.isascii() for v in node[3]):

@@ -95,6 +95,7 @@ class _Unit:
     rule: int  # its number in the rule set
     fields: tuple  # per field the rule reads (``_Rule.fields``), its (column, dtype) or None
     kept: tuple  # the (alert column, frame column) pairs of the ``keep`` fields
+    words: tuple  # with keywords: the (column, dtype) of its part's text columns they search (else empty)
     parts: list[int]
     rows: np.ndarray | None = None  # its candidate rows, sorted (None: every row of the frame)
 
@@ -188,6 +189,7 @@ class Hunter:
             schema = part.schema
             resolved: dict[tuple, dict] = {}  # (target's fields, family) -> field -> (column, dtype) | None
             kept: dict[tuple, tuple] = {}
+            words = None
             for i, target in self._routed(part.key):
                 how = (id(target.fields), target.family)
                 columns = resolved.get(how)
@@ -200,10 +202,12 @@ class Hunter:
                         column = target.resolve(name, schema)
                         columns[name] = None if column is None else (column, schema[column])
                     sig.append(columns[name])
-                unit_key = (i, tuple(sig), kept[how])
+                if self._rule(i).keywords and words is None:
+                    words = tuple((c, schema[c]) for c in text_columns(schema))
+                unit_key = (i, tuple(sig), kept[how], words if self._rule(i).keywords else ())
                 unit = units.get(unit_key)
                 if unit is None:
-                    units[unit_key] = _Unit(i, unit_key[1], unit_key[2], [p])
+                    units[unit_key] = _Unit(i, *unit_key[1:], [p])
                 else:
                     unit.parts.append(p)
         return list(units.values())
@@ -220,16 +224,17 @@ class Hunter:
                 self._bound.pop(next(iter(self._bound)))
         return got
 
-    def _compiled(self, unit: _Unit, schema: pl.Schema, words: tuple) -> _Compiled:
+    def _compiled(self, unit: _Unit, schema: pl.Schema) -> _Compiled:
         """The unit's expression, built once per rule and (column, dtype) of its fields (and, with keywords,
-        the frame's text columns)."""
+        of its part's text columns)."""
         rule = self._rule(unit.rule)
-        memo = (unit.rule, unit.fields, words if rule.keywords else None)
+        memo = (unit.rule, unit.fields, unit.words)
         got = self._exprs.get(memo)
         if got is None:
             columns = {name: c[0] for name, c in zip(rule.fields, unit.fields, strict=True) if c is not None}
             lowered = Lowered()
-            expr = Builder(schema, columns.get, lowered).build(self.ruleset.rules[unit.rule].tree)
+            words = [c for c, _ in unit.words] if rule.keywords else None
+            expr = Builder(schema, columns.get, lowered, words).build(self.ruleset.rules[unit.rule].tree)
             roots = set(expr.meta.root_names())
             read = sorted(c for c in roots if c in schema) + sorted(
                 {name for _, name in lowered.names if name not in roots})
@@ -256,18 +261,15 @@ class Hunter:
         active: set[int] = set()
         for c in conds:
             used_groups(c, active)
-        if active:
-            searched = self._literals.lowered(frame, sorted(active))
-            groups = self._literals.group_rows(searched, self._literals.strong(searched, sorted(active)))
+        if active:  # keywords are searched for in small frames (in a large one, all its text is a large copy)
+            searched, groups = self._literals.search(frame, sorted(active), frame.height < self.batch_rows)
         for unit, cond in zip(units, conds, strict=True):
             unit.rows = _within(candidates(cond, groups), [parts[p] for p in unit.parts], frame.height)
         live = [u for u in units if u.rows is None or len(u.rows)]
         if not live:
             return empty_alerts()
         schema = frame.schema
-        words = tuple((c, schema[c]) for c in text_columns(schema)) if any(
-            self._rule(u.rule).keywords for u in live) else ()
-        compiled = {id(u): self._compiled(u, schema, words) for u in live}
+        compiled = {id(u): self._compiled(u, schema) for u in live}
         limit = BATCH_SHARE * frame.height
         batch = [u for u in live if u.rows is None or len(u.rows) > limit]
         few = [u for u in live if u.rows is not None and len(u.rows) <= limit]
@@ -335,7 +337,7 @@ class Hunter:
         parts = []
         for kept, pairs in by_kept.items():
             rule_numbers = np.concatenate([np.full(len(rows), i, dtype=np.int64) for i, rows in pairs])
-            columns = list(dict.fromkeys([*present, *(column for _, column in kept)]))
+            columns = list(dict.fromkeys([*present, *(column for _, column in kept)])) or frame.columns[:1]
             rows = frame.select(columns)[np.concatenate([rows for _, rows in pairs])]
             parts.append(alert_frame(rows, meta[rule_numbers], dict(kept)))
         return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
@@ -438,8 +440,8 @@ def buckets(items: list, rows: list[np.ndarray]) -> list[tuple[list, np.ndarray]
 def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> list[tuple[pl.DataFrame, list[_Part]]]:
     """Waiting frames as few frames, each with its parts: the frames of one key and columns stacked, then
     those whose common columns have the same types side by side (a diagonal concat: a column a part lacks is
-    null in its rows; its rules never read it, since their fields resolve in the part's own columns, and a
-    keyword finds nothing in a null)."""
+    null in its rows; its rules never read it: their fields resolve in the part's own columns, their keywords
+    search its own text columns)."""
     stacks: dict[tuple, list[pl.DataFrame]] = {}
     for key, frame in items:
         same = stacks.setdefault((key, tuple(frame.columns)), [])
@@ -469,7 +471,8 @@ def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> list[tuple[pl
             parts.append(_Part(key, schema, start, start + frame.height))
             start += frame.height
         frames = [frame for _, frame, _ in members]
-        out.append((pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0], parts))
+        # one chunk per column: a select over columns of hundreds of chunks aligns them at each call
+        out.append((pl.concat(frames, how="diagonal", rechunk=True) if len(frames) > 1 else frames[0], parts))
     return out
 
 

@@ -5,14 +5,15 @@ From a rule's tree (``soc.sigma.ir``) we derive a necessary condition made of li
 A string test (exact, prefix, suffix, contains, glob) requires its literal text, a regex the longest plain
 text of its top-level sequence (``regex_literal``); ``and`` requires all of its children's conditions (so the
 candidates are the intersection), ``or`` requires one of them (the union, or no condition if one child has
-none); ``not``, regexes without such text, keywords, numbers, ``exists``/``null``, CIDR and field references
-give none. A keyword (``field`` None) requires its text in one of the text columns: all of them are searched
-at once, joined by a separator no text contains. A rule without any condition runs on every row.
+none); ``not``, regexes without such text, numbers, ``exists``/``null``, CIDR and field references give none.
+A keyword (``field`` None) requires its text in one of the text columns. A rule without any condition runs on
+every row.
 
-Per frame, every text column that a literal test reads is lower-cased once and searched once for all the
-literals of all rules at the same time (one Aho-Corasick automaton, Polars ``str.extract_many``). Matching
-the lower-cased column exactly is what the backend's case-insensitive tests do, so the candidate rows are a
-superset of the rows a rule matches: the alerts are the same with and without the prefilter.
+Per frame, every text column that a literal test reads is lower-cased once, and all of them are searched once
+for all the literals of all rules at the same time (one Aho-Corasick automaton, Polars ``str.extract_many``,
+over the columns stacked). Matching the lower-cased column exactly is what the backend's case-insensitive tests
+do, so the candidate rows are a superset of the rows a rule matches: the alerts are the same with and without
+the prefilter.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ Cond = list  # ["lit", field, [texts]] | ["and", [conds]] | ["or", [conds]]
 Rows = np.ndarray | None  # sorted row numbers; None: every row
 MIN_LITERAL = 3  # characters of an ASCII text (a non-ASCII character is rare enough on its own)
 SAMPLE = 1000  # rows sampled to find the weak literal groups
+SAMPLE_FROM = 20 * SAMPLE  # rows of a frame from which the weak groups are looked for (a smaller one: all searched)
+KEYWORDS = "\x00keywords"  # the column of a keyword's literal test: it is searched for in every text column
 WEAK = 0.3  # a group found in more of the sampled rows than this is not searched for
-KEYWORDS = "\x00keywords"  # the column a keyword's literal is searched in: every text column, joined by
-SEPARATOR = "\x00"  # (a text never contains it, so a match is within one column)
 
 
 def necessary(node: Node) -> Cond | None:
@@ -44,13 +45,9 @@ def necessary(node: Node) -> Cond | None:
         texts = [literal(kind, v, cased) for v in values]
         if not all(t and (len(t) >= MIN_LITERAL or not t.isascii()) for t in texts):
             return None  # a very short text is in most rows: searching for it costs more than it saves
-        if field is None and any(SEPARATOR in t for t in texts):
-            return None
         return ["lit", field, sorted(set(texts))]
     if op == "re":
         text = regex_literal(node[2], "i" in node[3])
-        if node[1] is None and text and SEPARATOR in text:
-            return None
         return ["lit", node[1], [text]] if text and len(text) >= MIN_LITERAL else None  # ASCII only
     if op == "and":
         kids = [c for c in map(necessary, node[1]) if c is not None]
@@ -173,74 +170,99 @@ class Literals:
             self.groups.append(key)
         return ["group", number]
 
-    def patterns(self, active: list[int]) -> dict[str, list[str]]:
-        """Column -> every text the ``active`` groups search in it."""
-        out: dict[str, set[str]] = {}
-        for g in active:
-            column, texts = self.groups[g]
-            out.setdefault(column, set()).update(texts)
-        return {c: sorted(t) for c, t in out.items()}
-
-    def lowered(self, frame: pl.DataFrame, active: list[int]) -> pl.DataFrame:
-        """The lower-cased copies of the columns the ``active`` groups search (the backend reuses them)."""
+    def search(self, frame: pl.DataFrame, active: list[int], keywords: bool = True
+               ) -> tuple[pl.DataFrame, dict[int, np.ndarray]]:
+        """The lower-cased copies of the columns the ``active`` groups search (the backend reuses them), and
+        the sorted rows of each group searched (a weak one, or a keyword's without ``keywords``, is left out:
+        no condition). The values of every column searched (keywords: of every text column) are searched in one
+        automaton pass, stacked without their nulls."""
         from soc.sigma.backend import LOWER, text, text_columns
 
-        columns = sorted({self.groups[g][0] for g in active})
-        schema = frame.schema if columns else {}
-        exprs = [text(c, schema[c]).str.to_lowercase().alias(LOWER + c) for c in columns if c != KEYWORDS]
-        words = text_columns(schema) if KEYWORDS in columns else []
-        if words:
-            exprs.append(pl.concat_str([text(c, schema[c]) for c in words], separator=SEPARATOR, ignore_nulls=True)
-                         .str.to_lowercase().alias(LOWER + KEYWORDS))
-        return frame.select(exprs).rechunk() if exprs else pl.DataFrame(height=frame.height)
+        n = frame.height
+        if not keywords:
+            active = [g for g in active if self.groups[g][0] != KEYWORDS]
+        named = {self.groups[g][0] for g in active}
+        schema = frame.schema
+        columns = sorted(named - {KEYWORDS})
+        searched = frame.select([text(c, schema[c]).str.to_lowercase().alias(LOWER + c) for c in columns])
+        words = text_columns(schema) if KEYWORDS in named else []
+        others = [c for c in words if c not in named]
+        series = [searched.get_column(LOWER + c) for c in columns] + [frame.get_column(c) for c in others]
+        values, where, kept = [], [], []
+        for k, s in enumerate(series):
+            present = len(s) - s.null_count()
+            if not present:
+                continue
+            if present < len(s):
+                mask = s.is_not_null()
+                s, rows = s.filter(mask), np.flatnonzero(mask.to_numpy())
+            else:
+                rows = np.arange(n, dtype=np.int64)
+            values.append(s if k < len(columns) else _text(s).str.to_lowercase())
+            where.append(rows)
+            kept.append(np.full(len(rows), k, dtype=np.int64))
+        if not values:
+            return searched, {g: _EMPTY for g in active}
+        stacked = pl.concat(values, rechunk=True)
+        row, column = np.concatenate(where), np.concatenate(kept)
+        word = set(words)
+        is_word = np.array([c in word for c in columns + others])
+        if n >= SAMPLE_FROM:  # the weak groups, found in a sample of the rows, are not searched for
+            sample = np.zeros(n, dtype=bool)
+            sample[np.linspace(0, n - 1, SAMPLE).astype(np.int64)] = True
+            pick = sample[row]
+            found = self._find(stacked.filter(pl.Series(pick)), column[pick], row[pick], n, columns, active, is_word)
+            active = [g for g in active if len(found[g]) <= WEAK * SAMPLE]
+        return searched, self._find(stacked, column, row, n, columns, active, is_word)
 
-    def group_rows(self, lowered: pl.DataFrame, active: list[int]) -> dict[int, np.ndarray]:
-        """The sorted rows of every group in ``active``: one automaton pass per column over the texts of its
-        groups."""
-        from soc.sigma.backend import LOWER
-
-        n = lowered.height
-        members: dict[str, dict[str, list[int]]] = {}
+    def _find(self, stacked: pl.Series, column: np.ndarray, row: np.ndarray, n: int, columns: list[str],
+              active: list[int], is_word: np.ndarray) -> dict[int, np.ndarray]:
+        """The rows of the ``active`` groups among the ``stacked`` values (of ``column`` numbers, at ``row``s of
+        a frame of ``n``): a match of a text counts for a group that searches it in that column (a keyword's: in
+        any text column)."""
+        index = {c: k for k, c in enumerate(columns)}
+        anywhere = len(is_word)  # the column number of the keywords' texts
+        texts: dict[str, int] = {}
+        keys, owners = [], []
         for g in active:
-            column, texts = self.groups[g]
-            for t in texts:
-                members.setdefault(column, {}).setdefault(t, []).append(g)
-        keys = []
-        for column, by_text in members.items():
-            if LOWER + column not in lowered.columns:  # keywords in a frame without text columns
-                continue
-            pats = sorted(by_text)
-            sizes = np.array([len(by_text[t]) for t in pats], dtype=np.int64)
-            pointers = np.concatenate([[0], np.cumsum(sizes)])
-            groups = np.array([g for t in pats for g in by_text[t]], dtype=np.int64)
-            found = lowered.get_column(LOWER + column).str.extract_many(pats, overlapping=True)
-            counts = found.list.len().fill_null(0).to_numpy()
-            texts = found.explode().drop_nulls()  # an empty list explodes to one null: dropped with the nulls
-            if not len(texts):
-                continue
-            pattern = texts.cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
-            rows = np.repeat(np.arange(n, dtype=np.int64), counts)
-            sizes = pointers[pattern + 1] - pointers[pattern]
-            if sizes.max() == 1:
-                keys.append(groups[pointers[pattern]] * n + rows)
-            else:  # a text shared by several groups: one (group, row) pair each
-                starts = np.repeat(pointers[pattern], sizes)
-                within = np.arange(len(starts)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-                keys.append(groups[starts + within] * n + np.repeat(rows, sizes))
-        pairs = sorted_unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
-        group, rows = np.divmod(pairs, max(n, 1))
-        bounds = np.searchsorted(group, np.asarray(active, dtype=np.int64), side="left")
-        ends = np.searchsorted(group, np.asarray(active, dtype=np.int64), side="right")
-        return {g: rows[b:e] for g, b, e in zip(active, bounds.tolist(), ends.tolist(), strict=True)}
+            name, ts = self.groups[g]
+            k = anywhere if name == KEYWORDS else index[name]
+            for t in ts:
+                keys.append((k, texts.setdefault(t, len(texts))))
+                owners.append(g)
+        out = {g: _EMPTY for g in active}
+        if not texts:
+            return out
+        pats = list(texts)  # pattern number -> text
+        key = np.array([k * len(pats) + p for k, p in keys], dtype=np.int64)
+        order = np.argsort(key, kind="stable")
+        key, owner = key[order], np.array(owners, dtype=np.int64)[order]
+        hits = pl.DataFrame({"m": stacked.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
+            .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
+        if not hits.height:
+            return out
+        found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
+        at = hits.get_column("i").to_numpy().astype(np.int64)
+        column, row = column[at], row[at]
+        pairs = []
+        for k in (column, np.where(is_word[column], anywhere, -1)):  # its own column's groups, the keywords'
+            want = k * len(pats) + found
+            pos = np.minimum(np.searchsorted(key, want), len(key) - 1)
+            hit = key[pos] == want
+            first, want, at = pos[hit], want[hit], row[hit]
+            sizes = np.searchsorted(key, want, side="right") - first  # a text of several groups: a pair each
+            starts = np.repeat(first, sizes) + np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            pairs.append(owner[starts] * n + np.repeat(at, sizes))
+        if not pairs:
+            return out
+        group, rows = np.divmod(sorted_unique(np.concatenate(pairs)), n)
+        wanted = np.asarray(active, dtype=np.int64)
+        lo, hi = np.searchsorted(group, wanted), np.searchsorted(group, wanted, side="right")
+        return {g: rows[a:b] for g, a, b in zip(active, lo.tolist(), hi.tolist(), strict=True)}
 
-    def strong(self, lowered: pl.DataFrame, active: list[int]) -> list[int]:
-        """The ``active`` groups worth searching for: those in at most ``WEAK`` of a sample of the rows."""
-        n = lowered.height
-        if n < 2 * SAMPLE:
-            return active
-        sample = lowered.gather(np.linspace(0, n - 1, SAMPLE).astype(np.int64))
-        found = self.group_rows(sample, active)
-        return [g for g in active if len(found[g]) <= WEAK * SAMPLE]
+
+def _text(column: pl.Series) -> pl.Series:
+    return column if column.dtype == pl.String else column.cast(pl.String)
 
 
 def used_groups(cond: Cond | None, into: set[int]) -> None:

@@ -1,0 +1,91 @@
+"""Small frames of many keys evaluated together (``Hunter.feed``): the same alerts as each frame alone, and a
+rule's expression built only when the literals it requires are in the frame."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from soc.sigma.hunt import Hunter
+from soc.sigma.loader import RuleSet, compile_rule
+from soc.sigma.mapping import Target
+
+MAPPED = {"Message": "message"}  # Sigma's Message is our message where a frame has it
+
+
+def rule(number: int, detection: str, targets: list[Target]):
+    sigma = pytest.importorskip("sigma.rule")
+    doc = f"""
+title: rule {number}
+id: 5b1b8a52-1f43-4a43-9d57-8a9d7d0e3a{number:02d}
+logsource: {{product: linux, service: auth}}
+detection:
+{detection}
+level: low
+"""
+    got = compile_rule(sigma.SigmaRule.from_yaml(doc), "t.yml")
+    got.targets = targets
+    return got
+
+
+def ruleset() -> RuleSet:
+    every = [Target("auth", "*", MAPPED)]
+    return RuleSet([
+        rule(1, "    a: {Message|contains: 'failed'}\n    condition: a", every),
+        rule(2, "    a: {Message|contains: 'failed'}\n    b: {User: null}\n    condition: a and b", every),
+        rule(3, "    a: {Message|contains: 'failed'}\n    b: {User|exists: true}\n    condition: a and not b", every),
+        rule(4, "    keywords: ['SECRET']\n    condition: keywords", every),
+        rule(5, "    a: {Port: 22}\n    condition: a", every),
+        rule(6, "    a: {Port|gt: 1000}\n    condition: a", every),
+        rule(7, "    a: {Message|endswith: 'denied'}\n    condition: a", [Target("auth", "b", MAPPED)]),
+        rule(8, "    a: {Message|contains: 'failed'}\n    b: {User: '*'}\n    condition: a and not b", every),
+    ], [])
+
+
+def frames() -> list[tuple[tuple[str, str], pl.DataFrame]]:
+    """Keys whose columns differ: Message mapped or not, User there or not, Port a number or a text."""
+    a = pl.DataFrame({"message": ["login failed", "ok", "failed SECRET", None], "User": ["x", None, "y", "z"],
+                      "Port": [22, 2222, 23, None]})
+    b = pl.DataFrame({"Message": ["FAILED", "access denied", "nothing secret"], "Port": ["22", " 22", "4000"]})
+    c = pl.DataFrame({"message": ["failed again"], "other": ["a secret"]})
+    out = []
+    for key, frame in ((("auth", "a"), a), (("auth", "b"), b), (("auth", "c"), c)):
+        frame = frame.with_columns(pl.lit(key[1]).alias("event.dataset"), pl.int_range(pl.len()).alias("log.offset"))
+        out += [(key, frame[: frame.height // 2]), (key, frame[frame.height // 2:])]
+    return out
+
+
+def hits(found: pl.DataFrame) -> set[tuple]:
+    return set(found.select("rule.name", "event.dataset", "log.offset").iter_rows())
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_frames_of_many_keys_evaluated_together_give_the_alerts_of_each_alone(prefilter):
+    alone = Hunter(ruleset(), prefilter)
+    each = set().union(*(hits(alone.evaluate(key, frame)) for key, frame in frames()))
+    hunter = Hunter(ruleset(), prefilter)
+    for key, frame in frames():
+        hunter.feed(key, frame)
+    assert hunter.events == 0  # all wait: they are small
+    together = hits(hunter.matches())
+    assert hunter.events == 8 and not hunter.failures
+    assert together == each
+    assert together == {
+        ("rule 1", "a", 0), ("rule 1", "a", 2), ("rule 1", "b", 0), ("rule 1", "c", 0),
+        ("rule 2", "b", 0), ("rule 2", "c", 0),  # no User column: null
+        ("rule 3", "b", 0), ("rule 3", "c", 0),
+        ("rule 4", "a", 2), ("rule 4", "b", 2), ("rule 4", "c", 0),  # keywords: any text column of its own
+        ("rule 5", "a", 0), ("rule 5", "b", 0), ("rule 5", "b", 1),  # a number, or its text
+        ("rule 6", "a", 1), ("rule 6", "b", 2),
+        ("rule 7", "b", 1),  # routed to b only
+        ("rule 8", "b", 0), ("rule 8", "c", 0),
+    }
+
+
+def test_a_rule_is_built_only_where_its_literals_are():
+    hunter = Hunter(ruleset())
+    hunter.evaluate(("auth", "b"), pl.DataFrame({"Message": ["all good"], "Port": ["80"]}))
+    built = {hunter.ruleset.rules[memo[0]].title for memo in hunter._exprs}
+    assert built == {"rule 5", "rule 6"}  # no literal to require: they run on every row
+    hunter.evaluate(("auth", "b"), pl.DataFrame({"Message": ["was denied"], "Port": ["80"]}))
+    assert {hunter.ruleset.rules[memo[0]].title for memo in hunter._exprs} == {"rule 5", "rule 6", "rule 7"}
