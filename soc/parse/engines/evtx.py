@@ -38,6 +38,7 @@ import contextlib
 import copy
 import io
 import json
+import operator
 import os
 import pickle
 import re
@@ -186,7 +187,7 @@ class EvtxEngine(RecordEngine):
     def _read_files(self, paths: list[str]) -> tuple[list[Batch], list[np.ndarray], list[ParseResult], list[str]]:
         """The records of a batch's files (``_file``), each record's file (an index into ``paths``), their
         dead letters, and the files whose reading failed (left to the caller)."""
-        batches: list[Batch] = []
+        rows: list[dict] = []
         where: list[np.ndarray] = []
         extra: list[ParseResult] = []
         left: list[str] = []
@@ -196,9 +197,11 @@ class EvtxEngine(RecordEngine):
             except Exception:  # noqa: BLE001 - read again alone by the caller, which reports why
                 left.append(path)
                 continue
-            where += [np.full(len(b[0]), i, np.int64) for b in got]
-            batches += got
+            where.append(np.full(len(got), i, np.int64))
+            rows += got
             extra += dead
+        # the records of every file made Arrow arrays at once (a conversion a file cost ~30 us)
+        batches = [_arrays(pa.array(rows[a: a + MANY_STEP], RECORD)) for a in range(0, len(rows), MANY_STEP)]
         return batches, where, extra, left
 
     def _many(self, paths: list[str], batches: list[Batch], where: list[np.ndarray], extra: list[ParseResult],
@@ -218,18 +221,19 @@ class EvtxEngine(RecordEngine):
         finally:
             self.paths, self.name = [self.ctx.path], self.ctx.path
 
-    def _file(self, path: str) -> tuple[list[Batch], list[ParseResult]]:
-        """One small file of ``read_many``: its records' batches (not typed yet) and its dead letters (the
-        file refused by the package, records its chunk headers announce but the package did not return,
-        slots that are no chunk), as ``read`` gives them."""
+    def _file(self, path: str) -> tuple[list[dict], list[ParseResult]]:
+        """One small file of ``read_many``: its records as the package's dicts (not converted yet) and its
+        dead letters (the file refused by the package, records its chunk headers announce but the package
+        did not return, slots that are no chunk), as ``read`` gives them."""
         self.name = path
         with open(path, "rb") as fh:
             chunks = chunk_ranges(fh)
             reading = Reading(path, self.batch_size)
-            got = list(reading)
+            got = reading.rows()
             if reading.error is not None:
                 return [], [self._unreadable(fh, reading.error)]
-            dead = [*self._tail(fh, chunks, [b[1] for b in got], reading.problems), *self._bad_slots(fh, chunks)]
+            ids = np.fromiter(map(_RECORD_ID, got), np.int64, len(got))
+            dead = [*self._tail(fh, chunks, [ids], reading.problems), *self._bad_slots(fh, chunks)]
         return got, dead
 
     def _records(self, source, target, chunks: list[tuple[int, int, int]]) -> Iterator[ParseResult]:
@@ -495,6 +499,14 @@ RECORD = pa.struct([("data", pa.large_string()), ("event_record_id", pa.int64())
 Batch = tuple[pa.LargeStringArray, np.ndarray, pa.StringArray]  # JSON texts, record ids, timestamps
 
 
+MANY_STEP = 8192  # records of small files made one Arrow array (``EvtxEngine._read_files``)
+_RECORD_ID = operator.itemgetter("event_record_id")
+
+
+def _arrays(joined: pa.StructArray) -> Batch:
+    return joined.field(0), joined.field(1).to_numpy(), joined.field(2)
+
+
 def take(records, size: int) -> Batch | None:
     """Up to ``size`` records as (JSON texts, record ids, timestamps), None at the end: ``READ_STEP`` at a
     time (``islice``: no Python statement per record) made Arrow arrays by pyarrow's converter (a third of
@@ -510,8 +522,7 @@ def take(records, size: int) -> Batch | None:
         del rows
     if not parts:
         return None
-    joined = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
-    return joined.field(0), joined.field(1).to_numpy(), joined.field(2)
+    return _arrays(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
 
 
 def _batches(records, size: int) -> Iterator[Batch]:
@@ -538,6 +549,16 @@ class Reading:
         self.error: str | None = None
 
     def __iter__(self) -> Iterator[Batch]:
+        return self._read(self._batches)
+
+    def _batches(self, records) -> Iterator[Batch]:
+        return read_ahead(records, self.size) if self.ahead else _batches(records, self.size)
+
+    def rows(self) -> list[dict]:
+        """Every record as the package's dict (a small file's: converted to Arrow with others, ``read_many``)."""
+        return list(self._read(list))
+
+    def _read(self, consume) -> Iterator:
         import evtx
 
         with warnings.catch_warnings(record=True) as caught:
@@ -550,7 +571,7 @@ class Reading:
                 except (OSError, RuntimeError, ValueError) as exc:
                     self.error = f"not a readable EVTX file: {exc}"
                     return
-                yield from read_ahead(records, self.size) if self.ahead else _batches(records, self.size)
+                yield from consume(records)
             finally:
                 self.problems = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
 
