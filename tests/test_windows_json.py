@@ -61,7 +61,7 @@ def _winlogbeat() -> str:
     ])
 
 
-def _both(spec: str, text: str, monkeypatch):
+def _both(spec: str, text: str, monkeypatch, zone: str = "Asia/Ho_Chi_Minh"):
     walked = []
     real = WindowsJsonEngine._kernels
 
@@ -71,9 +71,9 @@ def _both(spec: str, text: str, monkeypatch):
         return got
 
     monkeypatch.setattr(WindowsJsonEngine, "_kernels", spy)
-    new = parse_text(spec, text)
+    new = parse_text(spec, text, zone=zone)
     monkeypatch.setattr(WindowsJsonEngine, "_kernels", lambda self, lines: None)
-    old = parse_text(spec, text)
+    old = parse_text(spec, text, zone=zone)
     return new, old, walked
 
 
@@ -109,3 +109,22 @@ def test_data_fields_keep_the_order_they_come_in(monkeypatch):
     assert frame.columns[-4:] == ["B", "A", "C", "D"]
     assert frame.select("B", "A", "C", "D").rows() == [("1", "2", None, None), (None, "4", "3", None),
                                                        ("5", None, None, None)]
+
+
+@pytest.mark.parametrize("times", [["2024-03-01 10:00:00", "2024-10-27 02:30:00"], ["2024-03-31 02:30:00"],
+                                   ["2024-02-29 23:59:59", "2024-03-01T10:00:00"], ["2024-02-30 10:00:00"]])
+def test_event_times_read_by_the_kernel_are_the_rules(times, monkeypatch):
+    """NXLog's zone-less EventTime in a zone with DST (a time in its spring gap is null: dead-lettered)."""
+    text = "".join(json.dumps({**NX, "EventID": 4624, "Channel": "Security", "EventTime": t}) + "\n" for t in times)
+    new, old, walked = _both("nxlog_windows", text, monkeypatch, zone="Europe/Paris")
+    assert walked == [True]
+    _same(new, old)
+
+
+def test_winlogbeat_time_created_read_by_the_kernel_is_the_rules(monkeypatch):
+    text = "".join(line for line in _winlogbeat().replace('"time_created": "2024-03-01T03:00:01Z", ', "")
+                   .replace('"event_id"', '"time_created": "2024-03-01T03:00:01.1234567Z", "event_id"')
+                   .splitlines(keepends=True) if "time_created" in line)  # every record has one
+    new, old, walked = _both("winlogbeat", text, monkeypatch)
+    assert walked == [True]
+    _same(new, old)

@@ -23,6 +23,7 @@ from soc.parse.evtx_kernel import (
     PLAIN,
     QUOTE,
     RBRACKET,
+    _dd,
     _first,
     _member,
     _next,
@@ -31,6 +32,7 @@ from soc.parse.evtx_kernel import (
     _value,
     _ws,
 )
+from soc.parse.fasttime import _days_from_civil
 from soc.parse.json_kernel import (
     FNV_OFFSET,
     MAX_INT_DIGITS,
@@ -246,3 +248,37 @@ def walk_all(buf, starts, ends, out, ss, se, err, root_data: bool, t: PathTable)
         cap = cap * 2 if stop == a else (n - stop) * 24 + 1024
         a = stop
     return np.concatenate(parts) if len(parts) != 1 else (parts[0] if parts else np.zeros((0, 7), np.int64))
+
+
+@njit(cache=True)
+def wall_times(buf, starts, ends):
+    """Microseconds since the epoch of the spans ``buf[starts[r]:ends[r]]`` read as ``YYYY-MM-DD HH:MM:SS``
+    wall-clock times (NXLog's ``EventTime``, zone-less), and whether each is exactly that, with a real date
+    and a time without leap second; anything else (absent, escaped, another form) is not taken, and the
+    spec's ISO 8601 rule reads the text."""
+    n = starts.size
+    out = np.zeros(n, np.int64)
+    ok = np.zeros(n, np.bool_)
+    la = buf.size
+    for r in range(n):
+        a, b = starts[r], ends[r]
+        if a < 0 or a >= la or b - a != 19 or buf[a + 4] != 45 or buf[a + 7] != 45 or buf[a + 10] != 32 \
+                or buf[a + 13] != 58 or buf[a + 16] != 58:
+            continue
+        hi, lo = _dd(buf, a), _dd(buf, a + 2)
+        month, day = _dd(buf, a + 5), _dd(buf, a + 8)
+        hh, mm, ss = _dd(buf, a + 11), _dd(buf, a + 14), _dd(buf, a + 17)
+        if hi < 0 or lo < 0 or month < 1 or month > 12 or day < 1 or hh < 0 or hh > 23 or mm < 0 or mm > 59 \
+                or ss < 0 or ss > 59:
+            continue
+        year = hi * 100 + lo
+        dim = 31
+        if month == 2:
+            dim = 29 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 28
+        elif month == 4 or month == 6 or month == 9 or month == 11:
+            dim = 30
+        if day > dim:
+            continue
+        out[r] = (_days_from_civil(year, month, day) * 86400 + hh * 3600 + mm * 60 + ss) * 1_000_000
+        ok[r] = True
+    return out, ok

@@ -30,6 +30,7 @@ from soc.parse.engines.base import Engine, merge
 from soc.parse.engines.evtx import SEP, _strings, text_of
 from soc.parse.windows import mapping_of
 from soc.schema.families import split_addresses
+from soc.schema.time import UTC, localize_series
 
 # System raw name -> path, per layout
 WINLOGBEAT = {
@@ -143,8 +144,12 @@ class WindowsJsonEngine(Engine):
                 break
             size *= 4
         names = [bytes(buf[fields[f, 1]: fields[f, 2]]).decode() for f in name_rows]
+        time = list(system).index("System.TimeCreated")
+        a, b = ss[time, order], se[time, order]
+        us, ok = (W.wall_times if self.layout == "nxlog" else E.utc_times)(buf, a, b)
         return Walk(extra, names, order, starts, columns, col_starts, cell_starts,
-                    E.views(buf, extra, ss[:, order].ravel(), se[:, order].ravel()), E.views(buf, extra, cs, ce))
+                    E.views(buf, extra, ss[:, order].ravel(), se[:, order].ravel()), E.views(buf, extra, cs, ce),
+                    us if ok.all() else None)
 
     def _walked(self, lines: LineBatch, w: Walk) -> list[ParseResult] | None:
         """The chunk's records as the walker found them (``windows_json_kernel``), the System fields typed
@@ -164,7 +169,7 @@ class WindowsJsonEngine(Engine):
             return None
         take = pl.Series(order, dtype=pl.UInt32)
         origin = {k: v.gather(take) for k, v in lines.origin().items()}
-        base, base_reason = self.mapping.base(raw, self.ctx, origin)
+        base, base_reason = self.mapping.base(raw, self.ctx, origin, self._times(w.times))
         cells = _strings(w.cells, data_buf, extra_buf)
         base_bad = set_rows(base_reason)
         base_bad = np.zeros(m, np.bool_) if base_bad is None else base_bad
@@ -201,6 +206,18 @@ class WindowsJsonEngine(Engine):
             parts.append(ParseResult({key: frame.filter(~bad)},
                                      lines.take(rows).dead(np.ones(rows.size, np.bool_), reason.filter(bad)), size))
         return parts
+
+    def _times(self, us: np.ndarray | None) -> dict[str, pl.Series] | None:
+        """``System.TimeCreated`` as the spec's ISO 8601 rule types it, from the kernel's reading of every
+        record (NXLog: wall-clock time in the rule's zone; Winlogbeat: UTC), for ``WindowsMapping.base``."""
+        if us is None:
+            return None
+        if self.layout == "winlogbeat":
+            return {"System.TimeCreated": pl.Series("System.TimeCreated", us).cast(UTC)}
+        zone = next((r.zone for r in self.mapping.default.rules if r.source == "System.TimeCreated"), None)
+        naive = pl.Series("System.TimeCreated", us).cast(pl.Datetime("us"))
+        times = localize_series(naive, zone or self.ctx.zone)
+        return None if times.null_count() else {"System.TimeCreated": times}  # a DST gap: the rule says why
 
     def _addresses(self, channel: str | None, event_id: str | None) -> bool:
         """Whether the ``windows.events`` entry of a group sets an address (``event`` types it after the
@@ -286,6 +303,7 @@ class Walk(NamedTuple):
     cell_starts: np.ndarray
     system: tuple[np.ndarray, np.ndarray]
     cells: tuple[np.ndarray, np.ndarray]
+    times: np.ndarray | None  # System.TimeCreated of every record (microseconds), if the kernel read them all
 
 
 # per layout: System raw name -> path, objects whose members are fields, names that are not fields, and
