@@ -468,7 +468,7 @@ class EvtxEngine(RecordEngine):
     def _missing(self, target, chunks: list[tuple[int, int, int]], seen: list[np.ndarray],
                  problems: list[str]) -> pl.DataFrame:
         """Dead letters of the records the chunk headers announce but the parser did not return."""
-        if not chunks:
+        if not chunks or _complete(chunks, seen):
             return empty_dead()
         got = np.unique(np.concatenate(seen)) if seen else np.zeros(0, np.int64)
         spans = np.array(chunks, np.int64).reshape(-1, 3)
@@ -1129,6 +1129,16 @@ def bad_slots(target, chunks: list[tuple[int, int, int]] | None = None) -> list[
         gap = f"; records {ids[0]}..{ids[-1]} are missing between the chunks around it" if ids else ""
         out.append((offset, f"chunk at byte {offset} {what}{gap}: its records cannot be read", raw, ids))
     return out
+
+
+def _complete(chunks: list[tuple[int, int, int]], seen: list[np.ndarray]) -> bool:
+    """Whether the package returned exactly the records the chunk headers announce, in their order (most
+    files: two NumPy calls rather than the ten of the search for missing ones, ~30 us a small file)."""
+    if len(seen) != 1 or seen[0].size != sum(last - first + 1 for _, first, last in chunks):
+        return False
+    want = np.concatenate([np.arange(first, last + 1) for _, first, last in chunks]) if len(chunks) > 1 else \
+        np.arange(chunks[0][1], chunks[0][2] + 1)
+    return bool(np.array_equal(seen[0], want))
 
 
 def _reason(first: int, last: int, offset: int, size: int, problems: list[str]) -> str:
