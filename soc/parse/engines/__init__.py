@@ -22,6 +22,7 @@ ENGINES: dict[str, str] = {
     "zeek_json": "soc.parse.engines.zeek:ZeekJsonEngine",
     "regex": "soc.parse.engines.regex:RegexEngine",
 }
+RECORD_ENGINES = frozenset({"evtx"})  # those whose class is a RecordEngine: told without importing every engine
 
 
 def engine_class(name: str) -> type[Engine]:
@@ -32,4 +33,4 @@ def engine_class(name: str) -> type[Engine]:
     return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["ENGINES", "Engine", "engine_class"]
+__all__ = ["ENGINES", "RECORD_ENGINES", "Engine", "engine_class"]
