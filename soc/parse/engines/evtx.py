@@ -152,12 +152,18 @@ class EvtxEngine(RecordEngine):
     def small(cls, spec, path: str) -> int | None:
         """The records announced by the chunk headers of the plain file at ``path`` if it is read with
         its neighbours (``read_many``): fewer than ``2 * MIN_PIECE`` and fewer than a batch (a file that
-        would be cut in pieces keeps that way); else None."""
+        would be cut in pieces keeps that way); else None, told from the first chunk headers of a large file."""
+        limit = min(2 * MIN_PIECE, int(spec.options.get("batch", 50_000)))
+        total = 0
         try:
-            total = sum(last - first + 1 for _, first, last in chunk_ranges(path))
+            with open(path, "rb") as fh:
+                for _, first, last in _chunks(fh):
+                    total += last - first + 1
+                    if total >= limit:
+                        return None
         except OSError:
             return None
-        return total if total < min(2 * MIN_PIECE, int(spec.options.get("batch", 50_000))) else None
+        return total
 
     def read_many(self, files: list[tuple[str, int]]) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
         """Small plain EVTX files (``files``: path and records, as ``small`` gave them) read as few batches:
@@ -1080,7 +1086,11 @@ def chunk_ranges(target) -> list[tuple[int, int, int]]:
     if isinstance(target, str):
         with open(target, "rb") as fh:
             return chunk_ranges(fh)
-    out = []
+    return list(_chunks(target))
+
+
+def _chunks(target) -> Iterator[tuple[int, int, int]]:
+    """``chunk_ranges`` one chunk at a time (of an open file)."""
     size = _size(target)
     offset = HEADER_SIZE
     while offset + 40 <= size:
@@ -1088,9 +1098,8 @@ def chunk_ranges(target) -> list[tuple[int, int, int]]:
         if head[:8] == CHUNK_MAGIC:
             first, last = struct.unpack_from("<QQ", head, 24)
             if first <= last and last - first < MAX_RECORDS_PER_CHUNK:
-                out.append((offset, first, last))
+                yield offset, first, last
         offset += CHUNK_SIZE
-    return out
 
 
 def bad_slots(target, chunks: list[tuple[int, int, int]] | None = None) -> list[tuple[int, str, bytes, range]]:
