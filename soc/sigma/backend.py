@@ -24,6 +24,8 @@ NUMERIC = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32
            pl.Float64)
 
 Resolver = Callable[[str], str | None]
+SEPARATOR = "\x00"  # between the text columns a keyword searches, joined (``Builder._keyword``)
+AFFIXES = 4  # prefix/suffix tests of more values than this compare slices by length (``Builder._str``)
 FALSE = pl.lit(False)
 TRUE = pl.lit(True)
 
@@ -81,15 +83,24 @@ class Builder:
             cols = text_columns(self.schema) if self.words is None else self.words
             if not cols:
                 return FALSE
-            if op == "str" and node[2] == "contains" and not node[4] and all(v.isascii() for v in node[3]):
-                # the usual keyword: one case-insensitive automaton pass per column, no lower-cased copies
-                return pl.any_horizontal([text(c, self.schema[c]).str.contains_any(node[3], ascii_case_insensitive=True)
-                                          .fill_null(FALSE) for c in cols])
+            if op == "str" and node[2] == "contains" and not any(SEPARATOR in v for v in node[3]):
+                return self._keyword(node[3], node[4], cols)
             return pl.any_horizontal([self._leaf([op, c, *node[2:]], c) for c in cols])
         column = self.resolve(node[1])
         if column is None or column not in self.schema:
             return TRUE if op == "null" or (op == "exists" and not node[2]) else FALSE
         return self._leaf(node, column)
+
+    def _keyword(self, values: list[str], cased: bool, cols: list[str]) -> pl.Expr:
+        """A keyword's ``contains`` test: a text in one of the columns is a text in them joined by a separator it
+        does not hold, so one automaton pass over the joined text, not one per column."""
+        joined = pl.concat_str([text(c, self.schema[c]) for c in cols], separator=SEPARATOR, ignore_nulls=True)
+        if not cased and all(v.isascii() for v in values):  # the usual keyword: no lower-cased copy
+            return joined.str.contains_any(values, ascii_case_insensitive=True).fill_null(FALSE)
+        if not cased:
+            joined, values = joined.str.to_lowercase(), [v.lower() for v in values]
+        test = joined.str.contains(values[0], literal=True) if len(values) == 1 else joined.str.contains_any(values)
+        return test.fill_null(FALSE)
 
     def _leaf(self, node: Node, column: str) -> pl.Expr:
         return getattr(self, "_" + node[0])(node, column).fill_null(FALSE)
@@ -107,6 +118,14 @@ class Builder:
             if len(values) == 1:
                 return col.str.contains(values[0], literal=True)
             return col.str.contains_any(values)
+        if kind in ("prefix", "suffix") and len(values) > AFFIXES:
+            # many values: per length, the column's first (last) characters among those values, one test
+            # per length instead of one per value (a shorter text is sliced whole: it equals none of them)
+            by_length: dict[int, list[str]] = {}
+            for v in values:
+                by_length.setdefault(len(v), []).append(v)
+            return pl.any_horizontal([(col.str.slice(0, n) if kind == "prefix" else col.str.slice(-n)).is_in(vs)
+                                      for n, vs in sorted(by_length.items())])
         if kind == "prefix":
             return pl.any_horizontal([col.str.starts_with(v) for v in values])
         if kind == "suffix":
