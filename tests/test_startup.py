@@ -25,3 +25,55 @@ def test_a_run_imports_the_engine_of_its_input_only():
     imported = {name.rsplit(".", 1)[1] for name in engines}
     assert {"words", "evtx"} <= imported  # its engine, and the record engines (their read-ahead)
     assert not imported & {"cef", "kv", "syslog", "zeek", "w3c", "json", "windows_json"}
+
+
+def test_yaml_content_is_read_from_its_json_copy_while_the_file_is_the_same(tmp_path, monkeypatch):
+    import stat
+
+    from soc import content, safe_yaml
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(content, "_docs", None)
+    shipped = [p for folder in ("parsers", "detectors", "rules/pipeline")
+               for p in sorted((ROOT / folder).glob("*.yml"))]
+    for path in shipped:
+        assert content.read_yaml(path) == safe_yaml.load(path.read_text(encoding="utf-8"))
+    content._save_yaml_docs()
+    (saved,) = (tmp_path / "cache").glob("yaml-docs-*.json")
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    monkeypatch.setattr(content, "_docs", None)  # another run: reads the copies, not the YAML
+    calls = []
+    real = safe_yaml.load
+    monkeypatch.setattr(safe_yaml, "load", lambda text: calls.append(1) or real(text))
+    first = content.read_yaml(shipped[0])
+    first["name"] = "changed by its caller"
+    assert content.read_yaml(shipped[0])["name"] != "changed by its caller" and calls == []
+    mine = tmp_path / "spec.yml"
+    mine.write_text("a: 1\nb: [x, y]\n")
+    assert content.read_yaml(mine) == {"a": 1, "b": ["x", "y"]} and len(calls) == 1
+    mine.write_text("a: 2\nb: [x, y]\n")  # edited within the same second, same size: another document
+    assert content.read_yaml(mine) == {"a": 2, "b": ["x", "y"]} and len(calls) == 2
+    assert content.read_yaml(mine) == {"a": 2, "b": ["x", "y"]} and len(calls) == 2
+    keys = tmp_path / "keys.yml"
+    keys.write_text("4624: logon\nwhen: 2024-01-01\n")  # JSON would not give these back: read as YAML each time
+    for _ in range(2):
+        assert content.read_yaml(keys) == safe_yaml.load(keys.read_text())
+    assert len(calls) == 2 + 2 * 2
+
+
+def test_a_yaml_copy_others_could_write_is_not_read(tmp_path, monkeypatch):
+    import os
+
+    from soc import content
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(content, "_docs", None)
+    spec = tmp_path / "d.yml"
+    spec.write_text("threshold: 5\n")
+    content.read_yaml(spec)
+    content._save_yaml_docs()
+    (saved,) = (tmp_path / "cache").glob("yaml-docs-*.json")
+    saved.write_text(saved.read_text().replace("5", "500"))
+    os.chmod(saved, 0o666)
+    monkeypatch.setattr(content, "_docs", None)
+    assert content.read_yaml(spec) == {"threshold": 5}

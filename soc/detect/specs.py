@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from soc import safe_yaml
+from soc.content import read_yaml
 
 KERNELS = ("count", "distinct", "sum", "entropy", "beacon", "rise", "drop", "first_seen")
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -155,7 +156,7 @@ def load_specs(paths: list[str | Path]) -> list[DetectorSpec]:
     specs: dict[str, DetectorSpec] = {}
     for f in files:
         try:
-            doc = safe_yaml.load(f.read_text(encoding="utf-8"))
+            doc = read_yaml(f)
         except (OSError, UnicodeDecodeError, safe_yaml.YAMLError) as exc:
             raise SpecError(f"{f}: {exc}") from None
         spec = _check(doc, str(f))

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soc import safe_yaml
-from soc.content import content_dir
+from soc.content import content_dir, read_yaml
 from soc.parse.columns import Rule, SpecError, rules_from_spec
 from soc.schema import FAMILIES
 from soc.sources.sniff import Signature
@@ -43,8 +42,7 @@ REQUIRED = ("name", "engine", "family", "dataset", "sniff")
 
 def load_spec(path: Path) -> ParserSpec:
     """Load and check one spec file (YAML safe-loaded)."""
-    with open(path, encoding="utf-8") as fh:
-        raw = safe_yaml.load(fh)
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a parser spec is a mapping")
     missing = [k for k in REQUIRED if k not in raw]

@@ -21,29 +21,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import stat
 from pathlib import Path
 
+from soc.content import cache_dir
+from soc.content import trusted as _trusted
 from soc.private import remove_stale, writing
 
 FORMAT = 1  # bump when the rule tree or the record changes
-
-
-def cache_dir() -> Path:
-    if os.environ.get("SOC_CACHE_DIR"):
-        return Path(os.environ["SOC_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "soc"
-
-
-def _trusted(path: Path) -> bool:
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-    return mine and stat.S_ISREG(st.st_mode) and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _read(file: Path) -> dict | None:

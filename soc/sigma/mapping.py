@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from soc import safe_yaml
-from soc.content import content_dir
+from soc.content import content_dir, read_yaml
 
 KEYS = ("product", "category", "service")
 Logsource = tuple[str | None, str | None, str | None]
@@ -68,7 +67,7 @@ class Pipeline:
         return self.entries.get(tuple(None if v is None else str(v).lower() for v in logsource), [])
 
     def _read(self, path: Path) -> None:
-        doc = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
+        doc = read_yaml(path) or {}
         win = doc.get("windows") or {}
         win_fields = {str(k): str(v) for k, v in (win.get("fields") or {}).items()}
         for service, channels in (win.get("services") or {}).items():
