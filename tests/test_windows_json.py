@@ -128,3 +128,34 @@ def test_winlogbeat_time_created_read_by_the_kernel_is_the_rules(monkeypatch):
     new, old, walked = _both("winlogbeat", text, monkeypatch)
     assert walked == [True]
     _same(new, old)
+
+
+VALUES = ["x", "", "-", "a\"b", "c:\\windows\\x.exe", "line\nnext", "\u00e9\u4e2d\U0001f600", "0x1f4", "CORP\\bob",
+          "10.0.0.1", "::1", "2024-03-01 10:00:00", 0, 7, -5, 9223372036854775807, -9223372036854775808, None]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("spec", ["nxlog_windows", "winlogbeat"])
+def test_random_records_make_the_decoders_frames(spec, seed, monkeypatch):
+    import random
+
+    rnd = random.Random(seed)
+    keys = [("Security", 4624), ("Security", 4688), ("Microsoft-Windows-Sysmon/Operational", 1),
+            ("Microsoft-Windows-Sysmon/Operational", 3), ("Application", 1000), ("System", 7045)]
+    names = ["TargetUserName", "IpAddress", "ProcessId", "User", "Image", "CommandLine", "A", "B", "param1",
+             "param2", "NewProcessId", "SourceIp"]
+    lines = []
+    for i in range(300):
+        channel, event_id = rnd.choice(keys)
+        data = {n: rnd.choice(VALUES) for n in rnd.sample(names, rnd.randint(0, len(names)))}
+        if spec == "nxlog_windows":
+            rec = {**NX, "EventID": event_id if rnd.random() < .5 else str(event_id), "Channel": channel,
+                   "RecordNumber": i, **data}
+        else:
+            rec = {"@timestamp": "2024-03-01T03:00:00.5Z", "winlog": {
+                "channel": channel, "event_id": str(event_id), "record_id": i, "keywords": ["Audit Success"],
+                "user_data" if event_id == 1000 else "event_data": data}}  # an event has one or the other
+        lines.append(json.dumps(rec, ensure_ascii=rnd.random() < .5))
+    new, old, walked = _both(spec, "\n".join(lines) + "\n", monkeypatch)
+    assert walked == [True]
+    _same(new, old)
