@@ -47,8 +47,8 @@ def trusted(path: Path) -> bool:
     return mine and stat.S_ISREG(st.st_mode) and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-_docs: dict[str, str] | None = None  # hash of a YAML file's bytes -> its document as JSON text
-_changed = False
+_docs: dict[Path, dict[str, str]] = {}  # cache file -> its documents: hash of a YAML file's bytes -> JSON text
+_changed: set[Path] = set()  # cache files with documents added by this process
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -58,10 +58,10 @@ def read_yaml(path: str | Path) -> Any:
     cache folder by the hash of the file's bytes (an edited file is another file), reads in ~1 ms. Only a
     document that JSON gives back equal is kept (not one with dates or with numbers as keys). Raises what
     reading it raises: ``OSError``, ``UnicodeDecodeError``, ``safe_yaml.YAMLError``."""
-    global _changed
     raw = Path(path).read_bytes()
     key = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    docs = _yaml_docs()
+    file = cache_dir() / f"yaml-docs-{YAML_FORMAT}.json"
+    docs = _yaml_docs(file)
     if key in docs:
         return json.loads(docs[key])  # a new object each time: callers may change theirs
     from soc import safe_yaml
@@ -77,37 +77,30 @@ def read_yaml(path: str | Path) -> Any:
             docs.clear()
         docs[key] = text
         if not _changed:
-            _changed = True
             atexit.register(_save_yaml_docs)
+        _changed.add(file)
     return doc
 
 
-def _yaml_file() -> Path:
-    return cache_dir() / f"yaml-docs-{YAML_FORMAT}.json"
-
-
-def _yaml_docs() -> dict[str, str]:
-    global _docs
-    if _docs is None:
-        _docs = {}
-        file = _yaml_file()
+def _yaml_docs(file: Path) -> dict[str, str]:
+    if file not in _docs:
+        _docs[file] = {}
         if trusted(file):
             with contextlib.suppress(OSError, ValueError):
                 data = json.loads(file.read_bytes())
                 if isinstance(data, dict) and isinstance(data.get("docs"), dict):
-                    _docs = {str(k): v for k, v in data["docs"].items() if isinstance(v, str)}
-    return _docs
+                    _docs[file] = {str(k): v for k, v in data["docs"].items() if isinstance(v, str)}
+    return _docs[file]
 
 
 def _save_yaml_docs() -> None:
-    """At exit, the documents read as YAML this run with the others (a cache that cannot be written is only
-    slower next time). Private and whole, as everything soc keeps (``soc.private``)."""
-    global _changed
+    """At exit, the documents read as YAML this run added to the copies they were looked up in (a cache that
+    cannot be written is only slower next time). Private and whole, as everything soc keeps (``soc.private``)."""
     from soc.private import remove_stale, writing
 
-    _changed = False
-    file = _yaml_file()
-    with contextlib.suppress(OSError):
-        remove_stale(file.parent)
-        with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
-            json.dump({"docs": _yaml_docs()}, out, separators=(",", ":"))
+    for file in sorted(_changed & _docs.keys()):
+        with contextlib.suppress(OSError):
+            remove_stale(file.parent)
+            with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
+                json.dump({"docs": _docs[file]}, out, separators=(",", ":"))
+    _changed.clear()

@@ -33,7 +33,8 @@ def test_yaml_content_is_read_from_its_json_copy_while_the_file_is_the_same(tmp_
     from soc import content, safe_yaml
 
     monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(content, "_docs", None)
+    monkeypatch.setattr(content, "_docs", {})
+    monkeypatch.setattr(content, "_changed", set())
     shipped = [p for folder in ("parsers", "detectors", "rules/pipeline")
                for p in sorted((ROOT / folder).glob("*.yml"))]
     for path in shipped:
@@ -41,7 +42,7 @@ def test_yaml_content_is_read_from_its_json_copy_while_the_file_is_the_same(tmp_
     content._save_yaml_docs()
     (saved,) = (tmp_path / "cache").glob("yaml-docs-*.json")
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
-    monkeypatch.setattr(content, "_docs", None)  # another run: reads the copies, not the YAML
+    monkeypatch.setattr(content, "_docs", {})  # another run: reads the copies, not the YAML
     calls = []
     real = safe_yaml.load
     monkeypatch.setattr(safe_yaml, "load", lambda text: calls.append(1) or real(text))
@@ -67,7 +68,8 @@ def test_a_yaml_copy_others_could_write_is_not_read(tmp_path, monkeypatch):
     from soc import content
 
     monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(content, "_docs", None)
+    monkeypatch.setattr(content, "_docs", {})
+    monkeypatch.setattr(content, "_changed", set())
     spec = tmp_path / "d.yml"
     spec.write_text("threshold: 5\n")
     content.read_yaml(spec)
@@ -75,5 +77,20 @@ def test_a_yaml_copy_others_could_write_is_not_read(tmp_path, monkeypatch):
     (saved,) = (tmp_path / "cache").glob("yaml-docs-*.json")
     saved.write_text(saved.read_text().replace("5", "500"))
     os.chmod(saved, 0o666)
-    monkeypatch.setattr(content, "_docs", None)
+    monkeypatch.setattr(content, "_docs", {})
     assert content.read_yaml(spec) == {"threshold": 5}
+
+
+def test_yaml_copies_go_back_to_the_cache_folder_they_were_looked_up_in(tmp_path, monkeypatch):
+    from soc import content
+
+    monkeypatch.setattr(content, "_docs", {})
+    monkeypatch.setattr(content, "_changed", set())
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "a"))
+    spec = tmp_path / "d.yml"
+    spec.write_text("threshold: 5\n")
+    content.read_yaml(spec)
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "b"))  # e.g. a test's own folder, then the user's
+    content._save_yaml_docs()
+    assert [p.name for p in (tmp_path / "a").glob("yaml-docs-*.json")] == ["yaml-docs-1.json"]
+    assert not (tmp_path / "b").exists()
