@@ -31,6 +31,7 @@ Rows = np.ndarray | None  # sorted row numbers; None: every row
 MIN_LITERAL = 3  # characters of an ASCII text (a non-ASCII character is rare enough on its own)
 SAMPLE = 1000  # rows sampled to find the weak literal groups
 SAMPLE_FROM = 20 * SAMPLE  # rows of a frame from which the weak groups are looked for (a smaller one: all searched)
+FEW_CHECKS = 200_000  # values x texts up to which a search checks each text in each value in Python
 KEYWORDS = "\x00keywords"  # the column of a keyword's literal test: it is searched for in every text column
 WEAK = 0.3  # a group found in more of the sampled rows than this is not searched for
 
@@ -145,6 +146,8 @@ class Literals:
     def __init__(self) -> None:
         self.groups: list[tuple[str, tuple[str, ...]]] = []  # group number -> (column, texts)
         self._number: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._text: dict[str, int] = {}  # every text of a group -> its number
+        self._texts: list[np.ndarray] = []  # group number -> the numbers of its texts
 
     def bind(self, cond: Cond | None, column_of: Callable[[str], tuple[str, pl.DataType] | None]) -> Cond | None:
         """``cond`` with its fields resolved (``column_of``: field -> (column, dtype), None if absent):
@@ -168,6 +171,7 @@ class Literals:
         if number is None:
             number = self._number[key] = len(self.groups)
             self.groups.append(key)
+            self._texts.append(np.array([self._text.setdefault(t, len(self._text)) for t in key[1]], dtype=np.int64))
         return ["group", number]
 
     def search(self, frame: pl.DataFrame, active: list[int], keywords: bool = True
@@ -220,29 +224,32 @@ class Literals:
         """The rows of the ``active`` groups among the ``stacked`` values (of ``column`` numbers, at ``row``s of
         a frame of ``n``): a match of a text counts for a group that searches it in that column (a keyword's: in
         any text column)."""
+        out = {g: _EMPTY for g in active}
+        if not active:
+            return out
         index = {c: k for k, c in enumerate(columns)}
         anywhere = len(is_word)  # the column number of the keywords' texts
-        texts: dict[str, int] = {}
-        keys, owners = [], []
-        for g in active:
-            name, ts = self.groups[g]
-            k = anywhere if name == KEYWORDS else index[name]
-            for t in ts:
-                keys.append((k, texts.setdefault(t, len(texts))))
-                owners.append(g)
-        out = {g: _EMPTY for g in active}
-        if not texts:
-            return out
-        pats = list(texts)  # pattern number -> text
-        key = np.array([k * len(pats) + p for k, p in keys], dtype=np.int64)
+        groups = self.groups
+        sizes = np.array([len(self._texts[g]) for g in active], dtype=np.int64)
+        owner = np.repeat(np.asarray(active, dtype=np.int64), sizes)
+        place = np.repeat(np.array([anywhere if groups[g][0] == KEYWORDS else index[groups[g][0]] for g in active],
+                                   dtype=np.int64), sizes)  # (group, text) pairs: the column searched
+        numbers, local = np.unique(np.concatenate([self._texts[g] for g in active]), return_inverse=True)
+        names = list(self._text)
+        pats = [names[t] for t in numbers.tolist()]  # pattern number -> text
+        key = place * len(pats) + local
         order = np.argsort(key, kind="stable")
-        key, owner = key[order], np.array(owners, dtype=np.int64)[order]
-        hits = pl.DataFrame({"m": stacked.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
-            .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
-        if not hits.height:
+        key, owner = key[order], owner[order]
+        if len(stacked) * len(pats) <= FEW_CHECKS:  # a few values: building the automaton would cost more
+            pairs = list(zip(place.tolist(), local.tolist(), strict=True))
+            found, at = _contained(stacked.to_list(), column, pats, pairs, is_word, anywhere)
+        else:
+            hits = pl.DataFrame({"m": stacked.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
+                .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
+            found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
+            at = hits.get_column("i").to_numpy().astype(np.int64)
+        if not len(found):
             return out
-        found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
-        at = hits.get_column("i").to_numpy().astype(np.int64)
         column, row = column[at], row[at]
         pairs = []
         for k in (column, np.where(is_word[column], anywhere, -1)):  # its own column's groups, the keywords'
@@ -259,6 +266,24 @@ class Literals:
         wanted = np.asarray(active, dtype=np.int64)
         lo, hi = np.searchsorted(group, wanted), np.searchsorted(group, wanted, side="right")
         return {g: rows[a:b] for g, a, b in zip(active, lo.tolist(), hi.tolist(), strict=True)}
+
+
+def _contained(values: list[str], column: np.ndarray, pats: list[str], keys: list[tuple[int, int]],
+               is_word: np.ndarray, anywhere: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pattern number, value number) of the patterns in each value that a group searches in its column, by
+    Python's ``in`` (what ``str.extract_many`` finds, for few values)."""
+    by_column: dict[int, set[int]] = {}
+    for k, p in keys:
+        by_column.setdefault(k, set()).add(p)
+    words = by_column.get(anywhere, set())
+    found, at = [], []
+    for j, value in enumerate(values):
+        k = int(column[j])
+        for p in by_column.get(k, set()) | (words if is_word[k] else set()):
+            if pats[p] in value:
+                found.append(p)
+                at.append(j)
+    return np.array(found, dtype=np.int64), np.array(at, dtype=np.int64)
 
 
 def _text(column: pl.Series) -> pl.Series:
