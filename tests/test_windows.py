@@ -972,3 +972,24 @@ def test_small_files_are_batched_up_to_the_batch_size(corpora, tmp_path, monkeyp
         batch = {f for p, files in sink.writes if p == path for f in files}
         assert sum(by_path[f] for f in batch) <= 300 or batch == {path}
     _same_as_alone(monkeypatch, paths, together, sink, small)
+
+
+def test_parquet_sink_of_small_files_read_together(corpora, tmp_path):
+    """``soc parse`` of a folder of small EVTX files: frames of several inputs are written under the first
+    input of their batch (their ``log.file.path`` says which), dead letters under their own input, and every
+    file is complete (published, nothing left being written) when the run ends."""
+    from soc.sinks.parquet import ParquetSink, file_stem, read_family
+
+    good = evtx_files(corpora / "evtx" / "evtx-to-mitre-attack")[:25]
+    broken = _broken_files(corpora, tmp_path)[:1]
+    paths = good + broken
+    out = tmp_path / "out"
+    sink = ParquetSink(out)
+    stats = pipeline.run(discover([str(p) for p in paths]), sink, specs=SPECS)
+    frame = read_family(out, "windows").collect()
+    assert frame.height == sum(s.parsed for s in stats)
+    assert set(frame["log.file.path"].cast(pl.String)) == {str(p) for p in paths}
+    dead = sorted(p.name for p in (out / "dead_letters").glob("*.parquet"))
+    assert dead == [f"{file_stem(str(broken[0]))}.parquet"]
+    assert pl.read_parquet(out / "dead_letters" / dead[0]).height == stats[-1].dead > 0
+    assert not sink._writers and not list((out / ".tmp").glob("*"))
