@@ -141,7 +141,7 @@ def walk(buf, starts, ends, r0, r1, out, o, cap, ss, se, err, root_data, slots, 
     data = np.zeros(MAX_NEST, np.bool_)
     nf, o, stop = _records(buf, starts, ends, r0, r1, out, o, fields, ss, se, err, root_data, nodes, data, slots,
                            hashes, mask, kparent, kfield, kkind, kbytes, koffs)
-    return fields[:nf].copy(), o, stop
+    return fields[:nf], o, stop  # a view: the pages past nf were never touched
 
 
 @_leaf
