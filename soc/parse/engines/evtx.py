@@ -193,7 +193,8 @@ class EvtxEngine(RecordEngine):
     def _read_files(self, paths: list[str]) -> tuple[list[Batch], list[np.ndarray], list[ParseResult], list[str]]:
         """The records of a batch's files (``_file``), each record's file (an index into ``paths``), their
         dead letters, and the files whose reading failed (left to the caller)."""
-        rows: list[dict] = []
+        rows: list[dict] = []  # the records of several files made Arrow arrays at once (one a file: ~30 us)
+        batches: list[Batch] = []
         where: list[np.ndarray] = []
         extra: list[ParseResult] = []
         left: list[str] = []
@@ -206,8 +207,11 @@ class EvtxEngine(RecordEngine):
             where.append(np.full(len(got), i, np.int64))
             rows += got
             extra += dead
-        # the records of every file made Arrow arrays at once (a conversion a file cost ~30 us)
-        batches = [_arrays(pa.array(rows[a: a + MANY_STEP], RECORD)) for a in range(0, len(rows), MANY_STEP)]
+            if len(rows) >= MANY_STEP:  # few dicts alive at once
+                batches.append(_arrays(pa.array(rows, RECORD)))
+                rows = []
+        if rows:
+            batches.append(_arrays(pa.array(rows, RECORD)))
         return batches, where, extra, left
 
     def _many(self, paths: list[str], batches: list[Batch], where: list[np.ndarray], extra: list[ParseResult],
@@ -505,7 +509,7 @@ RECORD = pa.struct([("data", pa.large_string()), ("event_record_id", pa.int64())
 Batch = tuple[pa.LargeStringArray, np.ndarray, pa.StringArray]  # JSON texts, record ids, timestamps
 
 
-MANY_STEP = 8192  # records of small files made one Arrow array (``EvtxEngine._read_files``)
+MANY_STEP = 4096  # records of small files made one Arrow array (``EvtxEngine._read_files``)
 _RECORD_ID = operator.itemgetter("event_record_id")
 
 
