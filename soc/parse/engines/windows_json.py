@@ -145,6 +145,9 @@ class WindowsJsonEngine(Engine):
             size *= 4
         names = [bytes(buf[fields[f, 1]: fields[f, 2]]).decode() for f in name_rows]
         time = list(system).index("System.TimeCreated")
+        if self.layout == "winlogbeat" and (ss[time] < 0).all():
+            # no winlog.time_created (Winlogbeat 7): the spec's rule falls back to @timestamp for every record
+            time = list(system).index("Record.Timestamp")
         a, b = ss[time, order], se[time, order]
         us, ok = (W.wall_times if self.layout == "nxlog" else E.utc_times)(buf, a, b)
         return Walk(extra, names, order, starts, columns, col_starts, cell_starts,
@@ -303,7 +306,9 @@ class Walk(NamedTuple):
     cell_starts: np.ndarray
     system: tuple[np.ndarray, np.ndarray]
     cells: tuple[np.ndarray, np.ndarray]
-    times: np.ndarray | None  # System.TimeCreated of every record (microseconds), if the kernel read them all
+    # System.TimeCreated of every record (microseconds; Winlogbeat's @timestamp where no record has the
+    # former, which the spec's rule then reads), if the kernel read them all
+    times: np.ndarray | None
 
 
 # per layout: System raw name -> path, objects whose members are fields, names that are not fields, and
