@@ -60,6 +60,7 @@ BATCH_SHARE = 0.5  # a rule with more candidate rows than this share of the fram
 BATCH_ROWS = 50_000  # frames smaller than this wait for more of their key and schema (``Hunter.feed``)
 SELECT_COST = 2000  # the fixed cost of one ``select`` in rule-rows (about 1 us each: ~2 ms), for ``buckets``
 HOLD_ROWS = 100_000  # matches held before they are handed to ``Hunter.out``
+ALONE_ROWS = 2000  # frames of this many rows are evaluated alone (their rules' costs are per row by then)
 UNION_CELLS = 8_000_000  # rows x columns of the waiting frames of a family that are evaluated together at most
 # (a column a frame lacks is nulls in the frame they make together: memory follows rows x all their columns)
 
@@ -275,8 +276,10 @@ class Hunter:
         active: set[int] = set()
         for c in conds:
             used_groups(c, active)
-        if active:  # keywords are searched for in small frames (in a large one, all its text is a large copy)
-            searched, groups = self._literals.search(frame, sorted(active), frame.height < self.batch_rows)
+        if active:  # keywords: searched for in frames made of small ones (in a large one, running the keyword
+            # rules costs less than lower-casing and searching all of its text)
+            keywords = len(parts) > 1 or frame.height < ALONE_ROWS
+            searched, groups = self._literals.search(frame, sorted(active), keywords)
         for unit, cond in zip(units, conds, strict=True):
             unit.rows = _within(candidates(cond, groups), [parts[p] for p in unit.parts], frame.height)
         live = [u for u in units if u.rows is None or len(u.rows)]
@@ -302,7 +305,7 @@ class Hunter:
         rules = [compiled[id(u)] for u in units]
         names = set().union(*(c.lowered for c in rules))
         have = set(searched.columns) if searched is not None else set()
-        work = frame.select(sorted(set().union(*(c.columns for c in rules))))
+        work = frame.select(sorted(set().union(*(c.columns for c in rules))) or frame.columns[:1])  # the rows
         reuse = [p + n for p, n in sorted(names) if p + n in have]
         if reuse:
             work = work.hstack(searched.select(reuse))
@@ -366,11 +369,11 @@ class Hunter:
         return out
 
     def feed(self, key: tuple[str, str], frame: pl.DataFrame) -> None:
-        """Hunt in a frame. Small frames of one family wait for more (up to ``batch_rows`` rows or
-        ``UNION_CELLS`` rows x columns, and ``4 * batch_rows`` in all) and are evaluated together: most of the
-        cost of a rule on a small frame is per rule and per ``select``, not per row. ``matches()`` evaluates
-        whatever still waits."""
-        if frame.height >= self.batch_rows:
+        """Hunt in a frame. Frames of fewer than ``ALONE_ROWS`` rows wait for more of their family (up to
+        ``batch_rows`` rows or ``UNION_CELLS`` rows x columns, and ``4 * batch_rows`` in all) and are evaluated
+        together: most of the cost of a rule on a small frame is per rule and per ``select``, not per row.
+        ``matches()`` evaluates whatever still waits."""
+        if frame.height >= min(ALONE_ROWS, self.batch_rows):
             self._keep(self.evaluate(key, frame))
             return
         family = key[0]

@@ -243,11 +243,13 @@ class Literals:
         if len(stacked) * len(pats) <= FEW_CHECKS:  # a few values: building the automaton would cost more
             pairs = list(zip(place.tolist(), local.tolist(), strict=True))
             found, at = _contained(stacked.to_list(), column, pats, pairs, is_word, anywhere)
-        else:
-            hits = pl.DataFrame({"m": stacked.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
-                .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
-            found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
-            at = hits.get_column("i").to_numpy().astype(np.int64)
+        else:  # the columns groups name (stacked first) for every text; the others for the keywords' only
+            named = int(np.searchsorted(column, len(columns)))
+            words = np.unique(local[place == anywhere])
+            found, at = _extracted(stacked.slice(0, named), pats, np.arange(len(pats)), 0)
+            if named < len(stacked) and len(words):
+                more = _extracted(stacked.slice(named), [pats[w] for w in words.tolist()], words, named)
+                found, at = np.concatenate([found, more[0]]), np.concatenate([at, more[1]])
         if not len(found):
             return out
         column, row = column[at], row[at]
@@ -266,6 +268,18 @@ class Literals:
         wanted = np.asarray(active, dtype=np.int64)
         lo, hi = np.searchsorted(group, wanted), np.searchsorted(group, wanted, side="right")
         return {g: rows[a:b] for g, a, b in zip(active, lo.tolist(), hi.tolist(), strict=True)}
+
+
+def _extracted(values: pl.Series, pats: list[str], numbers: np.ndarray, offset: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(pattern number, value number + ``offset``) of every occurrence of ``pats`` (numbered ``numbers``) in
+    ``values``: one automaton pass."""
+    if not len(values) or not pats:
+        return _EMPTY, _EMPTY
+    hits = pl.DataFrame({"m": values.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
+        .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
+    found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
+    return numbers[found], hits.get_column("i").to_numpy().astype(np.int64) + offset
 
 
 def _contained(values: list[str], column: np.ndarray, pats: list[str], keys: list[tuple[int, int]],
