@@ -170,8 +170,8 @@ class EvtxEngine(RecordEngine):
         """Small plain EVTX files (``files``: path and records, as ``small`` gave them) read as few batches:
         each file's records by the package, then the records of the batch's files walked and typed once,
         so a batch of hundreds of files costs about what one file of as many records costs (per file and
-        per group, a Polars frame and query cost ~1 ms). Yields per batch (at most ``batch`` records, whole
-        files): its paths, its result, whose frames and dead letters hold records of several files
+        per group, a Polars frame and query cost ~1 ms). Yields per batch (whole files, at most ``batch`` and
+        ``2 * MIN_PIECE`` records): its paths, its result, whose frames and dead letters hold records of several files
         (``log.file.path`` says which; each file's own dead letters as ``read`` gives them), and the paths
         left to the caller to read alone (``read``): a file whose reading failed here (an exception), or
         every file of the batch if typing it failed (result None), so a failure is reported for its file.
@@ -179,8 +179,9 @@ class EvtxEngine(RecordEngine):
         walker and Polars release the GIL)."""
         cut: list[list[str]] = []
         count = 0
+        most = min(self.batch_size, 2 * MIN_PIECE)  # smaller than a batch: the next is read while one is typed
         for path, records in files:
-            if not cut or count + records > self.batch_size:
+            if not cut or count + records > most:
                 cut.append([])
                 count = 0
             cut[-1].append(path)
