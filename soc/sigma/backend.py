@@ -1,8 +1,8 @@
 """Our Sigma backend: a rule's tree (``soc.sigma.ir``) becomes one Polars boolean expression over a frame.
 
 Case-insensitive matching (the Sigma default) reads a lower-cased copy of each column, made once per
-frame for every rule that needs it (``Lowered``), not once per rule. Every test yields true or false,
-never null (a missing field fails the test, and ``not`` of it is true, as in Sigma). A field the frame
+frame for every rule that needs it (``Lowered``), not once per rule. A rule's expression yields true or
+false, never null (a missing field fails the test, and ``not`` of it is true, as in Sigma). A field the frame
 does not have makes its tests false (``null`` and ``exists: false`` true), never an error.
 """
 
@@ -70,13 +70,21 @@ class Builder:
         self.words = words  # the columns keywords are searched in (None: ``text_columns`` of the schema)
 
     def build(self, node: Node) -> pl.Expr:
+        """The tree's test: true or false on every row, never null."""
+        return self._build(node).fill_null(FALSE)
+
+    def _build(self, node: Node) -> pl.Expr:
+        """A test that may be null where a value is: ``and``/``or`` are Kleene's (null only where the outcome
+        differs with the nulls read as false or true; they are monotone, so a null is false once filled),
+        and ``not`` fills its operand first (a test of a missing value is false, its ``not`` true): one
+        ``fill_null`` per ``not`` and at the top, not one per test."""
         op = node[0]
         if op == "and":
-            return pl.all_horizontal([self.build(k) for k in node[1]])
+            return pl.all_horizontal([self._build(k) for k in node[1]])
         if op == "or":
-            return pl.any_horizontal([self.build(k) for k in node[1]])
+            return pl.any_horizontal([self._build(k) for k in node[1]])
         if op == "not":
-            return ~self.build(node[1])
+            return ~self._build(node[1]).fill_null(FALSE)
         if op == "const":
             return TRUE if node[1] else FALSE
         if op in ("str", "re") and node[1] is None:  # keyword: any text column
@@ -103,7 +111,7 @@ class Builder:
         return test.fill_null(FALSE)
 
     def _leaf(self, node: Node, column: str) -> pl.Expr:
-        return getattr(self, "_" + node[0])(node, column).fill_null(FALSE)
+        return getattr(self, "_" + node[0])(node, column)
 
     def _str(self, node: Node, column: str) -> pl.Expr:
         _, _, kind, values, cased = node
