@@ -219,12 +219,12 @@ def test_a_run_keeps_its_setup_out_of_full_collections_and_gives_it_back():
 def test_the_cli_process_collects_cyclic_garbage_less_often():
     """``soc.runtime.collect_less_often`` (called by every command): the young generation is looked at every
     ``GC_YOUNG`` allocations, not Python's 700 (a run's start-up makes long-lived objects, little garbage)."""
-    from soc.runtime import GC_YOUNG
+    from soc.runtime import GC_MIDDLE, GC_YOUNG
 
-    code = ("import atexit, gc, sys; atexit.register(lambda: print(gc.get_threshold()[0]));"
+    code = ("import atexit, gc, sys; atexit.register(lambda: print(*gc.get_threshold()[:2]));"
             "from soc.cli import main; sys.argv = ['soc', 'formats']; main()")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
-    assert res.stdout.decode().split()[-1] == str(GC_YOUNG) != "700"
+    assert res.stdout.decode().split()[-2:] == [str(GC_YOUNG), str(GC_MIDDLE)] != ["700", "10"]
 
 
 def _stats(path, **kw):
