@@ -192,23 +192,16 @@ class Literals:
         words = text_columns(schema) if KEYWORDS in named else []
         others = [c for c in words if c not in named]
         series = [searched.get_column(LOWER + c) for c in columns] + [frame.get_column(c) for c in others]
-        values, where, kept = [], [], []
-        for k, s in enumerate(series):
-            present = len(s) - s.null_count()
-            if not present:
-                continue
-            if present < len(s):
-                mask = s.is_not_null()
-                s, rows = s.filter(mask), np.flatnonzero(mask.to_numpy())
-            else:
-                rows = np.arange(n, dtype=np.int64)
-            values.append(s if k < len(columns) else _text(s).str.to_lowercase())
-            where.append(rows)
-            kept.append(np.full(len(rows), k, dtype=np.int64))
-        if not values:
+        if not series:
             return searched, {g: _EMPTY for g in active}
-        stacked = pl.concat(values, rechunk=True)
-        row, column = np.concatenate(where), np.concatenate(kept)
+        # where the values are: one pass for every column (column by column, then row by row, as stacked)
+        masks = pl.DataFrame([s.is_not_null() for s in series]).to_numpy(order="fortran")
+        column, row = np.nonzero(masks.T)
+        if not len(row):
+            return searched, {g: _EMPTY for g in active}
+        lowered = pl.concat([s.drop_nulls() for s in series[:len(columns)]]) if columns else None
+        rest = pl.concat([_text(s.drop_nulls()) for s in series[len(columns):]]).str.to_lowercase() if others else None
+        stacked = pl.concat([s for s in (lowered, rest) if s is not None], rechunk=True)
         word = set(words)
         is_word = np.array([c in word for c in columns + others])
         if n >= SAMPLE_FROM:  # the weak groups, found in a sample of the rows, are not searched for
