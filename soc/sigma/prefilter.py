@@ -43,8 +43,11 @@ def necessary(node: Node) -> Cond | None:
         _, field, kind, values, cased = node
         if kind == "any":
             return None
-        texts = [literal(kind, v, cased) for v in values]
-        if not all(t and (len(t) >= MIN_LITERAL or not t.isascii()) for t in texts):
+        if not cased and kind != "glob":  # the usual test: its texts are its values lower-cased (``literal``)
+            texts = [v.lower() for v in values]
+        else:
+            texts = [literal(kind, v, cased) for v in values]
+        if not all(t and not t.isascii() for t in texts if not t or len(t) < MIN_LITERAL):
             return None  # a very short text is in most rows: searching for it costs more than it saves
         return ["lit", field, sorted(set(texts))]
     if op == "re":
