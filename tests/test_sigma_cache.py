@@ -163,7 +163,7 @@ def test_a_cached_rule_is_a_rule_like_any_other(tmp_path, monkeypatch):
     rules = _folder(tmp_path, 1)
     cold = load([rules]).rules[0]
     warm = load([rules]).rules[0]
-    assert "tree" not in vars(warm)  # its tree is read from JSON text when asked for
+    assert "tree" not in vars(warm) and "title" not in vars(warm)  # read from JSON text when asked for
     assert pickle.loads(pickle.dumps(warm)) == cold  # noqa: S301 (our own object)
     assert copy.deepcopy(warm) == cold and warm.tree == cold.tree and warm == cold
     with pytest.raises(AttributeError):

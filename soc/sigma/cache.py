@@ -28,6 +28,7 @@ from soc.content import trusted as _trusted
 from soc.private import remove_stale, writing
 
 FORMAT = 1  # bump when the rule tree or the record changes
+LOAD_FORMAT = 2  # of the load file (``LoadCache``): bump when what the loader keeps in it changes
 
 
 def _read(file: Path) -> dict | None:
@@ -122,7 +123,7 @@ class LoadCache:
             data = json.loads(head)
         except (OSError, ValueError):
             return None
-        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("stamps") != stamps:
+        if not isinstance(data, dict) or data.get("format") != LOAD_FORMAT or data.get("stamps") != stamps:
             return None
         items = tail.split(b"\n") if tail else []
         return (data, items) if len(items) == data.get("items") else None
@@ -131,7 +132,7 @@ class LoadCache:
         """Keep the load ``doc`` (plain data) and its ``items`` (JSON texts without a line break)."""
         if not self.enabled:
             return
-        head = json.dumps({"format": FORMAT, "stamps": stamps, "items": len(items), **doc}, separators=(",", ":"))
+        head = json.dumps({"format": LOAD_FORMAT, "stamps": stamps, "items": len(items), **doc}, separators=(",", ":"))
         with contextlib.suppress(OSError):
             remove_stale(self.file.parent)
             with writing(self.file, self.file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:

@@ -32,6 +32,7 @@ SUFFIXES = (".yml", ".yaml")
 LEVELS = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 _ATTACK_ID = re.compile(r"[tgs]\d{4}", re.IGNORECASE)  # techniques, groups, software
 RISK = {"informational": 1, "low": 21, "medium": 47, "high": 73, "critical": 99}
+_LAZY = ("title", "author", "level", "status", "tags", "tree")  # a cached rule's fields read when first asked for
 
 
 @dataclass
@@ -63,25 +64,25 @@ class Rule:
         out.pop("targets")
         return out
 
-    def row(self) -> list:
-        """The rule in the load cache, but for its tree and path: its record as a list (see ``cached``)."""
-        return [self.id, self.title, self.author, self.level, self.status, self.tags, self.logsource]
+    def line(self) -> str:
+        """The rule's fields that a load reads lazily (``_LAZY``), as one line of JSON (see ``cached``)."""
+        return json.dumps([getattr(self, name) for name in _LAZY], separators=(",", ":"))
 
     @classmethod
-    def cached(cls, row: list, path: str, tree: bytes | str) -> Rule:
-        """The rule of a load cache ``row``: its ``tree`` stays JSON text until read (a hunt reads the trees of
-        the rules routed to the frames it meets; decoding all of SigmaHQ's took 40 ms)."""
+    def cached(cls, rule_id: str, logsource: list, path: str, line: bytes | str) -> Rule:
+        """A rule of the load cache: what routing needs now, the rest (``_LAZY``) JSON text until first read.
+        A hunt reads the trees of the rules routed to the frames it meets and the metadata of those that
+        matched; decoding all of SigmaHQ's took 40 ms."""
         rule = cls.__new__(cls)
-        rule.__dict__.update(id=row[0], title=row[1], author=row[2], level=row[3], status=row[4], tags=row[5],
-                             logsource=row[6], _tree_text=tree, path=path, targets=[])
+        rule.__dict__.update(id=rule_id, logsource=logsource, path=path, targets=[], _line=line)
         return rule
 
     def __getattr__(self, name: str):
-        text = self.__dict__.get("_tree_text") if name == "tree" else None
-        if text is None:
+        line = self.__dict__.get("_line") if name in _LAZY else None
+        if line is None:
             raise AttributeError(name)
-        tree = self.__dict__["tree"] = json.loads(text)  # two threads may both decode it: the same tree
-        return tree
+        self.__dict__.update(zip(_LAZY, json.loads(line), strict=True))  # two threads may both: the same values
+        return self.__dict__[name]
 
 
 @dataclass
@@ -204,9 +205,10 @@ def load(paths: list[str | Path], placeholders: dict[str, list[str]] | None = No
     snapshot = LoadCache(salt, [os.path.abspath(p) for p in paths], enabled=use_cache)
     got = snapshot.get(stamps)
     if got is not None:
-        doc, trees = got
-        rules = [Rule.cached(row, files[row[7]], tree) for row, tree in zip(doc["rules"], trees, strict=True)]
-        pins = [None if row[8] is None else set(row[8]) for row in doc["rules"]]
+        doc, lines = got
+        rules = [Rule.cached(row[0], row[1], files[row[2]], line)
+                 for row, line in zip(doc["rules"], lines, strict=True)]
+        pins = [None if row[3] is None else set(row[3]) for row in doc["rules"]]
         errors = [LoadError(**e) for e in doc["errors"]]
         correlation_files = [Path(files[i]) for i in doc["correlations"]]
     else:
@@ -215,11 +217,11 @@ def load(paths: list[str | Path], placeholders: dict[str, list[str]] | None = No
         if all(stamp[1] >= 0 for stamp in stamps):
             number = {f: i for i, f in enumerate(files)}
             snapshot.put(stamps, {
-                "rules": [[*r.row(), number[r.path], None if p is None else sorted(p)]
+                "rules": [[r.id, r.logsource, number[r.path], None if p is None else sorted(p)]
                           for r, p in zip(rules, pins, strict=True)],
                 "errors": [asdict(e) for e in errors],
                 "correlations": [number[str(f)] for f in correlation_files]},
-                [json.dumps(r.tree, separators=(",", ":")) for r in rules])
+                [r.line() for r in rules])
     route(rules, pipeline or default_pipeline(), pins)
     correlations, more = _correlations(correlation_files, rules)
     return RuleSet(rules, errors + more, correlations, len(files))
