@@ -457,3 +457,38 @@ def test_compile_correlations_and_evaluate_over_hunt_matches(tmp_path):
     assert out["TargetUserName"].to_list() == ["u"] and out["event.kind"].to_list() == ["alert"]
     assert out["rule.level"].to_list() == ["high"] and out["event.severity"].to_list() == [4]
     assert evaluate(correlations, hunt.filter(pl.col("user.name") == "v")).height == 0
+
+
+def test_a_warm_load_keeps_correlations_as_plain_data_and_runs_them_the_same(tmp_path, monkeypatch):
+    """The load cache keeps each correlation as plain data (``Summary``): a warm load does not parse it with
+    pySigma, the hunter reads the same fields and rule ids, and it runs to the same alerts when its base rules
+    matched (parsed again then); without such matches it gives the empty frame without parsing."""
+    import subprocess
+    import sys
+
+    from soc.sigma.correlation import Summary, evaluate
+    from soc.sigma.hunt import correlated_rule_ids, correlation_fields
+    from soc.sigma.loader import load
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = tmp_path / "rules.yml"
+    rules.write_text(BASE + "---\n" + count_rule("{gte: 3}", group_by="[TargetUserName]"), encoding="utf-8")
+    cold, warm = load([rules]), load([rules])
+    assert [type(c.rule) for c in warm.correlations] == [Summary]
+    assert not any(isinstance(c.rule, Summary) for c in cold.correlations)
+    assert correlation_fields(warm) == correlation_fields(cold) == {"TargetUserName"}
+    assert correlated_rule_ids(warm) == correlated_rule_ids(cold) == [FAILED_ID]
+    assert [e.reason for e in warm.errors] == [e.reason for e in cold.errors]
+
+    hunt = events([{"t": s, "rule.id": FAILED_ID, "TargetUserName": "u"} for s in (0, 1, 2)]
+                  + [{"t": 3, "rule.id": "another-rule", "TargetUserName": "v"}])
+    out = evaluate(warm.correlations, hunt)
+    assert out.height == 1 and out.equals(evaluate(cold.correlations, hunt))
+    nothing = evaluate(warm.correlations, hunt.filter(pl.col("rule.id") != FAILED_ID))
+    assert nothing.height == 0 and nothing.schema == evaluate(cold.correlations, hunt.head(0)).schema
+
+    code = (f"import sys, polars as pl\nfrom soc.sigma.loader import load\nfrom soc.sigma.correlation import evaluate\n"
+            f"rs = load([{str(rules)!r}])\nevaluate(rs.correlations, pl.DataFrame({{'rule.id': ['x']}}))\n"
+            "print('sigma' in sys.modules)")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "False"

@@ -43,15 +43,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule, SigmaCorrelationType
 
 from soc import safe_yaml
-from soc.detect import windows
+
+if TYPE_CHECKING:
+    from sigma.correlations import SigmaCorrelationRule
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,17 @@ def keep_base_alerts(rule: SigmaCorrelationRule) -> bool:
     return bool(rule.generate)
 
 
+def _pysigma():
+    """pySigma's correlation module, imported when a correlation rule is parsed or run: a warm hunt whose base
+    rules matched nothing never needs it (its import took 60-100 ms of every hunt with our own rules)."""
+    from sigma import correlations
+
+    return correlations
+
+
 def _type_name(rule: SigmaCorrelationRule) -> str:
-    name = str(rule.type.name).lower() if isinstance(rule.type, SigmaCorrelationType) else str(rule.type)
+    kind = _pysigma().SigmaCorrelationType
+    name = str(rule.type.name).lower() if isinstance(rule.type, kind) else str(rule.type)
     if name not in TYPES:
         raise CorrelationError(f"correlation type {name!r} is not supported (supported: {', '.join(TYPES)})")
     return name
@@ -87,7 +98,7 @@ def _type_name(rule: SigmaCorrelationRule) -> str:
 
 def _condition(rule: SigmaCorrelationRule, kind: str, n_rules: int) -> tuple[str, float, list[str]]:
     cond = rule.condition
-    if not isinstance(cond, SigmaCorrelationCondition):
+    if not isinstance(cond, _pysigma().SigmaCorrelationCondition):
         raise CorrelationError("extended (boolean) correlation conditions are not supported")
     op = cond.op.name.lower()
     fields = [cond.fieldref] if isinstance(cond.fieldref, str) else list(cond.fieldref or [])
@@ -230,6 +241,8 @@ def correlate(rule: SigmaCorrelationRule, matches: Mapping[str, pl.DataFrame],
     if data.height == 0:
         return _empty(group_by, data.schema)
 
+    from soc.detect import windows  # Numba kernels, compiled when a correlation runs
+
     data = data.sort([_T, _STAGE], maintain_order=True)
     # with "group", a null group-by value is a value like any other (the struct rank keeps it)
     keys = _dense_with_nulls(data, group_by) if null_groups == "group" else _dense(data, group_by)
@@ -274,6 +287,8 @@ def _dense_with_nulls(data: pl.DataFrame, group_by: list[str]) -> np.ndarray:
 
 
 def _window_value(kind, data, keys, times, counts, span, n_fields, n_rules) -> np.ndarray:
+    from soc.detect import windows
+
     if kind == "event_count":
         return counts
     if kind == "value_count":
@@ -334,10 +349,41 @@ def _evidence(data: pl.DataFrame, first: np.ndarray, last: np.ndarray) -> pl.Ser
 # The hooks of the rule loader and the hunter (soc.sigma.loader / soc.sigma.hunt) --------------------------
 
 @dataclass
+class Condition:
+    fieldref: list[str]
+
+
+@dataclass
+class Alias:
+    mapping: dict[str, str]  # reference -> the base rule's field
+
+
+@dataclass
+class Summary:
+    """What a hunt reads of a correlation rule before running it (``soc.sigma.hunt.correlation_fields``: the
+    fields its alert rows must carry), as plain data kept in the load cache: a warm load gives a summary in
+    place of the pySigma rule, and ``evaluate`` parses the rule only when its base rules matched."""
+
+    id: str | None
+    title: str
+    group_by: list[str]
+    condition: Condition
+    aliases: list[Alias]
+
+    @classmethod
+    def of(cls, rule: SigmaCorrelationRule | Summary) -> Summary:
+        ref = getattr(rule.condition, "fieldref", None)
+        return cls(str(rule.id) if rule.id else None, rule.title or "", [str(g) for g in rule.group_by or []],
+                   Condition([ref] if isinstance(ref, str) else [str(f) for f in ref or []]),
+                   [Alias({getattr(k, "reference", k): str(v) for k, v in a.mapping.items()})
+                    for a in rule.aliases or []])
+
+
+@dataclass
 class Correlation:
     """A loaded correlation rule, with the compiled base rules it references (None: another correlation)."""
 
-    rule: SigmaCorrelationRule
+    rule: SigmaCorrelationRule | Summary  # a Summary until it runs, when the load came from the cache
     path: str
     bases: dict[str, object] = field(default_factory=dict)  # reference -> soc.sigma.loader.Rule | None
 
@@ -345,6 +391,20 @@ class Correlation:
         """The ``rule.id`` of the matches a reference reads (its compiled rule's id, else the reference)."""
         base = self.bases.get(reference)
         return base.id if base is not None else reference
+
+    def record(self) -> dict:
+        """Plain data for the load cache (``cached`` makes the correlation again from it)."""
+        bases = {ref: None if b is None else b.id for ref, b in self.bases.items()}
+        return {"path": self.path, "bases": bases, "rule": asdict(Summary.of(self.rule))}
+
+    @classmethod
+    def cached(cls, record: dict, rules: dict[str, object]) -> Correlation:
+        """The correlation of a ``record`` (``rules``: the loaded rules by id), with a ``Summary`` for its rule."""
+        rule = record["rule"]
+        summary = Summary(rule["id"], rule["title"], rule["group_by"], Condition(**rule["condition"]),
+                          [Alias(**a) for a in rule["aliases"]])
+        bases = {ref: None if rid is None else rules.get(rid) for ref, rid in record["bases"].items()}
+        return cls(summary, record["path"], bases)
 
 
 def compile_correlations(paths: list, rules: list) -> tuple[list[Correlation], list]:
@@ -354,6 +414,7 @@ def compile_correlations(paths: list, rules: list) -> tuple[list[Correlation], l
     compiled base rules of every loaded file).
     """
     from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
 
     from soc.sigma.loader import LoadError
 
@@ -391,6 +452,8 @@ def compile_correlations(paths: list, rules: list) -> tuple[list[Correlation], l
 
 
 def _resolve(corr: SigmaCorrelationRule, by_name: dict, compiled: dict, paths_of: dict) -> dict:
+    from sigma.correlations import SigmaCorrelationRule
+
     refs = list(corr.rules or [])
     if not refs:
         raise CorrelationError("no rules referenced (extended conditions are not supported)")
@@ -420,6 +483,10 @@ def evaluate(correlations: list[Correlation], matches: pl.DataFrame) -> pl.DataF
     alerts of the inner one. The result has the columns of ``correlate`` (group-by columns vary by rule,
     null elsewhere) and ``event.kind: alert``.
     """
+    ids = list({c.rule_id(ref) for c in correlations for ref in c.bases})
+    if not matches.height or not matches.select(pl.col("rule.id").is_in(ids).any()).item():
+        return _as_alerts(_empty([], {}), None)  # what each correlation gives without events of its rules
+    correlations = parsed(correlations)
     done: dict[int, pl.DataFrame] = {}
     pending = list(correlations)
     while pending:
@@ -446,12 +513,26 @@ def _as_alerts(frame: pl.DataFrame, rule) -> pl.DataFrame:
                               pl.lit(tags, pl.List(pl.String)).alias("tags"))
 
 
+def parsed(correlations: list[Correlation]) -> list[Correlation]:
+    """The correlations with their pySigma rules: those of a cached load (a ``Summary`` each) parsed again
+    from their files, their references resolved among the same base rules."""
+    if not any(isinstance(c.rule, Summary) for c in correlations):
+        return correlations
+    bases = {id(b): b for c in correlations for b in c.bases.values() if b is not None}
+    fresh, _ = compile_correlations(list(dict.fromkeys(c.path for c in correlations)), list(bases.values()))
+    return fresh
+
+
 def _inner(c: Correlation) -> list:
+    from sigma.correlations import SigmaCorrelationRule
+
     return [ref.rule for ref in c.rule.referenced_rules if isinstance(getattr(ref, "rule", None),
                                                                        SigmaCorrelationRule)]
 
 
 def _frames(c: Correlation, matches: pl.DataFrame, done: dict) -> dict[str, pl.DataFrame]:
+    from sigma.correlations import SigmaCorrelationRule
+
     frames = {}
     for ref in c.rule.referenced_rules:
         rule = getattr(ref, "rule", None)

@@ -8,7 +8,8 @@ one JSON file, and leaves each rule's tree JSON text until a hunt reads it (``Ru
 dropped silently: a file yields rules or errors naming file and reason.
 
 Correlation rules (Sigma 2.0) go to ``soc.sigma.correlation.compile_correlations(paths, rules)`` when that
-module provides it (it returns ``(correlations, errors)``); until then each is reported as an error.
+module provides it (it returns ``(correlations, errors)``); until then each is reported as an error. The load
+cache keeps them as plain data (``Correlation.record``): a warm load imports no pySigma.
 """
 
 from __future__ import annotations
@@ -210,21 +211,33 @@ def load(paths: list[str | Path], placeholders: dict[str, list[str]] | None = No
                  for row, line in zip(doc["rules"], lines, strict=True)]
         pins = [None if row[3] is None else set(row[3]) for row in doc["rules"]]
         errors = [LoadError(**e) for e in doc["errors"]]
-        correlation_files = [Path(files[i]) for i in doc["correlations"]]
+        correlations, more = _cached_correlations(doc["correlations"], rules)
     else:
         rules, errors, correlation_files = _compile_files(files, placeholders, RuleCache(salt, enabled=use_cache))
         pins = [ir.pinned(rule.tree, "EventID") for rule in rules]
+        correlations, more = _correlations(correlation_files, rules)
         if all(stamp[1] >= 0 for stamp in stamps):
             number = {f: i for i, f in enumerate(files)}
             snapshot.put(stamps, {
                 "rules": [[r.id, r.logsource, number[r.path], None if p is None else sorted(p)]
                           for r, p in zip(rules, pins, strict=True)],
                 "errors": [asdict(e) for e in errors],
-                "correlations": [number[str(f)] for f in correlation_files]},
+                "correlations": {"kept": [c.record() for c in correlations], "errors": [asdict(e) for e in more]}},
                 [r.line() for r in rules])
     route(rules, pipeline or default_pipeline(), pins)
-    correlations, more = _correlations(correlation_files, rules)
     return RuleSet(rules, errors + more, correlations, len(files))
+
+
+def _cached_correlations(doc: dict, rules: list[Rule]) -> tuple[list, list[LoadError]]:
+    """The correlations of a cached load (``soc.sigma.correlation.Correlation.cached``: plain data, pySigma
+    parses them only if they run) and their errors."""
+    errors = [LoadError(**e) for e in doc["errors"]]
+    if not doc["kept"]:
+        return [], errors
+    from soc.sigma.correlation import Correlation
+
+    by_id = {r.id: r for r in rules}
+    return [Correlation.cached(c, by_id) for c in doc["kept"]], errors
 
 
 def _salt(placeholders: dict[str, list[str]]) -> str:
