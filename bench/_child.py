@@ -27,10 +27,11 @@ def peak_rss_mb() -> float:
 
 def run_soc(path: str, fmt: str, warmup: str | None) -> dict:
     from soc import pipeline
-    from soc.runtime import reuse_freed_memory, setup_kept
+    from soc.runtime import collect_less_often, reuse_freed_memory, setup_kept
     from soc.sources import discover
 
     reuse_freed_memory()  # as the CLI does
+    collect_less_often()
 
     options = pipeline.Options(format=fmt, year=2026)
     if warmup:  # JIT compile (or load the Numba cache) outside the timed run

@@ -37,10 +37,11 @@ HEADER = ("| run | lines | MB | lines/s | MB/s (wall) | MB per CPU-s | peak RSS 
 def run_soc(path: str, fmt: str, warm: str) -> dict:
     from soc import pipeline
     from soc.parse.spec import load_specs
-    from soc.runtime import reuse_freed_memory, setup_kept
+    from soc.runtime import collect_less_often, reuse_freed_memory, setup_kept
     from soc.sources import discover
 
     reuse_freed_memory()  # as the CLI does
+    collect_less_often()
 
     options = pipeline.Options(format=fmt, year=2026)
     specs = load_specs()
