@@ -180,3 +180,23 @@ def test_a_load_file_cut_short_is_not_used(tmp_path, monkeypatch):
     file.write_bytes(b"\n".join(lines[:-1]))
     assert load([rules]).rules == cold.rules
     assert len(file.read_bytes().split(b"\n")) == 1 + len(cold.rules)  # written again, whole
+
+
+def test_a_warm_load_keeps_what_a_hunt_needs_of_each_rule_so_its_tree_stays_text(tmp_path, monkeypatch):
+    """The load file keeps each rule's fields, keywords flag and literal condition (``prefilter.needs``): the
+    hunter reads them without decoding the rule's tree, and they are what the tree gives."""
+    from soc.sigma.hunt import Hunter
+    from soc.sigma.prefilter import needs
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = _folder(tmp_path)
+    cold = load([rules])
+    assert [r.needs() for r in cold.rules] == [None] * 3  # compiled now: nothing kept yet
+    warm = load([rules])
+    hunter = Hunter(warm)
+    for i, rule in enumerate(warm.rules):
+        got = hunter._rule(i)
+        assert "tree" not in rule.__dict__  # the tree is still JSON text
+        assert rule.needs() == needs(cold.rules[i].tree) == [needs(rule.tree)[0], list(got.fields), got.keywords,
+                                                              got.cond]
+    assert warm.rules[0].needs()[1:] == [["Image"], False, ["lit", "Image", ["\\whoami.exe"]]]

@@ -25,10 +25,9 @@ import polars as pl
 
 from soc.pipeline import FeedSink, Sink
 from soc.sigma.backend import Builder, Lowered, text_columns
-from soc.sigma.ir import fields_of, walk
 from soc.sigma.loader import LEVELS, RISK, Rule, RuleSet
 from soc.sigma.mapping import Target
-from soc.sigma.prefilter import Literals, candidates, necessary, used_groups
+from soc.sigma.prefilter import NEEDS, Literals, candidates, needs, used_groups
 
 ENTITY = ["host.hostname", "user.name", "user.domain", "source.ip", "source.port", "destination.ip",
           "destination.port", "process.executable", "process.command_line", "process.parent.executable",
@@ -191,11 +190,10 @@ class Hunter:
     def _rule(self, i: int) -> _Rule:
         got = self._rules.get(i)
         if got is None:
-            tree = self.ruleset.rules[i].tree
-            keywords: list[bool] = []
-            walk(tree, lambda n: keywords.append(n[0] in ("str", "re") and n[1] is None))
-            got = self._rules[i] = _Rule(tuple(sorted(fields_of(tree))), any(keywords),
-                                         necessary(tree) if self.prefilter else None)
+            rule = self.ruleset.rules[i]
+            kept = rule.needs()  # from the load cache, without decoding the tree
+            _, fields, keywords, cond = kept if kept is not None and kept[0] == NEEDS else needs(rule.tree)
+            got = self._rules[i] = _Rule(tuple(fields), keywords, cond if self.prefilter else None)
         return got
 
     def _units(self, parts: list[_Part]) -> list[_Unit]:

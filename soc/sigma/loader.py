@@ -66,8 +66,21 @@ class Rule:
         return out
 
     def line(self) -> str:
-        """The rule's fields that a load reads lazily (``_LAZY``), as one line of JSON (see ``cached``)."""
-        return json.dumps([getattr(self, name) for name in _LAZY], separators=(",", ":"))
+        """The rule's fields that a load reads lazily (``_LAZY``), as one line of JSON (see ``cached``), then,
+        after a tab (JSON escapes those within strings), what a hunt needs of the rule before its tree
+        (``soc.sigma.prefilter.needs``): a hunt decodes the trees of the rules it builds only."""
+        from soc.sigma.prefilter import needs
+
+        return (json.dumps([getattr(self, name) for name in _LAZY], separators=(",", ":")) + "\t"
+                + json.dumps(needs(self.tree), separators=(",", ":")))
+
+    def needs(self) -> list | None:
+        """What the load cache keeps of ``soc.sigma.prefilter.needs(tree)`` (None: nothing kept)."""
+        line = self.__dict__.get("_line")
+        if line is None:
+            return None
+        _, tab, tail = line.partition(b"\t" if isinstance(line, bytes) else "\t")
+        return json.loads(tail) if tab else None
 
     @classmethod
     def cached(cls, rule_id: str, logsource: list, path: str, line: bytes | str) -> Rule:
@@ -82,7 +95,8 @@ class Rule:
         line = self.__dict__.get("_line") if name in _LAZY else None
         if line is None:
             raise AttributeError(name)
-        self.__dict__.update(zip(_LAZY, json.loads(line), strict=True))  # two threads may both: the same values
+        head = line.partition(b"\t" if isinstance(line, bytes) else "\t")[0]
+        self.__dict__.update(zip(_LAZY, json.loads(head), strict=True))  # two threads may both: the same values
         return self.__dict__[name]
 
 

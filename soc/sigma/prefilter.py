@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from soc.sigma.backend import TEXT_TYPES
-from soc.sigma.ir import Node
+from soc.sigma.ir import Node, fields_of, walk
 
 Cond = list  # ["lit", field, [texts]] | ["and", [conds]] | ["or", [conds]]
 Rows = np.ndarray | None  # sorted row numbers; None: every row
@@ -34,6 +34,17 @@ SAMPLE_FROM = 20 * SAMPLE  # rows of a frame from which the weak groups are look
 FEW_CHECKS = 200_000  # values x texts up to which a search checks each text in each value in Python
 KEYWORDS = "\x00keywords"  # the column of a keyword's literal test: it is searched for in every text column
 WEAK = 0.3  # a group found in more of the sampled rows than this is not searched for
+
+
+NEEDS = 1  # the version of ``needs``: bump when it (or ``necessary``) gives other results for a tree
+
+
+def needs(tree: Node) -> list:
+    """What a hunt needs of a rule before building its expression, kept in the load cache (``Rule.line``):
+    ``[NEEDS, the Sigma fields it reads (sorted), whether it has keywords, its literal condition]``."""
+    keywords: list[bool] = []
+    walk(tree, lambda n: keywords.append(n[0] in ("str", "re") and n[1] is None))
+    return [NEEDS, sorted(fields_of(tree)), any(keywords), necessary(tree)]
 
 
 def necessary(node: Node) -> Cond | None:
@@ -198,12 +209,15 @@ class Literals:
         if not series:
             return searched, {g: _EMPTY for g in active}
         # where the values are: one pass for every column (column by column, then row by row, as stacked)
-        masks = pl.DataFrame([s.is_not_null() for s in series]).to_numpy(order="fortran")
+        # (one select each: hundreds of Series calls cost ~30 us apiece)
+        both = pl.DataFrame(series)
+        masks = both.select(pl.all().is_not_null()).to_numpy(order="fortran")
         column, row = np.nonzero(masks.T)
         if not len(row):
             return searched, {g: _EMPTY for g in active}
-        lowered = pl.concat([s.drop_nulls() for s in series[:len(columns)]]) if columns else None
-        rest = pl.concat([_text(s.drop_nulls()) for s in series[len(columns):]]).str.to_lowercase() if others else None
+        first = int(np.searchsorted(column, len(columns)))  # values of the named columns, stacked first
+        lowered = _stacked(both, series[:len(columns)]) if first else None
+        rest = _stacked(both, series[len(columns):]).str.to_lowercase() if first < len(row) else None
         stacked = pl.concat([s for s in (lowered, rest) if s is not None], rechunk=True)
         word = set(words)
         is_word = np.array([c in word for c in columns + others])
@@ -296,8 +310,11 @@ def _contained(values: list[str], column: np.ndarray, pats: list[str], keys: lis
     return np.array(found, dtype=np.int64), np.array(at, dtype=np.int64)
 
 
-def _text(column: pl.Series) -> pl.Series:
-    return column if column.dtype == pl.String else column.cast(pl.String)
+def _stacked(frame: pl.DataFrame, series: list[pl.Series]) -> pl.Series:
+    """The values of ``series`` (columns of ``frame``, at least one value in all) without their nulls, as text,
+    one column after the other: one select."""
+    values = [pl.col(s.name) if s.dtype == pl.String else pl.col(s.name).cast(pl.String) for s in series]
+    return frame.select(pl.concat_list([v.drop_nulls().implode() for v in values]).explode()).to_series()
 
 
 def used_groups(cond: Cond | None, into: set[int]) -> None:
