@@ -200,3 +200,18 @@ def test_a_warm_load_keeps_what_a_hunt_needs_of_each_rule_so_its_tree_stays_text
         assert rule.needs() == needs(cold.rules[i].tree) == [needs(rule.tree)[0], list(got.fields), got.keywords,
                                                               got.cond]
     assert warm.rules[0].needs()[1:] == [["Image"], False, ["lit", "Image", ["\\whoami.exe"]]]
+
+
+def test_the_load_file_is_named_by_its_format(tmp_path, monkeypatch):
+    """Two versions of soc on one machine keep load files of their own (they wrote over each other's, and
+    each load compiled again)."""
+    from soc.sigma import cache
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    folder = _folder(tmp_path)
+    load([folder])
+    monkeypatch.setattr(cache, "LOAD_FORMAT", cache.LOAD_FORMAT + 1)
+    load([folder])
+    names = sorted(f.name for f in (tmp_path / "cache").glob("sigma-load-*.json"))
+    assert len(names) == 2 and names[0].endswith(f"-v{cache.LOAD_FORMAT - 1}.json")
+    assert names[1].endswith(f"-v{cache.LOAD_FORMAT}.json")

@@ -112,7 +112,9 @@ class LoadCache:
     def __init__(self, salt: str, paths: list[str], folder: Path | None = None, enabled: bool = True):
         self.enabled = enabled
         tag = hashlib.sha256(json.dumps(paths).encode()).hexdigest()[:16]
-        self.file = (folder or cache_dir()) / f"sigma-load-{salt}-{tag}.json"
+        # named by its format too: two versions of soc on one machine (a checkout and an install) would
+        # otherwise write over each other's load file, and each load would compile again
+        self.file = (folder or cache_dir()) / f"sigma-load-{salt}-{tag}-v{LOAD_FORMAT}.json"
 
     def get(self, stamps: list[list]) -> tuple[dict, list[bytes]] | None:
         """The load and its items (each a line of JSON text), if the rule files have these ``stamps``."""
