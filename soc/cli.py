@@ -28,8 +28,9 @@ def _read_options(f):
 @click.version_option(package_name="soc")
 def main() -> None:
     """soc: parse government network logs into ECS frames and hunt in them."""
-    from soc.runtime import collect_less_often, reuse_freed_memory
+    from soc.runtime import collect_less_often, one_blas_thread, reuse_freed_memory
 
+    one_blas_thread()
     reuse_freed_memory()
     collect_less_often()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -94,3 +95,19 @@ def test_yaml_copies_go_back_to_the_cache_folder_they_were_looked_up_in(tmp_path
     content._save_yaml_docs()
     assert [p.name for p in (tmp_path / "a").glob("yaml-docs-*.json")] == ["yaml-docs-1.json"]
     assert not (tmp_path / "b").exists()
+
+
+def test_the_cli_starts_numpy_with_one_blas_thread_unless_told_otherwise():
+    """OpenBLAS's threads (one per core, started when numpy is imported) cost every run CPU for nothing: soc
+    multiplies no float matrices. A count in the environment is left as it is."""
+    code = ("import os, sys\nfrom soc.cli import main\nsys.argv = ['soc', 'formats']\ntry:\n    main()\n"
+            "except SystemExit:\n    pass\nimport numpy\nprint(os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    assert got.stdout.splitlines()[-1] == "1"
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                         env={**env, "OPENBLAS_NUM_THREADS": "3"})
+    assert got.stdout.splitlines()[-1] == "3"
+    late = "import numpy\nfrom soc.runtime import one_blas_thread\nprint(one_blas_thread())"
+    got = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    assert got.stdout.strip() == "False"
