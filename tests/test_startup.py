@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -24,8 +25,30 @@ def test_a_run_imports_the_engine_of_its_input_only():
     fmt, *engines = res.stdout.decode().split()
     assert fmt == "web_access"
     imported = {name.rsplit(".", 1)[1] for name in engines}
-    assert {"words", "evtx"} <= imported  # its engine, and the record engines (their read-ahead)
-    assert not imported & {"cef", "kv", "syslog", "zeek", "w3c", "json", "windows_json"}
+    assert "words" in imported  # its engine; a record engine's only for inputs of its format (read-ahead)
+    assert not imported & {"cef", "kv", "syslog", "zeek", "w3c", "json", "windows_json", "evtx"}
+
+
+def test_a_run_reads_ahead_with_the_record_engines_of_its_inputs_only(tmp_path, monkeypatch):
+    """The EVTX engine's read-ahead (and its import) only for a run with an input that starts as an EVTX
+    file does; the paths it gets are the run's plain files, as before."""
+    from soc import pipeline
+    from soc.parse.engines.evtx import EvtxEngine
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(EvtxEngine, "reading_ahead", classmethod(lambda cls, paths: seen.append(paths)
+                                                                 or contextlib.nullcontext()))
+    text, evtx = tmp_path / "a.log", tmp_path / "b.evtx"
+    text.write_bytes(b"hello\n")
+    evtx.write_bytes(b"ElfFile\x00" + bytes(100))
+    specs = pipeline.load_specs()
+    sources = [pipeline.Source(str(p), p.stat().st_size, None) for p in (text, evtx)]
+    with pipeline._reading_ahead(sources[:1], specs, pipeline.Options()):
+        pass
+    assert seen == []
+    with pipeline._reading_ahead(sources, specs, pipeline.Options()):
+        pass
+    assert seen == [[str(text), str(evtx)]]
 
 
 def test_yaml_content_is_read_from_its_json_copy_while_the_file_is_the_same(tmp_path, monkeypatch):
