@@ -589,8 +589,7 @@ def test_a_batch_walked_in_parts_is_the_batch_walked_at_once(monkeypatch):
     from soc.parse.columns import Context
     from soc.parse.engines import evtx as E
 
-    monkeypatch.setattr(E, "WALK_PART", 3)
-    monkeypatch.setattr(E, "READ_STEP", 2)
+    monkeypatch.setattr(E, "READ_STEP", 3)
     records = []
     for r in range(14):
         data = (f'"EventData":{{"CommandLine":"C:\\\\Windows\\\\cmd.exe /c \\"{r}\\"","User":"NT\\\\u{r}","N":{r}}}'

@@ -1247,15 +1247,18 @@ def join_parts(buf: np.ndarray, starts: list[int], bases: list[int], parts: list
     """The ``walk_batch`` of a batch from its parts' walks: part ``k`` holds records ``starts[k]:`` and its
     buffer is the batch's from byte ``bases[k]`` on (the batch's JSON is its parts' joined). Spans move
     into the batch's buffer, the unescaped strings are joined (what each part wrote), then names,
-    groups and cells as ``walk_batch`` makes them: the same values, the same frames."""
+    groups and cells as ``walk_batch`` makes them: the same values, the same frames. ``parts`` is emptied
+    as they are moved (less memory at once)."""
     la = buf.size
     n = sum(p.err.size for p in parts)
     extra = np.empty(max(la, sum(p.used for p in parts), 1), np.uint8)  # pages never written take no memory
     ss = np.empty((len(SYSTEM_NAMES), n), np.int64)
     se = np.empty((len(SYSTEM_NAMES), n), np.int64)
     fields = np.empty((sum(p.fields.shape[0] for p in parts), 7), np.int64)
+    err = np.concatenate([p.err for p in parts])
     at = row = 0
-    for k, p in enumerate(parts):
+    for k in range(len(parts)):
+        p, parts[k] = parts[k], None
         shift = la + at - p.size  # its unescaped strings, written from 0 (``walk_part``), now from ``at``
         extra[at: at + p.used] = p.extra[: p.used]
         _move_spans(ss, starts[k], p.ss, p.size, bases[k], shift)
@@ -1263,7 +1266,7 @@ def join_parts(buf: np.ndarray, starts: list[int], bases: list[int], parts: list
         _move_fields(fields, row, p.fields, starts[k], p.size, bases[k], shift)
         at += p.used
         row += p.fields.shape[0]
-    err = np.concatenate([p.err for p in parts])
+        del p
     return _finish(buf, ss, se, fields, extra, err)
 
 

@@ -25,7 +25,7 @@ order. ``SOC_EVTX_PROCESSES`` (this process included; 1: no workers) sets how ma
 CPU when the machine has a CPU to spare, else none (``processes``).
 Each piece's records are counted against its own chunks' headers, so the counts and dead letters are
 those of the whole file read in one process; a worker that fails leaves its pieces to this process.
-Read in this process, a file's records are walked ``WALK_PART`` at a time by the walker's threads while
+Read in this process, a file's records are walked ``READ_STEP`` at a time by the walker's threads while
 the package reads the next ones (``take_walked``; the walk lets the GIL go), rather than after the batch.
 
 Counts: the chunk headers of the file say which records (by id) it holds; a record the ``evtx`` package
@@ -541,7 +541,6 @@ def take(records, size: int) -> Batch | None:
 
 Walk = tuple[np.ndarray, pa.Buffer, kernel.Walked]  # a batch's JSON bytes (NumPy, Arrow) and what the walker found
 Read = tuple[pa.LargeStringArray, np.ndarray, pa.StringArray, Walk | None]  # a batch, walked or not
-WALK_PART = 4096  # records walked at once while the package reads the next ones (``take_walked``)
 
 
 def _bytes(text: pa.LargeStringArray) -> tuple[np.ndarray, pa.Buffer, np.ndarray]:
@@ -558,30 +557,26 @@ def walk_of(text: pa.LargeStringArray) -> Walk:
 
 
 def take_walked(records, size: int) -> Read | None:
-    """``take``, and the batch walked: from a second ``WALK_PART`` records on, each part is walked by a
-    thread of the walker's pool (Numba, without the GIL) while the package reads the next part here (it
-    holds the GIL), then the parts' walks are joined (``evtx_kernel.join_parts``: what walking the batch
-    at once finds). The walk was a third of the typing of a large file, after its reading; now it goes on
-    beside the reading. A batch of one part is walked at once (``walk_of``)."""
+    """``take``, and the batch walked: from a second ``READ_STEP`` records on, each step's records are
+    walked by a thread of the walker's pool (Numba, without the GIL) while the package reads the next
+    ones here (it holds the GIL), then the steps' walks are joined (``evtx_kernel.join_parts``: what
+    walking the batch at once finds). The walk was a third of the typing of a large file, after its
+    reading; now it goes on beside the reading, for the same CPU. A batch of one step is walked at once
+    (``walk_of``)."""
     parts: list[pa.StructArray] = []
     walks: list[Future] = []
     n = 0
     while n < size:
-        rows: list[dict] = []
-        while len(rows) < WALK_PART and n + len(rows) < size:  # READ_STEP a call: the GIL is let go between
-            got = list(islice(records, min(READ_STEP, WALK_PART - len(rows), size - n - len(rows))))
-            if not got:
-                break
-            if len(parts) == 1 and not walks:  # a second part: the first one's walk starts now
-                walks.append(kernel.submit(kernel.walk_part, *_part(parts[0])))
-            rows += got
+        rows = list(islice(records, min(READ_STEP, size - n)))  # few dicts alive: their strings stay in cache
         if not rows:
             break
+        if len(parts) == 1:  # a second step: the first one's walk starts now
+            walks.append(kernel.submit(kernel.walk_part, *_part(parts[0])))
         parts.append(pa.array(rows, RECORD))
+        n += len(rows)
         del rows
         if walks:
             walks.append(kernel.submit(kernel.walk_part, *_part(parts[-1])))
-        n += len(parts[-1])
     if not parts:
         return None
     text, ids, stamps = _arrays(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
@@ -591,7 +586,9 @@ def take_walked(records, size: int) -> Read | None:
     starts = np.cumsum([0] + [len(p) for p in parts[:-1]]).tolist()
     # part k's bytes are the batch's from where its first record is, less where that record was in the part
     bases = [int(offs[a] - offs[0] - _bytes(p.field(0))[2][0]) for a, p in zip(starts, parts, strict=True)]
-    walked = kernel.join_parts(buf, starts, bases, [w.result() for w in walks])
+    done = [w.result() for w in walks]
+    del walks  # the futures held the parts' walks too: join_parts lets each go once moved
+    walked = kernel.join_parts(buf, starts, bases, done)
     return text, ids, stamps, (buf, data_buf, walked)
 
 
