@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import textwrap
 
+import numpy as np
 import polars as pl
 import pytest
 
 from soc.sigma import ir
-from soc.sigma.backend import Builder, Lowered, ipv6_key, ipv6_text_key
+from soc.sigma.backend import Builder, Lowered, ipv6_key, ipv6_text_key, run
 from soc.sigma.loader import compile_rule
 from soc.sigma.modifiers import register as register_modifiers
 
@@ -41,7 +42,50 @@ def hits(detection: str, frame: pl.DataFrame = FRAME, placeholders: dict | None 
     work = frame.with_columns(lowered.columns(frame.schema)).with_row_index("__i")
     result = work.select(expr.alias("m"))["m"]
     assert result.null_count() == 0  # every test is true or false, never null
-    return work.filter(result)["__i"].to_list()
+    got = work.filter(result)["__i"].to_list()
+    assert by_program(compiled.tree, work) == got  # what the hunter runs: its leaves, then the program
+    return got
+
+
+def by_program(tree: list, work: pl.DataFrame) -> list[int]:
+    """The rows ``Builder.program`` and ``run`` match (``work`` has the lowered copies)."""
+    program, leaves = Builder(work.schema, lambda f: f if f in work.columns else None).program(tree)
+    values = [work.select(t.alias("t")).to_series().to_numpy() for _, t in leaves]
+    assert all(v.dtype == np.bool_ and len(v) == work.height for v in values)  # never null
+    got = run(program, values)
+    return np.flatnonzero(np.full(work.height, got) if isinstance(got, bool) else got).tolist()
+
+
+LEAVES = [["str", "CommandLine", "contains", ["exe"], False], ["str", "Image", "suffix", ["\\cmd.exe"], False],
+          ["null", "ParentImage"], ["exists", "Missing", True], ["exists", "Missing", False], ["num", "Bytes", [200]],
+          ["cmp", "Bytes", "gt", 100], ["str", "Missing", "exact", ["x"], False], ["const", True], ["const", False],
+          ["re", "CommandLine", "whoami|user", ""], ["str", "Port", "exact", ["445", "80"], False],
+          ["str", None, "contains", ["admin"], False], ["ref", "Image", "ParentImage", "exact"],
+          ["ref", "Image", "Missing", "exact"], ["str", "ParentImage", "prefix", ["c:\\", "abc"], False]]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_program_gives_what_the_expression_gives(seed):
+    """Random and/or/not trees over tests that are null on some rows (missing values, missing fields, constants):
+    the leaves' outcomes combined by ``run`` are the rows the one expression (Kleene's logic, filled) matches."""
+    import random
+
+    pick = random.Random(seed)
+
+    def tree(depth: int) -> list:
+        if depth == 0 or pick.random() < 0.3:
+            return pick.choice(LEAVES)
+        op = pick.choice(["and", "or", "not"])
+        return ["not", tree(depth - 1)] if op == "not" else [op, [tree(depth - 1) for _ in range(pick.randint(1, 3))]]
+
+    for _ in range(10):
+        node = tree(4)
+        lowered = Lowered()
+        expr = Builder(FRAME.schema, lambda f: f if f in FRAME.columns else None, lowered).build(node)
+        work = FRAME.with_columns(lowered.columns(FRAME.schema))
+        got = work.select(expr.alias("m"))["m"].to_numpy()
+        want = np.flatnonzero(np.repeat(got, work.height) if len(got) == 1 else got).tolist()  # a constant: 1 row
+        assert by_program(node, work) == want, node
 
 
 def test_plain_value_is_exact_and_case_insensitive():

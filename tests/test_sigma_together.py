@@ -89,3 +89,22 @@ def test_a_rule_is_built_only_where_its_literals_are():
     assert built == {"rule 5", "rule 6"}  # no literal to require: they run on every row
     hunter.evaluate(("auth", "b"), pl.DataFrame({"Message": ["was denied"], "Port": ["80"]}))
     assert {hunter.ruleset.rules[memo[0]].title for memo in hunter._exprs} == {"rule 5", "rule 6", "rule 7"}
+
+
+def test_a_rule_failing_at_run_time_is_reported_and_the_others_still_match(monkeypatch):
+    """The rules' leaf tests run in one select; when one fails, each runs alone: the rules reading it are
+    reported for the key, the others (even those sharing their other tests) keep their alerts."""
+    from soc.sigma.backend import Builder
+
+    every = [Target("auth", "*", MAPPED)]
+    rules = RuleSet([
+        rule(1, "    a: {Message|contains: 'failed'}\n    b: {Message|re: 'x'}\n    condition: a and b", every),
+        rule(2, "    a: {Message|contains: 'failed'}\n    condition: a", every),
+    ], [])
+    monkeypatch.setattr(Builder, "_re", lambda self, node, column: pl.col(column).str.contains("("))  # bad regex
+    hunter = Hunter(rules)
+    found = hunter.evaluate(("auth", "a"), pl.DataFrame({"message": ["login failed x", "ok"],
+                                                         "event.dataset": ["a", "a"], "log.offset": [0, 1]}))
+    assert hits(found) == {("rule 2", "a", 0)}
+    assert [(f.rule_id[-2:], f.key) for f in hunter.failures] == [("01", ("auth", "a"))]
+    assert "regex" in hunter.failures[0].reason.lower()

@@ -1,7 +1,9 @@
 """Running loaded rules over frames as the pipeline streams them; only the matches are kept.
 
 Each frame key ``(family, dataset)`` gets the rules whose targets cover it (logsource and event-id
-routing), once. For a frame schema, every rule becomes one Polars expression (``soc.sigma.backend``). The
+routing), once. For a frame schema, every rule becomes a program over its leaf tests, each a Polars
+expression (``soc.sigma.backend.Builder.program``): the leaves of the rules of one ``select`` run once each
+(rules share many), and each rule's program combines them with NumPy. The
 literal prefilter (``soc.sigma.prefilter``) gives each rule its candidate rows: a rule with few is evaluated on
 those rows only, one with none is skipped, the others run together in one ``select`` over the frame plus the
 lower-cased copies of the columns they read (made once, shared). A rule's result never depends on the other
@@ -24,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from soc.pipeline import FeedSink, Sink
-from soc.sigma.backend import Builder, Lowered, text_columns
+from soc.sigma.backend import Builder, Lowered, Program, run, text_columns
 from soc.sigma.loader import LEVELS, RISK, Rule, RuleSet
 from soc.sigma.mapping import Target
 from soc.sigma.prefilter import NEEDS, Literals, candidates, needs, used_groups
@@ -77,7 +79,8 @@ class RuleFailure:
 
 @dataclass
 class _Compiled:
-    expr: pl.Expr
+    program: Program  # over its leaves (``Builder.program``)
+    leaves: list[tuple[tuple, pl.Expr]]  # (key, test): equal keys, equal tests
     lowered: set[tuple[str, str]]  # the derived columns (``Lowered``) it reads
     columns: list[str]  # the frame columns it reads
 
@@ -249,11 +252,10 @@ class Hunter:
             columns = {name: c[0] for name, c in zip(rule.fields, unit.fields, strict=True) if c is not None}
             lowered = Lowered()
             words = [c for c, _ in unit.words] if rule.keywords else None
-            expr = Builder(schema, columns.get, lowered, words).build(self.ruleset.rules[unit.rule].tree)
-            roots = set(expr.meta.root_names())
-            read = sorted(c for c in roots if c in schema) + sorted(
-                {name for _, name in lowered.names if name not in roots})
-            got = self._exprs[memo] = _Compiled(expr, lowered.names, read)
+            builder = Builder(schema, columns.get, lowered, words)
+            program, leaves = builder.program(self.ruleset.rules[unit.rule].tree)
+            read = sorted(c for c in builder.read | {name for _, name in lowered.names} if c in schema)
+            got = self._exprs[memo] = _Compiled(program, leaves, lowered.names, read)
             if len(self._exprs) > 100_000:
                 self._exprs.pop(next(iter(self._exprs)))
         return got
@@ -314,23 +316,31 @@ class Hunter:
         need.names = {(p, n) for p, n in names if p + n not in have}
         if need.names:
             work = work.with_columns(need.columns(frame.schema))
-        try:
-            hits = work.select([c.expr.alias(str(k)) for k, c in enumerate(rules)])
-            masks = [(u, hits.get_column(str(k))) for k, u in enumerate(units)]
-        except Exception:  # one bad expression must not cost the others: find it rule by rule
-            masks = []
-            for u, c in zip(units, rules, strict=True):
-                try:
-                    masks.append((u, work.select(c.expr.alias("hit")).get_column("hit")))
-                except Exception as exc:
-                    rule_id = self.ruleset.rules[u.rule].id
-                    for key in dict.fromkeys(parts[p].key for p in u.parts):
-                        self.failures.append(RuleFailure(rule_id, key, f"{type(exc).__name__}: {exc}"))
+        number: dict[tuple, int] = {}  # the leaves of all the rules, each evaluated once (``Builder.program``)
+        tests: list[pl.Expr] = []
+        places = []
+        for c in rules:
+            place = []
+            for key, test in c.leaves:
+                k = number.get(key)
+                if k is None:
+                    k = number[key] = len(tests)
+                    tests.append(test)
+                place.append(k)
+            places.append(place)
+        values, failed = self._leaves(work, tests)
         out = []
-        for u, mask in masks:
-            if not mask.any():
+        for u, c, place in zip(units, rules, places, strict=True):
+            bad = [failed[k] for k in place if k in failed]
+            if bad:  # one bad expression must not cost the others
+                rule_id = self.ruleset.rules[u.rule].id
+                for key in dict.fromkeys(parts[p].key for p in u.parts):
+                    self.failures.append(RuleFailure(rule_id, key, bad[0]))
                 continue
-            hit = np.flatnonzero(mask.to_numpy()) if len(mask) == work.height else np.arange(work.height)
+            mask = run(c.program, [values[k] for k in place])
+            if mask is False or (mask is not True and not mask.any()):
+                continue
+            hit = np.arange(work.height) if mask is True else np.flatnonzero(mask)
             if rows is not None:
                 hit = rows[hit]
             if u.rows is not None and len(u.rows) < (work.height if rows is None else len(rows)):
@@ -338,6 +348,29 @@ class Hunter:
             if len(hit):
                 out.append((u, hit))
         return out
+
+    @staticmethod
+    def _leaves(work: pl.DataFrame, tests: list[pl.Expr]) -> tuple[list, dict[int, str]]:
+        """Each test's outcome over ``work`` (a boolean array), in one ``select``; a test that fails (then each
+        is run alone) has its error instead."""
+        if not tests:
+            return [], {}
+        try:
+            got = work.select([t.alias(str(k)) for k, t in enumerate(tests)]).to_numpy(order="fortran")
+            if len(got) != work.height:  # only constants (broadcast to the rows)
+                got = np.repeat(got, work.height, axis=0)
+            return [got[:, k] for k in range(len(tests))], {}
+        except Exception:
+            values: list = []
+            failed: dict[int, str] = {}
+            for k, t in enumerate(tests):
+                try:
+                    value = work.select(t.alias("hit")).to_series().to_numpy()
+                    values.append(value if len(value) == work.height else np.repeat(value, work.height))
+                except Exception as exc:
+                    values.append(None)
+                    failed[k] = f"{type(exc).__name__}: {exc}"
+            return values, failed
 
     def _alerts(self, frame: pl.DataFrame, found: list[tuple[_Unit, np.ndarray]]) -> pl.DataFrame:
         """The alert rows of (unit, row numbers) pairs: one gather of the frame's rows per set of kept
