@@ -580,42 +580,6 @@ def test_walker_goes_on_when_its_field_table_is_full():
 
 # --- large files in pieces: worker processes read chunk ranges, this process parses them ---
 
-def test_a_batch_walked_in_parts_is_the_batch_walked_at_once(monkeypatch):
-    """``take_walked`` walks a batch's parts beside the reading and joins them: spans into each part's
-    bytes and unescaped strings move into the batch's, records and fields keep their order, so the
-    frames and dead letters are those of the batch walked at once."""
-    from polars.testing import assert_frame_equal
-
-    from soc.parse.columns import Context
-    from soc.parse.engines import evtx as E
-
-    monkeypatch.setattr(E, "READ_STEP", 3)
-    records = []
-    for r in range(14):
-        data = (f'"EventData":{{"CommandLine":"C:\\\\Windows\\\\cmd.exe /c \\"{r}\\"","User":"NT\\\\u{r}","N":{r}}}'
-                if r % 2 else f'"EventData":{{"Image":"a{r}.exe","Empty":null}}')
-        channel = "Security" if r % 3 else "Microsoft-Windows-Sysmon/Operational"
-        rec = _record(data, f'"EventID":{4688 + r % 2},"Channel":"{channel}","TimeCreated":{{"#attributes":'
-                            f'{{"SystemTime":"2024-03-01T10:00:0{r % 10}Z"}}}},"Computer":"PC\\\\{r}"')
-        records.append(rec[:-7] if r in (4, 9) else rec)  # two broken records: the slower way, dead letters
-    rows = iter([{"event_record_id": r + 1, "timestamp": "2024-03-01 10:00:00 UTC", "data": d}
-                 for r, d in enumerate(records)])
-    text, ids, stamps, walk = E.take_walked(rows, 100)
-    buf, _, walked = walk
-    assert (walked.ss[walked.ss >= 0] >= buf.size).any()  # unescaped strings moved
-    assert walked.err.nonzero()[0].tolist() == [4, 9]
-    engine = E.EvtxEngine(SPEC, Context("x.evtx"))
-    parts, whole = engine._batch(text, ids, stamps, walk=walk), engine._batch(text, ids, stamps)
-    assert parts.lines == whole.lines == 14 and parts.frames.keys() == whole.frames.keys()
-    for key, frame in whole.frames.items():
-        assert_frame_equal(parts.frames[key], frame)
-    assert_frame_equal(parts.dead, whole.dead)
-    assert parts.dead.height == 2
-    assert sorted(whole.frames[("windows", "windows.security.4689")]["User"].to_list()) == \
-        sorted(f"NT\\u{r}" for r in range(14) if r % 2 and r % 3 and r != 9)
-    assert E.take_walked(iter([]), 100) is None
-
-
 MANY_CHUNKS = ATTACK + ("TA0005-Defense Evasion/T1562.004-Impair Defenses-Disable or Modify System Firewall/"
                         "ID4688-5447-4950-Firewall disabled (command).evtx")  # 43 chunks, 998 records
 

@@ -22,7 +22,7 @@ scanned 8 bytes a step (``_special8``); ~2-4 us of CPU a record of ~1.3 KB (benc
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit, prange
@@ -1171,18 +1171,8 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[0]
 
 
-def submit(fn, *args) -> Future:
-    """``fn(*args)`` on a thread of the walker's pool (a kernel that lets the GIL go)."""
-    return _pool().submit(fn, *args)
-
-
 def walk_range(buf, offs, a: int, b: int, out, o: int, ss, se, err, tables) -> np.ndarray:
     """``walk`` over records ``a:b``, again from where it stopped while its field table fills up."""
-    return _walk_range(buf, offs, a, b, out, o, ss, se, err, tables)[0]
-
-
-def _walk_range(buf, offs, a: int, b: int, out, o: int, ss, se, err, tables) -> tuple[np.ndarray, int]:
-    """``walk_range`` and the end of what it wrote to ``out``."""
     parts = []
     cap = (b - a) * 16 + 1024
     while a < b:
@@ -1190,84 +1180,7 @@ def _walk_range(buf, offs, a: int, b: int, out, o: int, ss, se, err, tables) -> 
         parts.append(fields)
         cap = cap * 2 if stop == a else (b - stop) * 16 + 1024
         a = stop
-    if not parts:
-        return np.empty((0, 7), np.int64), o
-    return (np.concatenate(parts) if len(parts) != 1 else parts[0]), o
-
-
-class Part:
-    """What ``walk`` found in one part of a batch, walked on its own buffer (``walk_part``) while the
-    reader takes the next part from the evtx package: ``join_parts`` makes them the batch's."""
-
-    def __init__(self, size: int, ss, se, fields, extra, used: int, err):
-        self.size, self.ss, self.se, self.fields, self.err = size, ss, se, fields, err
-        self.extra, self.used = extra, used  # the unescaped strings, written up to ``used``
-
-
-def walk_part(buf: np.ndarray, offs: np.ndarray) -> Part:
-    """``walk`` over the records ``buf[offs[r]:offs[r + 1]]`` of one part of a batch (one thread; the
-    GIL released throughout, so it runs beside the evtx package's iteration)."""
-    t = SYSTEM_TABLE
-    n = offs.size - 1
-    ss = np.full((len(SYSTEM_NAMES), n), -1, np.int64)
-    se = np.full((len(SYSTEM_NAMES), n), -1, np.int64)
-    err = np.zeros(n, np.int8)
-    extra = np.empty(max(buf.size, 1), np.uint8)
-    fields, used = _walk_range(buf, offs, 0, n, extra, 0, ss, se, err,
-                               (t.slots, t.hashes, t.mask, t.bytes, t.offsets))
-    return Part(buf.size, ss, se, fields, extra, used, err)
-
-
-@njit(cache=True, nogil=True)
-def _move_spans(dst, at, src, la, base, shift):
-    """Spans ``src`` of a part into ``dst`` from column ``at``: into its buffer (``< la``) moved by ``base``,
-    into its unescaped strings by ``shift``; -1 (absent) kept."""
-    for p in range(src.shape[0]):
-        for r in range(src.shape[1]):
-            a = src[p, r]
-            dst[p, at + r] = a if a < 0 else a + (base if a < la else shift)
-
-
-@njit(cache=True, nogil=True)
-def _move_fields(dst, at, src, first, la, base, shift):
-    """Field rows ``src`` of a part into ``dst`` from row ``at``, in the batch's terms (``_move_spans``)."""
-    for f in range(src.shape[0]):
-        g = at + f
-        dst[g, 0] = src[f, 0] + first
-        dst[g, 1] = src[f, 1] + base
-        dst[g, 2] = src[f, 2] + base
-        dst[g, 3] = src[f, 3]
-        for c in (4, 5):
-            a = src[f, c]
-            dst[g, c] = a + (base if a < la else shift)
-        dst[g, 6] = src[f, 6]
-
-
-def join_parts(buf: np.ndarray, starts: list[int], bases: list[int], parts: list[Part]) -> Walked:
-    """The ``walk_batch`` of a batch from its parts' walks: part ``k`` holds records ``starts[k]:`` and its
-    buffer is the batch's from byte ``bases[k]`` on (the batch's JSON is its parts' joined). Spans move
-    into the batch's buffer, the unescaped strings are joined (what each part wrote), then names,
-    groups and cells as ``walk_batch`` makes them: the same values, the same frames. ``parts`` is emptied
-    as they are moved (less memory at once)."""
-    la = buf.size
-    n = sum(p.err.size for p in parts)
-    extra = np.empty(max(la, sum(p.used for p in parts), 1), np.uint8)  # pages never written take no memory
-    ss = np.empty((len(SYSTEM_NAMES), n), np.int64)
-    se = np.empty((len(SYSTEM_NAMES), n), np.int64)
-    fields = np.empty((sum(p.fields.shape[0] for p in parts), 7), np.int64)
-    err = np.concatenate([p.err for p in parts])
-    at = row = 0
-    for k in range(len(parts)):
-        p, parts[k] = parts[k], None
-        shift = la + at - p.size  # its unescaped strings, written from 0 (``walk_part``), now from ``at``
-        extra[at: at + p.used] = p.extra[: p.used]
-        _move_spans(ss, starts[k], p.ss, p.size, bases[k], shift)
-        _move_spans(se, starts[k], p.se, p.size, bases[k], shift)
-        _move_fields(fields, row, p.fields, starts[k], p.size, bases[k], shift)
-        at += p.used
-        row += p.fields.shape[0]
-        del p
-    return _finish(buf, ss, se, fields, extra, err)
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
 
 def _table_size(n: int) -> int:
@@ -1294,11 +1207,6 @@ def walk_batch(buf: np.ndarray, offs: np.ndarray) -> Walked:
         halves = [_pool().submit(walk_range, buf, offs, a, b, extra, int(offs[a] - offs[0]), ss, se, err, tables)
                   for a, b in ((0, mid), (mid, n))]
         fields = np.concatenate([h.result() for h in halves])
-    return _finish(buf, ss, se, fields, extra, err)
-
-
-def _finish(buf: np.ndarray, ss, se, fields, extra, err) -> Walked:
-    """Names, groups and cells of a walked batch (``walk_batch``)."""
     size = 1024
     while True:
         ids, name_rows = name_ids(buf, fields, size)

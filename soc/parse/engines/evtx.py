@@ -25,8 +25,6 @@ order. ``SOC_EVTX_PROCESSES`` (this process included; 1: no workers) sets how ma
 CPU when the machine has a CPU to spare, else none (``processes``).
 Each piece's records are counted against its own chunks' headers, so the counts and dead letters are
 those of the whole file read in one process; a worker that fails leaves its pieces to this process.
-Read in this process, a file's records are walked ``READ_STEP`` at a time by the walker's threads while
-the package reads the next ones (``take_walked``; the walk lets the GIL go), rather than after the batch.
 
 Counts: the chunk headers of the file say which records (by id) it holds; a record the ``evtx`` package
 does not return (a corrupt or truncated chunk: it warns and skips it) is dead-lettered with the reason
@@ -53,7 +51,6 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import Future
 from itertools import islice
 from typing import BinaryIO
 
@@ -256,14 +253,13 @@ class EvtxEngine(RecordEngine):
         some of its chunks), then dead letters of those that ``chunks`` (of ``target``, the file)
         announce but the package did not return."""
         announced = sum(last - first + 1 for _, first, last in chunks)
-        # one batch (most files): nothing to overlap, so no reader thread (its start costs ~1 ms); the walk
-        # of a batch's parts goes on beside the reading either way (``take_walked``)
-        reading = Reading(source, self.batch_size, ahead=announced > self.batch_size, walk=True)
+        # one batch (most files): nothing to overlap, so no reader thread (its start costs ~1 ms)
+        reading = Reading(source, self.batch_size, ahead=announced > self.batch_size)
         seen: list[np.ndarray] = []
-        for text, ids, stamps, walk in reading:
+        for text, ids, stamps in reading:
             seen.append(ids)
-            yield self._batch(text, ids, stamps, None, walk)
-            del text, stamps, walk
+            yield self._batch(text, ids, stamps)
+            del text, stamps
         if reading.error is not None:
             self.unreadable = True
             yield self._unreadable(target, reading.error)
@@ -309,14 +305,16 @@ class EvtxEngine(RecordEngine):
             yield from self._records(source, path, piece[2])
 
     def _batch(self, text: pa.LargeStringArray, record_ids: np.ndarray, stamps: pa.StringArray,
-               where: np.ndarray | None = None, walk: Walk | None = None) -> ParseResult:
+               where: np.ndarray | None = None) -> ParseResult:
         """Typed frames of one batch of records, one per (channel, event id): the Numba walker finds
         every value (``soc.parse.evtx_kernel``); the records it cannot take go the slower way. ``where``:
-        each record's file, an index into ``self.paths`` (default: all of the one file); ``walk``: the
-        batch's ``walk_of`` if it was walked already (by the reader thread)."""
+        each record's file, an index into ``self.paths`` (default: all of the one file)."""
         n = len(text)
         where = np.zeros(n, np.int64) if where is None else where
-        buf, data_buf, walked = walk_of(text) if walk is None else walk
+        data_buf = text.buffers()[2] or pa.py_buffer(b"")
+        offs = np.frombuffer(text.buffers()[1], np.int64, n + 1, text.offset * 8)
+        buf = np.frombuffer(data_buf, np.uint8)
+        walked = kernel.walk_batch(buf, offs)
         stamps = pl.Series("Record.Timestamp", _without_utc(stamps), pl.String)
         parts = []
         odd = np.flatnonzero(walked.err)
@@ -539,97 +537,34 @@ def take(records, size: int) -> Batch | None:
     return _arrays(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
 
 
-Walk = tuple[np.ndarray, pa.Buffer, kernel.Walked]  # a batch's JSON bytes (NumPy, Arrow) and what the walker found
-Read = tuple[pa.LargeStringArray, np.ndarray, pa.StringArray, Walk | None]  # a batch, walked or not
-
-
-def _bytes(text: pa.LargeStringArray) -> tuple[np.ndarray, pa.Buffer, np.ndarray]:
-    """The JSON bytes of ``text`` (NumPy and Arrow) and its offsets."""
-    data_buf = text.buffers()[2] or pa.py_buffer(b"")
-    offs = np.frombuffer(text.buffers()[1], np.int64, len(text) + 1, text.offset * 8)
-    return np.frombuffer(data_buf, np.uint8), data_buf, offs
-
-
-def walk_of(text: pa.LargeStringArray) -> Walk:
-    """The batch's JSON bytes and what the Numba walker found in them (``evtx_kernel.walk_batch``)."""
-    buf, data_buf, offs = _bytes(text)
-    return buf, data_buf, kernel.walk_batch(buf, offs)
-
-
-def take_walked(records, size: int) -> Read | None:
-    """``take``, and the batch walked: from a second ``READ_STEP`` records on, each step's records are
-    walked by a thread of the walker's pool (Numba, without the GIL) while the package reads the next
-    ones here (it holds the GIL), then the steps' walks are joined (``evtx_kernel.join_parts``: what
-    walking the batch at once finds). The walk was a third of the typing of a large file, after its
-    reading; now it goes on beside the reading, for the same CPU. A batch of one step is walked at once
-    (``walk_of``)."""
-    parts: list[pa.StructArray] = []
-    walks: list[Future] = []
-    n = 0
-    while n < size:
-        rows = list(islice(records, min(READ_STEP, size - n)))  # few dicts alive: their strings stay in cache
-        if not rows:
-            break
-        if len(parts) == 1:  # a second step: the first one's walk starts now
-            walks.append(kernel.submit(kernel.walk_part, *_part(parts[0])))
-        parts.append(pa.array(rows, RECORD))
-        n += len(rows)
-        del rows
-        if walks:
-            walks.append(kernel.submit(kernel.walk_part, *_part(parts[-1])))
-    if not parts:
-        return None
-    text, ids, stamps = _arrays(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
-    if not walks:
-        return text, ids, stamps, walk_of(text)
-    buf, data_buf, offs = _bytes(text)
-    starts = np.cumsum([0] + [len(p) for p in parts[:-1]]).tolist()
-    # part k's bytes are the batch's from where its first record is, less where that record was in the part
-    bases = [int(offs[a] - offs[0] - _bytes(p.field(0))[2][0]) for a, p in zip(starts, parts, strict=True)]
-    done = [w.result() for w in walks]
-    del walks  # the futures held the parts' walks too: join_parts lets each go once moved
-    walked = kernel.join_parts(buf, starts, bases, done)
-    return text, ids, stamps, (buf, data_buf, walked)
-
-
-def _part(part: pa.StructArray) -> tuple[np.ndarray, np.ndarray]:
-    buf, _, offs = _bytes(part.field(0))
-    return buf, offs
-
-
-def _batches(records, size: int, walk: bool = False) -> Iterator[Read]:
-    """The records ``size`` at a time, read on the caller's thread (see ``read_ahead``), walked if ``walk``
-    (``take_walked``)."""
-    if walk:
-        while (read := take_walked(records, size)) is not None:
-            yield read
-        return
+def _batches(records, size: int) -> Iterator[Batch]:
+    """The records ``size`` at a time, read on the caller's thread (see ``read_ahead``)."""
     while (batch := take(records, size)) is not None:
-        yield *batch, None
+        yield batch
 
 
-def read_ahead(records, size: int, walk: bool = False) -> Iterator[Read]:
-    """The records ``size`` at a time (see ``take``), read (and walked if ``walk``) by a thread while the
-    caller types the batch before (the walker and Polars release the GIL). At most one batch waits, so
-    memory stays two batches. A call into the parser holds the GIL throughout, so the thread takes
-    ``READ_STEP`` records a call: one call per batch would stop the caller's thread for the whole batch."""
-    return prefetch(_batches(records, size, walk), depth=1, name="evtx-read")
+def read_ahead(records, size: int) -> Iterator[Batch]:
+    """The records ``size`` at a time (see ``take``), read by a thread that reads the next batch while the
+    caller parses this one (the walker and Polars release the GIL). At most one batch waits, so memory
+    stays two batches. A call into the parser holds the GIL throughout, so the thread takes ``READ_STEP``
+    records a call: one call per batch would stop the caller's thread for the whole batch."""
+    return prefetch(_batches(records, size), depth=1, name="evtx-read")
 
 
 class Reading:
     """The evtx package's records of ``source`` in batches (iterate once); then ``problems`` holds the
     package's warnings (chunks it skipped) and ``error`` why the source could not be opened (or None)."""
 
-    def __init__(self, source, size: int, ahead: bool = False, walk: bool = False):
-        self.source, self.size, self.ahead, self.walk = source, size, ahead, walk
+    def __init__(self, source, size: int, ahead: bool = False):
+        self.source, self.size, self.ahead = source, size, ahead
         self.problems: list[str] = []
         self.error: str | None = None
 
-    def __iter__(self) -> Iterator[Read]:
+    def __iter__(self) -> Iterator[Batch]:
         return self._read(self._batches)
 
-    def _batches(self, records) -> Iterator[Read]:
-        return read_ahead(records, self.size, self.walk) if self.ahead else _batches(records, self.size, self.walk)
+    def _batches(self, records) -> Iterator[Batch]:
+        return read_ahead(records, self.size) if self.ahead else _batches(records, self.size)
 
     def rows(self) -> list[dict]:
         """Every record as the package's dict (a small file's: converted to Arrow with others, ``read_many``)."""
@@ -764,7 +699,7 @@ def read_piece(path: str, piece: Piece, batch: int) -> tuple[list[tuple], list[s
     None if the piece does not open (the parent then reads it itself, and says why)."""
     with PieceFile(path, piece) as source:
         reading = Reading(source, batch)
-        batches = [to_wire(b[:3]) for b in reading]
+        batches = [to_wire(b) for b in reading]
     return None if reading.error is not None else (batches, reading.problems)
 
 
