@@ -155,6 +155,7 @@ class Hunter:
     _rules: dict = field(default_factory=dict)  # rule number -> _Rule
     _exprs: dict = field(default_factory=dict)  # (rule number, fields' columns, keyword columns) -> _Compiled
     _bound: dict = field(default_factory=dict)  # (rule number, fields' columns) -> bound literal condition
+    _leaf_memo: dict = field(default_factory=dict)  # leaf key -> (test, derived columns) (``Builder.memo``)
     _literals: Literals = field(default_factory=Literals)
 
     def routes(self, key: tuple[str, str]) -> list[tuple[Rule, Target]]:
@@ -253,11 +254,14 @@ class Hunter:
             lowered = Lowered()
             words = [c for c, _ in unit.words] if rule.keywords else None
             builder = Builder(schema, columns.get, lowered, words)
+            builder.memo = self._leaf_memo
             program, leaves = builder.program(self.ruleset.rules[unit.rule].tree)
             read = sorted(c for c in builder.read | {name for _, name in lowered.names} if c in schema)
             got = self._exprs[memo] = _Compiled(program, leaves, lowered.names, read)
             if len(self._exprs) > 100_000:
                 self._exprs.pop(next(iter(self._exprs)))
+            if len(self._leaf_memo) > 100_000:
+                self._leaf_memo.clear()
         return got
 
     def evaluate(self, key: tuple[str, str], frame: pl.DataFrame) -> pl.DataFrame:
