@@ -108,3 +108,23 @@ def test_a_rule_failing_at_run_time_is_reported_and_the_others_still_match(monke
     assert hits(found) == {("rule 2", "a", 0)}
     assert [(f.rule_id[-2:], f.key) for f in hunter.failures] == [("01", ("auth", "a"))]
     assert "regex" in hunter.failures[0].reason.lower()
+
+
+def test_contains_leaves_answered_by_the_literal_search_match_as_their_tests(monkeypatch):
+    """A case-insensitive ``contains`` leaf whose texts the literal search looked for takes its rows from that
+    search (``Hunter._known``) instead of running its test: the alerts are those without the prefilter."""
+    every = [Target("auth", "*", MAPPED)]
+    rules = RuleSet([
+        rule(1, "    a: {Message|contains: 'failed'}\n    b: {Message|contains: ['again', 'ärger']}\n"
+                "    condition: a and not b", every),
+        rule(2, "    a: {Message|contains: ['FAILED', 'denied']}\n    condition: a", every),
+    ], [])
+    frame = pl.DataFrame({"message": ["Login FAILED", "failed AGAIN", "Failed: ÄRGER", "access Denied", None, "ok"],
+                          "event.dataset": ["a"] * 6, "log.offset": list(range(6))})
+    answered: list = []
+    real = Hunter._known
+    monkeypatch.setattr(Hunter, "_known", lambda self, c, g: answered.append(real(self, c, g)) or answered[-1])
+    with_search = hits(Hunter(rules).evaluate(("auth", "a"), frame))
+    assert any(rows is not None for rows in answered)  # the path under test was taken
+    assert with_search == hits(Hunter(rules, prefilter=False).evaluate(("auth", "a"), frame)) == {
+        ("rule 1", "a", 0), ("rule 2", "a", 0), ("rule 2", "a", 1), ("rule 2", "a", 2), ("rule 2", "a", 3)}

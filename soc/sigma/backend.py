@@ -96,6 +96,8 @@ class Builder:
         self.words = words  # the columns keywords are searched in (None: ``text_columns`` of the schema)
         self.read: set[str] = set()  # the frame columns ``program``'s leaves read (or derive copies from)
         self.memo: dict[tuple, tuple[pl.Expr, set]] | None = None  # leaf key -> (test, its derived columns)
+        self.contains: dict[int, tuple[str, tuple[str, ...]]] = {}  # leaf number -> (column, texts lower-cased):
+        # a case-insensitive ``contains`` leaf, true where one of the texts is in the lower-cased column
 
     def build(self, node: Node) -> pl.Expr:
         """The tree's test: true or false on every row, never null."""
@@ -166,6 +168,8 @@ class Builder:
             return op == "null" or (op == "exists" and not node[2])
         self.read.add(column)
         key: tuple = (repr(node), column, self.schema[column])
+        if op == "str" and node[2] == "contains" and not node[4]:
+            self.contains[len(leaves)] = (column, tuple(sorted({v.lower() for v in node[3]})))
         if op == "ref":
             other = self.resolve(node[2])
             if other is None or other not in self.schema:

@@ -81,6 +81,7 @@ class RuleFailure:
 class _Compiled:
     program: Program  # over its leaves (``Builder.program``)
     leaves: list[tuple[tuple, pl.Expr]]  # (key, test): equal keys, equal tests
+    contains: dict[int, tuple]  # leaf number -> (column, texts) of its case-insensitive contains (``Builder``)
     lowered: set[tuple[str, str]]  # the derived columns (``Lowered``) it reads
     columns: list[str]  # the frame columns it reads
 
@@ -257,7 +258,7 @@ class Hunter:
             builder.memo = self._leaf_memo
             program, leaves = builder.program(self.ruleset.rules[unit.rule].tree)
             read = sorted(c for c in builder.read | {name for _, name in lowered.names} if c in schema)
-            got = self._exprs[memo] = _Compiled(program, leaves, lowered.names, read)
+            got = self._exprs[memo] = _Compiled(program, leaves, builder.contains, lowered.names, read)
             if len(self._exprs) > 100_000:
                 self._exprs.pop(next(iter(self._exprs)))
             if len(self._leaf_memo) > 100_000:
@@ -296,13 +297,14 @@ class Hunter:
         limit = BATCH_SHARE * frame.height
         batch = [u for u in live if u.rows is None or len(u.rows) > limit]
         few = [u for u in live if u.rows is not None and len(u.rows) <= limit]
-        found = self._select(frame, parts, batch, compiled, None, searched)
+        found = self._select(frame, parts, batch, compiled, None, searched, groups)
         for group, rows in buckets(few, [u.rows for u in few]):  # rules with few candidates: on the union of theirs
-            found += self._select(frame, parts, group, compiled, rows, searched)
+            found += self._select(frame, parts, group, compiled, rows, searched, groups)
         return self._alerts(frame, found)
 
     def _select(self, frame: pl.DataFrame, parts: list[_Part], units: list[_Unit], compiled: dict,
-                rows: np.ndarray | None, searched: pl.DataFrame | None) -> list[tuple[_Unit, np.ndarray]]:
+                rows: np.ndarray | None, searched: pl.DataFrame | None, groups: dict[int, np.ndarray]
+                ) -> list[tuple[_Unit, np.ndarray]]:
         """(unit, matching row numbers) of ``units`` evaluated in one ``select`` over ``rows`` (None: every row)
         of the frame. A unit's hits outside its candidate rows are dropped: they may belong to keys it does not
         run on (and cannot match it in its own)."""
@@ -321,18 +323,26 @@ class Hunter:
         if need.names:
             work = work.with_columns(need.columns(frame.schema))
         number: dict[tuple, int] = {}  # the leaves of all the rules, each evaluated once (``Builder.program``)
-        tests: list[pl.Expr] = []
+        tests: list[pl.Expr | np.ndarray] = []  # a test, or the rows the literal search found (``_known``)
         places = []
         for c in rules:
             place = []
-            for key, test in c.leaves:
+            for j, (key, test) in enumerate(c.leaves):
                 k = number.get(key)
                 if k is None:
                     k = number[key] = len(tests)
-                    tests.append(test)
+                    known = self._known(c.contains.get(j), groups)
+                    tests.append(test if known is None else known)
                 place.append(k)
             places.append(place)
-        values, failed = self._leaves(work, tests)
+        at = np.arange(work.height) if rows is None else rows  # the frame's row of each row of ``work``
+        run_these = [k for k, t in enumerate(tests) if isinstance(t, pl.Expr)]
+        got, bad = self._leaves(work, [tests[k] for k in run_these])
+        values: list = [None if isinstance(t, pl.Expr) else _member(at, t) if len(t) else np.zeros(len(at), bool)
+                        for t in tests]
+        for k, value in zip(run_these, got, strict=True):
+            values[k] = value
+        failed = {run_these[k]: reason for k, reason in bad.items()}
         out = []
         for u, c, place in zip(units, rules, places, strict=True):
             bad = [failed[k] for k in place if k in failed]
@@ -352,6 +362,13 @@ class Hunter:
             if len(hit):
                 out.append((u, hit))
         return out
+
+    def _known(self, contains: tuple | None, groups: dict[int, np.ndarray]) -> np.ndarray | None:
+        """The frame rows where a case-insensitive ``contains`` leaf is true, when the literal search found
+        them: its (column, texts) are a group searched in full (not a weak one), and that search is exact
+        (the lower-cased column's values holding one of the texts), so the leaf's test need not run."""
+        number = None if contains is None else self._literals.number(contains)
+        return None if number is None else groups.get(number)
 
     @staticmethod
     def _leaves(work: pl.DataFrame, tests: list[pl.Expr]) -> tuple[list, dict[int, str]]:

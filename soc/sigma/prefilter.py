@@ -188,6 +188,10 @@ class Literals:
             self._texts.append(np.array([self._text.setdefault(t, len(self._text)) for t in key[1]], dtype=np.int64))
         return ["group", number]
 
+    def number(self, group: tuple[str, tuple[str, ...]]) -> int | None:
+        """The number of the group (column, texts), if a condition bound so far has it."""
+        return self._number.get(group)
+
     def search(self, frame: pl.DataFrame, active: list[int], keywords: bool = True
                ) -> tuple[pl.DataFrame, dict[int, np.ndarray]]:
         """The lower-cased copies of the columns the ``active`` groups search (the backend reuses them), and
