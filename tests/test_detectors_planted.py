@@ -352,3 +352,20 @@ def test_rows_of_frames_that_wait_apart_keep_their_feed_order():
     assert expected.height == 1 and expected["evidence.samples"].to_list() == [[f"/logs/{i}.log:1" for i in range(5)]]
     assert expected["log.file.path"].to_list() == ["/logs/9.log"]  # the tenth failure crossed the threshold
     assert got.equals(expected)
+
+
+@pytest.mark.parametrize("age", [1, 5])
+def test_batches_waiting_long_are_compacted_and_give_the_same_hits(monkeypatch, age):
+    """A batch waiting more than ``COMPACT_AGE`` frames has its parts copied into one Series per column of
+    its own strings (so it no longer keeps the chunks they came from): the hits are the same."""
+    monkeypatch.setattr("soc.detect.runner.COMPACT_AGE", age)
+    feed = _small_frames(11)
+    alone = DetectorRunner(apply_settings(default_specs(), SETTINGS), batch_rows=1)
+    together = DetectorRunner(apply_settings(default_specs(), SETTINGS), batch_rows=2_000)
+    most = 0
+    for key, frame in feed:
+        alone.feed(key, frame)
+        together.feed(key, frame)
+        most = max([most, *(len(parts) for b in together._waiting.values() for parts in b.columns)])
+    assert most <= age + 1  # one compacted part plus those fed since
+    assert together.hits().equals(alone.hits()) and not together.failures

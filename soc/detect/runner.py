@@ -44,6 +44,7 @@ REFS = ("event.dataset", "log.file.path", "log.line", "log.offset")
 _T = "@timestamp"
 _SEQ = "_seq"  # the number of the frame a row came from (feed order)
 BATCH_ROWS = 50_000  # frames smaller than this wait for more rows of the same columns (``DetectorRunner.feed``)
+COMPACT_AGE = 256  # frames fed after which a waiting batch's parts are copied to their own buffers (``_Batch``)
 
 
 @dataclass
@@ -124,15 +125,33 @@ class _Batch:
     seqs: list = field(default_factory=list)
     heights: list = field(default_factory=list)
     rows: int = 0
+    since: int = 0  # the feed number of its oldest part not compacted
 
     def add(self, series: list[pl.Series], seq: int) -> None:
         if not self.columns:
             self.columns = [[] for _ in series]
+            self.since = seq
+        elif seq - self.since >= COMPACT_AGE:
+            self.compact()
+            self.since = seq
         for parts, s in zip(self.columns, series, strict=True):
             parts.append(s)
         self.seqs.append(seq)
         self.heights.append(len(series[0]))
         self.rows += len(series[0])
+
+    def compact(self) -> None:
+        """Each column's parts as one Series of its own values. A small frame's column can be a slice of its
+        chunk's (NXLog lines: each (channel, event id) frame's strings point into the whole chunk's buffers), so
+        a batch of a rare key, waiting for ``BATCH_ROWS`` rows, kept every chunk of the input alive: 400 k NXLog
+        lines held 1080 rows of 4625 events in 29 frames, and peak RSS grew ~1.7 MB per 1,000 lines."""
+        self.columns = [[_own(pl.concat(parts) if len(parts) > 1 else parts[0])] for parts in self.columns]
+
+
+def _own(s: pl.Series) -> pl.Series:
+    """A string Series copied through Arrow's plain strings (only its values); others as they are (``concat``
+    copied them)."""
+    return pl.Series(s.name, s.to_arrow()) if s.dtype == pl.String else s
 
 
 def _in_feed_order(parts: list[pl.DataFrame]) -> pl.DataFrame:
