@@ -60,7 +60,9 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
 BATCH_SHARE = 0.5  # a rule with more candidate rows than this share of the frame runs in the one batch select
 BATCH_ROWS = 50_000  # frames smaller than this wait for more of their key and schema (``Hunter.feed``)
 SELECT_COST = 2000  # the fixed cost of one ``select`` in rule-rows (about 1 us each: ~2 ms), for ``buckets``
-HOLD_ROWS = 100_000  # matches held before they are handed to ``Hunter.out``
+HOLD_ROWS = 20_000  # matches held before they are handed to ``Hunter.out`` (one row group of the matches file)
+# (held as found, ~1-2 KB of RSS a row: 100 k held took ~+100-150 MB at the peak of 400 k NXLog lines with
+# all SigmaHQ rules, 848 -> 762 MB with 5,000)
 ALONE_ROWS = 2000  # frames of this many rows are evaluated alone (their rules' costs are per row by then)
 UNION_CELLS = 1_000_000  # rows x columns of the waiting frames of a family that are evaluated together at most
 # (a column a frame lacks is nulls in the frame they make together: memory follows rows x all their columns;
