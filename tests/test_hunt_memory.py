@@ -215,3 +215,23 @@ def test_deliver_stores_a_share_at_a_time_the_alerts_of_one_share(tmp_path, monk
     assert_frame_equal(stored, one.alerts.sort("event.id"))
     again = deliver(matches.batches, Config(data_dir=str(tmp_path / "many")), to_es=False, rows=matches.height)
     assert again.count == one.alerts.height and again.stored == 0
+
+
+def test_held_matches_keep_their_own_strings_not_the_buffers_of_the_frames_they_came_from():
+    """A gathered Polars string column shares the buffers of the whole column it came from: held matches
+    kept every chunk's texts alive until handed over (peak RSS grew with the input)."""
+    hunter = Hunter(RuleSet([compiled(EVERY_GET)], []), out=lambda f: None, hold_rows=1_000_000)
+    for k in range(3):
+        frame = web_frame(5000, k * 5000).with_columns(
+            pl.when(pl.col("log.offset") % 1000 == 0).then(pl.lit("GET")).otherwise(pl.lit("PUT"))
+            .alias("http.request.method"),
+            pl.format("{}{}", pl.lit("x" * 200), pl.col("log.offset")).alias("url.original"))
+        hunter.feed(("web", "nginx.access"), frame)
+    assert hunter.matched == 15 and hunter.held_rows() == 15
+    held = 0
+    for found in hunter._found:
+        for column in found.columns:
+            array = found.get_column(column).to_arrow(compat_level=pl.CompatLevel.newest())
+            chunks = array.chunks if hasattr(array, "chunks") else [array]
+            held += sum(b.size for c in chunks for b in c.buffers() if b is not None)
+    assert held < 100_000  # 15 rows; each frame's url.original alone is ~1 MB
