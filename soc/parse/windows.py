@@ -27,12 +27,15 @@ Spec options (``windows:``):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cache, cached_property
 
+import numpy as np
 import polars as pl
 
+from soc.parse.batch import ParseResult, empty_dead
 from soc.parse.columns import RAW, Context, Rule, SpecError, apply, rules_from_spec
 from soc.parse.eager import prefixed, put_columns, set_rows
 from soc.schema import columns as family_columns
@@ -199,6 +202,44 @@ class WindowsMapping:
         # the base frame's columns stay where they are (replaced in place), the group's own come after:
         # no frame rebuilt column by column
         return put_columns(base, columns), reason
+
+    def group(self, base: pl.DataFrame, reason: pl.Series, bad: np.ndarray, at: int, size: int,
+              raw: pl.DataFrame, data: list[str], channel: str | None, event_id: str | None, ctx: Context,
+              dead_of: Callable[[np.ndarray, pl.Series], pl.DataFrame],
+              finish: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> ParseResult:
+        """Rows ``at .. at + size`` of a walked batch (one (channel, event id) group; ``base``/``reason`` typed
+        for the whole batch, ``bad`` its rows with a reason) as the group's frame and dead letters, the EVTX and
+        Windows JSON engines alike: ``dead_of(rows, reasons)`` makes the dead letters of the group's ``rows``
+        (numbers within the group), ``finish`` completes a frame (the JSON engine's address split)."""
+        group_reason = reason.slice(at, size)
+        frame, reason = self.event(base.slice(at, size), group_reason, raw, data, channel, event_id, ctx)
+        if finish is not None:
+            frame = finish(frame)
+        key = self.key(channel, event_id)
+        rows = None if reason is group_reason and not bad[at: at + size].any() else set_rows(reason)
+        if rows is None:
+            return ParseResult({key: frame}, _no_dead(), size)
+        keep = ~pl.Series(rows)
+        return ParseResult({key: frame.filter(keep)}, dead_of(rows, reason.filter(~keep)), size)
+
+
+def group_columns(cells: pl.Series, names: list[str], columns: np.ndarray, at: int, size: int,
+                  system: Collection[str]) -> tuple[pl.DataFrame, list[str]]:
+    """A walked group's own fields (not System ones): field ``columns[j]`` is ``size`` cells from
+    ``at + j * size`` of ``cells``; the frame of them and their names, in order."""
+    cols, data = [], []
+    for j, k in enumerate(columns.tolist()):
+        name = names[k]
+        if name not in system:
+            cols.append(cells.slice(at + j * size, size).alias(name))
+            data.append(name)
+    return (pl.DataFrame(cols) if cols else pl.DataFrame(height=size)), data
+
+
+@cache
+def _no_dead() -> pl.DataFrame:
+    """The empty dead-letter frame of every group without one (shared: frames are not changed in place)."""
+    return empty_dead()
 
 
 def _plain_iso(rule: Rule) -> bool:

@@ -64,7 +64,7 @@ from soc.parse.batch import ParseResult, empty_dead
 from soc.parse.eager import nulls, set_rows
 from soc.parse.engines.base import merge
 from soc.parse.engines.records import RecordEngine
-from soc.parse.windows import mapping_of
+from soc.parse.windows import group_columns, mapping_of
 from soc.schema import DEAD_LETTERS
 from soc.schema.time import UTC
 from soc.sources.prefetch import prefetch
@@ -350,36 +350,21 @@ class EvtxEngine(RecordEngine):
         names = [bytes(buf[w.fields[f, 1]: w.fields[f, 2]]).decode() for f in w.name_rows]
         base_bad = set_rows(base_reason)  # per group below: a numpy slice, not a query
         base_bad = np.zeros(m, np.bool_) if base_bad is None else base_bad
-        no_dead = empty_dead()
         parts = []
         for g in range(w.starts.size - 1):
             a, size = int(w.starts[g]), int(w.starts[g + 1] - w.starts[g])
             first = int(order[a])
             channel, event_id = w.text(buf, kernel.CHANNEL, first), w.text(buf, kernel.EVENT_ID, first)
-            cols, data_names = [], []
-            at = int(w.cell_starts[g])
-            for j, k in enumerate(w.columns[w.col_starts[g]: w.col_starts[g + 1]].tolist()):
-                name = names[k]
-                if name not in SYSTEM:
-                    cols.append(cells.slice(at + j * size, size).alias(name))
-                    data_names.append(name)
-            raw = pl.DataFrame(cols) if cols else pl.DataFrame(height=size)
-            group_reason = base_reason.slice(a, size)
-            frame, reason = self.mapping.event(base.slice(a, size), group_reason, raw, data_names,
-                                               channel, event_id, self.ctx)
-            key = self.mapping.key(channel, event_id)
-            if reason is group_reason and not base_bad[a: a + size].any():
-                parts.append(ParseResult({key: frame}, no_dead, size))
-                continue
-            set_ = set_rows(reason)
-            if set_ is None:
-                parts.append(ParseResult({key: frame}, no_dead, size))
-                continue
-            bad = pl.Series(set_)
-            rows = order[a: a + size][set_]
-            parts.append(ParseResult({key: frame.filter(~bad)},
-                                     self._dead(pl.Series(text.take(pa.array(rows))), pl.Series(record_ids[rows]),
-                                                reason.filter(bad), pl.Series(where[rows])), size))
+            raw, data_names = group_columns(cells, names, w.columns[w.col_starts[g]: w.col_starts[g + 1]],
+                                            int(w.cell_starts[g]), size, SYSTEM)
+
+            def dead_of(rows: np.ndarray, reasons: pl.Series, a: int = a, size: int = size) -> pl.DataFrame:
+                taken = order[a: a + size][rows]
+                return self._dead(pl.Series(text.take(pa.array(taken))), pl.Series(record_ids[taken]), reasons,
+                                  pl.Series(where[taken]))
+
+            parts.append(self.mapping.group(base, base_reason, base_bad, a, size, raw, data_names, channel,
+                                            event_id, self.ctx, dead_of))
         return parts
 
     def _slow(self, text: pl.Series, ids: pl.Series, stamps: pl.Series, where: pl.Series) -> ParseResult:

@@ -36,7 +36,7 @@ from soc.parse.columns import SpecError
 from soc.parse.eager import set_rows
 from soc.parse.engines.base import Engine, merge
 from soc.parse.engines.evtx import SEP, _strings, text_of
-from soc.parse.windows import mapping_of
+from soc.parse.windows import group_columns, mapping_of
 from soc.schema.families import split_addresses
 from soc.schema.time import UTC, localize_series
 
@@ -184,7 +184,6 @@ class WindowsJsonEngine(Engine):
         cells = _strings(w.cells, data_buf, extra_buf)
         base_bad = set_rows(base_reason)
         base_bad = np.zeros(m, np.bool_) if base_bad is None else base_bad
-        no_dead = empty_dead()
         parts = []
         heads = pl.Series(starts[:-1], dtype=pl.UInt32)
         channels = raw.get_column("System.Channel").gather(heads).to_list()
@@ -192,30 +191,19 @@ class WindowsJsonEngine(Engine):
         for g in range(starts.size - 1):
             a, size = int(starts[g]), int(starts[g + 1] - starts[g])
             channel, event_id = channels[g], event_ids[g]
-            group_cols, data_names = [], []
-            at = int(cell_starts[g])
-            for j, k in enumerate(columns[col_starts[g]: col_starts[g + 1]].tolist()):
-                name = names[k]
-                if name not in system:
-                    group_cols.append(cells.slice(at + j * size, size).alias(name))
-                    data_names.append(name)
-            group = pl.DataFrame(group_cols) if group_cols else pl.DataFrame(height=size)
+            group, data_names = group_columns(cells, names, columns[col_starts[g]: col_starts[g + 1]],
+                                              int(cell_starts[g]), size, system)
             if self.layout == "winlogbeat":
                 group, data_names = _unnamed(group, data_names)
-            group_reason = base_reason.slice(a, size)
-            frame, reason = self.mapping.event(base.slice(a, size), group_reason, group, data_names, channel,
-                                               event_id, self.ctx)
-            if self._addresses(channel, event_id):  # its *.address and *.domain, as conform makes them
-                frame = split_addresses(frame)
-            key = self.mapping.key(channel, event_id)
-            set_ = None if reason is group_reason and not base_bad[a: a + size].any() else set_rows(reason)
-            if set_ is None:
-                parts.append(ParseResult({key: frame}, no_dead, size))
-                continue
-            bad = pl.Series(set_)
-            rows = order[a: a + size][set_]
-            parts.append(ParseResult({key: frame.filter(~bad)},
-                                     lines.take(rows).dead(np.ones(rows.size, np.bool_), reason.filter(bad)), size))
+
+            def dead_of(rows: np.ndarray, reasons: pl.Series, a: int = a, size: int = size) -> pl.DataFrame:
+                taken = order[a: a + size][rows]
+                return lines.take(taken).dead(np.ones(taken.size, np.bool_), reasons)
+
+            # its *.address and *.domain, as conform makes them
+            finish = split_addresses if self._addresses(channel, event_id) else None
+            parts.append(self.mapping.group(base, base_reason, base_bad, a, size, group, data_names, channel,
+                                            event_id, self.ctx, dead_of, finish))
         return parts
 
     def _times(self, us: np.ndarray | None) -> dict[str, pl.Series] | None:
