@@ -118,6 +118,13 @@ class FeedSink(Sink):
         self.inner.close()
 
 
+def own_values(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its own copy of its values only, for a frame kept past its chunk: a column gathered or
+    sliced from a larger one shares that one's buffers (Polars' string views), so a few held rows would keep
+    every chunk they came from alive; the round trip through Arrow's plain layout copies just the rows'."""
+    return pl.from_arrow(frame.to_arrow())
+
+
 Progress = Callable[[int], None]
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from soc.detect.specs import DetectorSpec, duration_us
-from soc.pipeline import FeedSink
+from soc.pipeline import FeedSink, own_values
 
 # soc.detect.kernels and .windows (Numba, ~13 ms to import) are imported where a kernel runs: a small hunt
 # whose detectors cannot fire never loads them
@@ -145,13 +145,8 @@ class _Batch:
         chunk's (NXLog lines: each (channel, event id) frame's strings point into the whole chunk's buffers), so
         a batch of a rare key, waiting for ``BATCH_ROWS`` rows, kept every chunk of the input alive: 400 k NXLog
         lines held 1080 rows of 4625 events in 29 frames, and peak RSS grew ~1.7 MB per 1,000 lines."""
-        self.columns = [[_own(pl.concat(parts) if len(parts) > 1 else parts[0])] for parts in self.columns]
-
-
-def _own(s: pl.Series) -> pl.Series:
-    """A string Series copied through Arrow's plain strings (only its values); others as they are (``concat``
-    copied them)."""
-    return pl.Series(s.name, s.to_arrow()) if s.dtype == pl.String else s
+        self.columns = [[own_values((pl.concat(parts) if len(parts) > 1 else parts[0]).to_frame()).to_series()]
+                        for parts in self.columns]
 
 
 def _in_feed_order(parts: list[pl.DataFrame]) -> pl.DataFrame:

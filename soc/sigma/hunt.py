@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from soc.pipeline import FeedSink, Sink
+from soc.pipeline import FeedSink, Sink, own_values
 from soc.sigma.backend import Builder, Lowered, Program, run, text_columns
 from soc.sigma.loader import LEVELS, RISK, Rule, RuleSet
 from soc.sigma.mapping import Target
@@ -452,12 +452,12 @@ class Hunter:
             self._keep(self._evaluate(frame, parts))
 
     def _keep(self, found: pl.DataFrame) -> None:
-        """Hold a match frame, as one of its own strings (``compact``): its text columns are gathered from the
+        """Hold a match frame, as one of its own strings (``own_values``): its text columns are gathered from the
         frame evaluated, and a gathered Polars string column keeps the whole buffers of the one it came from,
         so the held matches kept every chunk's texts alive until handed over (peak RSS grew with the input:
         200 k NXLog lines, rules/windows, no detectors 888 -> 705 MB; ~0.4 ms a frame)."""
         if found.height:
-            self._found.append(compact(found))
+            self._found.append(own_values(found))
             self._held += found.height
             self.matched += found.height
             if self.out is not None and self._held >= self.hold_rows:
@@ -475,7 +475,7 @@ class Hunter:
                                                for n in extra]])
         ids = correlated_rule_ids(self.ruleset)
         if ids:
-            self._correlated.append(compact(frame.filter(pl.col("rule.id").is_in(ids))))
+            self._correlated.append(own_values(frame.filter(pl.col("rule.id").is_in(ids))))
         self.out(frame)
 
     def held_rows(self) -> int:
@@ -609,12 +609,6 @@ def correlate(ruleset: RuleSet, matches: pl.DataFrame) -> pl.DataFrame:
     from soc.sigma import correlation  # provided by the correlation work
 
     return correlation.evaluate(ruleset.correlations, matches)
-
-
-def compact(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with its own copy of its values only: a string column gathered from a larger one shares its
-    buffers (Polars' string views), and the round trip through Arrow's plain strings copies just the rows'."""
-    return pl.from_arrow(frame.to_arrow())
 
 
 def empty_alerts() -> pl.DataFrame:
