@@ -5,8 +5,12 @@ Memory stays bounded by those columns (filtered rows only; volume detectors keep
 bucket, not rows). A hit row is what ``soc.alerts.build_alerts`` takes: ``@timestamp`` (when the threshold
 was crossed), ``rule.*``, ``threat.technique.id``, the entity columns of the detector's key, ``event.count``,
 ``window.start``/``window.end`` and evidence: ``detector.value`` (the statistic that crossed the threshold),
-``evidence.distinct`` (distinct values of the spec's evidence field), ``evidence.samples`` (up to five
-``path:line`` references) and the trigger record's ``event.dataset``/``log.file.path``/``log.line``/``log.offset``.
+``evidence.distinct`` (distinct values of the spec's evidence field), ``evidence.field`` and
+``evidence.values`` (the field and up to ``EVIDENCE_VALUES`` of its distinct values among the hit's rows, most
+frequent first, each cut to ``VALUE_CHARS``: the accounts tried, the ports scanned, the domains; the spec's
+``evidence``, else its ``value``; rise/drop: the hit's buckets with their counts and baselines, furthest from
+the baseline first; first_seen: the new value), ``evidence.samples`` (up to five ``path:line`` references)
+and the trigger record's ``event.dataset``/``log.file.path``/``log.line``/``log.offset``.
 
 Kernel knobs (``params``) and what ``threshold`` means:
 - count: rows in the window >= threshold. distinct: distinct ``value`` in the window >= threshold.
@@ -15,7 +19,9 @@ Kernel knobs (``params``) and what ``threshold`` means:
   ``part``: whole, longest_label, first_label, sld); then, per key and window, those rows (or their distinct
   values with ``distinct: true``) >= threshold.
 - beacon: connections per key >= threshold, robust irregularity (MAD / median of gaps) <= ``max_mad_ratio``,
-  CV <= ``max_cv``, mean gap >= ``min_interval``.
+  CV <= ``max_cv``, mean gap >= ``min_interval``. Records of a key less than ``same_within`` (default 1s)
+  after the one before are the same call-back: a connection that several logs record (Zeek's conn.log and
+  rdp.log, two weird.log lines) would otherwise give gaps of ~0 between the real ones, and a CV near 1.
 - rise / drop: counts per ``bucket`` (default the window), EWMA baseline (``alpha``, ``warmup`` buckets) and a
   robust z-score: rise when z >= threshold and count >= ``min_count``; drop when z <= -threshold, count <=
   ``max_ratio`` x baseline and baseline >= ``min_baseline`` (a source gone silent). Consecutive buckets merge.
@@ -45,6 +51,8 @@ _T = "@timestamp"
 _SEQ = "_seq"  # the number of the frame a row came from (feed order)
 BATCH_ROWS = 50_000  # frames smaller than this wait for more rows of the same columns (``DetectorRunner.feed``)
 COMPACT_AGE = 256  # frames fed after which a waiting batch's parts are copied to their own buffers (``_Batch``)
+EVIDENCE_VALUES = 5  # distinct values a hit lists (``evidence.values``), most frequent first
+VALUE_CHARS = 80  # each cut to this many characters
 
 
 @dataclass
@@ -97,6 +105,24 @@ def _condition(col: pl.Expr, cond) -> pl.Expr:
     return out
 
 
+def _filter_fields(flt: dict) -> list[str]:
+    """The fields a filter reads (those of a ``not:`` group too)."""
+    return [f for name, cond in flt.items() for f in (_filter_fields(cond) if name == "not" else [name])]
+
+
+def _mask(spec: DetectorSpec, flt: dict, cols: list[str]) -> pl.Expr:
+    """All the filter's conditions; ``not: {field: condition, ...}`` drops the rows where all of its hold (e.g.
+    outbound connections: source internal and destination public)."""
+    mask = pl.lit(True)
+    for name, cond in flt.items():
+        if name == "not":
+            mask = mask & ~_mask(spec, cond, cols)
+            continue
+        column = _resolve(spec, name, cols)  # a missing field is null: only negations hold on it
+        mask = mask & _condition(pl.lit(None, pl.String) if column is None else pl.col(column), cond)
+    return mask
+
+
 def _needed(spec: DetectorSpec, cols: list[str]) -> list[str] | None:
     """The columns of a frame that ``DetectorRunner._prepare`` reads for ``spec`` (each field as it resolves,
     the ``*.address`` of an ``*.ip`` key, the record references, ``@timestamp``): on those columns alone it
@@ -104,7 +130,7 @@ def _needed(spec: DetectorSpec, cols: list[str]) -> list[str] | None:
     if _T not in cols:
         return None
     out = [_T]
-    for name in (*spec.filter, *spec.key, spec.value, spec.evidence):
+    for name in (*_filter_fields(spec.filter), *spec.key, spec.value, spec.evidence, spec.param("server", None)):
         column = None if name is None else _resolve(spec, name, cols)
         if column is not None and column not in out:
             out.append(column)
@@ -165,6 +191,7 @@ class DetectorRunner:
     failures: list[DetectorFailure] = field(default_factory=list)
     events: int = 0
     _parts: dict = field(default_factory=dict)
+    _scorers: dict = field(default_factory=dict)  # detector id -> domains.NameScorer (score: ngram)
     _last: dict = field(default_factory=dict)  # detector id -> latest timestamp of its frames (drop detection)
     batch_rows: int = BATCH_ROWS
     _waiting: dict = field(default_factory=dict)  # (detector id, narrowed columns) -> _Batch not prepared yet
@@ -217,18 +244,22 @@ class DetectorRunner:
         if part is not None and part.height:
             self._parts.setdefault(spec.id, []).append(part)
 
+    def _names(self, spec: DetectorSpec):
+        if spec.id not in self._scorers:
+            from soc.detect.domains import NameScorer
+
+            self._scorers[spec.id] = NameScorer.of(spec)
+        return self._scorers[spec.id]
+
     def _prepare(self, spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame | None:
         cols = frame.columns
         if spec.kernel == "drop":
             hi = frame.get_column(_T).max()
             if hi is not None:
                 self._last[spec.id] = max(self._last.get(spec.id, hi), hi)
-        mask = pl.lit(True)
-        for name, cond in spec.filter.items():
-            column = _resolve(spec, name, cols)  # a missing field is null: only negations hold on it
-            mask = mask & _condition(pl.lit(None, pl.String) if column is None else pl.col(column), cond)
+        mask = _mask(spec, spec.filter, cols)
         wanted = {}
-        for name in (*spec.key, spec.value, spec.evidence):
+        for name in (*spec.key, spec.value, spec.evidence, spec.param("server", None)):
             if name is None or name in wanted:
                 continue
             column = _resolve(spec, name, cols)
@@ -248,7 +279,8 @@ class DetectorRunner:
             *[e.cast(value_dtype if n == spec.value else pl.String).alias(n) for n, e in exprs.items()],
             *refs, pl.col(_SEQ))
         if spec.kernel == "entropy":
-            rows = _suspicious_strings(spec, rows)
+            rows = (self._names(spec).take(rows) if spec.param("score", "entropy") == "ngram"
+                    else _suspicious_strings(spec, rows))
         # strings kept across the hunt become Categorical: a view of a parsed chunk's strings would keep the
         # whole chunk's buffers alive (measured: peak RSS 1.9 -> 4.6 GB on 1 M FortiGate lines without this)
         rows = rows.with_columns(pl.col(pl.String).cast(pl.Categorical))
@@ -269,7 +301,10 @@ class DetectorRunner:
             if not parts:
                 continue
             try:
-                found = run_detector(spec, _in_feed_order(parts), self._last.get(spec.id))
+                rows = _in_feed_order(parts)
+                if spec.id in self._scorers:  # DNS names: leave out the resolvers' forwarded queries
+                    rows = self._scorers[spec.id].finish(rows)
+                found = run_detector(spec, rows, self._last.get(spec.id))
             except Exception as exc:
                 self.failures.append(DetectorFailure(spec.id, f"{type(exc).__name__}: {exc}"))
                 continue
@@ -283,6 +318,7 @@ def empty_hits() -> pl.DataFrame:
                                 "rule.level": pl.String, "threat.technique.id": pl.List(pl.String),
                                 "event.count": pl.Int64, "window.start": TS, "window.end": TS,
                                 "detector.value": pl.Float64, "evidence.distinct": pl.Int64,
+                                "evidence.field": pl.String, "evidence.values": pl.List(pl.String),
                                 "evidence.samples": pl.List(pl.String)})
 
 
@@ -378,24 +414,50 @@ def _windowed(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
         return empty_hits()
     value = (pl.len() if stat is None else pl.col("_stat").max()).cast(pl.Float64).alias("detector.value")
     seg = rows.with_columns(pl.Series("_ep", ep), pl.Series("_stat", stat if stat is not None else ep))
-    agg = seg.filter(pl.col("_ep") >= 0).group_by("_ep").agg(
+    seg = seg.filter(pl.col("_ep") >= 0)
+    agg = seg.group_by("_ep").agg(
         pl.len().cast(pl.Int64).alias("event.count"), pl.col(_T).min().alias("window.start"),
-        pl.col(_T).max().alias("window.end"), value, *_evidence(spec))
+        pl.col(_T).max().alias("window.end"), value, *_evidence(spec, rows.columns)
+    ).join(_top_values(seg, evidence_field(spec), "_ep"), on="_ep")
     return _finish(spec, rows[trig].with_columns(pl.Series("_ep", np.arange(trig.size))).join(agg, on="_ep"))
 
 
-def _evidence(spec: DetectorSpec) -> list[pl.Expr]:
+def _evidence(spec: DetectorSpec, columns: list[str]) -> list[pl.Expr]:
     ref = pl.concat_str([pl.col("log.file.path").cast(pl.String).fill_null("?"), pl.lit(":"),
                          pl.coalesce(pl.col("log.line"), pl.col("log.offset")).cast(pl.String).fill_null("?")])
     out = [ref.head(5).alias("evidence.samples")]
     if spec.evidence:
         out.append(pl.col(spec.evidence).drop_nulls().n_unique().cast(pl.Int64).alias("evidence.distinct")
-                   if spec.evidence in _fields(spec) else pl.lit(None, pl.Int64).alias("evidence.distinct"))
+                   if spec.evidence in columns else pl.lit(None, pl.Int64).alias("evidence.distinct"))
     return out
 
 
-def _fields(spec: DetectorSpec) -> set[str]:
-    return {*spec.key, spec.value, spec.evidence} - {None}
+def evidence_field(spec: DetectorSpec) -> str | None:
+    """The field whose values a hit lists: the spec's ``evidence``, else its ``value``; rise/drop list their
+    buckets (``bucket``)."""
+    if spec.kernel in ("rise", "drop"):
+        return "bucket"
+    return spec.evidence or spec.value
+
+
+def _short(text: pl.Expr) -> pl.Expr:
+    """A value cut to ``VALUE_CHARS`` characters (an ellipsis says it was cut): a 2 KB URL is not triage."""
+    return (pl.when(text.str.len_chars() > VALUE_CHARS)
+            .then(pl.concat_str(text.str.slice(0, VALUE_CHARS - 1), pl.lit("\u2026"))).otherwise(text))
+
+
+def _top_values(rows: pl.DataFrame, field: str | None, group: str) -> pl.DataFrame:
+    """``group`` -> ``evidence.values``: the ``EVIDENCE_VALUES`` most frequent distinct non-null values of
+    ``field`` among each group's rows, most frequent first (ties by value: the same list every run)."""
+    if field is None or field not in rows.columns:
+        return rows.select(pl.col(group).unique(), pl.lit([], pl.List(pl.String)).alias("evidence.values"))
+    counted = (rows.select(group, pl.col(field).cast(pl.String).alias("_v")).drop_nulls("_v")
+               .group_by(group, "_v").agg(pl.len().alias("_n"))
+               .sort([group, "_n", "_v"], descending=[False, True, False]))
+    top = counted.group_by(group, maintain_order=True).agg(_short(pl.col("_v")).head(EVIDENCE_VALUES)
+                                                           .alias("evidence.values"))
+    return rows.select(pl.col(group).unique()).join(top, on=group, how="left").with_columns(
+        pl.col("evidence.values").fill_null(pl.lit([], pl.List(pl.String))))
 
 
 def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
@@ -403,6 +465,11 @@ def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
 
     keys = _dense(rows, spec.key)
     perm, okeys, otimes = windows.order(keys, _times(rows))
+    same = duration_us(spec.param("same_within", "1s"))
+    if same > 0 and okeys.size > 1:  # one call-back logged by several records (conn + rdp, two weird lines)
+        keep = np.ones(okeys.size, bool)
+        keep[1:] = (okeys[1:] != okeys[:-1]) | (np.diff(otimes) >= same)
+        perm, okeys, otimes = perm[keep], okeys[keep], otimes[keep]
     ordered = rows[perm]
     _, first, last, count, mean, cv, mad = kernels.periodicity(okeys, otimes)
     ok = ((count >= spec.threshold) & (mad <= float(spec.param("max_mad_ratio", 0.1)))
@@ -413,9 +480,11 @@ def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     ep = np.full(ordered.height, -1, np.int64)
     for i, g in enumerate(sel):
         ep[first[g]: last[g] + 1] = i
-    agg = ordered.with_columns(pl.Series("_ep", ep)).filter(pl.col("_ep") >= 0).group_by("_ep").agg(
+    seg = ordered.with_columns(pl.Series("_ep", ep)).filter(pl.col("_ep") >= 0)
+    agg = seg.group_by("_ep").agg(
         pl.len().cast(pl.Int64).alias("event.count"), pl.col(_T).min().alias("window.start"),
-        pl.col(_T).max().alias("window.end"), *_evidence(spec))
+        pl.col(_T).max().alias("window.end"), *_evidence(spec, rows.columns)
+    ).join(_top_values(seg, evidence_field(spec), "_ep"), on="_ep")
     head = ordered[first[sel]].with_columns(
         pl.Series("_ep", np.arange(sel.size)), pl.Series("detector.value", mad[sel]),
         pl.Series("beacon.interval_s", mean[sel] / 1e6), pl.Series("beacon.cv", cv[sel]))
@@ -452,10 +521,16 @@ def _rise_drop(spec: DetectorSpec, rows: pl.DataFrame, last_time) -> pl.DataFram
         return empty_hits()
     pts = pl.DataFrame({"_key": k, "_bucket": b, "_x": x, "_base": base, "_z": z})
     pts = pts.with_columns((pl.col("_bucket") - pl.col("_bucket").rank("ordinal").over("_key")).alias("_run"))
+    # the evidence of a run: its buckets, furthest from the baseline first ("2026-12-07 10:00: 523 (baseline 12)")
+    text = pl.concat_str([(pl.col("_bucket") * bucket).cast(TS).dt.strftime("%Y-%m-%d %H:%M"), pl.lit(": "),
+                          pl.col("_x").round(0).cast(pl.Int64).cast(pl.String), pl.lit(" (baseline "),
+                          pl.col("_base").round(0).cast(pl.Int64).cast(pl.String), pl.lit(")")])
     runs = pts.group_by("_key", "_run").agg(
         pl.col("_bucket").min().alias("_b0"), pl.col("_bucket").max().alias("_b1"),
         pl.col("_x").sum().cast(pl.Int64).alias("event.count"), pl.col("_base").mean().alias("volume.baseline"),
-        (pl.col("_z").max() if spec.kernel == "rise" else pl.col("_z").min()).alias("detector.value"))
+        (pl.col("_z").max() if spec.kernel == "rise" else pl.col("_z").min()).alias("detector.value"),
+        text.sort_by([pl.col("_z").abs(), pl.col("_bucket")], descending=[True, False]).head(EVIDENCE_VALUES)
+        .alias("evidence.values"))
     names = rows.group_by("_key").agg(*[pl.col(c).first() for c in spec.key])
     # the record: the first of the run's first bucket, or for a silent bucket the last one seen before it
     out = runs.join(names, on="_key").sort("_b0").join_asof(
@@ -490,7 +565,10 @@ def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
                                    pl.col(_T).alias("window.end"), pl.lit(1.0).alias("detector.value"))
     ref = pl.concat_str([pl.col("log.file.path").cast(pl.String).fill_null("?"), pl.lit(":"),
                          pl.coalesce(pl.col("log.line"), pl.col("log.offset")).cast(pl.String).fill_null("?")])
-    return _finish(spec, out.with_columns(pl.concat_list(ref).alias("evidence.samples")))
+    field = evidence_field(spec)
+    shown = _short(pl.col(field).cast(pl.String)) if field in out.columns else pl.lit(None, pl.String)
+    return _finish(spec, out.with_columns(pl.concat_list(ref).alias("evidence.samples"),
+                                          pl.concat_list(shown).list.drop_nulls().alias("evidence.values")))
 
 
 def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
@@ -503,11 +581,19 @@ def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
         meta.append(pl.lit(str(spec.layer)).alias("labels.layer"))
     if "evidence.distinct" not in frame.columns:
         meta.append(pl.lit(None, pl.Int64).alias("evidence.distinct"))
+    if "evidence.values" not in frame.columns:
+        meta.append(pl.lit([], pl.List(pl.String)).alias("evidence.values"))
+    meta.append(pl.lit(evidence_field(spec), pl.String).alias("evidence.field"))
     frame = frame.with_columns(meta)
+    if levels := spec.param("levels", None):  # confidence: {high: 100}: a statistic of 100 or more is high
+        level = pl.lit(spec.level)
+        for name, at in sorted(levels.items(), key=lambda kv: float(kv[1])):
+            level = pl.when(pl.col("detector.value") >= float(at)).then(pl.lit(str(name))).otherwise(level)
+        frame = frame.with_columns(level.alias("rule.level"))
     extra = [c for c in frame.columns if c.startswith(("beacon.", "volume.")) or c in spec.key]
     front = [_T, "rule.id", "rule.name", "rule.author", "rule.level", "threat.technique.id", *spec.key,
              "event.count", "window.start", "window.end", "detector.value", "detector.threshold",
-             "evidence.distinct", "evidence.samples", *REFS]
+             "evidence.distinct", "evidence.field", "evidence.values", "evidence.samples", *REFS]
     if spec.layer is not None:
         front.append("labels.layer")
     cols = list(dict.fromkeys([*front, *extra]))

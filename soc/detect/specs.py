@@ -10,13 +10,20 @@ layer: 2                         # optional 4-layer routing override (default: t
 kernel: count                    # count | distinct | sum | entropy | beacon | rise | drop | first_seen
 frames: [{family: authentication, dataset: system.auth}]   # dataset optional
 filter: {event.outcome: failure}  # field: value | [values] | {gte: 400, lt: 500, contains_any: [...], present: true}
+                                 # all must hold; not: {field: condition, ...} drops rows where all of those hold
 key: [source.ip]                 # entity columns (ECS names); aliases map frame-specific names onto them
 value: user.name                 # the field counted (distinct), summed (sum) or scored (entropy)
-evidence: user.name              # distinct values of this field are reported with each hit
+evidence: user.name              # a hit lists its most frequent distinct values of this field (default: value)
 window: 5m
 threshold: 10
 params: {}                       # kernel-specific knobs (see soc.detect.runner)
+misses: >-                       # what it will not see, in one short paragraph (an analyst must know)
+  Guessing slower than 10 failures in 5 minutes per address; a brute force spread over many sources.
 ```
+
+``misses`` says honestly what the detector cannot catch (slow attacks, distributed ones, what its records
+do not show). It is optional in a spec of one's own, required in soc's own ``detectors/``
+(``default_specs``): an alert that stays silent should not be read as "nothing happened".
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ class DetectorSpec:
     evidence: str | None = None
     aliases: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    misses: str = ""
     path: str = ""
 
     @property
@@ -93,6 +101,16 @@ class DetectorSpec:
         return any(f.covers(key) for f in self.frames)
 
 
+def _check_filter(flt: dict, where: str) -> None:
+    for name, cond in flt.items():
+        if name == "not":  # a group of conditions, all of which drop a row
+            if not isinstance(cond, dict) or not cond:
+                raise SpecError(f"{where}: filter not: must be a mapping of field -> condition")
+            _check_filter(cond, where)
+        elif isinstance(cond, dict) and (bad := sorted(map(str, set(cond) - set(FILTER_OPS)))):
+            raise SpecError(f"{where}: filter on {name}: unknown operator(s) {', '.join(bad)}")
+
+
 def _check(doc: dict, where: str) -> DetectorSpec:
     if not isinstance(doc, dict):
         raise SpecError(f"{where}: a detector spec is a mapping")
@@ -100,7 +118,7 @@ def _check(doc: dict, where: str) -> DetectorSpec:
     if missing:
         raise SpecError(f"{where}: missing {', '.join(missing)}")
     known = {"id", "name", "level", "kernel", "frames", "key", "window", "threshold", "techniques", "description",
-             "layer", "filter", "value", "evidence", "aliases", "params"}
+             "layer", "filter", "value", "evidence", "aliases", "params", "misses"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
@@ -121,11 +139,12 @@ def _check(doc: dict, where: str) -> DetectorSpec:
     flt = doc.get("filter") or {}
     if not isinstance(flt, dict):
         raise SpecError(f"{where}: filter must be a mapping of field -> condition")
-    for name, cond in flt.items():
-        if isinstance(cond, dict) and (bad := sorted(map(str, set(cond) - set(FILTER_OPS)))):
-            raise SpecError(f"{where}: filter on {name}: unknown operator(s) {', '.join(bad)}")
+    _check_filter(flt, where)
     if doc["kernel"] in ("distinct", "sum", "entropy") and not doc.get("value"):
         raise SpecError(f"{where}: kernel {doc['kernel']} needs a value field")
+    misses = doc.get("misses")
+    if misses is not None and (not isinstance(misses, str) or not misses.strip()):
+        raise SpecError(f"{where}: misses must be a short paragraph of text")
     layer = doc.get("layer")
     if layer is not None and layer not in (1, 2, 3, 4):
         raise SpecError(f"{where}: layer must be 1-4")
@@ -140,7 +159,7 @@ def _check(doc: dict, where: str) -> DetectorSpec:
         frames=frames, key=tuple(key), window=str(doc["window"]), threshold=threshold,
         techniques=tuple(str(t) for t in doc.get("techniques") or ()), description=str(doc.get("description", "")),
         layer=layer, filter=dict(flt), value=doc.get("value"), evidence=doc.get("evidence"), aliases=aliases,
-        params=dict(doc.get("params") or {}), path=where)
+        params=dict(doc.get("params") or {}), misses=" ".join(str(misses or "").split()), path=where)
 
 
 def load_specs(paths: list[str | Path]) -> list[DetectorSpec]:
@@ -189,7 +208,8 @@ def apply_settings(specs: list[DetectorSpec], settings: list[str]) -> list[Detec
                "frames": [{"family": f.family, "dataset": f.dataset} for f in spec.frames], "key": list(spec.key),
                "window": spec.window, "threshold": spec.threshold, "techniques": list(spec.techniques),
                "description": spec.description, "layer": spec.layer, "filter": spec.filter, "value": spec.value,
-               "evidence": spec.evidence, "aliases": spec.aliases, "params": dict(spec.params)}
+               "evidence": spec.evidence, "aliases": spec.aliases, "params": dict(spec.params),
+               "misses": spec.misses or None}
         if param in ("threshold", "window", "level", "layer"):
             doc[param] = value
         else:
