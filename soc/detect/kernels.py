@@ -8,9 +8,9 @@ timestamps, ``@njit(cache=True)``, O(n) after ordering (``windows.order``), no P
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from soc.detect.windows import NOT_ORDERED, _misordered, grow
+from soc.jit import njit
 
 
 @njit(cache=True)

@@ -31,7 +31,8 @@ input in time order, without ordering by key: one pass with per-key state, in th
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from soc.jit import njit, prange
 
 NO_TIME = np.iinfo(np.int64).min  # "no chain yet" in ``ordered_chain``
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from numba import njit, prange
+
+from soc.jit import njit, prange
 
 
 @njit(cache=True, inline="always")

@@ -12,8 +12,8 @@ table as ``kv_kernel`` (``KeyTable``); unescaping is left to the caller (spans p
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
+from soc.jit import njit, prange
 from soc.parse.kernels import BSLASH, EQ, OK, SP, TAB, find_bytes
 from soc.parse.kv_kernel import FNV_OFFSET, FNV_PRIME, MASK32, _find, _is_key_byte
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from numba import njit, prange
 
+from soc.jit import njit, prange
 from soc.parse.columns import SpecError
 from soc.parse.kernels import find_bytes, same_bytes
 

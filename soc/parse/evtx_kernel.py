@@ -25,8 +25,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange
 
+from soc.jit import njit, prange
 from soc.parse.fasttime import _days_from_civil
 from soc.parse.json_kernel import _at, _leaf, _literal_end, _number_end, _plain_end, _put_utf8  # JSON primitives
 from soc.parse.kv_kernel import FNV_OFFSET, FNV_PRIME, MASK32, fnv1a

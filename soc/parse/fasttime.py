@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from numba import njit, prange
 
+from soc.jit import njit, prange
 from soc.schema import time as T
 
 Y, MO, D, E, B, H, MI, S, Z, F = range(1, 11)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
 
+from soc.jit import intrinsic, njit, prange
 from soc.parse.arrow import _put32  # the Arrow string-view writer, shared
 from soc.parse.fasttime import _MONTHS, DECIMAL, _parse_one  # the timestamp parser (decimal epochs too)
 
@@ -70,7 +68,9 @@ def _hex4(buf, i):
 LITTLE_ENDIAN = sys.byteorder == "little"  # the 8-byte string scan reads words as little-endian
 
 
-def _bytes8(v: int) -> ir.Constant:
+def _bytes8(v: int):  # an llvmlite ir.Constant
+    from llvmlite import ir
+
     return ir.Constant(ir.IntType(64), v * 0x0101010101010101)
 
 
@@ -79,6 +79,9 @@ def _special8(typingctx, arr, idx):
     """Offset (0..7) of the first quote, backslash or control byte among the 8 bytes at ``arr[idx]``, 8 if
     none: one unaligned load and word arithmetic (x86 is little-endian) in place of 8 byte tests. The
     caller makes sure the 8 bytes are in the array."""
+    from llvmlite import ir
+    from numba import types
+
     def codegen(context, builder, sig, args):
         ary = context.make_array(sig.args[0])(context, builder, args[0])
         i64 = ir.IntType(64)

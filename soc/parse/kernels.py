@@ -9,7 +9,8 @@ one pass over the bytes, and a malformed line can only produce an error code, ne
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from soc.jit import njit, prange
 
 NL, CR, SP, TAB, QUOTE, BSLASH, EQ = 10, 13, 32, 9, 34, 92, 61
 

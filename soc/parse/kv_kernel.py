@@ -12,8 +12,8 @@ byte, so no Python object enters the kernel. The first occurrence of a duplicate
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
+from soc.jit import njit, prange
 from soc.parse.kernels import E_QUOTE, EQ, ERRORS, OK, QUOTE, SP, TAB, quoted_end, same_bytes, word_end
 
 LT, GT = 60, 62

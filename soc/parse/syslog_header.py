@@ -11,8 +11,8 @@ The timestamp is converted here too (year-less ones by the rule of ``time.yearle
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
+from soc.jit import njit, prange
 from soc.parse.kernels import same_bytes
 
 SP, TAB, LT, GT, LB, RB, COLON, QUOTE, BSLASH, DASH, PLUS, DOT, COMMA, LP, RP = (

@@ -22,8 +22,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from numba import njit, prange
 
+from soc.jit import njit, prange
 from soc.parse import syslog_header as H
 from soc.parse.columns import SpecError
 from soc.parse.kernels import same_bytes

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba
 import numpy as np
-from numba import njit, prange
+
+from soc.jit import njit, prange
 
 
 @njit(cache=True, parallel=True)
@@ -23,5 +23,7 @@ def _launch(a):
 
 @lru_cache(maxsize=1)
 def kernels_thread_safe() -> bool:
+    import numba
+
     _launch(np.zeros(2, np.int64))  # the layer is chosen at the first parallel launch
     return numba.threading_layer() != "workqueue"

@@ -4,7 +4,8 @@ belongs to a value: spaces, quotes and brackets are data (Zeek escapes the separ
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from soc.jit import njit, prange
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from numba import njit
 
+from soc.jit import njit
 from soc.sources.discover import truncation
 
 DEFAULT_CHUNK = 16 * 1024 * 1024

@@ -1,0 +1,168 @@
+"""Numba on demand: a kernel is compiled (or loaded from Numba's cache) at its first call, not at import.
+
+Numba costs every process that uses it ~0.3 s of CPU and ~100 MB whatever the input: ``import numba``
+~0.13 s and +55 MB, the first cached kernel ~0.16 s and +50 MB (its target set up; each further kernel a
+few ms). A hunt of a folder of small files spends less than that in the kernels themselves, so
+``soc.jit.njit`` decorates without importing Numba, and a kernel marked ``plain=True`` runs as the plain
+Python function it is while the process has not loaded Numba and the plain work so far stays within
+``BUDGET_US`` (the fixed cost it saves: past it, paying that cost is cheaper). Code with a plain path of
+its own for small batches (the EVTX walker) asks ``plain`` too. Once any kernel is compiled, every kernel
+is. ``SOC_JIT=numba`` or ``plain`` forces one way (tests compare both).
+
+Numba resolves a kernel's globals when it compiles it: ``Kernel.jit`` first replaces the lazy kernels
+(and ``prange``, ``intrinsic``) that the function's code names by Numba's own objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+BUDGET_US = 300_000  # the fixed cost of Numba measured on this machine (import + the first kernel), in us
+ROW_US = 2  # what a plain kernel call is charged per element of its largest array argument
+
+_LOCK = threading.RLock()
+_STATE = {"spent": 0, "jitted": False, "force": os.environ.get("SOC_JIT", "")}
+_INSIDE = threading.local()  # a plain kernel running: the kernels it calls run plain too, uncharged
+
+
+def plain(cost_us: int) -> bool:
+    """Whether work of ``cost_us`` (estimated plain-Python microseconds) may run without Numba; if so it is
+    charged to the process's budget."""
+    with _LOCK:
+        force = _STATE["force"]
+        if force:
+            return force == "plain"
+        if _STATE["jitted"] or _STATE["spent"] + cost_us > BUDGET_US:
+            return False
+        _STATE["spent"] += cost_us
+        return True
+
+
+@contextmanager
+def forced(way: str) -> Iterator[None]:
+    """Every decision ``plain`` or ``numba`` inside (tests); kernels already compiled stay compiled."""
+    before = _STATE["force"]
+    _STATE["force"] = way
+    try:
+        yield
+    finally:
+        _STATE["force"] = before
+
+
+def num_threads() -> int:
+    """Numba's thread count, without importing Numba for it (its default: the CPUs this process may use)."""
+    if "numba" in sys.modules:
+        return sys.modules["numba"].get_num_threads()
+    env = os.environ.get("NUMBA_NUM_THREADS")
+    return int(env) if env else max(1, len(os.sched_getaffinity(0)))
+
+
+class _Lazy:
+    """Something Numba makes when asked (``make``), once."""
+
+    def __init__(self, fn: Callable):
+        self.py_func = fn
+        self._made = None
+        functools.update_wrapper(self, fn)
+
+    def made(self) -> Any:
+        if self._made is None:
+            with _LOCK:
+                if self._made is None:
+                    self._made = self.make()
+        return self._made
+
+    def make(self) -> Any:
+        raise NotImplementedError
+
+
+class Kernel(_Lazy):
+    """A function to compile with ``numba.njit(**options)`` at its first call that is not plain."""
+
+    def __init__(self, fn: Callable, options: dict):
+        super().__init__(fn)
+        self.plain = bool(options.pop("plain", False))
+        self.options = options
+
+    def __call__(self, *args):
+        jitted = self._made
+        if jitted is not None:
+            return jitted(*args)
+        if getattr(_INSIDE, "on", False):
+            return self.py_func(*args)
+        if self.plain and plain(ROW_US * max((getattr(a, "size", 0) for a in args), default=0)):
+            _INSIDE.on = True
+            try:
+                return self.py_func(*args)
+            finally:
+                _INSIDE.on = False
+        return self.made()(*args)
+
+    def make(self) -> Any:
+        import numba
+
+        _STATE["jitted"] = True
+        _bind(self.py_func)
+        return numba.njit(**self.options)(self.py_func)
+
+    def __getattr__(self, name: str) -> Any:  # the dispatcher's own attributes (signatures, ...)
+        if name.startswith("__") or name in ("_made", "py_func", "options", "plain"):
+            raise AttributeError(name)
+        return getattr(self.made(), name)
+
+
+class _Intrinsic(_Lazy):
+    def make(self) -> Any:
+        from numba.extending import intrinsic as numba_intrinsic
+
+        return numba_intrinsic(self.py_func)
+
+
+def njit(fn: Callable | None = None, **options) -> Any:
+    """``numba.njit`` without importing Numba: ``@njit`` or ``@njit(cache=True, ...)``; ``plain=True`` lets
+    small calls run as plain Python (see the module)."""
+    if fn is not None:
+        return Kernel(fn, dict(options))
+    return lambda f: Kernel(f, dict(options))
+
+
+def intrinsic(fn: Callable) -> _Intrinsic:
+    """``numba.extending.intrinsic``, made when a kernel that calls it is compiled."""
+    return _Intrinsic(fn)
+
+
+def prange(*args) -> range:
+    """``numba.prange`` in compiled kernels (``_bind`` puts it there), ``range`` in plain ones."""
+    return range(*args)
+
+
+def _names(code) -> Iterator[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            yield from _names(const)
+
+
+def _bind(fn: Callable) -> None:
+    """The globals ``fn`` names made Numba's before Numba compiles it (it reads them then)."""
+    import numba
+
+    glb = fn.__globals__
+    names = set(_names(fn.__code__))
+    for name in names:
+        value = glb.get(name)
+        if value is prange:
+            glb[name] = numba.prange
+        elif isinstance(value, _Lazy):
+            glb[name] = value.made()
+        elif isinstance(value, types.ModuleType):  # ``module.kernel`` in the code
+            for attr in names:
+                if isinstance(getattr(value, attr, None), _Lazy):
+                    setattr(value, attr, getattr(value, attr).made())
