@@ -123,6 +123,11 @@ def _mask(spec: DetectorSpec, flt: dict, cols: list[str]) -> pl.Expr:
     return mask
 
 
+def _extra(spec: DetectorSpec) -> list[str]:
+    """Fields a kernel's params name: the DNS detectors' queried server and its answer (``soc.detect.domains``)."""
+    return [f for f in (spec.param("server", None), spec.param("answered", None)) if f]
+
+
 def _needed(spec: DetectorSpec, cols: list[str]) -> list[str] | None:
     """The columns of a frame that ``DetectorRunner._prepare`` reads for ``spec`` (each field as it resolves,
     the ``*.address`` of an ``*.ip`` key, the record references, ``@timestamp``): on those columns alone it
@@ -130,7 +135,7 @@ def _needed(spec: DetectorSpec, cols: list[str]) -> list[str] | None:
     if _T not in cols:
         return None
     out = [_T]
-    for name in (*_filter_fields(spec.filter), *spec.key, spec.value, spec.evidence, spec.param("server", None)):
+    for name in (*_filter_fields(spec.filter), *spec.key, spec.value, spec.evidence, *_extra(spec)):
         column = None if name is None else _resolve(spec, name, cols)
         if column is not None and column not in out:
             out.append(column)
@@ -259,7 +264,7 @@ class DetectorRunner:
                 self._last[spec.id] = max(self._last.get(spec.id, hi), hi)
         mask = _mask(spec, spec.filter, cols)
         wanted = {}
-        for name in (*spec.key, spec.value, spec.evidence, spec.param("server", None)):
+        for name in (*spec.key, spec.value, spec.evidence, *_extra(spec)):
             if name is None or name in wanted:
                 continue
             column = _resolve(spec, name, cols)
