@@ -96,6 +96,9 @@ class Verdicts:
         return [e for e in self.expect if e["set"] == name]
 
 
+RULE_ERRORS: list[str] = []  # own rule files that do not load: their alerts cannot be scored
+
+
 def own_rules() -> dict[str, str]:
     """id -> title of our own Sigma rules (and correlations)."""
     out = {}
@@ -103,7 +106,7 @@ def own_rules() -> dict[str, str]:
         try:
             docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8")))
         except yaml.YAMLError as exc:  # soc hunt reports it too; its alerts go unscored here
-            print(f"warning: {f}: not loaded: {exc}", file=sys.stderr)
+            RULE_ERRORS.append(f"{f.name}: {str(exc).splitlines()[0]}")
             continue
         out.update((d["id"], d.get("title", d["id"])) for d in docs if isinstance(d, dict) and "id" in d)
     return out
@@ -285,6 +288,7 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
         "sigma_false_matches": sum(a.count for a in benign if a.kind == "sigma" and a.verdict is False),
         "missed": [f"{f[0]}: {f[1]} on {f[2]} ({f[3]})" for f in found if not f[4]],
         "unjudged": [f"{a.run}: {a.rule} on {a.entity}" for a in unjudged],
+        "rule_errors": list(dict.fromkeys(RULE_ERRORS)),
         "unused_verdicts": [f"{v['rule']} on {v['entity']}" for v in verdicts.verdicts
                             if not any(verdicts.judge(a) is v for a in benign + mix + real)],
     }
@@ -304,6 +308,7 @@ def failures(result: dict) -> list[str]:
         out.append(f"{t['sigma_false_matches']} false matches of our own Sigma rules on the benign corpora (target 0)")
     out += [f"missed {m}" for m in t["missed"]]
     out += [f"unjudged alert {u}" for u in t["unjudged"]]
+    out += [f"own rule file not loaded (its alerts go unscored): {e}" for e in t.get("rule_errors", [])]
     return out
 
 
