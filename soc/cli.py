@@ -184,6 +184,17 @@ def _prepare(folder) -> None:
             click.echo(f"warning: {printable(warning)}", err=True)
 
 
+def _evidence_text(values, distinct=None, most: int = 3, width: int = 32) -> str:
+    """A hit's or alert's evidence values for a table cell: the first ``most``, each cut to ``width``
+    characters, and how many more there were; control characters escaped (the values come from logs)."""
+    from soc.sinks.terminal import printable
+
+    values = list(values or [])
+    shown = [v if len(v) <= width else v[: width - 1] + "\u2026" for v in values[:most]]
+    more = max(distinct or 0, len(values)) - len(shown)
+    return printable(", ".join(shown) + (f" (+{more:,})" if more > 0 else "")) or "-"
+
+
 def _detector_summary(runner, data_dir, as_json):
     """Run the detectors once over the whole hunt, write their hits to DATA_DIR/detector_hits/, print a table;
     returns the hits."""
@@ -209,11 +220,13 @@ def _detector_summary(runner, data_dir, as_json):
                        and (c != "event.dataset" or row["rule.id"] == "soc-volume-drop"))
         span = f"{row['window.start']:%Y-%m-%d %H:%M:%S} - {row['window.end']:%H:%M:%S}"
         rows.append((printable(row["rule.level"]), printable(row["rule.name"]), printable(who),
-                     f"{row['event.count']:,}", span))
+                     f"{row['event.count']:,}", span, _evidence_text(row.get("evidence.values"),
+                                                                     row.get("evidence.distinct"))))
     click.echo(render_table(f"Detectors: {hits.height:,} hits ({len(runner.specs):,} detectors) in "
                             f"{runner.events:,} events", [("level", "left"), ("detector", "left"),
                                                           ("entity", "left"), ("events", "right"),
-                                                          ("window (UTC)", "left")], rows, "", *_terminal()))
+                                                          ("window (UTC)", "left"), ("evidence", "left")],
+                            rows, "", *_terminal()))
     click.echo(f"detector hits kept in {printable(str(data_dir))}/detector_hits/")
     return hits
 
@@ -421,14 +434,16 @@ def alerts_command(config_path, data_dir, since, until, rule, min_severity, enti
     from soc.sinks.terminal import printable
 
     table = Table(title=f"{frame.height:,} alerts in {cfg.data_dir}/alerts/", title_justify="left")
-    for name in ("first seen (UTC)", "severity", "risk", "count", "rule", "entity", "agency / system", "layer"):
+    for name in ("first seen (UTC)", "severity", "risk", "count", "rule", "entity", "evidence", "agency / system",
+                 "layer"):
         table.add_column(name, justify="right" if name in ("risk", "count") else "left")
     for row in frame.iter_rows(named=True):
         entity_text = " ".join(str(row[c]) for c in ("source.address", "user.name", "host.hostname",
                                                      "destination.address") if row[c])
         org = " / ".join(x for x in (row["organization.name"], row["labels.system"]) if x)
         cells = (f"{row['@timestamp']:%Y-%m-%d %H:%M:%S}", row["labels.severity"], f"{row['event.risk_score']:.0f}",
-                 f"{row['event.count']:,}", row["rule.name"], entity_text, org, row["labels.layer"])
+                 f"{row['event.count']:,}", row["rule.name"], entity_text, _evidence_text(row["evidence.values"]),
+                 org, row["labels.layer"])
         table.add_row(*(escape(printable(str(c or "-"))) for c in cells))
     Console().print(table)
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from soc.alerts.inventory import Inventory
 from soc.alerts.policy import Policy, load_policy
-from soc.alerts.schema import ENTITY, HIT_REQUIRED, TS, conform, empty_alerts
+from soc.alerts.schema import ENTITY, EVIDENCE_VALUES, HIT_REQUIRED, TS, conform, empty_alerts
 
 DEFAULT_WINDOW = "1h"
 MERGE_ROWS = 1_000_000  # partial aggregates held before they are merged (``aggregate``)
@@ -29,7 +29,9 @@ SHARE_HITS = 500_000  # hits per share of a hunt's alerts, built, stored and del
 _SEP = "\x1f"
 HIT_COLUMNS = ("@timestamp", "rule.id", "rule.name", "rule.author", "rule.level", "threat.technique.id", *ENTITY,
                "event.count", "window.start", "window.end", "event.dataset", "log.file.path", "log.line",
-               "log.offset", "labels.layer")  # all that alerts are built from (``_normalise``): a reader's projection
+               "log.offset", "labels.layer", "evidence.field", "evidence.values")  # all that alerts are built from
+# (``_normalise``): a reader's projection
+_VALUES = pl.List(pl.String)
 
 
 def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | None = None,
@@ -54,7 +56,7 @@ def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | N
     done = []
     for start in range(0, len(order), ALERT_SLICE):
         part = state[order.slice(start, ALERT_SLICE)].with_columns(pl.col(c).cast(pl.String) for c in _CATEGORICAL)
-        graded = _grade(_enrich(part, inventory), policy)
+        graded = _grade(_related(_enrich(part, inventory)), policy)
         alerts = conform(graded.with_columns(pl.lit("alert").alias("event.kind")))
         done.append(alerts.with_columns(_shared(alerts.get_column(c)) for c in _SHARED))
     del state
@@ -121,6 +123,9 @@ def _normalise(hits: pl.DataFrame) -> pl.DataFrame:
         _col(hits, "log.line", pl.Int64).alias("log.line"),
         _col(hits, "log.offset", pl.Int64).alias("log.offset"),
         _col(hits, "labels.layer", pl.Int64).alias("_layer"),  # a detector's own routing (spec ``layer:``)
+        _col(hits, "evidence.field", pl.String).alias("evidence.field"),
+        (pl.col("evidence.values").cast(_VALUES).fill_null(pl.lit([], _VALUES)) if "evidence.values" in hits.columns
+         else pl.lit([], _VALUES)).alias("evidence.values"),
     )
     # empty entity strings are no entity; a hit without a timestamp cannot be placed in a window
     frame = frame.with_columns([pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
@@ -172,7 +177,10 @@ def aggregate(batches: Iterable[pl.DataFrame], window: str, only: tuple[int, int
 
 _KEYS = ["rule.id", *ENTITY, "_bucket"]
 _FIRST = ("rule.name", "rule.author", "rule.level", "threat.technique.id", "event.dataset", "log.file.path",
-          "log.line", "log.offset", "_layer")  # the first hit's (by time, then its record)
+          "log.line", "log.offset", "_layer", "evidence.field")  # the first hit's (by time, then its record)
+# the hits' evidence values, those of the first hits first, each once, at most EVIDENCE_VALUES
+_EVIDENCE = (pl.col("evidence.values").explode().drop_nulls().unique(maintain_order=True).head(EVIDENCE_VALUES)
+             .alias("evidence.values"))
 _ORDER = ["log.file.path", "log.offset", "log.line"]  # ties of time: the record decides (then the input order)
 _CATEGORICAL = ("rule.id", "rule.name", "rule.author", "rule.level", "event.dataset", "log.file.path")
 _SHARED = ("rule.id", "rule.name", "rule.author", "event.dataset", "log.file.path", "labels.layer_name",
@@ -187,7 +195,7 @@ def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:
         pl.coalesce("window.start", "@timestamp").min().alias("event.start"),
         pl.coalesce("window.end", "@timestamp").max().alias("event.end"),
         pl.col("event.count").sum().alias("event.count"),
-        *[pl.col(c).first() for c in _FIRST],
+        *[pl.col(c).first() for c in _FIRST], _EVIDENCE,
     ).with_columns(pl.col("event.start").alias("@timestamp"), *[pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL])
 
 
@@ -201,7 +209,7 @@ def _merge(parts: pl.DataFrame) -> pl.DataFrame:
         pl.col("event.start").min(),
         pl.col("event.end").max(),
         pl.col("event.count").sum(),
-        *[pl.col(c).first() for c in _FIRST],
+        *[pl.col(c).first() for c in _FIRST], _EVIDENCE,
     ).with_columns(pl.col("event.start").alias("@timestamp"))
 
 
@@ -247,6 +255,44 @@ def _enrich(frame: pl.DataFrame, inventory: Inventory | None) -> pl.DataFrame:
     }, schema_overrides={"_asset": pl.Int64, "_level": pl.Int64, "organization.id": pl.String,
                          "labels.system": pl.String, "labels.owner": pl.String})
     return out.join(table, on="_asset", how="left", maintain_order="left")
+
+
+def evidence_kind(field: str | None) -> str | None:
+    """What the values of an evidence field are for ECS ``related.*``: ``ip``, ``user``, ``hosts`` or None."""
+    if not field:
+        return None
+    if field.endswith(".ip") or field in ("ip", "IpAddress"):
+        return "ip"
+    if field.endswith(("user.name", "user.id")) or field in ("TargetUserName", "SubjectUserName"):
+        return "user"
+    if field.endswith((".domain", "hostname", "registered_domain")) or field == "dns.question.name":
+        return "hosts"
+    return None
+
+
+def _related(frame: pl.DataFrame) -> pl.DataFrame:
+    """ECS ``related.ip``/``related.user``/``related.hosts``: the alert's entity (addresses already checked by
+    ``_enrich``) and its evidence values of that kind (addresses checked here: the ES field is of type ip)."""
+    kinds = {f: evidence_kind(f) for f in frame.get_column("evidence.field").drop_nulls().unique().to_list()}
+    values = pl.col("evidence.values").fill_null(pl.lit([], _VALUES))
+
+    def of(kind: str) -> pl.Expr:
+        fields = [f for f, k in kinds.items() if k == kind]
+        whole = values.list.eval(pl.element().filter(~pl.element().str.ends_with("\u2026")))  # not cut ones
+        return pl.when(pl.col("evidence.field").is_in(fields)).then(whole).otherwise(pl.lit([], _VALUES))
+
+    ips = frame.select(of("ip").explode().drop_nulls().unique()).to_series()
+    valid = list(_valid_ips(ips))
+    parts = {"ip": [pl.col("source.ip"), pl.col("destination.ip"),
+                    of("ip").list.eval(pl.element().filter(pl.element().is_in(valid)))],
+             "user": [pl.col("user.name"), of("user")],
+             "hosts": [pl.col("host.hostname"), of("hosts")]}
+    out = []
+    for kind, exprs in parts.items():
+        joined = pl.concat_list(exprs).list.drop_nulls().list.unique(maintain_order=True)
+        out.append(pl.when(joined.list.len() > 0).then(joined).otherwise(None).alias(f"related.{kind}"))
+    return frame.with_columns(*out, pl.when(values.list.len() > 0).then(values).otherwise(None)
+                              .alias("evidence.values"))
 
 
 def _grade(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:

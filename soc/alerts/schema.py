@@ -2,7 +2,11 @@
 
 One alert = one rule on one entity in one aggregation window. ``@timestamp`` is the first hit (so a re-run
 gives the same document and the same monthly index), ``event.start``/``event.end`` first and last seen,
-``event.count`` the number of hits, ``log.*`` the first hit's raw record.
+``event.count`` the number of hits, ``log.*`` the first hit's raw record. ``evidence.values`` are the values
+that made a detector's hits (the accounts tried, the ports, the hosts; up to ``EVIDENCE_VALUES``, those of the
+first hits first) and ``evidence.field`` the field they are of; ECS ``related.ip``/``related.user``/
+``related.hosts`` gather the alert's addresses, accounts and host or domain names, its entity's and its
+evidence's, for pivoting (not ECS core: soc's own ``evidence`` object).
 """
 
 from __future__ import annotations
@@ -46,9 +50,15 @@ ALERT_SCHEMA: dict[str, tuple[pl.DataType, str]] = {
     "log.file.path": (pl.String, "keyword"),
     "log.line": (pl.Int64, "long"),
     "log.offset": (pl.Int64, "long"),
+    "related.ip": (pl.List(pl.String), "ip"),
+    "related.user": (pl.List(pl.String), "keyword"),
+    "related.hosts": (pl.List(pl.String), "keyword"),
+    "evidence.field": (pl.String, "keyword"),
+    "evidence.values": (pl.List(pl.String), "keyword"),
 }
 
 ENTITY = ("source.ip", "destination.ip", "user.name", "host.hostname")
+EVIDENCE_VALUES = 5  # evidence values an alert keeps
 HIT_REQUIRED = ("@timestamp", "rule.id", "rule.name", "rule.level")
 
 

@@ -22,6 +22,12 @@ from soc.alerts.schema import conform, empty_alerts
 from soc.private import make_dir, opener, writing
 
 
+def _scan(files: list[Path]) -> pl.LazyFrame:
+    """The stored files as one frame of the alert schema: a file written before a column was added to the
+    schema reads it as null (soc 0.x stores without ``evidence.*`` and ``related.*``)."""
+    return pl.scan_parquet(files, schema=empty_alerts().schema, missing_columns="insert", extra_columns="ignore")
+
+
 class AlertStore:
     def __init__(self, data_dir: str | Path):
         self.root = Path(data_dir) / "alerts"
@@ -33,7 +39,7 @@ class AlertStore:
         files = self.files()
         if not files:
             return set()
-        return set(pl.scan_parquet(files).select("event.id").collect().get_column("event.id").to_list())
+        return set(_scan(files).select("event.id").collect().get_column("event.id").to_list())
 
     def known(self, ids: pl.Series) -> pl.Series:
         """Those of ``ids`` stored already: the stored ids are streamed past ``ids``, never all held (a set of
@@ -41,7 +47,7 @@ class AlertStore:
         files = self.files()
         if not files:
             return ids.clear()
-        return (pl.scan_parquet(files).select("event.id").filter(pl.col("event.id").is_in(ids.implode()))
+        return (_scan(files).select("event.id").filter(pl.col("event.id").is_in(ids.implode()))
                 .collect(engine="streaming").get_column("event.id"))
 
     def append(self, alerts: pl.DataFrame) -> int:
@@ -78,7 +84,7 @@ class AlertStore:
         files = self.files()
         if not files:
             return empty_alerts().lazy()
-        return pl.scan_parquet(files).unique("event.id", keep="first", maintain_order=True)
+        return _scan(files).unique("event.id", keep="first", maintain_order=True)
 
     def query(self, since: datetime | None = None, until: datetime | None = None, rule: str | None = None,
               min_severity: int | None = None, entity: str | None = None, layer: str | None = None,
