@@ -91,7 +91,7 @@ def _psl():
     return PublicSuffixList()  # the list the package bundles: no network
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=65_536)
 def split_name(name: str) -> tuple[str, str, str]:
     """``name`` -> (registrable domain, its label, the subdomain left of it), lower case, without a trailing
     dot, from the public suffix list with its private section (``githubusercontent.com``, ``ddns.net`` and
