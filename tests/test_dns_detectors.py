@@ -219,3 +219,13 @@ def test_no_dns_alert_on_the_shared_zeek_capture(corpora):
     frames = [f for (family, _), f in res.frames.items() if family == "dns"]
     assert sum(f.height for f in frames) > 50_000
     assert _hits(frames).height == 0
+
+
+def test_a_misspelt_level_is_reported_not_used():
+    specs = [s for s in apply_settings(default_specs(), ["soc-dns-tunnel.levels={hihg: 10}"])
+             if s.id == "soc-dns-tunnel"]
+    runner = DetectorRunner(specs)
+    rng = np.random.default_rng(1)
+    runner.feed(("dns", "zeek.dns"), _frame([_iodine(rng) for _ in range(30)], "10.20.3.77", step=1.0))
+    assert runner.hits().height == 0
+    assert [f.detector for f in runner.failures] == ["soc-dns-tunnel"] and "hihg" in runner.failures[0].reason

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from soc.detect.specs import DetectorSpec, duration_us
+from soc.detect.specs import LEVELS, DetectorSpec, duration_us
 from soc.pipeline import FeedSink, own_values
 
 # soc.detect.kernels and .windows (Numba, ~13 ms to import) are imported where a kernel runs: a small hunt
@@ -596,6 +596,8 @@ def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_columns(meta)
     if levels := spec.param("levels", None):  # confidence: {high: 100}: a statistic of 100 or more is high
         level = pl.lit(spec.level)
+        if not isinstance(levels, dict) or set(map(str, levels)) - set(LEVELS):
+            raise ValueError(f"params.levels {levels!r}: want {{level: value}}, levels among {', '.join(LEVELS)}")
         for name, at in sorted(levels.items(), key=lambda kv: float(kv[1])):
             level = pl.when(pl.col("detector.value") >= float(at)).then(pl.lit(str(name))).otherwise(level)
         frame = frame.with_columns(level.alias("rule.level"))
