@@ -128,3 +128,36 @@ def test_contains_leaves_answered_by_the_literal_search_match_as_their_tests(mon
     assert any(rows is not None for rows in answered)  # the path under test was taken
     assert with_search == hits(Hunter(rules, prefilter=False).evaluate(("auth", "a"), frame)) == {
         ("rule 1", "a", 0), ("rule 2", "a", 0), ("rule 2", "a", 1), ("rule 2", "a", 2), ("rule 2", "a", 3)}
+
+
+def test_a_key_with_enough_rows_waiting_is_evaluated_alone_and_unions_stay_within_their_cells(monkeypatch):
+    """Frames of one key wait until that key has ``KEY_ROWS`` rows, then are evaluated stacked, without the
+    other keys waiting (a narrow frame, its own rules only); a family's flush makes frames of at most
+    ``UNION_CELLS`` rows x columns each (but a single stack); the alerts are those of each frame alone."""
+    from soc.sigma import hunt
+
+    seen: list[tuple[int, int, set]] = []
+    real = Hunter._evaluate
+    monkeypatch.setattr(Hunter, "_evaluate", lambda self, frame, parts: seen.append(
+        (frame.height, frame.width, {p.key[1] for p in parts})) or real(self, frame, parts))
+    alone = Hunter(ruleset())
+    each = set().union(*(hits(alone.evaluate(key, frame)) for key, frame in frames()))
+    fed = frames() + [(("auth", "b"), frames()[2][1])]  # a: 2 + 2 rows, b: 1 + 2 + 1, c: 0 + 1
+    monkeypatch.setattr(hunt, "KEY_ROWS", 4)
+    seen.clear()
+    hunter = Hunter(ruleset())
+    for key, frame in fed:
+        hunter.feed(key, frame)
+    assert seen == [(4, 5, {"a"}), (4, 4, {"b"})] and hunter._waiting_rows == 1  # each as soon as it had 4 rows
+    assert hits(hunter.matches()) == each
+    assert seen[2:] == [(1, 4, {"c"})]
+    monkeypatch.setattr(hunt, "KEY_ROWS", 100)
+    for cells, made in ((30, [(4, 4, {"b"}), (5, 6, {"a", "c"})]),  # b's Port is text: a frame of its own
+                        (29, [(1, 4, {"c"}), (4, 4, {"b"}), (4, 5, {"a"})])):  # a + c: 5 rows x 6 columns
+        monkeypatch.setattr(hunt, "UNION_CELLS", cells)
+        seen.clear()
+        hunter = Hunter(ruleset())
+        for key, frame in fed:
+            hunter.feed(key, frame)
+        assert not seen and hits(hunter.matches()) == each
+        assert sorted(seen, key=lambda s: (s[0], s[1])) == made

@@ -64,7 +64,8 @@ HOLD_ROWS = 20_000  # matches held before they are handed to ``Hunter.out`` (one
 # (held as found, ~1-2 KB of RSS a row: 100 k held took ~+100-150 MB at the peak of 400 k NXLog lines with
 # all SigmaHQ rules, 848 -> 762 MB with 5,000)
 ALONE_ROWS = 2000  # frames of this many rows are evaluated alone (their rules' costs are per row by then)
-UNION_CELLS = 1_000_000  # rows x columns of the waiting frames of a family that are evaluated together at most
+KEY_ROWS = 20_000  # waiting frames of one key with this many rows in all are evaluated stacked, alone
+UNION_CELLS = 1_000_000  # rows x columns of a frame that waiting frames of several keys make at most (``together``)
 # (a column a frame lacks is nulls in the frame they make together: memory follows rows x all their columns;
 # the corpus's 8,152 small-frame rows x 547 columns, 10 % of them filled, took +112 MB at once, and the
 # search and selects over them more: peak RSS of the all-rules corpus hunt 575 -> ~480 MB at 1 M, same CPU)
@@ -146,7 +147,7 @@ class Hunter:
     batch_rows: int = BATCH_ROWS
     _waiting: dict = field(default_factory=dict)  # family -> [(key, frame)] not evaluated yet
     _family_rows: dict = field(default_factory=dict)  # family -> rows waiting
-    _family_columns: dict = field(default_factory=dict)  # family -> the names of the columns waiting
+    _key_rows: dict = field(default_factory=dict)  # key -> rows waiting
     _waiting_rows: int = 0
     _by_target: dict | None = None
     _globs: list = field(default_factory=list)  # the (family, dataset) of ``_by_target`` with wildcards
@@ -425,9 +426,10 @@ class Hunter:
         return out
 
     def feed(self, key: tuple[str, str], frame: pl.DataFrame) -> None:
-        """Hunt in a frame. Frames of fewer than ``ALONE_ROWS`` rows wait for more of their family (up to
-        ``batch_rows`` rows or ``UNION_CELLS`` rows x columns, and ``4 * batch_rows`` in all) and are evaluated
-        together: most of the cost of a rule on a small frame is per rule and per ``select``, not per row.
+        """Hunt in a frame. Frames of fewer than ``ALONE_ROWS`` rows wait: those of one key until it has
+        ``KEY_ROWS`` rows (then they are evaluated stacked, alone: a narrow frame), the others until their family
+        has ``batch_rows`` rows (``4 * batch_rows`` in all: then every family), evaluated together (``together``).
+        Most of the cost of a rule on a small frame is per rule and per ``select``, not per row.
         ``matches()`` evaluates whatever still waits."""
         if frame.height >= min(ALONE_ROWS, self.batch_rows):
             self._keep(self.evaluate(key, frame))
@@ -436,18 +438,30 @@ class Hunter:
         self._waiting.setdefault(family, []).append((key, frame))
         self._waiting_rows += frame.height
         rows = self._family_rows[family] = self._family_rows.get(family, 0) + frame.height
-        columns = self._family_columns.setdefault(family, set())
-        columns.update(frame.columns)
-        if rows >= self.batch_rows or rows * len(columns) >= UNION_CELLS:
+        mine = self._key_rows[key] = self._key_rows.get(key, 0) + frame.height
+        if mine >= min(KEY_ROWS, self.batch_rows):
+            self._flush(family, key)
+        elif rows >= self.batch_rows:
             self._flush(family)
         if self._waiting_rows >= 4 * self.batch_rows:
             for pending in list(self._waiting):
                 self._flush(pending)
 
-    def _flush(self, family: str) -> None:
+    def _flush(self, family: str, key: tuple[str, str] | None = None) -> None:
+        """Evaluate the waiting frames of ``family`` (only those of ``key`` if given)."""
         items = self._waiting.pop(family)
-        self._waiting_rows -= self._family_rows.pop(family)
-        self._family_columns.pop(family, None)
+        if key is not None:
+            rest = [item for item in items if item[0] != key]
+            items = [item for item in items if item[0] == key]
+            if rest:
+                self._waiting[family] = rest
+        rows = sum(frame.height for _, frame in items)
+        self._waiting_rows -= rows
+        self._family_rows[family] -= rows
+        if not self._family_rows[family]:
+            del self._family_rows[family]
+        for k in {k for k, _ in items}:
+            self._key_rows.pop(k, None)
         for frame, parts in together(items):
             self._keep(self._evaluate(frame, parts))
 
@@ -533,18 +547,20 @@ def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> list[tuple[pl
             stacks.append((key, pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]))
         except pl.exceptions.PolarsError:  # same names, other types: parts of their own
             stacks += [(key, frame) for frame in frames]
-    batches: list[tuple[dict, list[tuple[tuple[str, str], pl.DataFrame, pl.Schema]]]] = []
+    batches: list[tuple[dict, list[tuple[tuple[str, str], pl.DataFrame, pl.Schema]], list[int]]] = []
     for key, frame in stacks:
         schema = frame.schema
-        for types, members in batches:
-            if all(types.get(c, t) == t for c, t in schema.items()):
+        for types, members, rows in batches:
+            if all(types.get(c, t) == t for c, t in schema.items()) and \
+                    (rows[0] + frame.height) * len(types.keys() | schema.keys()) <= UNION_CELLS:
                 types.update(schema)
                 members.append((key, frame, schema))
+                rows[0] += frame.height
                 break
         else:
-            batches.append((dict(schema), [(key, frame, schema)]))
+            batches.append((dict(schema), [(key, frame, schema)], [frame.height]))
     out = []
-    for _, members in batches:
+    for _, members, _ in batches:
         parts, start = [], 0
         for key, frame, schema in members:
             parts.append(_Part(key, schema, start, start + frame.height))
