@@ -278,3 +278,50 @@ def test_cli_deliver_and_list(tmp_path):
     csv = runner.invoke(main, ["alerts", "--csv", "--min-severity", "critical"], env=env)
     assert csv.exit_code == 0 and csv.output.startswith("@timestamp,event.id,") and len(csv.output.splitlines()) == 1
     assert runner.invoke(main, ["deliver"], env=env).exit_code == 2  # no hunt yet: a usage error
+
+
+def test_evidence_values_of_the_hits_are_carried_and_related_fields_filled(monkeypatch):
+    """Issue 19: an alert lists the values its hits found (the first hits' first, each once, at most 5) and
+    ECS related.* gathers its addresses, accounts and host names for pivoting; an evidence value that is no
+    address stays out of related.ip (an ES ip field would refuse the document), a cut one out of related.*."""
+    frame = hits([
+        {"@timestamp": at(5), "evidence.field": "user.name", "evidence.values": ["oracle", "root"]},
+        {"@timestamp": at(1), "evidence.field": "user.name", "evidence.values": ["admin", "root"]},
+        {"@timestamp": at(9), "evidence.field": "user.name", "evidence.values": ["a", "b", "c", "d"]},
+        {"@timestamp": at(2), "rule.id": "r-sweep", "evidence.field": "destination.ip",
+         "evidence.values": ["10.0.0.7", "not-an-ip", "fd00::9"]},
+        {"@timestamp": at(2), "rule.id": "r-dns", "evidence.field": "dns.question.name", "user.name": "bob",
+         "evidence.values": ["evil.example", "x" * 79 + "\u2026"]},
+        {"@timestamp": at(3), "rule.id": "r-sigma", "evidence.field": None, "evidence.values": None},
+    ])
+    by_rule = {r["rule.id"]: r for r in build_alerts(frame).iter_rows(named=True)}
+    brute = by_rule["r-brute"]
+    assert brute["evidence.values"] == ["admin", "root", "oracle", "a", "b"] and brute["evidence.field"] == "user.name"
+    assert brute["related.user"] == ["admin", "root", "oracle", "a", "b"]
+    assert brute["related.ip"] == ["203.0.113.45"] and brute["related.hosts"] == ["portal01"]
+    sweep = by_rule["r-sweep"]
+    assert sweep["related.ip"] == ["203.0.113.45", "10.0.0.7", "fd00::9"] and sweep["related.user"] is None
+    assert sweep["evidence.values"] == ["10.0.0.7", "not-an-ip", "fd00::9"]
+    dns = by_rule["r-dns"]
+    assert dns["related.hosts"] == ["portal01", "evil.example"] and dns["related.user"] == ["bob"]
+    sigma = by_rule["r-sigma"]
+    assert sigma["evidence.values"] is None and sigma["evidence.field"] is None
+    assert sigma["related.ip"] == ["203.0.113.45"]
+    monkeypatch.setattr("soc.alerts.build.SHARES", 1)  # the same when partial aggregates are merged
+    monkeypatch.setattr("soc.alerts.build.MERGE_ROWS", 1)
+    merged = build_alerts([frame[i: i + 1] for i in range(frame.height)])
+    assert merged.sort("event.id").equals(build_alerts(frame).sort("event.id"))
+
+
+def test_the_store_reads_alerts_stored_before_the_evidence_columns(tmp_path):
+    old = build_alerts(hits([{"@timestamp": at(1)}])).drop("related.ip", "related.user", "related.hosts",
+                                                           "evidence.field", "evidence.values")
+    (tmp_path / "alerts").mkdir()
+    old.write_parquet(tmp_path / "alerts" / "alerts-20261101T000000000000Z-old.parquet")
+    store = AlertStore(tmp_path)
+    new = build_alerts(hits([{"@timestamp": at(1), "rule.id": "r-new", "evidence.field": "user.name",
+                              "evidence.values": ["root"]}]))
+    assert store.append(pl.concat([build_alerts(hits([{"@timestamp": at(1)}])), new])) == 1  # the old one is known
+    got = store.query().sort("rule.id")
+    assert got["rule.id"].to_list() == ["r-brute", "r-new"]
+    assert got["evidence.values"].to_list() == [None, ["root"]] and got["related.user"].to_list() == [None, ["root"]]

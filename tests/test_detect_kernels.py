@@ -201,6 +201,15 @@ def test_shipped_specs_load_and_settings_apply():
             apply_settings(specs, [bad])
 
 
+def test_every_shipped_spec_says_what_it_misses():
+    """Issue 19: each detector of detectors/ says, in a short paragraph, what it will not catch."""
+    for spec in default_specs():
+        assert 80 <= len(spec.misses) <= 900, (spec.id, spec.misses)
+        assert "\n" not in spec.misses and spec.misses.endswith(".")
+    changed = apply_settings(default_specs(), ["soc-port-scan.threshold=10"])
+    assert next(s for s in changed if s.id == "soc-port-scan").misses.startswith("Slow scans")
+
+
 @pytest.mark.parametrize("text, reason", [
     ("id: x\nname: y\n", "missing"),
     ("id: x\nname: y\nlevel: high\nkernel: magic\nframes: [{family: web}]\nkey: [a]\nwindow: 5m\nthreshold: 1\n",
@@ -213,6 +222,14 @@ def test_shipped_specs_load_and_settings_apply():
      "colour: red\n", "unknown field"),
     ("- [unclosed", "flow sequence"),
     ("- a\n- b\n", "mapping"),
+    ("id: x\nname: y\nlevel: high\nkernel: count\nframes: [{family: web}]\nkey: [a]\nwindow: 5m\nthreshold: 1\n"
+     "misses: [slow]\n", "misses must be"),
+    ("id: x\nname: y\nlevel: high\nkernel: count\nframes: [{family: web}]\nkey: [a]\nwindow: 5m\nthreshold: 1\n"
+     "misses: ' '\n", "misses must be"),
+    ("id: x\nname: y\nlevel: high\nkernel: count\nframes: [{family: web}]\nkey: [a]\nwindow: 5m\nthreshold: 1\n"
+     "filter: {not: {a: {like: b}}}\n", "unknown operator"),
+    ("id: x\nname: y\nlevel: high\nkernel: count\nframes: [{family: web}]\nkey: [a]\nwindow: 5m\nthreshold: 1\n"
+     "filter: {not: a}\n", "not: must be"),
 ])
 def test_bad_specs_are_reported_with_the_file(tmp_path, text, reason):
     path = tmp_path / "bad.yml"

@@ -33,6 +33,13 @@ def test_hunt_reports_exactly_the_planted_attacks_of_the_sample_logs(tmp_path):
     ssh = hits.filter(pl.col("rule.id") == "soc-ssh-brute-force").row(0, named=True)
     assert ssh["event.count"] >= 10 and ssh["window.start"] < ssh["window.end"]
     assert ssh["log.file.path"].endswith("auth.log") and ssh["log.line"] > 0 and ssh["evidence.samples"]
+    # issue 19: the accounts it tried (most tried first: an invalid user is logged twice per try), the ports
+    assert ssh["evidence.field"] == "user.name" and ssh["evidence.distinct"] == 8
+    assert ssh["evidence.values"] == ["admin", "oracle", "test", "ubuntu", "postgres"]
+    assert "admin, oracle, test (+5)" in out
+    scan = hits.filter(pl.col("rule.id") == "soc-port-scan").row(0, named=True)
+    assert scan["evidence.field"] == "destination.port" and scan["evidence.distinct"] == 60
+    assert len(scan["evidence.values"]) == 5 and all(v.isdigit() for v in scan["evidence.values"])
 
 
 def test_thresholds_from_the_cli_and_no_detectors(tmp_path):
@@ -77,3 +84,25 @@ def test_a_brute_force_logged_by_host_name_is_counted(tmp_path):
     assert res.returncode == 0, res.stderr.decode()
     hits = _hits(tmp_path / "d").filter(pl.col("rule.id") == "soc-ssh-brute-force")
     assert hits.height == 1 and hits.row(0, named=True)["source.ip"] == "scanner.attacker.example"
+
+
+def test_evidence_from_logs_reaches_the_terminal_escaped(tmp_path):
+    """The accounts an attacker tries are text the attacker writes: the hunt's table and ``soc alerts`` show
+    them escaped, ``--json`` carries them as they were (JSON-escaped)."""
+    import json
+
+    log = tmp_path / "auth.log"
+    log.write_text("".join(
+        f"Nov 23 09:15:{i:02d} portal sshd[{900 + i}]: Failed password for invalid user x\x1b[2Jroot{i % 2} "
+        f"from 203.0.113.9 port {40000 + i} ssh2\n" for i in range(12)))
+    res = soc("hunt", str(log), "--data-dir", str(tmp_path / "d"), "--year", "2026", "--no-es", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr.decode()
+    out = res.stdout.decode()
+    assert "\x1b" not in out and "x\\x1b[2Jroot0, x\\x1b[2Jroot1" in out
+    listed = soc("alerts", "--data-dir", str(tmp_path / "d"), "--json", cwd=tmp_path)
+    (alert,) = [a for a in map(json.loads, listed.stdout.decode().splitlines())
+                if a["rule.id"] == "soc-ssh-brute-force"]
+    assert alert["evidence.values"] == ["x\x1b[2Jroot0", "x\x1b[2Jroot1"]
+    assert alert["related.user"] == alert["evidence.values"] and alert["related.ip"] == ["203.0.113.9"]
+    table = soc("alerts", "--data-dir", str(tmp_path / "d"), cwd=tmp_path).stdout.decode()
+    assert "\x1b" not in table and "\\x1b" in table

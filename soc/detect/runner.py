@@ -457,12 +457,13 @@ def _short(text: pl.Expr) -> pl.Expr:
 
 def _top_values(rows: pl.DataFrame, field: str | None, group: str) -> pl.DataFrame:
     """``group`` -> ``evidence.values``: the ``EVIDENCE_VALUES`` most frequent distinct non-null values of
-    ``field`` among each group's rows, most frequent first (ties by value: the same list every run)."""
+    ``field`` among each group's rows, most frequent first (ties: the first seen first, so a scan's ports
+    come in the order they were probed; rows are in time order, ties of time in feed order)."""
     if field is None or field not in rows.columns:
         return rows.select(pl.col(group).unique(), pl.lit([], pl.List(pl.String)).alias("evidence.values"))
-    counted = (rows.select(group, pl.col(field).cast(pl.String).alias("_v")).drop_nulls("_v")
-               .group_by(group, "_v").agg(pl.len().alias("_n"))
-               .sort([group, "_n", "_v"], descending=[False, True, False]))
+    counted = (rows.select(group, pl.col(field).cast(pl.String).alias("_v")).with_row_index("_i").drop_nulls("_v")
+               .group_by(group, "_v").agg(pl.len().alias("_n"), pl.col("_i").min())
+               .sort([group, "_n", "_i"], descending=[False, True, False]))
     top = counted.group_by(group, maintain_order=True).agg(_short(pl.col("_v")).head(EVIDENCE_VALUES)
                                                            .alias("evidence.values"))
     return rows.select(pl.col(group).unique()).join(top, on=group, how="left").with_columns(

@@ -186,9 +186,13 @@ def load_specs(paths: list[str | Path]) -> list[DetectorSpec]:
 
 
 def default_specs() -> list[DetectorSpec]:
+    """soc's own detectors (``detectors/``); each must say what it misses."""
     from soc.content import content_dir
 
-    return load_specs([content_dir("detectors")])
+    specs = load_specs([content_dir("detectors")])
+    if silent := [s.path for s in specs if not s.misses]:
+        raise SpecError(f"{', '.join(silent)}: soc's own detectors say what they miss (misses:)")
+    return specs
 
 
 def apply_settings(specs: list[DetectorSpec], settings: list[str]) -> list[DetectorSpec]:
