@@ -133,6 +133,9 @@ def njit(fn: Callable | None = None, **options) -> Any:
     return lambda f: Kernel(f, dict(options))
 
 
+plain_njit = functools.partial(njit, plain=True)  # ``njit(plain=True, ...)``: kernels whose Python is theirs too
+
+
 def intrinsic(fn: Callable) -> _Intrinsic:
     """``numba.extending.intrinsic``, made when a kernel that calls it is compiled."""
     return _Intrinsic(fn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from soc.detect.windows import NOT_ORDERED, _misordered, grow
-from soc.jit import njit
+from soc.jit import plain_njit as njit  # small inputs run as Python (soc.jit)
 
 
 @njit(cache=True)

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from soc.jit import njit, prange
+from soc.jit import num_threads, prange
+from soc.jit import plain_njit as njit  # small inputs run as Python (soc.jit)
 
 NO_TIME = np.iinfo(np.int64).min  # "no chain yet" in ``ordered_chain``
 
@@ -1060,9 +1061,7 @@ def _parts(times: np.ndarray, span: int, parts: int | None) -> list[tuple[int, i
     """(warm-up start, start, stop) of each contiguous part; parts=None: one per Numba thread, not too small."""
     n = times.size
     if parts is None:
-        import numba
-
-        parts = max(1, min(numba.get_num_threads(), n // _STREAM_MIN_PART))
+        parts = max(1, min(num_threads(), n // _STREAM_MIN_PART))
     bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(np.int64)
     starts = bounds[:-1]
     warms = np.searchsorted(times, times[starts] - span, side="left") if n else starts
@@ -1115,9 +1114,7 @@ def stream_distinct(keys: np.ndarray, times: np.ndarray, values: np.ndarray, spa
     if plan is not None:
         vb, shift, blocks, span = plan
         if parts is None:
-            import numba
-
-            parts = numba.get_num_threads()
+            parts = num_threads()
         out = _distinct_buckets(keys if keys.dtype.kind == "i" else keys.astype(np.int64), times,
                                 values.astype(np.int64, copy=False), span, n_keys, vb, shift, blocks, max(1, parts))
         return _input_order(out, by_time)

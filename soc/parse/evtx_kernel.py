@@ -1151,6 +1151,18 @@ class Walked:
         self.columns, self.col_starts = columns, col_starts  # each group's field name ids
         self.cell_starts, self.cs, self.ce = cell_starts, cs, ce  # each group's cells, column-major
 
+    def names(self, buf: np.ndarray) -> list[str]:
+        """The field names, by name id."""
+        return [bytes(buf[self.fields[f, 1]: self.fields[f, 2]]).decode() for f in self.name_rows]
+
+    def views(self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``views`` of spans of this batch."""
+        return views(buf, self.extra, starts, ends)
+
+    def utc_times(self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``utc_times`` of spans of this batch."""
+        return utc_times(buf, starts, ends)
+
     def text(self, buf: np.ndarray, path: int, record: int) -> str | None:
         """The value of System leaf ``path`` of ``record`` as a Python string (None if absent)."""
         a, b = int(self.ss[path, record]), int(self.se[path, record])

@@ -59,7 +59,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from soc import jit
 from soc.parse import evtx_kernel as kernel
+from soc.parse import evtx_plain
 from soc.parse.batch import ParseResult, empty_dead
 from soc.parse.eager import nulls, set_rows
 from soc.parse.engines.base import merge
@@ -314,7 +316,10 @@ class EvtxEngine(RecordEngine):
         data_buf = text.buffers()[2] or pa.py_buffer(b"")
         offs = np.frombuffer(text.buffers()[1], np.int64, n + 1, text.offset * 8)
         buf = np.frombuffer(data_buf, np.uint8)
-        walked = kernel.walk_batch(buf, offs)
+        if jit.plain(n * evtx_plain.US_PER_RECORD):  # too few records to repay Numba's fixed cost
+            walked = evtx_plain.walk(text.to_pylist(), buf.size)
+        else:
+            walked = kernel.walk_batch(buf, offs)
         stamps = pl.Series("Record.Timestamp", _without_utc(stamps), pl.String)
         parts = []
         odd = np.flatnonzero(walked.err)
@@ -335,7 +340,7 @@ class EvtxEngine(RecordEngine):
         extra = pa.py_buffer(w.extra)
         # np.take: ``ss[:, order]`` is not C-contiguous, so its ravel copied it again (10x slower)
         starts, ends = np.take(w.ss, order, axis=1).ravel(), np.take(w.se, order, axis=1).ravel()
-        sys_cols = _strings(kernel.views(buf, w.extra, starts, ends), data_buf, extra)
+        sys_cols = _strings(w.views(buf, starts, ends), data_buf, extra)
         system = pl.DataFrame([sys_cols.slice(i * m, m).alias(name) for i, name in enumerate(kernel.SYSTEM_NAMES)])
         stamp = stamps.gather(order)
         line = pl.Series("log.line", record_ids[order])
@@ -344,10 +349,10 @@ class EvtxEngine(RecordEngine):
             "log.offset": nulls("log.offset", pl.Int64, m),
             "log.line": line,
         }
-        times = _times(buf, w.ss[kernel.TIME_CREATED, order], w.se[kernel.TIME_CREATED, order])
+        times = _times(w, buf, w.ss[kernel.TIME_CREATED, order], w.se[kernel.TIME_CREATED, order])
         base, base_reason = self.mapping.base(system.hstack([stamp]), self.ctx, origin, times)
-        cells = _strings(kernel.views(buf, w.extra, w.cs, w.ce), data_buf, extra)
-        names = [bytes(buf[w.fields[f, 1]: w.fields[f, 2]]).decode() for f in w.name_rows]
+        cells = _strings(w.views(buf, w.cs, w.ce), data_buf, extra)
+        names = w.names(buf)
         base_bad = set_rows(base_reason)  # per group below: a numpy slice, not a query
         base_bad = np.zeros(m, np.bool_) if base_bad is None else base_bad
         parts = []
@@ -970,10 +975,10 @@ def _without_utc(stamps: pa.StringArray) -> pa.Array:
     return pc.replace_substring_regex(stamps, " UTC$", "")
 
 
-def _times(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict[str, pl.Series]:
+def _times(w: kernel.Walked, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict[str, pl.Series]:
     """``System.TimeCreated`` as UTC times if every record has it in the package's own form (the Numba
     parser of ``evtx_kernel.utc_times``); else nothing, and the spec's rule reads the text."""
-    us, ok = kernel.utc_times(buf, starts, ends)
+    us, ok = w.utc_times(buf, starts, ends)
     if not ok.all():
         return {}
     return {"System.TimeCreated": pl.Series("System.TimeCreated", us).cast(UTC)}

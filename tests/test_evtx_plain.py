@@ -1,0 +1,143 @@
+"""The EVTX walker's plain-Python path (``soc.parse.evtx_plain``, small batches) against the Numba walker: the
+same frames and dead letters on the whole corpus and on odd records; and a small hunt never imports Numba."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from soc import jit, pipeline
+from soc.parse import evtx_kernel as K
+from soc.parse import evtx_plain
+from soc.parse.spec import load_spec
+from soc.sources import discover
+from tests.conftest import ROOT, Keep
+from tests.evtx_corpus import evtx_files
+
+pytest.importorskip("evtx")
+SPEC = load_spec(ROOT / "parsers" / "windows_evtx.yml")
+
+
+def _parse(paths: list[str], way: str) -> tuple[list, Keep]:
+    sink = Keep()
+    with jit.forced(way):
+        stats = pipeline.run(discover(paths), sink, specs={SPEC.name: SPEC})
+    return stats, sink
+
+
+def _same(a: tuple[list, Keep], b: tuple[list, Keep]) -> None:
+    fields = ("path", "read", "parsed", "dead", "first", "last", "events", "error")
+    assert [[getattr(s, f) for f in fields] for s in a[0]] == [[getattr(s, f) for f in fields] for s in b[0]]
+    assert list(a[1].frames) == list(b[1].frames)
+    for key, parts in a[1].frames.items():
+        other = b[1].frames[key]
+        assert len(parts) == len(other), key
+        for x, y in zip(parts, other, strict=True):
+            assert x.columns == y.columns, key
+            assert x.schema == y.schema, key
+            assert x.equals(y), key
+    assert len(a[1].dead) == len(b[1].dead)
+    for x, y in zip(a[1].dead, b[1].dead, strict=True):
+        assert x.equals(y)
+
+
+def test_plain_walk_gives_the_numba_walks_frames_on_the_corpus(corpora):
+    """Every frame (columns, types, values, row order) and dead letter of the 483 files: the same both ways."""
+    paths = [str(p) for p in evtx_files(corpora)]
+    assert len(paths) == 483
+    plain, numba = _parse(paths, "plain"), _parse(paths, "numba")
+    assert sum(s.parsed for s in plain[0]) > 10_000
+    _same(plain, numba)
+
+
+ODD = [
+    '{"Event":{"System":{"Channel":"Security","EventID":4624,"TimeCreated":{"#attributes":{"SystemTime":'
+    '"2020-02-29T23:59:59.1234567Z"}}},"EventData":{"A":"caf\\u00e9 \\"q\\" \\\\ \\n","B":null,"C":1.5e3,'
+    '"D":true,"E":[1,null,"x"],"F":{"#text":"t"},"G":{"k":"v","#attributes":{"a":1}},"H":"","I":-0,'
+    '"J":"ti\u1ebfng Vi\u1ec7t \U0001f600"}}}',
+    '{"Event":{"System":{"Channel":"Security","EventID":{"#attributes":{"Qualifiers":16384},"#text":4625},'
+    '"TimeCreated":{"#attributes":{"SystemTime":"2021-13-01T00:00:00Z"}}},"EventData":{"A":"' + "x" * 100_000 + '"}}}',
+    '{"Event":{"System":{"Channel":"Security","EventID":"46x25"},"UserData":{"Elem":{"P":"1","Q":[[1]]}}}}',
+    '{"Event":{"System":{"Channel":"Security","EventID":4626},"UserData":{"Elem":{"P":{"a":{"b":1}}}}}}',
+    '{"Event":{"System":{"Channel":"Security","EventID":4627},"EventData":{"a\\"b":"1"}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":1,"Level":{"x":[1]}}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":1,"Level":{"x":[[1]]}}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":1},"UserData":{"A":"1","B":"2"}}}',
+    '{"Event":{"System":{"Channel":null,"EventID":1},"EventData":null,"X":{"Y":"z"}}}',
+    '{"Event":{"System":{"Channel":"","EventID":1},"EventData":{"Data":["a","b"]}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":1},"EventData":{"A":"\\ud800"}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":1},"EventData":{"A":"1"}}',
+    '{"Event":[1]}',
+    '[]',
+    '{"Other":{}}',
+    '{"Event":{"System":{"Channel":"S","EventID":1},"EventData":{"A":NaN}}}',
+]
+
+
+def _cells(w: K.Walked, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
+    out, valid = w.views(buf, starts, ends)
+    arr = pa.Array.from_buffers(pa.string_view(), valid.size, [pa.py_buffer(np.packbits(valid, bitorder="little")),
+                                                               pa.py_buffer(out), pa.py_buffer(buf),
+                                                               pa.py_buffer(w.extra)])
+    return pl.Series(arr).to_list()
+
+
+def _walked(w: K.Walked, buf: np.ndarray) -> dict:
+    """What the engine takes from a walk, as plain values."""
+    order = w.order
+    sys_ = {name: _cells(w, buf, w.ss[i, order], w.se[i, order]) for i, name in enumerate(K.SYSTEM_NAMES)}
+    us, ok = w.utc_times(buf, w.ss[K.TIME_CREATED, order], w.se[K.TIME_CREATED, order])
+    names = w.names(buf)
+    return {"err": (w.err != 0).tolist(), "order": order.tolist(), "starts": w.starts.tolist(),
+            "columns": [names[c] for c in w.columns], "col_starts": w.col_starts.tolist(),
+            "cell_starts": w.cell_starts.tolist(), "cells": _cells(w, buf, w.cs, w.ce), "system": sys_,
+            "times": [u if o else None for u, o in zip(us.tolist(), ok.tolist(), strict=True)]}
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_plain_walk_gives_the_numba_walk_on_odd_records(shuffle):
+    """Escapes, non-ASCII, nulls, numbers as written, lists, #text, too deep, escaped names, lone surrogates,
+    malformed JSON, huge values: the same values, errors, groups and cells."""
+    texts = list(ODD)
+    if shuffle:
+        texts = texts[::-1] + texts[:3]
+    data = "".join(texts).encode()
+    offs = np.zeros(len(texts) + 1, np.int64)
+    offs[1:] = np.cumsum([len(t.encode()) for t in texts])
+    buf = np.frombuffer(data, np.uint8)
+    numba_w = K.walk_batch(buf, offs)
+    plain_w = evtx_plain.walk(texts, buf.size)
+    got, want = _walked(plain_w, buf), _walked(numba_w, buf)
+    assert got["err"] == want["err"] and any(got["err"])
+    assert got == want
+
+
+def test_a_small_hunt_never_imports_numba(tmp_path, corpora):
+    """A hunt of a few small EVTX files with detectors and rules: Numba never imported (its fixed cost, ~0.3 s
+    and ~100 MB, is more than such input costs); with SOC_JIT=numba the same alerts."""
+    paths = [str(p) for p in evtx_files(corpora)[:40]]
+    code = ("import sys, runpy; sys.argv = ['soc', 'hunt', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('soc', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('NUMBA', 'numba' in sys.modules)")
+    out = {}
+    for way in ("", "numba"):
+        data = tmp_path / (way or "auto")
+        done = subprocess.run([sys.executable, "-c", code, *paths, "--rules", str(ROOT / "rules"), "--data-dir",
+                               str(data), "--no-es", "--json"], capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "SOC_CONFIG": "", "SOC_JIT": way})
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = done.stdout.strip().splitlines()
+        out[way] = (lines[-1], json.loads("\n".join(lines[:-1])))
+    assert out[""][0] == "NUMBA False"
+    assert out["numba"][0] == "NUMBA True"
+    strip = {"elapsed", "seconds", "wall", "duration"}
+    auto, numba = ({k: v for k, v in o[1].items() if k not in strip} for o in out.values())
+    assert auto.keys() == numba.keys()
