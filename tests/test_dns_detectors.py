@@ -229,3 +229,23 @@ def test_a_misspelt_level_is_reported_not_used():
     runner.feed(("dns", "zeek.dns"), _frame([_iodine(rng) for _ in range(30)], "10.20.3.77", step=1.0))
     assert runner.hits().height == 0
     assert [f.detector for f in runner.failures] == ["soc-dns-tunnel"] and "hihg" in runner.failures[0].reason
+
+
+def test_suricata_answers_are_not_charged_to_the_server():
+    """Suricata logs a query (client -> server) and its answer (server -> client) as two dns events: only the
+    query counts, so the client is found and the resolver is not."""
+    import json
+
+    lines = []
+    for i, name in enumerate(_dga_names()[:25]):
+        ts = f"2026-12-07T08:{i // 60:02d}:{i % 60:02d}.000000+0700"
+        lines.append(json.dumps({"timestamp": ts, "event_type": "dns", "src_ip": "10.1.1.5", "src_port": 5353,
+                                 "dest_ip": "10.1.1.53", "dest_port": 53, "proto": "UDP",
+                                 "dns": {"type": "query", "id": i, "rrname": name, "rrtype": "A", "tx_id": 0}}))
+        lines.append(json.dumps({"timestamp": ts, "event_type": "dns", "src_ip": "10.1.1.53", "src_port": 53,
+                                 "dest_ip": "10.1.1.5", "dest_port": 5353, "proto": "UDP",
+                                 "dns": {"version": 2, "type": "answer", "id": i, "flags": "8183", "qr": True,
+                                         "rrname": name, "rrtype": "A", "rcode": "NXDOMAIN"}}))
+    res = parse_text("suricata_eve", "\n".join(lines) + "\n")
+    hits = _hits([f for (family, _), f in res.frames.items() if family == "dns"])
+    assert hits.filter(pl.col("rule.id") == "soc-dga-domains")["source.ip"].to_list() == ["10.1.1.5"]
