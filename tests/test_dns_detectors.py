@@ -45,6 +45,12 @@ ORDINARY = [  # registrable labels that must not look random
     "dichvucong", "thanhhoa", "quangninh", "chinhphu", "baochinhphu", "vietnamnet", "vietcombank", "thanhnien",
     "hochiminhcity", "nhandan", "mobifone", "vnexpress", "microsoft", "facebook",
 ]
+PROVINCES = [  # provincial portals (<label>.gov.vn), 8 letters or more
+    "hochiminhcity", "thuathienhue", "bariavungtau", "quangtri", "ninhthuan", "haiphong", "quangnam",
+    "binhduong", "dongthap", "tiengiang", "angiang", "kiengiang", "travinh", "vinhlong", "binhphuoc", "lamdong",
+    "quangngai", "binhdinh", "khanhhoa", "binhthuan", "quangbinh", "thanhhoa", "ninhbinh", "namdinh",
+    "thaibinh", "haiduong", "bacgiang", "quangninh", "tuyenquang", "dienbien", "thainguyen", "vinhphuc",
+]
 CDN_NAMES = [  # real CDN / cloud host names (as the shared Zeek capture has them): never suspicious
     "community-cdn-digitalocean-com.global.ssl.fastly.net",
     "a21ed24aedde648804e7-228765c84088fef4ff5e70f2710398e9.r17.cf1.rackcdn.com",
@@ -64,6 +70,13 @@ def _iodine(rng, domain: str = "t.tunnel-example.net") -> str:
     return ".".join(text[i:i + 57] for i in range(0, len(text), 57)) + "." + domain
 
 
+def _iodine64(rng, domain: str = "t.tunnel-example.net") -> str:
+    """iodine with its base64 codec (upper and lower case letters, digits, - and +)."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789+"
+    text = "0" + "".join(alphabet[i] for i in rng.integers(0, 64, 150))
+    return ".".join(text[i:i + 57] for i in range(0, len(text), 57)) + "." + domain
+
+
 def _dnscat2(rng, domain: str = "c2.example-corp.org") -> str:
     raw = rng.integers(0, 256, 60).astype(np.uint8).tobytes().hex()
     return ".".join(raw[i:i + 60] for i in range(0, len(raw), 60)) + "." + domain
@@ -78,7 +91,7 @@ def test_published_dga_labels_look_random():
 
 def test_ordinary_and_vietnamese_names_do_not():
     rule = NameRule.of(_specs()["soc-dga-domains"])
-    for label in ORDINARY:
+    for label in ORDINARY + PROVINCES:
         assert not random_label(label, rule.min_length, rule.max_bits, rule.min_switches), (label, label_bits(label))
     assert label_bits("thanhhoa") < 4.0 and label_bits("knpqxlxcwtlvgrdyhd") > 6.0
 
@@ -96,6 +109,7 @@ def test_tunnel_shapes_are_suspicious_and_cdn_names_are_not():
     rule = NameRule.of(_specs()["soc-dns-tunnel"])
     assert rule.suspicious(_iodine(rng)) == "tunnel-example.net"
     assert rule.suspicious(_dnscat2(rng)) == "example-corp.org"
+    assert rule.suspicious(_iodine64(rng)) == "tunnel-example.net"
     for name in CDN_NAMES:
         assert rule.suspicious(name) is None, name
     assert rule.suspicious("_ldap._tcp.default-first-site-name._sites.dc._msdcs.tinh.gov.vn") is None
