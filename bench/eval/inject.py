@@ -8,10 +8,12 @@ log's), addresses come from the capture's ranges (10.47.<team>.<host> inside, 10
 the competition's red team had) and are unused in the real data. Each attack is returned with the entity a
 detector must report and the detectors and own Sigma rules meant to find it.
 
-Shapes, from the tools themselves: a DGA client resolving random 12-18-letter second-level names over many
-TLDs, most NXDOMAIN (Cryptolocker/Necurs-like); an iodine-like tunnel (NULL queries whose first label is a
-type letter + base32 data, labels up to 57 characters, under one domain); a dnscat2-like tunnel (hex
-labels under one domain, TXT/CNAME/MX queries); an HTTPS beacon every 30 s with 10 % jitter (Cobalt
+Shapes, from the tools themselves: DGA clients resolving random 12-18-letter second-level names over many
+TLDs, most NXDOMAIN (Cryptolocker/Necurs-like), one asking the upstream server itself and one behind its
+team's DNS server (the capture shows only the forwarded leg of such clients); an iodine-like tunnel (NULL
+queries whose first label is a type letter + base32 data, labels up to 57 characters, under one domain); a
+dnscat2-like tunnel behind a team's DNS server (hex of its 9-byte header + data, idle polls of the header
+alone, under one domain, TXT/CNAME/MX queries); an HTTPS beacon every 30 s with 10 % jitter (Cobalt
 Strike's sleep/jitter); a SYN port scan (REJ answers from closed ports, S0 from filtered ones, nmap's top
 ports first); an SMB sweep of 120 hosts; an SSH brute force and an SSH password spray (OpenSSH's own
 message forms); a WordPress login brute force and a forced-browsing scan with traversal probes.
@@ -102,36 +104,49 @@ def zeek_attacks(rng: random.Random, out: Path, zeek_dir: Path) -> tuple[list[At
     t0 = start + 120  # inside the capture, away from its edges
     dns, conn, attacks = [], [], []
 
-    client, resolver = "10.47.4.177", "10.47.4.10"  # a DGA client asking its team's resolver
-    n = 60
-    for i in range(n):
-        name = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(12, 18)))
-        ts = t0 + 300 + i * rng.uniform(4, 8)
-        dns.append(_dns(rng, ts, client, resolver, f"{name}.{rng.choice(TLDS)}", "A",
-                        "NXDOMAIN" if rng.random() < 0.9 else "NOERROR"))
-    attacks.append(Attack("DGA client (60 random .com/.net/.ru/... names, 90 % NXDOMAIN)", client,
-                          ["soc-dga-domains"], events=n))
+    # The capture's DNS topology: workstations (10.47.2.100, 10.47.3.154...) ask the upstream server 10.0.0.100
+    # themselves; the teams' DNS servers 10.47.<team>.10 forward their own clients' queries to it, and the
+    # sensor sees only that forwarded leg. An attack behind a team's DNS server can only be seen on it.
+    upstream = "10.0.0.100"
 
-    client, resolver, domain = "10.47.6.201", "10.47.6.10", "t.cdn-sync.info"  # iodine: NULL, base32 labels
+    def dga(client: str, n: int, at: float) -> None:
+        for i in range(n):
+            name = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(12, 18)))
+            dns.append(_dns(rng, at + i * rng.uniform(4, 8), client, upstream, f"{name}.{rng.choice(TLDS)}", "A",
+                            "NXDOMAIN" if rng.random() < 0.9 else "NOERROR"))
+
+    dga("10.47.4.177", 60, t0 + 300)
+    attacks.append(Attack("DGA workstation (60 random 12-18-letter names, 10 TLDs, 90 % NXDOMAIN)", "10.47.4.177",
+                          ["soc-dga-domains"], events=60))
+    dga("10.47.4.10", 60, t0 + 500)
+    attacks.append(Attack("DGA client behind team 4's DNS server (only its 60 forwarded queries are seen)",
+                          "10.47.4.10", ["soc-dga-domains"], events=60))
+
+    client, domain = "10.47.6.201", "t.cdn-sync.info"  # iodine: NULL queries, type letter + base32 data
     n = 150
     for i in range(n):
         data = base64.b32encode(rng.randbytes(70)).decode().lower().rstrip("=")
         labels = [data[j: j + 57] for j in range(0, len(data), 57)]
         ts = t0 + 420 + i * rng.uniform(0.5, 2.5)
-        dns.append(_dns(rng, ts, client, resolver, f"p{labels[0]}.{'.'.join(labels[1:])}.{domain}", "NULL",
+        dns.append(_dns(rng, ts, client, upstream, f"p{labels[0]}.{'.'.join(labels[1:])}.{domain}", "NULL",
                         "NOERROR"))
     attacks.append(Attack("iodine-like tunnel (150 NULL queries, base32 labels of 57)", client, ["soc-dns-tunnel"],
                           ["acd01c57-35da-4c23-8b1e-8d33e776c999"], events=n))
 
-    client, resolver, domain = "10.47.8.143", "10.47.8.10", "updates-cdn.org"  # dnscat2: hex labels
-    n = 120
+    # dnscat2 (doc/protocol.md): hex of packet_id(2) type(1) session(2) seq(2) ack(2) [data], "." anywhere,
+    # under the tunnel's domain, TXT/MX/CNAME; an idle session polls with the 9-byte header alone
+    resolver, domain, session = "10.47.8.10", "updates-cdn.org", rng.randbytes(2)
+    n, seq = 120, rng.randrange(65536)
     for i in range(n):
-        data = rng.randbytes(rng.randint(30, 60)).hex()
+        body = rng.randbytes(rng.randint(20, 90)) if rng.random() < 0.4 else b""
+        packet = rng.randbytes(2) + b"\x01" + session + seq.to_bytes(2, "big") + rng.randbytes(2) + body
+        seq = (seq + len(body)) % 65536
+        data = packet.hex()
         labels = [data[j: j + 62] for j in range(0, len(data), 62)]
-        ts = t0 + 600 + i * rng.uniform(1, 3)
-        dns.append(_dns(rng, ts, client, resolver, ".".join([*labels, domain]), rng.choice(["TXT", "CNAME", "MX"]),
-                        "NOERROR"))
-    attacks.append(Attack("dnscat2-like tunnel (120 TXT/CNAME/MX queries, hex labels)", client, ["soc-dns-tunnel"],
+        dns.append(_dns(rng, t0 + 600 + i * rng.uniform(1, 3), resolver, upstream, ".".join([*labels, domain]),
+                        rng.choice(["TXT", "CNAME", "MX"]), "NOERROR"))
+    attacks.append(Attack("dnscat2-like tunnel behind team 8's DNS server (120 forwarded TXT/MX/CNAME queries, "
+                          "hex, 60 % idle polls of 18 characters)", resolver, ["soc-dns-tunnel"],
                           ["acd01c57-35da-4c23-8b1e-8d33e776c999"], events=n))
 
     src, dst = "10.47.5.158", "185.141.63.120"  # HTTPS beacon, 30 s sleep, 10 % jitter
