@@ -325,3 +325,17 @@ def test_the_store_reads_alerts_stored_before_the_evidence_columns(tmp_path):
     got = store.query().sort("rule.id")
     assert got["rule.id"].to_list() == ["r-brute", "r-new"]
     assert got["evidence.values"].to_list() == [None, ["root"]] and got["related.user"].to_list() == [None, ["root"]]
+
+
+def test_a_detector_far_past_its_threshold_raises_the_risk_within_its_level():
+    """Issue 19, severity that reflects confidence: +3 per doubling of how far a detector's statistic went past
+    its threshold (policy [risk.excess]), at most 9: a medium alert stays under a high one's base (73)."""
+    policy = load_policy()
+    assert (policy.excess_per_doubling, policy.excess_max) == (3, 9)
+    frame = hits([{"@timestamp": at(1), "rule.id": f"r{x}", "detector.excess": x} for x in (1.0, 2.0, 4.0, 1000.0)]
+                 + [{"@timestamp": at(1), "rule.id": "sigma", "detector.excess": None},
+                    {"@timestamp": at(2), "rule.id": "r2.0", "detector.excess": 1.5}])  # the most of an alert's
+    risk = {r["rule.id"]: r["event.risk_score"] for r in build_alerts(frame, policy).iter_rows(named=True)}
+    two = 47 + log2_bonus(2, 2, 10)  # r2.0 has two hits
+    assert risk == {"r1.0": 47, "r2.0": pytest.approx(two + 3), "r4.0": 53, "r1000.0": 56, "sigma": 47}
+    assert max(risk.values()) < 73

@@ -405,11 +405,15 @@ def test_planted_hit_lists_the_values_that_made_it(detector):
     if detector in EVIDENCE:
         assert row["evidence.values"] == EVIDENCE[detector]
         assert row["evidence.field"] == (spec.evidence or spec.value)
+        if detector == "soc-c2-beaconing":  # a beacon's excess: its connections over the fewest it needs
+            assert row["detector.excess"] == 150 / 20
     elif detector in IN_ORDER:
         field = IN_ORDER[detector]
         probed = [str(v) for v in planted.get_column(field).unique(maintain_order=True).head(5).to_list()]
         assert row["evidence.field"] == field and row["evidence.values"] == probed
         assert row["evidence.distinct"] > 5
+        assert row["detector.excess"] == pytest.approx(row["detector.value"] / spec.threshold)
+        assert row["detector.excess"] > 1
     else:  # rise / drop: the buckets, furthest from the baseline first
         assert row["evidence.field"] == "bucket" and 1 <= len(row["evidence.values"]) <= 5
         assert all(pl.Series(row["evidence.values"]).str.contains(BUCKET))

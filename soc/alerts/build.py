@@ -29,8 +29,8 @@ SHARE_HITS = 500_000  # hits per share of a hunt's alerts, built, stored and del
 _SEP = "\x1f"
 HIT_COLUMNS = ("@timestamp", "rule.id", "rule.name", "rule.author", "rule.level", "threat.technique.id", *ENTITY,
                "event.count", "window.start", "window.end", "event.dataset", "log.file.path", "log.line",
-               "log.offset", "labels.layer", "evidence.field", "evidence.values")  # all that alerts are built from
-# (``_normalise``): a reader's projection
+               "log.offset", "labels.layer", "evidence.field", "evidence.values", "detector.excess")
+# all that alerts are built from (``_normalise``): a reader's projection
 _VALUES = pl.List(pl.String)
 
 
@@ -124,6 +124,7 @@ def _normalise(hits: pl.DataFrame) -> pl.DataFrame:
         _col(hits, "log.offset", pl.Int64).alias("log.offset"),
         _col(hits, "labels.layer", pl.Int64).alias("_layer"),  # a detector's own routing (spec ``layer:``)
         _col(hits, "evidence.field", pl.String).alias("evidence.field"),
+        _col(hits, "detector.excess", pl.Float64).alias("_excess"),
         (pl.col("evidence.values").cast(_VALUES).fill_null(pl.lit([], _VALUES)) if "evidence.values" in hits.columns
          else pl.lit([], _VALUES)).alias("evidence.values"),
     )
@@ -195,7 +196,7 @@ def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:
         pl.coalesce("window.start", "@timestamp").min().alias("event.start"),
         pl.coalesce("window.end", "@timestamp").max().alias("event.end"),
         pl.col("event.count").sum().alias("event.count"),
-        *[pl.col(c).first() for c in _FIRST], _EVIDENCE,
+        *[pl.col(c).first() for c in _FIRST], _EVIDENCE, pl.col("_excess").max(),
     ).with_columns(pl.col("event.start").alias("@timestamp"), *[pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL])
 
 
@@ -209,7 +210,7 @@ def _merge(parts: pl.DataFrame) -> pl.DataFrame:
         pl.col("event.start").min(),
         pl.col("event.end").max(),
         pl.col("event.count").sum(),
-        *[pl.col(c).first() for c in _FIRST], _EVIDENCE,
+        *[pl.col(c).first() for c in _FIRST], _EVIDENCE, pl.col("_excess").max(),
     ).with_columns(pl.col("event.start").alias("@timestamp"))
 
 
@@ -309,7 +310,11 @@ def _grade(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     bonus = pl.col("_level").replace_strict(policy.risk_bonus, default=0, return_dtype=pl.Int64)
     count_bonus = (pl.col("event.count").cast(pl.Float64).log(2) * policy.count_per_doubling).clip(
         upper_bound=policy.count_max)
-    risk = (pl.col("event.severity").replace_strict(by_severity, return_dtype=pl.Float64) + bonus + count_bonus)
+    # how far a detector's statistic went past its threshold (the most of the alert's hits; none for Sigma)
+    excess_bonus = (pl.col("_excess").clip(lower_bound=1.0).log(2) * policy.excess_per_doubling).clip(
+        upper_bound=policy.excess_max).fill_null(0.0) if "_excess" in frame.columns else pl.lit(0.0)
+    risk = (pl.col("event.severity").replace_strict(by_severity, return_dtype=pl.Float64) + bonus + count_bonus
+            + excess_bonus)
     layer = pl.lit(policy.default_layer)
     for route in reversed(policy.routes):
         cond = ((pl.col("event.severity") >= route.min_severity) & (pl.col("event.severity") <= route.max_severity)

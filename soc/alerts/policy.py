@@ -37,6 +37,8 @@ class Policy:
     routes: tuple[Route, ...]
     default_layer: int
     source: str
+    excess_per_doubling: float = 0.0    # a detector's statistic past its threshold (``[risk.excess]``)
+    excess_max: float = 0.0
 
     def level_name(self, severity: int) -> str:
         return next(name for name, sev in self.severity.items() if sev == severity)
@@ -96,5 +98,7 @@ def _check(data: dict, source: str) -> Policy:
     if default not in layers:
         raise PolicyError(f"{source}: default_layer {default} is not defined in [layers]")
     count = data.get("risk", {}).get("count", {})
+    excess = data.get("risk", {}).get("excess", {})
     return Policy(sev, risk, floor, bonus, float(count.get("per_doubling", 0)), float(count.get("max", 0)),
-                  layers, tuple(routes), default, source)
+                  layers, tuple(routes), default, source, float(excess.get("per_doubling", 0)),
+                  float(excess.get("max", 0)))

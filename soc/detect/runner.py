@@ -5,12 +5,13 @@ Memory stays bounded by those columns (filtered rows only; volume detectors keep
 bucket, not rows). A hit row is what ``soc.alerts.build_alerts`` takes: ``@timestamp`` (when the threshold
 was crossed), ``rule.*``, ``threat.technique.id``, the entity columns of the detector's key, ``event.count``,
 ``window.start``/``window.end`` and evidence: ``detector.value`` (the statistic that crossed the threshold),
-``evidence.distinct`` (distinct values of the spec's evidence field), ``evidence.field`` and
-``evidence.values`` (the field and up to ``EVIDENCE_VALUES`` of its distinct values among the hit's rows, most
-frequent first, each cut to ``VALUE_CHARS``: the accounts tried, the ports scanned, the domains; the spec's
-``evidence``, else its ``value``; rise/drop: the hit's buckets with their counts and baselines, furthest from
-the baseline first; first_seen: the new value), ``evidence.samples`` (up to five ``path:line`` references)
-and the trigger record's ``event.dataset``/``log.file.path``/``log.line``/``log.offset``.
+``detector.excess`` (how many times its threshold the statistic reached: the alert's risk score grows with it,
+``[risk.excess]`` of the policy), ``evidence.distinct`` (distinct values of the spec's evidence field),
+``evidence.field`` and ``evidence.values`` (the field and up to ``EVIDENCE_VALUES`` of its distinct values among
+the hit's rows, most frequent first, each cut to ``VALUE_CHARS``: the accounts tried, the ports scanned, the
+domains; the spec's ``evidence``, else its ``value``; rise/drop: the hit's buckets with their counts and
+baselines, furthest from the baseline first; first_seen: the new value), ``evidence.samples`` (up to five
+``path:line`` references) and the trigger record's ``event.dataset``/``log.file.path``/``log.line``/``log.offset``.
 
 Kernel knobs (``params``) and what ``threshold`` means:
 - count: rows in the window >= threshold. distinct: distinct ``value`` in the window >= threshold.
@@ -326,7 +327,8 @@ def empty_hits() -> pl.DataFrame:
     return pl.DataFrame(schema={_T: TS, "rule.id": pl.String, "rule.name": pl.String, "rule.author": pl.String,
                                 "rule.level": pl.String, "threat.technique.id": pl.List(pl.String),
                                 "event.count": pl.Int64, "window.start": TS, "window.end": TS,
-                                "detector.value": pl.Float64, "evidence.distinct": pl.Int64,
+                                "detector.value": pl.Float64, "detector.excess": pl.Float64,
+                                "evidence.distinct": pl.Int64,
                                 "evidence.field": pl.String, "evidence.values": pl.List(pl.String),
                                 "evidence.samples": pl.List(pl.String)})
 
@@ -581,6 +583,16 @@ def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
                                           pl.concat_list(shown).list.drop_nulls().alias("evidence.values")))
 
 
+def _excess(spec: DetectorSpec) -> pl.Expr:
+    """How many times the threshold the hit's statistic reached (>= 1; the alert's risk grows with it): the
+    window statistic, a beacon's connections, a rise's or drop's z-score; 1 for a first-seen value."""
+    if spec.kernel == "first_seen" or spec.threshold <= 0:
+        return pl.lit(1.0)
+    stat = {"beacon": pl.col("event.count"), "drop": -pl.col("detector.value")}.get(spec.kernel,
+                                                                                   pl.col("detector.value"))
+    return (stat.cast(pl.Float64) / spec.threshold).clip(lower_bound=1.0).fill_nan(1.0).fill_null(1.0)
+
+
 def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
     """Rule metadata and the hit columns, in a stable order (sorted by time, then entity)."""
     meta = [pl.lit(spec.id).alias("rule.id"), pl.lit(spec.name).alias("rule.name"), pl.lit("soc").alias("rule.author"),
@@ -594,6 +606,7 @@ def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
     if "evidence.values" not in frame.columns:
         meta.append(pl.lit([], pl.List(pl.String)).alias("evidence.values"))
     meta.append(pl.lit(evidence_field(spec), pl.String).alias("evidence.field"))
+    meta.append(_excess(spec).alias("detector.excess"))
     frame = frame.with_columns(meta)
     if levels := spec.param("levels", None):  # confidence: {high: 100}: a statistic of 100 or more is high
         level = pl.lit(spec.level)
@@ -605,7 +618,7 @@ def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
     extra = [c for c in frame.columns if c.startswith(("beacon.", "volume.")) or c in spec.key]
     front = [_T, "rule.id", "rule.name", "rule.author", "rule.level", "threat.technique.id", *spec.key,
              "event.count", "window.start", "window.end", "detector.value", "detector.threshold",
-             "evidence.distinct", "evidence.field", "evidence.values", "evidence.samples", *REFS]
+             "detector.excess", "evidence.distinct", "evidence.field", "evidence.values", "evidence.samples", *REFS]
     if spec.layer is not None:
         front.append("labels.layer")
     cols = list(dict.fromkeys([*front, *extra]))
