@@ -261,6 +261,34 @@ def test_non_ip_addresses_are_indexed_not_rejected(es_cfg, tmp_path):
     assert v6["hits"]["total"]["value"] == 1
 
 
+def test_detector_evidence_and_related_fields_are_indexed_and_searchable(es_cfg, tmp_path):
+    """Issue 19: the values that made a detector's hits, and ECS related.*, in the template and searchable:
+    related.ip as an ip (a CIDR query finds it), the accounts and the evidence values as keywords."""
+    hits = pl.DataFrame({
+        "@timestamp": [datetime(2026, 11, 3, tzinfo=UTC)] * 2, "rule.id": ["sweep", "brute"],
+        "rule.name": ["Host sweep", "SSH brute force"], "rule.level": "medium",
+        "source.ip": ["10.0.3.33", "203.0.113.45"], "evidence.field": ["destination.ip", "user.name"],
+        "evidence.values": [["10.9.0.1", "10.9.0.2", "fd00::7"], ["admin", "oracle"]]},
+        schema_overrides={"@timestamp": pl.Datetime("us", "UTC")})
+    client = es.connect(es_cfg)
+    report = es.index_alerts(client, build_alerts(hits), tmp_path, es_cfg)
+    assert (report.indexed, report.dead) == (2, 0)
+    client.indices.refresh(index=f"{es_cfg.index_prefix}-*")
+    props = next(iter(client.indices.get_mapping(index=f"{es_cfg.index_prefix}-*").values()))["mappings"]["properties"]
+    assert props["related"]["properties"]["ip"]["type"] == "ip"
+    assert props["related"]["properties"]["user"]["type"] == "keyword"
+    assert props["evidence"]["properties"]["values"]["type"] == "keyword"
+
+    def ids(query):
+        res = client.search(index=f"{es_cfg.index_prefix}-*", query=query)
+        return sorted(h["_source"]["rule"]["id"] for h in res["hits"]["hits"])
+
+    assert ids({"term": {"related.ip": "10.9.0.0/24"}}) == ["sweep"]
+    assert ids({"term": {"related.ip": "fd00::/8"}}) == ["sweep"]
+    assert ids({"term": {"related.user": "oracle"}}) == ["brute"]
+    assert ids({"term": {"evidence.values": "admin"}}) == ["brute"]
+
+
 @pytest.mark.parametrize("case, env, message", [
     ("wrong URL", {"SOC_ES_URL": f"{URL}/not-here"}, "answered 400"),
     ("server down", {"SOC_ES_URL": "http://127.0.0.1:9"}, "cannot connect to Elasticsearch at http://127.0.0.1:9"),
