@@ -463,11 +463,11 @@ def _top_values(rows: pl.DataFrame, field: str | None, group: str) -> pl.DataFra
     come in the order they were probed; rows are in time order, ties of time in feed order)."""
     if field is None or field not in rows.columns:
         return rows.select(pl.col(group).unique(), pl.lit([], pl.List(pl.String)).alias("evidence.values"))
-    counted = (rows.select(group, pl.col(field).cast(pl.String).alias("_v")).with_row_index("_i").drop_nulls("_v")
-               .group_by(group, "_v").agg(pl.len().alias("_n"), pl.col("_i").min())
-               .sort([group, "_n", "_i"], descending=[False, True, False]))
-    top = counted.group_by(group, maintain_order=True).agg(_short(pl.col("_v")).head(EVIDENCE_VALUES)
-                                                           .alias("evidence.values"))
+    # counted by the column as it is (Categorical: no string per row), the few values kept made strings after
+    counted = (rows.select(group, pl.col(field).alias("_v")).with_row_index("_i").drop_nulls("_v")
+               .group_by(group, "_v").agg(pl.len().alias("_n"), pl.col("_i").min()))
+    top = counted.group_by(group).agg(_short(pl.col("_v").sort_by(["_n", "_i"], descending=[True, False])
+                                             .head(EVIDENCE_VALUES).cast(pl.String)).alias("evidence.values"))
     return rows.select(pl.col(group).unique()).join(top, on=group, how="left").with_columns(
         pl.col("evidence.values").fill_null(pl.lit([], pl.List(pl.String))))
 
