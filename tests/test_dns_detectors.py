@@ -166,7 +166,7 @@ def test_resolver_forwarding_its_clients_queries_is_not_the_client():
     resolver is learned and left out; without learning it would be taken for the infected host."""
     clients = [_frame(["www.google.com", "dichvucong.gov.vn"], f"10.20.1.{i}", server="10.20.0.53")
                for i in range(3)]
-    forwarded = _frame(_dga_names()[:25], "10.20.0.53", server="203.0.113.53")
+    forwarded = _frame(_dga_names()[:15], "10.20.0.53", server="203.0.113.53")  # under resolver_threshold
     assert _hits([*clients, forwarded]).height == 0
     off = _hits([*clients, forwarded], ["soc-dga-domains.resolver_clients=0"])
     assert off.filter(pl.col("rule.id") == "soc-dga-domains")["source.ip"].to_list() == ["10.20.0.53"]
@@ -263,3 +263,24 @@ def test_suricata_answers_are_not_charged_to_the_server():
     res = parse_text("suricata_eve", "\n".join(lines) + "\n")
     hits = _hits([f for (family, _), f in res.frames.items() if family == "dns"])
     assert hits.filter(pl.col("rule.id") == "soc-dga-domains")["source.ip"].to_list() == ["10.1.1.5"]
+
+
+@pytest.mark.parametrize(("n", "found"), [(15, []), (25, ["10.20.0.53"])])
+def test_a_resolver_forwarding_very_many_random_names_is_named(n, found):
+    """Behind a resolver the sensor cannot see the infected client: past resolver_threshold (20) distinct
+    random domains in a window the hit names the resolver; below it the resolver is left out."""
+    clients = [_frame(["www.google.com"], f"10.20.1.{i}", server="10.20.0.53") for i in range(3)]
+    forwarded = _frame(_dga_names()[:n], "10.20.0.53", step=2.0, server="203.0.113.53")
+    hits = _hits([*clients, forwarded])
+    assert (hits.filter(pl.col("rule.id") == "soc-dga-domains")["source.ip"].to_list() if hits.height else []) == found
+
+
+def test_dnscat2_idle_polls_count_and_scattered_hashes_do_not():
+    """dnscat2 polls with its 9-byte header alone (18 hex characters) under its domain: counted. The same
+    shape spread one name per domain (hashed host names of many sites) stays under min_per_domain."""
+    rng = np.random.default_rng(11)
+    polls = [rng.integers(0, 256, 9).astype(np.uint8).tobytes().hex() + ".c2.example-corp.org" for _ in range(30)]
+    found = _hits([_frame(polls, "10.20.3.79", step=2.0)])
+    assert found.filter(pl.col("rule.id") == "soc-dns-tunnel")["source.ip"].to_list() == ["10.20.3.79"]
+    scattered = [rng.integers(0, 256, 9).astype(np.uint8).tobytes().hex() + f".site{i}.com" for i in range(30)]
+    assert _hits([_frame(scattered, "10.20.3.80", step=2.0)]).height == 0

@@ -246,11 +246,39 @@ class NameScorer:
         return any(ip.version == net.version and ip in net for net in self.known)
 
     def finish(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """The rows whose client is not a resolver (learned or named): a resolver's queries are its clients'."""
+        """The rows whose client is not a resolver (learned or named): a resolver's queries are its clients'.
+        With ``min_per_domain``, only (client, registrable domain) pairs with that many distinct suspicious
+        names over the hunt stay first (a gate; the count in a window is the kernel's).
+        A resolver stays when within some window (windows of the spec's length, every half of it) it sent
+        ``resolver_threshold`` or more distinct suspicious values: a client behind it is then likely infected
+        (the sensor sees only the forwarded queries), and the hit names the resolver to look behind."""
         key = self.spec.key[0]
+        per_domain = int(self.spec.param("min_per_domain", 0))
+        if per_domain and rows.height:  # a tunnel's names are many under one domain, not one each under many
+            rows = rows.filter(pl.col(self.spec.value).n_unique().over([key, REGISTERED]) >= per_domain)
         learned = self.resolvers()
         clients = rows.get_column(key).cast(pl.String).unique().drop_nulls().to_list()
-        out = sorted(c for c in clients if c in learned or self.is_resolver(c))
+        out = {c for c in clients if c in learned or self.is_resolver(c)}
         if not out:
             return rows
-        return rows.filter(~pl.col(key).cast(pl.String).is_in(out))
+        keep = self.spec.param("resolver_threshold", 0)
+        if keep:
+            forwarded = rows.filter(pl.col(key).cast(pl.String).is_in(sorted(out)))
+            out -= _busy(forwarded, key, self.spec.value, self.spec.window, float(keep))
+        return rows.filter(~pl.col(key).cast(pl.String).is_in(sorted(out)))
+
+
+def _busy(rows: pl.DataFrame, key: str, value: str, window: str, threshold: float) -> set[str]:
+    """Keys with ``threshold`` or more distinct ``value`` in some window of length ``window`` (starting every
+    half window): a gate, not the detector's own sliding count."""
+    from soc.detect.specs import duration_us
+
+    span = duration_us(window)
+    if not rows.height:
+        return set()
+    counts = (rows.select(pl.col(key).cast(pl.String).alias("_k"), pl.col(value).cast(pl.String).alias("_v"),
+                          pl.col("@timestamp").dt.epoch("us").alias("_t"))
+              .with_columns(pl.int_ranges((pl.col("_t") - span) // (span // 2) + 1,
+                                          pl.col("_t") // (span // 2) + 1).alias("_w"))
+              .explode("_w").group_by("_k", "_w").agg(pl.col("_v").n_unique().alias("_n")))
+    return set(counts.filter(pl.col("_n") >= threshold).get_column("_k").to_list())
