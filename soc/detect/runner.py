@@ -20,8 +20,8 @@ Kernel knobs (``params``) and what ``threshold`` means:
   ``part``: whole, longest_label, first_label, sld); then, per key and window, those rows (or their distinct
   values with ``distinct: true``) >= threshold. With ``score: ngram`` DNS names are judged by
   ``soc.detect.domains`` instead (registrable domain, trigram model, allowlist, learned resolvers: ``part``,
-  ``min_length``, ``max_bits``, ``min_switches``, ``allowlist``, ``server``, ``answered``, ``resolver_clients``,
-  ``resolvers``; see detectors/README.md).
+  ``min_length``, ``min_label``, ``max_bits``, ``min_switches``, ``allowlist``, ``min_per_domain``, ``server``,
+  ``answered``, ``resolver_clients``, ``resolvers``, ``resolver_threshold``; see detectors/README.md).
 - any kernel: ``levels: {high: 100, critical: 500}`` raises a hit's level when ``detector.value`` reaches them.
 - beacon: connections per key >= threshold, robust irregularity (MAD / median of gaps) <= ``max_mad_ratio``,
   CV <= ``max_cv``, mean gap >= ``min_interval``. Records of a key less than ``same_within`` (default 1s)
