@@ -284,3 +284,14 @@ def test_dnscat2_idle_polls_count_and_scattered_hashes_do_not():
     assert found.filter(pl.col("rule.id") == "soc-dns-tunnel")["source.ip"].to_list() == ["10.20.3.79"]
     scattered = [rng.integers(0, 256, 9).astype(np.uint8).tobytes().hex() + f".site{i}.com" for i in range(30)]
     assert _hits([_frame(scattered, "10.20.3.80", step=2.0)]).height == 0
+
+
+def test_a_spec_copied_alone_still_finds_the_shipped_allowlist(tmp_path):
+    from soc.detect.specs import load_specs
+
+    src = content_dir("detectors") / "dns_tunnel.yml"
+    (tmp_path / "dns_tunnel.yml").write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    spec = load_specs([tmp_path])[0]
+    assert NameRule.of(spec).suspicious(CDN_NAMES[1]) is None  # rackcdn.com: allowlisted
+    (tmp_path / "dns_allowlist.txt").write_text("# nothing allowed here\n", encoding="utf-8")
+    assert NameRule.of(spec).suspicious(CDN_NAMES[1]) == "rackcdn.com"  # the file beside the spec wins

@@ -153,8 +153,9 @@ class NameRule:
         files = spec.param("allowlist", [])
         for f in [files] if isinstance(files, str) else files:
             path = Path(f)
-            if not path.is_absolute():
-                path = (Path(spec.path).parent if spec.path else _detectors()) / path
+            if not path.is_absolute():  # beside the spec, else soc's own (a spec copied alone elsewhere)
+                beside = Path(spec.path).parent / path if spec.path else None
+                path = beside if beside is not None and beside.exists() else _detectors() / path
             allow.update(read_allowlist(path))
         return cls(part, int(spec.param("min_length", 8)), int(spec.param("min_label", 8)),
                    float(spec.param("max_bits", 4.3)), int(spec.param("min_switches", 3)), frozenset(allow))
