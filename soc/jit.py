@@ -4,12 +4,13 @@ Numba costs every process that uses it ~0.3 s of CPU and ~100 MB whatever the in
 ~0.13 s and +55 MB, the first cached kernel ~0.16 s and +50 MB (its target set up; each further kernel a
 few ms). A hunt of a folder of small files spends less than that in the kernels themselves, so
 ``soc.jit.njit`` decorates without importing Numba, and a kernel marked ``plain=True`` runs as the plain
-Python function it is while the process has not loaded Numba and the plain work so far stays within
-``BUDGET_US`` (the fixed cost it saves: past it, paying that cost is cheaper). Code with a plain path of
-its own for small batches (the EVTX walker) asks ``plain`` too. Once any kernel is compiled, every kernel
-is. ``SOC_JIT=numba`` or ``plain`` forces one way (tests compare both).
+Python function it is while the process has not loaded Numba and its plain work stays within ``BUDGET_US``
+of CPU (the fixed cost it saves; plain work is charged an estimate before it runs and what it cost after,
+so a process spends at most about twice the cheaper way's time). Code with a plain path of its own for small
+batches (the EVTX walker) asks ``plain`` too. Once any kernel is compiled, every kernel is.
+``SOC_JIT=numba`` or ``plain`` forces one way (tests compare both).
 
-Numba resolves a kernel's globals when it compiles it: ``Kernel.jit`` first replaces the lazy kernels
+Numba resolves a kernel's globals when it compiles it: ``Kernel.make`` first replaces the lazy kernels
 (and ``prange``, ``intrinsic``) that the function's code names by Numba's own objects.
 """
 
@@ -19,12 +20,13 @@ import functools
 import os
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-BUDGET_US = 300_000  # the fixed cost of Numba measured on this machine (import + the first kernel), in us
+BUDGET_US = 350_000  # Numba's fixed cost measured here (import, first kernel, ~5 ms each further one), CPU us
 ROW_US = 2  # what a plain kernel call is charged per element of its largest array argument
 
 _LOCK = threading.RLock()
@@ -34,7 +36,7 @@ _INSIDE = threading.local()  # a plain kernel running: the kernels it calls run 
 
 def plain(cost_us: int) -> bool:
     """Whether work of ``cost_us`` (estimated plain-Python microseconds) may run without Numba; if so it is
-    charged to the process's budget."""
+    charged to the process's budget (``charge`` then corrects the estimate by what it cost)."""
     with _LOCK:
         force = _STATE["force"]
         if force:
@@ -43,6 +45,17 @@ def plain(cost_us: int) -> bool:
             return False
         _STATE["spent"] += cost_us
         return True
+
+
+def charge(cost_us: int) -> None:
+    """Add ``cost_us`` (CPU microseconds, negative to give back) to what plain work has cost so far."""
+    with _LOCK:
+        _STATE["spent"] += cost_us
+
+
+def cpu_us() -> int:
+    """CPU time of this thread, in microseconds (what ``charge`` counts)."""
+    return int(time.thread_time() * 1e6)
 
 
 @contextmanager
@@ -97,12 +110,15 @@ class Kernel(_Lazy):
             return jitted(*args)
         if getattr(_INSIDE, "on", False):
             return self.py_func(*args)
-        if self.plain and plain(ROW_US * max((getattr(a, "size", 0) for a in args), default=0)):
+        guess = ROW_US * max((getattr(a, "size", 0) for a in args), default=0)
+        if self.plain and plain(guess):
             _INSIDE.on = True
+            began = cpu_us()
             try:
                 return self.py_func(*args)
             finally:
                 _INSIDE.on = False
+                charge(cpu_us() - began - guess)
         return self.made()(*args)
 
     def make(self) -> Any:

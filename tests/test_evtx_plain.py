@@ -78,6 +78,12 @@ ODD = [
     '[]',
     '{"Other":{}}',
     '{"Event":{"System":{"Channel":"S","EventID":1},"EventData":{"A":NaN}}}',
+    *('{"Event":{"System":{"Channel":"T","EventID":2,"TimeCreated":{"#attributes":{"SystemTime":' + t + '}}}}}'
+      for t in ('"2020-02-29T23:59:59Z"', '"1999-12-31T00:00:00.123456789Z"', '"2021-02-29T00:00:00Z"',
+                '"2020-01-01T24:00:00Z"', '"2020-01-01 00:00:00Z"', '"2020-01-01T00:00:00.Z"',
+                '"2020-01-01T00:00:00.1234567890Z"', '"0000-01-01T00:00:00.5Z"', '"2020-01-01T00:00:00+07:00"',
+                '"2020-01-0\u0661T00:00:00Z"', '20200101', 'null', '"2020-04-31T00:00:00Z"',
+                '"2020-12-31T23:59:60Z"', '"2020-06-15T12:30:45.000001Z"')),
 ]
 
 
@@ -116,6 +122,7 @@ def test_plain_walk_gives_the_numba_walk_on_odd_records(shuffle):
     plain_w = evtx_plain.walk(texts, buf.size)
     got, want = _walked(plain_w, buf), _walked(numba_w, buf)
     assert got["err"] == want["err"] and any(got["err"])
+    assert 4 <= sum(t is not None for t in got["times"]) < len(got["times"])
     assert got == want
 
 

@@ -229,14 +229,14 @@ def _series(keys, buckets, counts, last_bucket, alpha, warmup, min_scale, mode, 
         mean = 0.0
         dev = 0.0
         t = -1
-        b = buckets[s] - 1
+        b = int(buckets[s]) - 1  # int() and float(): plain Python numbers when run as Python (soc.jit), 5x faster
         while b < last_bucket:
             b += 1
             t += 1
             x = 0.0
             row = r < j and buckets[r] == b
             if row:
-                x = counts[r]
+                x = float(counts[r])
                 r += 1
             keep = False
             if t == 0:

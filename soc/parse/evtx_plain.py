@@ -32,8 +32,6 @@ def _no_constant(name: str) -> None:
 # numbers as written; NaN and Infinity are not JSON (the kernel refuses them too)
 _DECODE = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=_no_constant).decode
 _ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what serde_json escapes in a key
-_PATHS = {path: i for i, path in enumerate(K.SYSTEM_PATHS.values())}
-_UTC = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z")
 
 
 class _Bad(Exception):
@@ -67,32 +65,32 @@ def _render(x, depth: int) -> str | None:
     return "true" if x is True else "false" if x is False else str(x)
 
 
+# the System leaves as (index, element, attribute or None): keys are unique (serde_json), so each leaf is
+# looked up rather than found by walking the members as the kernel does
+_LEAVES = [(i, *(path.split("/") if "/" in path else (path, None))) for i, path in enumerate(K.SYSTEM_PATHS.values())]
+
+
 def _system(block: dict, leaves: list) -> None:
     """``evtx_kernel._system``: the System leaves of one record into ``leaves`` (None where null)."""
+    get = block.get
     try:
-        for key, v in block.items():
-            kidx = _PATHS.get(key)
-            if type(v) is dict:
-                text = False
-                for a, av in v.items():
-                    if a == "#attributes" and type(av) is dict:
-                        for t, tv in av.items():
-                            idx = _PATHS.get(key + "/" + t)
-                            if idx is not None:
-                                leaves[idx] = _render(tv, 2)
-                    elif kidx is not None and a == "#text":
-                        leaves[kidx] = _render(av, 2)
-                        text = True
-                if kidx is not None and not text:
-                    leaves[kidx] = _render(v, 2)
-            elif kidx is not None:
-                leaves[kidx] = _render(v, 2)
+        for idx, key, attr in _LEAVES:
+            v = get(key)
+            if v is None or type(v) is str and attr is None:
+                leaves[idx] = v
+            elif attr is None:  # an element: its #text, else its members' text
+                leaves[idx] = _render(v["#text"] if type(v) is dict and "#text" in v else v, 2)
+            elif type(v) is dict:
+                at = v.get("#attributes")
+                if type(at) is dict and attr in at:
+                    x = at[attr]
+                    leaves[idx] = x if type(x) is str else _render(x, 2)
     except _Bad:
         raise _Bad(K.E_JSON) from None  # the kernel's System walk calls a too deep leaf malformed
 
 
-def _data(block: dict, eventdata: bool, names: dict, out: list) -> None:
-    """``evtx_kernel._data``: (name id, text) of the fields of one data part appended to ``out``."""
+def _data(block: dict, eventdata: bool, names: dict, nids: list, vals: list) -> None:
+    """``evtx_kernel._data``: the name ids and texts of the fields of one data part appended."""
     if not eventdata:  # UserData and the like: {"Element": {fields}}
         inner = [v for k, v in block.items() if k != "#attributes"]
         if len(inner) == 1 and type(inner[0]) is dict:
@@ -105,8 +103,11 @@ def _data(block: dict, eventdata: bool, names: dict, out: list) -> None:
             if _ESCAPED.search(k):
                 raise _Bad(K.E_NAME)
             nid = names[k] = len(names)
-        t = v if type(v) is str else _render(v, 2)
-        out.append((nid, "" if t is None else t))
+        nids.append(nid)
+        if type(v) is not str:
+            v = _render(v, 2)
+            v = "" if v is None else v
+        vals.append(v)
 
 
 def walk(texts: list[str], la: int) -> Walked:
@@ -114,15 +115,18 @@ def walk(texts: list[str], la: int) -> Walked:
     value in ``extra`` (at ``la`` + its offset there)."""
     n = len(texts)
     nsys = len(K.SYSTEM_NAMES)
-    spans = []  # per record: its System leaves' texts
     err = np.zeros(n, np.int8)
     names: dict[str, int] = {}
     groups = np.full(n, -1, np.int64)
     group_ids: dict[tuple, int] = {}
-    rec, nid, vals = [], [], []  # the fields of the records walked
+    leaves_all: list = []  # the System leaves of the records walked, record after record
+    walked: list[int] = []  # those records
+    counts: list[int] = []  # their fields
+    nids: list[int] = []
+    vals: list[str] = []
     for r, text in enumerate(texts):
         leaves = [None] * nsys
-        fields: list = []
+        before = len(vals)
         try:
             try:
                 d = _DECODE(text)
@@ -139,45 +143,51 @@ def walk(texts: list[str], la: int) -> Walked:
                 if part == "System":
                     _system(block, leaves)
                 else:
-                    _data(block, part == "EventData", names, fields)
-            encoded = [None if t is None else t.encode() for t in leaves]
-            fields = [(i, t.encode()) for i, t in fields]
-        except (_Bad, UnicodeEncodeError) as exc:  # a lone surrogate is no text: the kernel says malformed
+                    _data(block, part == "EventData", names, nids, vals)
+            if "\\u" in text:  # an escaped lone surrogate is no text: the kernel calls the record malformed
+                "".join(filter(None, leaves)).encode()
+                "".join(vals[before:]).encode()
+        except (_Bad, UnicodeEncodeError) as exc:
             err[r] = exc.code if isinstance(exc, _Bad) else K.E_JSON
-            spans.append(None)
+            del nids[before:], vals[before:]
             continue
-        eid = encoded[K.EVENT_ID]
+        eid = leaves[K.EVENT_ID]
         if eid is not None and not (eid.isdigit() and eid.isascii()):
-            encoded[K.EVENT_ID] = None
-        key = (encoded[K.CHANNEL], encoded[K.EVENT_ID])
-        groups[r] = group_ids.setdefault(key, len(group_ids))
-        spans.append(encoded)
-        rec += [r] * len(fields)
-        for i, t in fields:
-            nid.append(i)
-            vals.append(t)
-    return _layout(la, n, spans, err, groups, len(group_ids), names, rec, nid, vals)
+            leaves[K.EVENT_ID] = eid = None
+        groups[r] = group_ids.setdefault((leaves[K.CHANNEL], eid), len(group_ids))
+        leaves_all += leaves
+        walked.append(r)
+        counts.append(len(vals) - before)
+    return _layout(la, n, err, groups, len(group_ids), names, leaves_all, walked, counts, nids, vals)
 
 
-def _layout(la: int, n: int, spans: list, err: np.ndarray, groups: np.ndarray, ngroups: int, names: dict,
-            rec: list, nid: list, vals: list) -> Walked:
+def _put(texts: list, at: int) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """``texts`` (None: null) as UTF-8 in one buffer starting at ``at``: (bytes, starts, ends; -1 for null)."""
+    joined = "".join(filter(None, texts))
+    data = joined.encode()
+    if len(data) == len(joined):  # ASCII: a text's bytes are its characters
+        lens = np.fromiter(map(len, texts), np.int64, len(texts)) if None not in texts else \
+            np.fromiter((-1 if t is None else len(t) for t in texts), np.int64, len(texts))
+    else:
+        lens = np.fromiter((-1 if t is None else len(t.encode()) for t in texts), np.int64, len(texts))
+    null = lens < 0
+    lens[null] = 0
+    ends = at + np.cumsum(lens)
+    starts = ends - lens
+    starts[null], ends[null] = -1, -1
+    return data, starts, ends
+
+
+def _layout(la: int, n: int, err: np.ndarray, groups: np.ndarray, ngroups: int, names: dict, leaves: list,
+            walked: list, counts: list, nids: list, vals: list) -> Walked:
     """``evtx_kernel.layout`` by NumPy: the values in one buffer, records by group, each group's columns."""
     nsys = len(K.SYSTEM_NAMES)
-    out = bytearray()
+    sys_data, a, b = _put(leaves, la)
     ss = np.full((nsys, n), -1, np.int64)
     se = np.full((nsys, n), -1, np.int64)
-    for r, leaves in enumerate(spans):
-        if leaves is None:
-            continue
-        for p, b in enumerate(leaves):
-            if b is not None:
-                ss[p, r] = la + len(out)
-                out += b
-                se[p, r] = la + len(out)
-    lens = np.fromiter(map(len, vals), np.int64, len(vals))
-    ends = la + len(out) + np.cumsum(lens)
-    begins = ends - lens
-    out += b"".join(vals)
+    rows = np.asarray(walked, np.int64)
+    ss[:, rows], se[:, rows] = a.reshape(-1, nsys).T, b.reshape(-1, nsys).T
+    val_data, begins, ends = _put(vals, la + len(sys_data))
     ok = np.flatnonzero(groups >= 0)
     order = ok[np.argsort(groups[ok], kind="stable")]
     size = np.bincount(groups[ok], minlength=ngroups)
@@ -185,13 +195,15 @@ def _layout(la: int, n: int, spans: list, err: np.ndarray, groups: np.ndarray, n
     np.cumsum(size, out=starts[1:])
     pos = np.zeros(n, np.int64)
     pos[order] = np.arange(order.size) - starts[groups[order]]
-    rec_a, nid_a = np.asarray(rec, np.int64), np.asarray(nid, np.int64)
+    rec_a = np.repeat(rows, np.asarray(counts, np.int64))
+    nid_a = np.asarray(nids, np.int64)
     g = groups[rec_a]
     # each group's columns in order of first appearance: (group, name) pairs by their first field
-    pair = g * max(len(names), 1) + nid_a
+    width = max(len(names), 1)
+    pair = g * width + nid_a
     keys, first = np.unique(pair, return_index=True)
-    by_first = np.lexsort((first, keys // max(len(names), 1)))
-    pair_g, pair_k = keys[by_first] // max(len(names), 1), keys[by_first] % max(len(names), 1)
+    by_first = np.lexsort((first, keys // width))
+    pair_g, pair_k = keys[by_first] // width, keys[by_first] % width
     count = np.bincount(pair_g, minlength=ngroups)
     col_starts = np.zeros(ngroups + 1, np.int64)
     np.cumsum(count, out=col_starts[1:])
@@ -204,7 +216,7 @@ def _layout(la: int, n: int, spans: list, err: np.ndarray, groups: np.ndarray, n
     ce = np.full(int(cell_starts[-1]), -1, np.int64)
     cell = cell_starts[g] + col * size[g] + pos[rec_a]
     cs[cell], ce[cell] = begins, ends
-    extra = np.frombuffer(bytes(out) or b"\0", np.uint8)
+    extra = np.frombuffer(sys_data + val_data or b"\0", np.uint8)
     w = Walked(ss, se, np.zeros((0, 7), np.int64), extra, err, np.zeros(0, np.int64), order, starts, pair_k,
                col_starts, cell_starts, cs, ce)
     w.name_list = list(names)
@@ -218,46 +230,62 @@ def views(buf: np.ndarray, extra: np.ndarray, starts: np.ndarray, ends: np.ndarr
     valid = starts >= 0
     la = buf.size
     ln = np.where(valid, ends - starts, 0)
-    words = out.view("<i4")  # (n, 4): length, then inline bytes or prefix, buffer index, offset
+    words = out.view("<i4")  # (n, 4): length, then 12 bytes inline, or a prefix, buffer index and offset
     words[:, 0] = ln
-    inx = starts >= la
-    at = np.where(inx, starts - la, np.maximum(starts, 0))
-    take = np.where(ln <= 12, ln, 4)
-    j = np.arange(12)
-    pos = at[:, None] + j[None, :]
-    src = np.where(inx[:, None], np.concatenate([extra, np.zeros(12, np.uint8)])[np.minimum(pos, extra.size + 11)],
-                   np.concatenate([buf, np.zeros(12, np.uint8)])[np.minimum(pos, la + 11)])
-    out[:, 4:] = np.where(j[None, :] < take[:, None], src, 0)
-    long = ln > 12
-    words[long, 2] = inx[long]
-    words[long, 3] = at[long]
+    for index, src, rows in ((0, buf, np.flatnonzero(valid & (starts < la))), (1, extra, np.flatnonzero(starts >= la))):
+        if not rows.size:
+            continue
+        at = starts[rows] - la * index
+        size = ln[rows]
+        long = size > 12
+        take = np.where(long, 4, size)
+        for j in range(12):
+            sel = np.flatnonzero(take > j)
+            if not sel.size:
+                break
+            out[rows[sel], 4 + j] = src[at[sel] + j]
+        words[rows[long], 2] = index
+        words[rows[long], 3] = at[long]
     return out, valid
 
 
 def utc_times(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
               extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``evtx_kernel.utc_times`` of texts in ``extra`` (the kernel's own span check aside: every value here
-    is there, and a TimeCreated that was escaped in the JSON holds a character the format has not)."""
+    """``evtx_kernel.utc_times`` (``_utc_us``) by NumPy, of texts in ``extra`` (the kernel's span check aside:
+    every value here is there, and a TimeCreated that was escaped in the JSON holds a character the format
+    has not): ``YYYY-MM-DDTHH:MM:SS[.1-9 digits]Z`` with a real date, the fraction cut at the microsecond."""
     n = starts.size
     us = np.zeros(n, np.int64)
     ok = np.zeros(n, np.bool_)
-    la = buf.size
-    days = K._days_from_civil.py_func
-    for r in range(n):
-        a = int(starts[r])
-        if a < 0:
-            continue
-        m = _UTC.fullmatch(bytes(extra[a - la: int(ends[r]) - la]).decode())
-        if m is None:
-            continue
-        year, month, day, hh, mm, sec = (int(x) for x in m.groups()[:6])
-        leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
-        dim = 29 if month == 2 and leap else 28 if month == 2 else 30 if month in (4, 6, 9, 11) else 31
-        if not (1 <= month <= 12 and 1 <= day <= dim and hh <= 23 and mm <= 59 and sec <= 59):
-            continue
-        frac = (m.group(7) or "")[:6].ljust(6, "0")
-        us[r] = (days(year, month, day) * 86400 + hh * 3600 + mm * 60 + sec) * 1_000_000 + int(frac)
-        ok[r] = True
+    ln = ends - starts
+    rows = np.flatnonzero((starts >= buf.size) & (ln >= 20) & (ln <= 30) & (ln != 21))
+    if not rows.size:
+        return us, ok
+    ln = ln[rows]
+    at = starts[rows] - buf.size
+    m = np.concatenate([extra, np.zeros(30, np.uint8)])[at[:, None] + np.arange(30)].astype(np.int64)
+    d = m - 48
+    digit = (d >= 0) & (d <= 9)
+    k = np.arange(30)[None, :]
+    fraction = (k >= 20) & (k < ln[:, None] - 1)  # the fraction's digits (none if ln is 20)
+    fixed = np.zeros(30, np.bool_)
+    fixed[[0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]] = True
+    good = (m[:, 4] == 45) & (m[:, 7] == 45) & (m[:, 10] == 84) & (m[:, 13] == 58) & (m[:, 16] == 58) \
+        & (m[np.arange(rows.size), ln - 1] == 90) & ((ln == 20) | (m[:, 19] == 46)) \
+        & (digit | ~(fixed[None, :] | fraction)).all(axis=1)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month, day = d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]
+    hh, mm, sec = d[:, 11] * 10 + d[:, 12], d[:, 14] * 10 + d[:, 15], d[:, 17] * 10 + d[:, 18]
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    dim = np.where(month == 2, np.where(leap, 29, 28), np.where(np.isin(month, (4, 6, 9, 11)), 30, 31))
+    good &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim) & (hh <= 23) & (mm <= 59) & (sec <= 59)
+    micro = (np.where(fraction[:, 20:26], d[:, 20:26], 0) * 10 ** np.arange(5, -1, -1)).sum(axis=1)
+    rows, year, month, day = rows[good], year[good], month[good], day[good]
+    dates, back = np.unique(year * 10_000 + month * 100 + day, return_inverse=True)
+    days = np.array([K._days_from_civil.py_func(int(x) // 10_000, int(x) // 100 % 100, int(x) % 100) for x in dates],
+                    np.int64)  # few distinct dates: the kernel's own function, as Python
+    us[rows] = (days[back] * 86400 + hh[good] * 3600 + mm[good] * 60 + sec[good]) * 1_000_000 + micro[good]
+    ok[rows] = True
     return us, ok
 
 

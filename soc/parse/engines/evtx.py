@@ -316,8 +316,10 @@ class EvtxEngine(RecordEngine):
         data_buf = text.buffers()[2] or pa.py_buffer(b"")
         offs = np.frombuffer(text.buffers()[1], np.int64, n + 1, text.offset * 8)
         buf = np.frombuffer(data_buf, np.uint8)
-        if jit.plain(n * evtx_plain.US_PER_RECORD):  # too few records to repay Numba's fixed cost
+        if jit.plain(guess := n * evtx_plain.US_PER_RECORD):  # too few records to repay Numba's fixed cost
+            began = jit.cpu_us()
             walked = evtx_plain.walk(text.to_pylist(), buf.size)
+            jit.charge(jit.cpu_us() - began - guess)
         else:
             walked = kernel.walk_batch(buf, offs)
         stamps = pl.Series("Record.Timestamp", _without_utc(stamps), pl.String)
