@@ -22,5 +22,7 @@ def test_wheel_contains_parsers_detectors_and_rules(tmp_path, monkeypatch):
     assert any(n.startswith("soc/_content/detectors/") for n in names)
     assert any(n.startswith("soc/_content/rules/") for n in names)
     assert "soc/_content/policy/vietnam.toml" in names  # the 4-layer and security-level mapping (data)
+    assert "soc/_content/detectors/dns_allowlist.txt" in names  # the DNS detectors' allowlist (data)
+    assert "soc/detect/label_model.json" in names  # their trigram model of ordinary names
     assert "soc/cli.py" in names and "soc/parse/kernels.py" in names
     assert not any("__pycache__" in n or n.endswith(".nbi") or n.endswith(".nbc") for n in names)
