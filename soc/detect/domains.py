@@ -216,6 +216,8 @@ class NameScorer:
             self._pairs.append(pairs.select(pl.col(self.server).cast(pl.String).alias("_server"),
                                             pl.col(key).cast(pl.String).alias("_client"))
                                .drop_nulls().unique())
+            if len(self._pairs) >= 64:  # the same pairs come back batch after batch: keep them once
+                self._pairs = [pl.concat(self._pairs).unique()]
         value = self.spec.value
         names = rows.get_column(value).cast(pl.String)
         distinct = names.unique().drop_nulls()
