@@ -491,3 +491,27 @@ def test_evidence_becomes_related_fields_of_the_alerts():
     assert sweep["related.ip"][0] == "10.0.3.33" and len(sweep["related.ip"]) == 6
     assert sweep["related.ip"][1:] == sweep["evidence.values"] and sweep["related.user"] is None
     assert by_rule["soc-port-scan"]["related.ip"] == ["198.51.100.66", "10.0.0.10"]  # ports are no addresses
+
+
+def _tls_beacons(sources: int, key=("security", "zeek.ssl"), kind="event") -> pl.DataFrame:
+    """``sources`` hosts each calling one HTTPS server every 30 s (plus a second of jitter) for 21 minutes."""
+    rng = np.random.default_rng(sources)
+    parts = []
+    for i in range(sources):
+        beats = 30.0 * np.arange(42) + rng.uniform(0, 1, 42) + i
+        parts.append(_frame(beats, key[1], "sensor1", **{
+            "source.ip": [f"10.47.{i}.10"] * beats.size, "destination.ip": ["198.199.95.203"] * beats.size,
+            "destination.port": [443] * beats.size, "event.kind": [kind] * beats.size}))
+    runner = DetectorRunner([s for s in default_specs() if s.id == "soc-c2-beaconing"])
+    runner.feed(key, pl.concat(parts).sort("@timestamp"))
+    return runner.hits()
+
+
+def test_beacons_over_tls_are_read_and_a_service_every_host_calls_is_not_c2():
+    """HTTPS C2 shows in TLS sessions (Zeek ssl.log, family security): read. A destination that more than
+    max_sources (5) hosts beacon to is a shared service (the shared capture: every team's hosts call the
+    competition's scoring server every ~30 s, 24 of them): not reported; 3 hosts calling one server are."""
+    assert sorted(_tls_beacons(3)["source.ip"]) == ["10.47.0.10", "10.47.1.10", "10.47.2.10"]
+    assert _tls_beacons(8).height == 0
+    assert _tls_beacons(1, ("security", "suricata.eve"))["source.ip"].to_list() == ["10.47.0.10"]
+    assert _tls_beacons(1, ("security", "suricata.eve"), kind="alert").height == 0  # IDS alerts are no sessions

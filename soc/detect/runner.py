@@ -27,6 +27,8 @@ Kernel knobs (``params``) and what ``threshold`` means:
   CV <= ``max_cv``, mean gap >= ``min_interval``. Records of a key less than ``same_within`` (default 1s)
   after the one before are the same call-back: a connection that several logs record (Zeek's conn.log and
   rdp.log, two weird.log lines) would otherwise give gaps of ~0 between the real ones, and a CV near 1.
+  ``max_sources``: a destination (the key's other fields) that more than this many sources beacon to is a
+  shared service (a scoring engine, monitoring, updates: every host of a network calls it), not reported.
 - rise / drop: counts per ``bucket`` (default the window), EWMA baseline (``alpha``, ``warmup`` buckets) and a
   robust z-score: rise when z >= threshold and count >= ``min_count``; drop when z <= -threshold, count <=
   ``max_ratio`` x baseline and baseline >= ``min_baseline`` (a source gone silent). Consecutive buckets merge.
@@ -487,6 +489,11 @@ def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     ok = ((count >= spec.threshold) & (mad <= float(spec.param("max_mad_ratio", 0.1)))
           & (cv <= float(spec.param("max_cv", 1.0))) & (mean >= duration_us(spec.param("min_interval", "10s"))))
     sel = np.flatnonzero(ok)
+    most = spec.param("max_sources", None)
+    if most is not None and len(spec.key) > 1 and sel.size:  # a destination many beacon to is a service
+        heads = ordered[first[sel]].select(spec.key)
+        sources = heads.select(pl.col(spec.key[0]).n_unique().over(spec.key[1:])).to_series().to_numpy()
+        sel = sel[sources <= int(most)]
     if not sel.size:
         return empty_hits()
     ep = np.full(ordered.height, -1, np.int64)
