@@ -83,7 +83,9 @@ def test_linux_account_manipulation_negative():
 
 WEB = '198.51.100.23 - - [20/Nov/2026:11:05:{i:02d} +0700] "GET {url} HTTP/1.1" 404 0 "-" "Mozilla/5.0"'
 NORMAL_URLS = ["/dichvucong/thu-tuc?id=12&page=2", "/static/app.js", "/tin-tuc/2026/11/thong-bao.html",
-               "/search?q=select+the+form", "/api/v1/ho-so?ma=H12.34-2026"]
+               "/search?q=select+the+form", "/api/v1/ho-so?ma=H12.34-2026",
+               # a crawler following a link scraped from a shell script (real, elastic/examples' Apache log)
+               "/scripts//%22file://$file/%22"]
 
 
 @pytest.mark.parametrize(("rule_file", "url"), [
@@ -91,6 +93,8 @@ NORMAL_URLS = ["/dichvucong/thu-tuc?id=12&page=2", "/static/app.js", "/tin-tuc/2
     ("web_sql_injection.yml", "/news?id=5%20UNION%20SELECT%20username,password%20FROM%20users"),
     ("web_path_traversal.yml", "/../../../../etc/passwd"),
     ("web_path_traversal.yml", "/download?file=..%2f..%2fwin.ini"),
+    ("web_path_traversal.yml", "/index.php?page=file:///etc/hosts"),
+    ("web_path_traversal.yml", "/view.php?template=php%3A%2F%2Ffilter/convert.base64-encode/resource=index"),
     ("web_webshell_and_exploit_paths.yml", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php"),
     ("web_webshell_and_exploit_paths.yml", "/uploads/shell.php?cmd=whoami"),
     ("web_sensitive_file_probe.yml", "/.git/config"),
