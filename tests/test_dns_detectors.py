@@ -113,6 +113,9 @@ def test_tunnel_shapes_are_suspicious_and_cdn_names_are_not():
     for name in CDN_NAMES:
         assert rule.suspicious(name) is None, name
     assert rule.suspicious("_ldap._tcp.default-first-site-name._sites.dc._msdcs.tinh.gov.vn") is None
+    # an allowlisted suffix deeper than the registrable domain (update.microsoft.com under microsoft.com)
+    assert rule.suspicious("3f9a1c7e5b2d4f6a8c0e1b3d.fe2.update.microsoft.com") is None
+    assert rule.suspicious("3f9a1c7e5b2d4f6a8c0e1b3d.fe2.notupdate.microsoft.com") == "microsoft.com"
     dga = NameRule.of(_specs()["soc-dga-domains"])
     assert [n for n in CDN_NAMES if dga.suspicious(n)] == []
 
