@@ -7,8 +7,10 @@ Shannon entropy alone called ``superantispyware`` or ``community-cdn-digitalocea
 and use many letters. A trigram model of real words knows them for ordinary text and still finds the
 ``nvlyffua``/``knpqxlxcwtlvgrdyhd`` of a DGA and the base32/hex labels of a tunnel.
 
-Scoring runs in Python once per distinct name of a batch (DNS names repeat: 53 k queries of the shared Zeek
-capture have 1,651 distinct names), with a per-process cache.
+A batch's distinct names go through a Polars prefilter (allowlisted suffixes, no label long enough to judge);
+the rest get a Python verdict once per detector and name (kept across batches): DNS names repeat (53 k
+queries of the shared Zeek capture have 1,651 distinct names). Measured worst case, 1 M queries of 100 k
+distinct random names: 2.7 s CPU for both detectors.
 """
 
 from __future__ import annotations
