@@ -15,6 +15,9 @@ Four hunts (``soc hunt --json --no-es``, each in a data folder of its own):
 - extra real inputs given with ``--extra NAME=PATH`` (e.g. a real sshd log): alerts on the attacking addresses
   listed for NAME in verdicts.toml are true, their listed (rule, address) pairs the recall; never committed.
 
+Recall "real" counts the brute forces of the extra inputs and the real attacks verdicts.toml expects in the
+benign inputs (``set = "benign"``: the capture's red team is part of its traffic).
+
 An alert is a detector hit, or an own-Sigma-rule alert (matches grouped by rule, entity and hour, as soc's
 alert store does). Each is printed with rule, entity, window, count and a few values that made it.
 """
@@ -270,14 +273,15 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
         for rule in x.detectors + x.sigma:
             found.append(("injected", rule, x.entity, x.name,
                           any(a.rule == rule and _on(a, x.entity) for a in mix)))
-    for name, alerts in [("planted", planted), *((n, [a for a in real if a.run == n]) for n in (extra or {}))]:
+    sets = [("planted", planted), ("benign", benign), *((n, [a for a in real if a.run == n]) for n in (extra or {}))]
+    for name, alerts in sets:  # benign: the real attacks of the real inputs (the capture's red team)
         for e in verdicts.expected(name):
             found.append((name, e["rule"], e["entity"], e.get("what", ""),
                           any(a.rule == e["rule"] and _on(a, e["entity"]) for a in alerts)))
 
     hours = sensor_hours(benign_report)
     rows = [score(rule, detectors[rule][0] if rule in detectors else sigma[rule],
-                  "detector" if rule in detectors else "sigma", benign + real, found, hours, set(extra or {}))
+                  "detector" if rule in detectors else "sigma", benign + real, found, hours, {"benign", *(extra or {})})
             for rule in [*sorted(detectors), *sigma]]
 
     unjudged = [a for a in benign + mix + real if a.verdict is None]
