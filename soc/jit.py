@@ -128,8 +128,8 @@ class Kernel(_Lazy):
         _bind(self.py_func)
         return numba.njit(**self.options)(self.py_func)
 
-    def __getattr__(self, name: str) -> Any:  # the dispatcher's own attributes (signatures, ...)
-        if name.startswith("__") or name in ("_made", "py_func", "options", "plain"):
+    def __getattr__(self, name: str) -> Any:  # the dispatcher's public attributes (signatures, ...)
+        if name.startswith("_") or name in ("py_func", "options", "plain"):  # probes (pytest's) compile nothing
             raise AttributeError(name)
         return getattr(self.made(), name)
 
