@@ -19,7 +19,7 @@ correlation references (the correlations need them at the end).
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -435,6 +435,7 @@ class Hunter:
             self._keep(self.evaluate(key, frame))
             return
         family = key[0]
+        frame = frame.with_columns(pl.col(pl.String) + "")
         self._waiting.setdefault(family, []).append((key, frame))
         self._waiting_rows += frame.height
         rows = self._family_rows[family] = self._family_rows.get(family, 0) + frame.height
@@ -464,6 +465,7 @@ class Hunter:
             self._key_rows.pop(k, None)
         for frame, parts in together(items):
             self._keep(self._evaluate(frame, parts))
+            del frame, parts  # before the next one is made
 
     def _keep(self, found: pl.DataFrame) -> None:
         """Hold a match frame, as one of its own strings (``own_values``): its text columns are gathered from the
@@ -533,20 +535,22 @@ def buckets(items: list, rows: list[np.ndarray]) -> list[tuple[list, np.ndarray]
     return out
 
 
-def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> list[tuple[pl.DataFrame, list[_Part]]]:
+def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> Iterator[tuple[pl.DataFrame, list[_Part]]]:
     """Waiting frames as few frames, each with its parts: the frames of one key and columns stacked, then
     those whose common columns have the same types side by side (a diagonal concat: a column a part lacks is
     null in its rows; its rules never read it: their fields resolve in the part's own columns, their keywords
-    search its own text columns)."""
+    search its own text columns). ``items`` is emptied: each frame goes once evaluated (the caller's next)."""
     groups: dict[tuple, list[pl.DataFrame]] = {}
     for key, frame in items:
         groups.setdefault((key, tuple(frame.columns)), []).append(frame)
+    items.clear()
     stacks: list[tuple[tuple[str, str], pl.DataFrame]] = []
     for (key, _), frames in groups.items():
         try:
             stacks.append((key, pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]))
         except pl.exceptions.PolarsError:  # same names, other types: parts of their own
             stacks += [(key, frame) for frame in frames]
+    groups.clear()
     batches: list[tuple[dict, list[tuple[tuple[str, str], pl.DataFrame, pl.Schema]], list[int]]] = []
     for key, frame in stacks:
         schema = frame.schema
@@ -559,16 +563,20 @@ def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> list[tuple[pl
                 break
         else:
             batches.append((dict(schema), [(key, frame, schema)], [frame.height]))
-    out = []
-    for _, members, _ in batches:
+    stacks.clear()
+    while batches:  # made one at a time: all at once took +100 MB at the peak (50 k NXLog rows)
+        _, members, _ = batches.pop(0)
         parts, start = [], 0
         for key, frame, schema in members:
             parts.append(_Part(key, schema, start, start + frame.height))
             start += frame.height
         frames = [frame for _, frame, _ in members]
+        members.clear()
         # one chunk per column: a select over columns of hundreds of chunks aligns them at each call
-        out.append(((pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]).rechunk(), parts))
-    return out
+        frame = (pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]).rechunk()
+        frames.clear()
+        yield frame, parts
+        del frame
 
 
 def _within(rows: np.ndarray | None, parts: list[_Part], height: int) -> np.ndarray | None:
