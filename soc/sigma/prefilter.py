@@ -287,11 +287,13 @@ class Literals:
 def _extracted(values: pl.Series, pats: list[str], numbers: np.ndarray, offset: int
                ) -> tuple[np.ndarray, np.ndarray]:
     """(pattern number, value number + ``offset``) of every occurrence of ``pats`` (numbered ``numbers``) in
-    ``values``: one automaton pass."""
+    ``values``: one automaton pass over their distinct values (Windows fields repeat: 1.97 M values searched in
+    100 k NXLog lines, 0.10 M distinct per search; the occurrences found are those of every copy)."""
     if not len(values) or not pats:
         return _EMPTY, _EMPTY
-    hits = pl.DataFrame({"m": values.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
-        .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
+    hits = pl.DataFrame({"v": values}).with_row_index("i").group_by("v").agg("i") \
+        .select(pl.col("v").str.extract_many(pats, overlapping=True).alias("m"), "i") \
+        .explode("m").drop_nulls("m").explode("i")  # an empty list explodes to one null: dropped with the nulls
     found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
     return numbers[found], hits.get_column("i").to_numpy().astype(np.int64) + offset
 
