@@ -515,3 +515,25 @@ def test_beacons_over_tls_are_read_and_a_service_every_host_calls_is_not_c2():
     assert _tls_beacons(8).height == 0
     assert _tls_beacons(1, ("security", "suricata.eve"))["source.ip"].to_list() == ["10.47.0.10"]
     assert _tls_beacons(1, ("security", "suricata.eve"), kind="alert").height == 0  # IDS alerts are no sessions
+
+
+def test_a_beacon_lists_the_server_names_it_calls_else_its_ports():
+    """The same call-backs in conn.log (no server name) and ssl.log (SNI), and another host's in conn.log only:
+    a hit lists the TLS server names when its records have any (params.evidence_first), else the ports."""
+    beats = 30.0 * np.arange(42)
+    conn = pl.concat([_frame(beats + i, "zeek.conn", "sensor1", **{
+        "source.ip": [f"10.47.{i}.10"] * 42, "destination.ip": ["198.199.95.203"] * 42,
+        "destination.port": [443] * 42}) for i in range(2)]).sort("@timestamp")
+    ssl = _frame(beats + 0.01, "zeek.ssl", "sensor1", **{
+        "source.ip": ["10.47.0.10"] * 42, "destination.ip": ["198.199.95.203"] * 42, "destination.port": [443] * 42,
+        "url.domain": ["cortanaupdate.stream"] * 42})
+    runner = DetectorRunner([s for s in default_specs() if s.id == "soc-c2-beaconing"])
+    runner.feed(("network", "zeek.conn"), conn)
+    runner.feed(("security", "zeek.ssl"), ssl)
+    hits = runner.hits().sort("source.ip")
+    assert not runner.failures and hits["source.ip"].to_list() == ["10.47.0.10", "10.47.1.10"]
+    assert hits["evidence.values"].to_list() == [["cortanaupdate.stream"], ["443"]]
+    assert hits["evidence.field"].to_list() == ["url.domain", "destination.port"]
+    assert hits["event.count"].to_list() == [42, 42]  # conn.log and ssl.log of one call-back: one
+    alerts = build_alerts(hits).sort("source.ip")
+    assert alerts["related.hosts"].to_list() == [["cortanaupdate.stream"], None]

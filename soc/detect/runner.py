@@ -29,6 +29,8 @@ Kernel knobs (``params``) and what ``threshold`` means:
   rdp.log, two weird.log lines) would otherwise give gaps of ~0 between the real ones, and a CV near 1.
   ``max_sources``: a destination (the key's other fields) that more than this many sources beacon to is a
   shared service (a scoring engine, monitoring, updates: every host of a network calls it), not reported.
+  ``evidence_first`` (any kernel of rows): a field whose values a hit lists when it has any (a beacon's TLS
+  server names), else those of ``evidence``.
 - rise / drop: counts per ``bucket`` (default the window), EWMA baseline (``alpha``, ``warmup`` buckets) and a
   robust z-score: rise when z >= threshold and count >= ``min_count``; drop when z <= -threshold, count <=
   ``max_ratio`` x baseline and baseline >= ``min_baseline`` (a source gone silent). Consecutive buckets merge.
@@ -142,7 +144,8 @@ def _needed(spec: DetectorSpec, cols: list[str]) -> list[str] | None:
     if _T not in cols:
         return None
     out = [_T]
-    for name in (*_filter_fields(spec.filter), *spec.key, spec.value, spec.evidence, *_extra(spec)):
+    for name in (*_filter_fields(spec.filter), *spec.key, spec.value, spec.evidence, spec.param("evidence_first", None),
+                 *_extra(spec)):
         column = None if name is None else _resolve(spec, name, cols)
         if column is not None and column not in out:
             out.append(column)
@@ -271,19 +274,23 @@ class DetectorRunner:
                 self._last[spec.id] = max(self._last.get(spec.id, hi), hi)
         mask = _mask(spec, spec.filter, cols)
         wanted = {}
-        for name in (*spec.key, spec.value, spec.evidence, *_extra(spec)):
+        shown = [f for f in (spec.evidence, spec.param("evidence_first", None)) if f]
+        for name in (*spec.key, spec.value, *shown, *_extra(spec)):
             if name is None or name in wanted:
                 continue
             column = _resolve(spec, name, cols)
             if column is None:
                 if name in spec.key or name == spec.value:
                     return None
+                if name in shown:  # null where a frame lacks it: every part of a detector has its columns
+                    wanted[name] = None
                 continue
             wanted[name] = column
         refs = [pl.col(r).cast(pl.Int64 if r in ("log.line", "log.offset") else pl.String).alias(r)
                 if r in cols else pl.lit(None, pl.Int64 if r in ("log.line", "log.offset") else pl.String).alias(r)
                 for r in REFS if r not in wanted]
-        exprs = {n: _entity(c, cols) if n in spec.key else pl.col(c) for n, c in wanted.items()}
+        exprs = {n: _entity(c, cols) if n in spec.key else pl.lit(None, pl.String) if c is None else pl.col(c)
+                 for n, c in wanted.items()}
         keys_ok = pl.all_horizontal([exprs[k].is_not_null() for k in spec.key]) & pl.col(_T).is_not_null()
         value_dtype = pl.Float64 if spec.kernel == "sum" else pl.String
         rows = frame.filter(mask & keys_ok).select(
@@ -431,7 +438,7 @@ def _windowed(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     agg = seg.group_by("_ep").agg(
         pl.len().cast(pl.Int64).alias("event.count"), pl.col(_T).min().alias("window.start"),
         pl.col(_T).max().alias("window.end"), value, *_evidence(spec, rows.columns)
-    ).join(_top_values(seg, evidence_field(spec), "_ep"), on="_ep")
+    ).join(_hit_values(spec, seg), on="_ep")
     return _finish(spec, rows[trig].with_columns(pl.Series("_ep", np.arange(trig.size))).join(agg, on="_ep"))
 
 
@@ -459,6 +466,20 @@ def _short(text: pl.Expr) -> pl.Expr:
             .then(pl.concat_str(text.str.slice(0, VALUE_CHARS - 1), pl.lit("\u2026"))).otherwise(text))
 
 
+def _hit_values(spec: DetectorSpec, seg: pl.DataFrame) -> pl.DataFrame:
+    """``_ep`` -> ``evidence.values`` and ``evidence.field`` of each hit: those of ``params.evidence_first`` when
+    the hit has any (a beacon's TLS server names), else those of the evidence field (its port)."""
+    field = evidence_field(spec)
+    out = _top_values(seg, field, "_ep").with_columns(pl.lit(field, pl.String).alias("evidence.field"))
+    first = spec.param("evidence_first", None)
+    if not first or first not in seg.columns:
+        return out
+    some = pl.col("_first").list.len() > 0
+    return out.join(_top_values(seg, first, "_ep").rename({"evidence.values": "_first"}), on="_ep").select(
+        "_ep", pl.when(some).then(pl.col("_first")).otherwise(pl.col("evidence.values")).alias("evidence.values"),
+        pl.when(some).then(pl.lit(first)).otherwise(pl.col("evidence.field")).alias("evidence.field"))
+
+
 def _top_values(rows: pl.DataFrame, field: str | None, group: str) -> pl.DataFrame:
     """``group`` -> ``evidence.values``: the ``EVIDENCE_VALUES`` most frequent distinct non-null values of
     ``field`` among each group's rows, most frequent first (ties: the first seen first, so a scan's ports
@@ -479,6 +500,7 @@ def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
 
     keys = _dense(rows, spec.key)
     perm, okeys, otimes = windows.order(keys, _times(rows))
+    records, record_keys = perm, okeys  # every record, for the values a hit lists (ssl.log's beside conn.log's)
     same = duration_us(spec.param("same_within", "1s"))
     if same > 0 and okeys.size > 1:  # one call-back logged by several records (conn + rdp, two weird lines)
         keep = np.ones(okeys.size, bool)
@@ -503,7 +525,11 @@ def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     agg = seg.group_by("_ep").agg(
         pl.len().cast(pl.Int64).alias("event.count"), pl.col(_T).min().alias("window.start"),
         pl.col(_T).max().alias("window.end"), *_evidence(spec, rows.columns)
-    ).join(_top_values(seg, evidence_field(spec), "_ep"), on="_ep")
+    )
+    ep_of_key = np.full(int(keys.max()) + 1, -1, np.int64)
+    ep_of_key[okeys[first[sel]]] = np.arange(sel.size)
+    every = rows[records].with_columns(pl.Series("_ep", ep_of_key[record_keys])).filter(pl.col("_ep") >= 0)
+    agg = agg.join(_hit_values(spec, every), on="_ep")
     head = ordered[first[sel]].with_columns(
         pl.Series("_ep", np.arange(sel.size)), pl.Series("detector.value", mad[sel]),
         pl.Series("beacon.interval_s", mean[sel] / 1e6), pl.Series("beacon.cv", cv[sel]))
@@ -612,7 +638,8 @@ def _finish(spec: DetectorSpec, frame: pl.DataFrame) -> pl.DataFrame:
         meta.append(pl.lit(None, pl.Int64).alias("evidence.distinct"))
     if "evidence.values" not in frame.columns:
         meta.append(pl.lit([], pl.List(pl.String)).alias("evidence.values"))
-    meta.append(pl.lit(evidence_field(spec), pl.String).alias("evidence.field"))
+    if "evidence.field" not in frame.columns:
+        meta.append(pl.lit(evidence_field(spec), pl.String).alias("evidence.field"))
     meta.append(_excess(spec).alias("detector.excess"))
     frame = frame.with_columns(meta)
     if levels := spec.param("levels", None):  # confidence: {high: 100}: a statistic of 100 or more is high
