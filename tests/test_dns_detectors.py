@@ -96,6 +96,14 @@ def test_ordinary_and_vietnamese_names_do_not():
     assert label_bits("thanhhoa") < 4.0 and label_bits("knpqxlxcwtlvgrdyhd") > 6.0
 
 
+def test_vietnamese_idn_names_are_read_not_taken_for_random():
+    """Punycode looks random (xn--dchvcng-x0a0689dsha); the label is decoded and folded (dichvucong) first."""
+    rule = NameRule.of(_specs()["soc-dga-domains"])
+    for text in ("dịchvụcông", "thanhhóa", "báođiệntử", "côngthôngtin", "đàlạt", "thànhphốhồchíminh"):
+        name = text.encode("idna").decode("ascii") + ".vn"
+        assert name.startswith("xn--") and rule.suspicious(name) is None, name
+
+
 def test_registrable_domain_from_the_public_suffix_list():
     assert split_name("dichvucong.gov.vn") == ("dichvucong.gov.vn", "dichvucong", "")
     assert split_name("sotttt.thanhhoa.gov.vn.") == ("thanhhoa.gov.vn", "thanhhoa", "sotttt")

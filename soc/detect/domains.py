@@ -19,6 +19,7 @@ import base64
 import ipaddress
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -67,11 +68,25 @@ def switches(label: str) -> int:
     return len(_SWITCH.findall(_ALNUM.sub("", label.lower())))
 
 
+def readable(label: str) -> str:
+    """An internationalised label (``xn--`` punycode) as the letters it spells, folded to ASCII:
+    ``xn--dchvcng-x0a0689dsha`` is ``dịchvụcông``, scored as ``dichvucong``. Punycode itself looks random
+    (every Vietnamese IDN did); a label that does not decode is kept as it is."""
+    if not label.startswith("xn--"):
+        return label
+    try:
+        text = label[4:].encode("ascii").decode("punycode")
+    except (UnicodeError, ValueError):
+        return label
+    text = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+
+
 def random_label(label: str, min_length: int, max_bits: float, min_switches: int) -> bool:
     """Whether a label looks machine-made: at least ``min_length`` characters and either its letters score at
     least ``max_bits`` per character, or it alternates letters and digits ``min_switches`` times, or it is a
     hex string with letters and digits of 16 characters or more (a hash)."""
-    label = label.lower()
+    label = readable(label.lower())
     if len(label) < min_length:
         return False
     if switches(label) >= min_switches:
