@@ -69,8 +69,8 @@ class Alert:
 class Verdicts:
     """bench/eval/verdicts.toml: ``[[verdict]]`` rule + entity (fnmatch pattern) (+ optional ``value``, a
     substring of one of the alert's values; ``window``, [start, end] ISO stamps the alert must overlap) ->
-    ``verdict`` "true"/"false" and ``reason``; ``[[expect]]`` set (planted or an --extra name) + rule + entity:
-    what must be found there."""
+    ``verdict`` "true"/"false" and ``reason``; ``[[expect]]`` set (planted, benign or an --extra name) + rule +
+    entity: what must be found there."""
 
     verdicts: list[dict]
     expect: list[dict]
@@ -99,20 +99,18 @@ class Verdicts:
         return [e for e in self.expect if e["set"] == name]
 
 
-RULE_ERRORS: list[str] = []  # own rule files that do not load: their alerts cannot be scored
-
-
-def own_rules() -> dict[str, str]:
-    """id -> title of our own Sigma rules (and correlations)."""
-    out = {}
+def own_rules() -> tuple[dict[str, str], list[str]]:
+    """id -> title of our own Sigma rules (and correlations), and the rule files that do not load (their
+    alerts could not be scored: a failure)."""
+    out, errors = {}, []
     for f in sorted((ROOT / "rules").glob("*.yml")):
         try:
             docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8")))
-        except yaml.YAMLError as exc:  # soc hunt reports it too; its alerts go unscored here
-            RULE_ERRORS.append(f"{f.name}: {str(exc).splitlines()[0]}")
+        except yaml.YAMLError as exc:
+            errors.append(f"{f.name}: {str(exc).splitlines()[0]}")
             continue
         out.update((d["id"], d.get("title", d["id"])) for d in docs if isinstance(d, dict) and "id" in d)
-    return out
+    return out, errors
 
 
 def detector_keys() -> dict[str, tuple[str, list[str], str | None]]:
@@ -243,7 +241,7 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
     from bench.eval.inject import inject
 
     verdicts = verdicts or Verdicts.load()
-    detectors, sigma, lines = detector_keys(), own_rules(), Lines()
+    (sigma, rule_errors), detectors, lines = own_rules(), detector_keys(), Lines()
     zeek, logs = CORPORA / "zeek", CORPORA / "logs"
     benign_report = hunt([zeek, logs], work / "benign")
     benign = alerts_of(work / "benign", "benign", detectors, sigma, lines)
@@ -292,7 +290,7 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
         "sigma_false_matches": sum(a.count for a in benign if a.kind == "sigma" and a.verdict is False),
         "missed": [f"{f[0]}: {f[1]} on {f[2]} ({f[3]})" for f in found if not f[4]],
         "unjudged": [f"{a.run}: {a.rule} on {a.entity}" for a in unjudged],
-        "rule_errors": list(dict.fromkeys(RULE_ERRORS)),
+        "rule_errors": rule_errors,
         "unused_verdicts": [f"{v['rule']} on {v['entity']}" for v in verdicts.verdicts
                             if not any(verdicts.judge(a) is v for a in benign + mix + real)],
     }
