@@ -395,7 +395,7 @@ def _echo_index(report, cfg) -> None:
 @click.option("--until", type=click.DateTime(), help="First seen before (UTC).")
 @click.option("--rule", help="Rule id or name contains this (case-insensitive).")
 @click.option("--min-severity", type=click.Choice(["informational", "low", "medium", "high", "critical"]))
-@click.option("--entity", help="An address, user or host name of the alert (exact).")
+@click.option("--entity", help="An address, user or host name of the alert or of its evidence (exact).")
 @click.option("--layer", type=click.Choice(["1", "2", "3", "4"]), help="Routed to this layer of the 4-layer model.")
 @click.option("--agency", help="organization.name contains this (case-insensitive).")
 @click.option("-n", "--limit", type=click.IntRange(1), default=None, help="At most this many (newest first).")

@@ -325,6 +325,8 @@ def test_the_store_reads_alerts_stored_before_the_evidence_columns(tmp_path):
     got = store.query().sort("rule.id")
     assert got["rule.id"].to_list() == ["r-brute", "r-new"]
     assert got["evidence.values"].to_list() == [None, ["root"]] and got["related.user"].to_list() == [None, ["root"]]
+    assert store.query(entity="root")["rule.id"].to_list() == ["r-new"]  # an account it tried: soc alerts --entity
+    assert sorted(store.query(entity="203.0.113.45")["rule.id"]) == ["r-brute", "r-new"]
 
 
 def test_a_detector_far_past_its_threshold_raises_the_risk_within_its_level():

@@ -90,7 +90,7 @@ class AlertStore:
               min_severity: int | None = None, entity: str | None = None, layer: str | None = None,
               agency: str | None = None, limit: int | None = None) -> pl.DataFrame:
         """Stored alerts filtered (``rule`` and ``agency`` are case-insensitive substrings; ``entity`` matches
-        any entity column exactly), newest first."""
+        any entity column or ``related.*`` value exactly), newest first."""
         lf = self.scan()
         if since:
             lf = lf.filter(pl.col("event.end") >= since)
@@ -104,7 +104,9 @@ class AlertStore:
             lf = lf.filter(pl.col("event.severity") >= min_severity)
         if entity:
             cols = ("source.address", "destination.address", "user.name", "host.hostname")
-            lf = lf.filter(pl.any_horizontal([pl.col(c) == entity for c in cols]).fill_null(False))
+            related = ("related.ip", "related.user", "related.hosts")  # e.g. an account a brute force tried
+            lf = lf.filter(pl.any_horizontal([*[pl.col(c) == entity for c in cols],
+                                              *[pl.col(c).list.contains(entity) for c in related]]).fill_null(False))
         if layer:
             lf = lf.filter(pl.col("labels.layer") == str(layer))
         if agency:
