@@ -15,7 +15,9 @@ an object, and a key escaped only if it holds a quote, a backslash or a control 
 from __future__ import annotations
 
 import json
+import operator
 import re
+from itertools import compress, repeat
 
 import numpy as np
 
@@ -32,6 +34,9 @@ def _no_constant(name: str) -> None:
 # numbers as written; NaN and Infinity are not JSON (the kernel refuses them too)
 _DECODE = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=_no_constant).decode
 _ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what serde_json escapes in a key
+
+
+_STR = {str}
 
 
 class _Bad(Exception):
@@ -95,19 +100,23 @@ def _data(block: dict, eventdata: bool, names: dict, nids: list, vals: list) -> 
         inner = [v for k, v in block.items() if k != "#attributes"]
         if len(inner) == 1 and type(inner[0]) is dict:
             block = inner[0]
-    for k, v in block.items():
-        if k == "#attributes":
-            continue
-        nid = names.get(k)
-        if nid is None:
-            if _ESCAPED.search(k):
-                raise _Bad(K.E_NAME)
-            nid = names[k] = len(names)
-        nids.append(nid)
-        if type(v) is not str:
-            v = _render(v, 2)
-            v = "" if v is None else v
-        vals.append(v)
+    if "#attributes" in block:
+        block = {k: v for k, v in block.items() if k != "#attributes"}
+    for k in [k for k in block if k not in names]:
+        if _ESCAPED.search(k):
+            raise _Bad(K.E_NAME)
+        names[k] = len(names)
+    nids += map(names.__getitem__, block)
+    if set(map(type, block.values())) <= _STR:
+        vals += block.values()
+    else:
+        vals += [v if type(v) is str else _text(v) for v in block.values()]
+
+
+def _text(v) -> str:
+    """A field's value as text: null is empty (an element without content)."""
+    t = _render(v, 2)
+    return "" if t is None else t
 
 
 def walk(texts: list[str], la: int) -> Walked:
@@ -161,21 +170,18 @@ def walk(texts: list[str], la: int) -> Walked:
     return _layout(la, n, err, groups, len(group_ids), names, leaves_all, walked, counts, nids, vals)
 
 
-def _put(texts: list, at: int) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """``texts`` (None: null) as UTF-8 in one buffer starting at ``at``: (bytes, starts, ends; -1 for null)."""
-    joined = "".join(filter(None, texts))
-    data = joined.encode()
-    if len(data) == len(joined):  # ASCII: a text's bytes are its characters
-        lens = np.fromiter(map(len, texts), np.int64, len(texts)) if None not in texts else \
-            np.fromiter((-1 if t is None else len(t) for t in texts), np.int64, len(texts))
-    else:
-        lens = np.fromiter((-1 if t is None else len(t.encode()) for t in texts), np.int64, len(texts))
-    null = lens < 0
-    lens[null] = 0
+def _put(texts: list, at: int, nulls: bool = True) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """``texts`` (None: null, if ``nulls``) as UTF-8 in one buffer starting at ``at``: (bytes, starts, ends;
+    -1 for null). Each text encoded alone: joining texts of mixed widths first was 3x slower."""
+    n = len(texts)
+    null = np.fromiter(map(operator.is_, texts, repeat(None)), np.bool_, n) if nulls else np.zeros(n, np.bool_)
+    encoded = list(map(str.encode, compress(texts, ~null) if null.any() else texts))
+    lens = np.zeros(n, np.int64)
+    lens[~null] = np.fromiter(map(len, encoded), np.int64, len(encoded))
     ends = at + np.cumsum(lens)
     starts = ends - lens
     starts[null], ends[null] = -1, -1
-    return data, starts, ends
+    return b"".join(encoded), starts, ends
 
 
 def _layout(la: int, n: int, err: np.ndarray, groups: np.ndarray, ngroups: int, names: dict, leaves: list,
@@ -187,7 +193,7 @@ def _layout(la: int, n: int, err: np.ndarray, groups: np.ndarray, ngroups: int, 
     se = np.full((nsys, n), -1, np.int64)
     rows = np.asarray(walked, np.int64)
     ss[:, rows], se[:, rows] = a.reshape(-1, nsys).T, b.reshape(-1, nsys).T
-    val_data, begins, ends = _put(vals, la + len(sys_data))
+    val_data, begins, ends = _put(vals, la + len(sys_data), nulls=False)
     ok = np.flatnonzero(groups >= 0)
     order = ok[np.argsort(groups[ok], kind="stable")]
     size = np.bincount(groups[ok], minlength=ngroups)
