@@ -236,23 +236,3 @@ def test_held_matches_keep_their_own_strings_not_the_buffers_of_the_frames_they_
             held += sum(b.size for c in chunks for b in c.buffers() if b is not None)
     assert held < 100_000  # 15 rows; each frame's url.original alone is ~1 MB
 
-
-def test_waiting_frames_keep_their_own_strings_not_the_buffers_of_the_chunk_they_came_from():
-    """A small frame of one key is rows gathered from its chunk, its strings views into the chunk's buffers:
-    waiting for more of its key, it kept the whole chunk's texts alive."""
-    handed: list[pl.DataFrame] = []
-    hunter = Hunter(RuleSet([compiled(EVERY_GET)], []), out=handed.append)
-    for k in range(3):
-        chunk = web_frame(5000, k * 5000).with_columns(
-            pl.format("{}{}", pl.lit("x" * 200), pl.col("log.offset")).alias("url.original"))
-        hunter.feed(("web", "nginx.access"), chunk.gather(list(range(1, 5000, 500))))  # 10 rows of 5000: GET
-    assert hunter._waiting_rows == 30
-    held = 0
-    for _, frame in hunter._waiting["web"]:
-        for column in frame.columns:
-            array = frame.get_column(column).to_arrow(compat_level=pl.CompatLevel.newest())
-            chunks = array.chunks if hasattr(array, "chunks") else [array]
-            held += sum(b.size for c in chunks for b in c.buffers() if b is not None)
-    assert held < 100_000  # 30 rows; each chunk's url.original alone is ~1 MB
-    hunter.finish()
-    assert sorted(pl.concat(handed)["log.offset"]) == [k * 5000 + i for k in range(3) for i in range(1, 5000, 500)]

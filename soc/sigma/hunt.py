@@ -435,7 +435,8 @@ class Hunter:
             self._keep(self.evaluate(key, frame))
             return
         family = key[0]
-        frame = frame.with_columns(pl.col(pl.String) + "")
+        # (its strings stay views into its chunk's buffers: ~4 chunks alive at 50 k rows waiting; copying each
+        # frame's strings cost 0.36-0.47 CPU s per 100 k NXLog lines for ~40 MB of peak RSS of 400 k lines)
         self._waiting.setdefault(family, []).append((key, frame))
         self._waiting_rows += frame.height
         rows = self._family_rows[family] = self._family_rows.get(family, 0) + frame.height
