@@ -1,7 +1,7 @@
 """Detector evaluation (issue 19): precision and recall of every detector (detectors/) and of our own Sigma
 rules (rules/), measured on real inputs.
 
-    python -m bench.eval_detectors [--json] [--extra ssh=/tmp/OpenSSH_2k.log] [--extra-year 2015]
+    python -m bench.eval_detectors [--json] [--extra ssh=/tmp/OpenSSH_2k.log --extra-year 2017]
 
 Four hunts (``soc hunt --json --no-es``, each in a data folder of its own):
 
@@ -10,7 +10,8 @@ Four hunts (``soc hunt --json --no-es``, each in a data folder of its own):
   ``bench/eval/verdicts.toml`` (rule id + entity, judged by reading the raw records); an alert without a
   verdict is reported as unjudged, a failure.
 - mix: the same real logs plus attacks written beside them by ``bench/eval/inject.py`` (seeded); recall =
-  injected attacks found by the rule meant for them (hit entity = injected entity) / injected.
+  injected attacks found by the rule meant for them (hit entity = injected entity, and the hit not already in
+  the benign run with as many events) / injected.
 - planted: ``sample_logs/`` (the attacks ``bench/make_sample_logs.py`` plants, expected in verdicts.toml).
 - extra real inputs given with ``--extra NAME=PATH`` (e.g. a real sshd log): alerts on the attacking addresses
   listed for NAME in verdicts.toml are true, their listed (rule, address) pairs the recall; never committed.
@@ -210,6 +211,13 @@ def _on(alert: Alert, entity: str) -> bool:
     return alert.entity == entity or alert.entity.split(",")[0] == entity.split(",")[0]
 
 
+def _caused(alert: Alert, benign: list[Alert]) -> bool:
+    """Did the injection cause this mix alert? Not if the benign run has the same rule and entity with as many
+    events (an attack behind a team's DNS server shares its entity with that server's own traffic)."""
+    same = [b.count for b in benign if b.rule == alert.rule and b.entity == alert.entity]
+    return not same or alert.count > max(same)
+
+
 def _recall(found: list[tuple], sets: set[str], rule: str) -> list[int]:
     """[found, expected] of ``rule`` over the expectations of ``sets``."""
     mine = [f[4] for f in found if f[0] in sets and f[1] == rule]
@@ -257,7 +265,8 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
 
     for a in benign + mix + real:  # judge
         attackers = {e["entity"] for e in verdicts.expected(a.run)} if a.run in (extra or {}) else set()
-        attack = next((x for x in attacks if _on(a, x.entity)), None) if a.run == "mix" else None
+        attack = next((x for x in attacks if _on(a, x.entity) and _caused(a, benign)), None) if a.run == "mix" \
+            else None
         v = verdicts.judge(a)
         if attack is not None:
             a.verdict, a.reason = True, f"injected: {attack.name}"
@@ -270,7 +279,7 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
     for x in attacks:
         for rule in x.detectors + x.sigma:
             found.append(("injected", rule, x.entity, x.name,
-                          any(a.rule == rule and _on(a, x.entity) for a in mix)))
+                          any(a.rule == rule and _on(a, x.entity) and _caused(a, benign) for a in mix)))
     sets = [("planted", planted), ("benign", benign), *((n, [a for a in real if a.run == n]) for n in (extra or {}))]
     for name, alerts in sets:  # benign: the real attacks of the real inputs (the capture's red team)
         for e in verdicts.expected(name):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.eval_detectors import Alert, Verdicts, _recall, failures, score
+from bench.eval_detectors import Alert, Verdicts, _caused, _recall, failures, score
 from tests.conftest import CORPORA, need
 
 
@@ -96,6 +96,14 @@ def test_precision_recall_and_false_alerts_per_sensor_hour():
     assert _recall(found, {"injected"}, "soc-port-scan") == [0, 1]
     empty = score("soc-web-scan", "scan", "detector", judged, found, hours=0.5, real_sets=set())
     assert empty["precision"] is None and empty["recall"] is None and empty["alerts"] == 0
+
+
+def test_a_mix_alert_counts_for_an_injected_attack_only_if_the_injection_caused_it():
+    benign = [_alert(entity="10.47.4.10", count=40)]
+    assert _caused(_alert(entity="10.47.4.10", count=100, run="mix"), benign)  # the injected names added to it
+    assert not _caused(_alert(entity="10.47.4.10", count=40, run="mix"), benign)  # the server's own traffic
+    assert _caused(_alert(entity="10.47.4.177", count=5, run="mix"), benign)
+    assert _caused(_alert(rule="soc-dns-tunnel", entity="10.47.4.10", count=5, run="mix"), benign)
 
 
 def test_failures_name_each_missed_target():
