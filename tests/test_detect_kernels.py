@@ -230,6 +230,8 @@ def test_every_shipped_spec_says_what_it_misses():
      "filter: {not: {a: {like: b}}}\n", "unknown operator"),
     ("id: x\nname: y\nlevel: high\nkernel: count\nframes: [{family: web}]\nkey: [a]\nwindow: 5m\nthreshold: 1\n"
      "filter: {not: a}\n", "not: must be"),
+    ("id: x\nname: y\nlevel: high\nkernel: count\nframes: [{family: web}]\nkey: [a]\nwindow: 5m\nthreshold: 1\n"
+     "filter: {not: [{a: 1}, b]}\n", "not: must be"),
 ])
 def test_bad_specs_are_reported_with_the_file(tmp_path, text, reason):
     path = tmp_path / "bad.yml"

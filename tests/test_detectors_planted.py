@@ -537,3 +537,20 @@ def test_a_beacon_lists_the_server_names_it_calls_else_its_ports():
     assert hits["event.count"].to_list() == [42, 42]  # conn.log and ssl.log of one call-back: one
     alerts = build_alerts(hits).sort("source.ip")
     assert alerts["related.hosts"].to_list() == [["cortanaupdate.stream"], None]
+
+
+def test_a_services_replies_are_no_scan_and_no_sweep():
+    """A firewall logging a server's replies (from port 53 or 443 to clients' ephemeral ports), or a sensor that
+    swapped the sides, shows the server 'reaching' many ports and hosts: no port scan, no host sweep. A scan
+    from source port 53 (nmap -g 53) of low ports is still one."""
+    n = 60
+    replies = _frame(np.linspace(3 * 3600.0, 3 * 3600.0 + 60, n), "iptables", "fw1", **{
+        "source.ip": ["10.0.0.53"] * n, "source.port": [53] * n, "destination.ip": ["10.0.5.9"] * n,
+        "destination.port": list(range(40000, 40000 + n))})
+    many = _frame(np.linspace(3 * 3600.0, 3 * 3600.0 + 60, n), "iptables", "fw1", **{
+        "source.ip": ["10.0.0.53"] * n, "source.port": [443] * n,
+        "destination.ip": [f"10.0.6.{i}" for i in range(n)], "destination.port": [50000 + i for i in range(n)]})
+    scan = replies.with_columns(pl.Series("destination.port", list(range(1, n + 1))))
+    for frame, found in [(replies, set()), (many, set()), (scan, {"soc-port-scan"})]:
+        hits = _run({("network", "iptables"): [frame]})
+        assert set(hits["rule.id"]) & {"soc-port-scan", "soc-host-sweep"} == found

@@ -114,18 +114,25 @@ def _condition(col: pl.Expr, cond) -> pl.Expr:
     return out
 
 
+def _groups(cond) -> list[dict]:
+    """A ``not:`` filter's groups: one mapping, or a list of them."""
+    return cond if isinstance(cond, list) else [cond]
+
+
 def _filter_fields(flt: dict) -> list[str]:
-    """The fields a filter reads (those of a ``not:`` group too)."""
-    return [f for name, cond in flt.items() for f in (_filter_fields(cond) if name == "not" else [name])]
+    """The fields a filter reads (those of its ``not:`` groups too)."""
+    return [f for name, cond in flt.items()
+            for f in ([g for group in _groups(cond) for g in _filter_fields(group)] if name == "not" else [name])]
 
 
 def _mask(spec: DetectorSpec, flt: dict, cols: list[str]) -> pl.Expr:
-    """All the filter's conditions; ``not: {field: condition, ...}`` drops the rows where all of its hold (e.g.
-    outbound connections: source internal and destination public)."""
+    """All the filter's conditions; ``not: {field: condition, ...}`` (or a list of such groups) drops the rows
+    where all of a group's hold (e.g. outbound connections: source internal and destination public)."""
     mask = pl.lit(True)
     for name, cond in flt.items():
         if name == "not":
-            mask = mask & ~_mask(spec, cond, cols)
+            for group in _groups(cond):
+                mask = mask & ~_mask(spec, group, cols)
             continue
         column = _resolve(spec, name, cols)  # a missing field is null: only negations hold on it
         mask = mask & _condition(pl.lit(None, pl.String) if column is None else pl.col(column), cond)

@@ -10,7 +10,8 @@ layer: 2                         # optional 4-layer routing override (default: t
 kernel: count                    # count | distinct | sum | entropy | beacon | rise | drop | first_seen
 frames: [{family: authentication, dataset: system.auth}]   # dataset optional
 filter: {event.outcome: failure}  # field: value | [values] | {gte: 400, lt: 500, contains_any: [...], present: true}
-                                 # all must hold; not: {field: condition, ...} drops rows where all of those hold
+                                 # all must hold; not: {field: condition, ...} (or a list of such groups)
+                                 # drops the rows where all of one group's hold
 key: [source.ip]                 # entity columns (ECS names); aliases map frame-specific names onto them
 value: user.name                 # the field counted (distinct), summed (sum) or scored (entropy)
 evidence: user.name              # a hit lists its most frequent distinct values of this field (default: value)
@@ -103,10 +104,12 @@ class DetectorSpec:
 
 def _check_filter(flt: dict, where: str) -> None:
     for name, cond in flt.items():
-        if name == "not":  # a group of conditions, all of which drop a row
-            if not isinstance(cond, dict) or not cond:
-                raise SpecError(f"{where}: filter not: must be a mapping of field -> condition")
-            _check_filter(cond, where)
+        if name == "not":  # groups of conditions: a row for which all of one group's hold is dropped
+            groups = cond if isinstance(cond, list) and cond else [cond]
+            if not all(isinstance(g, dict) and g for g in groups):
+                raise SpecError(f"{where}: filter not: must be a mapping of field -> condition, or a list of them")
+            for group in groups:
+                _check_filter(group, where)
         elif isinstance(cond, dict) and (bad := sorted(map(str, set(cond) - set(FILTER_OPS)))):
             raise SpecError(f"{where}: filter on {name}: unknown operator(s) {', '.join(bad)}")
 
