@@ -9,7 +9,7 @@ none); ``not``, regexes without such text, numbers, ``exists``/``null``, CIDR an
 A keyword (``field`` None) requires its text in one of the text columns. A rule without any condition runs on
 every row.
 
-Per frame, every text column that a literal test reads is lower-cased once, and all of them are searched once
+Per frame, the distinct values of every text column that a literal test reads are lower-cased and searched once
 for all the literals of all rules at the same time (one Aho-Corasick automaton, Polars ``str.extract_many``,
 over the columns stacked). Matching the lower-cased column exactly is what the backend's case-insensitive tests
 do, so the candidate rows are a superset of the rows a rule matches: the alerts are the same with and without
@@ -194,35 +194,32 @@ class Literals:
 
     def search(self, frame: pl.DataFrame, active: list[int], keywords: bool = True
                ) -> tuple[pl.DataFrame, dict[int, np.ndarray]]:
-        """The lower-cased copies of the columns the ``active`` groups search (the backend reuses them), and
-        the sorted rows of each group searched (a weak one, or a keyword's without ``keywords``, is left out:
-        no condition). The values of every column searched (keywords: of every text column) are searched in one
-        automaton pass, stacked without their nulls."""
-        from soc.sigma.backend import LOWER, text, text_columns
+        """The sorted rows of each ``active`` group searched (a weak one, or a keyword's without ``keywords``, is
+        left out: no condition), and a frame of lower-cased columns for the backend to reuse (none now: it
+        lower-cases what its tests read, on the rows it runs on). The values of every column searched
+        (keywords: of every text column) are searched in one automaton pass, stacked without their nulls."""
+        from soc.sigma.backend import text_columns
 
         n = frame.height
+        none = pl.DataFrame()
         if not keywords:
             active = [g for g in active if self.groups[g][0] != KEYWORDS]
         named = {self.groups[g][0] for g in active}
         schema = frame.schema
         columns = sorted(named - {KEYWORDS})
-        searched = frame.select([text(c, schema[c]).str.to_lowercase().alias(LOWER + c) for c in columns])
         words = text_columns(schema) if KEYWORDS in named else []
         others = [c for c in words if c not in named]
-        series = [searched.get_column(LOWER + c) for c in columns] + [frame.get_column(c) for c in others]
+        series = [frame.get_column(c) for c in columns + others]
         if not series:
-            return searched, {g: _EMPTY for g in active}
+            return none, {g: _EMPTY for g in active}
         # where the values are: one pass for every column (column by column, then row by row, as stacked)
         # (one select each: hundreds of Series calls cost ~30 us apiece)
         both = pl.DataFrame(series)
         masks = both.select(pl.all().is_not_null()).to_numpy(order="fortran")
         column, row = np.nonzero(masks.T)
         if not len(row):
-            return searched, {g: _EMPTY for g in active}
-        first = int(np.searchsorted(column, len(columns)))  # values of the named columns, stacked first
-        lowered = _stacked(both, series[:len(columns)]) if first else None
-        rest = _stacked(both, series[len(columns):]).str.to_lowercase() if first < len(row) else None
-        stacked = pl.concat([s for s in (lowered, rest) if s is not None], rechunk=True)
+            return none, {g: _EMPTY for g in active}
+        stacked = _stacked(both, series)
         word = set(words)
         is_word = np.array([c in word for c in columns + others])
         if n >= SAMPLE_FROM:  # the weak groups, found in a sample of the rows, are not searched for
@@ -231,13 +228,17 @@ class Literals:
             pick = sample[row]
             found = self._find(stacked.filter(pl.Series(pick)), column[pick], row[pick], n, columns, active, is_word)
             active = [g for g in active if len(found[g]) <= WEAK * SAMPLE]
-        return searched, self._find(stacked, column, row, n, columns, active, is_word)
+        return none, self._find(stacked, column, row, n, columns, active, is_word)
 
     def _find(self, stacked: pl.Series, column: np.ndarray, row: np.ndarray, n: int, columns: list[str],
               active: list[int], is_word: np.ndarray) -> dict[int, np.ndarray]:
-        """The rows of the ``active`` groups among the ``stacked`` values (of ``column`` numbers, at ``row``s of
-        a frame of ``n``): a match of a text counts for a group that searches it in that column (a keyword's: in
-        any text column)."""
+        """The rows of the ``active`` groups among the ``stacked`` values (as they are, of ``column`` numbers, at
+        ``row``s of a frame of ``n``): a match of a text in a lower-cased value counts for a group that searches
+        it in that column (a keyword's: in any text column).
+
+        Each distinct (column, value) is lower-cased and searched once (Windows fields repeat: 100 k NXLog lines
+        stacked 1.97 M values, 0.10 M distinct per search); its groups are worked out once, then given to the
+        rows that hold it."""
         out = {g: _EMPTY for g in active}
         if not active:
             return out
@@ -254,46 +255,63 @@ class Literals:
         key = place * len(pats) + local
         order = np.argsort(key, kind="stable")
         key, owner = key[order], owner[order]
+        lists = None
         if len(stacked) * len(pats) <= FEW_CHECKS:  # a few values: building the automaton would cost more
             pairs = list(zip(place.tolist(), local.tolist(), strict=True))
-            found, at = _contained(stacked.to_list(), column, pats, pairs, is_word, anywhere)
-        else:  # the columns groups name (stacked first) for every text; the others for the keywords' only
-            named = int(np.searchsorted(column, len(columns)))
+            units = column  # each value its own unit
+            found, at = _contained(stacked.str.to_lowercase().to_list(), column, pats, pairs, is_word, anywhere)
+        else:  # the columns groups name (first) for every text; the others for the keywords' only
+            distinct = pl.DataFrame({"c": column, "v": stacked}).with_row_index("i").group_by("c", "v").agg("i") \
+                .sort("c")
+            units = distinct.get_column("c").to_numpy()
+            values = distinct.get_column("v").str.to_lowercase()
+            lists = distinct.get_column("i")
+            named = int(np.searchsorted(units, len(columns)))
             words = np.unique(local[place == anywhere])
-            found, at = _extracted(stacked.slice(0, named), pats, np.arange(len(pats)), 0)
-            if named < len(stacked) and len(words):
-                more = _extracted(stacked.slice(named), [pats[w] for w in words.tolist()], words, named)
+            found, at = _extracted(values.slice(0, named), pats, np.arange(len(pats)), 0)
+            if named < len(values) and len(words):
+                more = _extracted(values.slice(named), [pats[w] for w in words.tolist()], words, named)
                 found, at = np.concatenate([found, more[0]]), np.concatenate([at, more[1]])
         if not len(found):
             return out
-        column, row = column[at], row[at]
+        width = len(units)
+        where = units[at]
         pairs = []
-        for k in (column, np.where(is_word[column], anywhere, -1)):  # its own column's groups, the keywords'
+        for k in (where, np.where(is_word[where], anywhere, -1)):  # its own column's groups, the keywords'
             want = k * len(pats) + found
             pos = np.minimum(np.searchsorted(key, want), len(key) - 1)
             hit = key[pos] == want
-            first, want, at = pos[hit], want[hit], row[hit]
+            first, want, unit = pos[hit], want[hit], at[hit]
             sizes = np.searchsorted(key, want, side="right") - first  # a text of several groups: a pair each
-            starts = np.repeat(first, sizes) + np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-            pairs.append(owner[starts] * n + np.repeat(at, sizes))
-        if not pairs:
-            return out
-        group, rows = np.divmod(sorted_unique(np.concatenate(pairs)), n)
+            pairs.append(owner[_spans(first, sizes)] * width + np.repeat(unit, sizes))
+        group, unit = np.divmod(sorted_unique(np.concatenate(pairs)), width)  # (group, unit) pairs
+        if lists is None:
+            rows = row[unit]
+        else:  # each distinct value's rows
+            counts = lists.list.len().to_numpy().astype(np.int64)
+            members = lists.explode().to_numpy().astype(np.int64)
+            sizes = counts[unit]
+            rows = row[members[_spans((np.cumsum(counts) - counts)[unit], sizes)]]
+            group = np.repeat(group, sizes)
+        group, rows = np.divmod(sorted_unique(group * n + rows), n)
         wanted = np.asarray(active, dtype=np.int64)
         lo, hi = np.searchsorted(group, wanted), np.searchsorted(group, wanted, side="right")
         return {g: rows[a:b] for g, a, b in zip(active, lo.tolist(), hi.tolist(), strict=True)}
 
 
+def _spans(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The positions ``starts[j] .. starts[j] + sizes[j] - 1`` of every ``j``, one after the other."""
+    return np.repeat(starts, sizes) + np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+
+
 def _extracted(values: pl.Series, pats: list[str], numbers: np.ndarray, offset: int
                ) -> tuple[np.ndarray, np.ndarray]:
     """(pattern number, value number + ``offset``) of every occurrence of ``pats`` (numbered ``numbers``) in
-    ``values``: one automaton pass over their distinct values (Windows fields repeat: 1.97 M values searched in
-    100 k NXLog lines, 0.10 M distinct per search; the occurrences found are those of every copy)."""
+    ``values``: one automaton pass."""
     if not len(values) or not pats:
         return _EMPTY, _EMPTY
-    hits = pl.DataFrame({"v": values}).with_row_index("i").group_by("v").agg("i") \
-        .select(pl.col("v").str.extract_many(pats, overlapping=True).alias("m"), "i") \
-        .explode("m").drop_nulls("m").explode("i")  # an empty list explodes to one null: dropped with the nulls
+    hits = pl.DataFrame({"m": values.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
+        .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
     found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)
     return numbers[found], hits.get_column("i").to_numpy().astype(np.int64) + offset
 
