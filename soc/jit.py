@@ -74,7 +74,9 @@ def num_threads() -> int:
     if "numba" in sys.modules:
         return sys.modules["numba"].get_num_threads()
     env = os.environ.get("NUMBA_NUM_THREADS")
-    return int(env) if env else max(1, len(os.sched_getaffinity(0)))
+    if env:
+        return int(env)
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 class _Lazy:
@@ -104,22 +106,23 @@ class Kernel(_Lazy):
         self.plain = bool(options.pop("plain", False))
         self.options = options
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         jitted = self._made
         if jitted is not None:
-            return jitted(*args)
+            return jitted(*args, **kwargs)
         if getattr(_INSIDE, "on", False):
-            return self.py_func(*args)
-        guess = ROW_US * max((getattr(a, "size", 0) for a in args), default=0)
-        if self.plain and plain(guess):
-            _INSIDE.on = True
-            began = cpu_us()
-            try:
-                return self.py_func(*args)
-            finally:
-                _INSIDE.on = False
-                charge(cpu_us() - began - guess)
-        return self.made()(*args)
+            return self.py_func(*args, **kwargs)
+        if self.plain:
+            guess = ROW_US * max((getattr(a, "size", 0) for a in (*args, *kwargs.values())), default=0)
+            if plain(guess):
+                _INSIDE.on = True
+                began = cpu_us()
+                try:
+                    return self.py_func(*args, **kwargs)
+                finally:
+                    _INSIDE.on = False
+                    charge(cpu_us() - began - guess)
+        return self.made()(*args, **kwargs)
 
     def make(self) -> Any:
         import numba

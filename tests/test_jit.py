@@ -32,11 +32,13 @@ def test_a_kernel_runs_plain_or_compiled_with_the_same_answer():
     a = np.arange(10, dtype=np.int64)
     with jit.forced("plain"):
         plain = _doubled(a)
+        assert _doubled(a=a).tolist() == plain.tolist()
     assert _doubled._made is None
     with jit.forced("numba"):
         compiled = _doubled(a)
     assert _doubled._made is not None and _doubled.signatures  # the dispatcher's own attributes
     assert plain.tolist() == compiled.tolist() == (2 * a).tolist()
+    assert _doubled(a=a).tolist() == plain.tolist()  # by keyword too
 
 
 def test_the_budget_stops_plain_work(monkeypatch):
