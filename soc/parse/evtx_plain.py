@@ -26,7 +26,6 @@ from soc.parse import evtx_kernel as K
 US_PER_RECORD = 22  # CPU a record costs here, with its views and times (the Numba walk: ~3.7 us)
 
 
-
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
@@ -34,8 +33,6 @@ def _no_constant(name: str) -> None:
 # numbers as written; NaN and Infinity are not JSON (the kernel refuses them too)
 _DECODE = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=_no_constant).decode
 _ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what serde_json escapes in a key
-
-
 _STR = {str}
 
 
