@@ -78,6 +78,9 @@ ODD = [
     '[]',
     '{"Other":{}}',
     '{"Event":{"System":{"Channel":"S","EventID":1},"EventData":{"A":NaN}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":3},"EventData":{"A":' + "[" * 70 + "]" * 70 + '}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":3},"UserData":{"E":{"A":"1"},"F":' + "[" * 70 + "]" * 70 + '}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":3},"UserData":{"E":{"A":' + '{"x":' * 70 + "1" + "}" * 70 + '}}}}',
     *('{"Event":{"System":{"Channel":"T","EventID":2,"TimeCreated":{"#attributes":{"SystemTime":' + t + '}}}}}'
       for t in ('"2020-02-29T23:59:59Z"', '"1999-12-31T00:00:00.123456789Z"', '"2021-02-29T00:00:00Z"',
                 '"2020-01-01T24:00:00Z"', '"2020-01-01 00:00:00Z"', '"2020-01-01T00:00:00.Z"',

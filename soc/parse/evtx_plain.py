@@ -8,7 +8,9 @@ records). ``walk`` gives the same ``Walked``: each record decoded by the standar
 see ``evtx_kernel``), every value written UTF-8 to the batch's second buffer (spans past ``len(buf)``),
 the same error codes for the records the kernel leaves to the slower decoder, the same name ids, groups
 and cells (layout by NumPy). It relies on what the ``evtx`` package writes (serde_json): keys unique in
-an object, and a key escaped only if it holds a quote, a backslash or a control character.
+an object, a key escaped only if it holds a quote, a backslash or a control character, and no value nested
+more than 62 deep in the parts the kernel skips without reading (its limit there; deeper values in what
+it reads are errors both ways).
 ``tests/test_evtx_plain.py`` compares both walkers on every record of the corpus and on odd records.
 """
 
