@@ -40,11 +40,13 @@ from soc.parse.columns import RAW, Context, Rule, SpecError, apply, rules_from_s
 from soc.parse.eager import prefixed, put_columns, set_rows
 from soc.schema import columns as family_columns
 from soc.schema import conform
+from soc.schema.families import split_addresses
 
 FAMILY = "windows"
 DERIVATIONS = ("hex", "user", "domain")
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ADDRESSES = {f"{side}.{part}" for side in ("source", "destination") for part in ("ip", "address", "domain")}
 _MAPPINGS: dict[int, tuple[object, WindowsMapping]] = {}
 
 
@@ -84,6 +86,7 @@ class WindowsMapping:
         self.datasets: dict[str, str] = {str(k): str(v) for k, v in (opts.get("datasets") or {}).items()}
         nulls = tuple(spec.columns[0].nulls) if spec.columns else ("-", "")
         self.events: dict[tuple[str, int], EventMap] = {}
+        self._sets_address: dict[tuple[str | None, str | None], bool] = {}
         for i, raw in enumerate(opts.get("events") or []):
             where = f"{spec.path}: windows.events[{i}]"
             unknown = set(raw) - {"channel", "ids", "columns", "constants", "derive"}
@@ -203,18 +206,33 @@ class WindowsMapping:
         # no frame rebuilt column by column
         return put_columns(base, columns), reason
 
+    def sets_address(self, channel: str | None, event_id: str | None) -> bool:
+        """Whether the ``windows.events`` entry of (channel, event id) sets an address (cached)."""
+        key = (channel, event_id)
+        got = self._sets_address.get(key)
+        if got is None:
+            try:
+                number = int(event_id) if event_id is not None else -1
+            except ValueError:
+                number = -1
+            emap = self.events.get((channel or "", number))
+            targets = {r.target for r in emap.own} | {k for k, _ in emap.own_constants} if emap else set()
+            got = self._sets_address[key] = bool(targets & ADDRESSES)
+        return got
+
     def group(self, base: pl.DataFrame, reason: pl.Series, bad: np.ndarray, at: int, size: int,
               raw: pl.DataFrame, data: list[str], channel: str | None, event_id: str | None, ctx: Context,
-              dead_of: Callable[[np.ndarray, pl.Series], pl.DataFrame],
-              finish: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> ParseResult:
+              dead_of: Callable[[np.ndarray, pl.Series], pl.DataFrame]) -> ParseResult:
         """Rows ``at .. at + size`` of a walked batch (one (channel, event id) group; ``base``/``reason`` typed
         for the whole batch, ``bad`` its rows with a reason) as the group's frame and dead letters, the EVTX and
         Windows JSON engines alike: ``dead_of(rows, reasons)`` makes the dead letters of the group's ``rows``
-        (numbers within the group), ``finish`` completes a frame (the JSON engine's address split)."""
+        (numbers within the group). A group whose ``windows.events`` entry sets an address gets its
+        ``*.address`` and ``*.domain`` as ``conform`` makes them (``event`` types the entry's columns after the
+        family's were conformed, so they are split here)."""
         group_reason = reason.slice(at, size)
         frame, reason = self.event(base.slice(at, size), group_reason, raw, data, channel, event_id, ctx)
-        if finish is not None:
-            frame = finish(frame)
+        if self.sets_address(channel, event_id):
+            frame = split_addresses(frame)
         key = self.key(channel, event_id)
         rows = None if reason is group_reason and not bad[at: at + size].any() else set_rows(reason)
         if rows is None:

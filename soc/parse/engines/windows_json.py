@@ -37,7 +37,6 @@ from soc.parse.eager import set_rows
 from soc.parse.engines.base import Engine, merge
 from soc.parse.engines.evtx import SEP, _strings, text_of
 from soc.parse.windows import group_columns, mapping_of
-from soc.schema.families import split_addresses
 from soc.schema.time import UTC, localize_series
 
 # System raw name -> path, per layout
@@ -73,7 +72,6 @@ KEYS = {
     "winlogbeat": (r'"channel"\s*:\s*"((?:[^"\\]|\\.)*)"', r'"event_id"\s*:\s*"?(\d+)'),
     "nxlog": (r'"Channel"\s*:\s*"((?:[^"\\]|\\.)*)"', r'"EventID"\s*:\s*"?(\d+)'),
 }
-ADDRESSES = {f"{side}.{part}" for side in ("source", "destination") for part in ("ip", "address", "domain")}
 PARAM = re.compile(r"param([1-9]\d*)")  # Winlogbeat's names of unnamed <Data> elements
 
 
@@ -84,7 +82,6 @@ class WindowsJsonEngine(Engine):
         if self.layout not in KEYS:
             raise SpecError(f"{spec.path}: windows_json layout {self.layout!r} (known: {', '.join(KEYS)})")
         self.mapping = mapping_of(spec)
-        self._split: dict[tuple[str | None, str | None], bool] = {}
 
     def prepare(self, batch: LineBatch) -> None:
         """The check and the walk of the chunk's lines (Numba, mostly without the GIL), a chunk ahead."""
@@ -200,10 +197,8 @@ class WindowsJsonEngine(Engine):
                 taken = order[a: a + size][rows]
                 return lines.take(taken).dead(np.ones(taken.size, np.bool_), reasons)
 
-            # its *.address and *.domain, as conform makes them
-            finish = split_addresses if self._addresses(channel, event_id) else None
             parts.append(self.mapping.group(base, base_reason, base_bad, a, size, group, data_names, channel,
-                                            event_id, self.ctx, dead_of, finish))
+                                            event_id, self.ctx, dead_of))
         return parts
 
     def _times(self, us: np.ndarray | None) -> dict[str, pl.Series] | None:
@@ -217,17 +212,6 @@ class WindowsJsonEngine(Engine):
         naive = pl.Series("System.TimeCreated", us).cast(pl.Datetime("us"))
         times = localize_series(naive, zone or self.ctx.zone)
         return None if times.null_count() else {"System.TimeCreated": times}  # a DST gap: the rule says why
-
-    def _addresses(self, channel: str | None, event_id: str | None) -> bool:
-        """Whether the ``windows.events`` entry of a group sets an address (``event`` types it after the
-        family's columns were conformed, so its ``*.ip`` is split here)."""
-        key = (channel, event_id)
-        got = self._split.get(key)
-        if got is None:
-            emap = self.mapping.events.get((channel or "", int(event_id) if event_id else -1))
-            targets = {r.target for r in emap.own} | {k for k, _ in emap.own_constants} if emap else set()
-            got = self._split[key] = bool(targets & ADDRESSES)
-        return got
 
     def _group(self, lines: LineBatch, text: pl.Series, origin: dict[str, pl.Series], channel: str | None,
                event_id: str | None) -> ParseResult:
