@@ -354,8 +354,8 @@ TYPES.update({tuple(KRB_F): KRB_T, tuple(SSH_F): SSH_T, tuple(ESC_F): ESC_T})
 def test_tsv_kerberos_is_not_ssl_and_keeps_every_field():
     """kerberos.log has ``cipher``, a field the ssl route also looks at: its ``#path`` decides."""
     res = parse_text("zeek", block("kerberos", KRB_F, KRB_T, KRB), path="kerberos.log")
-    assert list(res.frames) == [("network", "zeek.kerberos")]
-    row = res.frames[("network", "zeek.kerberos")].row(0, named=True)
+    assert list(res.frames) == [("authentication", "zeek.kerberos")]
+    row = res.frames[("authentication", "zeek.kerberos")].row(0, named=True)
     assert row["event.dataset"] == "zeek.kerberos" and row["zeek.session_id"] == "CkrbA1"
     assert row["zeek.kerberos.request_type"] == "TGS" and row["zeek.kerberos.cipher"] == "rc4-hmac"
     assert row["zeek.kerberos.client"] == "alice/CORP.EXAMPLE.VN" and row["zeek.kerberos.success"] is True
@@ -408,7 +408,7 @@ def test_json_dataset_from_path_file_name_or_fields():
     text = "".join(json.dumps(r) + "\n" for r in (ssh, krb, weird, custom))
     res = parse_text("zeek_json", text)
     assert {k: f.height for k, f in res.frames.items()} == {
-        ("network", "zeek.ssh"): 1, ("network", "zeek.kerberos"): 1, ("network", "zeek.weird"): 1,
+        ("authentication", "zeek.ssh"): 1, ("authentication", "zeek.kerberos"): 1, ("network", "zeek.weird"): 1,
         ("network", "zeek.my_stream"): 1}
     assert res.frames[("network", "zeek.weird")]["zeek.weird.notice"].to_list() == [False]
     bare = json.dumps({"ts": 1763600415.0, "fingerprint": "ab" * 32, "certificate.version": 3})
@@ -506,8 +506,8 @@ def test_sigma_zeek_rules_see_the_kept_fields_by_their_zeek_names():
     pipe = [*ESC[:6], r"\\\\fs01\\IPC$", "atsvc", "SMB::FILE_OPEN", "0", "-"]
     smb = parse_text("zeek", block("smb_files", ESC_F, ESC_T, pipe, ESC)).frames[("network", "zeek.smb_files")]
     assert hunter.evaluate(("network", "zeek.smb_files"), smb)["log.offset"].to_list() == [smb["log.offset"][0]]
-    krb = parse_text("zeek", block("kerberos", KRB_F, KRB_T, KRB)).frames[("network", "zeek.kerberos")]
-    assert hunter.evaluate(("network", "zeek.kerberos"), krb).height == 1
+    krb = parse_text("zeek", block("kerberos", KRB_F, KRB_T, KRB)).frames[("authentication", "zeek.kerberos")]
+    assert hunter.evaluate(("authentication", "zeek.kerberos"), krb).height == 1
     conn = compile_rule(SigmaRule.from_yaml(KRB_RULE.replace("kerberos}", "conn}").replace("ae02", "ae03")), "c.yml")
     route([conn], default_pipeline())  # a conn rule runs on conn only, not on every Zeek stream's network frame
     assert [(t.family, t.dataset) for t in conn.targets] == [("network", "zeek.conn")]

@@ -52,7 +52,7 @@ def load_routes(spec) -> list[Route]:
     for i, raw in enumerate(spec.options.get("routes") or []):
         name = raw.get("name", f"route {i + 1}")
         where = f"{spec.path}: route {name}"
-        unknown = set(raw) - {"name", "when", "family", "columns", "constants"}
+        unknown = set(raw) - {"name", "when", "family", "columns", "constants", "keep"}  # keep: the zeek engines
         if unknown:
             raise SpecError(f"{where}: unknown keys {sorted(unknown)}")
         family = raw.get("family", spec.family)

@@ -150,6 +150,9 @@ class ZeekRoutes:
         self.file_stream = stream_of_file(self.ctx.path)
         self.extra_types: dict[str, dict[str, str]] = {}  # route name -> column -> Zeek type
         raw = list(spec.options.get("routes") or [])
+        # ``keep``: fields a route maps to ECS columns that stay as zeek.<stream>.<field> too (Sigma's Zeek
+        # field names read those: kerberos.log's client is also user.name and user.domain)
+        self.keep = {r["name"]: frozenset(r.get("keep") or ()) for r in raw if "name" in r}
         catch = raw.pop() if raw and not raw[-1].get("when") else {"name": "other", "family": spec.family}
         known = streams()
         nulls_ = spec_nulls(spec)
@@ -180,11 +183,10 @@ class ZeekRoutes:
         self.extra_types[r["name"]] = {prefix + f: k for f, k in stream.fields.items() if f not in mapped}
         return {**r, "columns": {**(r.get("columns") or {}), **extra}}
 
-    @staticmethod
-    def _mapped(spec, r: dict, nulls_) -> set[str]:
-        """Fields a route maps to columns of its own (or the spec's)."""
+    def _mapped(self, spec, r: dict, nulls_) -> set[str]:
+        """Fields a route maps to columns of its own (or the spec's), those it keeps aside."""
         rules = [*spec.columns, *rules_from_spec(r.get("columns") or {}, nulls_)]
-        return {c.source for rule in rules for c in rule.chain} | set(COMMON)
+        return ({c.source for rule in rules for c in rule.chain} | set(COMMON)) - self.keep.get(r["name"], set())
 
     def _route_expr(self) -> pl.Expr:
         """The index of each record's route: by its stream (``_path``, else the file's name), and only when
@@ -332,7 +334,8 @@ class ZeekEngine(ZeekRoutes, RoutedEngine):
         ``zeek.<stream>.<field>``, typed by the block's ``#types`` (else logs.yml's, else text)."""
         key = (route.name, stream, tuple(self.fields or ()), tuple(self.types))
         if key not in self.block_routes:
-            mapped = {c.source for rule in route.rules for c in rule.chain} | set(COMMON)
+            mapped = ({c.source for rule in route.rules for c in rule.chain} | set(COMMON)) - self.keep.get(route.name,
+                                                                                                        set())
             known = streams().get(stream, Stream({}, ())).fields
             fields = self.fields or []
             types = dict(zip(fields, self.types, strict=True)) if len(self.types) == len(fields) else {}
@@ -449,13 +452,15 @@ class ZeekJsonEngine(ZeekRoutes, JsonEngine):
         """The records at ``idx`` of stream ``name`` with their own fields read by a second pass."""
         block = self._stream_route(route, name)
         found = self._spans(rec, idx, {f: k for f, k in streams()[name].fields.items()
-                                       if f"zeek.{name}.{f}" in block.extra_types})
+                                       if f"zeek.{name}.{f}" in block.extra_types
+                                       and RAW + f not in raw.columns})  # a route's kept fields: read already
         return self._typed(rec, idx, raw.hstack(list(found.values())), block, None)
 
     def _stream_route(self, route: Route, name: str) -> BlockRoute:
         """The catch-all ``route`` for the records of stream ``name``: its fields kept, its dataset."""
         if name not in self.stream_routes:
-            mapped = {c.source for rule in route.rules for c in rule.chain} | set(COMMON)
+            mapped = ({c.source for rule in route.rules for c in rule.chain} | set(COMMON)) - self.keep.get(route.name,
+                                                                                                        set())
             kinds = {f: k for f, k in streams()[name].fields.items() if f not in mapped}
             cols = {f"zeek.{name}.{f}": extra_column(f, k) for f, k in kinds.items()}
             rules = tuple(rules_from_spec(cols, spec_nulls(self.spec)))
