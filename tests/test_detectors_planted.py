@@ -111,6 +111,26 @@ def benign(rng) -> dict[tuple[str, str], list[pl.DataFrame]]:
         _times(rng, n), "postfix", "mx1", **{"email.from.address": _pick(rng, senders, n),
                                              "email.to.address": _pick(rng, senders, n),
                                              "event.action": ["queued"] * n}))
+    # a domain controller's Kerberos log (IpAddress as the parser maps it: source.ip): tickets granted, a few
+    # mistyped passwords and names; logon failures without an address: a user mistyping at the console, and
+    # a service whose stored password went stale failing 30 times in 5 minutes (not guessing)
+    n = 1500
+    status = np.where(rng.random(n) < 0.02, "0x6", "0x0")
+    users = _pick(rng, USERS, n)
+    ips = _pick(rng, INTERNAL, n)
+    add(("windows", "windows.security.4768"), _frame(
+        _times(rng, n), "windows.security.4768", "dc1", Status=status, IpAddress=ips, **{"source.ip": ips},
+        TargetUserName=[u + "x" if s == "0x6" else u for u, s in zip(users, status, strict=True)],
+        **{"user.name": users}))
+    n = 80
+    ips, users = _pick(rng, INTERNAL, n), _pick(rng, USERS, n)
+    add(("windows", "windows.security.4771"), _frame(
+        _times(rng, n), "windows.security.4771", "dc1", Status=["0x18"] * n, IpAddress=ips, TargetUserName=users,
+        **{"source.ip": ips, "user.name": users, "event.outcome": ["failure"] * n}))
+    for host, at, seconds, n, logon in (("ws3", 0.0, HOURS * 3600.0, 8, "2"), ("srv2", 2 * 3600.0, 300.0, 30, "5")):
+        add(("windows", "windows.security.4625"), _frame(
+            _burst(rng, n, at, seconds), "windows.security.4625", host, IpAddress=["-"] * n, LogonType=[logon] * n,
+            TargetUserName=["user05" if logon == "2" else "svc_backup"] * n))
     return f
 
 
@@ -222,6 +242,20 @@ def plants(rng) -> dict[str, tuple[tuple[str, str], pl.DataFrame, str, str]]:
         [t], "system.auth", "srv1", **{"source.ip": ["203.0.113.150"], "user.name": ["user03"],
                                        "event.outcome": ["success"], "event.action": ["ssh_login"]}),
         "user.name", "user03")
+    n = 50  # one account guessed from one address (Rubeus brute): 50 wrong passwords in 20 s
+    out["soc-kerberos-brute-force"] = (("windows", "windows.security.4771"), _frame(
+        _burst(rng, n, t, 20), "windows.security.4771", "dc1", Status=["0x18"] * n, IpAddress=["10.0.7.7"] * n,
+        TargetUserName=["admin"] * n, **{"source.ip": ["10.0.7.7"] * n, "user.name": ["admin"] * n,
+                                          "event.outcome": ["failure"] * n}), "source.ip", "10.0.7.7")
+    n = 40  # a name list tried against the KDC (Kerbrute userenum)
+    names = [f"guess{i:02d}" for i in range(n)]
+    out["soc-kerberos-user-enumeration"] = (("windows", "windows.security.4768"), _frame(
+        _burst(rng, n, t, 5), "windows.security.4768", "dc1", Status=["0x6"] * n, IpAddress=["10.0.7.8"] * n,
+        TargetUserName=names, **{"source.ip": ["10.0.7.8"] * n, "user.name": names}), "source.ip", "10.0.7.8")
+    n = 16  # a local brute-force tool on ws7 (LogonUser: interactive, no address)
+    out["soc-windows-4625-no-address"] = (("windows", "windows.security.4625"), _frame(
+        _burst(rng, n, t, 0.02), "windows.security.4625", "ws7", IpAddress=["-"] * n, LogonType=["2"] * n,
+        TargetUserName=["Administrator"] * 10 + ["Admin"] * 6), "host.hostname", "ws7")
     return out
 
 
@@ -375,10 +409,12 @@ def test_batches_waiting_long_are_compacted_and_give_the_same_hits(monkeypatch, 
 EVIDENCE = {"soc-ssh-brute-force": ["root"], "soc-windows-4625-brute-force": ["administrator"],
             "soc-firewall-admin-brute-force": ["admin"], "soc-web-login-brute-force": ["/login"],
             "soc-smtp-auth-brute-force": [], "soc-c2-beaconing": ["443"], "soc-large-outbound-transfer": ["8.8.4.4"],
-            "soc-first-seen-login-source": ["203.0.113.150"]}
+            "soc-first-seen-login-source": ["203.0.113.150"], "soc-kerberos-brute-force": ["admin"],
+            "soc-windows-4625-no-address": ["Administrator", "Admin"]}
 IN_ORDER = {"soc-port-scan": "destination.port", "soc-host-sweep": "destination.ip",
             "soc-password-spraying": "user.name", "soc-web-scan": "url.original",
-            "soc-outbound-mail-burst": "email.to.address"}  # each value once: the first five probed
+            "soc-outbound-mail-burst": "email.to.address",
+            "soc-kerberos-user-enumeration": "user.name"}  # each value once: the first five probed
 BUCKET = r"^2026-11-20 \d\d:\d\d: \d+ \(baseline \d+\)$"
 
 
