@@ -3,7 +3,7 @@ rules (rules/), measured on real inputs.
 
     python -m bench.eval_detectors [--json] [--extra ssh=/tmp/OpenSSH_2k.log --extra-year 2017]
 
-Four hunts (``soc hunt --json --no-es``, each in a data folder of its own):
+Five hunts (``soc hunt --json --no-es``, each in a data folder of its own):
 
 - benign: the shared corpora's real Zeek capture (one sensor: false alerts per sensor-hour from the capture's
   own time span), real Apache access log and real Suricata alerts. Every alert is looked up in
@@ -13,11 +13,14 @@ Four hunts (``soc hunt --json --no-es``, each in a data folder of its own):
   injected attacks found by the rule meant for them (hit entity = injected entity, and the hit not already in
   the benign run with as many events) / injected.
 - planted: ``sample_logs/`` (the attacks ``bench/make_sample_logs.py`` plants, expected in verdicts.toml).
+- evtx: the shared corpora's real Windows attack recordings (``evtx/evtx-to-mitre-attack``, 281 files, every
+  tactic): the brute forces of its T1110 folder are expected (``set = "evtx"``), any other alert must be judged
+  (a brute-force alert on a file that records something else is false).
 - extra real inputs given with ``--extra NAME=PATH`` (e.g. a real sshd log): alerts on the attacking addresses
   listed for NAME in verdicts.toml are true, their listed (rule, address) pairs the recall; never committed.
 
-Recall "real" counts the brute forces of the extra inputs and the real attacks verdicts.toml expects in the
-benign inputs (``set = "benign"``: the capture's red team is part of its traffic).
+Recall "real" counts the brute forces of the EVTX recordings and of the extra inputs, and the real attacks
+verdicts.toml expects in the benign inputs (``set = "benign"``: the capture's red team is part of its traffic).
 
 An alert is a detector hit, or an own-Sigma-rule alert (matches grouped by rule, entity and hour, as soc's
 alert store does). Each is printed with rule, entity, window, count and a few values that made it.
@@ -44,6 +47,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = Path(os.environ.get("SOC_CORPORA", ROOT.parent / "shared" / "corpora"))
 VERDICTS = Path(__file__).resolve().parent / "eval" / "verdicts.toml"
+EVTX = CORPORA / "evtx" / "evtx-to-mitre-attack"  # real attack recordings (Windows event logs), set "evtx"
 SIGMA_VALUES = ["dns.question.name", "url.original", "user.name", "destination.port"]
 ZEEK_NAMES = {"dns.question.name": "query", "destination.ip": "id.resp_h", "destination.port": "id.resp_p",
               "source.ip": "id.orig_h", "user.name": "username"}  # ECS field -> Zeek TSV field, for evidence
@@ -259,12 +263,13 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
     hunt([ROOT / "sample_logs"], work / "planted")
     planted = alerts_of(work / "planted", "planted", detectors, sigma, lines)
     real: list[Alert] = []
-    for name, path in (extra or {}).items():
-        hunt([path], work / f"extra-{name}", year=extra_year)
+    inputs = {**({"evtx": EVTX} if EVTX.is_dir() else {}), **(extra or {})}  # real inputs with real attacks
+    for name, path in inputs.items():
+        hunt([path], work / f"extra-{name}", year=None if name == "evtx" else extra_year)
         real += alerts_of(work / f"extra-{name}", name, detectors, sigma, lines)
 
     for a in benign + mix + real:  # judge
-        attackers = {e["entity"] for e in verdicts.expected(a.run)} if a.run in (extra or {}) else set()
+        attackers = {e["entity"] for e in verdicts.expected(a.run)} if a.run in inputs else set()
         attack = next((x for x in attacks if _on(a, x.entity) and _caused(a, benign)), None) if a.run == "mix" \
             else None
         v = verdicts.judge(a)
@@ -280,7 +285,7 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
         for rule in x.detectors + x.sigma:
             found.append(("injected", rule, x.entity, x.name,
                           any(a.rule == rule and _on(a, x.entity) and _caused(a, benign) for a in mix)))
-    sets = [("planted", planted), ("benign", benign), *((n, [a for a in real if a.run == n]) for n in (extra or {}))]
+    sets = [("planted", planted), ("benign", benign), *((n, [a for a in real if a.run == n]) for n in inputs)]
     for name, alerts in sets:  # benign: the real attacks of the real inputs (the capture's red team)
         for e in verdicts.expected(name):
             found.append((name, e["rule"], e["entity"], e.get("what", ""),
@@ -288,7 +293,7 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
 
     hours = sensor_hours(benign_report)
     rows = [score(rule, detectors[rule][0] if rule in detectors else sigma[rule],
-                  "detector" if rule in detectors else "sigma", benign + real, found, hours, {"benign", *(extra or {})})
+                  "detector" if rule in detectors else "sigma", benign + real, found, hours, {"benign", *inputs})
             for rule in [*sorted(detectors), *sigma]]
 
     unjudged = [a for a in benign + mix + real if a.verdict is None]
@@ -305,7 +310,7 @@ def evaluate(work: Path, extra: dict[str, Path] | None = None, extra_year: int |
     }
     return {"rows": rows, "alerts": [asdict(a) for a in benign + real + mix], "found": found,
             "attacks": [asdict(x) for x in attacks], "targets": targets,
-            "inputs": {"benign": [str(zeek), str(logs)], "extra": {k: str(v) for k, v in (extra or {}).items()}}}
+            "inputs": {"benign": [str(zeek), str(logs)], "real": {k: str(v) for k, v in inputs.items()}}}
 
 
 def failures(result: dict) -> list[str]:

@@ -3,8 +3,8 @@ the real Apache log and Suricata alerts, attacks injected into them, and sample_
 
 - at most 1 false detector alert per sensor-hour on the Zeek capture (0.35 sensor-hour: in practice none),
 - no false match of our own Sigma rules on the benign corpora,
-- every injected and planted attack found by the rule meant for it, and the real red-team C2 beacon of the
-  capture (verdicts.toml's expectations),
+- every injected and planted attack found by the rule meant for it, the real red-team C2 beacon of the
+  capture and the real Windows brute forces of the EVTX corpus (verdicts.toml's expectations),
 - every alert judged (bench/eval/verdicts.toml).
 
 Plus the harness's own scoring (verdict matching, precision and recall arithmetic), without the corpora.
@@ -42,8 +42,20 @@ def test_no_false_match_of_our_own_sigma_rules_on_the_benign_corpora(result):
 
 def test_every_injected_planted_and_expected_real_attack_is_found(result):
     assert len(result["attacks"]) >= 10  # DGA, 2 tunnels, beacon, scan, sweep, SSH brute force and spray, web x2
-    assert {f[0] for f in result["found"]} == {"injected", "planted", "benign"}  # benign: the capture's C2 beacon
+    # benign: the capture's C2 beacon; evtx: the real Windows brute forces of the EVTX corpus
+    assert {f[0] for f in result["found"]} == {"injected", "planted", "benign", "evtx"}
     assert result["targets"]["missed"] == []
+
+
+def test_the_real_windows_brute_forces_are_found_and_nothing_else_on_the_evtx_corpus(result):
+    need(CORPORA / "evtx" / "evtx-to-mitre-attack", "shared EVTX corpus (../shared/corpora/evtx)")
+    found = {(f[1], f[2]) for f in result["found"] if f[0] == "evtx" and f[4]}
+    assert found == {("soc-kerberos-brute-force", "10.23.123.11"), ("soc-password-spraying", "10.23.123.11"),
+                     ("soc-kerberos-user-enumeration", "10.23.123.11"), ("soc-windows-4625-no-address", "WIN")}
+    evtx = [a for a in result["alerts"] if a["run"] == "evtx"]
+    assert evtx and all(a["verdict"] is True for a in evtx), [(a["rule"], a["entity"]) for a in evtx]
+    guessed = next(a for a in evtx if a["rule"] == "soc-kerberos-brute-force" and a["count"] == 54)
+    assert guessed["values"] == ["admin-hacker"]  # the account it guessed at
 
 
 def test_every_alert_is_judged(result):
