@@ -256,6 +256,12 @@ def plants(rng) -> dict[str, tuple[tuple[str, str], pl.DataFrame, str, str]]:
     out["soc-windows-4625-no-address"] = (("windows", "windows.security.4625"), _frame(
         _burst(rng, n, t, 0.02), "windows.security.4625", "ws7", IpAddress=["-"] * n, LogonType=["2"] * n,
         TargetUserName=["Administrator"] * 10 + ["Admin"] * 6), "host.hostname", "ws7")
+    n = 12  # SMB logons of a credential list, not accepted (Zeek ntlm.log: success unset, or F)
+    names = [f"staff{i:02d}" for i in range(n)]
+    out["soc-zeek-ntlm-spraying"] = (("authentication", "zeek.ntlm"), _frame(
+        _burst(rng, n, t, 60), "zeek.ntlm", "sensor1", **{"source.ip": ["10.0.7.9"] * n, "user.name": names,
+                                                          "event.outcome": [None] * (n - 2) + ["failure"] * 2}),
+        "source.ip", "10.0.7.9")
     return out
 
 
@@ -414,7 +420,8 @@ EVIDENCE = {"soc-ssh-brute-force": ["root"], "soc-windows-4625-brute-force": ["a
 IN_ORDER = {"soc-port-scan": "destination.port", "soc-host-sweep": "destination.ip",
             "soc-password-spraying": "user.name", "soc-web-scan": "url.original",
             "soc-outbound-mail-burst": "email.to.address",
-            "soc-kerberos-user-enumeration": "user.name"}  # each value once: the first five probed
+            "soc-kerberos-user-enumeration": "user.name",
+            "soc-zeek-ntlm-spraying": "user.name"}  # each value once: the first five probed
 BUCKET = r"^2026-11-20 \d\d:\d\d: \d+ \(baseline \d+\)$"
 
 

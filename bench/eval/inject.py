@@ -16,7 +16,11 @@ dnscat2-like tunnel behind a team's DNS server (hex of its 9-byte header + data,
 alone, under one domain, TXT/CNAME/MX queries); an HTTPS beacon every 30 s with 10 % jitter (Cobalt
 Strike's sleep/jitter); a SYN port scan (REJ answers from closed ports, S0 from filtered ones, nmap's top
 ports first); an SMB sweep of 120 hosts; an SSH brute force and an SSH password spray (OpenSSH's own
-message forms); a WordPress login brute force and a forced-browsing scan with traversal probes.
+message forms); a WordPress login brute force and a forced-browsing scan with traversal probes; in Zeek's
+kerberos.log and ssh.log, a Kerberos password spray (Kerbrute passwordspray: each AS-REQ first answered
+KDC_ERR_PREAUTH_REQUIRED, then KDC_ERR_PREAUTH_FAILED), a Kerbrute user enumeration (AS-REQs without
+pre-authentication: KDC_ERR_C_PRINCIPAL_UNKNOWN for unknown names, PREAUTH_REQUIRED for real ones) and an SSH
+brute force (sessions Zeek judged failed, auth_success F, several attempts each).
 """
 
 from __future__ import annotations
@@ -184,6 +188,58 @@ def zeek_attacks(rng: random.Random, out: Path, zeek_dir: Path) -> tuple[list[At
     return attacks, (start, end)
 
 
+def zeek_auth_attacks(rng: random.Random, out: Path, zeek_dir: Path) -> list[Attack]:
+    """Password guessing as the sensor's own kerberos.log and ssh.log write it (the real logs' headers, Zeek
+    2.x fields): a Kerberos spray and a Kerbrute user enumeration against a team's domain controller, an SSH
+    brute force against a team's server. Their own random stream (``rng``): the other attacks stay the same."""
+    start, _ = _span(zeek_dir / "dns.log.gz")
+    t0, krb, ssh, attacks = start + 360, [], [], []
+    dc, realm = "10.47.4.15", "KRAMERICA.LOCAL"
+
+    def as_req(ts, src, user, error, success="F"):
+        # ts uid id.* request_type client service success error_msg from till cipher forwardable renewable
+        # client_cert_subject client_cert_fuid server_cert_subject server_cert_fuid
+        krb.append("\t".join(map(str, [f"{ts:.6f}", _uid(rng), src, rng.randint(32768, 60999), dc, 88, "AS",
+                                       f"{user}/{realm}", f"krbtgt/{realm}", success, error, "-",
+                                       "2136422885.000000", "-", "T", "T", "-", "-", "-", "-"])))
+
+    users = ["administrator", "nguyenvana", "tranthib", "lethic", "phamvand", "hoangthie", "vuvanf", "dangthig",
+             "buivanh", "dothii", "hovank", "ngothil", "duongvanm", "lythin", "ketoan", "vanthu", "hanhchinh",
+             "backup", "sqlsvc", "websvc", "helpdesk", "scanner", "itadmin", "giamdoc", "phogiamdoc"]
+    src = "10.128.0.81"  # spray: one password (Kerbrute passwordspray) for 25 accounts in 2 minutes
+    for i, user in enumerate(users):  # the KDC asks for pre-authentication, then refuses the wrong password
+        ts = t0 + i * rng.uniform(3, 6)
+        as_req(ts, src, user, "KDC_ERR_PREAUTH_REQUIRED")
+        as_req(ts + 0.004, src, user, "KDC_ERR_PREAUTH_FAILED")
+    attacks.append(Attack(f"Kerberos password spray ({len(users)} accounts x 1 password, AS-REQ pre-authentication "
+                          "refused, kerberos.log)", src, ["soc-kerberos-brute-force", "soc-password-spraying"],
+                          events=len(users)))
+
+    src = "10.128.0.82"  # Kerbrute userenum: AS-REQ without pre-authentication for a name list, in 10 s
+    names = [f"{first}{last}" for first in ("nguyen", "tran", "le", "pham", "hoang", "vu", "dang", "bui")
+             for last in ("an", "binh", "cuong", "dung", "hanh", "lan")]
+    real = {"nguyenan", "tranbinh", "lecuong"}  # those the KDC knows answer "pre-authentication required"
+    for i, name in enumerate(names):
+        as_req(t0 + 400 + i * 10 / len(names), src, name,
+               "KDC_ERR_PREAUTH_REQUIRED" if name in real else "KDC_ERR_C_PRINCIPAL_UNKNOWN")
+    attacks.append(Attack(f"Kerbrute user enumeration ({len(names)} names, {len(names) - len(real)} unknown to the "
+                          "KDC, 10 s, kerberos.log)", src, ["soc-kerberos-user-enumeration"], events=len(names)))
+
+    src, server = "10.128.0.83", "10.47.3.22"  # Hydra-like SSH brute force: 36 sessions of 3-6 passwords each
+    n = 36
+    for i in range(n):
+        ssh.append("\t".join(map(str, [
+            f"{t0 + 200 + i * rng.uniform(4, 7):.6f}", _uid(rng), src, rng.randint(32768, 60999), server, 22, 2, "F",
+            rng.randint(3, 6), "-", "SSH-2.0-libssh_0.7.0", "SSH-2.0-OpenSSH_6.6.1p1 Ubuntu-2ubuntu2.8",
+            "aes128-ctr", "hmac-sha1", "none", "diffie-hellman-group14-sha1", "ssh-rsa",
+            "5b:3e:2a:0f:9c:41:7d:e8:13:aa:60:c2:4f:91:d7:22", "-", "-", "-", "-", "-"])))
+    attacks.append(Attack(f"SSH brute force seen by Zeek ({n} sessions judged failed, 3-6 attempts each, ssh.log)",
+                          src, ["soc-ssh-brute-force"], events=n))
+    _write_zeek(out / "kerberos.injected.log", _header(zeek_dir / "kerberos.log.gz"), krb)
+    _write_zeek(out / "ssh.injected.log", _header(zeek_dir / "ssh.log.gz"), ssh)
+    return attacks
+
+
 def auth_attacks(rng: random.Random, out: Path, start: float) -> list[Attack]:
     """sshd lines of a team's web server (year-less syslog stamps in ICT, soc's default zone: hunt with
     --year 2018)."""
@@ -265,4 +321,5 @@ def inject(folder: Path, zeek_dir: Path, apache_log: Path, seed: int = 19) -> li
         (folder / real.name).symlink_to(real.resolve())
     (folder / apache_log.name).symlink_to(apache_log.resolve())
     attacks, (start, _) = zeek_attacks(rng, folder, zeek_dir)
-    return [*attacks, *auth_attacks(rng, folder, start), *web_attacks(rng, folder)]
+    return [*attacks, *auth_attacks(rng, folder, start), *web_attacks(rng, folder),
+            *zeek_auth_attacks(random.Random(seed + 1), folder, zeek_dir)]
