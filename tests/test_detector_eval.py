@@ -51,7 +51,8 @@ def test_the_real_windows_brute_forces_are_found_and_nothing_else_on_the_evtx_co
     need(CORPORA / "evtx" / "evtx-to-mitre-attack", "shared EVTX corpus (../shared/corpora/evtx)")
     found = {(f[1], f[2]) for f in result["found"] if f[0] == "evtx" and f[4]}
     assert found == {("soc-kerberos-brute-force", "10.23.123.11"), ("soc-password-spraying", "10.23.123.11"),
-                     ("soc-kerberos-user-enumeration", "10.23.123.11"), ("soc-windows-4625-no-address", "WIN")}
+                     ("soc-kerberos-user-enumeration", "10.23.123.11"), ("soc-windows-4625-no-address", "WIN"),
+                     ("soc-sql-server-brute-force", "10.23.23.9"), ("soc-sql-server-brute-force", "10.23.123.11")}
     evtx = [a for a in result["alerts"] if a["run"] == "evtx"]
     assert evtx and all(a["verdict"] is True for a in evtx), [(a["rule"], a["entity"]) for a in evtx]
     guessed = next(a for a in evtx if a["rule"] == "soc-kerberos-brute-force" and a["count"] == 54)

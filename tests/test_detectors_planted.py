@@ -131,6 +131,11 @@ def benign(rng) -> dict[tuple[str, str], list[pl.DataFrame]]:
         add(("windows", "windows.security.4625"), _frame(
             _burst(rng, n, at, seconds), "windows.security.4625", host, IpAddress=["-"] * n, LogonType=[logon] * n,
             TargetUserName=["user05" if logon == "2" else "svc_backup"] * n))
+    n = 12  # SQL Server: a few mistyped logins from the admins' workstations
+    ips, users = _pick(rng, INTERNAL[:5], n), _pick(rng, ["sa", "app_reader", "user03"], n)
+    add(("windows", "windows.application.18456"), _frame(
+        _times(rng, n), "windows.application.18456", "db1", **{"source.ip": ips, "user.name": users,
+                                                                "event.action": ["logon-failed"] * n}))
     return f
 
 
@@ -256,6 +261,11 @@ def plants(rng) -> dict[str, tuple[tuple[str, str], pl.DataFrame, str, str]]:
     out["soc-windows-4625-no-address"] = (("windows", "windows.security.4625"), _frame(
         _burst(rng, n, t, 0.02), "windows.security.4625", "ws7", IpAddress=["-"] * n, LogonType=["2"] * n,
         TargetUserName=["Administrator"] * 10 + ["Admin"] * 6), "host.hostname", "ws7")
+    n = 27  # sa guessed from outside (the recording: 27 in 10 s)
+    out["soc-sql-server-brute-force"] = (("windows", "windows.application.18456"), _frame(
+        _burst(rng, n, t, 10), "windows.application.18456", "db1", **{
+            "source.ip": ["198.51.100.14"] * n, "user.name": ["sa"] * n, "event.action": ["logon-failed"] * n}),
+        "source.ip", "198.51.100.14")
     n = 12  # SMB logons of a credential list, not accepted (Zeek ntlm.log: success unset, or F)
     names = [f"staff{i:02d}" for i in range(n)]
     out["soc-zeek-ntlm-spraying"] = (("authentication", "zeek.ntlm"), _frame(
@@ -416,7 +426,7 @@ EVIDENCE = {"soc-ssh-brute-force": ["root"], "soc-windows-4625-brute-force": ["a
             "soc-firewall-admin-brute-force": ["admin"], "soc-web-login-brute-force": ["/login"],
             "soc-smtp-auth-brute-force": [], "soc-c2-beaconing": ["443"], "soc-large-outbound-transfer": ["8.8.4.4"],
             "soc-first-seen-login-source": ["203.0.113.150"], "soc-kerberos-brute-force": ["admin"],
-            "soc-windows-4625-no-address": ["Administrator", "Admin"]}
+            "soc-windows-4625-no-address": ["Administrator", "Admin"], "soc-sql-server-brute-force": ["sa"]}
 IN_ORDER = {"soc-port-scan": "destination.port", "soc-host-sweep": "destination.ip",
             "soc-password-spraying": "user.name", "soc-web-scan": "url.original",
             "soc-outbound-mail-burst": "email.to.address",

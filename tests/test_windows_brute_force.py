@@ -174,3 +174,41 @@ def test_a_4625_with_an_address_is_not_counted_as_one_without():
     hits = _hits(_frames("nxlog_windows", _nxlog(rows, step=1)))
     assert hits.select("rule.id", "source.ip").to_dicts() == [
         {"rule.id": "soc-windows-4625-brute-force", "source.ip": "198.51.100.9"}]
+
+
+def _sql_audit(user: str, ip: str, action: str = "LGIF", succeeded: str = "false") -> str:
+    """The Data of a 33205 record (SQL Server Audit to the Application log), as the recordings have it."""
+    statement = f"Login failed for user '{user}'. Reason: Password did not match that for the login provided."
+    return "\n".join([
+        "audit_schema_version:1", "event_time:2020-07-15 19:51:18.2740994", "sequence_number:1",
+        f"action_id:{action}", f"succeeded:{succeeded}", "is_column_permission:false", "session_id:0",
+        "server_principal_id:0", "class_type:LX", "session_server_principal_name:", f"server_principal_name:{user}",
+        "server_principal_sid:", "server_instance_name:MSSQL01\\RADAR", "database_name:", f"statement:{statement} "
+        f"[CLIENT: {ip}]", "additional_information:<action_info xmlns=\"http://schemas.microsoft.com/sqlserver/2008/"
+        f"sqlaudit_data\"><pooled_connection>0</pooled_connection><error>0x00004818</error><state>8</state>"
+        f"<address>{ip}</address></action_info>", "user_defined_information:", ""])
+
+
+def test_sql_server_failed_logins_are_counted_per_client():
+    """Winlogbeat writes SQL Server's unnamed <Data> as param1..param3 (18456: the account, the reason, the
+    client); 33205 is one <Data> of name:value lines."""
+    def line(event_id, data, i):
+        return json.dumps({"@timestamp": f"2020-07-15T19:51:{i % 60:02d}.{i:03d}Z", "winlog": {
+            "channel": "Application", "event_id": event_id, "provider_name": "MSSQL$RADAR", "record_id": i,
+            "computer_name": "mssql01.offsec.lan", "event_data": data}}) + "\n"
+
+    reason = "Reason: Password did not match that for the login provided."
+    text = "".join(line("18456", {"param1": "sa", "param2": reason, "param3": " [CLIENT: 10.23.23.9]"}, i)
+                   for i in range(27))  # the recording: 27 on sa in 10 s
+    text += "".join(line("33205", {"param1": _sql_audit(f"user{i}", "10.23.123.11")}, 100 + i) for i in range(24))
+    text += line("33205", {"param1": _sql_audit("app", "10.23.42.5", "LGIS", "true")}, 200)  # a login
+    text += "".join(line("18456", {"param1": "app_reader", "param2": reason, "param3": " [CLIENT: 10.23.42.7]"},
+                         300 + i) for i in range(3))  # a person retrying
+    frames = _frames("winlogbeat", text)
+    audit = frames[("windows", "windows.application.33205")]
+    assert audit.select("user.name", "source.ip", "event.action", "event.outcome").row(-1) == (
+        "app", "10.23.42.5", "logged-in", "success")
+    hits = _hits(frames).sort("source.ip")
+    assert hits.select("rule.id", "source.ip", "event.count").rows() == [
+        ("soc-sql-server-brute-force", "10.23.123.11", 24), ("soc-sql-server-brute-force", "10.23.23.9", 27)]
+    assert hits.get_column("evidence.values").to_list()[1] == ["sa"]
