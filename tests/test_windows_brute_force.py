@@ -212,3 +212,30 @@ def test_sql_server_failed_logins_are_counted_per_client():
     assert hits.select("rule.id", "source.ip", "event.count").rows() == [
         ("soc-sql-server-brute-force", "10.23.123.11", 24), ("soc-sql-server-brute-force", "10.23.23.9", 27)]
     assert hits.get_column("evidence.values").to_list()[1] == ["sa"]
+
+
+def test_openssh_for_windows_failures_feed_the_ssh_brute_force_detector():
+    """OpenSSH/Operational event 4 holds sshd's own messages (``payload``): the same accounts, clients and results
+    as its syslog lines; an account name that holds ' from <ip> port <n>' does not change the client."""
+    def line(payload, i):
+        return json.dumps({"@timestamp": f"2021-05-20T12:49:{i:02d}.300Z", "winlog": {
+            "channel": "OpenSSH/Operational", "event_id": 4, "provider_name": "OpenSSH", "record_id": i,
+            "computer_name": "fs01.offsec.lan", "event_data": {"process": "sshd", "payload": payload}}}) + "\n"
+
+    payloads = ["Invalid user hacker from 10.23.23.9 port 60096"]
+    payloads += [f"Failed password for invalid user hacker from 10.23.23.9 port {60096 + i // 5} ssh2"
+                 for i in range(11)]  # a tool reconnecting after sshd's MaxAuthTries
+    payloads += ["Disconnecting invalid user hacker 10.23.23.9 port 60096: Too many authentication failures [preauth]",
+                 "Failed password for x from 6.6.6.6 port 22 from 10.23.23.7 port 50000 ssh2",
+                 "Accepted password for admmig from 10.23.42.16 port 51000 ssh2", "Server listening on :: port 22."]
+    frames = _frames("winlogbeat", "".join(line(p, i) for i, p in enumerate(payloads)))
+    rows = frames[("windows", "windows.openssh_operational.4")].select(
+        "user.name", "source.ip", "source.port", "event.action", "event.outcome").rows()
+    assert rows[0] == ("hacker", "10.23.23.9", 60096, "invalid_user", "failure")
+    assert rows[1] == ("hacker", "10.23.23.9", 60096, "ssh_login", "failure")
+    assert rows[12:] == [(None, None, None, None, None), ("x from 6.6.6.6 port 22", "10.23.23.7", 50000, "ssh_login",
+                                                         "failure"),
+                         ("admmig", "10.23.42.16", 51000, "ssh_login", "success"), (None, None, None, None, None)]
+    hits = _hits(frames)
+    assert hits.select("rule.id", "source.ip", "event.count", "evidence.values").rows() == [
+        ("soc-ssh-brute-force", "10.23.23.9", 12, ["hacker"])]
