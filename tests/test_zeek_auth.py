@@ -165,8 +165,8 @@ def test_kerberos_guessing_and_enumeration_from_zeek():
     assert _hits("kerberos", spray) == [("soc-kerberos-brute-force", "10.128.0.81", 20, 20.0),
                                                 ("soc-password-spraying", "10.128.0.81", 20, 20.0)]
     enum = [krb(1763601000.0 + 0.2 * i, "10.128.0.82", f"name{i}/SO-TC.LOCAL", "F", "KDC_ERR_C_PRINCIPAL_UNKNOWN")
-            for i in range(10)]
-    assert _hits("kerberos", enum) == [("soc-kerberos-user-enumeration", "10.128.0.82", 10, 10.0)]
+            for i in range(16)]  # unknown names are enumeration, not a password spray (as 4768 0x6 on Windows)
+    assert _hits("kerberos", enum) == [("soc-kerberos-user-enumeration", "10.128.0.82", 16, 16.0)]
     logons = [krb(1763601000.0 + 5 * i, "10.10.4.31", f"user{i % 30}/SO-TC.LOCAL", "F", "KDC_ERR_PREAUTH_REQUIRED")
               for i in range(60)]  # a terminal server's users logging on: every AS exchange starts so
     assert _hits("kerberos", logons) == []
@@ -177,6 +177,9 @@ def test_ntlm_spray_counts_names_not_accepted():
              "WORKSTATION", "WORKSTATION", "FS02", "fs02.so-tc.local", "so-tc.local", "-" if i % 4 else "F"]
             for i in range(10)]
     assert _hits("ntlm", rows) == [("soc-zeek-ntlm-spraying", "10.150.0.20", 10, 10.0)]
+    rejected = [[1763601100.0 + 3 * i, f"Cr{i}", "10.150.0.20", 42000 + i, "10.10.2.25", 445, f"user{i}",
+                 "WORKSTATION", "WORKSTATION", "FS02", "fs02.so-tc.local", "so-tc.local", "F"] for i in range(16)]
+    assert _hits("ntlm", rejected) == [("soc-zeek-ntlm-spraying", "10.150.0.20", 16, 16.0)]  # one alert, not two
     accepted = [r[:12] + ["T"] for r in rows]  # a Samba server mapping unknown users to guest accepts them
     assert _hits("ntlm", accepted) == []
     anonymous = [r[:6] + ["-"] + r[7:] for r in rows]  # no user name: null sessions, not logons of accounts
