@@ -184,3 +184,27 @@ def test_ntlm_spray_counts_names_not_accepted():
     assert _hits("ntlm", accepted) == []
     anonymous = [r[:6] + ["-"] + r[7:] for r in rows]  # no user name: null sessions, not logons of accounts
     assert _hits("ntlm", anonymous) == []
+
+
+def test_sigmahq_zeek_kerberos_rule_routes_to_the_authentication_frame_and_matches(corpora):
+    """SigmaHQ's zeek_susp_kerberos_rc4 (product zeek, service kerberos: request_type, cipher, service) keeps
+    its routing and its Zeek field names now that kerberos.log is an authentication frame."""
+    from sigma.rule import SigmaRule
+
+    from soc.sigma.hunt import Hunter
+    from soc.sigma.loader import RuleSet, compile_rule, route
+    from soc.sigma.mapping import default_pipeline
+    from soc.sigma.modifiers import register
+
+    path = corpora / "sigma" / "rules" / "network" / "zeek" / "zeek_susp_kerberos_rc4.yml"
+    register()
+    rule = compile_rule(SigmaRule.from_yaml(path.read_text(encoding="utf-8")), str(path))
+    route([rule], default_pipeline())
+    assert [(t.family, t.dataset) for t in rule.targets] == [("authentication", "zeek.kerberos")]
+    rows = [krb(1763601000.5, "10.10.4.31", "tranvanb/SO-TC.LOCAL", "T", "-", "TGS", "MSSQLSvc/db01.so-tc.local"),
+            krb(1763601000.6, "10.10.4.32", "WS01$/SO-TC.LOCAL", "T", "-", "TGS", "$WS02")]  # a computer account's
+    for row in rows:
+        row[13] = "rc4-hmac"
+    frame = parse_text("zeek", tsv("kerberos", KRB_F, KRB_T, rows)).frames[("authentication", "zeek.kerberos")]
+    hits = Hunter(RuleSet([rule], [])).evaluate(("authentication", "zeek.kerberos"), frame)
+    assert hits["source.ip"].to_list() == ["10.10.4.31"]
