@@ -136,6 +136,11 @@ def benign(rng) -> dict[tuple[str, str], list[pl.DataFrame]]:
     add(("windows", "windows.application.18456"), _frame(
         _times(rng, n), "windows.application.18456", "db1", **{"source.ip": ips, "user.name": users,
                                                                 "event.action": ["logon-failed"] * n}))
+    n = 1500  # NTLM validations on the DC: the workstations' logons, 2 % of them a wrong password
+    ws = _pick(rng, [f"WS{i:03d}" for i in range(60)], n)
+    add(("windows", "windows.security.4776"), _frame(
+        _times(rng, n), "windows.security.4776", "dc1", Workstation=ws, TargetUserName=_pick(rng, USERS, n),
+        **{"source.domain": ws, "event.outcome": np.where(rng.random(n) < 0.02, "failure", "success")}))
     return f
 
 
@@ -266,6 +271,12 @@ def plants(rng) -> dict[str, tuple[tuple[str, str], pl.DataFrame, str, str]]:
         _burst(rng, n, t, 10), "windows.application.18456", "db1", **{
             "source.ip": ["198.51.100.14"] * n, "user.name": ["sa"] * n, "event.action": ["logon-failed"] * n}),
         "source.ip", "198.51.100.14")
+    n = 40  # an NTLM spray through a member server: the DC sees the tool's workstation name
+    names = [f"user{i:02d}" for i in range(n)]
+    out["soc-ntlm-brute-force"] = (("windows", "windows.security.4776"), _frame(
+        _burst(rng, n, t, 60), "windows.security.4776", "dc1", Workstation=["KALI"] * n, TargetUserName=names,
+        **{"source.domain": ["KALI"] * n, "user.name": names, "event.outcome": ["failure"] * n}),
+        "source.domain", "KALI")
     n = 12  # SMB logons of a credential list, not accepted (Zeek ntlm.log: success unset, or F)
     names = [f"staff{i:02d}" for i in range(n)]
     out["soc-zeek-ntlm-spraying"] = (("authentication", "zeek.ntlm"), _frame(
@@ -431,7 +442,8 @@ IN_ORDER = {"soc-port-scan": "destination.port", "soc-host-sweep": "destination.
             "soc-password-spraying": "user.name", "soc-web-scan": "url.original",
             "soc-outbound-mail-burst": "email.to.address",
             "soc-kerberos-user-enumeration": "user.name",
-            "soc-zeek-ntlm-spraying": "user.name"}  # each value once: the first five probed
+            "soc-zeek-ntlm-spraying": "user.name",
+            "soc-ntlm-brute-force": "user.name"}  # each value once: the first five probed
 BUCKET = r"^2026-11-20 \d\d:\d\d: \d+ \(baseline \d+\)$"
 
 

@@ -239,3 +239,16 @@ def test_openssh_for_windows_failures_feed_the_ssh_brute_force_detector():
     hits = _hits(frames)
     assert hits.select("rule.id", "source.ip", "event.count", "evidence.values").rows() == [
         ("soc-ssh-brute-force", "10.23.23.9", 12, ["hacker"])]
+
+
+def test_ntlm_validation_failures_are_counted_per_client_workstation():
+    def v(user, workstation, status):
+        return {"EventID": 4776, "PackageName": "MICROSOFT_AUTHENTICATION_PACKAGE_V1_0", "TargetUserName": user,
+                "Workstation": workstation, "Status": status}
+
+    spray = [v(f"user{i:02d}", "KALI", "0xc000006a") for i in range(25)]  # one password, 25 accounts
+    typos = [v("bob", "WS7", "0xc000006a") for _ in range(6)] + [v("bob", "WS7", "0x0")]
+    unknown = [v("NOUSER", "FS01", "0xc0000064") for _ in range(5)]  # the corpus's OpenSSH attempt, as the host logs it
+    hits = _hits(_frames("nxlog_windows", _nxlog(spray + typos + unknown, step=1)))
+    assert hits.select("rule.id", "source.domain", "event.count").rows() == [("soc-ntlm-brute-force", "KALI", 25)]
+    assert hits.row(0, named=True)["evidence.values"] == [f"user{i:02d}" for i in range(5)]
