@@ -202,12 +202,15 @@ def test_sql_server_failed_logins_are_counted_per_client():
                    for i in range(27))  # the recording: 27 on sa in 10 s
     text += "".join(line("33205", {"param1": _sql_audit(f"user{i}", "10.23.123.11")}, 100 + i) for i in range(24))
     text += line("33205", {"param1": _sql_audit("app", "10.23.42.5", "LGIS", "true")}, 200)  # a login
+    text += line("18456", {"param1": "", "param2": reason, "param3": " [CLIENT: 10.23.42.6]"}, 201)  # no name
     text += "".join(line("18456", {"param1": "app_reader", "param2": reason, "param3": " [CLIENT: 10.23.42.7]"},
                          300 + i) for i in range(3))  # a person retrying
     frames = _frames("winlogbeat", text)
     audit = frames[("windows", "windows.application.33205")]
     assert audit.select("user.name", "source.ip", "event.action", "event.outcome").row(-1) == (
         "app", "10.23.42.5", "logged-in", "success")
+    nameless = frames[("windows", "windows.application.18456")].filter(pl.col("source.ip") == "10.23.42.6")
+    assert nameless.get_column("user.name").to_list() == [None]
     hits = _hits(frames).sort("source.ip")
     assert hits.select("rule.id", "source.ip", "event.count").rows() == [
         ("soc-sql-server-brute-force", "10.23.123.11", 24), ("soc-sql-server-brute-force", "10.23.23.9", 27)]
