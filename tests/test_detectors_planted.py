@@ -283,6 +283,11 @@ def plants(rng) -> dict[str, tuple[tuple[str, str], pl.DataFrame, str, str]]:
         _burst(rng, n, t, 60), "zeek.ntlm", "sensor1", **{"source.ip": ["10.0.7.9"] * n, "user.name": names,
                                                           "event.outcome": [None] * (n - 2) + ["failure"] * 2}),
         "source.ip", "10.0.7.9")
+    n = 30  # Hydra smb at administrator (Zeek ntlm.log: the server's refusals leave success unset)
+    out["soc-zeek-ntlm-brute-force"] = (("authentication", "zeek.ntlm"), _frame(
+        _burst(rng, n, t, 90), "zeek.ntlm", "sensor1", **{"source.ip": ["10.0.7.10"] * n,
+                                                          "user.name": ["administrator"] * n,
+                                                          "event.outcome": [None] * n}), "source.ip", "10.0.7.10")
     return out
 
 

@@ -172,11 +172,16 @@ def test_kerberos_guessing_and_enumeration_from_zeek():
     assert _hits("kerberos", logons) == []
 
 
-def test_ntlm_spray_counts_names_not_accepted():
+def test_ntlm_spray_and_guessing_count_logons_not_accepted():
     rows = [[1763601100.0 + 3 * i, f"Cn{i}", "10.150.0.20", 41000 + i, f"10.10.2.{25 + i % 3}", 445, f"user{i}",
              "WORKSTATION", "WORKSTATION", "FS02", "fs02.so-tc.local", "so-tc.local", "-" if i % 4 else "F"]
             for i in range(10)]
     assert _hits("ntlm", rows) == [("soc-zeek-ntlm-spraying", "10.150.0.20", 10, 10.0)]
+    guessing = [r[:6] + ["administrator"] + r[7:] for r in rows * 2]  # one account, 20 refusals in 30 s
+    for i, r in enumerate(guessing):
+        r[0] = 1763601100.0 + 1.5 * i
+    assert _hits("ntlm", guessing) == [("soc-zeek-ntlm-brute-force", "10.150.0.20", 20, 20.0)]
+    assert _hits("ntlm", guessing[:19]) == []
     rejected = [[1763601100.0 + 3 * i, f"Cr{i}", "10.150.0.20", 42000 + i, "10.10.2.25", 445, f"user{i}",
                  "WORKSTATION", "WORKSTATION", "FS02", "fs02.so-tc.local", "so-tc.local", "F"] for i in range(16)]
     assert _hits("ntlm", rejected) == [("soc-zeek-ntlm-spraying", "10.150.0.20", 16, 16.0)]  # one alert, not two

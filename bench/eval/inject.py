@@ -19,8 +19,9 @@ ports first); an SMB sweep of 120 hosts; an SSH brute force and an SSH password 
 message forms); a WordPress login brute force and a forced-browsing scan with traversal probes; in Zeek's
 kerberos.log and ssh.log, a Kerberos password spray (Kerbrute passwordspray: each AS-REQ first answered
 KDC_ERR_PREAUTH_REQUIRED, then KDC_ERR_PREAUTH_FAILED), a Kerbrute user enumeration (AS-REQs without
-pre-authentication: KDC_ERR_C_PRINCIPAL_UNKNOWN for unknown names, PREAUTH_REQUIRED for real ones) and an SSH
-brute force (sessions Zeek judged failed, auth_success F, several attempts each).
+pre-authentication: KDC_ERR_C_PRINCIPAL_UNKNOWN for unknown names, PREAUTH_REQUIRED for real ones), an SSH
+brute force (sessions Zeek judged failed, auth_success F, several attempts each) and SMB password guessing in
+ntlm.log (logons not accepted: success unset, as Zeek leaves an SMB refusal).
 """
 
 from __future__ import annotations
@@ -189,9 +190,10 @@ def zeek_attacks(rng: random.Random, out: Path, zeek_dir: Path) -> tuple[list[At
 
 
 def zeek_auth_attacks(rng: random.Random, out: Path, zeek_dir: Path) -> list[Attack]:
-    """Password guessing as the sensor's own kerberos.log and ssh.log write it (the real logs' headers, Zeek
-    2.x fields): a Kerberos spray and a Kerbrute user enumeration against a team's domain controller, an SSH
-    brute force against a team's server. Their own random stream (``rng``): the other attacks stay the same."""
+    """Password guessing as the sensor's own kerberos.log, ssh.log and ntlm.log write it (the real logs'
+    headers, Zeek 2.x fields): a Kerberos spray and a Kerbrute user enumeration against a team's domain
+    controller, an SSH brute force and an SMB one against a team's servers. Their own random stream
+    (``rng``): the other attacks stay the same."""
     start, _ = _span(zeek_dir / "dns.log.gz")
     t0, krb, ssh, attacks = start + 360, [], [], []
     dc, realm = "10.47.4.15", "KRAMERICA.LOCAL"
@@ -235,8 +237,17 @@ def zeek_auth_attacks(rng: random.Random, out: Path, zeek_dir: Path) -> list[Att
             "5b:3e:2a:0f:9c:41:7d:e8:13:aa:60:c2:4f:91:d7:22", "-", "-", "-", "-", "-"])))
     attacks.append(Attack(f"SSH brute force seen by Zeek ({n} sessions judged failed, 3-6 attempts each, ssh.log)",
                           src, ["soc-ssh-brute-force"], events=n))
+    src, server, ntlm, n = "10.128.0.84", "10.47.5.25", [], 30  # Hydra-like SMB guessing at administrator
+    for i in range(n):  # ts uid id.* username hostname domainname server_nb/dns_computer_name server_tree_name
+        ntlm.append("\t".join(map(str, [  # success: unset, the server's refusal is an SMB status, not GSSAPI
+            f"{t0 + 600 + i * rng.uniform(2, 4):.6f}", _uid(rng), src, rng.randint(32768, 60999), server, 445,
+            "administrator", "WORKSTATION", "KRAMERICA", "KRAMER", "Kramer.kramerica.local", "kramerica.local",
+            "-"])))
+    attacks.append(Attack(f"SMB password guessing at administrator seen by Zeek ({n} NTLM logons not accepted, "
+                          "ntlm.log)", src, ["soc-zeek-ntlm-brute-force"], events=n))
     _write_zeek(out / "kerberos.injected.log", _header(zeek_dir / "kerberos.log.gz"), krb)
     _write_zeek(out / "ssh.injected.log", _header(zeek_dir / "ssh.log.gz"), ssh)
+    _write_zeek(out / "ntlm.injected.log", _header(zeek_dir / "ntlm.log.gz"), ntlm)
     return attacks
 
 
