@@ -213,3 +213,23 @@ def test_sigmahq_zeek_kerberos_rule_routes_to_the_authentication_frame_and_match
     frame = parse_text("zeek", tsv("kerberos", KRB_F, KRB_T, rows)).frames[("authentication", "zeek.kerberos")]
     hits = Hunter(RuleSet([rule], [])).evaluate(("authentication", "zeek.kerberos"), frame)
     assert hits["source.ip"].to_list() == ["10.10.4.31"]
+
+
+def test_domain_logons_seen_by_zeek_are_not_new_login_sources():
+    """Kerberos tickets of a user from a new workstation address (DHCP) are no 'new login source'; an SSH-like
+    login of the same shape in another dataset is (the detector still works on what it is meant for)."""
+    def day(d: int, ip: str) -> list:
+        return krb(1763601000.0 + d * 86400, ip, "nguyenvana/SO-TC.LOCAL", "T", "-", "TGS", "cifs/fs01.so-tc.local")
+
+    rows = [day(d, "10.10.4.31") for d in range(8)] + [day(9, "10.10.4.77")]
+    res = parse_text("zeek", tsv("kerberos", KRB_F, KRB_T, rows), path="kerberos.log")
+    frame = res.frames[("authentication", "zeek.kerberos")]
+    spec = [s for s in default_specs() if s.id == "soc-first-seen-login-source"]
+    runner = DetectorRunner(spec)
+    runner.feed(("authentication", "zeek.kerberos"), frame)
+    assert runner.hits().height == 0
+    runner = DetectorRunner(spec)  # the same logons as another service's: found
+    runner.feed(("authentication", "system.auth"), frame.with_columns(
+        pl.lit("system.auth").cast(pl.Categorical).alias("event.dataset")))
+    hits = runner.hits()
+    assert (hits["user.name"].to_list(), hits["evidence.values"].to_list()) == (["nguyenvana"], [["10.10.4.77"]])
