@@ -98,6 +98,8 @@ class Builder:
         self.memo: dict[tuple, tuple[pl.Expr, set]] | None = None  # leaf key -> (test, its derived columns)
         self.contains: dict[int, tuple[str, tuple[str, ...]]] = {}  # leaf number -> (column, texts lower-cased):
         # a case-insensitive ``contains`` leaf, true where one of the texts is in the lower-cased column
+        self.affixes: dict[int, tuple[str, str, tuple[str, ...]]] = {}  # leaf number -> (column, kind, texts
+        # lower-cased) of a case-insensitive ``exact``/``prefix``/``suffix`` leaf (see ``affix_tests``)
 
     def build(self, node: Node) -> pl.Expr:
         """The tree's test: true or false on every row, never null."""
@@ -170,6 +172,8 @@ class Builder:
         key: tuple = (repr(node), column, self.schema[column])
         if op == "str" and node[2] == "contains" and not node[4]:
             self.contains[len(leaves)] = (column, tuple(sorted({v.lower() for v in node[3]})))
+        if op == "str" and node[2] in ("exact", "prefix", "suffix") and not node[4]:
+            self.affixes[len(leaves)] = (column, node[2], tuple(v.lower() for v in node[3]))
         if op == "ref":
             other = self.resolve(node[2])
             if other is None or other not in self.schema:
@@ -382,3 +386,52 @@ def ipv6_key(col: pl.Expr) -> pl.Expr:
 
 _HEX = [f"{i:02x}" for i in range(256)]  # an octet as two hex digits
 
+
+
+AFFIX_BUDGET = 400  # (distinct values x text lengths) a leaf may cost ``affix_tests`` (~0.1 us each) instead of
+# its Polars expression (~50-90 us to plan and run on a small frame: most of a small frame's leaf cost)
+
+
+def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, ...]]]]) -> dict[str, list]:
+    """The outcome per row of case-insensitive ``exact``/``prefix``/``suffix`` leaves, by column of ``work`` (each
+    the lower-cased copy the leaves' expressions read) -> their (kind, texts lower-cased): worked out once per
+    distinct value with one dictionary look-up per text length, not one Polars expression per leaf; two selects
+    for every column. A column whose distinct values would cost more than its expressions (``AFFIX_BUDGET``)
+    is left out of the result. Same outcome as ``Builder._str``: a text is a prefix (suffix) of a value in bytes
+    iff in characters; null is false."""
+    names = list(tests)
+    distinct = dict(zip(names, work.select([pl.col(c).drop_nulls().unique().sort().implode() for c in names]).row(0),
+                        strict=True))
+    plans = {}
+    for c in names:
+        exact: dict[str, list[int]] = {}
+        affix: dict[tuple[str, int], dict[str, list[int]]] = {}
+        for k, (kind, texts) in enumerate(tests[c]):
+            for t in texts:
+                (exact if kind == "exact" else affix.setdefault((kind, len(t)), {})).setdefault(t, []).append(k)
+        if len(distinct[c]) * (len(affix) + 1) <= AFFIX_BUDGET * len(tests[c]):
+            plans[c] = (exact, affix)
+    if not plans:
+        return {}
+    codes = work.select([pl.when(pl.col(c).is_null()).then(0).otherwise(  # 0: null, i: the i-th distinct value
+        pl.col(c).drop_nulls().unique().sort().search_sorted(pl.col(c)).cast(pl.UInt32) + 1).alias(c) for c in plans])
+    out = {}
+    for c, (exact, affix) in plans.items():
+        leaf, at = [], []
+        for i, v in enumerate(distinct[c], start=1):
+            hit = exact.get(v)
+            if hit:
+                leaf += hit
+                at += [i] * len(hit)
+            n = len(v)
+            for (kind, size), by_text in affix.items():
+                if size <= n:
+                    hit = by_text.get(v[:size] if kind == "prefix" else v[n - size:])
+                    if hit:
+                        leaf += hit
+                        at += [i] * len(hit)
+        table = np.zeros((len(tests[c]), len(distinct[c]) + 1), dtype=bool)
+        table[np.asarray(leaf, dtype=np.int64), np.asarray(at, dtype=np.int64)] = True
+        rows = codes.get_column(c).to_numpy()
+        out[c] = [table[k][rows] for k in range(len(tests[c]))]
+    return out

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from soc.pipeline import FeedSink, Sink, own_values
-from soc.sigma.backend import Builder, Lowered, Program, run, text_columns
+from soc.sigma.backend import LOWER, Builder, Lowered, Program, affix_tests, run, text_columns
 from soc.sigma.loader import LEVELS, RISK, Rule, RuleSet
 from soc.sigma.mapping import Target
 from soc.sigma.prefilter import NEEDS, Literals, candidates, needs, used_groups
@@ -85,6 +85,7 @@ class _Compiled:
     program: Program  # over its leaves (``Builder.program``)
     leaves: list[tuple[tuple, pl.Expr]]  # (key, test): equal keys, equal tests
     contains: dict[int, tuple]  # leaf number -> (column, texts) of its case-insensitive contains (``Builder``)
+    affixes: dict[int, tuple]  # leaf number -> (column, kind, texts) of its case-insensitive exact/prefix/suffix
     lowered: set[tuple[str, str]]  # the derived columns (``Lowered``) it reads
     columns: list[str]  # the frame columns it reads
 
@@ -261,7 +262,8 @@ class Hunter:
             builder.memo = self._leaf_memo
             program, leaves = builder.program(self.ruleset.rules[unit.rule].tree)
             read = sorted(c for c in builder.read | {name for _, name in lowered.names} if c in schema)
-            got = self._exprs[memo] = _Compiled(program, leaves, builder.contains, lowered.names, read)
+            got = self._exprs[memo] = _Compiled(program, leaves, builder.contains, builder.affixes, lowered.names,
+                                                      read)
             if len(self._exprs) > 100_000:
                 self._exprs.pop(next(iter(self._exprs)))
             if len(self._leaf_memo) > 100_000:
@@ -327,6 +329,8 @@ class Hunter:
             work = work.with_columns(need.columns(frame.schema))
         number: dict[tuple, int] = {}  # the leaves of all the rules, each evaluated once (``Builder.program``)
         tests: list[pl.Expr | np.ndarray] = []  # a test, or the rows the literal search found (``_known``)
+        affixes: dict[str, list[tuple[int, str, tuple]]] = {}  # column -> its exact/prefix/suffix tests' (number,
+        # kind, texts): run together over its distinct values (``affix_tests``) when that costs less
         places = []
         for c in rules:
             place = []
@@ -336,13 +340,22 @@ class Hunter:
                     k = number[key] = len(tests)
                     known = self._known(c.contains.get(j), groups)
                     tests.append(test if known is None else known)
+                    if known is None and j in c.affixes:
+                        column, kind, texts = c.affixes[j]
+                        affixes.setdefault(column, []).append((k, kind, texts))
                 place.append(k)
             places.append(place)
         at = np.arange(work.height) if rows is None else rows  # the frame's row of each row of ``work``
+        if affixes:
+            got = affix_tests(work, {LOWER + c: [(kind, texts) for _, kind, texts in specs]
+                                     for c, specs in affixes.items()})
+            for c, specs in affixes.items():
+                for (k, _, _), value in zip(specs, got.get(LOWER + c, []), strict=False):
+                    tests[k] = value
         run_these = [k for k, t in enumerate(tests) if isinstance(t, pl.Expr)]
         got, bad = self._leaves(work, [tests[k] for k in run_these])
-        values: list = [None if isinstance(t, pl.Expr) else _member(at, t) if len(t) else np.zeros(len(at), bool)
-                        for t in tests]
+        values: list = [None if isinstance(t, pl.Expr) else t if t.dtype == bool else _member(at, t) if len(t)
+                        else np.zeros(len(at), bool) for t in tests]
         for k, value in zip(run_these, got, strict=True):
             values[k] = value
         failed = {run_these[k]: reason for k, reason in bad.items()}
