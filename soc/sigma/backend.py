@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -96,6 +97,8 @@ class Builder:
         self.words = words  # the columns keywords are searched in (None: ``text_columns`` of the schema)
         self.read: set[str] = set()  # the frame columns ``program``'s leaves read (or derive copies from)
         self.memo: dict[tuple, tuple[pl.Expr, set]] | None = None  # leaf key -> (test, its derived columns)
+        self.lazy = False  # ``program``'s leaves as (key, a function giving (test, its derived columns)): a leaf
+        # whose outcome is known otherwise (the literal search, ``affix_tests``) is never built (~30 us each)
         self.contains: dict[int, tuple[str, tuple[str, ...]]] = {}  # leaf number -> (column, texts lower-cased):
         # a case-insensitive ``contains`` leaf, true where one of the texts is in the lower-cased column
         self.affixes: dict[int, tuple[str, str, tuple[str, ...]]] = {}  # leaf number -> (column, kind, texts
@@ -183,9 +186,16 @@ class Builder:
         leaves.append((key, self._made(key, lambda: self._leaf(node, column).fill_null(FALSE))))
         return ("leaf", len(leaves) - 1)
 
-    def _made(self, key: tuple, make: Callable[[], pl.Expr]) -> pl.Expr:
+    def _made(self, key: tuple, make: Callable[[], pl.Expr]) -> pl.Expr | Callable[[], tuple[pl.Expr, set]]:
         """The leaf test of ``key``, from ``memo`` when it has it (rules share many leaves; building one costs
-        ~30 us of Python), its derived columns added to ``lowered``."""
+        ~30 us of Python), its derived columns added to ``lowered`` (``lazy``: a function giving both)."""
+        if self.lazy:
+            return partial(self._make_leaf, key, make)
+        got = self._make_leaf(key, make)
+        self.lowered.names |= got[1]
+        return got[0]
+
+    def _make_leaf(self, key: tuple, make: Callable[[], pl.Expr]) -> tuple[pl.Expr, set]:
         got = None if self.memo is None else self.memo.get(key)
         if got is None:
             outer, self.lowered = self.lowered, Lowered()
@@ -195,8 +205,7 @@ class Builder:
                 self.lowered = outer
             if self.memo is not None:
                 self.memo[key] = got
-        self.lowered.names |= got[1]
-        return got[0]
+        return got
 
     def _keyword(self, values: list[str], cased: bool, cols: list[str]) -> pl.Expr:
         """A keyword's ``contains`` test: a text in one of the columns is a text in them joined by a separator it

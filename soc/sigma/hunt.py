@@ -83,10 +83,10 @@ class RuleFailure:
 @dataclass
 class _Compiled:
     program: Program  # over its leaves (``Builder.program``)
-    leaves: list[tuple[tuple, pl.Expr]]  # (key, test): equal keys, equal tests
+    leaves: list[tuple[tuple, Callable]]  # (key, a function giving (test, its derived columns)): equal keys, equal
+    # tests, built only where run (``Builder.lazy``)
     contains: dict[int, tuple]  # leaf number -> (column, texts) of its case-insensitive contains (``Builder``)
     affixes: dict[int, tuple]  # leaf number -> (column, kind, texts) of its case-insensitive exact/prefix/suffix
-    lowered: set[tuple[str, str]]  # the derived columns (``Lowered``) it reads
     columns: list[str]  # the frame columns it reads
 
 
@@ -256,14 +256,13 @@ class Hunter:
         got = self._exprs.get(memo)
         if got is None:
             columns = {name: c[0] for name, c in zip(rule.fields, unit.fields, strict=True) if c is not None}
-            lowered = Lowered()
             words = [c for c, _ in unit.words] if rule.keywords else None
-            builder = Builder(schema, columns.get, lowered, words)
+            builder = Builder(schema, columns.get, Lowered(), words)
             builder.memo = self._leaf_memo
+            builder.lazy = True
             program, leaves = builder.program(self.ruleset.rules[unit.rule].tree)
-            read = sorted(c for c in builder.read | {name for _, name in lowered.names} if c in schema)
-            got = self._exprs[memo] = _Compiled(program, leaves, builder.contains, builder.affixes, lowered.names,
-                                                      read)
+            read = sorted(c for c in builder.read if c in schema)  # (a derived column's is among them)
+            got = self._exprs[memo] = _Compiled(program, leaves, builder.contains, builder.affixes, read)
             if len(self._exprs) > 100_000:
                 self._exprs.pop(next(iter(self._exprs)))
             if len(self._leaf_memo) > 100_000:
@@ -316,19 +315,8 @@ class Hunter:
         if not units:
             return []
         rules = [compiled[id(u)] for u in units]
-        names = set().union(*(c.lowered for c in rules))
-        have = set(searched.columns) if searched is not None else set()
-        work = frame.select(sorted(set().union(*(c.columns for c in rules))) or frame.columns[:1])  # the rows
-        reuse = [p + n for p, n in sorted(names) if p + n in have]
-        if reuse:
-            work = work.hstack(searched.select(reuse))
-        work = work.rechunk() if rows is None else work[rows]
-        need = Lowered()
-        need.names = {(p, n) for p, n in names if p + n not in have}
-        if need.names:
-            work = work.with_columns(need.columns(frame.schema))
         number: dict[tuple, int] = {}  # the leaves of all the rules, each evaluated once (``Builder.program``)
-        tests: list[pl.Expr | np.ndarray] = []  # a test, or the rows the literal search found (``_known``)
+        tests: list = []  # a test (first: the function that builds it), or the rows the literal search found
         affixes: dict[str, list[tuple[int, str, tuple]]] = {}  # column -> its exact/prefix/suffix tests' (number,
         # kind, texts): run together over its distinct values (``affix_tests``) when that costs less
         places = []
@@ -345,6 +333,22 @@ class Hunter:
                         affixes.setdefault(column, []).append((k, kind, texts))
                 place.append(k)
             places.append(place)
+        names = {(LOWER, c) for c in affixes}  # the derived columns read: the affix columns', the tests' run
+        later = {k for specs in affixes.values() for k, _, _ in specs}
+        for k, t in enumerate(tests):
+            if callable(t) and k not in later:
+                tests[k], derived = t()
+                names |= derived
+        have = set(searched.columns) if searched is not None else set()
+        work = frame.select(sorted(set().union(*(c.columns for c in rules))) or frame.columns[:1])  # the rows
+        reuse = [p + n for p, n in sorted(names) if p + n in have]
+        if reuse:
+            work = work.hstack(searched.select(reuse))
+        work = work.rechunk() if rows is None else work[rows]
+        need = Lowered()
+        need.names = {(p, n) for p, n in names if p + n not in have}
+        if need.names:
+            work = work.with_columns(need.columns(frame.schema))
         at = np.arange(work.height) if rows is None else rows  # the frame's row of each row of ``work``
         if affixes:
             got = affix_tests(work, {LOWER + c: [(kind, texts) for _, kind, texts in specs]
@@ -352,6 +356,9 @@ class Hunter:
             for c, specs in affixes.items():
                 for (k, _, _), value in zip(specs, got.get(LOWER + c, []), strict=False):
                     tests[k] = value
+            for k in later:
+                if callable(tests[k]):  # its column has too many distinct values: its expression (reads LOWER + c)
+                    tests[k] = tests[k]()[0]
         run_these = [k for k, t in enumerate(tests) if isinstance(t, pl.Expr)]
         got, bad = self._leaves(work, [tests[k] for k in run_these])
         values: list = [None if isinstance(t, pl.Expr) else t if t.dtype == bool else _member(at, t) if len(t)
