@@ -6,6 +6,7 @@ The library entry point; the CLI only calls ``run`` and prints what it returns.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -181,14 +182,18 @@ def _batches(engine, chunks: Iterator[Chunk], path: str) -> Iterator[tuple[Chunk
     """The chunks as line batches that the engine has prepared (``Engine.prepare``): a thread does the next
     chunk while the caller parses this one, where Numba's kernels may run in two threads at once."""
 
-    def prepared() -> Iterator[tuple[Chunk, LineBatch]]:
+    def prepared(chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, LineBatch]]:
         for chunk in chunks:
             batch = LineBatch(chunk, path)
             if not chunk.oversize and chunk.cut_at is None:
                 engine.prepare(batch)
             yield chunk, batch
 
-    return prefetch(prepared(), depth=1, name="soc-prepare") if kernels_thread_safe() else prepared()
+    # one chunk has nothing to overlap: the thread-safety probe (it loads Numba) is not asked
+    ahead = list(itertools.islice(chunks, 2))
+    rest = itertools.chain(ahead, chunks)
+    return prefetch(prepared(rest), depth=1, name="soc-prepare") if len(ahead) > 1 and kernels_thread_safe() \
+        else prepared(rest)
 
 
 def _parse_records(source: Source, spec: ParserSpec, options: Options, stats: SourceStats, stream, raw,

@@ -9,6 +9,7 @@ import json
 import pytest
 from polars.testing import assert_frame_equal
 
+from soc import jit
 from soc.parse.engines.windows_json import WindowsJsonEngine
 from tests.conftest import parse_text
 
@@ -59,6 +60,13 @@ def _winlogbeat() -> str:
         '{"@timestamp":"bad","winlog":{"channel":"Security","event_id":"4625"}}\n',
         '{"winlog":"not an object"}\n',
     ])
+
+
+@pytest.fixture(autouse=True)
+def _numba():
+    """The walker's way, not the plain one of small chunks (``test_windows_json_plain`` compares those)."""
+    with jit.forced("numba"):
+        yield
 
 
 def _both(spec: str, text: str, monkeypatch, zone: str = "Asia/Ho_Chi_Minh"):

@@ -184,15 +184,16 @@ def _put(texts: list, at: int, nulls: bool = True) -> tuple[bytes, np.ndarray, n
 
 
 def _layout(la: int, n: int, err: np.ndarray, groups: np.ndarray, ngroups: int, names: dict, leaves: list,
-            walked: list, counts: list, nids: list, vals: list) -> Walked:
-    """``evtx_kernel.layout`` by NumPy: the values in one buffer, records by group, each group's columns."""
-    nsys = len(K.SYSTEM_NAMES)
+            walked: list, counts: list, nids: list, vals: list, nsys: int = len(K.SYSTEM_NAMES),
+            null_values: bool = False) -> Walked:
+    """``evtx_kernel.layout`` by NumPy: the values in one buffer, records by group, each group's columns.
+    ``nsys`` leaves a record; ``null_values``: fields may be None (null cells; Windows JSON)."""
     sys_data, a, b = _put(leaves, la)
     ss = np.full((nsys, n), -1, np.int64)
     se = np.full((nsys, n), -1, np.int64)
     rows = np.asarray(walked, np.int64)
     ss[:, rows], se[:, rows] = a.reshape(-1, nsys).T, b.reshape(-1, nsys).T
-    val_data, begins, ends = _put(vals, la + len(sys_data), nulls=False)
+    val_data, begins, ends = _put(vals, la + len(sys_data), nulls=null_values)
     ok = np.flatnonzero(groups >= 0)
     order = ok[np.argsort(groups[ok], kind="stable")]
     size = np.bincount(groups[ok], minlength=ngroups)

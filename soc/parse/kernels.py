@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from soc import jit
 from soc.jit import njit, prange
 
 NL, CR, SP, TAB, QUOTE, BSLASH, EQ = 10, 13, 32, 9, 34, 92, 61
@@ -24,6 +25,7 @@ ERRORS = {
 
 
 BLOCK = 1 << 20  # bytes per parallel block when looking for line ends
+NUMPY_BYTES_PER_US = 500  # what the NumPy and decoder ways of small chunks read in a microsecond here
 
 
 HIGH_BITS = np.uint64(0x8080808080808080)
@@ -33,8 +35,17 @@ def find_lines(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end of every line; the end excludes ``\\n`` and a ``\\r`` before it.
 
     Blocks of ``BLOCK`` bytes in parallel, eight bytes at a time: each block counts its newlines, then
-    writes their places after the counts of the blocks before it."""
+    writes their places after the counts of the blocks before it. A small chunk by NumPy while Numba is not
+    loaded (its fixed cost, ``soc.jit``, is more than such a chunk's whole parse)."""
     size = buf.size
+    if jit.plain(1 + size // NUMPY_BYTES_PER_US):
+        ends = np.flatnonzero(buf == NL)
+        if size and buf[size - 1] != NL:
+            ends = np.append(ends, size)
+        starts = np.zeros(ends.size, np.int64)
+        starts[1:] = ends[:-1] + 1
+        ends[(ends > starts) & (buf[np.maximum(ends - 1, 0)] == CR)] -= 1
+        return starts, ends.astype(np.int64, copy=False)
     return _find_lines(buf, buf[: size // 8 * 8].view(np.uint64), BLOCK)
 
 
@@ -168,7 +179,14 @@ def repair_utf8(buf, starts, ends):
 
 
 def has_invalid_utf8(buf: np.ndarray) -> bool:
-    """Whether ``buf`` holds any invalid UTF-8: blocks in parallel, ASCII skipped eight bytes at a time."""
+    """Whether ``buf`` holds any invalid UTF-8: blocks in parallel, ASCII skipped eight bytes at a time (a
+    small chunk by Python's strict decoder, which refuses the same sequences, while Numba is not loaded)."""
+    if jit.plain(1 + buf.size // NUMPY_BYTES_PER_US):
+        try:
+            buf.tobytes().decode()
+        except UnicodeDecodeError:
+            return True
+        return False
     whole = buf.size // 8 * 8
     return _invalid_utf8(buf, buf[:whole].view(np.uint64), BLOCK)
 

@@ -28,9 +28,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from soc import jit
 from soc.parse import evtx_kernel as E
 from soc.parse import json_kernel as K
 from soc.parse import windows_json_kernel as W
+from soc.parse import windows_json_plain as P
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import SpecError
 from soc.parse.eager import set_rows
@@ -113,7 +115,17 @@ class WindowsJsonEngine(Engine):
 
     def _walk(self, batch: LineBatch) -> tuple[np.ndarray, np.ndarray, Walk | None]:
         """Each line's check code, the lines that are JSON objects, and what the walker found in them (None
-        when a record holds a value the walker does not read as the decoder does)."""
+        when a record holds a value the walker does not read as the decoder does). A chunk too small to repay
+        Numba's fixed cost is read in plain Python (``windows_json_plain``) unless that cannot tell."""
+        if jit.plain(guess := batch.n * P.US_PER_RECORD):
+            began = jit.cpu_us()
+            try:
+                system, _, _, root_data = LAYOUTS[self.layout]
+                return P.walk(batch, system, _paths(self.layout), root_data, CHANNEL, EVENT_ID, self.layout == "nxlog")
+            except P.Defer:
+                pass
+            finally:
+                jit.charge(jit.cpu_us() - began - guess)
         code, _ = K.validate(batch.buf, batch.starts, batch.ends)
         good = np.flatnonzero(code == K.OK)
         return code, good, (self._kernels(batch.take(good)) if good.size else None)
@@ -299,6 +311,12 @@ LAYOUTS = {
 }
 CHANNEL, EVENT_ID = list(NXLOG).index("System.Channel"), list(NXLOG).index("System.EventID")
 assert (list(WINLOGBEAT).index("System.Channel"), list(WINLOGBEAT).index("System.EventID")) == (CHANNEL, EVENT_ID)
+
+
+@cache
+def _paths(layout: str) -> dict:
+    system, data, skip, _ = LAYOUTS[layout]
+    return P.tree(system, data, skip)
 
 
 @cache
