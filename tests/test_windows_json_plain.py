@@ -119,7 +119,8 @@ def test_a_value_the_walker_refuses_goes_the_slower_way_both_ways(value, ways):
 
 
 @pytest.mark.parametrize("line", [
-    '{"EventID": 1, "Channel": "C", "\\u0041": "x"}',  # an escaped key
+    '{"EventID": 1, "Channel": "C", "\\u0041": "x"}',  # a key escaped though it need not be
+    '{"EventID": 1, "Channel": "C", "A\\/": "x"}',
     '{"EventID": 1, "Channel": "C", "A": "\\ud800"}',  # a lone surrogate
     '{"EventID": 1, "Channel": "C", "A": "1", "A": "2"}',  # a key twice
     '{"EventID": 1, "Channel": "C", "A": NaN}',
@@ -143,6 +144,10 @@ def test_winlogbeat_odd_shapes_both_ways(ways):
     ]
     text = "".join(json.dumps(r) + "\n" for r in lines)
     assert _same("winlogbeat", text, ways) == ["plain"]
+    quoted = json.dumps({"winlog": {"channel": "S", "event_id": 1}, "host": {"a\"b\\c\n": "x"}})
+    assert _same("winlogbeat", quoted + "\n", ways) == ["plain"]  # a key escaped where the walker does not look
+    quoted = json.dumps({"winlog": {"channel": "S", "event_id": 1, "event_data": {"a\"b": "x"}}})
+    assert _same("winlogbeat", quoted + "\n", ways) == ["refused"]  # and where it does: the slower way
     twice = json.dumps({"winlog": {"channel": "S", "event_id": 1, "event_data": {"A": "1"}, "user_data": {"A": "2"}}})
     assert _same("winlogbeat", twice + "\n", ways) == ["defer"]
 
