@@ -317,8 +317,8 @@ class Hunter:
         rules = [compiled[id(u)] for u in units]
         number: dict[tuple, int] = {}  # the leaves of all the rules, each evaluated once (``Builder.program``)
         tests: list = []  # a test (first: the function that builds it), or the rows the literal search found
-        affixes: dict[str, list[tuple[int, str, tuple]]] = {}  # column -> its exact/prefix/suffix tests' (number,
-        # kind, texts): run together over its distinct values (``affix_tests``) when that costs less
+        affixes: dict[str, list[tuple[int, str, tuple]]] = {}  # column -> its exact/prefix/suffix/contains tests'
+        # (number, kind, texts): run together over its distinct values (``affix_tests``)
         places = []
         for c in rules:
             place = []
@@ -331,6 +331,9 @@ class Hunter:
                     if known is None and j in c.affixes:
                         column, kind, texts = c.affixes[j]
                         affixes.setdefault(column, []).append((k, kind, texts))
+                    elif known is None and j in c.contains:
+                        column, texts = c.contains[j]
+                        affixes.setdefault(column, []).append((k, "contains", texts))
                 place.append(k)
             places.append(place)
         names = {(LOWER, c) for c in affixes}  # the derived columns read: the affix columns', the tests' run
@@ -355,7 +358,8 @@ class Hunter:
                                      for c, specs in affixes.items()})
             for c, specs in affixes.items():
                 for (k, _, _), value in zip(specs, got.get(LOWER + c, []), strict=False):
-                    tests[k] = value
+                    if value is not None:
+                        tests[k] = value
             for k in later:
                 if callable(tests[k]):  # its column has too many distinct values: its expression (reads LOWER + c)
                     tests[k] = tests[k]()[0]
