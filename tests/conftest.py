@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -91,3 +94,28 @@ def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: 
         dead.append(tail.dead)
     merged = {k: pl.concat(v) for k, v in frames.items()}
     return ParseResult(merged, pl.concat(dead), lines)
+
+
+_HUNT = ("import sys, runpy; sys.argv = ['soc', 'hunt', *sys.argv[1:]]\n"
+         "try:\n    runpy.run_module('soc', run_name='__main__')\n"
+         "except SystemExit:\n    pass\n"
+         "print('NUMBA', 'numba' in sys.modules)")
+
+
+def hunt_both_ways(inputs: list[str], rules: str, data: Path) -> dict[str, tuple[bool, dict]]:
+    """``soc hunt INPUTS --rules RULES --json`` in a fresh process, the default way ("") and with
+    SOC_JIT=numba: per way, whether Numba was imported and the JSON report (data folder and timings left out),
+    for tests that a small hunt needs no Numba and gives the same report without it."""
+    out = {}
+    for way in ("", "numba"):
+        folder = data / (way or "auto")
+        args = [*inputs, "--rules", rules, "--data-dir", str(folder), "--no-es", "--json"]
+        done = subprocess.run([sys.executable, "-c", _HUNT, *args], capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "SOC_CONFIG": "", "SOC_JIT": way})
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = done.stdout.strip().splitlines()
+        report = json.loads("\n".join(lines[:-1]).replace(str(folder), "DATA"))
+        for f in report["files"]:
+            f.pop("seconds")
+        out[way] = (lines[-1] == "NUMBA True", report)
+    return out

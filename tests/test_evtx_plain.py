@@ -3,11 +3,6 @@ same frames and dead letters on the whole corpus and on odd records; and a small
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -18,7 +13,7 @@ from soc.parse import evtx_kernel as K
 from soc.parse import evtx_plain
 from soc.parse.spec import load_spec
 from soc.sources import discover
-from tests.conftest import ROOT, Keep
+from tests.conftest import ROOT, Keep, hunt_both_ways
 from tests.evtx_corpus import evtx_files
 
 pytest.importorskip("evtx")
@@ -134,23 +129,7 @@ def test_a_small_hunt_never_imports_numba(tmp_path, corpora):
     fixed cost, ~0.3 s and ~100 MB, is more than such input costs); with SOC_JIT=numba the same report."""
     paths = [str(p) for p in evtx_files(corpora)[:40]]
     rules = str(corpora / "sigma" / "rules" / "windows")
-    code = ("import sys, runpy; sys.argv = ['soc', 'hunt', *sys.argv[1:]]\n"
-            "try:\n    runpy.run_module('soc', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "print('NUMBA', 'numba' in sys.modules)")
-    out = {}
-    for way in ("", "numba"):
-        data = tmp_path / (way or "auto")
-        args = [*paths, "--rules", rules, "--data-dir", str(data), "--no-es", "--json"]
-        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
-                              env={**os.environ, "SOC_CONFIG": "", "SOC_JIT": way})
-        assert done.returncode == 0, done.stderr[-2000:]
-        lines = done.stdout.strip().splitlines()
-        report = json.loads("\n".join(lines[:-1]).replace(str(data), "DATA"))
-        for f in report["files"]:
-            f.pop("seconds")
-        out[way] = (lines[-1], report)
-    assert out[""][0] == "NUMBA False"
-    assert out["numba"][0] == "NUMBA True"
+    out = hunt_both_ways(paths, rules, tmp_path)
+    assert out[""][0] is False and out["numba"][0] is True
     assert out[""][1]["sigma"]["matches"] > 0 and out[""][1]["alerts"]["alerts"] > 0
     assert out[""][1] == out["numba"][1]

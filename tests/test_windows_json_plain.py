@@ -6,10 +6,7 @@ NumPy ways of ``find_lines`` and ``has_invalid_utf8``; and a one-line Windows JS
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,7 +16,7 @@ from soc import jit
 from soc.parse import kernels
 from soc.parse import windows_json_plain as P
 from tests import test_windows_json as T
-from tests.conftest import ROOT, parse_text
+from tests.conftest import hunt_both_ways, parse_text
 
 
 @pytest.fixture
@@ -193,24 +190,8 @@ def test_a_one_line_windows_json_hunt_never_imports_numba(tmp_path, corpora):
     wlb.write_text(json.dumps({"@timestamp": "2024-01-01T00:00:00Z", "winlog": {
         "channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1, "event_data": {
             "Image": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami /all"}}}) + "\n")
-    code = ("import sys, runpy; sys.argv = ['soc', 'hunt', *sys.argv[1:]]\n"
-            "try:\n    runpy.run_module('soc', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "print('NUMBA', 'numba' in sys.modules)")
     for path in (nx, wlb):
-        out = {}
-        for way in ("", "numba"):
-            data = tmp_path / f"{path.stem}-{way or 'auto'}"
-            args = [str(path), "--rules", rules, "--data-dir", str(data), "--no-es", "--json"]
-            done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
-                                  env={**os.environ, "SOC_CONFIG": "", "SOC_JIT": way})
-            assert done.returncode == 0, done.stderr[-2000:]
-            lines = done.stdout.strip().splitlines()
-            report = json.loads("\n".join(lines[:-1]).replace(str(data), "DATA"))
-            for f in report["files"]:
-                f.pop("seconds")
-            out[way] = (lines[-1], report)
-        assert out[""][0] == "NUMBA False", path
-        assert out["numba"][0] == "NUMBA True", path
+        out = hunt_both_ways([str(path)], rules, tmp_path / path.stem)
+        assert out[""][0] is False and out["numba"][0] is True, path
         assert out[""][1]["sigma"]["matches"] > 0, path
         assert out[""][1] == out["numba"][1], path
