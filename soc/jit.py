@@ -7,7 +7,8 @@ few ms). A hunt of a folder of small files spends less than that in the kernels 
 Python function it is while the process has not loaded Numba and its plain work stays within ``BUDGET_US``
 of CPU (the fixed cost it saves; plain work is charged an estimate before it runs and what it cost after,
 so a process spends at most about twice the cheaper way's time). Code with a plain path of its own for small
-batches (the EVTX walker) asks ``plain`` too. Once any kernel is compiled, every kernel is.
+batches (the EVTX and Windows JSON walkers, line finding in small chunks) asks ``plain`` too. Once any kernel
+is compiled, every kernel is.
 ``SOC_JIT=numba`` or ``plain`` forces one way (tests compare both).
 
 Numba resolves a kernel's globals when it compiles it: ``Kernel.make`` first replaces the lazy kernels
