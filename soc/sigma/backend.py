@@ -22,6 +22,7 @@ from soc.sigma.ir import Node
 LOWER = "\x00lc:"  # prefix of the lower-cased copies of columns (no real column starts with NUL)
 IPV4 = "\x00v4:"  # ... of the sortable IPv4 keys of address columns (``cidr``)
 IPV6 = "\x00v6:"
+JOINED = "\x00kw:"  # ... of the text columns a keyword searches, joined (``Builder._keyword``): made once per select
 TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum)
 NOT_TEXT = {"log.file.path", "event.dataset", "event.kind", "event.module"}  # keywords skip these
 NUMERIC = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32,
@@ -71,13 +72,20 @@ class Lowered:
     def columns(self, schema: pl.Schema) -> list[pl.Expr]:
         make = {LOWER: lambda c: c.str.to_lowercase(), IPV4: lambda c: ipv4_key(c.str.strip_chars()),
                 IPV6: lambda c: c.map_batches(ipv6_keys, return_dtype=pl.String)}
-        return [make[prefix](text(name, schema[name])).alias(prefix + name) for prefix, name in sorted(self.names)]
+        return [(joined_text(name.split(SEPARATOR), schema) if prefix == JOINED
+                 else make[prefix](text(name, schema[name]))).alias(prefix + name)
+                for prefix, name in sorted(self.names)]
 
 
 def text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A column as strings."""
     col = pl.col(name)
     return col if dtype == pl.String else col.cast(pl.String)
+
+
+def joined_text(cols: list[str], schema: pl.Schema) -> pl.Expr:
+    """The text of ``cols`` joined by ``SEPARATOR`` (nulls left out), what a keyword searches."""
+    return pl.concat_str([text(c, schema[c]) for c in cols], separator=SEPARATOR, ignore_nulls=True)
 
 
 def text_columns(schema: pl.Schema) -> list[str]:
@@ -210,7 +218,10 @@ class Builder:
     def _keyword(self, values: list[str], cased: bool, cols: list[str]) -> pl.Expr:
         """A keyword's ``contains`` test: a text in one of the columns is a text in them joined by a separator it
         does not hold, so one automaton pass over the joined text, not one per column."""
-        joined = pl.concat_str([text(c, self.schema[c]) for c in cols], separator=SEPARATOR, ignore_nulls=True)
+        if any(SEPARATOR in c for c in cols):  # (no real column's name holds one)
+            joined = joined_text(cols, self.schema)
+        else:  # the joined text is a derived column, made once for all the keywords of a select (~0.75 ms each)
+            joined = self.lowered.col(SEPARATOR.join(cols), JOINED)
         if not cased and all(v.isascii() for v in values):  # the usual keyword: no lower-cased copy
             return joined.str.contains_any(values, ascii_case_insensitive=True).fill_null(FALSE)
         if not cased:
