@@ -468,8 +468,8 @@ def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, 
         _contained_in(parts)
     out = {}
     for c, (table, done) in tables.items():
-        rows = codes.get_column(c).to_numpy()
-        out[c] = [table[k][rows] if k in done else None for k in range(len(tests[c]))]
+        rows = table[:, codes.get_column(c).to_numpy()]  # one gather for all the column's leaves
+        out[c] = [rows[k] if k in done else None for k in range(len(tests[c]))]
     return out
 
 
