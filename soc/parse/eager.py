@@ -54,7 +54,7 @@ def put_columns(frame: pl.DataFrame, columns: dict[str, pl.Series]) -> pl.DataFr
     new = []
     for name, column in columns.items():
         if name in at:
-            frame.replace_column(at[name], column.alias(name))
+            frame.replace_column(at[name], column if column.name == name else column.alias(name))
         else:
-            new.append(column.alias(name))
+            new.append(column if column.name == name else column.alias(name))
     return frame.hstack(new, in_place=True) if new else frame
