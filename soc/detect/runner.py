@@ -449,9 +449,14 @@ def _windowed(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     return _finish(spec, rows[trig].with_columns(pl.Series("_ep", np.arange(trig.size))).join(agg, on="_ep"))
 
 
+def _reference() -> pl.Expr:
+    """A row's record as ``path:line`` (its offset where it has no line; ``?`` for what is missing)."""
+    return pl.concat_str([pl.col("log.file.path").cast(pl.String).fill_null("?"), pl.lit(":"),
+                          pl.coalesce(pl.col("log.line"), pl.col("log.offset")).cast(pl.String).fill_null("?")])
+
+
 def _evidence(spec: DetectorSpec, columns: list[str]) -> list[pl.Expr]:
-    ref = pl.concat_str([pl.col("log.file.path").cast(pl.String).fill_null("?"), pl.lit(":"),
-                         pl.coalesce(pl.col("log.line"), pl.col("log.offset")).cast(pl.String).fill_null("?")])
+    ref = _reference()
     out = [ref.head(5).alias("evidence.samples")]
     if spec.evidence:
         out.append(pl.col(spec.evidence).drop_nulls().n_unique().cast(pl.Int64).alias("evidence.distinct")
@@ -615,8 +620,7 @@ def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
         return empty_hits()
     out = rows[found].with_columns(pl.lit(1, pl.Int64).alias("event.count"), pl.col(_T).alias("window.start"),
                                    pl.col(_T).alias("window.end"), pl.lit(1.0).alias("detector.value"))
-    ref = pl.concat_str([pl.col("log.file.path").cast(pl.String).fill_null("?"), pl.lit(":"),
-                         pl.coalesce(pl.col("log.line"), pl.col("log.offset")).cast(pl.String).fill_null("?")])
+    ref = _reference()
     field = evidence_field(spec)
     shown = _short(pl.col(field).cast(pl.String)) if field in out.columns else pl.lit(None, pl.String)
     return _finish(spec, out.with_columns(pl.concat_list(ref).alias("evidence.samples"),
