@@ -14,6 +14,16 @@ password = "..."                 # SOC_ES_PASSWORD
 ca_certs = "/etc/soc/ca.pem"     # SOC_ES_CA_CERTS
 verify_certs = true              # SOC_ES_VERIFY_CERTS: TLS verification is on unless turned off here
 index_prefix = "soc-alerts"      # SOC_ES_INDEX_PREFIX: indices are <prefix>-YYYY.MM
+[[jobs]]                         # a scheduled, incremental hunt (``soc jobs``); as many as wanted
+name = "syslog"                  # letters, digits, . _ -; unique
+inputs = ["/var/log/remote/*/auth.log*"]   # files, folders, globs (relative ones: from the working folder)
+schedule = "*/5 * * * *"         # cron, read in tz; or every = "5m" (exactly one of the two)
+tz = "Asia/Ho_Chi_Minh"          # zone of zone-less stamps and of the cron expression
+format = "syslog"                # optional: the parser, instead of sniffing; year = 2026 for year-less stamps
+rules = ["rules/"]               # optional: Sigma rules (default: soc's own); placeholders = "values.yml"
+detectors = ["detectors/"]       # optional: detector specs (default: soc's own); false: none
+settings = ["ssh_brute_force.threshold=20"]   # optional detector overrides, as ``soc hunt --set``
+elasticsearch = true             # optional: index the alerts (default: when a URL is configured)
 ```
 Secrets are better kept in the environment than in the file. A password may also be given in the URL
 (``http://elastic:PW@host:9200``): soc shows that URL as ``http://elastic:***@host:9200`` wherever it prints or
@@ -90,11 +100,38 @@ class AlertConfig:
 
 
 @dataclass
+class JobConfig:
+    """One ``[[jobs]]`` entry (``soc.jobs``): what a scheduled, incremental hunt reads, with what, and when."""
+
+    name: str
+    inputs: list[str]
+    schedule: object  # soc.jobs.schedule.Schedule
+    format: str | None = None
+    tz: str = "Asia/Ho_Chi_Minh"
+    year: int | None = None
+    rules: list[str] = field(default_factory=list)  # empty: soc's own rules/
+    placeholders: str | None = None
+    detectors: list[str] | None = field(default_factory=list)  # empty: soc's own detectors/; None: no detectors
+    settings: list[str] = field(default_factory=list)  # DETECTOR.PARAM=VALUE
+    elasticsearch: bool | None = None  # None: when a URL is configured
+    chunk_mb: int = 16
+
+
+@dataclass
 class Config:
     data_dir: str = "soc-data"
     alerts: AlertConfig = field(default_factory=AlertConfig)
     elasticsearch: ESConfig = field(default_factory=ESConfig)
+    jobs: list[JobConfig] = field(default_factory=list)
     source: str | None = None  # the file read, if any
+
+    def job(self, name: str) -> JobConfig:
+        """The job named ``name``; ``ConfigError`` naming the known ones if there is none."""
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        known = ", ".join(j.name for j in self.jobs) or "none"
+        raise ConfigError(f"no job named {name!r} in {self.source or 'the configuration'} (jobs: {known})")
 
 
 _ENV = {
@@ -144,8 +181,77 @@ def _apply(cfg: Config, data: dict, where: str) -> None:
                 _set(getattr(cfg, key), sub, val, f"{where}: {key}.{sub}")
         elif key == "data_dir":
             _set(cfg, key, value, f"{where}: {key}")
+        elif key == "jobs":
+            cfg.jobs = _jobs(value, where)
         else:
-            raise ConfigError(f"{where}: unknown setting {key!r} (known: data_dir, [alerts], [elasticsearch])")
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: data_dir, [alerts], [elasticsearch], "
+                              "[[jobs]])")
+
+
+_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_JOB_KEYS = ("name", "inputs", "schedule", "every", "format", "tz", "year", "rules", "placeholders", "detectors",
+             "settings", "elasticsearch", "chunk_mb")
+
+
+def _jobs(entries, where: str) -> list[JobConfig]:
+    """The ``[[jobs]]`` array of tables, each checked (cron expression included) with the entry it is in."""
+    from soc.jobs.schedule import DEFAULT_ZONE, Schedule, ScheduleError
+
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{where}: jobs must be an array of tables ([[jobs]] entries)")
+    jobs: list[JobConfig] = []
+    for i, entry in enumerate(entries, 1):
+        name = entry.get("name")
+        at = f"{where}: [[jobs]] #{i}" + (f" ({name})" if isinstance(name, str) else "")
+        unknown = sorted(set(entry) - set(_JOB_KEYS))
+        if unknown:
+            raise ConfigError(f"{at}: unknown setting {unknown[0]!r} (known: {', '.join(_JOB_KEYS)})")
+        if not isinstance(name, str) or not _JOB_NAME.fullmatch(name):
+            raise ConfigError(f"{at}: name must be 1-64 letters, digits, '.', '_' or '-' (it names a folder)")
+        if any(j.name == name for j in jobs):
+            raise ConfigError(f"{at}: a job named {name!r} is defined twice")
+        tz = _typed(entry, "tz", str, at, DEFAULT_ZONE)
+        try:
+            schedule = Schedule.parse(entry.get("schedule"), entry.get("every"), tz)
+        except ScheduleError as exc:
+            raise ConfigError(f"{at}: {exc}") from None
+        inputs = _paths(entry, "inputs", at)
+        if not inputs:
+            raise ConfigError(f"{at}: inputs must name at least one file, folder or glob")
+        detectors = entry.get("detectors", [])
+        if detectors is False:
+            detectors = None
+        elif detectors is not True:
+            detectors = _paths(entry, "detectors", at)
+        year = _typed(entry, "year", int, at)
+        if year is not None and not 1970 <= year <= 2100:
+            raise ConfigError(f"{at}: year = {year} is out of range")
+        chunk_mb = _typed(entry, "chunk_mb", int, at, 16)
+        if not 1 <= chunk_mb <= 1024:
+            raise ConfigError(f"{at}: chunk_mb must be 1-1024")
+        jobs.append(JobConfig(
+            name=name, inputs=inputs, schedule=schedule, format=_typed(entry, "format", str, at), tz=tz, year=year,
+            rules=_paths(entry, "rules", at), placeholders=_typed(entry, "placeholders", str, at),
+            detectors=[] if detectors is True else detectors, settings=_paths(entry, "settings", at),
+            elasticsearch=_typed(entry, "elasticsearch", bool, at), chunk_mb=chunk_mb))
+    return jobs
+
+
+def _typed(entry: dict, key: str, kind: type, at: str, default=None):
+    value = entry.get(key, default)
+    if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise ConfigError(f"{at}: {key} = {value!r} must be {'a' if kind is not int else 'an'} {kind.__name__}")
+    return value
+
+
+def _paths(entry: dict, key: str, at: str) -> list[str]:
+    """A string or an array of strings, as a list."""
+    value = entry.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{at}: {key} must be a string or an array of strings")
+    return list(value)
 
 
 def _set(target, key: str, value, where: str) -> None:

@@ -1,0 +1,1 @@
+"""Scheduled, incremental hunts: configuration, schedules, checkpoints, state across runs, one run, the scheduler."""
