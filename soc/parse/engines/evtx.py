@@ -168,26 +168,22 @@ class EvtxEngine(RecordEngine):
             return None
         return total
 
+    @classmethod
+    def batches(cls, spec, files: list[tuple[str, int]]) -> list[list[str]]:
+        return many_batches(files, min(int(spec.options.get("batch", 50_000)), MANY_RECORDS))
+
     def read_many(self, files: list[tuple[str, int]]) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
         """Small plain EVTX files (``files``: path and records, as ``small`` gave them) read as few batches:
         each file's records by the package, then the records of the batch's files walked and typed once,
         so a batch of hundreds of files costs about what one file of as many records costs (per file and
-        per group, a Polars frame and query cost ~1 ms). Yields per batch (whole files, at most ``batch`` and
-        ``2 * MIN_PIECE`` records): its paths, its result, whose frames and dead letters hold records of several files
+        per group, a Polars frame and query cost ~1 ms). Yields per batch (whole files, about ``MANY_RECORDS``
+        records: ``batches``): its paths, its result, whose frames and dead letters hold records of several files
         (``log.file.path`` says which; each file's own dead letters as ``read`` gives them), and the paths
         left to the caller to read alone (``read``): a file whose reading failed here (an exception), or
         every file of the batch if typing it failed (result None), so a failure is reported for its file.
         With more than one batch, a thread reads the next batch's files while this one is typed (the
         walker and Polars release the GIL)."""
-        cut: list[list[str]] = []
-        count = 0
-        most = min(self.batch_size, 2 * MIN_PIECE)  # smaller than a batch: the next is read while one is typed
-        for path, records in files:
-            if not cut or count + records > most:
-                cut.append([])
-                count = 0
-            cut[-1].append(path)
-            count += records
+        cut = self.batches(self.spec, files)
         reader = copy.copy(self)  # its own ``name``: the file it reads, while this engine types
         reads = (reader._read_files(paths) for paths in cut)
         for paths, read in zip(cut, prefetch(reads, depth=1, name="evtx-read") if len(cut) > 1 else reads,
@@ -504,6 +500,28 @@ Batch = tuple[pa.LargeStringArray, np.ndarray, pa.StringArray]  # JSON texts, re
 
 
 MANY_STEP = 4096  # records of small files made one Arrow array (``EvtxEngine._read_files``)
+MANY_RECORDS = 4096  # records of a batch of small files (``many_batches``), about
+
+
+def many_batches(files: list[tuple[str, int]], most: int) -> list[list[str]]:
+    """The paths of small files (path and records, in order) cut in batches of whole files that ``read_many``
+    types one at a time: as few as hold ``most`` records each, of about equal records. Smaller than a batch
+    so that the next is read while one is typed, and so that a folder of small files makes several tasks of
+    one size that worker processes hunt in (``soc.distributed``): the tasks are these batches, so a hunt gives
+    the same frames, in the same order, whatever the number of processes. A batch costs ~0.05-0.08 s of CPU
+    more than none (the frames of its groups): the 483-file corpus in one batch or three, 1.50 -> 1.68 CPU s."""
+    total = sum(n for _, n in files)
+    count = max(1, -(-total // max(most, 1)))
+    cut: list[list[str]] = []
+    before, last = 0, -1
+    for path, records in files:
+        k = min(count - 1, before * count // total) if total else 0
+        if k != last:
+            cut.append([])
+            last = k
+        cut[-1].append(path)
+        before += records
+    return cut
 _RECORD_ID = operator.itemgetter("event_record_id")
 
 

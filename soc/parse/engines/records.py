@@ -36,6 +36,12 @@ class RecordEngine(Engine):
         (``read_many``), else None (read alone, ``read``). None by default."""
         return None
 
+    @classmethod
+    def batches(cls, spec, files: list[tuple[str, int]]) -> list[list[str]]:
+        """How ``read_many`` cuts ``files`` (path and records) in batches, each typed as one: the tasks of a
+        hunt in several processes (``soc.distributed``) are these batches. One batch by default."""
+        return [[path for path, _ in files]]
+
     def read_many(self, files: list[tuple[str, int]]) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
         """Small plain files (path and records, from ``small``) read together: per batch, its paths, its
         result (frames and dead letters of several files; ``log.file.path`` says which; None if it
