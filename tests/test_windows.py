@@ -916,6 +916,7 @@ def test_small_files_are_typed_together_and_each_keeps_its_own_counts(corpora, t
     with monkeypatch.context() as m:
         m.setattr(engine, "_Worker", lambda: started.append(1))
         m.setattr(engine, "processes", lambda: 2)  # workers would be welcome, if a file needed them
+        m.setattr(engine, "MANY_RECORDS", 1 << 20)  # one batch (a folder is cut in batches of ~4 k records)
         together, sink = _run(paths)
     assert not started
     assert all(s.read == s.parsed + s.dead for s in together)
