@@ -1,0 +1,304 @@
+"""One run of a job, exactly once whatever kills it: lock -> plan from the checkpoints -> hunt with the job's
+state -> alerts stored and indexed -> checkpoints and state saved together -> one JSON record in the run log.
+
+Layout under ``DATA_DIR/jobs/<name>/``: ``.lock`` (held by the run: a job never runs twice at once),
+``runs.ndjson`` (one record a run; ``runs.ndjson.1`` the previous part once it passes ``LOG_BYTES``),
+``CURRENT`` (the name of the committed generation) and ``gen-<n>/`` (the checkpoints and the detector state
+of generation n; the run's matches, detector hits and dead letters are kept in ``gen-<n>/out/``).
+
+A run works in generation n+1, a copy of n: the hunt writes its outputs there, the alerts go to the store and
+Elasticsearch (deterministic ids: a replayed batch stores and indexes nothing twice), then the checkpoints
+and the state are saved in n+1 and ``CURRENT`` is replaced (one atomic rename) to name it. Killed before that
+rename, the next run starts again from n, in a fresh n+1: same inputs, same state, same alert ids. The
+checkpoints, the state and the outputs of a run thus move together, and the store and Elasticsearch absorb
+what a killed run had already sent.
+
+Exit codes of ``soc jobs run-once`` (``EXIT_CODES``): 0 the run is committed; 1 committed, and new alerts were
+found (only with ``--fail-on-alert``); 2 usage or configuration error; 3 Elasticsearch did not take the
+alerts (they are in the store; nothing committed, the next run sends them again); 4 the job is running
+already (lock held; nothing done); 5 the run failed (nothing committed; the errors are in its record); 6 the
+run is committed but had errors (an input that could not be read keeps its checkpoint and is read again next
+run; a rule or detector that failed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from soc.jobs.lock import Lock, LockHeld
+from soc.private import make_dir, opener, writing
+
+EXIT_OK, EXIT_ALERTS, EXIT_USAGE, EXIT_ES, EXIT_BUSY, EXIT_FAILED, EXIT_ERRORS = 0, 1, 2, 3, 4, 5, 6
+EXIT_CODES = (EXIT_OK, EXIT_ALERTS, EXIT_USAGE, EXIT_ES, EXIT_BUSY, EXIT_FAILED, EXIT_ERRORS)
+LOG = "runs.ndjson"
+LOG_BYTES = 8 << 20  # then the log starts a new part (one previous part kept)
+CURRENT = "CURRENT"
+
+
+def job_dir(data_dir: str | Path, name: str) -> Path:
+    return Path(data_dir) / "jobs" / name
+
+
+# -- the run log ----------------------------------------------------------------------------------------------------
+
+
+def append_record(folder: Path, record: dict) -> None:
+    """One JSON line, appended with one write (O_APPEND: lines of two writers never interleave)."""
+    make_dir(folder)
+    log = folder / LOG
+    with contextlib.suppress(OSError):
+        if log.stat().st_size > LOG_BYTES:
+            os.replace(log, folder / f"{LOG}.1")
+    line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    fd = opener(str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_records(folder: Path, last: int | None = None) -> list[dict]:
+    """The records of the run log, oldest first (the last ``last`` of them); a torn line is skipped."""
+    records = []
+    for part in (folder / f"{LOG}.1", folder / LOG):
+        with contextlib.suppress(OSError), open(part, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                with contextlib.suppress(ValueError):
+                    records.append(json.loads(line))
+    return records[-last:] if last else records
+
+
+def last_start(folder: Path) -> datetime | None:
+    """When the job's last run started (any outcome), for the schedule; None if it never ran."""
+    for record in reversed(read_records(folder, 50)):
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            return datetime.fromisoformat(record["start"])
+    return None
+
+
+# -- generations: the checkpoints and the state of one committed run ----------------------------------------------
+
+
+def current_generation(folder: Path) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        return int((folder / CURRENT).read_text().strip().removeprefix("gen-"))
+    return 0
+
+
+def generation_dir(folder: Path, n: int) -> Path:
+    return folder / f"gen-{n:08d}"
+
+
+def begin_generation(folder: Path) -> tuple[Path, int]:
+    """A fresh generation n+1, a copy of n's files (not its outputs): what a killed run left there is thrown
+    away, and so are older generations no longer named by ``CURRENT``."""
+    n = current_generation(folder)
+    for old in folder.glob("gen-*"):
+        if old.name != generation_dir(folder, n).name:
+            shutil.rmtree(old, ignore_errors=True)
+    new = make_dir(generation_dir(folder, n + 1))
+    base = generation_dir(folder, n)
+    if n and base.is_dir():
+        shutil.copytree(base, new, dirs_exist_ok=True, ignore=shutil.ignore_patterns("out"))
+    return new, n + 1
+
+
+def commit_generation(folder: Path, n: int) -> None:
+    """Name generation ``n`` in ``CURRENT`` (temporary file, fsync, rename: all of it or none)."""
+    gen = generation_dir(folder, n)
+    _fsync_tree(gen)
+    with writing(folder / CURRENT, folder) as tmp, open(tmp, "w", encoding="ascii") as fh:
+        fh.write(f"{gen.name}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(folder)
+    with contextlib.suppress(OSError):
+        shutil.rmtree(generation_dir(folder, n - 1), ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- one run --------------------------------------------------------------------------------------------------------
+
+
+def run_job(cfg, job, fail_on_alert: bool = False) -> tuple[int, dict]:
+    """Run ``job`` (``soc.config.JobConfig``) once under its lock; (exit code, the record appended)."""
+    folder = job_dir(cfg.data_dir, job.name)
+    start = datetime.now(UTC)
+    record: dict = {"job": job.name, "start": start.isoformat(), "pid": os.getpid()}
+    try:
+        lock = Lock(folder / ".lock", f"job {job.name}").acquire()
+    except LockHeld as exc:
+        record.update(status="busy", seconds=0.0, errors=[str(exc)])
+        append_record(folder, record)
+        return EXIT_BUSY, record
+    t0 = time.perf_counter()
+    try:
+        code = _run(cfg, job, folder, record)
+    except Exception as exc:  # the run failed: nothing committed, the next run starts from the same place
+        record["status"] = "failed"
+        record.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
+        record["traceback"] = traceback.format_exc(limit=8)[-4000:]
+        code = EXIT_FAILED
+    finally:
+        record["end"] = datetime.now(UTC).isoformat()
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        lock.release()
+    if code == EXIT_OK and fail_on_alert and record.get("new_alerts"):
+        code = EXIT_ALERTS
+    append_record(folder, record)
+    return code, record
+
+
+def _run(cfg, job, folder: Path, record: dict) -> int:
+    from soc.jobs.checkpoints import Checkpoints
+
+    gen, n = begin_generation(folder)
+    record["generation"] = n
+    out = outputs_dir(folder, n)
+    checkpoints = Checkpoints.load(gen / CHECKPOINTS)
+    plan = checkpoints.plan(job.inputs)
+    record["reading"] = dict(list(plan.reasons.items())[:50])
+    if plan.forgotten:
+        record["forgotten"] = plan.forgotten[:50]
+    state = _state(gen)
+    report = _hunt(cfg, job, plan, state, out)
+    record.update(_counts(report))
+    if plan.missing:
+        record.setdefault("warnings", []).append(f"no file matches {', '.join(plan.missing)}")
+    if not _store_and_index(cfg, job, out, record):
+        record["status"] = "es_failed"
+        return EXIT_ES
+    checkpoints.advance(plan, report.stats)  # a file whose read failed keeps its checkpoint: read again next run
+    checkpoints.save()
+    if state is not None:
+        state.save(gen, report)
+    commit_generation(folder, n)
+    with contextlib.suppress(OSError):
+        out.rmdir()  # a run that read nothing new keeps no empty folder
+    if record.get("errors"):
+        record["status"] = "ok_with_errors"
+        return EXIT_ERRORS
+    record["status"] = "ok"
+    return EXIT_OK
+
+
+CHECKPOINTS = "checkpoints.json"
+OUT = "out"
+
+
+def outputs_dir(folder: Path, n: int) -> Path:
+    """Where run ``n`` keeps its matches, detector hits and dead letters (emptied first: a killed run's)."""
+    out = folder / OUT / f"{n:08d}"
+    shutil.rmtree(out, ignore_errors=True)
+    return make_dir(out)
+
+
+def _state(gen: Path):
+    """The detector and correlation state of the committed generation (``soc.jobs.state``)."""
+    try:
+        from soc.jobs.state import JobState
+    except ImportError:  # not there yet: runs without state
+        return None
+    return JobState.load(gen)
+
+
+def _hunt(cfg, job, plan, state, out: Path):
+    """The hunt of what the plan reads, written under ``out`` (its alerts too: ``_store_and_index`` moves them)."""
+    from soc import pipeline
+    from soc.hunt import HuntError, HuntRequest, run_hunt
+
+    options = pipeline.Options(format=job.format, zone=job.tz, year=job.year, chunk_size=job.chunk_mb << 20)
+    request = HuntRequest(
+        inputs=list(plan.sources), data_dir=str(out), config=cfg, rules=job.rules, placeholders=job.placeholders,
+        detectors=job.detectors or (), no_detectors=job.detectors is None, settings=job.settings, options=options,
+        to_es=False, make_hunter=getattr(state, "make_hunter", None), make_runner=getattr(state, "make_runner", None))
+    try:
+        return run_hunt(request)
+    except HuntError as exc:
+        raise JobError(str(exc)) from None
+
+
+class JobError(RuntimeError):
+    """A run that cannot go on as configured (bad rules path, detector setting ...): exit 5, nothing committed."""
+
+
+def _store_and_index(cfg, job, out: Path, record: dict) -> bool:
+    """The run's alerts (built by the hunt under ``out``) into the data folder's store, then Elasticsearch;
+    False when Elasticsearch could not take them (nothing is committed then: the next run sends them again).
+    Both absorb alerts a killed run already sent (store: by ``event.id``; Elasticsearch: ``op_type=create``)."""
+    import polars as pl
+
+    from soc.sinks.alert_store import AlertStore
+    from soc.sinks.delivery import index_stored
+
+    to_es = job.elasticsearch if job.elasticsearch is not None else bool(cfg.elasticsearch.url)
+    store = AlertStore(cfg.data_dir)
+    ran = AlertStore(out)
+    alerts = new = 0
+    es = {"indexed": 0, "duplicates": 0, "dead": 0} if to_es else None
+    for path in ran.files():
+        frame = pl.read_parquet(path)
+        alerts += frame.height
+        new += store.append(frame)
+        if to_es and frame.height:
+            report, error = index_stored(frame, cfg)
+            if report is not None:
+                for key in es:
+                    es[key] += getattr(report, key, 0)
+            if error or (report is not None and report.error):
+                record.setdefault("errors", []).append(f"elasticsearch: {error or report.error}")
+                record.update(alerts=alerts, new_alerts=new, elasticsearch=es)
+                return False
+    record.update(alerts=alerts, new_alerts=new)
+    if es is not None:
+        record["elasticsearch"] = es
+    shutil.rmtree(ran.root, ignore_errors=True)  # stored now: one copy of the alerts, the data folder's
+    return True
+
+
+def _counts(report) -> dict:
+    """What the run record says of the hunt (``soc jobs status``)."""
+    stats = report.stats
+    newest = max((st.last for st in stats if st.last is not None), default=None)
+    counts = {
+        "files": sum(1 for st in stats if st.bytes or st.read),
+        "bytes": sum(st.bytes for st in stats),
+        "records": sum(st.read for st in stats),
+        "parsed": sum(st.parsed for st in stats),
+        "dead": sum(st.dead for st in stats),
+        "matches": (report.sigma.count if report.sigma else 0),
+        "hits": (report.detectors.hits.height if report.detectors else 0),
+        "newest_event": newest.isoformat() if newest else None,
+        "lag_seconds": round((datetime.now(UTC) - newest).total_seconds(), 1) if newest else None,
+    }
+    errors = list(report.errors)
+    if errors:
+        counts["errors"] = errors
+    if report.warnings:
+        counts["warnings"] = report.warnings[:20]
+    return counts

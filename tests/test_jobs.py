@@ -1,0 +1,251 @@
+"""Scheduled jobs (issue 20): the [[jobs]] configuration, schedules and missed runs, locks, the scheduler, the
+``soc jobs`` commands, and exactly-once runs under kill -9 (store and real Elasticsearch)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from soc.config import ConfigError, load_config
+from soc.jobs.lock import Lock, LockHeld
+from soc.jobs.run import EXIT_BUSY, append_record, job_dir, last_start, read_records
+from soc.jobs.schedule import Schedule, ScheduleError, parse_every
+from soc.jobs.scheduler import Scheduler
+from tests.conftest import ROOT
+
+HCM = "Asia/Ho_Chi_Minh"
+
+
+def write_config(tmp_path: Path, body: str, data: Path | None = None) -> Path:
+    path = tmp_path / "soc.toml"
+    head = f'data_dir = "{data or tmp_path / "data"}"\n'
+    path.write_text(head + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+# -- configuration --------------------------------------------------------------------------------------------------
+
+
+def test_jobs_config_parsed(tmp_path):
+    path = write_config(tmp_path, """
+        [[jobs]]
+        name = "auth"
+        inputs = "/var/log/remote/*/auth.log*"
+        schedule = "*/5  * * * *"
+        [[jobs]]
+        name = "web.portal"
+        inputs = ["/srv/a.log", "/srv/logs/"]
+        every = "1h30m"
+        tz = "UTC"
+        format = "nginx_access"
+        year = 2026
+        rules = "rules/web"
+        detectors = false
+        settings = ["web_scan.threshold=5"]
+        elasticsearch = false
+        """)
+    cfg = load_config(path, env={})
+    auth, web = cfg.jobs
+    assert (auth.name, auth.inputs, auth.tz) == ("auth", ["/var/log/remote/*/auth.log*"], HCM)
+    assert auth.schedule == Schedule(cron="*/5 * * * *", tz=HCM)
+    assert auth.detectors == [] and auth.rules == [] and auth.elasticsearch is None
+    assert web.schedule.every == timedelta(hours=1, minutes=30) and web.schedule.tz == "UTC"
+    assert (web.format, web.year, web.rules, web.detectors, web.settings, web.elasticsearch) == (
+        "nginx_access", 2026, ["rules/web"], None, ["web_scan.threshold=5"], False)
+    assert cfg.job("web.portal") is web
+    with pytest.raises(ConfigError, match=r"no job named 'nope'.*jobs: auth, web.portal"):
+        cfg.job("nope")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('name = "a"\ninputs = "x"\nschedule = "0 25 * * *"', r"#1 \(a\): schedule = '0 25 \* \* \*': Bad hour"),
+    ('name = "a"\ninputs = "x"\nschedule = "* * * *"', "Wrong number of fields"),
+    ('name = "a"\ninputs = "x"\nevery = "5 minutes"', "not an interval"),
+    ('name = "a"\ninputs = "x"\nevery = "0s"', "at least 1s"),
+    ('name = "a"\ninputs = "x"', "exactly one of schedule"),
+    ('name = "a"\ninputs = "x"\nevery = "1m"\nschedule = "* * * * *"', "exactly one of schedule"),
+    ('name = "a"\ninputs = "x"\nevery = "1m"\nshedule = "* * * * *"', r"unknown setting 'shedule'"),
+    ('name = "../etc"\ninputs = "x"\nevery = "1m"', "name must be"),
+    ('inputs = "x"\nevery = "1m"', "name must be"),
+    ('name = "a"\nevery = "1m"', "inputs must name at least one"),
+    ('name = "a"\ninputs = [1]\nevery = "1m"', "inputs must be a string or an array"),
+    ('name = "a"\ninputs = "x"\nevery = "1m"\ntz = "Mars/Olympus"', "unknown time zone 'Mars/Olympus'"),
+    ('name = "a"\ninputs = "x"\nevery = "1m"\nyear = "2026"', "year = '2026' must be an int"),
+    ('name = "a"\ninputs = "x"\nevery = "1m"\nelasticsearch = "yes"', "elasticsearch = 'yes' must be a bool"),
+])
+def test_jobs_config_errors(tmp_path, body, message):
+    path = write_config(tmp_path, "[[jobs]]\n" + body + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, env={})
+
+
+def test_jobs_config_duplicate_and_shape(tmp_path):
+    one = '[[jobs]]\nname = "a"\ninputs = "x"\nevery = "1m"\n'
+    with pytest.raises(ConfigError, match=r"#2 \(a\): a job named 'a' is defined twice"):
+        load_config(write_config(tmp_path, one + one), env={})
+    with pytest.raises(ConfigError, match=r"jobs must be an array of tables"):
+        load_config(write_config(tmp_path, '[jobs]\nname = "a"\n'), env={})
+
+
+# -- schedules ------------------------------------------------------------------------------------------------------
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def test_every_and_cron_next_runs():
+    assert parse_every("90s") == timedelta(seconds=90) and parse_every("1d") == timedelta(days=1)
+    every = Schedule.parse(every="5m")
+    t = at("2026-03-01T10:00:00+00:00")
+    assert every.next_run(None, t) == t  # never ran: due at once
+    assert every.next_run(t, t) == t + timedelta(minutes=5)
+    assert every.describe() == "every 5m"
+    # 02:00 in Ho Chi Minh City is 19:00 UTC the day before; UTC is asked for explicitly
+    cron = Schedule.parse(cron="0 2 * * *")
+    assert cron.after(at("2026-03-01T12:00:00+00:00")) == at("2026-03-01T19:00:00+00:00")
+    assert cron.after(at("2026-03-01T19:00:00+00:00")) == at("2026-03-02T19:00:00+00:00")  # strictly after
+    utc = Schedule.parse(cron="0 2 * * *", tz="UTC")
+    assert utc.after(at("2026-03-01T12:00:00+00:00")) == at("2026-03-02T02:00:00+00:00")
+    with pytest.raises(ScheduleError):
+        Schedule.parse(cron="0 0 30 2 *")  # a day that never comes
+
+
+def test_missed_slots_make_one_run():
+    """Down from 00:05 to 05:30 over five hourly slots: one run at 05:30, then the next slot (06:00)."""
+    cron = Schedule.parse(cron="0 * * * *", tz="UTC")
+    last = at("2026-03-01T00:00:00+00:00")
+    clock = at("2026-03-01T05:30:00+00:00")
+    runs = []
+    while clock < at("2026-03-01T07:30:00+00:00"):
+        if cron.due(last, clock):
+            runs.append(clock)
+            last = clock
+        clock += timedelta(minutes=1)
+    assert runs == [at("2026-03-01T05:30:00+00:00"), at("2026-03-01T06:00:00+00:00"),
+                    at("2026-03-01T07:00:00+00:00")]
+
+
+# -- locks ----------------------------------------------------------------------------------------------------------
+
+
+def test_lock_refuses_and_names_holder(tmp_path):
+    held = rf"job a is held by process {os.getpid()} \(lock file {tmp_path / 'x.lock'}\)"
+    with Lock(tmp_path / "x.lock", "job a"), pytest.raises(LockHeld, match=held), Lock(tmp_path / "x.lock", "job a"):
+        pass
+    with Lock(tmp_path / "x.lock", "job a"):  # released
+        pass
+
+
+def test_lock_released_by_kill_9(tmp_path):
+    path = tmp_path / "x.lock"
+    code = f"from soc.jobs.lock import Lock; Lock({str(path)!r}, 'x').acquire(); print('held', flush=True); " \
+           "import time; time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeld, match=f"process {child.pid}"):
+            Lock(path, "x").acquire()
+    finally:
+        child.kill()
+        child.wait()
+    Lock(path, "x").acquire().release()
+
+
+# -- the scheduler, with children that stand in for runs -----------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def jobs_of(tmp_path, body) -> list:
+    return load_config(write_config(tmp_path, body), env={}).jobs
+
+
+def settle(scheduler: Scheduler) -> None:
+    for child in list(scheduler.running.values()):
+        child.process.wait(30)
+    scheduler.reap()
+
+
+def test_scheduler_runs_missed_job_once(tmp_path):
+    jobs = jobs_of(tmp_path, '[[jobs]]\nname = "hourly"\ninputs = "x"\nschedule = "0 * * * *"\ntz = "UTC"\n')
+    data = tmp_path / "data"
+    append_record(job_dir(data, "hourly"), {"job": "hourly", "start": "2026-03-01T00:00:00+00:00"})
+    clock = Clock(at("2026-03-01T05:30:00+00:00"))  # five slots missed
+    started = []
+    scheduler = Scheduler(jobs, data, lambda name: started.append(name) or [sys.executable, "-c", "pass"],
+                          clock=clock, say=lambda _: None)
+    for _ in range(3):
+        scheduler.tick()
+        settle(scheduler)
+    assert started == ["hourly"]
+    clock.now = at("2026-03-01T05:59:59+00:00")
+    scheduler.tick()
+    assert started == ["hourly"]
+    clock.now = at("2026-03-01T06:00:00+00:00")
+    scheduler.tick()
+    settle(scheduler)
+    assert started == ["hourly", "hourly"]
+    assert scheduler.wait_time(clock.now) <= 0.5
+
+
+def test_scheduler_failing_job_does_not_stop_others(tmp_path):
+    """A job whose run crashes (killed) or fails (exit 5) is recorded and retried; the other job keeps running,
+    and a job always due does not starve the other (parallel 1)."""
+    jobs = jobs_of(tmp_path, '[[jobs]]\nname = "bad"\ninputs = "x"\nevery = "1s"\n'
+                             '[[jobs]]\nname = "good"\ninputs = "x"\nevery = "1s"\n')
+    data = tmp_path / "data"
+    clock = Clock(at("2026-03-01T00:00:00+00:00"))
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+
+    def command(name):
+        return [sys.executable, "-c", crash if name == "bad" else "pass"]
+
+    scheduler = Scheduler(jobs, data, command, clock=clock, say=lambda _: None)
+    started = []
+    for _ in range(6):
+        scheduler.tick()
+        started += list(scheduler.running)
+        settle(scheduler)
+        clock.now += timedelta(seconds=1)
+    assert started.count("bad") == 3 and started.count("good") == 3
+    lost = read_records(job_dir(data, "bad"))
+    assert len(lost) == 3 and all(r["status"] == "lost" and "SIGKILL" in r["errors"][0] for r in lost)
+    assert read_records(job_dir(data, "good")) == []  # a child that exits by itself writes its own record
+    assert last_start(job_dir(data, "bad")) is not None
+
+
+def test_second_scheduler_refused(tmp_path):
+    from soc.cli_jobs import jobs_group
+    from soc.jobs.scheduler import scheduler_lock
+
+    path = write_config(tmp_path, '[[jobs]]\nname = "a"\ninputs = "x"\nevery = "1m"\n')
+    with scheduler_lock(tmp_path / "data"):
+        res = CliRunner().invoke(jobs_group, ["run", "--config", str(path)])
+    assert res.exit_code == EXIT_BUSY
+    assert f"the scheduler of data folder {tmp_path / 'data'} is held by process {os.getpid()}" in res.output
+    assert "one scheduler per data folder" in res.output
+
+
+def test_jobs_cli_usage_errors(tmp_path):
+    from soc.cli_jobs import jobs_group
+
+    path = write_config(tmp_path, '[[jobs]]\nname = "a"\ninputs = "x"\nevery = "1m"\n')
+    res = CliRunner().invoke(jobs_group, ["run-once", "nope", "--config", str(path)])
+    assert res.exit_code == 2 and "no job named 'nope'" in res.output
+    bad = write_config(tmp_path, '[[jobs]]\nname = "a"\ninputs = "x"\nevery = "soon"\n')
+    res = CliRunner().invoke(jobs_group, ["list", "--config", str(bad)])
+    assert res.exit_code == 2 and "every = 'soon'" in res.output
