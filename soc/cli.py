@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -44,13 +45,29 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json, strict):
 
     One dataset per event family (OUT/<family>/<dataset>/) and the dead letters (OUT/dead_letters/).
     """
+    from soc.hunt import HuntError, discover_inputs, read_inputs
     from soc.sinks.parquet import ParquetSink
 
     _prepare(out)
-    code, stats = _run(inputs, ParquetSink(out), fmt, zone, year, chunk_mb, as_json, strict, "soc parse", out)
+    sink = ParquetSink(out)
+    try:
+        reading = read_inputs(discover_inputs(inputs), sink, _options(fmt, zone, year, chunk_mb), strict,
+                              _HuntPrinter(as_json))
+    except HuntError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not as_json:
+        _print_reading(reading.stats, "soc parse", out)
+    for level, text in reading.messages:
+        click.echo(f"{level}: {text}", err=True)
     if as_json:
-        click.echo(json.dumps([st.as_dict() for st in stats], indent=2))
-    sys.exit(code)
+        click.echo(json.dumps([st.as_dict() for st in reading.stats], indent=2))
+    sys.exit(reading.exit_code)
+
+
+def _options(fmt, zone, year, chunk_mb):
+    from soc import pipeline
+
+    return pipeline.Options(format=fmt, zone=zone, year=year, chunk_size=chunk_mb << 20)
 
 
 @main.command()
@@ -80,89 +97,53 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_path
     run once over the whole hunt) write their hits to DATA_DIR/detector_hits/. Both become alerts in
     DATA_DIR/alerts/ (and in Elasticsearch when configured); exit code 3 if Elasticsearch refused them.
     """
-    from soc.sigma.hunt import HuntSink, hunter_for
-    from soc.sinks.matches import MatchFile
-    from soc.sinks.parquet import ParquetSink
+    from soc.hunt import HuntError, HuntRequest, run_hunt
 
-    _prepare(data_dir)
-    runner = None if no_detectors else _load_detectors(detector_paths, detector_settings)
-    matches = MatchFile(data_dir)  # the matches go to DATA_DIR/sigma_matches/ as they are found
-    hunter = hunter_for(_load_rules(rule_paths, placeholders), out=matches.write)
-    sink = HuntSink(hunter, ParquetSink(data_dir, frames=False))
-    if runner is not None:
-        from soc.detect.runner import DetectSink
-
-        sink = DetectSink(runner, sink)
-    code, stats = _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, "soc hunt", data_dir)
-    matches = _sigma_summary(hunter, matches, data_dir, as_json)
-    found = None if runner is None else _detector_summary(runner, data_dir, as_json)
-    delivered, summary = _hunt_alerts([matches, found], config_path, data_dir, to_es, as_json)
-    if as_json:
-        report = hunt_report(stats, hunter, matches, runner, found, summary)
-        click.echo(json.dumps(report, indent=2, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
-    sys.exit(code or delivered)
-
-
-def hunt_report(stats, hunter, matches, runner, hits, alerts: dict | None) -> dict:
-    """``soc hunt --json``: one document with the inputs, the Sigma matches per rule, every detector hit with
-    its evidence, and what became of the alerts (control characters come out escaped by JSON)."""
-    by_rule = []
-    if matches.height:
-        counts = matches.counts("rule.id", "rule.name", "rule.level").sort(["len", "rule.id"],
-                                                                                   descending=[True, False])
-        by_rule = [{"id": r["rule.id"], "name": r["rule.name"], "level": r["rule.level"], "matches": r["len"]}
-                   for r in counts.iter_rows(named=True)]
-    report = {
-        "files": [st.as_dict() for st in stats],
-        "sigma": {"rules": len(hunter.ruleset.rules), "correlations": len(hunter.ruleset.correlations),
-                  "events": hunter.events, "matches": matches.height, "by_rule": by_rule},
-        "detectors": None,
-        "alerts": alerts or {"alerts": 0, "stored_new": 0},
-    }
-    if runner is not None:
-        keep = [c for c in hits.columns if not c.startswith("_")]
-        report["detectors"] = {"detectors": len(runner.specs), "events": runner.events, "hits": hits.height,
-                               "failures": [f.reason for f in runner.failures],
-                               "found": hits.select(keep).to_dicts()}
-    return report
-
-
-def _hunt_alerts(hits, config_path, data_dir, to_es, as_json) -> tuple[int, dict | None]:
-    """The hunt's Sigma matches and detector hits as alerts in the store (and Elasticsearch if configured); the
-    matches are read back from their file in batches."""
-    hits = [h for h in hits if h is not None and h.height]
-    if not hits:
-        return 0, None
-    from soc.alerts.build import HIT_COLUMNS
-
-    def batches():  # read once per share of the alerts (``soc.sinks.delivery.deliver``)
-        return (b for h in hits for b in (h.batches(columns=HIT_COLUMNS) if hasattr(h, "batches") else [h]))
-
-    return _deliver(batches, config_path, data_dir, to_es, quiet=as_json, rows=sum(h.height for h in hits))
-
-
-def _load_detectors(paths, settings):
-    """The detector runner for ``--detectors``/``--set`` (a bad spec or setting is a usage error, exit 2)."""
-    from soc.detect.runner import DetectorRunner
-    from soc.detect.specs import SpecError, apply_settings, default_specs, load_specs
-
+    request = HuntRequest(list(inputs), data_dir, rule_paths, placeholders, detector_paths, detector_settings,
+                          no_detectors, _options(fmt, zone, year, chunk_mb), config_path, to_es, strict,
+                          observer=_HuntPrinter(as_json))
     try:
-        specs = load_specs(list(paths)) if paths else default_specs()
-        return DetectorRunner(apply_settings(specs, list(settings)))
-    except SpecError as exc:
+        report = run_hunt(request)
+    except HuntError as exc:
         raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2,
+                              default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
+    sys.exit(report.exit_code)
+
+
+class _HuntPrinter:
+    """``soc hunt``'s observer (``soc.hunt.Observer``): warnings and errors on stderr as they arise, each
+    stage's table on stdout as soon as it is done (none with --json), a progress bar on a terminal."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def message(self, level: str, text: str) -> None:
+        click.echo(f"{level}: {text}", err=True)
+
+    def progress(self, sources):
+        return _progress(sources)
+
+    def stage(self, name: str, report) -> None:
+        if self.as_json:
+            return
+        if name == "read":
+            _print_reading(report.stats, "soc hunt", report.data_dir)
+        elif name == "sigma":
+            _print_sigma(report.sigma, report.data_dir)
+        elif name == "detectors":
+            _print_detectors(report.detectors, report.data_dir)
+        elif name == "alerts" and report.delivery is not None:
+            done = report.delivery
+            _print_delivery(done.alerts, done.stored_new, done.elasticsearch, report.config)
 
 
 def _keep(data_dir, family: str, dataset: str, frame) -> None:
-    """A hunt's matches or hits as one Parquet file of DATA_DIR/<family>/<dataset>/ (nothing when empty), named
-    uniquely per run (time to the microsecond, process id, random): two hunts never overwrite each other."""
-    from soc.sinks.matches import run_name
-    from soc.sinks.parquet import ParquetSink
+    """``soc.hunt.keep``: a hunt's matches or hits as one uniquely named Parquet file of DATA_DIR."""
+    from soc.hunt import keep
 
-    if frame.height:
-        sink = ParquetSink(data_dir)
-        sink.write(run_name(), family, dataset, frame)
-        sink.close()
+    keep(data_dir, family, dataset, frame)
 
 
 _PREPARED: set[str] = set()
@@ -195,23 +176,14 @@ def _evidence_text(values, distinct=None, most: int = 3, width: int = 32) -> str
     return printable(", ".join(shown) + (f" (+{more:,})" if more > 0 else "")) or "-"
 
 
-def _detector_summary(runner, data_dir, as_json):
-    """Run the detectors once over the whole hunt, write their hits to DATA_DIR/detector_hits/, print a table;
-    returns the hits."""
+def _print_detectors(found, data_dir) -> None:
+    """The detectors' hits as a table (``soc.hunt.DetectorSummary``)."""
+    from soc.sinks.terminal import printable, render_table
 
-    from soc.sinks.terminal import printable
-
-    hits = runner.hits()
-    for failure in runner.failures:
-        click.echo(f"error: detector {printable(failure.detector)} failed: {printable(failure.reason)}", err=True)
-    _keep(data_dir, "detector_hits", "detectors", hits)
-    if as_json:
-        return hits
-    from soc.sinks.terminal import render_table
-
+    hits = found.hits
     if not hits.height:
-        click.echo(f"Detectors: {len(runner.specs):,} detectors, no hits in {runner.events:,} events")
-        return hits
+        click.echo(f"Detectors: {found.specs:,} detectors, no hits in {found.events:,} events")
+        return
     entity = [c for c in ("source.ip", "destination.ip", "user.name", "host.hostname", "event.dataset",
                           "email.from.address") if c in hits.columns]
     rows = []
@@ -222,13 +194,12 @@ def _detector_summary(runner, data_dir, as_json):
         rows.append((printable(row["rule.level"]), printable(row["rule.name"]), printable(who),
                      f"{row['event.count']:,}", span, _evidence_text(row.get("evidence.values"),
                                                                      row.get("evidence.distinct"))))
-    click.echo(render_table(f"Detectors: {hits.height:,} hits ({len(runner.specs):,} detectors) in "
-                            f"{runner.events:,} events", [("level", "left"), ("detector", "left"),
-                                                          ("entity", "left"), ("events", "right"),
-                                                          ("window (UTC)", "left"), ("evidence", "left")],
+    click.echo(render_table(f"Detectors: {hits.height:,} hits ({found.specs:,} detectors) in "
+                            f"{found.events:,} events", [("level", "left"), ("detector", "left"),
+                                                         ("entity", "left"), ("events", "right"),
+                                                         ("window (UTC)", "left"), ("evidence", "left")],
                             rows, "", *_terminal()))
     click.echo(f"detector hits kept in {printable(str(data_dir))}/detector_hits/")
-    return hits
 
 
 @main.command()
@@ -240,44 +211,14 @@ def formats():
         click.echo(f"{spec.name:14} {spec.family:15} {spec.title}")
 
 
-def _run(inputs, sink, fmt, zone, year, chunk_mb, as_json, strict, title, where) -> tuple[int, list]:
-    """Parse INPUTS into ``sink``; print the summary table (unless ``as_json``); (exit code, file stats).
-
-    An input whose format is not recognised is skipped with a warning (a README beside the logs is no reason
-    to fail a hunt whose logs were all read); with ``strict`` it is an error, exit code 2. When every input
-    was skipped nothing was hunted at all: exit code 2 too, so a script never takes that for a clean run."""
-    from soc import pipeline
-    from soc.runtime import setup_kept
-    from soc.sources import InputError, discover
-
-    try:
-        sources = discover(list(inputs))
-    except InputError as exc:
-        raise click.UsageError(str(exc)) from None
-    options = pipeline.Options(format=fmt, zone=zone, year=year, chunk_size=chunk_mb << 20)
-    try:
-        with setup_kept():
-            stats = _with_progress(sources, sink, options)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+def _print_reading(stats, title, where) -> None:
+    """The summary table of the inputs read, and where their dead letters are."""
     from soc.sinks.terminal import printable, summary_table
 
-    if not as_json:
-        click.echo(summary_table(stats, title, *_terminal()))
-        dead = sum(st.dead for st in stats)
-        if dead:
-            click.echo(f"{dead:,} dead-lettered records kept in {printable(str(where))}/dead_letters/")
-    failed = 0
-    for st in stats:
-        if st.error or (strict and st.skipped):
-            failed += 1
-            click.echo(f"error: {printable(st.path)}: {printable(st.error or st.skipped)}", err=True)
-        elif st.skipped:
-            click.echo(f"warning: {printable(st.path)}: skipped: {printable(st.skipped)}", err=True)
-    if stats and all(st.skipped for st in stats):
-        click.echo("error: no input is in a format soc knows: nothing was read (name one with --format)", err=True)
-        failed += 1
-    return (2 if failed else 0), stats
+    click.echo(summary_table(stats, title, *_terminal()))
+    dead = sum(st.dead for st in stats)
+    if dead:
+        click.echo(f"{dead:,} dead-lettered records kept in {printable(str(where))}/dead_letters/")
 
 
 def _terminal() -> tuple[int, bool]:
@@ -293,20 +234,22 @@ def _terminal() -> tuple[int, bool]:
 PROGRESS_MIN_BYTES = 32 << 20
 
 
-def _with_progress(sources, sink, options):
-    from soc import pipeline
-
+@contextlib.contextmanager
+def _progress(sources):
+    """A progress bar on stderr while large inputs (or inputs of unknown size) are read on a terminal; its
+    value is the callback of the bytes read (None: no bar)."""
     total = sum(s.size or 0 for s in sources)
     unknown = any(s.size is None for s in sources)
     if not sys.stderr.isatty() or (total < PROGRESS_MIN_BYTES and not unknown):
-        return pipeline.run(sources, sink, options)
+        yield None
+        return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
     columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task("parsing", total=None if unknown else total)
-        return pipeline.run(sources, sink, options, on_bytes=lambda n: progress.advance(task, n))
+        yield lambda n: progress.advance(task, n)
 
 
 # -- alerts and Elasticsearch (issue 6) ---------------------------------------------------------------------------
@@ -365,9 +308,7 @@ def _deliver(hits, config_path, data_dir, to_es, quiet: bool, rows: int | None =
     if result.index is not None:
         summary["elasticsearch"] = result.index.as_dict()
     if not quiet:
-        click.echo(f"{result.count:,} alerts ({result.stored:,} new) in {cfg.data_dir}/alerts/")
-        if result.index is not None:
-            _echo_index(result.index, cfg)
+        _print_delivery(result.count, result.stored, result.index, cfg)
     if result.error:
         from soc.sinks.terminal import printable
 
@@ -375,6 +316,13 @@ def _deliver(hits, config_path, data_dir, to_es, quiet: bool, rows: int | None =
         click.echo(f"error: {printable(result.error)} (the alerts are kept in {cfg.data_dir}/alerts/)", err=True)
         return ES_FAILED, summary
     return 0, summary
+
+
+def _print_delivery(count: int, stored: int, index, cfg) -> None:
+    """How many alerts, how many new, and what Elasticsearch did with them (``index``: an ``IndexReport``)."""
+    click.echo(f"{count:,} alerts ({stored:,} new) in {cfg.data_dir}/alerts/")
+    if index is not None:
+        _echo_index(index, cfg)
 
 
 def _echo_index(report, cfg) -> None:
@@ -537,47 +485,33 @@ def _report(report, cfg, as_json) -> None:
 
 
 def _load_rules(rule_paths, placeholders, use_cache: bool = True):
-    """The rule set of ``--rules`` (default: soc's rules/ without its pipeline/), failures printed."""
-    from soc.sigma.loader import RuleSourceError, default_rule_paths, load, read_placeholders
+    """The rule set of ``--rules`` (``soc.hunt.load_rules``), failures printed."""
+    from soc.hunt import HuntError, load_rules
 
     try:
-        values = read_placeholders(placeholders)
-        ruleset = load(list(rule_paths) or default_rule_paths(), values, use_cache=use_cache)
-    except RuleSourceError as exc:
+        return load_rules(rule_paths, placeholders, use_cache, say=lambda level, text: click.echo(
+            f"{level}: {text}", err=True))
+    except HuntError as exc:
         raise click.UsageError(str(exc)) from None
-    if ruleset.errors:
-        click.echo(f"warning: {len(ruleset.errors):,} Sigma rules did not load (see `soc rules check`)", err=True)
-    return ruleset
 
 
-def _sigma_summary(hunter, matches, data_dir, as_json):
-    """Finish the matches file (``soc.sinks.matches.MatchFile``, written as the hunt went) with the correlation
-    alerts and print a table of rules, levels and counts; returns the file."""
+def _print_sigma(sigma, data_dir) -> None:
+    """A table of the rules that matched, their levels and counts (``soc.hunt.SigmaSummary``)."""
+    from soc.sinks.terminal import printable, render_table
 
-    from soc.sinks.terminal import printable
-
-    hunter.finish()
-    matches.close(hunter.correlate() if hunter.ruleset.correlations else None)
-    for failure in hunter.failures:
-        click.echo(f"error: rule {printable(failure.rule_id)} failed on {failure.key[1]}: "
-                   f"{printable(failure.reason)}", err=True)
-    if as_json:
-        return matches
-    from soc.sinks.terminal import render_table
-
-    rules = len(hunter.ruleset.rules) + len(hunter.ruleset.correlations)
+    rules = sigma.rules + sigma.correlations
+    matches = sigma.matches
     if not matches.height:
-        click.echo(f"Sigma: {rules:,} rules, no matches in {hunter.events:,} events")
-        return matches
+        click.echo(f"Sigma: {rules:,} rules, no matches in {sigma.events:,} events")
+        return
     counts = (matches.counts("rule.id", "rule.name", "rule.level", "event.severity")
               .sort(["event.severity", "len"], descending=True))
     rows = [(printable(level or "-"), printable(name or "-"), printable(rule_id or "-"), f"{n:,}")
             for rule_id, name, level, _, n in counts.iter_rows()]
     click.echo(render_table(f"Sigma: {matches.height:,} matches of {counts.height:,} rules ({rules:,} loaded) "
-                            f"in {hunter.events:,} events", [("level", "left"), ("rule", "left"), ("id", "left"),
-                                                             ("matches", "right")], rows, "", *_terminal()))
+                            f"in {sigma.events:,} events", [("level", "left"), ("rule", "left"), ("id", "left"),
+                                                            ("matches", "right")], rows, "", *_terminal()))
     click.echo(f"matches kept in {printable(str(data_dir))}/sigma_matches/")
-    return matches
 
 
 @main.group("rules")
@@ -702,3 +636,8 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
         return (batch for f in files for batch in read_batches(f, columns=HIT_COLUMNS))
 
     sys.exit(deliver_alerts(hits, config_path, cfg.data_dir, to_es, as_json, sum(map(parquet_rows, files))))
+
+
+from soc.cli_jobs import jobs_group  # noqa: E402  (soc jobs: scheduled, incremental hunts)
+
+main.add_command(jobs_group)
