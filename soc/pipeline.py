@@ -137,11 +137,12 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
     """
     stream, raw = source.open()
     try:
-        name = options.format or sniff_magic(_peek(stream), [s.signature for s in specs.values()])
+        known = source.format if source.format in specs else None  # as a checkpointed file was read before
+        name = options.format or known or sniff_magic(_peek(stream), [s.signature for s in specs.values()])
         if name is not None and issubclass(engine_class(specs[name].engine), RecordEngine):
             yield from _parse_records(source, specs[name], options, stats, stream, raw, on_bytes)
             return
-        chunks = prefetch(read_chunks(stream, options.chunk_size))
+        chunks = prefetch(read_chunks(stream, options.chunk_size, source.start, source.first_line, source.prelude))
         first = next(chunks, None)
         if first is None:
             return
@@ -157,6 +158,9 @@ def parse_source(source: Source, specs: dict[str, ParserSpec], options: Options,
         engine = engine_class(spec.engine)(spec, ctx)
         last_pos = 0
         for chunk, batch in _batches(engine, _chain(first, chunks), source.path):
+            if chunk.replay:  # header lines before a checkpoint (Source.prelude): they set the engine's state
+                engine.parse(batch)
+                continue
             if chunk.cut_at is not None:
                 result = _cut_line(chunk, source, stats)
             else:

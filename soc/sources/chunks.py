@@ -30,6 +30,7 @@ class Chunk:
     oversize: bool = False
     dropped: int = 0
     cut_at: int | None = None
+    replay: bool = False  # header lines before a checkpoint's offset (``Source.prelude``): state, not records
 
 
 def _fill(stream: BinaryIO, view: memoryview) -> int:
@@ -43,18 +44,20 @@ def _fill(stream: BinaryIO, view: memoryview) -> int:
     return got
 
 
-def read_chunks(stream: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[Chunk]:
+def read_chunks(stream: BinaryIO, chunk_size: int = DEFAULT_CHUNK, offset: int = 0, line: int = 1,
+                prelude: bytes = b"") -> Iterator[Chunk]:
     """Yield chunks of about ``chunk_size`` bytes, each ending on ``\\n`` (or at end of input; a compressed
-    input cut short ends with a ``cut_at`` chunk, its cut line).
+    input cut short ends with a ``cut_at`` chunk, its cut line). ``offset`` and ``line`` are those of the
+    stream's first byte (a read resumed at a checkpoint); a ``prelude`` comes first as a ``replay`` chunk.
 
     Each chunk is read straight into its own buffer (handed over to the parser, which keeps views into
     it); only the partial line at its end is copied, to the head of the next one. The buffer is a NumPy
     array left uninitialised: ``bytearray(n)`` zeroed 16 MB under the GIL before the read overwrote them
     (~9 ms a chunk here, against ~4 ms for the read alone).
     """
+    if prelude:
+        yield Chunk(np.frombuffer(bytearray(prelude), np.uint8), 0, 1, replay=True)
     carry = b""
-    offset = 0
-    line = 1
     while True:
         data = np.empty(chunk_size, np.uint8)
         view = memoryview(data)

@@ -22,11 +22,24 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    """One input stream. ``path`` is ``-`` for stdin; ``size`` is the on-disk size (None for stdin)."""
+    """One input stream. ``path`` is ``-`` for stdin; ``size`` is the on-disk size (None for stdin), or the
+    bytes ``start`` to ``end`` of a window.
+
+    A job's incremental read (``soc.jobs.checkpoints``) sets the rest: read from byte ``start`` (of the
+    decompressed stream), whose line is ``first_line``, up to byte ``end`` (None: to the end), so ``log.line``
+    and ``log.offset`` are those of a whole-file read; ``prelude`` holds the header lines (``#fields``,
+    ``#Fields:``) before ``start`` that the engine replays to know the layout, and ``format`` the format the
+    file was read as before (the tail alone might sniff otherwise). The defaults read the whole input.
+    """
 
     path: str
     size: int | None
     mtime: float | None
+    start: int = 0
+    first_line: int = 1
+    end: int | None = None
+    prelude: bytes = b""
+    format: str | None = None
 
     @property
     def compression(self) -> str | None:
@@ -39,11 +52,53 @@ class Source:
     def open(self) -> tuple[BinaryIO, BinaryIO]:
         """(decompressed stream, raw file): the raw file's position measures progress."""
         raw: BinaryIO = sys.stdin.buffer if self.path == STDIN else open(self.path, "rb")  # noqa: SIM115
-        if self.compression == "gzip":
-            return io.BufferedReader(Gunzip(raw), 1 << 20), raw
-        if self.compression == "zstd":
-            return io.BufferedReader(Unzstd(raw), 1 << 20), raw
+        if self.compression is not None:
+            codec = Gunzip if self.compression == "gzip" else Unzstd
+            stream = io.BufferedReader(codec(raw), 1 << 20)
+            _discard(stream, self.start)
+            return stream, raw
+        if self.start or self.end is not None:
+            raw = Window(raw, self.start, self.end)
         return raw, raw
+
+
+class Window(io.RawIOBase):
+    """Bytes ``start`` to ``end`` (None: to the end) of a plain file; ``tell`` counts from ``start``."""
+
+    def __init__(self, raw: BinaryIO, start: int, end: int | None):
+        raw.seek(start)
+        self.raw = raw
+        self.left = -1 if end is None else max(end - start, 0)
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.left >= 0:
+            view = view[: self.left]
+        n = self.raw.readinto(view) if len(view) else 0
+        self.pos += n
+        if self.left >= 0:
+            self.left -= n
+        return n
+
+    def tell(self) -> int:
+        return self.pos
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _discard(stream: BinaryIO, n: int) -> None:
+    """Skip the first ``n`` decompressed bytes (a compressed copy of a file read up to there before)."""
+    while n > 0:
+        got = stream.read(min(n, 1 << 20))
+        if not got:
+            return
+        n -= len(got)
 
 
 def truncation(stream: BinaryIO) -> int | None:

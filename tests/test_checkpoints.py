@@ -1,0 +1,308 @@
+"""Incremental reading with checkpoints (soc.jobs.checkpoints): rotation, copytruncate, compressed copies,
+new and deleted files, partial lines, and the rows of runs over a growing log equal to a whole-file parse."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from soc import pipeline
+from soc.jobs.checkpoints import Checkpoints, RegistryError
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH = ROOT / "sample_logs" / "linux" / "auth.log"
+IIS = ROOT / "sample_logs" / "web" / "iis" / "u_ex261120.log"
+OPTIONS = pipeline.Options(year=2026)
+
+
+class Collect(pipeline.Sink):
+    def __init__(self):
+        self.frames: dict[tuple[str, str], list[pl.DataFrame]] = {}
+        self.dead: list[pl.DataFrame] = []
+
+    def write(self, source_path, family, dataset, frame):
+        self.frames.setdefault((family, dataset), []).append(frame)
+
+    def write_dead(self, source_path, dead):
+        if dead.height:
+            self.dead.append(dead)
+
+
+def parse(sources) -> tuple[dict[tuple[str, str], pl.DataFrame], list]:
+    sink = Collect()
+    stats = pipeline.run(sources, sink, OPTIONS)
+    return {k: pl.concat(v, how="diagonal_relaxed") for k, v in sink.frames.items()}, stats
+
+
+def step(reg: Path, inputs: list[str], stats_too: bool = True):
+    """One job run: load, plan, read, advance, save; (sources read, frames, stats)."""
+    cp = Checkpoints.load(reg)
+    plan = cp.plan(inputs)
+    frames, stats = parse(plan.sources) if plan.sources else ({}, [])
+    cp.advance(plan, stats if stats_too else None)
+    cp.save()
+    return plan, frames, stats
+
+
+def rows(frames: dict) -> pl.DataFrame:
+    """Every parsed row of a run, in file order."""
+    return pl.concat([f for f in frames.values() if f.height], how="diagonal_relaxed").sort("log.offset")
+
+
+def lines_read(stats) -> int:
+    return sum(s.read for s in stats)
+
+
+def whole_vs_steps(tmp_path: Path, data: bytes, cuts: list[int]):
+    """The rows of ``data`` parsed whole against the rows of runs over the same file grown to each cut."""
+    log = tmp_path / "app.log"
+    reg = tmp_path / "state" / "registry.json"
+    parts: dict[tuple[str, str], list[pl.DataFrame]] = {}
+    read = 0
+    with open(log, "wb") as fh:
+        for lo, hi in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            fh.write(data[lo:hi])
+            fh.flush()
+            _, frames, stats = step(reg, [str(log)])
+            read += lines_read(stats)
+            for k, v in frames.items():
+                parts.setdefault(k, []).append(v)
+    whole, stats = parse([pipeline.Source(str(log), len(data), log.stat().st_mtime)])
+    assert read == lines_read(stats)
+    assert set(parts) == set(whole)
+    for key, frame in whole.items():
+        got = pl.concat(parts[key], how="diagonal_relaxed").select(frame.columns)
+        assert got.height == frame.height
+        assert got.equals(frame), key
+    return whole
+
+
+def test_three_appended_steps_give_the_rows_of_a_whole_parse(tmp_path):
+    data = AUTH.read_bytes()
+    third = len(data) // 3
+    cuts = [third + 17, 2 * third + 5]  # inside lines: each partial last line waits for the next run
+    assert data[cuts[0] - 1: cuts[0]] != b"\n"
+    whole = whole_vs_steps(tmp_path, data, cuts)
+    frame = next(iter(whole.values()))
+    assert frame["log.line"].to_list() == sorted(frame["log.line"].to_list())
+    assert frame["log.line"].max() > 300  # line numbers went on across runs
+
+
+def reversed_w3c(data: bytes) -> bytes:
+    """The IIS sample with its fields in reverse order: no default layout reads it without its #Fields."""
+    out = []
+    for line in data.splitlines():
+        if line.startswith(b"#Fields: "):
+            line = b"#Fields: " + b" ".join(line[9:].split()[::-1])
+        elif not line.startswith(b"#"):
+            line = b" ".join(line.split()[::-1])
+        out.append(line + b"\n")
+    return b"".join(out)
+
+
+def test_header_lines_are_replayed_for_a_resumed_w3c_log(tmp_path):
+    data = reversed_w3c(IIS.read_bytes())
+    lines = data.splitlines(keepends=True)
+    cuts = [len(b"".join(lines[:50])), len(b"".join(lines[:200]))]  # the second run's range spans a new header
+    whole = whole_vs_steps(tmp_path, data, cuts)
+    assert sum(f.height for f in whole.values()) > 250
+
+
+def test_partial_last_line_is_read_once_whole(tmp_path):
+    log = tmp_path / "auth.log"
+    reg = tmp_path / "reg.json"
+    first, second = AUTH.read_bytes().splitlines(keepends=True)[:2]
+    log.write_bytes(first + second[:20])
+    plan, frames, stats = step(reg, [str(log)])
+    assert lines_read(stats) == 1 and plan.sources[0].end == len(first)
+    plan, frames, stats = step(reg, [str(log)])
+    assert plan.sources == [] and lines_read(stats) == 0  # still no newline: waits
+    with open(log, "ab") as fh:
+        fh.write(second[20:])
+    plan, frames, stats = step(reg, [str(log)])
+    assert lines_read(stats) == 1
+    frame = rows(frames)
+    assert frame["log.line"].to_list() == [2] and frame["log.offset"].to_list() == [len(first)]
+    assert frame["message"].to_list() == [second.decode().split(": ", 1)[1].rstrip("\n")]  # the whole line
+    assert step(reg, [str(log)])[0].sources == []
+
+
+def test_rotation_by_rename_reads_the_old_file_to_its_end_and_the_new_from_zero(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:100]))
+    step(reg, [str(log)])
+    with open(log, "ab") as fh:  # written before the rotation, not read yet
+        fh.write(b"".join(lines[100:120]))
+    ino = log.stat().st_ino
+    os.rename(log, tmp_path / "app.log.1")
+    log.write_bytes(b"".join(lines[120:130]))
+    plan, frames, stats = step(reg, [str(log)])  # the input names app.log only: app.log.1 found by inode
+    got = {s.path: (s.start, s.first_line, s.end) for s in plan.sources}
+    assert got == {str(tmp_path / "app.log.1"): (len(b"".join(lines[:100])), 101, len(b"".join(lines[:120]))),
+                   str(log): (0, 1, len(b"".join(lines[120:130])))}
+    assert [s.path for s in plan.sources][0].endswith("app.log.1")  # the older data first
+    assert plan.reasons[str(tmp_path / "app.log.1")] == f"renamed from {log}"
+    assert lines_read(stats) == 30
+    reg_files = json.loads(reg.read_text())["files"]
+    assert {(f["path"], f["line"]) for f in reg_files} == {(str(tmp_path / "app.log.1"), 120), (str(log), 10)}
+    assert [f for f in reg_files if f["path"].endswith(".1")][0]["ino"] == ino  # identity kept across the rename
+    # renamed again (logrotate shifts the numbers): still the same file, nothing to read
+    os.rename(tmp_path / "app.log.1", tmp_path / "app.log.2")
+    plan, _, stats = step(reg, [str(tmp_path / "app.log*")])
+    assert plan.sources == [] and lines_read(stats) == 0
+    assert {f["path"] for f in json.loads(reg.read_text())["files"]} == {str(log), str(tmp_path / "app.log.2")}
+
+
+def test_copytruncate_reads_the_copy_from_the_offset_and_the_truncated_file_from_zero(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:100]))
+    step(reg, [str(tmp_path / "app.log*")])
+    with open(log, "ab") as fh:
+        fh.write(b"".join(lines[100:110]))
+    (tmp_path / "app.log.1").write_bytes(log.read_bytes())  # copy, then truncate in place
+    with open(log, "r+b") as fh:
+        fh.truncate(0)
+        fh.write(b"".join(lines[110:115]))
+    plan, frames, stats = step(reg, [str(tmp_path / "app.log*")])
+    got = {Path(s.path).name: (s.start, s.first_line) for s in plan.sources}
+    assert got == {"app.log.1": (len(b"".join(lines[:100])), 101), "app.log": (0, 1)}
+    assert lines_read(stats) == 15
+    offsets = sorted(rows(frames)["log.line"].to_list())
+    assert offsets == [1, 2, 3, 4, 5, *range(101, 111)]
+
+
+def test_shorter_file_or_changed_fingerprint_starts_again(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:50]))
+    step(reg, [str(log)])
+    with open(log, "r+b") as fh:  # truncated and rewritten past the old offset: the first bytes differ
+        fh.truncate(0)
+        fh.write(b"".join(lines[60:200]))
+    plan, _, stats = step(reg, [str(log)])
+    assert [(s.start, s.first_line) for s in plan.sources] == [(0, 1)] and lines_read(stats) == 140
+
+
+def test_gzip_of_a_rotated_file_already_read_is_not_read_again(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:100]))
+    step(reg, [str(tmp_path / "app.log*")])
+    os.rename(log, tmp_path / "app.log.1")
+    log.write_bytes(b"".join(lines[100:110]))
+    step(reg, [str(tmp_path / "app.log*")])
+    # the rotated file compressed (a new inode) and removed, as logrotate's delaycompress does
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress((tmp_path / "app.log.1").read_bytes()))
+    (tmp_path / "app.log.1").unlink()
+    plan, _, stats = step(reg, [str(tmp_path / "app.log*")])
+    assert plan.sources == [] and lines_read(stats) == 0
+    assert plan.forgotten == []  # app.log.1's checkpoint went on as the .gz's
+    names = {Path(f["path"]).name for f in json.loads(reg.read_text())["files"]}
+    assert names == {"app.log", "app.log.1.gz"}
+    assert step(reg, [str(tmp_path / "app.log*")])[0].sources == []  # and not opened again
+
+
+def test_gzip_of_a_file_read_in_part_is_read_from_its_offset(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:100]))
+    step(reg, [str(tmp_path / "app.log*")])
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress(b"".join(lines[:130])))  # rotated, compressed at once
+    log.unlink()
+    log.write_bytes(b"".join(lines[130:135]))
+    plan, frames, stats = step(reg, [str(tmp_path / "app.log*")])
+    got = {Path(s.path).name: (s.start, s.first_line) for s in plan.sources}
+    assert got == {"app.log.1.gz": (len(b"".join(lines[:100])), 101), "app.log": (0, 1)}
+    assert lines_read(stats) == 35
+    assert sorted(rows(frames)["log.line"].to_list()) == [1, 2, 3, 4, 5, *range(101, 131)]
+
+
+def test_new_file_matching_a_glob_is_picked_up_and_a_deleted_one_forgotten(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    reg = tmp_path / "reg.json"
+    (tmp_path / "a.log").write_bytes(b"".join(lines[:10]))
+    glob = str(tmp_path / "*.log")
+    step(reg, [glob])
+    (tmp_path / "b.log").write_bytes(b"".join(lines[10:15]))
+    plan, _, stats = step(reg, [glob])
+    assert [Path(s.path).name for s in plan.sources] == ["b.log"] and lines_read(stats) == 5
+    assert plan.reasons[str(tmp_path / "b.log")] == "new"
+    (tmp_path / "a.log").unlink()
+    plan, _, _ = step(reg, [glob])
+    assert plan.sources == [] and plan.forgotten == [str(tmp_path / "a.log")]
+    assert [Path(f["path"]).name for f in json.loads(reg.read_text())["files"]] == ["b.log"]
+    (tmp_path / "b.log").unlink()
+    plan, _, _ = step(reg, [glob])
+    assert plan.missing == [glob] and json.loads(reg.read_text())["files"] == []
+
+
+def test_a_failed_read_keeps_its_old_checkpoint(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:10]))
+    step(reg, [str(log)])
+    with open(log, "ab") as fh:
+        fh.write(b"".join(lines[10:20]))
+    cp = Checkpoints.load(reg)
+    plan = cp.plan([str(log)])
+    stats = [pipeline.SourceStats(str(log), error="cannot read: boom")]
+    cp.advance(plan, stats)
+    cp.save()
+    assert [(s.start, s.first_line) for s in Checkpoints.load(reg).plan([str(log)]).sources] == \
+        [(len(b"".join(lines[:10])), 11)]
+
+
+def test_a_crash_between_temp_and_rename_leaves_the_old_registry(tmp_path, monkeypatch):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "state" / "reg.json"
+    log.write_bytes(b"".join(lines[:10]))
+    step(reg, [str(log)])
+    before = reg.read_bytes()
+    with open(log, "ab") as fh:
+        fh.write(b"".join(lines[10:20]))
+    cp = Checkpoints.load(reg)
+    cp.advance(cp.plan([str(log)]))
+
+    def crash(*_):
+        raise OSError("killed before the rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="killed"):
+        cp.save()
+    monkeypatch.undo()
+    assert reg.read_bytes() == before
+    assert Checkpoints.load(reg).entries[0].line == 10
+    assert not [p for p in (reg.parent / ".tmp").glob("*") if p.is_file()]  # the temporary file removed
+
+
+@pytest.mark.parametrize("text", ['{"version": 1, "files": [', "[]", '{"version": 1, "files": [{"path": 3}]}',
+                                  '{"version": 99, "files": []}', "\x00\x01"])
+def test_a_corrupted_registry_is_an_error(tmp_path, text):
+    reg = tmp_path / "reg.json"
+    reg.write_text(text)
+    with pytest.raises(RegistryError, match="corrupted"):
+        Checkpoints.load(reg)
+
+
+def test_no_registry_yet_is_a_first_run(tmp_path):
+    (tmp_path / "a.log").write_bytes(AUTH.read_bytes())
+    plan = Checkpoints.load(tmp_path / "none.json").plan([str(tmp_path / "a.log")])
+    assert [(s.start, s.first_line, s.end) for s in plan.sources] == [(0, 1, AUTH.stat().st_size)]
+
+
+def test_the_format_read_first_is_remembered(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:10]))
+    _, _, stats = step(reg, [str(log)])
+    with open(log, "ab") as fh:
+        fh.write(b"".join(lines[10:12]))
+    plan = Checkpoints.load(reg).plan([str(log)])
+    assert stats[0].format and plan.sources[0].format == stats[0].format
