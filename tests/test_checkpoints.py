@@ -306,3 +306,42 @@ def test_the_format_read_first_is_remembered(tmp_path):
         fh.write(b"".join(lines[10:12]))
     plan = Checkpoints.load(reg).plan([str(log)])
     assert stats[0].format and plan.sources[0].format == stats[0].format
+
+
+def test_zeek_tsv_in_steps_gives_the_rows_of_a_whole_parse(tmp_path, corpora):
+    """Zeek's TSV header (#separator .. #types) is state: a resumed read replays it (real dns.log)."""
+    lines = gzip.decompress((corpora / "zeek" / "dns.log.gz").read_bytes()).splitlines(keepends=True)[:3000]
+    data = b"".join(lines)
+    whole = whole_vs_steps(tmp_path, data, [len(data) // 3 + 11, 2 * len(data) // 3 + 3])
+    assert sum(f.height for f in whole.values()) == 3000 - 8
+
+
+def test_evtx_unchanged_is_skipped_and_changed_is_read_whole(tmp_path, corpora):
+    src = next((corpora / "evtx").rglob("ID4624-Mimikatz Pass the hash.evtx"))
+    evtx, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
+    evtx.write_bytes(src.read_bytes())
+    plan, _, stats = step(reg, [str(evtx)])
+    first = lines_read(stats)
+    assert first > 0 and [(s.start, s.end) for s in plan.sources] == [(0, None)]
+    plan, _, stats = step(reg, [str(evtx)])
+    assert plan.sources == []
+    os.utime(evtx, (1, 1))  # written again (the mtime moves): read whole
+    plan, _, stats = step(reg, [str(evtx)])
+    assert [(s.start, s.end) for s in plan.sources] == [(0, None)] and lines_read(stats) == first
+    assert plan.reasons[str(evtx)] == "changed since it was read: read whole again"
+    assert step(reg, [str(evtx)])[0].sources == []
+
+
+def test_zstd_copy_of_a_file_read_in_part_goes_on_from_its_offset(tmp_path):
+    import zstandard
+
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:40]))
+    step(reg, [str(tmp_path / "app.log*")])
+    (tmp_path / "app.log.1.zst").write_bytes(zstandard.ZstdCompressor().compress(b"".join(lines[:45])))
+    log.unlink()
+    plan, frames, stats = step(reg, [str(tmp_path / "app.log*")])
+    assert [(Path(s.path).name, s.first_line) for s in plan.sources] == [("app.log.1.zst", 41)]
+    assert rows(frames)["log.line"].to_list() == [41, 42, 43, 44, 45]
+    assert step(reg, [str(tmp_path / "app.log*")])[0].sources == []
