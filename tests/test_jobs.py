@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,8 +26,8 @@ from tests.conftest import ROOT
 HCM = "Asia/Ho_Chi_Minh"
 
 
-def write_config(tmp_path: Path, body: str, data: Path | None = None) -> Path:
-    path = tmp_path / "soc.toml"
+def write_config(tmp_path: Path, body: str, data: Path | None = None, name: str = "soc.toml") -> Path:
+    path = tmp_path / name
     head = f'data_dir = "{data or tmp_path / "data"}"\n'
     path.write_text(head + textwrap.dedent(body), encoding="utf-8")
     return path
@@ -249,3 +252,131 @@ def test_jobs_cli_usage_errors(tmp_path):
     bad = write_config(tmp_path, '[[jobs]]\nname = "a"\ninputs = "x"\nevery = "soon"\n')
     res = CliRunner().invoke(jobs_group, ["list", "--config", str(bad)])
     assert res.exit_code == 2 and "every = 'soon'" in res.output
+
+
+# -- real runs (subprocesses) ---------------------------------------------------------------------------------------
+
+AUTH = ROOT / "sample_logs" / "linux" / "auth.log"
+NGINX = ROOT / "sample_logs" / "web" / "nginx" / "access.log"
+
+
+def soc(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "soc", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env={**os.environ, "SOC_CONFIG": "", **(env or {})})
+
+
+def job_config(tmp_path: Path, logs: Path, extra: str = "", es: str = "", name: str = "soc.toml") -> Path:
+    """One job over the folder ``logs`` every second, year-less stamps in 2026."""
+    return write_config(tmp_path, f"""
+        {es}
+        [[jobs]]
+        name = "logs"
+        inputs = ["{logs}"]
+        every = "1s"
+        year = 2026
+        {extra}
+        """, name=name)
+
+
+def grow(logs: Path, step: int, steps: int) -> None:
+    """Append the ``step``-th of ``steps`` parts of the sample auth and nginx logs (a part ends mid-line when
+    it can: the rest of that line comes with the next step)."""
+    logs.mkdir(exist_ok=True)
+    for src in (AUTH, NGINX):
+        data = src.read_bytes()
+        lo, hi = len(data) * step // steps, len(data) * (step + 1) // steps
+        with open(logs / src.name, "ab") as fh:
+            fh.write(data[lo:hi])
+
+
+def stored_ids(data: Path) -> list[str]:
+    from soc.sinks.alert_store import AlertStore
+
+    files = AlertStore(data).files()
+    if not files:
+        return []
+    import polars as pl
+
+    return pl.read_parquet(files).get_column("event.id").to_list()  # every copy, duplicates included
+
+
+def test_run_once_exit_codes_and_status(tmp_path):
+    logs = tmp_path / "logs"
+    grow(logs, 0, 2)
+    cfg = job_config(tmp_path, logs)
+    first = soc("jobs", "run-once", "logs", "--config", str(cfg), "--json", "--fail-on-alert")
+    assert first.returncode == 1, first.stderr[-3000:]  # new alerts, and asked to say so
+    record = json.loads(first.stdout)
+    assert record["status"] == "ok" and record["new_alerts"] > 0 and record["records"] > 0
+    assert record["records"] == record["parsed"] + record["dead"]
+    again = soc("jobs", "run-once", "logs", "--config", str(cfg), "--fail-on-alert")
+    assert again.returncode == 0, again.stderr[-3000:]  # nothing appended: nothing new
+    assert "job logs: ok" in again.stdout and "0 records" in again.stdout
+
+    data = tmp_path / "data"
+    with Lock(job_dir(data, "logs") / ".lock", "job logs"):
+        busy = soc("jobs", "run-once", "logs", "--config", str(cfg))
+    assert busy.returncode == EXIT_BUSY and "job logs is held by process" in busy.stderr
+
+    grow(logs, 1, 2)
+    bad_rules = job_config(tmp_path, logs, 'rules = ["/nonexistent"]', name="bad.toml")
+    bad = soc("jobs", "run-once", "logs", "--config", str(bad_rules))
+    assert bad.returncode == 5 and "nonexistent" in bad.stderr  # failed: nothing committed
+    down = soc("jobs", "run-once", "logs", "--config", str(job_config(
+        tmp_path, logs, "elasticsearch = true",
+        es='[elasticsearch]\nurl = "http://127.0.0.1:9"\nmax_retries = 0\ntimeout = 2\n', name="down.toml")))
+    assert down.returncode == 3 and "elasticsearch" in down.stderr, down.stderr[-2000:]
+    done = soc("jobs", "run-once", "logs", "--config", str(cfg), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = json.loads(done.stdout)
+    # the failed runs committed nothing: this run reads the second half, whose alerts the ES-less run stored
+    assert last["records"] > 0 and last["alerts"] > 0 and last["new_alerts"] == 0
+    assert sorted(set(stored_ids(data))) == sorted(stored_ids(data))
+
+    usage = soc("jobs", "run-once", "nope", "--config", str(cfg))
+    assert usage.returncode == 2 and "no job named 'nope'" in usage.stderr
+    status = soc("jobs", "status", "--config", str(cfg), "-n", "10", "--json")
+    records = [json.loads(line) for line in status.stdout.splitlines()]
+    assert [r["status"] for r in records] == ["ok", "ok", "busy", "failed", "es_failed", "ok"]
+    assert all(r["lag_seconds"] > 0 for r in records)  # the sample logs are from November 2026
+    table = soc("jobs", "status", "--config", str(cfg), "-n", "10", env={"COLUMNS": "200"})
+    assert table.returncode == 0
+    rows = [line for line in table.stdout.splitlines() if line.startswith("│ logs")]
+    assert len(rows) == 6 and f"{record['records']:,}" in rows[0] and "es_failed" in rows[4]
+    listing = soc("jobs", "list", "--config", str(cfg), "--json")
+    assert json.loads(listing.stdout)["schedule"] == "every 1s"
+
+
+def test_scheduler_three_runs_then_sigterm(tmp_path):
+    """`soc jobs run` with a job every 1s: three runs, then SIGTERM: exit 0 within 5 s."""
+    logs = tmp_path / "logs"
+    grow(logs, 0, 1)
+    cfg = job_config(tmp_path, logs)
+    folder = job_dir(tmp_path / "data", "logs")
+    proc = subprocess.Popen([sys.executable, "-m", "soc", "jobs", "run", "--config", str(cfg)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SOC_CONFIG": ""})
+    try:
+        deadline = time.monotonic() + 120
+        while len([r for r in read_records(folder) if r.get("status") == "ok"]) < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "three runs did not happen in 120 s"
+            time.sleep(0.1)
+        # a second scheduler on the same data folder is refused
+        second = soc("jobs", "run", "--config", str(cfg), timeout=30)
+        assert second.returncode == EXIT_BUSY and "one scheduler per data folder" in second.stderr
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    assert took < 5, took
+    assert "SIGTERM: stopping" in out and "scheduler stopped after" in out
+    runs = read_records(folder)
+    starts = [datetime.fromisoformat(r["start"]) for r in runs]
+    assert starts == sorted(starts) and len(runs) >= 3
+    assert runs[0]["records"] > 0 and all(r.get("records", 0) == 0 for r in runs[1:] if r["status"] == "ok")

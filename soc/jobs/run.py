@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import time
 import traceback
 from datetime import UTC, datetime
@@ -182,11 +183,13 @@ def _run(cfg, job, folder: Path, record: dict) -> int:
     out = outputs_dir(folder, n)
     checkpoints = Checkpoints.load(gen / CHECKPOINTS)
     plan = checkpoints.plan(job.inputs)
+    _kill_point("planned")
     record["reading"] = dict(list(plan.reasons.items())[:50])
     if plan.forgotten:
         record["forgotten"] = plan.forgotten[:50]
     state = _state(gen)
     report = _hunt(cfg, job, plan, state, out)
+    _kill_point("hunted")
     record.update(_counts(report))
     if plan.missing:
         record.setdefault("warnings", []).append(f"no file matches {', '.join(plan.missing)}")
@@ -197,7 +200,9 @@ def _run(cfg, job, folder: Path, record: dict) -> int:
     checkpoints.save()
     if state is not None:
         state.save(gen, report)
+    _kill_point("saved")
     commit_generation(folder, n)
+    _kill_point("committed")
     with contextlib.suppress(OSError):
         out.rmdir()  # a run that read nothing new keeps no empty folder
     if record.get("errors"):
@@ -209,6 +214,12 @@ def _run(cfg, job, folder: Path, record: dict) -> int:
 
 CHECKPOINTS = "checkpoints.json"
 OUT = "out"
+
+
+def _kill_point(name: str) -> None:
+    """Tests of exactly-once runs: ``SOC_JOBS_KILL_AT=<name>`` makes the run die here as kill -9 would."""
+    if os.environ.get("SOC_JOBS_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def outputs_dir(folder: Path, n: int) -> Path:
@@ -265,6 +276,7 @@ def _store_and_index(cfg, job, out: Path, record: dict) -> bool:
         frame = pl.read_parquet(path)
         alerts += frame.height
         new += store.append(frame)
+        _kill_point("stored")
         if to_es and frame.height:
             report, error = index_stored(frame, cfg)
             if report is not None:
@@ -274,6 +286,7 @@ def _store_and_index(cfg, job, out: Path, record: dict) -> bool:
                 record.setdefault("errors", []).append(f"elasticsearch: {error or report.error}")
                 record.update(alerts=alerts, new_alerts=new, elasticsearch=es)
                 return False
+    _kill_point("indexed")
     record.update(alerts=alerts, new_alerts=new)
     if es is not None:
         record["elasticsearch"] = es
