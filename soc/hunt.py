@@ -15,6 +15,7 @@ This module imports nothing heavy at its top: ``soc --help`` and a one-line hunt
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -94,7 +95,7 @@ class HuntRequest:
     ``out``) and the detector runner (e.g. with state from an earlier run); ``executor`` reads the inputs
     into the wired stages (``Stages``)."""
 
-    inputs: Sequence[str | Source]
+    inputs: Sequence[str | os.PathLike | Source] | str | os.PathLike
     data_dir: str | None = None
     rules: Sequence[str] = ()
     placeholders: str | None = None
@@ -109,6 +110,14 @@ class HuntRequest:
     make_hunter: Callable[[RuleSet, Callable[[pl.DataFrame], None]], Hunter] | None = None
     make_runner: Callable[[list[DetectorSpec]], DetectorRunner] | None = None
     executor: Executor | None = None
+
+    def __post_init__(self):
+        # one path or setting given alone (a string, a Path, a Source) is a list of one, not of its characters
+        from soc.sources import Source
+
+        for name in ("inputs", "rules", "detectors", "settings"):
+            value = getattr(self, name)
+            setattr(self, name, [value] if isinstance(value, str | os.PathLike | Source) else list(value))
 
 
 @dataclass

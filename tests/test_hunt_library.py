@@ -127,7 +127,8 @@ def test_ready_sources_own_runner_and_hunter_and_an_executor(tmp_path):
 def test_no_detectors_and_nothing_to_deliver(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
-    report = run_hunt(_request(tmp_path, [str(SAMPLES / "linux")], no_detectors=True, rules=[str(rules)]))
+    report = run_hunt(_request(tmp_path, SAMPLES / "linux", no_detectors=True, rules=str(rules)))  # one each
+    assert [st.read for st in report.stats] == [320]
     assert report.detectors is None and report.runner is None
     assert report.sigma.rules == 0 and report.sigma.count == 0 and report.delivery is None
     assert report.as_dict()["alerts"] == {"alerts": 0, "stored_new": 0} and report.exit_code == 0
