@@ -345,3 +345,26 @@ def test_zstd_copy_of_a_file_read_in_part_goes_on_from_its_offset(tmp_path):
     assert [(Path(s.path).name, s.first_line) for s in plan.sources] == [("app.log.1.zst", 41)]
     assert rows(frames)["log.line"].to_list() == [41, 42, 43, 44, 45]
     assert step(reg, [str(tmp_path / "app.log*")])[0].sources == []
+
+
+def test_a_decompressed_copy_of_a_compressed_file_read_is_not_read_again(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    reg = tmp_path / "reg.json"
+    (tmp_path / "old.log.gz").write_bytes(gzip.compress(b"".join(lines[:30])))
+    plan, _, stats = step(reg, [str(tmp_path / "old.log*")])
+    assert lines_read(stats) == 30
+    (tmp_path / "old.log").write_bytes(gzip.decompress((tmp_path / "old.log.gz").read_bytes()))
+    (tmp_path / "old.log.gz").unlink()
+    plan, _, stats = step(reg, [str(tmp_path / "old.log*")])
+    assert plan.sources == [] and lines_read(stats) == 0
+    with open(tmp_path / "old.log", "ab") as fh:  # and it goes on from its end
+        fh.write(lines[30])
+    plan, frames, _ = step(reg, [str(tmp_path / "old.log*")])
+    assert rows(frames)["log.line"].to_list() == [31]
+
+
+def test_one_file_under_two_names_is_read_once(tmp_path):
+    (tmp_path / "a.log").write_bytes(AUTH.read_bytes())
+    os.link(tmp_path / "a.log", tmp_path / "b.log")
+    plan = Checkpoints.load(tmp_path / "reg.json").plan([str(tmp_path / "*.log")])
+    assert [Path(s.path).name for s in plan.sources] == ["a.log"]

@@ -229,7 +229,7 @@ class _Planner:
         self.plan_ = Plan([], [])
 
     def plan(self, inputs: list[str]) -> Plan:
-        files, seen = [], set()
+        files, seen, ids = [], set(), set()
         for name in inputs:
             try:
                 found = discover([name])
@@ -241,9 +241,9 @@ class _Planner:
                     continue
                 seen.add(src.path)
                 f = _look(src.path)
-                if f is not None:
+                if f is not None and f.identity not in ids:  # one file under two names (links) read once
+                    ids.add(f.identity)
                     files.append(f)
-        ids = {f.identity for f in files}
         new: list[_File] = []
         for f in files:
             e = self.by_id.get(f.identity)
@@ -302,6 +302,12 @@ class _Planner:
             return
         if f.head.startswith(EVTX_MAGIC):
             self._whole(f, 1, [], "new")
+        elif base is not None and base.done:  # decompressed copy of a compressed file read: at its end, unread
+            end = _last_line_end(f.path, 0, f.st.st_size)
+            lines, found = _scan(f.path, 0, end, f.head.startswith(b"#"))
+            e = _entry(f, end, lines, base=base)
+            e.directives = found[-DIRECTIVES:]
+            self._keep(e)
         elif base is not None and f.st.st_size >= base.offset:
             self._lines(f, replace(base, path=f.path), 0, [base], f"copy of {base.path}: read from its offset")
         else:
