@@ -22,7 +22,7 @@ tz = "Asia/Ho_Chi_Minh"          # zone of zone-less stamps and of the cron expr
 format = "syslog"                # optional: the parser, instead of sniffing; year = 2026 for year-less stamps
 rules = ["rules/"]               # optional: Sigma rules (default: soc's own); placeholders = "values.yml"
 detectors = ["detectors/"]       # optional: detector specs (default: soc's own); false: none
-settings = ["ssh_brute_force.threshold=20"]   # optional detector overrides, as ``soc hunt --set``
+settings = ["soc-ssh-brute-force.threshold=20"]   # optional detector overrides, as ``soc hunt --set``
 elasticsearch = true             # optional: index the alerts (default: when a URL is configured)
 ```
 Secrets are better kept in the environment than in the file. A password may also be given in the URL

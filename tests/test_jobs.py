@@ -22,6 +22,7 @@ from soc.jobs.run import EXIT_BUSY, append_record, job_dir, last_start, read_rec
 from soc.jobs.schedule import Schedule, ScheduleError, parse_every
 from soc.jobs.scheduler import Scheduler
 from tests.conftest import ROOT
+from tests.test_es import server  # noqa: F401  (the real Elasticsearch of the test suite, one per session)
 
 HCM = "Asia/Ho_Chi_Minh"
 
@@ -51,7 +52,7 @@ def test_jobs_config_parsed(tmp_path):
         year = 2026
         rules = "rules/web"
         detectors = false
-        settings = ["web_scan.threshold=5"]
+        settings = ["soc-web-scan.threshold=5"]
         elasticsearch = false
         """)
     cfg = load_config(path, env={})
@@ -61,7 +62,7 @@ def test_jobs_config_parsed(tmp_path):
     assert auth.detectors == [] and auth.rules == [] and auth.elasticsearch is None
     assert web.schedule.every == timedelta(hours=1, minutes=30) and web.schedule.tz == "UTC"
     assert (web.format, web.year, web.rules, web.detectors, web.settings, web.elasticsearch) == (
-        "nginx_access", 2026, ["rules/web"], None, ["web_scan.threshold=5"], False)
+        "nginx_access", 2026, ["rules/web"], None, ["soc-web-scan.threshold=5"], False)
     assert cfg.job("web.portal") is web
     with pytest.raises(ConfigError, match=r"no job named 'nope'.*jobs: auth, web.portal"):
         cfg.job("nope")
@@ -380,3 +381,90 @@ def test_scheduler_three_runs_then_sigterm(tmp_path):
     starts = [datetime.fromisoformat(r["start"]) for r in runs]
     assert starts == sorted(starts) and len(runs) >= 3
     assert runs[0]["records"] > 0 and all(r.get("records", 0) == 0 for r in runs[1:] if r["status"] == "ok")
+
+
+KILL_POINTS = ("planned", "hunted", "stored", "indexed", "saved", "committed")
+
+
+def es_block(prefix: str) -> str:
+    from tests.test_es import PASSWORD, URL
+
+    return (f'[elasticsearch]\nurl = "{URL}"\nusername = "elastic"\npassword = "{PASSWORD}"\n'
+            f'index_prefix = "{prefix}"\nreplicas = 0\n')
+
+
+def es_ids(prefix: str) -> list[str]:
+    from soc.config import ESConfig
+    from soc.sinks import elasticsearch as es
+    from tests.test_es import PASSWORD, URL, all_docs
+
+    client = es.connect(ESConfig(url=URL, username="elastic", password=PASSWORD))
+    if not client.indices.exists(index=f"{prefix}-*", allow_no_indices=False):
+        return []
+    return [doc_id for _, doc_id, _ in all_docs(client, prefix)]
+
+
+def drop_indices(prefix: str) -> None:
+    from soc.config import ESConfig
+    from soc.sinks import elasticsearch as es
+    from tests.test_es import PASSWORD, URL
+
+    client = es.connect(ESConfig(url=URL, username="elastic", password=PASSWORD))
+    client.indices.delete(index=f"{prefix}-*", allow_no_indices=True, expand_wildcards="all")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("server")
+def test_kill_9_at_random_points_is_exactly_once(tmp_path):
+    """Issue 20 acceptance: a log grows in 20 steps; after each step `soc jobs run-once` is killed with SIGKILL,
+    at a named point of the run (after planning, the hunt, the store, Elasticsearch, the saved checkpoints, the
+    commit) or after a random delay (seeded), then the log grows again. A last run catches up. The alerts in the
+    store and in the real Elasticsearch are those of the same job run at every step without a kill: the same
+    ids, none twice."""
+    import random
+
+    steps, rng = 20, random.Random(20)
+    runs = {}
+    for kind in ("whole", "killed"):
+        drop_indices(f"t-jobs-{kind}")
+        root = tmp_path / kind
+        root.mkdir()
+        runs[kind] = (root / "logs", job_config(root, root / "logs", "elasticsearch = true",
+                                                es=es_block(f"t-jobs-{kind}")), root / "data")
+    logs, cfg, data = runs["whole"]
+    took = []
+    for step in range(steps):
+        grow(logs, step, steps)
+        t0 = time.monotonic()
+        done = soc("jobs", "run-once", "logs", "--config", str(cfg))
+        took.append(time.monotonic() - t0)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    logs, cfg, data = runs["killed"]
+    args = [sys.executable, "-m", "soc", "jobs", "run-once", "logs", "--config", str(cfg)]
+    outcomes = []
+    for step in range(steps):
+        grow(logs, step, steps)
+        env = {**os.environ, "SOC_CONFIG": ""}
+        if step % 2 == 0:  # at a named point of the run
+            env["SOC_JOBS_KILL_AT"] = KILL_POINTS[(step // 2) % len(KILL_POINTS)]
+            code = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=120).returncode
+        else:  # at a random moment of it
+            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.05, 1.2 * max(took)))
+            proc.kill()
+            code = proc.wait()
+        outcomes.append(code)
+    assert outcomes.count(-signal.SIGKILL) >= 10, outcomes  # every named point killed its run
+    final = soc("jobs", "run-once", "logs", "--config", str(cfg), "--json")
+    assert final.returncode == 0, final.stderr[-3000:]
+
+    whole, killed = stored_ids(runs["whole"][2]), stored_ids(runs["killed"][2])
+    assert whole and len(set(whole)) == len(whole)
+    assert len(set(killed)) == len(killed), "an alert stored twice"
+    assert sorted(killed) == sorted(whole)
+    in_es = {kind: es_ids(f"t-jobs-{kind}") for kind in runs}
+    assert len(set(in_es["killed"])) == len(in_es["killed"]), "an alert indexed twice"
+    assert sorted(in_es["killed"]) == sorted(in_es["whole"]) == sorted(whole)
+    for kind in runs:
+        drop_indices(f"t-jobs-{kind}")

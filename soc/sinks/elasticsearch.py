@@ -374,12 +374,12 @@ class _Chunk:
     body: bytes         # the lines of all of them: one bulk request
 
 
-def _chunks(docs: pl.DataFrame, cfg: ESConfig) -> Iterator[_Chunk]:
+def _chunks(docs: pl.DataFrame, cfg: ESConfig, op: str = "create") -> Iterator[_Chunk]:
     """Bulk requests of at most ``cfg.chunk_size`` documents and about ``MAX_CHUNK_BYTES``, built by Polars."""
     if docs.height == 0:
         return
     action = pl.struct(pl.col("index").alias("_index"), pl.col("id").alias("_id")).struct.json_encode()
-    docs = docs.with_columns(pl.concat_str(pl.lit('{"create":'), action, pl.lit("}\n"), pl.col("source"),
+    docs = docs.with_columns(pl.concat_str(pl.lit(f'{{"{op}":'), action, pl.lit("}\n"), pl.col("source"),
                                            pl.lit("\n")).alias("line"))
     size = docs.get_column("line").str.len_bytes().cast(pl.Int64).to_numpy()
     by_bytes = (np.cumsum(size) - size) // MAX_CHUNK_BYTES
@@ -473,7 +473,8 @@ class _Run:
             self.dead.append(rows)
 
 
-def send(client, batches: Iterable[pl.DataFrame], total: int, dead: DeadLetters, cfg: ESConfig) -> IndexReport:
+def send(client, batches: Iterable[pl.DataFrame], total: int, dead: DeadLetters, cfg: ESConfig,
+         op: str = "create") -> IndexReport:
     """Bulk-create the documents of ``batches`` (frames of index, id, source); every one of them is counted
     as indexed, duplicate (409) or dead-lettered, even when the server goes away or the run is interrupted."""
     report = IndexReport(sent=total)
@@ -484,7 +485,7 @@ def send(client, batches: Iterable[pl.DataFrame], total: int, dead: DeadLetters,
     threads = [threading.Thread(target=run.worker, args=(chunks,), daemon=True) for _ in range(workers)]
     for t in threads:
         t.start()
-    todo = (chunk for batch in batches for chunk in _chunks(batch, cfg))
+    todo = (chunk for batch in batches for chunk in _chunks(batch, cfg, op))
     finished, current = False, None
     try:
         for current in todo:
@@ -511,8 +512,10 @@ def send(client, batches: Iterable[pl.DataFrame], total: int, dead: DeadLetters,
     return report
 
 
-def index_alerts(client, alerts: pl.DataFrame, data_dir: str | Path, cfg: ESConfig) -> IndexReport:
-    """Index ``alerts`` (an alert frame); failures go to ``data_dir``'s dead-letter file.
+def index_alerts(client, alerts: pl.DataFrame, data_dir: str | Path, cfg: ESConfig, op: str = "create"
+                 ) -> IndexReport:
+    """Index ``alerts`` (an alert frame); failures go to ``data_dir``'s dead-letter file. ``op="index"`` writes
+    over a document of the same id (a scheduled job's fuller version of an alert, ``soc.jobs.state``).
 
     A run of ``REFRESH_OFF_FROM`` alerts or more turns the refresh of its indices off while it runs (fewer,
     larger segments) and puts it back in a ``finally``, then refreshes them once: the alerts are searchable
@@ -530,7 +533,7 @@ def index_alerts(client, alerts: pl.DataFrame, data_dir: str | Path, cfg: ESConf
     cuts = [0, *range(min(cfg.chunk_size, SLICE_ROWS), alerts.height, SLICE_ROWS), alerts.height]
     batches = (documents(alerts.slice(lo, hi - lo), cfg.index_prefix) for lo, hi in itertools.pairwise(cuts))
     with refresh_off(client, names, off=alerts.height >= REFRESH_OFF_FROM, data_dir=data_dir) as report_error:
-        report = send(client, batches, alerts.height, DeadLetters(data_dir), cfg)
+        report = send(client, batches, alerts.height, DeadLetters(data_dir), cfg, op)
     report.error = report.error or report_error.get("error")
     return report
 
