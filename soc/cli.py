@@ -70,6 +70,15 @@ def _options(fmt, zone, year, chunk_mb):
     return pipeline.Options(format=fmt, zone=zone, year=year, chunk_size=chunk_mb << 20)
 
 
+def _workers(ctx, param, value: str) -> int | None:
+    """``--workers``: a count of at least 1, or ``auto`` (None: one per CPU)."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter("a number of processes (1 or more) or auto")
+    return int(value)
+
+
 @main.command()
 @INPUTS
 @click.option("--data-dir", default="soc-data", show_default=True, envvar="SOC_DATA_DIR",
@@ -88,8 +97,10 @@ def _options(fmt, zone, year, chunk_mb):
               help="TOML configuration (default: SOC_CONFIG, else ./soc.toml if present).")
 @click.option("--es/--no-es", "to_es", default=None,
               help="Index the alerts in Elasticsearch (default: when a URL is configured).")
+@click.option("--workers", default="auto", show_default=True, metavar="N|auto", callback=_workers,
+              help="Processes to hunt in, this one included (auto: one per CPU; 1: this one). Small inputs: one.")
 def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_paths, placeholders, detector_paths,
-         detector_settings, no_detectors, config_path, to_es):
+         detector_settings, no_detectors, config_path, to_es, workers):
     """Run the pipeline end to end over INPUTS, hunt with Sigma rules, and summarise each input.
 
     Records (lines, EVTX events) that do not parse are kept in DATA_DIR/dead_letters/ with file, line or
@@ -101,7 +112,7 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_path
 
     request = HuntRequest(list(inputs), data_dir, rule_paths, placeholders, detector_paths, detector_settings,
                           no_detectors, _options(fmt, zone, year, chunk_mb), config_path, to_es, strict,
-                          observer=_HuntPrinter(as_json))
+                          observer=_HuntPrinter(as_json), workers=workers)
     try:
         report = run_hunt(request)
     except HuntError as exc:

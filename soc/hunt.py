@@ -110,6 +110,7 @@ class HuntRequest:
     make_hunter: Callable[[RuleSet, Callable[[pl.DataFrame], None]], Hunter] | None = None
     make_runner: Callable[[list[DetectorSpec]], DetectorRunner] | None = None
     executor: Executor | None = None
+    workers: int | None = 1  # processes to hunt in, this one included (None: one per CPU; ``soc.distributed.local``)
 
     def __post_init__(self):
         # one path or setting given alone (a string, a Path, a Source) is a list of one, not of its characters
@@ -244,6 +245,7 @@ def run_hunt(request: HuntRequest) -> HuntReport:
     from soc.private import prepare
 
     observer = request.observer or Observer()
+    pool = _workers(request)  # first: the workers start up while this process loads its rules
     cfg = _config(request)
     data_dir = str(cfg.data_dir)
     report = HuntReport(data_dir, cfg)
@@ -255,7 +257,8 @@ def run_hunt(request: HuntRequest) -> HuntReport:
     stages = _wire(request, data_dir, say)
     report.hunter, report.runner = stages.hunter, stages.runner
     sources = discover_inputs(request.inputs)
-    executor = request.executor or _run_pipeline
+    executor = request.executor or (_run_pipeline if pool is None else
+                                    pool.executor(request.rules, request.placeholders, _run_pipeline))
     reading = read_inputs(sources, stages.sink, stages.options, request.strict, observer,
                           lambda s, _sink, _opts, on_bytes: executor(s, stages, on_bytes))
     report.stats = reading.stats
@@ -322,6 +325,20 @@ def _wire(request: HuntRequest, data_dir: str, say: Callable[[str, str], None]) 
 
         sink = DetectSink(runner, sink)
     return Stages(request.options or pipeline.Options(), sink, hunter, runner, matches, data_dir)
+
+
+def _workers(request: HuntRequest):
+    """Worker processes for the hunt (``soc.distributed.local.start``: none for ``workers`` 1, small inputs, or
+    an executor of the caller's), started before anything heavy is imported here; None: this process alone."""
+    if request.workers == 1 or request.executor is not None:
+        return None
+    from soc.distributed import local
+
+    try:
+        sources = discover_inputs(request.inputs)
+    except HuntError:
+        return None  # raised again when the inputs are read
+    return local.start(sources, request.rules, request.placeholders, request.workers)
 
 
 def _run_pipeline(sources: list[Source], stages: Stages, on_bytes: Progress | None) -> list[SourceStats]:

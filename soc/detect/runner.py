@@ -317,6 +317,33 @@ class DetectorRunner:
                 pl.col(_SEQ).first())  # the first row's frame: the order of the parts below
         return rows
 
+    def take_rows(self) -> dict:
+        """What this runner gathered, as plain data, and the runner emptied: a task's share of a hunt in several
+        processes (``soc.distributed``), which the driver's runner ``absorb``s. Every waiting batch is prepared first;
+        the rows keep the number of the frame they came from (``_SEQ``, counted from 0 in this runner)."""
+        for sig in list(self._waiting):
+            self._flush(sig)
+        rows = {"parts": self._parts, "frames": self._seq, "events": self.events, "failures": self.failures,
+                "last": self._last, "pairs": {k: scorer._pairs for k, scorer in self._scorers.items()}}
+        self._parts, self._seq, self.events, self.failures, self._last, self._scorers = {}, 0, 0, [], {}, {}
+        return rows
+
+    def absorb(self, rows: dict) -> None:
+        """A task's rows (``take_rows`` of a runner fed the frames that come next in the hunt) as if those frames
+        were fed here: its frame numbers follow this runner's, so ``hits`` orders every row as one process fed
+        them. A runner's prepared rows do not depend on how its small frames waited together (row by row
+        filters; rise/drop's per-bucket counts are summed again in ``_rise_drop``, their first row by frame)."""
+        base = self._seq
+        for spec_id, parts in rows["parts"].items():
+            self._parts.setdefault(spec_id, []).extend(p.with_columns(pl.col(_SEQ) + base) for p in parts)
+        self._seq += rows["frames"]
+        self.events += rows["events"]
+        self.failures += rows["failures"]
+        for spec_id, hi in rows["last"].items():
+            self._last[spec_id] = max(self._last.get(spec_id, hi), hi)
+        for spec_id, pairs in rows["pairs"].items():
+            self._names(next(s for s in self.specs if s.id == spec_id))._pairs.extend(pairs)
+
     def hits(self) -> pl.DataFrame:
         """Every detector's hits over everything fed so far (one frame, possibly empty)."""
         for sig in list(self._waiting):

@@ -536,6 +536,21 @@ class Hunter:
         found = self._correlated if self.out is not None else self._found
         return pl.concat(found, how="diagonal_relaxed") if found else empty_alerts()
 
+    def take(self) -> tuple[pl.DataFrame, int, list[RuleFailure]]:
+        """Whatever waits evaluated, then the matches (of a hunter without ``out``), events and rule failures so
+        far, and the hunter emptied of them but not of its routes and compiled rules: a task of a hunt in several
+        processes (``soc.distributed``), whose worker hunts its next task with them."""
+        found = self.matches()
+        got = (found, self.events, self.failures)
+        self._found, self._held, self.matched, self.events, self.failures = [], 0, 0, 0, []
+        return got
+
+    def absorb(self, matches: pl.DataFrame, events: int, failures: list[RuleFailure]) -> None:
+        """A task's results (``take`` of a hunter of the same rules over other frames) as if evaluated here."""
+        self.events += events
+        self.failures += failures
+        self._keep(matches)
+
     def correlate(self) -> pl.DataFrame:
         """Alerts of the correlation rules over the matches so far (``soc.sigma.correlation``)."""
         return correlate(self.ruleset, self.matches())

@@ -505,22 +505,22 @@ MANY_RECORDS = 4096  # records of a batch of small files (``many_batches``), abo
 
 def many_batches(files: list[tuple[str, int]], most: int) -> list[list[str]]:
     """The paths of small files (path and records, in order) cut in batches of whole files that ``read_many``
-    types one at a time: as few as hold ``most`` records each, of about equal records. Smaller than a batch
-    so that the next is read while one is typed, and so that a folder of small files makes several tasks of
-    one size that worker processes hunt in (``soc.distributed``): the tasks are these batches, so a hunt gives
-    the same frames, in the same order, whatever the number of processes. A batch costs ~0.05-0.08 s of CPU
-    more than none (the frames of its groups): the 483-file corpus in one batch or three, 1.50 -> 1.68 CPU s."""
+    types one at a time: as few as hold at most ``most`` records each (a larger file alone), filled to about
+    equal shares. Smaller than a batch so that the next is read while one is typed, and so that a folder of small
+    files makes several tasks that worker processes hunt in (``soc.distributed``): the tasks are these batches
+    (cutting one again gives it whole), so a hunt gives the same frames in the same order whatever the number of
+    processes. A batch costs ~0.05-0.08 s of CPU more than none (the frames of its groups): the 483-file corpus
+    in one batch or three, 1.50 -> 1.68 user s."""
     total = sum(n for _, n in files)
-    count = max(1, -(-total // max(most, 1)))
+    share = max(1, -(-total // max(1, -(-total // max(most, 1)))))
     cut: list[list[str]] = []
-    before, last = 0, -1
+    count = 0
     for path, records in files:
-        k = min(count - 1, before * count // total) if total else 0
-        if k != last:
+        if not cut or (records and (count >= share or count + records > most)):
             cut.append([])
-            last = k
+            count = 0
         cut[-1].append(path)
-        before += records
+        count += records
     return cut
 _RECORD_ID = operator.itemgetter("event_record_id")
 

@@ -1,0 +1,303 @@
+"""A hunt in several local processes: the tasks of ``soc.distributed.task`` run in worker processes and in this
+one (the driver), which merges their results in the tasks' order.
+
+Workers are plain processes (``python -m soc.distributed.local``), as the EVTX engine's are
+(``soc.parse.engines.evtx_worker``, whose length-prefixed pickle-5 messages over pipes they use; not
+``multiprocessing``, which imports the caller's ``__main__`` again in every worker). ``start`` launches them at
+the very beginning of a hunt, so their imports and rule loading overlap the driver's; ``hunt`` then hands out the
+tasks in order: each worker takes the next free one, and so does the driver whenever the result it must merge
+next is not there yet. A worker that dies (or fails) leaves its task to the driver, which runs it with the same
+code: the same result. The driver merges each result as soon as every one before it is merged: the matches into
+its Hunter (correlations at the end, as before), the detector rows into its runner (frame numbers following),
+dead letters and inputs' ends into its sink, the inputs' counts into the stats.
+
+A message to a worker is ``("load", plan)`` (import and load the rules now; no reply), ``("ready",)`` or
+``("run", plan, partition)``; a reply ``("ok", value)`` or ``("error", text)``. Pickles come only from this
+process's own workers (pipes), never from data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from soc.distributed.task import HuntPlan, Partition, TaskResult
+
+MIN_BYTES = 4 << 20  # inputs smaller than this in all are hunted in one process (a worker's start costs ~0.4 s CPU)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def wanted(sources, workers: int | None) -> int:
+    """Worker processes worth starting for ``sources`` (besides this one): none for ``workers`` 1, for small
+    inputs (``MIN_BYTES``: the one-line hunt's fixed cost stays as it is), for one input that is not large, or
+    for inputs of unknown size (standard input); else ``workers`` (default: one per CPU) less one."""
+    total = workers if workers is not None else cpus()
+    sizes = [s.size for s in sources]
+    if total <= 1 or any(n is None for n in sizes) or sum(sizes) < MIN_BYTES or len(sources) < 2:
+        return 0
+    return total - 1
+
+
+class Worker:
+    """One worker process, one task at a time."""
+
+    def __init__(self, rules: tuple | None = None):
+        import soc
+
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(soc.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env["SOC_EVTX_PROCESSES"] = "1"  # a large EVTX file is one task here: no processes of its own
+        self.proc = subprocess.Popen([sys.executable, "-m", "soc.distributed.local"],  # noqa: S603
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.lock = threading.Lock()
+        with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux: fewer hand-overs per reply
+            import fcntl
+
+            fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        if rules is not None:
+            self.tell(("load", rules))
+
+    def tell(self, message) -> bool:
+        """Send without waiting for a reply; False if the worker is gone."""
+        from soc.parse.engines.evtx_worker import send
+
+        try:
+            with self.lock:
+                send(self.proc.stdin, message)
+        except (OSError, ValueError, pickle.PickleError):
+            return False
+        return True
+
+    def call(self, task):
+        """The reply's value, or None if the worker failed (it is then stopped)."""
+        from soc.parse.engines.evtx_worker import receive, send
+
+        with self.lock:
+            try:
+                send(self.proc.stdin, task)
+                reply = receive(self.proc.stdout)
+            except (OSError, ValueError, EOFError, pickle.PickleError):
+                reply = None
+        if reply is None or reply[0] != "ok":
+            if reply is not None:
+                print(f"warning: a hunt worker failed, its task runs here: {reply[1]}", file=sys.stderr)
+            self.stop()
+            return None
+        return reply[1]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Pool:
+    """The worker processes of one hunt (``start``); stopped by ``close``."""
+
+    def __init__(self, workers: list[Worker]):
+        self.workers = workers
+
+    def executor(self, rules, placeholders: str | None, alone):
+        """A ``soc.hunt`` executor that hunts on these workers and this process (``hunt``), or as ``alone`` does
+        when the inputs make fewer than two tasks."""
+
+        def run(sources, stages, on_bytes):
+            from soc.distributed.task import HuntPlan
+
+            specs = None if stages.runner is None else tuple(stages.runner.specs)
+            plan = HuntPlan(tuple(map(str, rules)), placeholders, specs, stages.options)
+            stats = hunt(self, plan, sources, stages.sink, stages.hunter, stages.runner, on_bytes)
+            return stats if stats is not None else alone(sources, stages, on_bytes)
+
+        return run
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.stop()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def start(sources, rules=(), placeholders: str | None = None, workers: int | None = None) -> Pool | None:
+    """Worker processes for a hunt of ``sources`` (``wanted``), started now and told to load the rules (``--rules``
+    paths, empty: soc's own; the placeholders' file) at once; None when the hunt is to run in this process alone.
+    Imports nothing heavy: called first, the workers' start-up overlaps the caller's."""
+    n = wanted(sources, workers)
+    if not n:
+        return None
+    try:
+        return Pool([Worker((tuple(map(str, rules)), placeholders)) for _ in range(n)])
+    except OSError:
+        return None
+
+
+class _Schedule:
+    """Who runs which task: each in order, by the first worker or the driver that is free; results wait here
+    until merged. A task whose worker failed goes back, to the driver."""
+
+    def __init__(self, parts: list[Partition]):
+        self.parts = parts
+        self.cond = threading.Condition()
+        self.next = 0  # the first task nobody has taken
+        self.back: list[int] = []  # tasks whose worker failed
+        self.results: dict[int, TaskResult] = {}
+        self.closed = False
+
+    def take(self, driver: bool) -> int | None:
+        with self.cond:
+            if driver and self.back:
+                return self.back.pop(0)
+            if self.closed or self.next >= len(self.parts):
+                return None
+            self.next += 1
+            return self.next - 1
+
+    def put(self, i: int, result: TaskResult | None) -> None:
+        with self.cond:
+            if result is None:
+                self.back.append(i)
+                self.back.sort()
+            else:
+                self.results[i] = result
+            self.cond.notify_all()
+
+
+def _feed(worker: Worker, plan: HuntPlan, schedule: _Schedule) -> None:
+    """A worker's thread: tasks in order while there are some; a failed worker hands its task back and stops."""
+    if worker.call(("ready",)) is None:
+        return
+    while (i := schedule.take(driver=False)) is not None:
+        result = None
+        try:
+            result = worker.call(("run", plan, schedule.parts[i]))
+        finally:
+            schedule.put(i, result)
+        if result is None:
+            return
+
+
+def hunt(pool: Pool, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=None, specs=None) -> list | None:
+    """Hunt ``sources`` with the pool's workers and this process: into ``hunter`` (its rules the plan's), ``runner``
+    (None: no detectors) and ``sink`` (dead letters, inputs' ends; closed at the end), as ``pipeline.run`` into a
+    sink feeding them would; returns the inputs' stats. None, with nothing done and the pool closed, when the
+    inputs make fewer than two tasks (the caller runs the one-process hunt). ``on_bytes`` is told the bytes of each
+    task's inputs as it is merged."""
+    from soc.distributed.task import partitions, prime
+
+    prime(plan, hunter.ruleset)
+    parts = partitions(sources, plan.options, specs)
+    if len(parts) < 2:
+        pool.close()
+        return None
+    schedule = _Schedule(parts)
+    feeds = [threading.Thread(target=_feed, args=(w, plan, schedule), daemon=True, name="soc-hunt-feed")
+             for w in pool.workers]
+    for feed in feeds:
+        feed.start()
+    stats: list = []
+    try:
+        for i in range(len(parts)):
+            result = _result(i, plan, schedule)
+            _merge(result, sink, hunter, runner, stats)
+            if on_bytes is not None:
+                on_bytes(sum(s.size or 0 for s in parts[i].sources))
+            del result
+    finally:
+        with schedule.cond:
+            schedule.closed = True
+        pool.close()
+        for feed in feeds:
+            feed.join()
+    sink.close()
+    return stats
+
+
+def _result(i: int, plan: HuntPlan, schedule: _Schedule) -> TaskResult:
+    """Task ``i``'s result: a worker's when it has it, else the driver runs tasks (those handed back first, then
+    the next free ones) until it is there. Task ``i`` itself was taken: by a worker still at it, or here."""
+    while True:
+        with schedule.cond:
+            if i in schedule.results:
+                return schedule.results.pop(i)
+        j = schedule.take(driver=True)
+        if j is not None:
+            schedule.put(j, _run_here(plan, schedule.parts[j]))
+            continue
+        with schedule.cond:  # every task taken: wait for task i's worker (or its hand-back)
+            while i not in schedule.results and not schedule.back:
+                schedule.cond.wait()
+
+
+def _run_here(plan: HuntPlan, part: Partition) -> TaskResult:
+    from soc.distributed.task import run_task
+
+    return run_task(plan, part)
+
+
+def _merge(result: TaskResult, sink, hunter, runner, stats: list) -> None:
+    hunter.absorb(result.matches, result.events, result.failures)
+    if runner is not None and result.detectors is not None:
+        runner.absorb(result.detectors)
+    for entry in result.log:
+        if entry[0] == "dead":
+            sink.write_dead(entry[1], entry[2])
+        else:
+            sink.close_source(entry[1])
+    stats += result.stats
+
+
+def main() -> None:
+    """A worker: messages from standard input, replies to standard output, until the end of standard input."""
+    from soc.parse.engines.evtx_worker import receive, send
+    from soc.runtime import collect_less_often, reuse_freed_memory
+
+    reuse_freed_memory()
+    collect_less_often()
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the replies
+    while True:
+        try:
+            message = receive(inp)
+        except EOFError:  # the driver closed the pipe (or died)
+            return
+        if message[0] == "load":
+            with contextlib.suppress(Exception):  # a failure shows again, reported, in the first task
+                from soc.distributed.task import load_rules
+
+                load_rules(message[1])
+            continue
+        try:
+            if message[0] == "ready":
+                reply = ("ok", True)
+            elif message[0] == "run":
+                from soc.distributed.task import run_task
+
+                reply = ("ok", run_task(message[1], message[2]))
+            else:
+                raise ValueError(f"unknown message {message[0]!r}")
+        except Exception as exc:  # noqa: BLE001 - reported to the driver, which runs the task itself
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        send(out, reply)
+
+
+if __name__ == "__main__":
+    main()

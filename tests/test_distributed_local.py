@@ -1,0 +1,148 @@
+"""A hunt in two processes (``soc.distributed.local``) gives exactly what the one-process hunt gives: the same Sigma
+matches per (rule id, file, record), the same detector hits (every column, in order), the same dead letters, the
+same counts per input and the same alerts; also when a worker process is killed in the middle of a task."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from soc.distributed import local
+from soc.hunt import HuntRequest, run_hunt
+from soc.sinks.alert_store import AlertStore
+from tests.conftest import CORPORA, ROOT, need
+from tests.evtx_corpus import evtx_files
+
+SAMPLES = ROOT / "sample_logs"
+MATCH_KEYS = ["rule.id", "log.file.path", "log.line", "log.offset", "winlog.record_id", "@timestamp"]
+
+
+def _hunt(inputs, data: Path, workers: int, rules=()) -> dict:
+    report = run_hunt(HuntRequest([str(p) for p in inputs], str(data), rules=[str(r) for r in rules],
+                                  to_es=False, workers=workers))
+    assert report.exit_code == 0, report.errors
+    matches = report.sigma.frame()
+    dead = {f.name: pl.read_parquet(f) for f in sorted((data / "dead_letters").glob("*.parquet"))}
+    alerts = AlertStore(str(data)).query()
+    return {
+        "stats": [{k: v for k, v in st.as_dict().items() if k != "seconds"} for st in report.stats],
+        "matches": matches.sort(MATCH_KEYS, nulls_last=True),
+        "events": report.sigma.events,
+        "hits": report.detectors.hits,
+        "detector_events": report.detectors.events,
+        "failures": ([f.rule_id for f in report.sigma.failures], [f.reason for f in report.detectors.failures]),
+        "dead": dead,
+        "alerts": sorted(zip(alerts.get_column("event.id"), alerts.get_column("event.count"), strict=True)),
+        "errors": report.errors,
+    }
+
+
+def _same(one: dict, two: dict) -> None:
+    assert one["stats"] == two["stats"]
+    assert one["matches"].height == two["matches"].height
+    assert one["matches"].equals(two["matches"])
+    assert one["events"] == two["events"]
+    assert one["hits"].equals(two["hits"]), (one["hits"], two["hits"])
+    assert one["detector_events"] == two["detector_events"]
+    assert one["failures"] == two["failures"]
+    assert one["dead"].keys() == two["dead"].keys()
+    for name, frame in one["dead"].items():
+        assert frame.equals(two["dead"][name]), name
+    assert one["alerts"] == two["alerts"]
+    assert one["errors"] == two["errors"]
+
+
+def _inputs(tmp_path: Path) -> list[Path]:
+    """sample_logs/ and an access log with lines that do not parse among good ones (dead letters)."""
+    lines = (SAMPLES / "web" / "nginx" / "access.log").read_bytes().splitlines(keepends=True)
+    broken = tmp_path / "broken_access.log"
+    broken.write_bytes(b"".join(line if i % 7 else b"not an access log line\n" for i, line in enumerate(lines)))
+    return [SAMPLES, broken]
+
+
+@pytest.fixture
+def small_inputs_too(monkeypatch):
+    """Workers for inputs of any size (by default small inputs are hunted in one process)."""
+    monkeypatch.setattr(local, "MIN_BYTES", 0)
+    monkeypatch.setenv("SOC_CONFIG", "")
+
+
+def _tasks_seen(monkeypatch) -> list:
+    """The tasks the driver runs itself and those the workers run, as (who, task number)."""
+    seen: list = []
+    real_call = local.Worker.call
+
+    def call(self, task):
+        if task[0] == "run":
+            seen.append(("worker", task[2].number))
+        return real_call(self, task)
+
+    monkeypatch.setattr(local.Worker, "call", call)
+    return seen
+
+
+def test_sample_logs_in_two_processes_as_in_one(tmp_path, small_inputs_too, monkeypatch):
+    one = _hunt(_inputs(tmp_path), tmp_path / "one", 1)
+    seen = _tasks_seen(monkeypatch)
+    two = _hunt(_inputs(tmp_path), tmp_path / "two", 2)
+    assert seen, "no task ran in a worker process"
+    assert sum(st["read"] for st in one["stats"]) > 1000 and one["hits"].height > 3 and one["matches"].height
+    assert sum(len(d) for d in one["dead"].values()) > 0  # the samples have records that do not parse
+    _same(one, two)
+
+
+def test_the_evtx_corpus_in_two_processes_as_in_one(tmp_path, monkeypatch):
+    need(CORPORA / "evtx" / "evtx-to-mitre-attack", "EVTX corpus (../shared/corpora/evtx)")
+    monkeypatch.setenv("SOC_CONFIG", "")
+    files = evtx_files()
+    rules = [CORPORA / "sigma" / "rules" / "windows"]
+    one = _hunt(files, tmp_path / "one", 1, rules)
+    seen = _tasks_seen(monkeypatch)
+    two = _hunt(files, tmp_path / "two", 2, rules)
+    assert seen
+    assert one["matches"].height >= 2015 and one["hits"].height > 0 and len(one["stats"]) == 483
+    _same(one, two)
+
+
+def test_a_killed_worker_leaves_its_task_to_the_driver(tmp_path, small_inputs_too, monkeypatch):
+    """The worker is killed while it runs its first task: the driver runs that task again; the result is the
+    same as in one process."""
+    one = _hunt(_inputs(tmp_path), tmp_path / "one", 1)
+    killed: list = []
+    real_call = local.Worker.call
+
+    def call(self, task):
+        if task[0] == "run" and not killed:
+            killed.append((self.proc, task[2].number))
+            threading.Timer(0.05, self.proc.kill).start()  # while the worker is at the task
+        return real_call(self, task)
+
+    monkeypatch.setattr(local.Worker, "call", call)
+    ran_here: list = []
+    real_run = local._run_here
+
+    def run_here(plan, part):
+        ran_here.append(part.number)
+        return real_run(plan, part)
+
+    monkeypatch.setattr(local, "_run_here", run_here)
+    two = _hunt(_inputs(tmp_path), tmp_path / "two", 2)
+    proc, number = killed[0]
+    assert proc.returncode is not None and proc.returncode < 0  # killed, not finished
+    assert number in ran_here  # its task ran here
+    _same(one, two)
+
+
+def test_small_inputs_start_no_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOC_CONFIG", "")
+    started: list = []
+    monkeypatch.setattr(local, "Worker", lambda *a: started.append(a))
+    _hunt([SAMPLES / "linux" / "auth.log", SAMPLES / "dns" / "dns.log"], tmp_path / "d", None)
+    assert not started
+    from soc.sources import discover
+
+    assert local.wanted(discover([str(SAMPLES)]), None) == 0  # a few MB at most: one process
+    assert local.wanted(discover([str(SAMPLES)]), 1) == 0
