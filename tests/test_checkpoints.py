@@ -283,7 +283,9 @@ def test_a_crash_between_temp_and_rename_leaves_the_old_registry(tmp_path, monke
 
 
 @pytest.mark.parametrize("text", ['{"version": 1, "files": [', "[]", '{"version": 1, "files": [{"path": 3}]}',
-                                  '{"version": 99, "files": []}', "\x00\x01"])
+                                  '{"version": 99, "files": []}', "\x00\x01",
+                                  '{"version": 1, "files": [{"path": "x", "dev": 1, "ino": 2, "fp": "%s", '
+                                  '"fp_len": 3, "directives": [1]}]}' % ("0" * 64)])
 def test_a_corrupted_registry_is_an_error(tmp_path, text):
     reg = tmp_path / "reg.json"
     reg.write_text(text)

@@ -206,15 +206,18 @@ class Checkpoints:
 def _entries(data) -> list[Entry]:
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("files"), list):
         raise ValueError(f"not a version {VERSION} registry")
-    names = {f.name: f.type for f in fields(Entry)}
+    names = {f.name for f in fields(Entry)}
     out = []
     for item in data["files"]:
-        if not isinstance(item, dict) or set(item) - set(names):
+        if not isinstance(item, dict) or set(item) - names:
             raise ValueError(f"bad entry {str(item)[:200]}")
         e = Entry(**item)
         if not (isinstance(e.path, str) and all(isinstance(v, int) and v >= 0 for v in
                                                 (e.dev, e.ino, e.fp_len, e.offset, e.line, e.size))
-                and isinstance(e.fp, str) and len(e.fp) == 64 and isinstance(e.directives, list)):
+                and isinstance(e.fp, str) and len(e.fp) == 64 and isinstance(e.mtime, int | float)
+                and all(isinstance(v, bool) for v in (e.compressed, e.records, e.done))
+                and (e.format is None or isinstance(e.format, str))
+                and isinstance(e.directives, list) and all(isinstance(d, str) for d in e.directives)):
             raise ValueError(f"bad entry for {e.path!r}")
         out.append(e)
     return out
@@ -317,9 +320,14 @@ class _Planner:
         """An entry of a file read before whose fingerprint ``f`` has: the old ones no file carried on, then
         those planned here (a compressed copy of a file read in this run)."""
         pool = [e for e in self.old if id(e) not in self.used and not e.records]
+        digests: dict[int, str] = {}  # of f's first n bytes, per n the entries were fingerprinted by
         for e in [*pool, *self.plan_.entries]:
-            if e.fp_len >= min(FP_MATCH_MIN, FP_BYTES) and e.identity != f.identity and _same(e, f.head):
-                if e in pool:
+            if e.fp_len < min(FP_MATCH_MIN, FP_BYTES) or e.fp_len > len(f.head) or e.identity == f.identity:
+                continue
+            if e.fp_len not in digests:
+                digests[e.fp_len] = hashlib.sha256(f.head[: e.fp_len]).hexdigest()
+            if digests[e.fp_len] == e.fp:
+                if any(e is p for p in pool):
                     self.used.add(id(e))
                 return e
         return None
