@@ -45,7 +45,15 @@ def build_alerts(hits: pl.DataFrame | Iterable[pl.DataFrame], policy: Policy | N
     ``share=(k, n)``: only the alerts of share ``k`` of ``n`` (a hash of the alert's keys), see ``alert_shares``.
     """
     policy = policy or load_policy()
-    groups = aggregate([hits] if isinstance(hits, pl.DataFrame) else hits, window, share)
+    return alerts_of_groups(aggregate([hits] if isinstance(hits, pl.DataFrame) else hits, window, share), policy,
+                            inventory)
+
+
+def alerts_of_groups(groups: list[pl.DataFrame], policy: Policy | None = None,
+                     inventory: Inventory | None = None) -> pl.DataFrame:
+    """The alerts of aggregated hits (``aggregate``, or partial aggregates of the same keys ``merge``d: a job
+    keeps them between its runs, ``soc.jobs.state``); ``groups`` is emptied."""
+    policy = policy or load_policy()
     if not groups:
         return empty_alerts()
     # the ids and the order come from the compact aggregates; the alerts are then made in order, a slice at
@@ -198,6 +206,20 @@ def _aggregate(frame: pl.DataFrame, window: str) -> pl.DataFrame:
         pl.col("event.count").sum().alias("event.count"),
         *[pl.col(c).first() for c in _FIRST], _EVIDENCE, pl.col("_excess").max(),
     ).with_columns(pl.col("event.start").alias("@timestamp"), *[pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL])
+
+
+def group_keys(groups: pl.DataFrame) -> pl.DataFrame:
+    """The keys of aggregated hits (rule, entity, window) and the alert id each has."""
+    return groups.select(*_KEYS).with_columns(_alert_ids(groups).alias("event.id"))
+
+
+KEYS = tuple(_KEYS)
+
+
+def merge(parts: pl.DataFrame) -> pl.DataFrame:
+    """Partial aggregates (``aggregate``) of the same keys as one per key: the same as aggregating all their
+    hits at once (see ``_merge``)."""
+    return _merge(parts)
 
 
 def _merge(parts: pl.DataFrame) -> pl.DataFrame:

@@ -44,6 +44,7 @@ simply ends earlier than the others looks silent (only sources above ``min_basel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -58,6 +59,8 @@ TS = pl.Datetime("us", "UTC")
 REFS = ("event.dataset", "log.file.path", "log.line", "log.offset")
 _T = "@timestamp"
 _SEQ = "_seq"  # the number of the frame a row came from (feed order)
+CARRIED = "_carried"  # true on the rows a job's earlier run carried over (``DetectorRunner.seed``), null on new ones
+HISTORY = "7d"  # how far back a job carries the rows of beacon, rise/drop and learned-DNS detectors (``carried_rows``)
 BATCH_ROWS = 50_000  # frames smaller than this wait for more rows of the same columns (``DetectorRunner.feed``)
 COMPACT_AGE = 256  # frames fed after which a waiting batch's parts are copied to their own buffers (``_Batch``)
 EVIDENCE_VALUES = 5  # distinct values a hit lists (``evidence.values``), most frequent first
@@ -199,7 +202,8 @@ class _Batch:
 
 def _in_feed_order(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """A detector's prepared parts as one frame in the order their rows were fed (ties in time keep it)."""
-    rows = pl.concat(parts, how="vertical_relaxed")
+    same = all(p.columns == parts[0].columns for p in parts)  # rows carried from a job's earlier run: _carried
+    rows = pl.concat(parts, how="vertical_relaxed" if same else "diagonal_relaxed")
     if len(parts) > 1:
         rows = rows.sort(_SEQ, maintain_order=True)
     return rows.drop(_SEQ)
@@ -219,6 +223,8 @@ class DetectorRunner:
     _waiting: dict = field(default_factory=dict)  # (detector id, narrowed columns) -> _Batch not prepared yet
     _waiting_rows: int = 0
     _seq: int = 0  # frames fed so far
+    carry: dict | None = None  # a dict: ``hits`` puts there each detector's rows for a job's next run (``seed``)
+    final: bool = True  # False (a job's run): a drop in the bucket still open is not reported yet (``_rise_drop``)
 
     def feed(self, key: tuple[str, str], frame: pl.DataFrame) -> None:
         """Take a frame's rows for every detector that covers its key. Small frames wait, narrowed to the columns
@@ -265,6 +271,22 @@ class DetectorRunner:
             return
         if part is not None and part.height:
             self._parts.setdefault(spec.id, []).append(part)
+
+    def seed(self, spec_id: str, rows: pl.DataFrame | None, last=None, pairs: pl.DataFrame | None = None) -> None:
+        """What a job's earlier run carried over for detector ``spec_id`` (``carry``, ``soc.jobs.state``), taken
+        before anything is fed: its rows come first in feed order (frame -1), marked ``CARRIED``; ``last`` is
+        its latest event then (a drop's "now"); ``pairs`` the (server, client) pairs it learned resolvers from.
+        A detector no longer configured is left out."""
+        spec = next((s for s in self.specs if s.id == spec_id), None)
+        if spec is None:
+            return
+        if last is not None:
+            self._last[spec_id] = max(self._last.get(spec_id, last), last)
+        if pairs is not None and pairs.height and _learns(spec):
+            self._names(spec)._pairs.append(pairs)
+        if rows is not None and rows.height:
+            rows = rows.with_columns(pl.lit(-1, pl.Int64).alias(_SEQ), pl.lit(True).alias(CARRIED))
+            self._parts.setdefault(spec_id, []).insert(0, rows)
 
     def _names(self, spec: DetectorSpec):
         if spec.id not in self._scorers:
@@ -354,10 +376,12 @@ class DetectorRunner:
             if not parts:
                 continue
             try:
-                rows = _in_feed_order(parts)
+                rows = fed = _in_feed_order(parts)
                 if spec.id in self._scorers:  # DNS names: leave out the resolvers' forwarded queries
                     rows = self._scorers[spec.id].finish(rows)
-                found = run_detector(spec, rows, self._last.get(spec.id))
+                found = run_detector(spec, rows, self._last.get(spec.id), self.final)
+                if self.carry is not None:
+                    self.carry[spec.id] = carried_rows(spec, fed, found)
             except Exception as exc:
                 self.failures.append(DetectorFailure(spec.id, f"{type(exc).__name__}: {exc}"))
                 continue
@@ -428,8 +452,8 @@ def _times(frame: pl.DataFrame) -> np.ndarray:
     return np.ascontiguousarray(frame.get_column(_T).dt.epoch("us").to_numpy(), dtype=np.int64)
 
 
-def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None) -> pl.DataFrame:
-    """The hits of one detector on its accumulated rows."""
+def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None, final: bool = True) -> pl.DataFrame:
+    """The hits of one detector on its accumulated rows (``final``: see ``_rise_drop``)."""
     if spec.kernel in ("count", "distinct", "entropy", "beacon") and rows.height < spec.threshold:
         return empty_hits()  # what these count per key (rows, distinct values) cannot reach the threshold
     if spec.kernel in ("count", "distinct", "sum", "entropy"):
@@ -437,8 +461,56 @@ def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None) -> pl.D
     if spec.kernel == "beacon":
         return _beacon(spec, rows)
     if spec.kernel in ("rise", "drop"):
-        return _rise_drop(spec, rows, last_time)
+        return _rise_drop(spec, rows, last_time, final)
     return _first_seen(spec, rows)
+
+
+def _learns(spec: DetectorSpec) -> bool:
+    """A DNS detector scored by ``soc.detect.domains``: its gates look at the whole hunt, not at a window."""
+    return spec.kernel == "entropy" and spec.param("score", "entropy") == "ngram"
+
+
+def carried_rows(spec: DetectorSpec, rows: pl.DataFrame, hits: pl.DataFrame, history: str = HISTORY
+                 ) -> pl.DataFrame:
+    """The rows of a detector (prepared, in feed order) that a job's next run must see again to give the hits
+    of one hunt over everything (``soc.jobs.state`` has the reasoning), assuming events come in time order:
+
+    - count, distinct, sum, entropy: the rows of the last ``window`` (a later row's window reaches no further
+      back), and for a key whose last episode is still open (its last holding row within ``window`` of the
+      newest row: a later row may extend it) its rows from that episode's first row on, so that the episode
+      is reported again whole. Their statistics only grow with rows (counts, distinct values, sums of sizes):
+      a carried row whose own window was cut short cannot hold where one hunt says it does not, nor the
+      reverse where it matters (before an open trigger nothing held; after it the windows are whole).
+    - first_seen: the first row of each (key, value) pair (the very first row, which starts the baseline,
+      among them): that is all the kernel remembers.
+    - beacon, rise/drop, learned-DNS entropy: every row of the last ``params.history`` (default ``HISTORY``):
+      their statistics span the whole hunt. Within it, one hunt's hits exactly; beyond it, they are forgotten.
+    """
+    rows = rows.drop(CARRIED, strict=False)
+    if not rows.height:
+        return rows
+    newest = rows.get_column(_T).max()
+    if spec.kernel == "first_seen":
+        value = spec.value or spec.evidence
+        if value not in rows.columns:
+            return rows.head(0)
+        return (rows.filter(pl.col(value).is_not_null()).sort(_T, maintain_order=True)
+                .unique([*spec.key, value], keep="first", maintain_order=True))
+    if spec.kernel in ("beacon", "rise", "drop") or _learns(spec):
+        since = newest - timedelta(microseconds=duration_us(spec.param("history", history)))
+        return rows.filter(pl.col(_T) >= since)
+    cut = newest - timedelta(microseconds=spec.span)
+    still = hits.filter(pl.col("window.end") >= cut) if hits.height else hits
+    if not still.height:
+        return rows.filter(pl.col(_T) >= cut)
+    keys = list(spec.key)
+    names = [f"_k{i}" for i in range(len(keys))]
+    opened = still.select(*[pl.col(k).cast(pl.String).alias(n) for k, n in zip(keys, names, strict=True)],
+                          pl.col("window.start").alias("_from"))
+    rows = rows.with_columns(pl.col(k).cast(pl.String).alias(n) for k, n in zip(keys, names, strict=True))
+    rows = rows.join(opened, on=names, how="left", maintain_order="left")
+    keep = (pl.col(_T) >= cut) | (pl.col(_T) >= pl.col("_from")).fill_null(False)
+    return rows.filter(keep).drop(*names, "_from")
 
 
 def _windowed(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
@@ -575,7 +647,10 @@ def _beacon(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     return _finish(spec, head.join(agg, on="_ep"))
 
 
-def _rise_drop(spec: DetectorSpec, rows: pl.DataFrame, last_time) -> pl.DataFrame:
+def _rise_drop(spec: DetectorSpec, rows: pl.DataFrame, last_time, final: bool = True) -> pl.DataFrame:
+    """Rises or drops per key (see the module docstring). Not ``final`` (a job's run, more events to come): a
+    drop in the last bucket, still open, is left for a later run (more events may fill it); a rise is certain
+    as soon as it is seen (its count can only grow) and is reported at once."""
     from soc.detect import kernels
 
     bucket = duration_us(spec.param("bucket", spec.window))
@@ -604,6 +679,10 @@ def _rise_drop(spec: DetectorSpec, rows: pl.DataFrame, last_time) -> pl.DataFram
     if not k.size:
         return empty_hits()
     pts = pl.DataFrame({"_key": k, "_bucket": b, "_x": x, "_base": base, "_z": z})
+    if not final and spec.kernel == "drop":
+        pts = pts.filter(pl.col("_bucket") < last_bucket)
+        if not pts.height:
+            return empty_hits()
     pts = pts.with_columns((pl.col("_bucket") - pl.col("_bucket").rank("ordinal").over("_key")).alias("_run"))
     # the evidence of a run: its buckets, furthest from the baseline first ("2026-12-07 10:00: 523 (baseline 12)")
     text = pl.concat_str([(pl.col("_bucket") * bucket).cast(TS).dt.strftime("%Y-%m-%d %H:%M"), pl.lit(": "),
@@ -645,8 +724,13 @@ def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
     found = kernels.first_seen(pairs, keys, times, int(pairs.max()) + 1, int(keys.max()) + 1, baseline_end)
     if not found.size:
         return empty_hits()
-    out = rows[found].with_columns(pl.lit(1, pl.Int64).alias("event.count"), pl.col(_T).alias("window.start"),
-                                   pl.col(_T).alias("window.end"), pl.lit(1.0).alias("detector.value"))
+    out = rows[found]
+    if CARRIED in out.columns:  # carried from a job's earlier run: reported then
+        out = out.filter(pl.col(CARRIED).is_null())
+        if not out.height:
+            return empty_hits()
+    out = out.with_columns(pl.lit(1, pl.Int64).alias("event.count"), pl.col(_T).alias("window.start"),
+                           pl.col(_T).alias("window.end"), pl.lit(1.0).alias("detector.value"))
     ref = _reference()
     field = evidence_field(spec)
     shown = _short(pl.col(field).cast(pl.String)) if field in out.columns else pl.lit(None, pl.String)

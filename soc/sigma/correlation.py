@@ -33,7 +33,8 @@
 - **generate.** ``keep_base_alerts(rule)`` tells the runner whether the base rules' own matches are alerts too.
 
 The loader and the hunter call ``compile_correlations(paths, rules)`` and ``evaluate(correlations, matches)``
-(the match rows of every base rule in one frame), both at the end of this module.
+(the match rows of every base rule in one frame), both at the end of this module. A job passes ``carries``
+(a ``Carry`` by ``carry_key``) to go on where its last run stopped.
 
 Not supported (a ``CorrelationError`` says so): ``value_percentile``, ``value_median``, extended (boolean)
 conditions, and conditions other than "all rules" for ``temporal_ordered``.
@@ -63,6 +64,22 @@ TYPES = ("event_count", "value_count", "value_sum", "value_avg", "temporal", "te
 US = 1_000_000
 
 _T, _STAGE, _BASE, _VALUE = "__t", "__stage", "__base", "__value"
+_HELD, _HELD_VALUE = "__held", "__held_value"  # a carried event's condition and value, as judged when it was new
+FRESH = "_fresh"  # on the alerts of a ``Carry``-ing run: the trigger is an event of this run (not carried)
+
+
+@dataclass
+class Carry:
+    """A correlation's events carried between the runs of a job (``soc.jobs.state``). ``rows`` (the engine's
+    own columns; None at first) are prepended to the next run's events; ``correlate`` replaces them with what
+    the run after needs: the events of the last ``timespan`` (a later event's window reaches no further back),
+    and for a group whose episode is still open (its last holding event within ``timespan`` of the newest
+    event) its events from that episode's first one on, so that the episode is reported again whole. Each
+    carried event keeps its condition and value as judged when it was new, with its whole window: a carried
+    event's own window may be cut short, which would change "fewer than" (lt/lte), eq, neq and averages.
+    So a job's runs over events that come in time order give the episodes of one run over all of them."""
+
+    rows: pl.DataFrame | None = None
 
 
 class CorrelationError(ValueError):
@@ -218,7 +235,7 @@ def _tail_schema() -> dict:
 
 def correlate(rule: SigmaCorrelationRule, matches: Mapping[str, pl.DataFrame],
               column_of: Callable[[str, str], str | None] | None = None, *,
-              null_groups: str = "skip") -> pl.DataFrame:
+              null_groups: str = "skip", carry: Carry | None = None) -> pl.DataFrame:
     """Alerts of one correlation rule (one row per episode; see the module docstring for the semantics).
 
     ``matches`` maps each referenced rule's id and name to the frame of events it matched. Columns of the
@@ -238,7 +255,11 @@ def correlate(rule: SigmaCorrelationRule, matches: Mapping[str, pl.DataFrame],
 
     data = _concat(_parts(rule, matches, column_of, group_by, fields))
     data = _drop_unusable(data, group_by, kind, null_groups, rule)
+    if carry is not None and carry.rows is not None and carry.rows.height:
+        data = pl.concat([carry.rows, data], how="diagonal_relaxed")  # carried first: ties of time keep it
     if data.height == 0:
+        if carry is not None:
+            carry.rows = None
         return _empty(group_by, data.schema)
 
     from soc.detect import windows  # Numba kernels, compiled when a correlation runs
@@ -256,8 +277,29 @@ def correlate(rule: SigmaCorrelationRule, matches: Mapping[str, pl.DataFrame],
         value = np.where(hold, float(len(refs)), np.nan)
     else:
         hold = windows.holds(value, op, threshold)
+    if carry is not None and _HELD in data.columns:  # as judged when new, with its whole window
+        held = data.get_column(_HELD)
+        known = held.is_not_null().to_numpy()
+        hold = np.where(known, held.fill_null(False).to_numpy(), hold)
+        value = np.where(known, data.get_column(_HELD_VALUE).fill_null(np.nan).to_numpy(), value)
     trig, first, last = windows.episodes(keys, times, counts, hold, span)
-    return _alerts(rule, kind, data, group_by, times, value, trig, first, last)
+    out = _alerts(rule, kind, data, group_by, times, value, trig, first, last)
+    if carry is not None:
+        out = out.with_columns(pl.Series(FRESH, data.get_column(_HELD).is_null().to_numpy()[trig]
+                                         if _HELD in data.columns else np.ones(trig.size, bool)))
+        carry.rows = _carried(data, keys, times, hold, value, first, last, span)
+    return out
+
+
+def _carried(data, keys, times, hold, value, first, last, span) -> pl.DataFrame:
+    """The events a later run needs again (``Carry``), with their condition and value as judged now."""
+    cut = times.max() - span
+    start = np.full(int(keys.max()) + 1, np.iinfo(np.int64).max, np.int64)
+    still = times[last] >= cut  # open episodes: a later event may extend them
+    start[keys[last[still]]] = times[first[still]]
+    keep = (times >= cut) | (times >= start[keys])
+    return data.with_columns(pl.Series(_HELD, np.asarray(hold, bool)),
+                             pl.Series(_HELD_VALUE, np.asarray(value, np.float64))).filter(pl.Series(keep))
 
 
 def _drop_unusable(data: pl.DataFrame, group_by: list[str], kind: str, null_groups: str, rule) -> pl.DataFrame:
@@ -475,7 +517,14 @@ def _resolve(corr: SigmaCorrelationRule, by_name: dict, compiled: dict, paths_of
     return bases
 
 
-def evaluate(correlations: list[Correlation], matches: pl.DataFrame) -> pl.DataFrame:
+def carry_key(c: Correlation) -> str:
+    """What a job's state names a correlation's ``Carry`` by: its id, else its file and title."""
+    rule = c.rule
+    return str(rule.id) if rule.id else f"{c.path}#{rule.title}"
+
+
+def evaluate(correlations: list[Correlation], matches: pl.DataFrame,
+             carries: dict[str, Carry] | None = None) -> pl.DataFrame:
     """Alerts of every correlation over the hunt's match rows (one frame; ``rule.id`` names the base rule).
 
     Group-by and value fields are looked up through each base rule's field mapping (its targets), so a
@@ -484,7 +533,8 @@ def evaluate(correlations: list[Correlation], matches: pl.DataFrame) -> pl.DataF
     null elsewhere) and ``event.kind: alert``.
     """
     ids = list({c.rule_id(ref) for c in correlations for ref in c.bases})
-    if not matches.height or not matches.select(pl.col("rule.id").is_in(ids).any()).item():
+    carried = carries is not None and any(c.rows is not None and c.rows.height for c in carries.values())
+    if not carried and (not matches.height or not matches.select(pl.col("rule.id").is_in(ids).any()).item()):
         return _as_alerts(_empty([], {}), None)  # what each correlation gives without events of its rules
     correlations = parsed(correlations)
     done: dict[int, pl.DataFrame] = {}
@@ -495,7 +545,9 @@ def evaluate(correlations: list[Correlation], matches: pl.DataFrame) -> pl.DataF
             raise CorrelationError("correlation rules reference each other in a cycle: "
                                    + ", ".join(c.rule.title for c in pending))
         for c in ready:
-            done[id(c.rule)] = correlate(c.rule, _frames(c, matches, done), _column_of(c, matches.columns))
+            carry = None if carries is None else carries.setdefault(carry_key(c), Carry())
+            done[id(c.rule)] = correlate(c.rule, _frames(c, matches, done, carries is not None),
+                                         _column_of(c, matches.columns), carry=carry)
             pending.remove(c)
     frames = [_as_alerts(f, c.rule) for c in correlations if (f := done[id(c.rule)]).height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else _as_alerts(_empty([], {}), None)
@@ -530,14 +582,18 @@ def _inner(c: Correlation) -> list:
                                                                        SigmaCorrelationRule)]
 
 
-def _frames(c: Correlation, matches: pl.DataFrame, done: dict) -> dict[str, pl.DataFrame]:
+def _frames(c: Correlation, matches: pl.DataFrame, done: dict, fresh: bool = False) -> dict[str, pl.DataFrame]:
+    """The events of each rule ``c`` references; ``fresh`` (a job's run): of an inner correlation, the alerts
+    whose trigger is new (the others were events of this one in an earlier run, and are carried)."""
     from sigma.correlations import SigmaCorrelationRule
 
     frames = {}
     for ref in c.rule.referenced_rules:
         rule = getattr(ref, "rule", None)
         if isinstance(rule, SigmaCorrelationRule):
-            frames[ref.reference] = done[id(rule)]
+            inner = done[id(rule)]
+            frames[ref.reference] = (inner.filter(pl.col(FRESH)).drop(FRESH) if fresh and FRESH in inner.columns
+                                     else inner)
         else:
             frames[ref.reference] = matches.filter(pl.col("rule.id") == c.rule_id(ref.reference))
     return frames

@@ -5,6 +5,11 @@ a crash never leaves half a file) holding only the alerts whose ``event.id`` is 
 same hunt twice stores nothing new. Files are never rewritten. An append holds an exclusive lock on
 ``DATA_DIR/.alerts.lock`` from reading the known ids to renaming its file into place, so two processes appending the
 same alerts at once store them once. Folder 0700, files 0600 (``soc.private``).
+
+A scheduled job's alert may grow after it was stored (an attack still going on, more matches in its hour):
+``upsert`` writes the fuller version in a later file and a reader takes the last version of an id (files sort
+by their UTC time); an alert whose hits are gone is retracted by a row of its id with ``event.kind``
+"retracted" (a tombstone, never shown). See ``soc.jobs.state``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +25,15 @@ import polars as pl
 
 from soc.alerts.schema import conform, empty_alerts
 from soc.private import make_dir, opener, writing
+
+RETRACTED = "retracted"  # the event.kind of a tombstone (``AlertStore.upsert``)
+# what a fuller version of an alert changes (``AlertStore.upsert`` compares these)
+_CHANGING = ("@timestamp", "event.kind", "event.count", "event.start", "event.end", "event.severity",
+             "event.risk_score", "evidence.values", "log.file.path", "log.offset", "log.line")
+
+
+def _fingerprint() -> pl.Expr:
+    return pl.struct([pl.col(c) for c in _CHANGING]).hash(seed=3)
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:
@@ -68,6 +82,48 @@ class AlertStore:
                 alerts.write_parquet(tmp, compression="zstd")
         return alerts.height
 
+    def upsert(self, alerts: pl.DataFrame, retracted: Iterable[str] = (), late: pl.DataFrame | None = None) -> int:
+        """A job run's alert changes (``soc.jobs.state.AlertChanges``), in one file under the lock: ``alerts``
+        stored where their id is new or its last version differs (a fuller alert), ``retracted`` ids marked gone
+        (tombstones), ``late`` alerts stored only where their id is new. Replayed, it writes nothing: the same
+        alerts are then the stored ones. Returns the alerts written (tombstones not counted)."""
+        parts = []
+        with self._locked():
+            if alerts.height:
+                alerts = conform(alerts)
+                stored = self._latest(alerts.get_column("event.id"))
+                if stored.height:
+                    mine = stored.select("event.id", _fingerprint().alias("_old"))
+                    alerts = alerts.with_columns(_fingerprint().alias("_new")).join(
+                        mine, on="event.id", how="left", maintain_order="left")
+                    alerts = alerts.filter(pl.col("_old").is_null() | (pl.col("_old") != pl.col("_new")))
+                    alerts = alerts.drop("_old", "_new")
+                parts.append(alerts)
+            if late is not None and late.height:
+                late = conform(late)
+                known = self.known(late.get_column("event.id"))
+                parts.append(late.filter(~pl.col("event.id").is_in(known.implode())))
+            gone = sorted(set(retracted))
+            if gone:
+                stored = self._latest(pl.Series(gone, dtype=pl.String))
+                gone = stored.filter(pl.col("event.kind") != RETRACTED).get_column("event.id").to_list()
+                if gone:
+                    parts.append(conform(pl.DataFrame({"event.id": gone, "event.kind": [RETRACTED] * len(gone)})))
+            written = pl.concat(parts) if parts else empty_alerts()
+            if written.height:
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+                with writing(self.root / f"alerts-{stamp}-{uuid.uuid4().hex[:8]}.parquet", self.root.parent) as tmp:
+                    written.write_parquet(tmp, compression="zstd")
+        return written.filter(pl.col("event.kind") != RETRACTED).height
+
+    def _latest(self, ids: pl.Series) -> pl.DataFrame:
+        """The last stored version (tombstones too) of each of ``ids`` that is stored."""
+        files = self.files()
+        if not files:
+            return empty_alerts()
+        return (_scan(files).filter(pl.col("event.id").is_in(ids.implode()))
+                .unique("event.id", keep="last", maintain_order=True).collect())
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Exclusive across processes (released by the kernel if the process dies)."""
@@ -80,11 +136,12 @@ class AlertStore:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def scan(self) -> pl.LazyFrame:
-        """Every stored alert (first copy of an id wins, should two writers have raced)."""
+        """Every stored alert: the last version of an id (``upsert``), retracted ones left out."""
         files = self.files()
         if not files:
             return empty_alerts().lazy()
-        return _scan(files).unique("event.id", keep="first", maintain_order=True)
+        return (_scan(files).unique("event.id", keep="last", maintain_order=True)
+                .filter(pl.col("event.kind").fill_null("alert") != RETRACTED))
 
     def query(self, since: datetime | None = None, until: datetime | None = None, rule: str | None = None,
               min_severity: int | None = None, entity: str | None = None, layer: str | None = None,

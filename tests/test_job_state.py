@@ -1,0 +1,382 @@
+"""A job run N times over a log that grows in N steps gives exactly the alerts (ids, counts, windows) of one hunt
+over the whole log (soc.jobs.state): every detector of detectors/ and every Sigma correlation type, with step
+boundaries inside the windows of what is found and gaps longer than a window; the state saved and loaded
+between runs, the alerts stored through ``AlertStore.upsert``.
+
+The steps cut the parsed events by time (a log grows in time order; events of one timestamp stay together),
+and each run feeds its events to the stages as a job does (``JobState.make_runner``, ``JobState.correlate``,
+``JobState.alerts``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from soc import pipeline
+from soc.alerts.build import HIT_COLUMNS, build_alerts
+from soc.detect.runner import DetectorRunner
+from soc.detect.specs import apply_settings, default_specs
+from soc.jobs.state import JobState
+from soc.sigma.correlation import compile_correlations, evaluate
+from soc.sinks.alert_store import AlertStore
+from tests.test_detectors_planted import HOURS, SETTINGS, START, benign, plants
+
+ROOT = Path(__file__).resolve().parent.parent
+OPTIONS = pipeline.Options(year=2026)
+COMPARED = ["event.id", "rule.id", "event.count", "event.start", "event.end", "@timestamp", "source.address",
+            "user.name", "host.hostname"]
+TS = pl.Datetime("us", "UTC")
+
+
+class Collect(pipeline.Sink):
+    def __init__(self):
+        self.frames: list[tuple[tuple[str, str], pl.DataFrame]] = []
+
+    def write(self, source_path, family, dataset, frame):
+        self.frames.append(((family, dataset), frame))
+
+
+def _hits(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+    return None if frame is None else frame.select([c for c in HIT_COLUMNS if c in frame.columns])
+
+
+def _between(frame: pl.DataFrame, lo, hi) -> pl.DataFrame:
+    t = pl.col("@timestamp")
+    inside = (t <= hi) if lo is None else (t > lo) & (t <= hi) if hi is not None else (t > lo)
+    first = t.is_null() if lo is None else pl.lit(False)  # events without a time go with the first step
+    return frame.filter(inside.fill_null(False) | first)
+
+
+def steps(feed, matches, bounds):
+    """The events and matches of each step: times in (bound i-1, bound i]."""
+    edges = [None, *sorted(bounds), None]
+    out = []
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        frames = [(key, part) for key, frame in feed if (part := _between(frame, lo, hi)).height]
+        out.append((frames, None if matches is None else _between(matches, lo, hi)))
+    return out
+
+
+def one_hunt(feed, specs, matches=None, correlations=()) -> pl.DataFrame:
+    runner = DetectorRunner(specs)
+    for key, frame in feed:
+        runner.feed(key, frame)
+    hits = [runner.hits()]
+    assert not runner.failures, runner.failures
+    if matches is not None:
+        hits.append(_hits(matches))
+        if correlations:
+            hits.append(_hits(evaluate(list(correlations), matches)))
+    return build_alerts([h for h in hits if h is not None and h.height])
+
+
+def job_runs(tmp: Path, parts, specs, correlations=()) -> tuple[pl.DataFrame, list[dict]]:
+    """One job run per step, the state saved and loaded in between; the stored alerts and the state sizes."""
+    store = AlertStore(tmp / "data")
+    sizes = []
+    for i, (frames, matches) in enumerate(parts):
+        state = JobState.load(tmp / "state")
+        state.final = i == len(parts) - 1
+        runner = state.make_runner(specs)
+        for key, frame in frames:
+            runner.feed(key, frame)
+        hits = [runner.hits()]
+        assert not runner.failures, runner.failures
+        if matches is not None:
+            hits.append(_hits(matches))
+            if correlations:
+                state.correlate(list(correlations), matches)
+        changes = state.alerts(hits)
+        store.upsert(changes.alerts, changes.retracted, changes.late)
+        state.save(tmp / "state")
+        sizes.append(state.size())
+    return store.scan().collect(), sizes
+
+
+def same(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    got, want = got.select(COMPARED).sort("event.id"), want.select(COMPARED).sort("event.id")
+    missing = want.join(got, on=COMPARED, how="anti", nulls_equal=True)
+    extra = got.join(want, on=COMPARED, how="anti", nulls_equal=True)
+    assert not missing.height and not extra.height, (
+        f"{missing.height} missing, e.g. {missing.head(3).to_dicts()}\n"
+        f"{extra.height} extra, e.g. {extra.head(3).to_dicts()}")
+    assert got.get_column("event.id").n_unique() == got.height
+
+
+def inside_windows(alerts: pl.DataFrame, every: int = 1) -> list[datetime]:
+    """Boundaries in the middle of what is found (an episode, a beacon, a volume run)."""
+    wide = alerts.filter(pl.col("event.end") > pl.col("event.start"))
+    mids = wide.select(pl.col("event.start") + (pl.col("event.end") - pl.col("event.start")) / 2).to_series()
+    return sorted(set(mids.to_list()))[::every]
+
+
+# -- a generated multi-hour log with every detector's attack planted -----------------------------------------------
+
+
+def generated() -> list[tuple[tuple[str, str], pl.DataFrame]]:
+    """Six hours of benign traffic of every family, every detector's attack planted (at 3 h), a second brute
+    force at 1 h 50 m, and nothing at all from 4 h 30 m to 5 h 10 m (a gap longer than any window)."""
+    rng = np.random.default_rng(21)
+    frames = benign(rng)
+    for key, planted, _, _ in plants(rng).values():
+        frames.setdefault(key, []).append(planted)
+    again = plants(np.random.default_rng(5))["soc-ssh-brute-force"][1]
+    frames[("authentication", "system.auth")].append(again.with_columns(
+        pl.col("@timestamp") - timedelta(minutes=70), pl.col("log.line") + 10_000))
+    lo, hi = START + timedelta(hours=4, minutes=30), START + timedelta(hours=5, minutes=10)
+    feed = []
+    for key, parts in frames.items():
+        whole = pl.concat(parts, how="diagonal_relaxed").sort("@timestamp", maintain_order=True)
+        feed.append((key, whole.filter((pl.col("@timestamp") < lo) | (pl.col("@timestamp") >= hi))))
+    return feed
+
+
+@pytest.fixture(scope="module")
+def planted():
+    feed = generated()
+    specs = apply_settings(default_specs(), SETTINGS)
+    return feed, specs, one_hunt(feed, specs)
+
+
+def test_the_generated_log_finds_every_detector(planted):
+    _, specs, alerts = planted
+    assert set(alerts.get_column("rule.id")) == {s.id for s in specs}  # none vacuous
+
+
+@pytest.mark.parametrize("how", ["inside windows", "every 25 minutes", "in the gap and around it"])
+def test_runs_over_the_generated_log_equal_one_hunt(planted, tmp_path, how):
+    feed, specs, want = planted
+    if how == "inside windows":
+        bounds = inside_windows(want)
+    elif how == "every 25 minutes":
+        bounds = [START + timedelta(minutes=25 * i) for i in range(1, HOURS * 60 // 25 + 1)]
+    else:
+        bounds = [START + timedelta(hours=3, minutes=1), START + timedelta(hours=4, minutes=29),
+                  START + timedelta(hours=4, minutes=50), START + timedelta(hours=5, minutes=11)]
+    assert len(bounds) >= 4
+    got, sizes = job_runs(tmp_path, steps(feed, None, bounds), specs)
+    same(got, want)
+    assert max(s["detector_rows"] for s in sizes) < sum(f.height for _, f in feed) // 4  # pruned
+
+
+def test_a_run_reports_at_once_what_crossed_its_threshold(planted, tmp_path):
+    """A brute force cut in the middle is an alert after the first run already, with the count so far; the
+    next run's fuller version replaces it (one alert in the store, the larger count)."""
+    feed, specs, want = planted
+    ssh = want.filter(pl.col("rule.id") == "soc-ssh-brute-force").sort("event.start")[-1]
+    middle = ssh.get_column("event.start")[0] + (ssh.get_column("event.end")[0] - ssh.get_column("event.start")[0]) / 2
+    parts = steps(feed, None, [middle])
+    first, _ = job_runs(tmp_path / "a", parts[:1], specs)
+    early = first.filter(pl.col("event.id") == ssh.get_column("event.id")[0])
+    assert early.height == 1 and 10 <= early.get_column("event.count")[0] < ssh.get_column("event.count")[0]
+    store = AlertStore(tmp_path / "b" / "data")
+    for i, (frames, _) in enumerate(parts):
+        state = JobState.load(tmp_path / "b" / "state")
+        state.final = i == 1
+        runner = state.make_runner(specs)
+        for key, frame in frames:
+            runner.feed(key, frame)
+        changes = state.alerts([runner.hits()])
+        store.upsert(changes.alerts, changes.retracted, changes.late)
+        state.save(tmp_path / "b" / "state")
+    final = store.scan().filter(pl.col("event.id") == ssh.get_column("event.id")[0]).collect()
+    assert final.get_column("event.count").to_list() == ssh.get_column("event.count").to_list()
+
+
+def test_a_replayed_run_changes_nothing(planted, tmp_path):
+    """Killed after the alerts were stored and before the state was saved, the run is made again from the
+    same state: the same alert changes, nothing new written."""
+    feed, specs, _ = planted
+    parts = steps(feed, None, [START + timedelta(hours=3, minutes=1)])
+    store = AlertStore(tmp_path / "data")
+    frames = parts[0][0]
+    for _ in range(2):
+        state = JobState.load(tmp_path / "state")
+        runner = state.make_runner(specs)
+        for key, frame in frames:
+            runner.feed(key, frame)
+        changes = state.alerts([runner.hits()])
+        written = store.upsert(changes.alerts, changes.retracted, changes.late)
+    assert written == 0 and changes.alerts.height
+
+
+# -- Sigma correlations of every type over generated matches --------------------------------------------------------
+
+CORRELATIONS = """
+title: Failed logon
+name: failed_logon
+logsource: {product: windows, service: security}
+detection: {selection: {EventID: 4625}, condition: selection}
+---
+title: Successful logon
+name: successful_logon
+logsource: {product: windows, service: security}
+detection: {selection: {EventID: 4624}, condition: selection}
+---
+title: Outbound connection
+name: outbound
+logsource: {category: firewall}
+detection: {selection: {action: allow}, condition: selection}
+"""
+KINDS = {  # id suffix -> (type, rules, group-by, timespan, condition, extra)
+    "1": ("event_count", "[failed_logon]", "[source.ip]", "5m", "{gte: 10}", ""),
+    "2": ("event_count", "[successful_logon]", "[user.name]", "10m", "{lt: 2}", ""),
+    "3": ("event_count", "[failed_logon]", "[user.name]", "2m", "{eq: 3}", ""),
+    "4": ("value_count", "[failed_logon]", "[source.ip]", "10m", "{gte: 5, field: user.name}", ""),
+    "5": ("value_sum", "[outbound]", "[source.ip]", "10m", "{gte: 20000, field: network.bytes}", ""),
+    "6": ("value_avg", "[outbound]", "[source.ip]", "10m", "{gt: 3000, field: network.bytes}", ""),
+    "7": ("temporal", "[failed_logon, successful_logon]", "[source.ip]", "5m", "{gte: 2}", ""),
+    "8": ("temporal_ordered", "[failed_logon, successful_logon]", "[source.ip]", "5m", "{gte: 2}", ""),
+    "9": ("event_count", "[failed_logon]", "[TargetUserName]", "5m", "{gte: 4}", ""),  # not an entity column
+}
+
+
+def _rule(suffix: str, kind, rules, group_by, span, condition) -> str:
+    return f"""---
+title: Correlation {suffix} {kind}
+id: 00000000-0000-4000-8000-00000000000{suffix}
+level: high
+correlation:
+  type: {kind}
+  rules: {rules}
+  group-by: {group_by}
+  timespan: {span}
+  condition: {condition}
+"""
+
+
+CHAIN = """---
+title: Repeated brute force
+id: 00000000-0000-4000-8000-000000000010
+name: repeated
+level: critical
+correlation:
+  type: event_count
+  rules: [brute]
+  group-by: [source.ip]
+  timespan: 1h
+  condition: {gte: 2}
+"""
+
+
+def correlations(tmp: Path):
+    text = CORRELATIONS + "".join(_rule(k, *v[:5]) for k, v in KINDS.items())
+    text = text.replace("title: Correlation 1 event_count\n", "title: Correlation 1 event_count\nname: brute\n")
+    path = tmp / "correlations.yml"
+    path.write_text(text + CHAIN, encoding="utf-8")
+    loaded, errors = compile_correlations([path], [])
+    assert not errors, errors
+    assert len(loaded) == len(KINDS) + 1
+    return loaded
+
+
+T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+
+
+def matches(seed: int = 3) -> pl.DataFrame:
+    """Four hours of base-rule matches: failures and successes of a few addresses and users (bursts among
+    them), outbound flows, and nothing from 2 h 10 m to 2 h 50 m."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    ips = [f"10.0.0.{i}" for i in range(1, 9)]
+    users = [f"u{i}" for i in range(12)]
+
+    def add(t, rule, ip, user=None, nbytes=None):
+        rows.append({"t": t, "rule.id": rule, "source.ip": ip, "user.name": user, "TargetUserName": user,
+                     "network.bytes": nbytes})
+
+    for t in rng.uniform(0, 4 * 3600, 900):
+        add(t, "failed_logon", ips[rng.integers(8)], users[rng.integers(12)])
+    for t in rng.uniform(0, 4 * 3600, 300):
+        add(t, "successful_logon", ips[rng.integers(8)], users[rng.integers(12)])
+    for t in rng.uniform(0, 4 * 3600, 600):
+        add(t, "outbound", ips[rng.integers(8)], nbytes=int(rng.lognormal(7.5, 1.0)))
+    for at in (1800.0, 3 * 3600.0, 3 * 3600.0 + 1500):  # bursts, each then a success (temporal)
+        ip = "203.0.113.9"
+        for t in at + np.sort(rng.uniform(0, 200, 25)):
+            add(t, "failed_logon", ip, users[rng.integers(12)])
+        add(at + 230, "successful_logon", ip, "u1")
+    for t in 5400 + np.sort(rng.uniform(0, 400, 12)):  # a large transfer
+        add(t, "outbound", "10.0.0.77", nbytes=9000)
+    frame = pl.DataFrame(rows, infer_schema_length=None).filter((pl.col("t") < 7800) | (pl.col("t") >= 10200)).sort("t")
+    names = {"failed_logon": "Failed logon", "successful_logon": "Successful logon", "outbound": "Outbound"}
+    return frame.with_columns(
+        (pl.lit(T0) + pl.duration(microseconds=(pl.col("t") * 1e6).cast(pl.Int64))).cast(TS).alias("@timestamp"),
+        pl.col("rule.id").replace_strict(names).alias("rule.name"), pl.lit("medium").alias("rule.level"),
+        pl.lit("/logs/sec.log").alias("log.file.path"), pl.int_range(1, pl.len() + 1).alias("log.line"),
+        (pl.int_range(0, pl.len()) * 100).alias("log.offset"), pl.lit("test").alias("event.dataset"),
+    ).drop("t")
+
+
+@pytest.fixture(scope="module")
+def correlated(tmp_path_factory):
+    loaded = correlations(tmp_path_factory.mktemp("rules"))
+    found = matches()
+    return loaded, found, one_hunt([], [], found, loaded)
+
+
+def test_every_correlation_type_fires(correlated):
+    loaded, _, alerts = correlated
+    ids = set(alerts.get_column("rule.id"))
+    assert {str(c.rule.id) for c in loaded} <= ids
+
+
+@pytest.mark.parametrize("how", ["inside windows", "every 7 minutes", "in the gap"])
+def test_runs_over_growing_matches_equal_one_hunt(correlated, tmp_path, how):
+    loaded, found, want = correlated
+    if how == "inside windows":
+        bounds = inside_windows(want.filter(pl.col("rule.id").str.starts_with("00000000")))
+    elif how == "every 7 minutes":
+        bounds = [T0 + timedelta(minutes=7 * i) for i in range(1, 4 * 60 // 7)]
+    else:
+        bounds = [T0 + timedelta(hours=2, minutes=5), T0 + timedelta(hours=2, minutes=30),
+                  T0 + timedelta(hours=2, minutes=51)]
+    got, _ = job_runs(tmp_path, steps([], found, bounds), [], loaded)
+    same(got, want)
+
+
+# -- sample_logs/ with soc's own rules, correlations and detectors -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from soc.hunt import discover_inputs, load_rules
+    from soc.sigma.hunt import hunter_for
+
+    sink = Collect()
+    pipeline.run(discover_inputs([str(ROOT / "sample_logs")]), sink, OPTIONS)
+    ruleset = load_rules([str(ROOT / "rules")])
+    hunter = hunter_for(ruleset)
+    for key, frame in sink.frames:
+        hunter.feed(key, frame)
+    hunter.finish()
+    found = hunter.matches()
+    specs = apply_settings(default_specs(), ["soc-first-seen-login-source.baseline=10m"])
+    return sink.frames, found, ruleset.correlations, specs, one_hunt(sink.frames, specs, found, ruleset.correlations)
+
+
+def test_sample_logs_find_something_of_each_kind(sample):
+    _, found, correlations_, _, alerts = sample
+    assert correlations_ and found.height
+    rules = set(alerts.get_column("rule.id"))
+    assert any(r.startswith("soc-") for r in rules)  # detectors
+    assert {str(c.rule.id) for c in correlations_} & rules  # correlations
+
+
+@pytest.mark.parametrize("how", ["inside windows", "hourly", "halves"])
+def test_runs_over_the_sample_logs_equal_one_hunt(sample, tmp_path, how):
+    feed, found, correlations_, specs, want = sample
+    times = pl.concat([f.select("@timestamp") for _, f in feed]).drop_nulls().to_series()
+    lo, hi = times.min(), times.max()
+    if how == "inside windows":
+        bounds = inside_windows(want)
+    elif how == "hourly":
+        bounds = pl.datetime_range(lo, hi, "1h", eager=True).to_list()[1:]
+    else:
+        bounds = [lo + (hi - lo) / 2]
+    got, _ = job_runs(tmp_path, steps(feed, found, bounds), specs, correlations_)
+    same(got, want)
