@@ -370,3 +370,38 @@ def test_one_file_under_two_names_is_read_once(tmp_path):
     os.link(tmp_path / "a.log", tmp_path / "b.log")
     plan = Checkpoints.load(tmp_path / "reg.json").plan([str(tmp_path / "*.log")])
     assert [Path(s.path).name for s in plan.sources] == ["a.log"]
+
+
+def test_lines_appended_after_planning_wait_for_the_next_run(tmp_path):
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:10]))
+    cp = Checkpoints.load(reg)
+    plan = cp.plan([str(log)])
+    with open(log, "ab") as fh:  # written while the run reads
+        fh.write(b"".join(lines[10:20]))
+    frames, stats = parse(plan.sources)
+    assert lines_read(stats) == 10
+    cp.advance(plan, stats)
+    cp.save()
+    assert rows(step(reg, [str(log)])[1])["log.line"].to_list() == list(range(11, 21))
+
+
+def test_a_file_that_cannot_be_read_keeps_its_checkpoint(tmp_path, monkeypatch):
+    from soc.jobs import checkpoints
+
+    lines = AUTH.read_bytes().splitlines(keepends=True)
+    log, reg = tmp_path / "app.log", tmp_path / "reg.json"
+    log.write_bytes(b"".join(lines[:10]))
+    step(reg, [str(log)])
+    with open(log, "ab") as fh:
+        fh.write(b"".join(lines[10:20]))
+
+    def denied(*_):
+        raise PermissionError("permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoints, "_scan", denied)
+        plan, _, _ = step(reg, [str(log)])
+    assert plan.sources == [] and plan.errors == {str(log): "cannot read: permission denied"}
+    assert rows(step(reg, [str(log)])[1])["log.line"].to_list() == list(range(11, 21))

@@ -92,14 +92,16 @@ class Plan:
     """What one run reads (``sources``, oldest data first) and the registry after it (``entries``).
 
     ``reasons``: why each source is read (new, appended, renamed from ..., truncated ...); ``forgotten``:
-    files gone since the last run; ``missing``: inputs matching nothing now; ``rollback``: the old entries a
-    source replaces, kept instead if its read fails."""
+    files gone since the last run; ``missing``: inputs matching nothing now; ``errors``: files that could not
+    be read (they keep their checkpoints); ``rollback``: the old entries a source replaces, kept instead if its
+    read fails."""
 
     sources: list[Source]
     entries: list[Entry]
     reasons: dict[str, str] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
     rollback: dict[str, list[Entry]] = field(default_factory=dict)
 
     @property
@@ -346,11 +348,17 @@ class _Planner:
                    e, order, old, why)
 
     def _lines(self, f: _File, e: Entry, order: int, old: list[Entry], why: str) -> None:
-        """A plain file from ``e``'s offset to its last complete line."""
-        end = _last_line_end(f.path, e.offset, f.st.st_size)
+        """A plain file from ``e``'s offset to its last complete line; one that cannot be read keeps its old
+        checkpoint (``old``), the reason in ``Plan.errors``."""
         new = _entry(f, e.offset, e.line, base=e)
+        try:
+            end = _last_line_end(f.path, e.offset, f.st.st_size)
+            lines, found = _scan(f.path, e.offset, end, f.head.startswith(b"#")) if end > e.offset else (0, [])
+        except OSError as exc:
+            self.plan_.errors[f.path] = f"cannot read: {exc}"
+            self.plan_.entries += old
+            return
         if end > e.offset:
-            lines, found = _scan(f.path, e.offset, end, f.head.startswith(b"#"))
             new.offset, new.line = end, e.line + lines
             new.directives = (e.directives + found)[-DIRECTIVES:]
             self._read(Source(f.path, end - e.offset, f.st.st_mtime, start=e.offset, first_line=e.line + 1,
