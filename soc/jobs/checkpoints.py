@@ -237,7 +237,7 @@ class _Planner:
         files, seen, ids = [], set(), set()
         for name in inputs:
             try:
-                found = discover([name])
+                found = _discover(name)
             except InputError:
                 self.plan_.missing.append(name)
                 continue
@@ -372,6 +372,14 @@ class _Planner:
         self.plan_.rollback[source.path] = old
         self.plan_.reasons[source.path] = why
         self.reads.append((order, source))
+
+
+def _discover(name: str, tries: int = 3) -> list[Source]:
+    """``discover`` of one input, again if a file it listed went before its stat (a rotation meanwhile)."""
+    for _ in range(tries - 1):
+        with contextlib.suppress(FileNotFoundError):
+            return discover([name])
+    return discover([name])
 
 
 def _entry(f: _File, offset: int, line: int, done: bool = False, base: Entry | None = None) -> Entry:
