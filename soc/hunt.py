@@ -338,7 +338,7 @@ def _workers(request: HuntRequest):
         sources = discover_inputs(request.inputs)
     except HuntError:
         return None  # raised again when the inputs are read
-    return local.start(sources, request.rules, request.placeholders, request.workers)
+    return local.start(sources, request.rules, request.placeholders, request.workers, request.options)
 
 
 def _run_pipeline(sources: list[Source], stages: Stages, on_bytes: Progress | None) -> list[SourceStats]:

@@ -20,9 +20,9 @@ SAMPLES = ROOT / "sample_logs"
 MATCH_KEYS = ["rule.id", "log.file.path", "log.line", "log.offset", "winlog.record_id", "@timestamp"]
 
 
-def _hunt(inputs, data: Path, workers: int, rules=()) -> dict:
+def _hunt(inputs, data: Path, workers: int, rules=(), options=None) -> dict:
     report = run_hunt(HuntRequest([str(p) for p in inputs], str(data), rules=[str(r) for r in rules],
-                                  to_es=False, workers=workers))
+                                  options=options, to_es=False, workers=workers))
     assert report.exit_code == 0, report.errors
     matches = report.sigma.frame()
     dead = {f.name: pl.read_parquet(f) for f in sorted((data / "dead_letters").glob("*.parquet"))}
@@ -104,6 +104,38 @@ def test_the_evtx_corpus_in_two_processes_as_in_one(tmp_path, monkeypatch):
     two = _hunt(files, tmp_path / "two", 2, rules)
     assert seen
     assert one["matches"].height >= 2015 and one["hits"].height > 0 and len(one["stats"]) == 483
+    _same(one, two)
+
+
+def test_a_large_windows_json_file_in_byte_ranges_as_whole(tmp_path, monkeypatch):
+    """NXLog lines (and some that do not parse) read in 1 MB chunks, cut in ranges of 2 chunks hunted by two
+    processes: the same matches (line numbers of the whole file), detector hits, dead letters and counts."""
+    need(CORPORA / "evtx" / "evtx-to-mitre-attack", "EVTX corpus (../shared/corpora/evtx)")
+    from bench.gen_nxlog_windows import generate
+    from soc.distributed import task
+    from soc.pipeline import Options
+
+    monkeypatch.setenv("SOC_CONFIG", "")
+    monkeypatch.setattr(task, "SPAN_CHUNKS", 2)
+    made = tmp_path / "made.json"
+    generate(str(made), 6000)
+    lines = made.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "nxlog.json"
+    path.write_bytes(b"".join(b"{broken json\n" if i % 997 == 5 else line for i, line in enumerate(lines)))
+    options = Options(chunk_size=1 << 20)
+    from soc.sources import discover
+
+    cut = task.partitions(discover([str(path)]), options)
+    assert len(cut) >= 3 and all(p.span for p in cut) and [p.last for p in cut][-2:] == [False, True]
+    rules = [CORPORA / "sigma" / "rules" / "windows"]
+    one = _hunt([path], tmp_path / "one", 1, rules, options)
+    seen = _tasks_seen(monkeypatch)
+    two = _hunt([path], tmp_path / "two", 2, rules, options)
+    assert seen
+    dead = pl.concat(one["dead"].values())
+    assert dead.height == 7 and dead.get_column("log.line").to_list() == [i + 1 for i in range(6000) if i % 997 == 5]
+    assert one["matches"].height > 100 and one["matches"].get_column("log.line").max() > 5000
+    assert one["stats"][0]["read"] == 6000
     _same(one, two)
 
 

@@ -37,13 +37,15 @@ def cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def wanted(sources, workers: int | None) -> int:
+def wanted(sources, workers: int | None, chunk_size: int = 16 << 20) -> int:
     """Worker processes worth starting for ``sources`` (besides this one): none for ``workers`` 1, for small
-    inputs (``MIN_BYTES``: the one-line hunt's fixed cost stays as it is), for one input that is not large, or
-    for inputs of unknown size (standard input); else ``workers`` (default: one per CPU) less one."""
+    inputs (``MIN_BYTES``: the one-line hunt's fixed cost stays as it is), for one input of less than two chunks
+    (it is one task), or for inputs of unknown size (standard input); else ``workers`` (default: one per CPU)
+    less one."""
     total = workers if workers is not None else cpus()
     sizes = [s.size for s in sources]
-    if total <= 1 or any(n is None for n in sizes) or sum(sizes) < MIN_BYTES or len(sources) < 2:
+    if total <= 1 or any(n is None for n in sizes) or sum(sizes) < MIN_BYTES or \
+            (len(sources) < 2 and sizes[0] < 2 * chunk_size):
         return 0
     return total - 1
 
@@ -137,11 +139,13 @@ class Pool:
         self.close()
 
 
-def start(sources, rules=(), placeholders: str | None = None, workers: int | None = None) -> Pool | None:
+def start(sources, rules=(), placeholders: str | None = None, workers: int | None = None, options=None
+          ) -> Pool | None:
     """Worker processes for a hunt of ``sources`` (``wanted``), started now and told to load the rules (``--rules``
     paths, empty: soc's own; the placeholders' file) at once; None when the hunt is to run in this process alone.
-    Imports nothing heavy: called first, the workers' start-up overlaps the caller's."""
-    n = wanted(sources, workers)
+    Imports nothing heavy: called first, the workers' start-up overlaps the caller's. ``options``: the hunt's
+    ``pipeline.Options`` (its chunk size)."""
+    n = wanted(sources, workers, *([options.chunk_size] if options is not None else []))
     if not n:
         return None
     try:
@@ -214,12 +218,16 @@ def hunt(pool: Pool, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=Non
     for feed in feeds:
         feed.start()
     stats: list = []
+    lines = 0  # of the ranges merged so far of the file being cut in ranges
     try:
-        for i in range(len(parts)):
+        for i, part in enumerate(parts):
             result = _result(i, plan, schedule)
-            _merge(result, sink, hunter, runner, stats)
+            if lines:
+                _later_lines(result, lines)
+            _merge(result, part, i > 0 and parts[i - 1].span and not parts[i - 1].last, sink, hunter, runner, stats)
+            lines = lines + result.lines if part.span and not part.last else 0
             if on_bytes is not None:
-                on_bytes(sum(s.size or 0 for s in parts[i].sources))
+                on_bytes(part.size)
             del result
     finally:
         with schedule.cond:
@@ -253,16 +261,53 @@ def _run_here(plan: HuntPlan, part: Partition) -> TaskResult:
     return run_task(plan, part)
 
 
-def _merge(result: TaskResult, sink, hunter, runner, stats: list) -> None:
+def _merge(result: TaskResult, part: Partition, more: bool, sink, hunter, runner, stats: list) -> None:
+    """A task's result into the driver's hunter, runner, sink and stats; ``more``: it is a later byte range of the
+    file of the stats before (its counts are added to them; the file ends with its last range)."""
     hunter.absorb(result.matches, result.events, result.failures)
     if runner is not None and result.detectors is not None:
         runner.absorb(result.detectors)
     for entry in result.log:
         if entry[0] == "dead":
             sink.write_dead(entry[1], entry[2])
-        else:
+        elif not part.span or part.last:
             sink.close_source(entry[1])
-    stats += result.stats
+    if more:
+        _add(stats[-1], result.stats[0])
+    else:
+        stats += result.stats
+
+
+def _later_lines(result: TaskResult, lines: int) -> None:
+    """A byte range's line numbers (counted from 1 in it) made the file's: ``lines`` of the ranges before."""
+    import polars as pl
+
+    def shift(frame: pl.DataFrame) -> pl.DataFrame:
+        if frame.schema.get("log.line") in (pl.Int64, pl.UInt32, pl.UInt64, pl.Int32):
+            return frame.with_columns(pl.col("log.line") + lines)
+        return frame
+
+    result.matches = shift(result.matches)
+    result.log = [(e[0], e[1], shift(e[2])) if e[0] == "dead" else e for e in result.log]
+    if result.detectors is not None:
+        result.detectors["parts"] = {k: [shift(p) for p in parts] for k, parts in result.detectors["parts"].items()}
+
+
+def _add(st, more) -> None:
+    """The counts of a later byte range of a file added to the file's."""
+    st.read += more.read
+    st.parsed += more.parsed
+    st.dead += more.dead
+    st.bytes += more.bytes
+    st.seconds += more.seconds
+    for family, n in more.events.items():
+        st.events[family] = st.events.get(family, 0) + n
+    if more.first is not None:
+        st.first = more.first if st.first is None else min(st.first, more.first)
+        st.last = more.last if st.last is None else max(st.last, more.last)
+    st.format = st.format or more.format
+    st.error = st.error or more.error
+    st.skipped = st.skipped or more.skipped
 
 
 def main() -> None:
