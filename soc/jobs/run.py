@@ -3,15 +3,17 @@ state -> alerts stored and indexed -> checkpoints and state saved together -> on
 
 Layout under ``DATA_DIR/jobs/<name>/``: ``.lock`` (held by the run: a job never runs twice at once),
 ``runs.ndjson`` (one record a run; ``runs.ndjson.1`` the previous part once it passes ``LOG_BYTES``),
-``CURRENT`` (the name of the committed generation) and ``gen-<n>/`` (the checkpoints and the detector state
-of generation n; the run's matches, detector hits and dead letters are kept in ``gen-<n>/out/``).
+``CURRENT`` (the name of the committed generation), ``gen-<n>/`` (generation n: ``checkpoints.json``, the
+registry of ``soc.jobs.checkpoints``, and ``state/``, the detector and correlation state of
+``soc.jobs.state``) and ``out/<n>/`` (run n's Sigma matches, detector hits and dead letters).
 
-A run works in generation n+1, a copy of n: the hunt writes its outputs there, the alerts go to the store and
-Elasticsearch (deterministic ids: a replayed batch stores and indexes nothing twice), then the checkpoints
-and the state are saved in n+1 and ``CURRENT`` is replaced (one atomic rename) to name it. Killed before that
-rename, the next run starts again from n, in a fresh n+1: same inputs, same state, same alert ids. The
-checkpoints, the state and the outputs of a run thus move together, and the store and Elasticsearch absorb
-what a killed run had already sent.
+A run works in generation n+1, a copy of n: the hunt (``soc.hunt.run_hunt``, seeded with n's state) reads
+what n's checkpoints have not, the state turns its hits into alert changes (new alerts, fuller versions of
+open ones, retractions), the store takes them (``AlertStore.upsert``: a version it holds already is not
+written again) and Elasticsearch too (each alert written over its id); only then are the checkpoints and the
+state saved in n+1, and ``CURRENT`` replaced (one atomic rename) to name it. Killed before that rename, the
+next run starts again from n, in a fresh n+1: same inputs, same state, so the same changes, which the store
+and Elasticsearch absorb. The checkpoints, the state and the outputs of a run move together.
 
 Exit codes of ``soc jobs run-once`` (``EXIT_CODES``): 0 the run is committed; 1 committed, and new alerts were
 found (only with ``--fail-on-alert``); 2 usage or configuration error; 3 Elasticsearch did not take the
@@ -187,22 +189,31 @@ def _run(cfg, job, folder: Path, record: dict) -> int:
     record["reading"] = dict(list(plan.reasons.items())[:50])
     if plan.forgotten:
         record["forgotten"] = plan.forgotten[:50]
-    state = _state(gen)
-    report = _hunt(cfg, job, plan, state, out)
-    _kill_point("hunted")
-    record.update(_counts(report))
     if plan.missing:
-        record.setdefault("warnings", []).append(f"no file matches {', '.join(plan.missing)}")
-    if not _store_and_index(cfg, job, out, record):
-        record["status"] = "es_failed"
-        return EXIT_ES
-    checkpoints.advance(plan, report.stats)  # a file whose read failed keeps its checkpoint: read again next run
-    checkpoints.save()
-    if state is not None:
-        state.save(gen, report)
+        record["warnings"] = [f"no file matches {', '.join(plan.missing)}"]
+    if not plan.sources:  # nothing appended: no hunt (its state and alerts could not change), a new registry
+        record.update(files=0, bytes=0, records=0, parsed=0, dead=0, matches=0, hits=0, alerts=0, new_alerts=0)
+        checkpoints.advance(plan, [])
+        checkpoints.save()
+    else:
+        from soc.jobs.state import JobState
+
+        state = JobState.load(gen / STATE)
+        report = _hunt(cfg, job, plan, state, out)
+        _kill_point("hunted")
+        record.update(_counts(report))
+        changes = _changes(cfg, state, report)
+        if not _store_and_index(cfg, job, changes, record):
+            record["status"] = "es_failed"
+            return EXIT_ES
+        checkpoints.advance(plan, report.stats)  # a file whose read failed keeps its checkpoint: read again
+        checkpoints.save()
+        state.save(gen / STATE)
+        record["state"] = state.size()
     _kill_point("saved")
     commit_generation(folder, n)
     _kill_point("committed")
+    shutil.rmtree(out / "alerts", ignore_errors=True)  # the hunt's own, built without the state: not the job's
     with contextlib.suppress(OSError):
         out.rmdir()  # a run that read nothing new keeps no empty folder
     if record.get("errors"):
@@ -212,7 +223,8 @@ def _run(cfg, job, folder: Path, record: dict) -> int:
     return EXIT_OK
 
 
-CHECKPOINTS = "checkpoints.json"
+CHECKPOINTS = "checkpoints.json"  # soc.jobs.checkpoints, in each generation
+STATE = "state"  # soc.jobs.state, in each generation
 OUT = "out"
 
 
@@ -229,17 +241,9 @@ def outputs_dir(folder: Path, n: int) -> Path:
     return make_dir(out)
 
 
-def _state(gen: Path):
-    """The detector and correlation state of the committed generation (``soc.jobs.state``)."""
-    try:
-        from soc.jobs.state import JobState
-    except ImportError:  # not there yet: runs without state
-        return None
-    return JobState.load(gen)
-
-
 def _hunt(cfg, job, plan, state, out: Path):
-    """The hunt of what the plan reads, written under ``out`` (its alerts too: ``_store_and_index`` moves them)."""
+    """The hunt of what the plan reads, with the job's state; it writes under ``out`` (its matches, hits and
+    dead letters; the alerts it builds there are not the job's: ``_changes`` builds those with the state)."""
     from soc import pipeline
     from soc.hunt import HuntError, HuntRequest, run_hunt
 
@@ -247,7 +251,7 @@ def _hunt(cfg, job, plan, state, out: Path):
     request = HuntRequest(
         inputs=list(plan.sources), data_dir=str(out), config=cfg, rules=job.rules, placeholders=job.placeholders,
         detectors=job.detectors or (), no_detectors=job.detectors is None, settings=job.settings, options=options,
-        to_es=False, make_hunter=getattr(state, "make_hunter", None), make_runner=getattr(state, "make_runner", None))
+        to_es=False, make_hunter=state.make_hunter, make_runner=state.make_runner)
     try:
         return run_hunt(request)
     except HuntError as exc:
@@ -258,40 +262,83 @@ class JobError(RuntimeError):
     """A run that cannot go on as configured (bad rules path, detector setting ...): exit 5, nothing committed."""
 
 
-def _store_and_index(cfg, job, out: Path, record: dict) -> bool:
-    """The run's alerts (built by the hunt under ``out``) into the data folder's store, then Elasticsearch;
-    False when Elasticsearch could not take them (nothing is committed then: the next run sends them again).
-    Both absorb alerts a killed run already sent (store: by ``event.id``; Elasticsearch: ``op_type=create``)."""
-    import polars as pl
+def _changes(cfg, state, report):
+    """The run's alert changes (``soc.jobs.state.AlertChanges``) from its Sigma matches and detector hits."""
+    from soc.alerts import load_inventory, load_policy
+    from soc.alerts.build import HIT_COLUMNS
 
+    hits = []
+    if report.sigma is not None and report.sigma.count:
+        hits += list(report.sigma.matches.batches(columns=HIT_COLUMNS))
+    if report.detectors is not None and report.detectors.hits.height:
+        hits.append(report.detectors.hits)
+    policy = load_policy(cfg.alerts.policy)
+    inventory = load_inventory(cfg.alerts.inventory) if cfg.alerts.inventory else None
+    return state.alerts(hits, policy, inventory, cfg.alerts.window)
+
+
+def _store_and_index(cfg, job, changes, record: dict) -> bool:
+    """The run's alert changes into the data folder's store, then Elasticsearch; False when Elasticsearch could
+    not take them (nothing is committed then: the next run, from the same state, makes the same changes and
+    sends them again). Both absorb what a killed run already wrote: the store writes only versions it does not
+    hold (``AlertStore.upsert``), Elasticsearch writes each alert over its id (``op_type=index``), creates late
+    ones (``create``: 409 if there) and deletes retracted ones."""
     from soc.sinks.alert_store import AlertStore
-    from soc.sinks.delivery import index_stored
 
-    to_es = job.elasticsearch if job.elasticsearch is not None else bool(cfg.elasticsearch.url)
     store = AlertStore(cfg.data_dir)
-    ran = AlertStore(out)
-    alerts = new = 0
-    es = {"indexed": 0, "duplicates": 0, "dead": 0} if to_es else None
-    for path in ran.files():
-        frame = pl.read_parquet(path)
-        alerts += frame.height
-        new += store.append(frame)
-        _kill_point("stored")
-        if to_es and frame.height:
-            report, error = index_stored(frame, cfg)
-            if report is not None:
-                for key in es:
-                    es[key] += getattr(report, key, 0)
-            if error or (report is not None and report.error):
-                record.setdefault("errors", []).append(f"elasticsearch: {error or report.error}")
-                record.update(alerts=alerts, new_alerts=new, elasticsearch=es)
-                return False
+    written = store.upsert(changes.alerts, changes.retracted, changes.late)
+    _kill_point("stored")
+    record.update(alerts=changes.alerts.height + changes.late.height, new_alerts=written,
+                  retracted=len(changes.retracted))
+    to_es = job.elasticsearch if job.elasticsearch is not None else bool(cfg.elasticsearch.url)
+    if not to_es:
+        return True
+    error, totals = _index(cfg, changes)
+    record["elasticsearch"] = totals
+    if error:
+        record.setdefault("errors", []).append(f"elasticsearch: {error}")
+        return False
     _kill_point("indexed")
-    record.update(alerts=alerts, new_alerts=new)
-    if es is not None:
-        record["elasticsearch"] = es
-    shutil.rmtree(ran.root, ignore_errors=True)  # stored now: one copy of the alerts, the data folder's
     return True
+
+
+def _index(cfg, changes) -> tuple[str | None, dict]:
+    """(why Elasticsearch could not take the changes or None, what it did)."""
+    from soc.sinks import elasticsearch as es
+
+    totals = {"indexed": 0, "duplicates": 0, "dead": 0, "deleted": 0}
+    try:
+        client = es.connect(cfg.elasticsearch)
+        es.ensure_setup(client, cfg.elasticsearch)
+    except es.ESError as exc:
+        return str(exc), totals
+    for frame, op in ((changes.alerts, "index"), (changes.late, "create")):
+        if frame.height:
+            report = es.index_alerts(client, frame, cfg.data_dir, cfg.elasticsearch, op=op)
+            for key in ("indexed", "duplicates", "dead"):
+                totals[key] += getattr(report, key)
+            if report.error:
+                return report.error, totals
+    if changes.retracted:
+        try:
+            totals["deleted"] = _retract(client, changes.retracted, cfg.elasticsearch.index_prefix)
+        except Exception as exc:  # noqa: BLE001 - any failure: not committed, the next run retracts again
+            return es.explain(exc, cfg.elasticsearch.url), totals
+    return None, totals
+
+
+def _retract(client, ids: list[str], prefix: str) -> int:
+    """Delete the documents of ``ids`` (their hits are gone) from ``<prefix>-*``, wherever their month put them."""
+    deleted = 0
+    for lo in range(0, len(ids), 1000):
+        part = ids[lo:lo + 1000]
+        found = client.search(index=f"{prefix}-*", query={"ids": {"values": part}}, size=len(part) * 4,
+                              source=False, allow_no_indices=True, ignore_unavailable=True)
+        ops = [{"delete": {"_index": h["_index"], "_id": h["_id"]}} for h in found["hits"]["hits"]]
+        if ops:
+            client.bulk(operations=ops, refresh="wait_for")
+            deleted += len(ops)
+    return deleted
 
 
 def _counts(report) -> dict:
@@ -299,6 +346,7 @@ def _counts(report) -> dict:
     stats = report.stats
     newest = max((st.last for st in stats if st.last is not None), default=None)
     counts = {
+        "sources": len(stats),
         "files": sum(1 for st in stats if st.bytes or st.read),
         "bytes": sum(st.bytes for st in stats),
         "records": sum(st.read for st in stats),
