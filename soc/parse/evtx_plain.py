@@ -17,11 +17,10 @@ it reads are errors both ways).
 from __future__ import annotations
 
 import json
-import operator
 import re
-from itertools import compress, repeat
 
 import numpy as np
+import pyarrow as pa
 
 from soc.parse import evtx_kernel as K
 
@@ -169,18 +168,23 @@ def walk(texts: list[str], la: int) -> Walked:
     return _layout(la, n, err, groups, len(group_ids), names, leaves_all, walked, counts, nids, vals)
 
 
-def _put(texts: list, at: int, nulls: bool = True) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """``texts`` (None: null, if ``nulls``) as UTF-8 in one buffer starting at ``at``: (bytes, starts, ends;
-    -1 for null). Each text encoded alone: joining texts of mixed widths first was 3x slower."""
-    n = len(texts)
-    null = np.fromiter(map(operator.is_, texts, repeat(None)), np.bool_, n) if nulls else np.zeros(n, np.bool_)
-    encoded = list(map(str.encode, compress(texts, ~null) if null.any() else texts))
-    lens = np.zeros(n, np.int64)
-    lens[~null] = np.fromiter(map(len, encoded), np.int64, len(encoded))
-    ends = at + np.cumsum(lens)
-    starts = ends - lens
-    starts[null], ends[null] = -1, -1
-    return b"".join(encoded), starts, ends
+def _put(texts: list, at: int, nulls: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``texts`` (None: null, if ``nulls``) as UTF-8 in one buffer starting at ``at``: (its bytes, starts, ends;
+    -1 for null). pyarrow's converter writes them all (~35 ns a text; each text encoded by Python and joined
+    was ~4x that)."""
+    arr = pa.array(texts, pa.large_string())
+    if arr.null_count and not nulls:
+        raise TypeError("a null where none may be")
+    offsets = np.frombuffer(arr.buffers()[1], np.int64, len(texts) + 1)
+    data = arr.buffers()[2]
+    starts, ends = offsets[:-1] + at, offsets[1:] + at
+    if arr.null_count:
+        null = np.asarray(arr.is_null())
+        starts[null], ends[null] = -1, -1
+    return (np.frombuffer(data, np.uint8, int(offsets[-1])) if data is not None else _EMPTY), starts, ends
+
+
+_EMPTY = np.zeros(0, np.uint8)
 
 
 def _layout(la: int, n: int, err: np.ndarray, groups: np.ndarray, ngroups: int, names: dict, leaves: list,
@@ -193,7 +197,7 @@ def _layout(la: int, n: int, err: np.ndarray, groups: np.ndarray, ngroups: int, 
     se = np.full((nsys, n), -1, np.int64)
     rows = np.asarray(walked, np.int64)
     ss[:, rows], se[:, rows] = a.reshape(-1, nsys).T, b.reshape(-1, nsys).T
-    val_data, begins, ends = _put(vals, la + len(sys_data), nulls=null_values)
+    val_data, begins, ends = _put(vals, la + sys_data.size, nulls=null_values)
     ok = np.flatnonzero(groups >= 0)
     order = ok[np.argsort(groups[ok], kind="stable")]
     size = np.bincount(groups[ok], minlength=ngroups)
@@ -222,7 +226,7 @@ def _layout(la: int, n: int, err: np.ndarray, groups: np.ndarray, ngroups: int, 
     ce = np.full(int(cell_starts[-1]), -1, np.int64)
     cell = cell_starts[g] + col * size[g] + pos[rec_a]
     cs[cell], ce[cell] = begins, ends
-    extra = np.frombuffer(sys_data + val_data or b"\0", np.uint8)
+    extra = np.concatenate([sys_data, val_data]) if sys_data.size + val_data.size else np.zeros(1, np.uint8)
     w = Walked(ss, se, np.zeros((0, 7), np.int64), extra, err, np.zeros(0, np.int64), order, starts, pair_k,
                col_starts, cell_starts, cs, ce)
     w.name_list = list(names)
