@@ -241,7 +241,22 @@ class _Messages:
 
 
 def run_hunt(request: HuntRequest) -> HuntReport:
-    """Run one hunt end to end (see the module's docstring); raises ``HuntError`` for a usage error."""
+    """Run one hunt end to end (see the module's docstring); raises ``HuntError`` for a usage error.
+
+    The hunt keeps its rules and state out of the cycle collector's full passes (``gc.freeze``, see
+    ``soc.sigma.hunt.hunter_for``); they are handed back to it on return, unless the caller had frozen objects
+    of its own: a process that hunts again and again (a test, a scheduler) does not keep every run's frozen."""
+    import gc
+
+    frozen = gc.get_freeze_count()
+    try:
+        return _hunt(request)
+    finally:
+        if not frozen:
+            gc.unfreeze()
+
+
+def _hunt(request: HuntRequest) -> HuntReport:
     from soc.private import prepare
 
     observer = request.observer or Observer()

@@ -48,9 +48,14 @@ class Seen(Observer):
 
 @pytest.fixture(scope="module")
 def sample_hunt(tmp_path_factory) -> tuple[HuntReport, Seen, object]:
+    import gc
+
     tmp = tmp_path_factory.mktemp("hunt")
     seen = Seen()
-    return run_hunt(_request(tmp, observer=seen)), seen, tmp
+    gc.unfreeze()  # what earlier tests froze
+    report = run_hunt(_request(tmp, observer=seen))
+    assert gc.get_freeze_count() == 0  # the hunt's frozen objects handed back to the collector (a caller may rerun)
+    return report, seen, tmp
 
 
 def test_the_library_reports_what_the_cli_prints_as_json(sample_hunt, tmp_path):
