@@ -101,7 +101,9 @@ class Scheduler:
         self.last[job.name] = now
         self.launched += 1
         try:
-            process = subprocess.Popen(self.command(job.name), stdin=subprocess.DEVNULL)  # noqa: S603
+            # a session of its own: Ctrl-C in a terminal reaches the scheduler, which stops its children itself
+            process = subprocess.Popen(self.command(job.name), stdin=subprocess.DEVNULL,  # noqa: S603
+                                       start_new_session=True)
         except OSError as exc:
             self.say(f"job {job.name}: cannot start: {exc}")
             append_record(job_dir(self.data_dir, job.name), _lost(job.name, now, f"cannot start: {exc}"))
