@@ -71,17 +71,34 @@ def small_inputs_too(monkeypatch):
 
 
 def _tasks_seen(monkeypatch) -> list:
-    """The tasks the driver runs itself and those the workers run, as (who, task number)."""
+    """The tasks the workers run, as ("worker", task number); the driver takes none before a worker has one (a
+    small hunt could be over before a worker is up)."""
     seen: list = []
+    taken = threading.Event()
     real_call = local.Worker.call
 
     def call(self, task):
         if task[0] == "run":
             seen.append(("worker", task[2].number))
+            taken.set()
         return real_call(self, task)
 
     monkeypatch.setattr(local.Worker, "call", call)
+    _driver_waits(monkeypatch, taken)
     return seen
+
+
+def _driver_waits(monkeypatch, taken: threading.Event, ran_here: list | None = None) -> None:
+    """The driver runs tasks only once a worker has taken one (``taken``); ``ran_here`` gets their numbers."""
+    real_run = local._run_here
+
+    def run_here(plan, part):
+        taken.wait(120)
+        if ran_here is not None:
+            ran_here.append(part.number)
+        return real_run(plan, part)
+
+    monkeypatch.setattr(local, "_run_here", run_here)
 
 
 def test_sample_logs_in_two_processes_as_in_one(tmp_path, small_inputs_too, monkeypatch):
@@ -144,23 +161,19 @@ def test_a_killed_worker_leaves_its_task_to_the_driver(tmp_path, small_inputs_to
     same as in one process."""
     one = _hunt(_inputs(tmp_path), tmp_path / "one", 1)
     killed: list = []
+    taken = threading.Event()
     real_call = local.Worker.call
 
     def call(self, task):
         if task[0] == "run" and not killed:
             killed.append((self.proc, task[2].number))
             threading.Timer(0.05, self.proc.kill).start()  # while the worker is at the task
+            taken.set()
         return real_call(self, task)
 
     monkeypatch.setattr(local.Worker, "call", call)
     ran_here: list = []
-    real_run = local._run_here
-
-    def run_here(plan, part):
-        ran_here.append(part.number)
-        return real_run(plan, part)
-
-    monkeypatch.setattr(local, "_run_here", run_here)
+    _driver_waits(monkeypatch, taken, ran_here)
     two = _hunt(_inputs(tmp_path), tmp_path / "two", 2)
     proc, number = killed[0]
     assert proc.returncode is not None and proc.returncode < 0  # killed, not finished

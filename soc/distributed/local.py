@@ -18,6 +18,7 @@ process's own workers (pipes), never from data.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -98,6 +99,11 @@ class Worker:
             return None
         return reply[1]
 
+    def release(self) -> None:
+        """No more tasks: the worker exits at the end of its input, without being waited for here."""
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.close()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -131,6 +137,19 @@ class Pool:
     def close(self) -> None:
         for w in self.workers:
             w.stop()
+
+    def release(self) -> None:
+        """The hunt is done with the workers: they exit on their own (their exit, ~tens of ms, is not waited for
+        here) and are waited for when this process exits (``close``), so that their CPU counts as its children's."""
+        for w in self.workers:
+            w.release()
+        atexit.register(self.close)
+
+    def kill(self) -> None:
+        for w in self.workers:
+            if w.proc.poll() is None:
+                w.proc.kill()
+                w.proc.wait()
 
     def __enter__(self) -> Pool:
         return self
@@ -219,6 +238,7 @@ def hunt(pool: Pool, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=Non
         feed.start()
     stats: list = []
     lines = 0  # of the ranges merged so far of the file being cut in ranges
+    done = False
     try:
         for i, part in enumerate(parts):
             result = _result(i, plan, schedule)
@@ -229,10 +249,11 @@ def hunt(pool: Pool, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=Non
             if on_bytes is not None:
                 on_bytes(part.size)
             del result
+        done = True
     finally:
         with schedule.cond:
             schedule.closed = True
-        pool.close()
+        pool.release() if done else pool.kill()  # a failure here: the workers' tasks are of no use
         for feed in feeds:
             feed.join()
     sink.close()
