@@ -112,7 +112,7 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_path
 
     request = HuntRequest(list(inputs), data_dir, rule_paths, placeholders, detector_paths, detector_settings,
                           no_detectors, _options(fmt, zone, year, chunk_mb), config_path, to_es, strict,
-                          observer=_HuntPrinter(as_json), workers=workers)
+                          observer=_HuntPrinter(as_json), workers=workers, keep_frozen=True)
     try:
         report = run_hunt(request)
     except HuntError as exc:
