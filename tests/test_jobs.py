@@ -491,3 +491,19 @@ def test_kill_9_at_random_points_is_exactly_once(tmp_path):
     assert sorted(in_es["killed"]) == sorted(in_es["whole"]) == expected
     for kind in runs:
         drop_indices(f"t-jobs-{kind}")
+
+
+def test_missing_generation_is_an_error_not_a_reread(tmp_path):
+    """CURRENT naming a generation that is gone stops the job (exit 5) rather than read every input again."""
+    logs = tmp_path / "logs"
+    grow(logs, 0, 4)
+    cfg = job_config(tmp_path, logs)
+    assert soc("jobs", "run-once", "logs", "--config", str(cfg)).returncode == 0
+    folder = job_dir(tmp_path / "data", "logs")
+    assert (folder / "CURRENT").read_text().strip() == "gen-00000001"
+    import shutil
+
+    shutil.rmtree(folder / "gen-00000001")
+    gone = soc("jobs", "run-once", "logs", "--config", str(cfg))
+    assert gone.returncode == 5 and "gen-00000001, which is missing" in gone.stderr
+    assert read_records(folder)[-1]["status"] == "failed"

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from soc.jobs.lock import Lock, LockHeld
-from soc.private import make_dir, opener, writing
+from soc.private import TEMP_DIR, make_dir, opener, remove_stale, writing
 
 EXIT_OK, EXIT_ALERTS, EXIT_USAGE, EXIT_ES, EXIT_BUSY, EXIT_FAILED, EXIT_ERRORS = 0, 1, 2, 3, 4, 5, 6
 EXIT_CODES = (EXIT_OK, EXIT_ALERTS, EXIT_USAGE, EXIT_ES, EXIT_BUSY, EXIT_FAILED, EXIT_ERRORS)
@@ -106,10 +106,14 @@ def begin_generation(folder: Path) -> tuple[Path, int]:
     for old in folder.glob("gen-*"):
         if old.name != generation_dir(folder, n).name:
             shutil.rmtree(old, ignore_errors=True)
-    new = make_dir(generation_dir(folder, n + 1))
     base = generation_dir(folder, n)
-    if n and base.is_dir():
-        shutil.copytree(base, new, dirs_exist_ok=True, ignore=shutil.ignore_patterns("out"))
+    if n and not base.is_dir():  # never a silent read of everything again
+        raise JobError(f"{folder / CURRENT} names {base.name}, which is missing: restore it, or remove "
+                       f"{CURRENT} to read every input again from its start")
+    remove_stale(folder)  # temporary files of killed runs
+    new = make_dir(generation_dir(folder, n + 1))
+    if n:
+        shutil.copytree(base, new, dirs_exist_ok=True, ignore=shutil.ignore_patterns(TEMP_DIR, ".*.tmp"))
     return new, n + 1
 
 
