@@ -175,24 +175,35 @@ def _newlines(path: str, start: int, end: int | None) -> int:
     return n
 
 
-def partitions(sources: list[Source], options: pipeline.Options, specs=None) -> list[Partition]:
-    """The hunt's inputs cut in partitions, in order: each input alone, except small files that a record engine
-    reads together (a folder of small ``.evtx`` files), one partition per batch it reads them in."""
+def partitions(sources: list[Source], options: pipeline.Options, specs=None, tasks: int = 8) -> list[Partition]:
+    """The hunt's inputs cut in partitions, in order: small files that a record engine reads together (a folder
+    of small ``.evtx`` files), one partition per batch it reads them in (``RecordEngine.batches``); a large
+    file of a format read line by line, its byte ranges (``spans``); other inputs whole, consecutive ones
+    together up to about a ``tasks``-th of all the inputs' bytes (a task per small file would evaluate the rules
+    once per file, where one process evaluates the small frames of many files together: the same matches, not
+    the same cost)."""
     from soc.parse.engines import engine_class
     from soc.parse.spec import load_specs
 
     specs = specs or load_specs()
     out: list[Partition] = []
+    whole = max(sum(s.size or 0 for s in sources) // max(tasks, 1), 1)
+    grouping = False  # the last partition holds whole inputs and may take more
     for item in pipeline._plan(sources, specs, options):
         if isinstance(item, Source):
             cut = spans(item, specs, options)
+            if len(cut) == 1 and grouping and out[-1].size + (item.size or 0) <= whole:
+                out[-1].sources.append(item)
+                continue
             for i, span in enumerate(cut):
                 out.append(Partition(len(out), [span], span=len(cut) > 1, last=i == len(cut) - 1))
+            grouping = len(cut) == 1
             continue
         spec, group = item
         by_path = {s.path: s for s, _ in group}
         for paths in engine_class(spec.engine).batches(spec, [(s.path, n) for s, n in group]):
             out.append(Partition(len(out), [by_path[p] for p in paths]))
+        grouping = False
     return out
 
 
