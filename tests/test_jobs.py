@@ -116,6 +116,7 @@ def test_every_and_cron_next_runs():
     cron = Schedule.parse(cron="0 2 * * *")
     assert cron.after(at("2026-03-01T12:00:00+00:00")) == at("2026-03-01T19:00:00+00:00")
     assert cron.after(at("2026-03-01T19:00:00+00:00")) == at("2026-03-02T19:00:00+00:00")  # strictly after
+    assert cron.next_run(None, at("2026-03-01T12:00:00+00:00")) == at("2026-03-01T19:00:00+00:00")  # never ran
     utc = Schedule.parse(cron="0 2 * * *", tz="UTC")
     assert utc.after(at("2026-03-01T12:00:00+00:00")) == at("2026-03-02T02:00:00+00:00")
     with pytest.raises(ScheduleError):
@@ -204,6 +205,22 @@ def test_scheduler_runs_missed_job_once(tmp_path):
     settle(scheduler)
     assert started == ["hourly", "hourly"]
     assert scheduler.wait_time(clock.now) <= 0.5
+
+
+def test_scheduler_cron_job_that_never_ran_waits_for_its_slot(tmp_path):
+    jobs = jobs_of(tmp_path, '[[jobs]]\nname = "q"\ninputs = "x"\nschedule = "*/15 * * * *"\ntz = "UTC"\n'
+                             '[[jobs]]\nname = "i"\ninputs = "x"\nevery = "1h"\n')
+    clock = Clock(at("2026-03-01T00:05:00+00:00"))
+    started = []
+    scheduler = Scheduler(jobs, tmp_path / "data", lambda name: started.append(name) or [sys.executable, "-c", "pass"],
+                          clock=clock, parallel=2, say=lambda _: None)
+    scheduler.tick()
+    settle(scheduler)
+    assert started == ["i"]  # the interval job at once, the cron job not before 00:15
+    clock.now = at("2026-03-01T00:15:00+00:00")
+    scheduler.tick()
+    settle(scheduler)
+    assert started == ["i", "q"]
 
 
 def test_scheduler_failing_job_does_not_stop_others(tmp_path):

@@ -4,7 +4,8 @@ Cron expressions are evaluated by ``cronsim`` (the evaluator of healthchecks.io:
 strict about bad fields) rather than a parser of our own. The rule for missed runs, like systemd's
 ``Persistent=true``: a job is due when the first slot after its last run's start has come; a scheduler that
 was down over many slots runs the job once (the run reads everything appended since its checkpoint anyway),
-then waits for the next slot after that run's start. A job that never ran is due at once.
+then waits for the next slot after that run's start. A job that never ran: an ``every`` job is due at once, a
+cron job at its first slot (the scheduler counts from its own start).
 """
 
 from __future__ import annotations
@@ -80,10 +81,10 @@ class Schedule:
         return next(CronSim(self.cron, local)).astimezone(UTC)
 
     def next_run(self, last_start: datetime | None, now: datetime) -> datetime:
-        """When the job runs next: ``now`` if it never ran, else the first slot after its last start (in the past
-        when slots were missed: the job is due, once)."""
+        """When the job runs next: the first slot after its last start (in the past when slots were missed: the
+        job is due, once); if it never ran, ``now`` for an interval, the next slot for a cron expression."""
         if last_start is None:
-            return now
+            return now if self.every is not None else self.after(now)
         return self.after(last_start)
 
     def due(self, last_start: datetime | None, now: datetime) -> bool:

@@ -59,7 +59,9 @@ class Scheduler:
         self.say = say
         self.stop = threading.Event()
         self.running: dict[str, Child] = {}
-        self.last: dict[str, datetime | None] = {j.name: last_start(job_dir(data_dir, j.name)) for j in jobs}
+        started = clock()  # a cron job that never ran counts its slots from here (an interval job runs at once)
+        self.last: dict[str, datetime | None] = {
+            j.name: last_start(job_dir(data_dir, j.name)) or (started if j.schedule.cron else None) for j in jobs}
         self.launched = 0
 
     def handle_signals(self) -> None:
