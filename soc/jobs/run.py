@@ -205,7 +205,9 @@ def _run(cfg, job, folder: Path, record: dict) -> int:
         state = JobState.load(gen / STATE)
         report = _hunt(cfg, job, plan, state, out)
         _kill_point("hunted")
-        record.update(_counts(report))
+        counts = _counts(report)
+        counts["warnings"] = record.get("warnings", []) + counts.get("warnings", [])
+        record.update((k, v) for k, v in counts.items() if v or k != "warnings")
         changes = _changes(cfg, state, report)
         if not _store_and_index(cfg, job, changes, record):
             record["status"] = "es_failed"
