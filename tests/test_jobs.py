@@ -385,10 +385,12 @@ def test_run_once_exit_codes_and_status(tmp_path):
 
 
 def test_scheduler_three_runs_then_sigterm(tmp_path):
-    """`soc jobs run` with a job every 1s: three runs, then SIGTERM: exit 0 within 5 s."""
+    """`soc jobs run` with a job every 1s: three runs, then SIGTERM: exit 0 within 5 s. A second job that fails
+    at every run (its rules path names nothing) runs beside it and stops nothing."""
     logs = tmp_path / "logs"
     grow(logs, 0, 1)
-    cfg = job_config(tmp_path, logs)
+    cfg = job_config(tmp_path, logs, f'[[jobs]]\nname = "broken"\ninputs = ["{logs}"]\nevery = "1s"\n'
+                                     'rules = ["/nonexistent"]')
     folder = job_dir(tmp_path / "data", "logs")
     proc = subprocess.Popen([sys.executable, "-m", "soc", "jobs", "run", "--config", str(cfg)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -417,6 +419,9 @@ def test_scheduler_three_runs_then_sigterm(tmp_path):
     starts = [datetime.fromisoformat(r["start"]) for r in runs]
     assert starts == sorted(starts) and len(runs) >= 3
     assert runs[0]["records"] > 0 and all(r.get("records", 0) == 0 for r in runs[1:] if r["status"] == "ok")
+    broken = read_records(job_dir(tmp_path / "data", "broken"))
+    assert len(broken) >= 2 and {r["status"] for r in broken} <= {"failed", "lost"}
+    assert "nonexistent" in broken[0]["errors"][0]
 
 
 KILL_POINTS = ("planned", "hunted", "stored", "indexed", "saved", "committed")
