@@ -20,7 +20,7 @@ correlation rule keeps the narrow rows it prepared that can still change a later
   monotone, so each carried event keeps its condition and value as judged when it was new.
 - first_seen: the first row of each (key, value) pair: all the kernel remembers (the very first row, which
   starts the baseline, is among them).
-- beacon, rise/drop and the learned-DNS detectors (dga, dns_tunnel): every row of the last ``history`` (7 days
+- beacon, rise/drop and the learned-DNS detectors (dga, dns_tunnel): every row of the last ``history`` (a day
   unless a spec says ``params.history``), as their statistics span the whole hunt; rise/drop rows are already
   counts per key and bucket, DNS rows only the suspicious names, plus the (server, client) pairs the resolvers
   are learned from. A drop's "now" (the latest event) is kept too.
