@@ -360,6 +360,7 @@ def _counts(report) -> dict:
         "dead": sum(st.dead for st in stats),
         "matches": (report.sigma.count if report.sigma else 0),
         "hits": (report.detectors.hits.height if report.detectors else 0),
+        "stages": {k: round(v, 3) for k, v in report.seconds.items()},  # the hunt's seconds per stage
         "newest_event": newest.isoformat() if newest else None,
         "lag_seconds": round((datetime.now(UTC) - newest).total_seconds(), 1) if newest else None,
     }
