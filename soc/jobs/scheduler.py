@@ -63,11 +63,13 @@ class Scheduler:
         self.last: dict[str, datetime | None] = {
             j.name: last_start(job_dir(data_dir, j.name)) or (started if j.schedule.cron else None) for j in jobs}
         self.launched = 0
+        self.signal: str | None = None  # the name of the signal that stopped the loop
 
     def handle_signals(self) -> None:
-        """SIGTERM and SIGINT set the stop flag (the loop notices within ``IDLE_WAIT``)."""
+        """SIGTERM and SIGINT set the stop flag (the loop notices within ``IDLE_WAIT``; the handler only sets
+        it: printing from a handler may land inside another write to the same stream)."""
         def stop(signum, _frame):
-            self.say(f"{signal.Signals(signum).name}: stopping")
+            self.signal = signal.Signals(signum).name
             self.stop.set()
 
         signal.signal(signal.SIGTERM, stop)
@@ -77,6 +79,8 @@ class Scheduler:
         while not self.stop.is_set():
             self.tick()
             self.stop.wait(self.wait_time(self.clock()))
+        if self.signal:
+            self.say(f"{self.signal}: stopping")
         self.shutdown()
 
     def tick(self) -> None:
