@@ -349,9 +349,15 @@ def test_runs_over_growing_matches_equal_one_hunt(correlated, tmp_path, how):
 # -- sample_logs/ with soc's own rules, correlations and detectors -------------------------------------------------
 
 
+SAMPLE_SETTINGS = ["soc-first-seen-login-source.baseline=10m"]
+
+
 @pytest.fixture(scope="module")
-def sample():
-    from soc.hunt import discover_inputs, load_rules
+def sample(tmp_path_factory):
+    """sample_logs/ parsed, its Sigma matches (soc's rules/), and the alerts of one hunt over all of it by the
+    library (``soc.hunt.run_hunt``), which the stages driven here give too."""
+    from soc.config import Config
+    from soc.hunt import HuntRequest, discover_inputs, load_rules, run_hunt
     from soc.sigma.hunt import hunter_for
 
     sink = Collect()
@@ -362,8 +368,15 @@ def sample():
         hunter.feed(key, frame)
     hunter.finish()
     found = hunter.matches()
-    specs = apply_settings(default_specs(), ["soc-first-seen-login-source.baseline=10m"])
-    return sink.frames, found, ruleset.correlations, specs, one_hunt(sink.frames, specs, found, ruleset.correlations)
+    specs = apply_settings(default_specs(), SAMPLE_SETTINGS)
+    mine = one_hunt(sink.frames, specs, found, ruleset.correlations)
+    data = tmp_path_factory.mktemp("hunt")
+    report = run_hunt(HuntRequest([str(ROOT / "sample_logs")], data_dir=str(data), rules=[str(ROOT / "rules")],
+                                  settings=SAMPLE_SETTINGS, options=OPTIONS, config=Config(), to_es=False))
+    assert report.exit_code == 0 and not report.errors, report.errors
+    library = AlertStore(data).scan().collect()
+    same(mine, library)
+    return sink.frames, found, ruleset.correlations, specs, library
 
 
 def test_sample_logs_find_something_of_each_kind(sample):
