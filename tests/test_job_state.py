@@ -400,3 +400,56 @@ def test_runs_over_the_sample_logs_equal_one_hunt(sample, tmp_path, how):
         bounds = [lo + (hi - lo) / 2]
     got, _ = job_runs(tmp_path, steps(feed, found, bounds), specs, correlations_)
     same(got, want)
+
+
+# -- alerts that change after they were stored ----------------------------------------------------------------------
+
+
+def _flows(seconds, start=START) -> pl.DataFrame:
+    n = len(seconds)
+    return pl.DataFrame({
+        "@timestamp": pl.Series([start + timedelta(seconds=float(s)) for s in seconds]).cast(TS),
+        "event.dataset": ["fortinet.firewall"] * n, "source.ip": ["10.0.1.99"] * n,
+        "destination.ip": ["203.0.113.200"] * n, "destination.port": [443] * n, "network.direction": ["outbound"] * n,
+        "log.file.path": ["/logs/fw.log"] * n, "log.line": list(range(1, n + 1))})
+
+
+def test_a_beacon_whose_rhythm_breaks_is_retracted(tmp_path):
+    """A beacon found by the first run is no beacon over the whole log once its calls turn irregular: the
+    second run retracts its alert, as one hunt over everything never reports it."""
+    specs = [s for s in default_specs() if s.id == "soc-c2-beaconing"]
+    rng = np.random.default_rng(4)
+    regular = 60.0 * np.arange(30) + rng.uniform(-1, 1, 30)
+    irregular = 1800 + np.cumsum(rng.uniform(5, 900, 60))
+    whole = _flows(np.concatenate([regular, irregular]))
+    assert one_hunt([(("network", "fortinet.firewall"), whole)], specs).height == 0
+    store = AlertStore(tmp_path / "data")
+    for i, part in enumerate([whole.head(30), whole.slice(30)]):
+        state = JobState.load(tmp_path / "state")
+        state.final = i == 1
+        runner = state.make_runner(specs)
+        runner.feed(("network", "fortinet.firewall"), part)
+        changes = state.alerts([runner.hits()])
+        store.upsert(changes.alerts, changes.retracted, changes.late)
+        state.save(tmp_path / "state")
+        if i == 0:
+            assert changes.alerts.height == 1 and store.scan().collect().height == 1  # reported at once
+            beacon = changes.alerts.get_column("event.id")[0]
+    assert changes.retracted == [beacon]
+    assert store.scan().collect().height == 0 and beacon in store.ids()  # a tombstone, not shown
+
+
+def test_the_store_keeps_the_last_version_and_late_alerts_never_overwrite(tmp_path):
+    alerts = build_alerts(_flows([0, 10, 20]).with_columns(
+        pl.lit("r1").alias("rule.id"), pl.lit("rule").alias("rule.name"), pl.lit("high").alias("rule.level")))
+    store = AlertStore(tmp_path)
+    assert store.upsert(alerts) == 1 and store.upsert(alerts) == 0  # a replay writes nothing
+    fuller = alerts.with_columns(pl.col("event.count") + 5)
+    assert store.upsert(fuller) == 1
+    assert store.scan().collect().get_column("event.count").to_list() == [8]
+    assert store.upsert(empty := alerts.clear(), late=alerts) == 0  # stored already: the fuller one stays
+    assert store.scan().collect().get_column("event.count").to_list() == [8]
+    store.upsert(empty, retracted=alerts.get_column("event.id").to_list())
+    assert store.scan().collect().height == 0 and len(store.files()) == 3
+    assert store.upsert(empty, retracted=alerts.get_column("event.id").to_list()) == 0 and len(store.files()) == 3
+    assert store.upsert(fuller) == 1 and store.scan().collect().get_column("event.count").to_list() == [8]
