@@ -178,8 +178,8 @@ def _put(texts: list, at: int, nulls: bool = True) -> tuple[np.ndarray, np.ndarr
     offsets = np.frombuffer(arr.buffers()[1], np.int64, len(texts) + 1)
     data = arr.buffers()[2]
     starts, ends = offsets[:-1] + at, offsets[1:] + at
-    if arr.null_count:
-        null = np.asarray(arr.is_null())
+    if arr.null_count:  # by the validity bitmap: ``is_null`` would import pyarrow.compute (~30 ms)
+        null = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), count=len(texts), bitorder="little") == 0
         starts[null], ends[null] = -1, -1
     return (np.frombuffer(data, np.uint8, int(offsets[-1])) if data is not None else _EMPTY), starts, ends
 
