@@ -133,7 +133,9 @@ def measure(kind: str, setup: dict) -> dict:
 
 
 def child(kind: str, setup: dict) -> dict:
-    res = subprocess.run([sys.executable, "-m", "bench.bench_jobs_read", "--child", kind, json.dumps(setup)],
+    spec = Path(setup["folder"]) / "setup.json"  # many files' paths: too long for a command line
+    spec.write_text(json.dumps(setup))
+    res = subprocess.run([sys.executable, "-m", "bench.bench_jobs_read", "--child", kind, str(spec)],
                          cwd=ROOT, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-2000:])
@@ -150,7 +152,7 @@ def main() -> None:
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child[0], json.loads(args.child[1]))))
+        print(json.dumps(measure(args.child[0], json.loads(Path(args.child[1]).read_text()))))
         return
     setup = prepare(args.gb, args.files, args.new_mb, min(args.grown, args.files))
     new = Path(setup["alone"]).read_bytes()
