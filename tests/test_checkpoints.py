@@ -405,3 +405,20 @@ def test_a_file_that_cannot_be_read_keeps_its_checkpoint(tmp_path, monkeypatch):
         plan, _, _ = step(reg, [str(log)])
     assert plan.sources == [] and plan.errors == {str(log): "cannot read: permission denied"}
     assert rows(step(reg, [str(log)])[1])["log.line"].to_list() == list(range(11, 21))
+
+
+def test_a_window_source_reads_its_bytes_numbered_as_the_whole_file(tmp_path):
+    from soc.sources import Source, read_chunks
+
+    data = b"".join(b"line %d\n" % i for i in range(1, 101))
+    (tmp_path / "a.log").write_bytes(data + b"partial")
+    start, end = data.index(b"line 40\n"), data.index(b"line 61\n")
+    src = Source(str(tmp_path / "a.log"), end - start, None, start=start, first_line=40, end=end)
+    stream, raw = src.open()
+    chunks = list(read_chunks(stream, 64, src.start, src.first_line, b"#h\n"))
+    assert raw.tell() == end - start  # progress counts the window's bytes
+    raw.close()
+    assert chunks[0].replay and bytes(chunks[0].data) == b"#h\n"
+    assert b"".join(bytes(c.data) for c in chunks[1:]) == data[start:end]
+    for c in chunks[1:]:
+        assert data[c.offset:].startswith(b"line %d\n" % c.first_line)
