@@ -175,8 +175,9 @@ class EvtxEngine(RecordEngine):
         """Small plain EVTX files (``files``: path and records, as ``small`` gave them) read as few batches:
         each file's records by the package, then the records of the batch's files walked and typed once,
         so a batch of hundreds of files costs about what one file of as many records costs (per file and
-        per group, a Polars frame and query cost ~1 ms). Yields per batch (whole files, about ``MANY_RECORDS``
-        records: ``batches``): its paths, its result, whose frames and dead letters hold records of several files
+        per group, a Polars frame and query cost ~1 ms). Yields per batch (whole files, at most ``MANY_RECORDS``
+        records but for a larger file: ``batches``): its paths, its result, whose frames and dead letters hold
+        records of several files
         (``log.file.path`` says which; each file's own dead letters as ``read`` gives them), and the paths
         left to the caller to read alone (``read``): a file whose reading failed here (an exception), or
         every file of the batch if typing it failed (result None), so a failure is reported for its file.
@@ -499,7 +500,7 @@ Batch = tuple[pa.LargeStringArray, np.ndarray, pa.StringArray]  # JSON texts, re
 
 
 MANY_STEP = 4096  # records of small files made one Arrow array (``EvtxEngine._read_files``)
-MANY_RECORDS = 4096  # records of a batch of small files (``many_batches``), about
+MANY_RECORDS = 6144  # records of a batch of small files at most (``many_batches``; a larger file alone)
 
 
 def many_batches(files: list[tuple[str, int]], most: int) -> list[list[str]]:
@@ -508,8 +509,9 @@ def many_batches(files: list[tuple[str, int]], most: int) -> list[list[str]]:
     equal shares. Smaller than a batch so that the next is read while one is typed, and so that a folder of small
     files makes several tasks that worker processes hunt in (``soc.distributed``): the tasks are these batches
     (cutting one again gives it whole), so a hunt gives the same frames in the same order whatever the number of
-    processes. A batch costs ~0.05-0.08 s of CPU more than none (the frames of its groups): the 483-file corpus
-    in one batch or three, 1.50 -> 1.68 user s."""
+    processes. A batch costs ~0.05-0.1 s of CPU more than none (the frames of its groups): the 483-file corpus
+    (10,253 records) in one batch or two, 1.29-1.40 -> 1.37-1.52 user s (load ~12); in two processes its two
+    batches share the work best (with three, the driver, which also starts up and finishes, ran two)."""
     total = sum(n for _, n in files)
     share = max(1, -(-total // max(1, -(-total // max(most, 1)))))
     cut: list[list[str]] = []
