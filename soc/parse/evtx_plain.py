@@ -100,10 +100,11 @@ def _data(block: dict, eventdata: bool, names: dict, nids: list, vals: list) -> 
             block = inner[0]
     if "#attributes" in block:
         block = {k: v for k, v in block.items() if k != "#attributes"}
-    for k in [k for k in block if k not in names]:
-        if _ESCAPED.search(k):
-            raise _Bad(K.E_NAME)
-        names[k] = len(names)
+    if not block.keys() <= names.keys():  # names not seen before in the batch (a C loop when there are none)
+        for k in [k for k in block if k not in names]:
+            if _ESCAPED.search(k):
+                raise _Bad(K.E_NAME)
+            names[k] = len(names)
     nids += map(names.__getitem__, block)
     if set(map(type, block.values())) <= _STR:
         vals += block.values()
