@@ -98,7 +98,8 @@ def _workers(ctx, param, value: str) -> int | None:
 @click.option("--es/--no-es", "to_es", default=None,
               help="Index the alerts in Elasticsearch (default: when a URL is configured).")
 @click.option("--workers", default="auto", show_default=True, metavar="N|auto", callback=_workers,
-              help="Processes to hunt in, this one included (auto: one per CPU; 1: this one). Small inputs: one.")
+              help="Processes to hunt in, this one included (auto: one per CPU that other work leaves free; 1: this "
+                   "one). Small inputs: one.")
 def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_paths, placeholders, detector_paths,
          detector_settings, no_detectors, config_path, to_es, workers):
     """Run the pipeline end to end over INPUTS, hunt with Sigma rules, and summarise each input.

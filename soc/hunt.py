@@ -110,7 +110,7 @@ class HuntRequest:
     make_hunter: Callable[[RuleSet, Callable[[pl.DataFrame], None]], Hunter] | None = None
     make_runner: Callable[[list[DetectorSpec]], DetectorRunner] | None = None
     executor: Executor | None = None
-    workers: int | None = 1  # processes to hunt in, this one included (None: one per CPU; ``soc.distributed.local``)
+    workers: int | None = 1  # processes to hunt in, this one included (None: per free CPU; ``soc.distributed.local``)
     keep_frozen: bool = False  # the process ends with the hunt (the CLI): see ``run_hunt``
 
     def __post_init__(self):

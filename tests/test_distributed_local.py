@@ -191,3 +191,17 @@ def test_small_inputs_start_no_worker(tmp_path, monkeypatch):
 
     assert local.wanted(discover([str(SAMPLES)]), None) == 0  # a few MB at most: one process
     assert local.wanted(discover([str(SAMPLES)]), 1) == 0
+
+
+def test_auto_counts_the_cpus_other_work_leaves_free(monkeypatch):
+    from soc.sources import Source
+
+    big = [Source("a", 40 << 20, None), Source("b", 40 << 20, None)]
+    monkeypatch.setattr(local, "cpus", lambda: 2)
+    monkeypatch.setattr(local, "running", lambda: 0)
+    assert local.wanted(big, None) == 1 and local.wanted(big, 1) == 0 and local.wanted(big, 3) == 2
+    monkeypatch.setattr(local, "running", lambda: 1)  # one CPU busy with other work: this process takes the other
+    assert local.wanted(big, None) == 0 and local.wanted(big, 2) == 1
+    assert local.wanted([Source("a", 40 << 20, None)], 2) == 1  # one input of 2+ chunks: byte ranges
+    assert local.wanted([Source("a", 20 << 20, None)], 2) == 0 and local.wanted([Source("-", None, None)], 2) == 0
+    assert local.running() >= 0 and local.spare() >= 1
