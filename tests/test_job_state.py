@@ -74,11 +74,13 @@ def one_hunt(feed, specs, matches=None, correlations=()) -> pl.DataFrame:
     return build_alerts([h for h in hits if h is not None and h.height])
 
 
-def job_runs(tmp: Path, parts, specs, correlations=()) -> tuple[pl.DataFrame, JobState]:
-    """One job run per step, the state saved and loaded in between; the stored alerts and the last state."""
+def job_runs(tmp: Path, parts, specs, correlations=(), keep: str | None = None) -> tuple[pl.DataFrame, JobState]:
+    """One job run per step, the state saved and loaded in between; the stored alerts and the last state.
+    ``keep``: how long the partial alerts are kept (``JobState.keep``)."""
     store = AlertStore(tmp / "data")
     for i, (frames, matches) in enumerate(parts):
         state = JobState.load(tmp / "state")
+        state.keep = keep or state.keep
         state.final = i == len(parts) - 1
         runner = state.make_runner(specs)
         for key, frame in frames:
@@ -151,18 +153,19 @@ def test_the_generated_log_finds_every_detector(planted):
     assert set(alerts.get_column("rule.id")) == {s.id for s in specs}  # none vacuous
 
 
-@pytest.mark.parametrize("how", ["inside windows", "every 25 minutes", "in the gap and around it"])
+@pytest.mark.parametrize("how", ["inside windows", "every 25 minutes", "in the gap and around it",
+                                 "every 25 minutes, partial alerts kept 1 minute"])
 def test_runs_over_the_generated_log_equal_one_hunt(planted, tmp_path, how):
     feed, specs, want = planted
     if how == "inside windows":
         bounds = inside_windows(want)
-    elif how == "every 25 minutes":
+    elif how.startswith("every 25 minutes"):
         bounds = [START + timedelta(minutes=25 * i) for i in range(1, HOURS * 60 // 25 + 1)]
     else:
         bounds = [START + timedelta(hours=3, minutes=1), START + timedelta(hours=4, minutes=29),
                   START + timedelta(hours=4, minutes=50), START + timedelta(hours=5, minutes=11)]
     assert len(bounds) >= 4
-    got, state = job_runs(tmp_path, steps(feed, None, bounds), specs)
+    got, state = job_runs(tmp_path, steps(feed, None, bounds), specs, keep="1m" if "kept" in how else None)
     same(got, want)
     windowed = {s.id for s in specs if s.kernel in ("count", "distinct", "sum") or (
         s.kernel == "entropy" and s.param("score", "entropy") != "ngram")}
@@ -332,18 +335,22 @@ def test_every_correlation_type_fires(correlated):
     assert {str(c.rule.id) for c in loaded} <= ids
 
 
-@pytest.mark.parametrize("how", ["inside windows", "every 7 minutes", "in the gap"])
+@pytest.mark.parametrize("how", ["inside windows", "every 7 minutes", "in the gap",
+                                 "every 7 minutes, partial alerts kept 1 minute"])
 def test_runs_over_growing_matches_equal_one_hunt(correlated, tmp_path, how):
+    """Partial alerts kept a minute only: those of a key whose episode is still open are kept longer."""
     loaded, found, want = correlated
     if how == "inside windows":
         bounds = inside_windows(want.filter(pl.col("rule.id").str.starts_with("00000000")))
-    elif how == "every 7 minutes":
+    elif how.startswith("every 7 minutes"):
         bounds = [T0 + timedelta(minutes=7 * i) for i in range(1, 4 * 60 // 7)]
     else:
         bounds = [T0 + timedelta(hours=2, minutes=5), T0 + timedelta(hours=2, minutes=30),
                   T0 + timedelta(hours=2, minutes=51)]
-    got, _ = job_runs(tmp_path, steps([], found, bounds), [], loaded)
+    got, state = job_runs(tmp_path, steps([], found, bounds), [], loaded, keep="1m" if "kept" in how else None)
     same(got, want)
+    if "kept" in how:  # bounded: the last hour's keys and those of the episodes still open, not all
+        assert state.partials.height < want.height // 3
 
 
 # -- sample_logs/ with soc's own rules, correlations and detectors -------------------------------------------------

@@ -259,15 +259,25 @@ class JobState:
         cols = list(dict.fromkeys([*HIT_COLUMNS, _SRC, _HK]))
         live = _stack([live, *[f.select([c for c in cols if c in f.columns]) for f in live_new]])
 
-        def agg(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+        def agg(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
             frames = [f for f in frames if f is not None and f.height]
             if not frames:
                 return None
             groups = aggregate([f.drop(_SRC, _HK, strict=False) for f in frames], window)
             return merge(pl.concat(groups, how="diagonal_relaxed")) if groups else None
 
+        old = pl.col("_bucket") < _time(self.kept_from) if self.kept_from is not None else pl.lit(False)
+        # keys of before ``kept_from`` whose partial the state no longer holds: their stored alert may hold more
+        # than the state knows, so it is never rebuilt over (stored only if new)
+        pruned: set[str] = set()
+        held = self._keys(agg) if self.kept_from is not None else set()
+
         def ids(groups: pl.DataFrame | None) -> set[str]:
-            return set() if groups is None else set(group_keys(groups).get_column("event.id").to_list())
+            if groups is None:
+                return set()
+            keys = group_keys(groups)
+            pruned.update(set(keys.filter(old).get_column("event.id").to_list()) - held)
+            return set(keys.get_column("event.id").to_list())
 
         final_groups = agg(final_hits)
         changed = ids(final_groups) | ids(agg(live_new)) | ids(agg(removed))
@@ -283,16 +293,12 @@ class JobState:
                 mine.append(live_groups.filter(_ids_in(live_groups, changed)))
             mine = [m for m in mine if m.height]
             built = merge(pl.concat(mine, how="diagonal_relaxed")) if mine else None
-        present = ids(built)
-        retracted = sorted(changed - present)
+        retracted = sorted(changed - ids(built) - pruned)  # a pruned key's stored alert holds more than we know
         alerts, late = empty_alerts(), empty_alerts()
         if built is not None:
-            late_mask = (pl.col("_bucket") < _time(self.kept_from)) if self.kept_from is not None else pl.lit(False)
-            late_ids = set(group_keys(built.filter(late_mask)).get_column("event.id").to_list())
             everything = alerts_of_groups([built], policy, inventory)
-            is_late = pl.col("event.id").is_in(sorted(late_ids))
+            is_late = pl.col("event.id").is_in(sorted(pruned))
             alerts, late = everything.filter(~is_late), everything.filter(is_late)
-            retracted = [r for r in retracted if r not in late_ids]
 
         # fold the live hits no source can report again into the partials; drop partials past ``keep``
         if live is not None and live.height:
@@ -305,17 +311,32 @@ class JobState:
         newest = [self.newest, *[_us(f.get_column("@timestamp").max()) for f in frames]]
         self.newest = max((n for n in newest if n is not None), default=None)
         self.partials, self.live = partials, live
-        self._prune()
+        self._prune(agg)
         return AlertChanges(alerts, retracted, late)
 
-    def _prune(self) -> None:
-        """Partials older than ``keep`` behind the newest hit are dropped (a later hit of their key is late)."""
+    def _keys(self, agg) -> set[str]:
+        """The alert keys the state holds something of (a partial or a live hit)."""
+        from soc.alerts.build import group_keys
+
+        out = set()
+        for groups in (self.partials, agg([self.live])):
+            if groups is not None and groups.height:
+                out.update(group_keys(groups).get_column("event.id").to_list())
+        return out
+
+    def _prune(self, agg) -> None:
+        """Partials older than ``keep`` behind the newest hit are dropped, unless their key has live hits (a
+        detector's episode still open): a later hit of a dropped key is late."""
         if self.partials is None or self.newest is None or not self.partials.height:
             return
+        from soc.alerts.build import group_keys
         from soc.detect.specs import duration_us
 
         start = pl.Series([_time(self.newest - duration_us(self.keep))]).dt.truncate(self.window).item()
-        self.partials = self.partials.filter(pl.col("_bucket") >= start)
+        live = agg([self.live])
+        busy = [] if live is None else group_keys(live).get_column("event.id").to_list()
+        keys = group_keys(self.partials).get_column("event.id")
+        self.partials = self.partials.filter((pl.col("_bucket") >= start) | keys.is_in(busy))
         self.kept_from = max(self.kept_from or 0, _us(start))
 
     # -- saving and loading -----------------------------------------------------------------------------------------
