@@ -45,8 +45,10 @@ of the same episode (same rule, key and trigger time; for beacon, rise/drop and 
 recompute everything they carry, all its live hits); Sigma matches and first-seen hits are final at once and
 go straight into the partials; the alerts of every key that changed are rebuilt from partial + live, and a key
 left with no hit at all is *retracted* (a beacon whose rhythm broke). Live hits older than what their source
-still carries become partials; partials older than ``keep`` behind the newest hit are dropped (bounded), and
-an alert of such a key that changes later is stored only if new (``late``: it never overwrites a fuller one).
+still carries become partials; partials older than ``keep`` behind the newest hit are dropped (bounded) unless
+their key still has live hits (an episode still open), and an alert of a key dropped so that changes later
+(an event later than ``keep``) is stored only if new (``late``: it never overwrites a fuller one, nor is
+retracted).
 
 Certain at once and so reported at once: window thresholds, first-seen, rises (a bucket's count only grows).
 A drop in the bucket still open is not reported until that bucket has closed (more events may fill it): a
