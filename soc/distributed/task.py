@@ -105,7 +105,10 @@ _PARSERS: list = []  # the parser specs, read once
 
 
 def prime(plan: HuntPlan, ruleset) -> None:
-    """This process has loaded the plan's rules already (the driver): its tasks use them."""
+    """This process has loaded the plan's rules already (the driver): its tasks use them (a hunter kept for other
+    rules of the same paths, loaded before the files changed, goes)."""
+    if _RULES.get(plan.rules_key) is not ruleset:
+        _HUNTERS.pop(plan.rules_key, None)
     _RULES[plan.rules_key] = ruleset
 
 
