@@ -460,3 +460,20 @@ def test_the_store_keeps_the_last_version_and_late_alerts_never_overwrite(tmp_pa
     assert store.scan().collect().height == 0 and len(store.files()) == 3
     assert store.upsert(empty, retracted=alerts.get_column("event.id").to_list()) == 0 and len(store.files()) == 3
     assert store.upsert(fuller) == 1 and store.scan().collect().get_column("event.count").to_list() == [8]
+
+
+def test_a_detector_whose_spec_changed_starts_afresh(planted, tmp_path):
+    """Rows carried for a spec are not fed to another one (a changed key, window or threshold): that detector
+    starts again from nothing, the others go on."""
+    feed, specs, _ = planted
+    frames = steps(feed, None, [START + timedelta(hours=3, minutes=1)])[0][0]
+    state = JobState.load(tmp_path)
+    runner = state.make_runner(specs)
+    for key, frame in frames:
+        runner.feed(key, frame)
+    state.alerts([runner.hits()])
+    state.save(tmp_path)
+    assert {"soc-ssh-brute-force", "soc-port-scan"} <= set(state.detectors)
+    state = JobState.load(tmp_path)
+    state.make_runner(apply_settings(specs, ["soc-ssh-brute-force.threshold=5"]))
+    assert "soc-ssh-brute-force" not in state.detectors and "soc-port-scan" in state.detectors

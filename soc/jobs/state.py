@@ -58,6 +58,7 @@ equal one hunt; the runs before report everything one hunt over their prefix rep
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -113,6 +114,7 @@ class JobState:
     partials: pl.DataFrame | None = None  # aggregated hits per alert key that can no longer change
     live: pl.DataFrame | None = None  # hits their source may report again (with _src, _hk)
     floors: dict[str, int] = field(default_factory=dict)  # source -> earliest hit time (us) it may report again
+    made: dict[str, str] = field(default_factory=dict)  # source -> what its carried rows were made by (a digest)
     window: str | None = None  # the alert window the partials were aggregated with
     newest: int | None = None  # the newest hit time seen (us)
     kept_from: int | None = None  # partials older than this were dropped (us, a window start)
@@ -131,6 +133,10 @@ class JobState:
 
         runner = DetectorRunner(specs, carry={}, final=self.final)
         for spec in specs:
+            if self.made.get(spec.id) != _spec_made(spec):  # new, or its spec changed: what it carried is not its
+                for kept in (self.detectors, self.last, self.pairs):
+                    kept.pop(spec.id, None)
+                self.made[spec.id] = _spec_made(spec)
             runner.seed(spec.id, self.detectors.get(spec.id), _time(self.last.get(spec.id)), self.pairs.get(spec.id))
         self._runner, self._specs = runner, {s.id: s for s in specs}
         return runner
@@ -183,6 +189,11 @@ class JobState:
 
             return empty_alerts()
         correlations = correlation.parsed(correlations)
+        for c in correlations:  # new, or its rule changed: what it carried is not its
+            key = correlation.carry_key(c)
+            if self.made.get(key) != _rule_made(c.rule):
+                self.correlations.pop(key, None)
+                self.made[key] = _rule_made(c.rule)
         out = correlation.evaluate(correlations, matches, self.correlations)
         for c in correlations:
             key = correlation.carry_key(c)
@@ -363,7 +374,7 @@ class JobState:
                 frame.write_parquet(tmp / f"{name_}.parquet")
         meta = {"version": VERSION, "files": files, "last": self.last, "floors": self.floors, "window": self.window,
                 "newest": self.newest, "kept_from": self.kept_from, "keep": self.keep,
-                "correlated": self._correlated}
+                "correlated": self._correlated, "made": self.made}
         (tmp / "state.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
         _fsync_tree(tmp)
         os.rename(tmp, folder / name)
@@ -407,6 +418,7 @@ class JobState:
                    partials=read("partials.parquet"), live=read("live.parquet"),
                    floors={k: int(v) for k, v in meta["floors"].items()}, window=meta["window"],
                    newest=meta["newest"], kept_from=meta["kept_from"], keep=meta.get("keep", KEEP),
+                   made=dict(meta.get("made", {})),
                    _correlated={k: (v[0], list(v[1])) for k, v in meta.get("correlated", {}).items()})
 
     def size(self) -> dict[str, int]:
@@ -415,6 +427,27 @@ class JobState:
                 "correlation_rows": sum(c.rows.height for c in self.correlations.values() if c.rows is not None),
                 "partial_alerts": 0 if self.partials is None else self.partials.height,
                 "live_hits": 0 if self.live is None else self.live.height}
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _spec_made(spec) -> str:
+    """What a detector's carried rows depend on: all of its spec but its words (name, level, ATT&CK ...)."""
+    return _digest([spec.kernel, [(f.family, f.dataset) for f in spec.frames], spec.key, spec.window, spec.threshold,
+                    spec.filter, spec.value, spec.evidence, spec.aliases, spec.params])
+
+
+def _rule_made(rule) -> str:
+    """What a correlation's carried events depend on: its type, rules, grouping, timespan and condition."""
+    from dataclasses import asdict
+
+    from soc.sigma.correlation import Summary
+
+    cond = rule.condition
+    return _digest([str(rule.type), [r.reference for r in rule.rules or []], rule.timespan.seconds,
+                    str(getattr(cond, "op", "")), getattr(cond, "count", None), asdict(Summary.of(rule))])
 
 
 def _keyed(hits: pl.DataFrame, source: str, keys: list[str]) -> pl.DataFrame:
