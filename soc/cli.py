@@ -653,3 +653,4 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
 from soc.cli_jobs import jobs_group  # noqa: E402  (soc jobs: scheduled, incremental hunts)
 
 main.add_command(jobs_group)
+main.add_command(__import__("soc.cli_export", fromlist=["export_group"]).export_group)  # soc export: layer 4
