@@ -156,6 +156,29 @@ def test_a_large_windows_json_file_in_byte_ranges_as_whole(tmp_path, monkeypatch
     _same(one, two)
 
 
+@pytest.mark.parametrize("name", ["web/nginx/access.log", "firewall/fortigate.log"])
+def test_web_and_firewall_logs_in_byte_ranges_as_whole(tmp_path, small_inputs_too, monkeypatch, name):
+    """An access log (words) and FortiGate key=value lines, with lines that do not parse, read in 16 kB chunks cut
+    in ranges of 2 chunks: the same result in two processes as in one."""
+    from soc.distributed import task
+    from soc.pipeline import Options
+    from soc.sources import discover
+
+    monkeypatch.setattr(task, "SPAN_CHUNKS", 2)
+    lines = (SAMPLES / name).read_bytes().splitlines(keepends=True)
+    path = tmp_path / Path(name).name
+    path.write_bytes(b"".join(b"this line is no log\n" if i % 13 == 4 else line for i, line in enumerate(lines)))
+    options = Options(chunk_size=16 << 10)
+    cut = task.partitions(discover([str(path)]), options)
+    assert len(cut) >= 3 and all(p.span for p in cut)
+    one = _hunt([path], tmp_path / "one", 1, (), options)
+    seen = _tasks_seen(monkeypatch)
+    two = _hunt([path], tmp_path / "two", 2, (), options)
+    assert seen and sum(len(d) for d in one["dead"].values()) > 0
+    assert one["stats"][0]["read"] == len(lines) and one["matches"].height and one["hits"].height
+    _same(one, two)
+
+
 def test_a_killed_worker_leaves_its_task_to_the_driver(tmp_path, small_inputs_too, monkeypatch):
     """The worker is killed while it runs its first task: the driver runs that task again; the result is the
     same as in one process."""

@@ -15,7 +15,8 @@ A byte range of a file is read as the one-process hunt reads it from there (``So
 given: the one sniffed on the file's first chunk), its line numbers counted from 1: the driver adds the lines of
 the ranges before it (``TaskResult.lines``) to ``log.line`` of its matches, detector rows and dead letters. Only
 formats read line by line with no state from one chunk to the next are cut (``SPLIT_ENGINES``: Windows JSON lines,
-NXLog or Winlogbeat); others (a Zeek header, a JSON array across lines, syslog's year) are read whole.
+NXLog or Winlogbeat; web access logs; FortiGate key=value); others (a Zeek header, a JSON array across lines,
+syslog's year) are read whole.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class HuntPlan:
         return tuple(self.rules), self.placeholders
 
 
-SPLIT_ENGINES = {"windows_json"}  # engines whose inputs may be cut in byte ranges (see the module docstring)
+SPLIT_ENGINES = {"windows_json", "words", "kv"}  # engines whose inputs may be cut in byte ranges (module docstring)
 SPAN_CHUNKS = 4  # read chunks per range (64 MB at the default 16 MB: ~50 k NXLog lines, what the Hunter lets wait)
 
 
