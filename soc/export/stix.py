@@ -39,7 +39,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import polars as pl
 import stix2.v21 as stix
@@ -61,6 +61,8 @@ _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 _LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 _HASH = re.compile(r"[0-9A-Fa-f]+")
 _HASHES = {"md5": ("MD5", 32), "sha1": ("SHA-1", 40), "sha256": ("SHA-256", 64), "sha512": ("SHA-512", 128)}
+_URI_SAFE = "-._~:/?#[]@!$&'()*+,;=%"
+_URI = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
 _DOMAIN_FIELDS = ("dns.question.name", "dns.question.registered_domain", "url.domain", "destination.domain")
 
 
@@ -90,6 +92,19 @@ def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return ipaddress.ip_address(value)
     except ValueError:
         return None
+
+
+def _uri(value: str) -> str | None:
+    """``value`` as an RFC 3986 URI with a scheme and a host (what STIX's url requires), characters a URI cannot
+    hold percent-encoded (a quote, a control character); None if it is no such URL (a bare path)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
+    if parts.scheme.lower() not in ("http", "https", "ftp") or not parts.netloc:
+        return None
+    uri = quote(value, safe=_URI_SAFE)
+    return uri if _URI.fullmatch(uri) else None
 
 
 def _technique_url(tid: str) -> str:
@@ -129,9 +144,8 @@ def _observables(row: dict, shared: _Shared, tlp: str) -> list[str]:
     for value in dict.fromkeys(v.lower().rstrip(".") for v in names if v and _domain(v)):
         refs.append(shared.observable(stix.DomainName, tlp, value=value))
     if field in ("url.original", "url.full"):
-        for value in dict.fromkeys(evidence):
-            parts = urlsplit(value) if value and value.isprintable() and " " not in value else None
-            if parts and parts.scheme in ("http", "https", "ftp") and parts.netloc:
+        for value in dict.fromkeys(_uri(v) for v in evidence if v):
+            if value:
                 refs.append(shared.observable(stix.URL, tlp, value=value))
     algo = field.rsplit(".", 1)[-1] if ".hash." in field else ""
     if algo in _HASHES:
