@@ -73,6 +73,10 @@ ODD = [
     '[]',
     '{"Other":{}}',
     '{"Event":{"System":{"Channel":"S","EventID":1},"EventData":{"A":NaN}}}',
+    # numbers Python's do not keep as written (orjson's floats, its 0 of "-0"): read again by the standard reader
+    '{"Event":{"System":{"Channel":"S","EventID":7,"Level":1E2,"Task":-0},"EventData":{"A":[1.0,-0,2],'
+    '"B":18446744073709551616,"C":-9223372036854775809,"D":18446744073709551615,"E":{"x":-0}}}}',
+    '{"Event":{"System":{"Channel":"S","EventID":7.0},"UserData":{"E":{"A":"-0,","B":0,"C":-1}}}}',
     '{"Event":{"System":{"Channel":"S","EventID":3},"EventData":{"A":' + "[" * 70 + "]" * 70 + '}}}',
     '{"Event":{"System":{"Channel":"S","EventID":3},"UserData":{"E":{"A":"1"},"F":' + "[" * 70 + "]" * 70 + '}}}',
     '{"Event":{"System":{"Channel":"S","EventID":3},"UserData":{"E":{"A":' + '{"x":' * 70 + "1" + "}" * 70 + '}}}}',
@@ -122,6 +126,16 @@ def test_plain_walk_gives_the_numba_walk_on_odd_records(shuffle):
     assert got["err"] == want["err"] and any(got["err"])
     assert 4 <= sum(t is not None for t in got["times"]) < len(got["times"])
     assert got == want
+
+
+def test_plain_walk_without_orjson_gives_the_same(monkeypatch):
+    """orjson reads the records and the standard reader those it does not keep as written; the standard
+    reader alone (orjson missing) gives the same walk."""
+    texts = list(ODD)
+    buf = np.frombuffer("".join(texts).encode(), np.uint8)
+    fast = _walked(evtx_plain.walk(texts, buf.size), buf)
+    monkeypatch.setattr(evtx_plain, "_orjson_loads", None)
+    assert _walked(evtx_plain.walk(texts, buf.size), buf) == fast
 
 
 def test_a_small_hunt_never_imports_numba(tmp_path, corpora):
