@@ -35,6 +35,7 @@ an alert (a job's upsert) keeps its ids with a later ``modified``, as STIX versi
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import uuid
 from collections.abc import Iterable
@@ -117,6 +118,7 @@ class _Shared:
     def __init__(self):
         self.kinds: dict[str, tuple[type, dict]] = {}
         self.tlps: dict[str, set[str]] = {}
+        self.ids: dict[tuple[type, str], str] = {}
 
     def add(self, oid: str, cls: type, kwargs: dict, tlp: str) -> str:
         self.kinds.setdefault(oid, (cls, kwargs))
@@ -124,7 +126,11 @@ class _Shared:
         return oid
 
     def observable(self, cls: type, tlp: str, **kwargs) -> str:
-        return self.add(cls(**kwargs).id, cls, kwargs, tlp)  # the id does not depend on the marking
+        key = (cls, json.dumps(kwargs, sort_keys=True))  # an address seen in many alerts is built once here
+        oid = self.ids.get(key)
+        if oid is None:
+            oid = self.ids[key] = cls(**kwargs).id  # STIX's deterministic id: it does not depend on the marking
+        return self.add(oid, cls, kwargs, tlp)
 
     def build(self, marks: dict[str, stix.MarkingDefinition]) -> list:
         return [cls(**kwargs, object_marking_refs=[marks[strictest(self.tlps[oid])].id])
@@ -173,6 +179,7 @@ def _alert_objects(row: dict, policy: SharingPolicy, soc_id: str, shared: _Share
     techniques = [t for t in dict.fromkeys(row["threat.technique.id"] or ()) if t and _TECHNIQUE.fullmatch(t)]
     patterns = [shared.add(sid("attack-pattern", "mitre-attack", t), stix.AttackPattern, {
         "id": sid("attack-pattern", "mitre-attack", t), "created": EPOCH, "modified": EPOCH, "name": t,
+        "description": f"MITRE ATT&CK technique {t}.",
         "created_by_ref": soc_id, "external_references": [
             {"source_name": "mitre-attack", "external_id": t, "url": _technique_url(t)}]}, tlp)
         for t in techniques]
@@ -184,6 +191,7 @@ def _alert_objects(row: dict, policy: SharingPolicy, soc_id: str, shared: _Share
         target = sid("indicator", aid, pattern)
         objects.append(stix.Indicator(
             id=target, **times, **common, name=f"{rule_name}: {ip}", pattern=pattern, pattern_type="stix",
+            description=f"Source address of {count} hits of {rule_name}, from outside the agencies' networks.",
             valid_from=first, indicator_types=["malicious-activity"],
             confidence=int(row["event.risk_score"] or 0)))
         objects.extend(stix.Relationship(id=sid("relationship", aid, target, ap), **times, **common,
@@ -195,6 +203,7 @@ def _alert_objects(row: dict, policy: SharingPolicy, soc_id: str, shared: _Share
         rid = sid("attack-pattern", "soc-rule", rule_id or rule_name)
         target = shared.add(rid, stix.AttackPattern, {
             "id": rid, "created": EPOCH, "modified": EPOCH, "name": rule_name, "created_by_ref": soc_id,
+            "description": f"What the soc rule {rule_id or rule_name} detects.",
             "external_references": [{"source_name": "soc-rule", "external_id": rule_id or rule_name}]}, tlp)
 
     where = soc_id
