@@ -28,7 +28,8 @@ from tests.test_detectors_planted import HOURS, SETTINGS, START, benign, plants
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = pipeline.Options(year=2026)
 COMPARED = ["event.id", "rule.id", "event.count", "event.start", "event.end", "@timestamp", "source.address",
-            "user.name", "host.hostname"]
+            "user.name", "host.hostname", "event.risk_score", "labels.severity", "log.file.path", "log.line",
+            "evidence.values"]
 TS = pl.Datetime("us", "UTC")
 
 
@@ -98,7 +99,9 @@ def job_runs(tmp: Path, parts, specs, correlations=(), keep: str | None = None) 
 
 
 def same(got: pl.DataFrame, want: pl.DataFrame) -> None:
-    got, want = got.select(COMPARED).sort("event.id"), want.select(COMPARED).sort("event.id")
+    """The same alerts: ids, counts, windows, grades, first records and evidence values."""
+    flat = [pl.col(c).list.join("\x1f") if c == "evidence.values" else pl.col(c) for c in COMPARED]
+    got, want = got.select(flat).sort("event.id"), want.select(flat).sort("event.id")
     missing = want.join(got, on=COMPARED, how="anti", nulls_equal=True)
     extra = got.join(want, on=COMPARED, how="anti", nulls_equal=True)
     assert not missing.height and not extra.height, (
