@@ -480,3 +480,22 @@ def test_a_detector_whose_spec_changed_starts_afresh(planted, tmp_path):
     state = JobState.load(tmp_path)
     state.make_runner(apply_settings(specs, ["soc-ssh-brute-force.threshold=5"]))
     assert "soc-ssh-brute-force" not in state.detectors and "soc-port-scan" in state.detectors
+
+
+def test_a_drop_waits_for_its_bucket_to_close(tmp_path):
+    """A steady source cut a minute into a 10-minute bucket looks silent in that bucket: a job's run does not
+    report it (more events may come), the final run over the same events does, as one hunt does."""
+    specs = [s for s in default_specs() if s.id == "soc-volume-drop"]
+    seconds = np.arange(0, 3 * 3600 + 60, 6.0)  # 100 events per 10 minutes for 3 hours and a minute
+    n = seconds.size
+    frame = pl.DataFrame({"@timestamp": pl.Series([START + timedelta(seconds=float(s)) for s in seconds]).cast(TS),
+                          "event.dataset": ["system.syslog"] * n, "host.hostname": ["app7"] * n,
+                          "log.file.path": ["/logs/app7.log"] * n, "log.line": list(range(1, n + 1))})
+    key = ("syslog", "system.syslog")
+    assert one_hunt([(key, frame)], specs).height == 1  # the last, open bucket: 10 events against 100
+    for final in (False, True):
+        state = JobState.load(tmp_path / str(final))
+        state.final = final
+        runner = state.make_runner(specs)
+        runner.feed(key, frame)
+        assert state.alerts([runner.hits()]).alerts.height == int(final)
