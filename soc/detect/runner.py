@@ -225,6 +225,7 @@ class DetectorRunner:
     _seq: int = 0  # frames fed so far
     carry: dict | None = None  # a dict: ``hits`` puts there each detector's rows for a job's next run (``seed``)
     final: bool = True  # False (a job's run): a drop in the bucket still open is not reported yet (``_rise_drop``)
+    late: dict = field(default_factory=dict)  # detector id -> new rows older than what was carried (``late_rows``)
 
     def feed(self, key: tuple[str, str], frame: pl.DataFrame) -> None:
         """Take a frame's rows for every detector that covers its key. Small frames wait, narrowed to the columns
@@ -382,6 +383,7 @@ class DetectorRunner:
                 found = run_detector(spec, rows, self._last.get(spec.id), self.final)
                 if self.carry is not None:
                     self.carry[spec.id] = carried_rows(spec, fed, found)
+                    self.late[spec.id] = late_rows(spec, fed)
             except Exception as exc:
                 self.failures.append(DetectorFailure(spec.id, f"{type(exc).__name__}: {exc}"))
                 continue
@@ -511,6 +513,21 @@ def carried_rows(spec: DetectorSpec, rows: pl.DataFrame, hits: pl.DataFrame, his
     rows = rows.join(opened, on=names, how="left", maintain_order="left")
     keep = (pl.col(_T) >= cut) | (pl.col(_T) >= pl.col("_from")).fill_null(False)
     return rows.filter(keep).drop(*names, "_from")
+
+
+def late_rows(spec: DetectorSpec, rows: pl.DataFrame, history: str = HISTORY) -> int:
+    """New rows (not ``CARRIED``) too old for what the last run carried: their window (or history; for
+    first_seen, the pairs' first rows) reaches rows that were not kept, so around them a job's hits may differ
+    from one hunt's. A source lagging behind the others by more than a window does this."""
+    if CARRIED not in rows.columns:
+        return 0
+    carried = rows.filter(pl.col(CARRIED).is_not_null()).get_column(_T).max()
+    if carried is None:
+        return 0
+    reach = 0 if spec.kernel == "first_seen" else duration_us(spec.param("history", history)) if (
+        spec.kernel in ("beacon", "rise", "drop") or _learns(spec)) else spec.span
+    limit = carried - timedelta(microseconds=reach)
+    return rows.filter(pl.col(CARRIED).is_null() & (pl.col(_T) < limit)).height
 
 
 def _windowed(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:

@@ -28,7 +28,8 @@ correlation rule keeps the narrow rows it prepared that can still change a later
 The next run prepends these rows to its own (they come first in feed order, as older events did in one
 hunt), runs the same kernels and so finds the same episodes, assuming events arrive in time order. Beyond
 ``history`` (beacon, rise/drop, DNS) and for events older than what was carried (a source that lags by more
-than a window), a job differs from one hunt: that is the bound on its state.
+than a window), a job differs from one hunt: that is the bound on its state. A run counts such events
+(``late``, per detector; ``size()["late_rows"]``) so that its record can say so.
 
 **Alerts still open.** One hunt reports an episode still going on at the end of a run with a larger count and
 a wider window, and an alert groups all hits of a rule and entity in one ``window`` (1 h): the next run's
@@ -120,6 +121,7 @@ class JobState:
     kept_from: int | None = None  # partials older than this were dropped (us, a window start)
     final: bool = False  # this run is the last (reports drops whose bucket is still open)
     keep: str = KEEP
+    late: dict[str, int] = field(default_factory=dict)  # this run: per detector, rows older than it carried
     _runner: object = None
     _specs: dict = field(default_factory=dict)
     _correlated: dict = field(default_factory=dict)  # rule id -> (carry_key, group-by columns)
@@ -164,6 +166,7 @@ class JobState:
                 self.floors[spec.id] = low
         for spec_id, hi in runner._last.items():
             self.last[spec_id] = _us(hi)
+        self.late = {k: n for k, n in runner.late.items() if n}
         for spec_id, scorer in runner._scorers.items():
             if scorer._pairs:
                 self.pairs[spec_id] = pl.concat(scorer._pairs).unique()
@@ -426,7 +429,8 @@ class JobState:
         return {"detector_rows": sum(f.height for f in self.detectors.values()),
                 "correlation_rows": sum(c.rows.height for c in self.correlations.values() if c.rows is not None),
                 "partial_alerts": 0 if self.partials is None else self.partials.height,
-                "live_hits": 0 if self.live is None else self.live.height}
+                "live_hits": 0 if self.live is None else self.live.height,
+                "late_rows": sum(self.late.values())}
 
 
 def _digest(value) -> str:
