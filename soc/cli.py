@@ -654,3 +654,4 @@ from soc.cli_jobs import jobs_group  # noqa: E402  (soc jobs: scheduled, increme
 
 main.add_command(jobs_group)
 main.add_command(__import__("soc.cli_export", fromlist=["export_group"]).export_group)  # soc export: layer 4
+main.add_command(__import__("soc.cli_report", fromlist=["report_command"]).report_command)  # soc report
