@@ -1,0 +1,375 @@
+"""soc report: the vi/en catalogs, the periods, the rise/drop flags, and the page itself opened in a real headless
+Chromium (Debian's ``chromium``) driven over the DevTools protocol (``--remote-debugging-pipe``): no console
+error, no network request, not blank, Vietnamese headings; a screenshot kept in test-artifacts/; the PDF has
+pages (``pdftoppm``). Without Chromium or pdftoppm the browser tests skip, and fail under CI=true.
+
+Why the browser check is sound: the driver records every ``Network.requestWillBeSent`` other than the page
+itself, every console error, uncaught exception and browser log error (a request the page's CSP refuses is
+one); ``test_driver_sees_requests_and_errors`` shows it catches a planted image request, a console error and a
+CSP refusal. The report's store also holds an alert whose rule name and addresses are HTML with an ``<img>``
+and a script: unescaped, they would make a request or an error.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import IN_CI, ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+DAY = date(2026, 11, 20)  # the sample logs' day
+EVIL = '<img src="http://127.0.0.1:9/pwn.png" onerror="console.error(\'xss\')"><script>console.error("xss")</script>'
+INVENTORY = """match,agency,agency_id,system,security_level,owner
+portal-web01;10.20.0.0/24,Sở Khoa học và Công nghệ,skhcn,Cổng thông tin điện tử,3,Phòng CNTT
+10.20.3.0/24;10.20.1.0/24,Văn phòng UBND tỉnh,vpubnd,Hệ thống quản lý văn bản và điều hành,4,Trung tâm Tin học
+"""
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} not found (Debian: apt-get install -y chromium poppler-utils)"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: prerequisites must be present)")
+    pytest.skip(message)
+
+
+# --- the catalogs -------------------------------------------------------------------------------------------
+
+
+def test_every_message_has_a_vietnamese_translation():
+    from babel.messages.pofile import read_po
+
+    from soc.i18n import extract, po_path
+
+    ids = extract()
+    assert len(ids) > 80 and "Alerts by severity" in ids and "report written to %(path)s" in ids
+    with open(po_path("vi"), "rb") as fh:
+        catalog = read_po(fh, locale="vi")
+    missing = [f"{msgid!r} ({where}:{line})" for msgid, (where, line) in ids.items()
+               if not (catalog.get(msgid) and catalog.get(msgid).string)]
+    assert not missing, "no Vietnamese translation (run `python -m soc.i18n`, then translate):\n" + "\n".join(missing)
+    for msgid in ids:  # the same %(name)s placeholders, or formatting breaks in one language only
+        assert sorted(_placeholders(catalog.get(msgid).string)) == sorted(_placeholders(msgid)), msgid
+
+
+def _placeholders(text: str) -> list[str]:
+    return re.findall(r"%\((\w+)\)s", text)
+
+
+def test_language_choice():
+    from soc.i18n import gettext_for, resolve_lang
+
+    assert resolve_lang("en", {"SOC_LANG": "vi"}) == "en"
+    assert resolve_lang(None, {"SOC_LANG": "vi", "LANG": "en_US.UTF-8"}) == "vi"
+    assert resolve_lang(None, {"LANG": "vi_VN.UTF-8"}) == "vi"
+    assert resolve_lang(None, {"LC_ALL": "C.UTF-8", "LANG": "vi_VN.UTF-8"}) == "en"  # LC_ALL first, as in libc
+    assert resolve_lang(None, {}) == "en"
+    with pytest.raises(ValueError, match="unknown language"):
+        resolve_lang("fr", {})
+    assert gettext_for("vi")("Alerts by severity") == "Cảnh báo theo mức độ nghiêm trọng"
+    assert gettext_for("en")("Alerts by severity") == "Alerts by severity"
+
+
+def test_numbers_and_dates_in_the_readers_convention():
+    from soc.report.render import environment
+
+    moment = datetime(2026, 11, 20, 3, 4, tzinfo=UTC)  # 10:04 in Vietnam
+    vi, en = environment("vi").filters, environment("en").filters
+    assert vi["num"](1234.5) == "1.234,5" and en["num"](1234.5) == "1,234.5"
+    assert vi["date"](moment) == "20/11/2026" and vi["time"](moment) == "10:04 20/11/2026"
+    assert en["date"](moment) == "2026-11-20"
+    assert vi["pct"](0.125) == "12,5%" and vi["sev"]("high") == "cao" and vi["sev"]("<b>") == "<b>"
+
+
+# --- periods and flags --------------------------------------------------------------------------------------
+
+
+def test_calendar_periods_in_vietnam_time():
+    from soc.report.period import ZONE, calendar_period, custom_period
+
+    day = calendar_period("day", DAY)
+    assert day.start == datetime(2026, 11, 20, tzinfo=ZONE) and day.start.astimezone(UTC).hour == 17
+    assert day.previous().start == datetime(2026, 11, 19, tzinfo=ZONE) and day.hourly
+    week = calendar_period("week", DAY)  # a Friday: its ISO week starts on Monday the 16th
+    assert (week.start.day, week.end.day, week.hourly) == (16, 23, False)
+    month = calendar_period("month", date(2026, 3, 31))
+    assert (month.start.date(), month.end.date()) == (date(2026, 3, 1), date(2026, 4, 1))
+    assert (month.previous().start.date(), month.previous().end.date()) == (date(2026, 2, 1), date(2026, 3, 1))
+    dec = calendar_period("month", date(2026, 12, 5))
+    assert dec.end.date() == date(2027, 1, 1)
+    with pytest.raises(ValueError):
+        custom_period(datetime(2026, 1, 2), datetime(2026, 1, 1))
+
+
+def test_rises_drops_and_spikes():
+    from soc.report.data import flag, series
+    from soc.report.period import ZONE, calendar_period
+
+    assert flag(10, 4) == "rise" and flag(10, 5) == "rise" and flag(9, 5) is None
+    assert flag(4, 0) is None and flag(5, 0) == "rise" and flag(3, 6) == "drop" and flag(4, 6) is None
+    day = calendar_period("day", DAY)
+    stamps = [datetime(2026, 11, 20, h, 30, tzinfo=ZONE).astimezone(UTC) for h in range(24) for _ in range(6)]
+    stamps += [datetime(2026, 11, 20, 14, 10, tzinfo=ZONE).astimezone(UTC)] * 30  # hour 14: 36
+    stamps = [s for s in stamps if s.astimezone(ZONE).hour != 3]  # hour 3: 0
+    rows = series(pl.DataFrame({"@timestamp": stamps}, schema={"@timestamp": pl.Datetime("us", "UTC")}), day)
+    assert len(rows) == 24 and sum(r["count"] for r in rows) == len(stamps)
+    assert {r["start"].hour: r["flag"] for r in rows if r["flag"]} == {14: "spike", 3: "drop"}
+
+
+# --- the report of sample_logs ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """``soc hunt sample_logs/`` with an inventory, plus one alert whose text is an attacker's HTML."""
+    from soc.alerts.schema import conform
+    from soc.config import load_config
+    from soc.hunt import HuntRequest, run_hunt
+    from soc.sinks.alert_store import AlertStore
+
+    root = tmp_path_factory.mktemp("report")
+    (root / "assets.csv").write_text(INVENTORY, encoding="utf-8")
+    cfg = load_config(env={"SOC_INVENTORY": str(root / "assets.csv")})
+    report = run_hunt(HuntRequest(inputs=[str(ROOT / "sample_logs")], data_dir=str(root / "data"), config=cfg))
+    assert report.exit_code == 0 and report.delivery.stored_new > 20
+    evil = {"@timestamp": datetime(2026, 11, 20, 6, 0, tzinfo=UTC), "event.id": "evil", "event.kind": "alert",
+            "event.severity": 4, "labels.severity": "high", "labels.layer": "2", "rule.id": "evil-rule",
+            "rule.name": EVIL, "source.address": EVIL, "organization.name": EVIL, "log.file.path": EVIL,
+            "log.line": 7, "event.count": 1, "threat.technique.id": [EVIL], "evidence.values": [EVIL]}
+    assert AlertStore(root / "data").append(conform(pl.DataFrame([evil]))) == 1
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def reports(data_dir, tmp_path_factory) -> dict:
+    """The day report of the sample in vi and en, through the CLI, with the PDF of the Vietnamese one."""
+    from click.testing import CliRunner
+
+    from soc.cli import main
+
+    out = tmp_path_factory.mktemp("pages")
+    have_chromium = shutil.which("chromium") is not None
+    pages = {}
+    for lang in ("vi", "en"):
+        args = ["report", "--data-dir", str(data_dir), "--period", "day", "--date", DAY.isoformat(), "--lang", lang,
+                "-o", str(out / f"report-{lang}.html")]
+        if lang == "vi" and have_chromium:
+            args += ["--pdf", str(out / "report-vi.pdf")]
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        pages[lang] = out / f"report-{lang}.html"
+        pages[lang + "_output"] = result.output
+    return pages
+
+
+def test_report_content(reports, data_dir):
+    from soc.sinks.alert_store import AlertStore
+
+    vi = reports["vi"].read_text(encoding="utf-8")
+    en = reports["en"].read_text(encoding="utf-8")
+    stored = AlertStore(data_dir).scan().collect()
+    in_day = stored.filter((pl.col("@timestamp") >= datetime(2026, 11, 19, 17, tzinfo=UTC))
+                           & (pl.col("@timestamp") < datetime(2026, 11, 20, 17, tzinfo=UTC))).height
+    assert in_day == stored.height  # the sample is one day: all of it in the report
+    assert reports["vi_output"].startswith(f"{in_day} cảnh báo (kỳ trước: 0)")
+    assert reports["en_output"].startswith(f"{in_day} alerts (previous period: 0)")
+    for heading in ("Cảnh báo theo mức độ nghiêm trọng", "Tổng hợp cho lãnh đạo", "Cấp độ hệ thống",
+                    "Lớp 1: Nội dung lực lượng tại chỗ", "Lớp 3: Phạm vi phát hiện phục vụ kiểm tra, đánh giá độc lập",
+                    "Lớp 4: Thông tin chia sẻ với hệ thống giám sát quốc gia", "Tình trạng nguồn nhật ký"):
+        assert heading in vi, heading
+    assert "Alerts by severity" in en and "Cảnh báo theo mức độ" not in en
+    assert "Sở Khoa học và Công nghệ" in vi and "Cổng thông tin điện tử" in vi  # agencies from the inventory
+    assert "20/11/2026" in vi and "2026-11-20" in en
+    assert "sample_logs/linux/auth.log:" in vi  # layer 1: evidence references (file:line)
+    assert "Tăng đột biến" in vi  # everything rose from an empty previous day
+    # self-contained: no external reference of any kind, charts inline, attacker text escaped
+    for page in (vi, en):
+        assert "<script" not in page.replace("&lt;script", "")
+        assert page.count("&lt;img src=&#34;http://127.0.0.1:9/pwn.png&#34;") >= 3
+        assert "<img" not in page and "<link" not in page and "@import" not in page
+        assert not re.search(r"url\((?!#)|<[^>]*\s(?:src|xlink:href|href)=(?!\"#)", page)  # in-page references only (charts: #ids)
+        assert page.count("<svg") == 2 and "default-src 'none'" in page
+
+
+# --- the page in a real browser -----------------------------------------------------------------------------
+
+
+class Chrome:
+    """A headless Chromium driven over the DevTools protocol on a pipe (fd 3: commands in, fd 4: out)."""
+
+    def __init__(self, browser: str):
+        from soc.report.pdf import browser_flags
+
+        self.profile = tempfile.mkdtemp(prefix="soc-test-chromium-")
+        cmd_r, self._cmd_w = os.pipe()
+        self._out_r, out_w = os.pipe()
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (cmd_r, out_w)]  # clear of 3 and 4
+        for fd in (cmd_r, out_w):
+            os.close(fd)
+
+        def pipe_fds():  # in the child: Chromium reads commands on fd 3 and writes on fd 4
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
+
+        args = [*browser_flags(self.profile), "--remote-debugging-pipe", "--hide-scrollbars", "about:blank"]
+        self.proc = subprocess.Popen([browser, *args], preexec_fn=pipe_fds, close_fds=False,  # noqa: S603, PLW1509
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in high:
+            os.close(fd)
+        self.messages: queue.Queue = queue.Queue()
+        self.events: list[dict] = []
+        self._next = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        buf = b""
+        while chunk := os.read(self._out_r, 1 << 16):
+            buf += chunk
+            *done, buf = buf.split(b"\0")
+            for raw in done:
+                self.messages.put(json.loads(raw))
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 60):
+        self._next += 1
+        msg = {"id": self._next, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.messages.get(timeout=max(0.1, deadline - time.monotonic()))
+            if got.get("id") == self._next:
+                if "error" in got:
+                    raise RuntimeError(f"{method}: {got['error']}")
+                return got["result"]
+            self.events.append(got)
+
+    def wait_for(self, method: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.events:
+                if ev.get("method") == method:
+                    return ev
+            self.events.append(self.messages.get(timeout=max(0.1, deadline - time.monotonic())))
+
+    def drain(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                self.events.append(self.messages.get(timeout=left))
+            except queue.Empty:
+                break
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=10)
+        except Exception:  # noqa: S110  (gone already)
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._cmd_w)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def open_page(chrome: Chrome, url: str, width: int = 1200, height: int = 1500) -> dict:
+    """Load ``url`` in a fresh tab; what the page did: requests, errors, its text and headings, a screenshot."""
+    target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for domain in ("Page", "Network", "Runtime", "Log"):
+        chrome.send(f"{domain}.enable", session=session)
+    chrome.send("Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+    chrome.events.clear()
+    chrome.send("Page.navigate", {"url": url}, session=session)
+    chrome.wait_for("Page.loadEventFired")
+    chrome.drain(1.0)  # late requests and errors
+    mine = [e for e in chrome.events if e.get("sessionId") == session]
+    requests = [e["params"]["request"]["url"] for e in mine if e["method"] == "Network.requestWillBeSent"
+                and e["params"]["request"]["url"] != url]
+    errors = [json.dumps(e["params"])[:300] for e in mine
+              if (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
+              or e["method"] == "Runtime.exceptionThrown"
+              or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+              or e["method"] == "Network.loadingFailed"]
+    probe = ("JSON.stringify({text: document.body.innerText.length, svg: document.querySelectorAll('svg').length,"
+             " headings: [...document.querySelectorAll('h1,h2,h3')].map(e => e.textContent),"
+             " height: document.documentElement.scrollHeight})")
+    state = json.loads(chrome.send("Runtime.evaluate", {"expression": probe, "returnByValue": True},
+                                   session=session)["result"]["value"])
+    shot = chrome.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+    chrome.send("Target.closeTarget", {"targetId": target})
+    return {"requests": requests, "errors": errors, "shot": shot, **state}
+
+
+@pytest.fixture(scope="module")
+def chrome():
+    browser = Chrome(_tool("chromium"))
+    yield browser
+    browser.close()
+
+
+def test_driver_sees_requests_and_errors(chrome, tmp_path):
+    """The checks below can fail: a planted request, console error and CSP refusal are all seen."""
+    plain = tmp_path / "plain.html"
+    plain.write_text('<html><body><p>x</p><img src="http://127.0.0.1:9/a.png">'
+                     '<script>console.error("planted")</script></body></html>', encoding="utf-8")
+    seen = open_page(chrome, plain.as_uri())
+    assert any("127.0.0.1:9/a.png" in u for u in seen["requests"])
+    assert any("planted" in e for e in seen["errors"])
+    strict = tmp_path / "csp.html"
+    strict.write_text("<html><head><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'\">"
+                      '</head><body><p>x</p><img src="http://127.0.0.1:9/b.png"></body></html>', encoding="utf-8")
+    refused = open_page(chrome, strict.as_uri())
+    assert refused["errors"] and "Content Security Policy" in " ".join(refused["errors"])
+
+
+def test_report_in_a_real_browser(chrome, reports):
+    import base64
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    for lang in ("vi", "en"):
+        page = open_page(chrome, reports[lang].as_uri())
+        assert page["requests"] == [], f"{lang}: the page made requests: {page['requests']}"
+        assert page["errors"] == [], f"{lang}: console or browser errors: {page['errors']}"
+        assert page["text"] > 3000 and page["svg"] == 2 and page["height"] > 3000, page
+        (ARTIFACTS / f"report-{lang}.png").write_bytes(base64.b64decode(page["shot"]))
+        headings = page["headings"]
+        if lang == "vi":
+            for h in ("Báo cáo giám sát an toàn thông tin", "Tổng hợp cho lãnh đạo",
+                      "Cảnh báo theo mức độ nghiêm trọng", "Diễn biến cảnh báo theo thời gian",
+                      "Tình trạng nguồn nhật ký"):
+                assert h in headings, (h, headings)
+        else:
+            assert "Security monitoring report" in headings and "Summary for leadership" in headings
+    assert (ARTIFACTS / "report-vi.png").stat().st_size > 20_000
+
+
+def test_pdf_has_pages(reports, tmp_path):
+    pdftoppm = _tool("pdftoppm")
+    _tool("chromium")
+    pdf = reports["vi"].with_name("report-vi.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    subprocess.run([pdftoppm, "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True, timeout=120)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 2 and all(p.stat().st_size > 1000 for p in pages)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(pages[0], ARTIFACTS / "report-vi-pdf-page1.png")
