@@ -132,15 +132,11 @@ def commit_generation(folder: Path, n: int) -> None:
 
 def _fsync_tree(root: Path) -> None:
     for path in [root, *root.rglob("*")]:
-        with contextlib.suppress(OSError):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        _fsync_dir(path)
 
 
 def _fsync_dir(path: Path) -> None:
+    """``path`` (a folder or a file) flushed to disk; where the system refuses, nothing."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
