@@ -650,8 +650,11 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
     sys.exit(deliver_alerts(hits, config_path, cfg.data_dir, to_es, as_json, sum(map(parquet_rows, files))))
 
 
+# the other command groups, each in a module of its own (imported last: they use this module's helpers)
+from soc.cli_export import export_group  # noqa: E402  (soc export: sharing with the national centre, layer 4)
 from soc.cli_jobs import jobs_group  # noqa: E402  (soc jobs: scheduled, incremental hunts)
+from soc.cli_report import report_command  # noqa: E402  (soc report: the 4-layer report)
 
 main.add_command(jobs_group)
-main.add_command(__import__("soc.cli_export", fromlist=["export_group"]).export_group)  # soc export: layer 4
-main.add_command(__import__("soc.cli_report", fromlist=["report_command"]).report_command)  # soc report
+main.add_command(export_group)
+main.add_command(report_command)
