@@ -105,10 +105,42 @@ def update_catalogs() -> dict[str, int]:
             catalog.add(msgid, old.get(msgid, ""), locations=[(f"soc/{where}", line)])
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
-            write_po(fh, catalog, width=116, omit_header=False, sort_output=True)
+            write_po(fh, catalog, width=116, sort_output=True, include_lineno=False)  # less churn
         missing[lang] = sum(1 for m in catalog if m.id and not m.string)
     translations.cache_clear()
     return missing
+
+
+# -- the command line's language (one per process: ``soc --lang``, else SOC_LANG, else the locale) ---------------
+
+_cli_lang = "en"
+
+
+def use(lang: str) -> None:
+    """Makes ``lang`` the language of ``_`` and ``number`` (``soc``'s group sets it before any command runs)."""
+    global _cli_lang
+    _cli_lang = lang
+
+
+def current() -> str:
+    return _cli_lang
+
+
+def _(message: str) -> str:
+    """``message`` in the command line's language. English is the message id itself: no catalog is read, so
+    English output stays what it was and costs nothing."""
+    return message if _cli_lang == "en" else translations(_cli_lang).gettext(message)
+
+
+def number(value: float, digits: int | None = None) -> str:
+    """A count (``digits`` None) or a measure in the reader's convention: English as Python's ``,`` grouping
+    (1,234.5), Vietnamese with Babel's ``format_decimal`` (1.234,5)."""
+    if _cli_lang == "en":
+        return f"{value:,}" if digits is None else f"{value:,.{digits}f}"
+    from babel.numbers import format_decimal
+
+    pattern = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=pattern, locale=_cli_lang)
 
 
 if __name__ == "__main__":

@@ -394,3 +394,59 @@ def test_docs_screenshot(chrome, tmp_path):
     assert page["requests"] == [] and page["errors"] == []
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "report-vi.png").write_bytes(base64.b64decode(page["shot"]))
+
+
+def _alert(i: int, when: datetime, agency: str, severity: int = 3, layer: str = "2", **more) -> dict:
+    names = {1: "informational", 2: "low", 3: "medium", 4: "high", 5: "critical"}
+    return {"@timestamp": when, "event.start": when, "event.end": when, "event.id": f"a{i}", "event.kind": "alert",
+            "event.severity": severity,
+            "labels.severity": names[severity], "labels.layer": layer, "rule.id": f"r{i % 3}",
+            "rule.name": f"Rule {i % 3}", "organization.name": agency, "event.dataset": "system.auth",
+            "source.ip": f"203.0.113.{i % 4}", "event.count": 1, **more}
+
+
+def test_build_compares_with_the_previous_period(tmp_path):
+    """Two Vietnam days of made-up alerts: counts per severity, agency and source against the day before, the
+    flags, the jobs' run records and the dead letters, layer 4 = what ``soc export`` would share."""
+    from soc.alerts.schema import conform
+    from soc.export import Filters, load_sharing, shared_alerts
+    from soc.report.data import build
+    from soc.report.period import ZONE, calendar_period
+    from soc.sinks.alert_store import AlertStore
+
+    before = datetime(2026, 11, 19, 9, tzinfo=ZONE).astimezone(UTC)
+    now = datetime(2026, 11, 20, 0, 30, tzinfo=ZONE).astimezone(UTC)  # 17:30 UTC the day before: Vietnam's 20th
+    rows = [_alert(i, before, "Sở Y tế") for i in range(10)]
+    rows += [_alert(10 + i, now, "Sở Y tế") for i in range(3)]                      # 10 -> 3: a drop
+    rows += [_alert(20 + i, now, "Sở Tài chính", severity=4, layer="4") for i in range(7)]  # 0 -> 7: a rise
+    rows += [_alert(40, datetime(2026, 11, 20, 17, tzinfo=UTC), "Sở Tài chính")]   # the 21st in Vietnam: out
+    AlertStore(tmp_path).append(conform(pl.DataFrame(rows)))
+    run = {"job": "auth", "start": datetime(2026, 11, 20, 8, tzinfo=ZONE).isoformat(), "status": "ok",
+           "records": 200, "dead": 5, "newest_event": now.isoformat()}
+    (tmp_path / "jobs" / "auth").mkdir(parents=True)
+    (tmp_path / "jobs" / "auth" / "runs.ndjson").write_text(json.dumps(run) + "\n", encoding="utf-8")
+    (tmp_path / "jobs" / "quiet").mkdir()
+    (tmp_path / "dead_letters").mkdir()
+    pl.DataFrame({"log.file.path": ["/var/log/auth.log"] * 2, "log.line": [3, 9],
+                  "error.message": ["no timestamp", "too long"]}).write_parquet(tmp_path / "dead_letters" / "a.parquet")
+
+    day = calendar_period("day", DAY)
+    d = build(tmp_path, day)
+    assert (d.total, d.total_before) == (10, 10)
+    sev = {r["name"]: (r["now"], r["before"], r["flag"]) for r in d.severity}
+    assert sev["medium"] == (3, 10, "drop") and sev["high"] == (7, 0, "rise") and sev["critical"] == (0, 0, None)
+    agencies = {r["agency"]: (r["now"], r["before"], r["flag"]) for r in d.agencies}
+    assert agencies == {"Sở Y tế": (3, 10, "drop"), "Sở Tài chính": (7, 0, "rise")}
+    assert {r["layer"]: r["now"] for r in d.layers} == {"2": 3, "4": 7}
+    assert sum(r["count"] for r in d.series) == 10 and d.series[0]["count"] == 10  # all in hour 00 (Vietnam)
+    assert [(a["agency"], a["total"]) for a in d.layer1] == [("Sở Tài chính", 7), ("Sở Y tế", 3)]
+    jobs = {j["job"]: j for j in d.health["jobs"]}
+    assert jobs["auth"]["rate"] == 0.025 and not jobs["auth"]["silent"] and jobs["quiet"]["silent"]
+    assert d.health["dead_letters"] == [{"file": "/var/log/auth.log", "dead": 2, "reason": "no timestamp"}]
+    span = Filters(since=day.start.astimezone(UTC), until=day.end.astimezone(UTC))
+    shared = shared_alerts(tmp_path, load_sharing(), span)
+    assert d.layer4["total"] == 7 == shared.filter(pl.col("@timestamp") >= day.start.astimezone(UTC)).height
+    assert {r["tlp"] for r in d.layer4["alerts"]} == {"AMBER"}
+    assert d.coverage["rules"] > 5 and sum(t["fired"] for t in d.coverage["tactics"]) == 0  # made-up rule ids
+    only = build(tmp_path, day, agency="y tế")
+    assert (only.total, only.total_before, only.layer4["total"]) == (3, 10, 0)

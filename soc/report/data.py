@@ -208,7 +208,8 @@ def _runs(data_dir: Path, period: Period) -> list[dict]:
 
 def _dead_letters(data_dir: Path) -> list[dict]:
     """Dead letters kept in the data folder (the hunts' and the jobs'), per input file."""
-    files = sorted(data_dir.glob("dead_letters/*.parquet")) + sorted(data_dir.glob("jobs/*/out/*/dead_letters/*.parquet"))
+    files = sorted(data_dir.glob("dead_letters/*.parquet"))
+    files += sorted(data_dir.glob("jobs/*/out/*/dead_letters/*.parquet"))
     if not files:
         return []
     frame = pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore").select(
@@ -232,26 +233,32 @@ def health(data_dir: Path, now: pl.DataFrame, before: pl.DataFrame, period: Peri
 
 
 def coverage(fired_rules: set[str], rule_paths: list[str] | None = None) -> dict:
-    """Layer 3: per ATT&CK tactic, soc's loaded Sigma rules and how many fired in the period; the rules and
-    detectors that never fired; rules that did not load."""
+    """Layer 3: per ATT&CK tactic and per log source, soc's loaded Sigma rules and how many fired in the period
+    (a log source none of whose rules fired first: a data gap or a quiet source); the rules and detectors that
+    never fired; rules that did not load."""
     from soc.detect.specs import default_specs
     from soc.sigma.loader import default_rule_paths, load
 
     ruleset = load(list(rule_paths) if rule_paths else default_rule_paths())
     tactics: dict[str, dict] = {}
+    sources: dict[str, dict] = {}
     never = []
     for rule in ruleset.rules:
         fired = rule.id in fired_rules
+        logsource = "/".join(x for x in rule.logsource if x)
+        row = sources.setdefault(logsource, {"logsource": logsource, "rules": 0, "fired": 0})
+        row["rules"] += 1
+        row["fired"] += fired
         for tactic in rule.tactics or ["(none)"]:
             row = tactics.setdefault(tactic, {"tactic": tactic, "rules": 0, "fired": 0})
             row["rules"] += 1
             row["fired"] += fired
         if not fired:
-            never.append({"id": rule.id, "name": rule.title, "level": rule.level,
-                          "logsource": "/".join(x for x in rule.logsource if x)})
+            never.append({"id": rule.id, "name": rule.title, "level": rule.level, "logsource": logsource})
     detectors = [{"id": s.id, "name": s.name, "techniques": ", ".join(s.techniques), "fired": s.id in fired_rules}
                  for s in default_specs()]
     return {"tactics": sorted(tactics.values(), key=lambda r: (-r["rules"], r["tactic"])),
+            "sources": sorted(sources.values(), key=lambda r: (r["fired"] > 0, -r["rules"], r["logsource"])),
             "never": sorted(never, key=lambda r: (r["logsource"], r["name"])),
             "detectors": detectors, "rules": len(ruleset.rules), "errors": len(ruleset.errors)}
 
@@ -262,7 +269,8 @@ def layer4(data_dir: Path, period: Period, agency: str | None, layer: str | None
     from soc.export.select import Filters, shared_alerts
 
     policy = load_sharing(sharing)
-    frame = shared_alerts(data_dir, policy, Filters(since=_utc(period.start), until=_utc(period.end), layer=layer, agency=agency))
+    filters = Filters(since=_utc(period.start), until=_utc(period.end), layer=layer, agency=agency)
+    frame = shared_alerts(data_dir, policy, filters)
     frame = _in(frame.lazy(), period).collect()
     rows = [{"time": r["@timestamp"], "severity": r["labels.severity"], "rule": r["rule.name"],
              "agency": r["organization.name"], "source": r["source.address"] or r["source.ip"],
