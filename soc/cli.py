@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from soc.i18n import N_, _, number
+
 INPUTS = click.argument("inputs", nargs=-1, required=True)
 
 
@@ -25,8 +27,44 @@ def _read_options(f):
     return f
 
 
+# Click's own words (usage errors), in soc's catalogs so that they are translated too (``_speak``).
+CLICK_MESSAGES = (N_("Usage:"), N_("Try '{command} {option}' for help."), N_("Error: {message}"),
+                  N_("Missing argument"), N_("Missing option"), N_("Missing parameter"),
+                  N_("No such option {name!r}."), N_("No such command {name!r}."),
+                  N_("Invalid value for {param_hint}: {message}"), N_("Invalid value: {message}"),
+                  N_("Show this message and exit."))
+LEVELS = {"warning": N_("warning"), "error": N_("error")}  # the prefixes of messages on standard error
+
+
+def _speak(ctx, param, value):
+    """``--lang`` (else SOC_LANG, else the locale): the language of the human text, click's usage errors
+    included (its messages go through gettext: its modules' ``_`` become soc's catalog's)."""
+    import gettext
+
+    from soc import i18n
+
+    try:
+        lang = i18n.resolve_lang(value)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    i18n.use(lang)
+    translate = gettext.gettext if lang == "en" else i18n.translations(lang).gettext
+    for name in ("core", "exceptions", "formatting", "parser", "types", "decorators"):
+        module = sys.modules.get(f"click.{name}")
+        if module is not None and hasattr(module, "_"):
+            module._ = translate
+    return lang
+
+
+def _say(level: str, text: str) -> None:
+    """A warning or error on standard error, its prefix in the reader's language."""
+    click.echo(f"{_(LEVELS.get(level, level))}: {text}", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="soc")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default=None, expose_value=False, is_eager=True,
+              callback=_speak, help="Language of the output (default: SOC_LANG, else the locale: vi* -> vi, else en).")
 def main() -> None:
     """soc: parse government network logs into ECS frames and hunt in them."""
     from soc.runtime import collect_less_often, one_blas_thread, reuse_freed_memory
@@ -58,7 +96,7 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json, strict):
     if not as_json:
         _print_reading(reading.stats, "soc parse", out)
     for level, text in reading.messages:
-        click.echo(f"{level}: {text}", err=True)
+        _say(level, text)
     if as_json:
         click.echo(json.dumps([st.as_dict() for st in reading.stats], indent=2))
     sys.exit(reading.exit_code)
@@ -75,8 +113,18 @@ def _workers(ctx, param, value: str) -> int | None:
     if value == "auto":
         return None
     if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter("a number of processes (1 or more) or auto")
+        raise click.BadParameter(_("a number of processes (1 or more) or auto"))
     return int(value)
+
+
+def _ray_address(ctx, param, value: str | None) -> str | None:
+    """``--ray [ADDRESS]``: ``auto``, ``ray://host:port`` or ``host:port`` (an input given right after ``--ray``
+    would be taken for its address: said so)."""
+    if value is None or value == "auto" or value.startswith("ray://") or \
+            (":" in value and value.rsplit(":", 1)[1].isdigit()):
+        return value
+    raise click.BadParameter(f"{value!r} is no Ray address (auto, ray://host:10001, host:6379); to use the default, "
+                             "write --ray auto or put --ray after the inputs")
 
 
 @main.command()
@@ -100,8 +148,12 @@ def _workers(ctx, param, value: str) -> int | None:
 @click.option("--workers", default="auto", show_default=True, metavar="N|auto", callback=_workers,
               help="Processes to hunt in, this one included (auto: one per CPU that other work leaves free; 1: this "
                    "one). Small inputs: one.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
+              callback=_ray_address,
+              help="Hunt on a Ray cluster (pip install 'soc[ray]'): auto starts or joins a local one, "
+                   "ray://host:10001 a remote one. Inputs must be paths every node sees.")
 def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_paths, placeholders, detector_paths,
-         detector_settings, no_detectors, config_path, to_es, workers):
+         detector_settings, no_detectors, config_path, to_es, workers, ray_address):
     """Run the pipeline end to end over INPUTS, hunt with Sigma rules, and summarise each input.
 
     Records (lines, EVTX events) that do not parse are kept in DATA_DIR/dead_letters/ with file, line or
@@ -113,7 +165,7 @@ def hunt(inputs, data_dir, fmt, zone, year, chunk_mb, as_json, strict, rule_path
 
     request = HuntRequest(list(inputs), data_dir, rule_paths, placeholders, detector_paths, detector_settings,
                           no_detectors, _options(fmt, zone, year, chunk_mb), config_path, to_es, strict,
-                          observer=_HuntPrinter(as_json), workers=workers, keep_frozen=True)
+                          observer=_HuntPrinter(as_json), workers=workers, ray=ray_address, keep_frozen=True)
     try:
         report = run_hunt(request)
     except HuntError as exc:
@@ -132,7 +184,7 @@ class _HuntPrinter:
         self.as_json = as_json
 
     def message(self, level: str, text: str) -> None:
-        click.echo(f"{level}: {text}", err=True)
+        _say(level, text)
 
     def progress(self, sources):
         return _progress(sources)
@@ -174,7 +226,7 @@ def _prepare(folder) -> None:
         _PREPARED.add(key)
         warning = prepare(folder)
         if warning:
-            click.echo(f"warning: {printable(warning)}", err=True)
+            _say("warning", printable(warning))
 
 
 def _evidence_text(values, distinct=None, most: int = 3, width: int = 32) -> str:
@@ -185,16 +237,17 @@ def _evidence_text(values, distinct=None, most: int = 3, width: int = 32) -> str
     values = list(values or [])
     shown = [v if len(v) <= width else v[: width - 1] + "\u2026" for v in values[:most]]
     more = max(distinct or 0, len(values)) - len(shown)
-    return printable(", ".join(shown) + (f" (+{more:,})" if more > 0 else "")) or "-"
+    return printable(", ".join(shown) + (f" (+{number(more)})" if more > 0 else "")) or "-"
 
 
 def _print_detectors(found, data_dir) -> None:
     """The detectors' hits as a table (``soc.hunt.DetectorSummary``)."""
-    from soc.sinks.terminal import printable, render_table
+    from soc.sinks.terminal import level_header, printable, render_table
 
     hits = found.hits
     if not hits.height:
-        click.echo(f"Detectors: {found.specs:,} detectors, no hits in {found.events:,} events")
+        click.echo(_("Detectors: %(specs)s detectors, no hits in %(events)s events")
+                   % {"specs": number(found.specs), "events": number(found.events)})
         return
     entity = [c for c in ("source.ip", "destination.ip", "user.name", "host.hostname", "event.dataset",
                           "email.from.address") if c in hits.columns]
@@ -204,14 +257,14 @@ def _print_detectors(found, data_dir) -> None:
                        and (c != "event.dataset" or row["rule.id"] == "soc-volume-drop"))
         span = f"{row['window.start']:%Y-%m-%d %H:%M:%S} - {row['window.end']:%H:%M:%S}"
         rows.append((printable(row["rule.level"]), printable(row["rule.name"]), printable(who),
-                     f"{row['event.count']:,}", span, _evidence_text(row.get("evidence.values"),
-                                                                     row.get("evidence.distinct"))))
-    click.echo(render_table(f"Detectors: {hits.height:,} hits ({found.specs:,} detectors) in "
-                            f"{found.events:,} events", [("level", "left"), ("detector", "left"),
-                                                         ("entity", "left"), ("events", "right"),
-                                                         ("window (UTC)", "left"), ("evidence", "left")],
+                     number(row["event.count"]), span, _evidence_text(row.get("evidence.values"),
+                                                                      row.get("evidence.distinct"))))
+    title = (_("Detectors: %(hits)s hits (%(specs)s detectors) in %(events)s events")
+             % {"hits": number(hits.height), "specs": number(found.specs), "events": number(found.events)})
+    click.echo(render_table(title, [(level_header(), "left"), (_("detector"), "left"), (_("entity"), "left"),
+                                    (_("events"), "right"), (_("window (UTC)"), "left"), (_("evidence"), "left")],
                             rows, "", *_terminal()))
-    click.echo(f"detector hits kept in {printable(str(data_dir))}/detector_hits/")
+    click.echo(_("detector hits kept in %(path)s") % {"path": f"{printable(str(data_dir))}/detector_hits/"})
 
 
 @main.command()
@@ -230,7 +283,8 @@ def _print_reading(stats, title, where) -> None:
     click.echo(summary_table(stats, title, *_terminal()))
     dead = sum(st.dead for st in stats)
     if dead:
-        click.echo(f"{dead:,} dead-lettered records kept in {printable(str(where))}/dead_letters/")
+        click.echo(_("%(n)s dead-lettered records kept in %(path)s")
+                   % {"n": number(dead), "path": f"{printable(str(where))}/dead_letters/"})
 
 
 def _terminal() -> tuple[int, bool]:
@@ -260,7 +314,7 @@ def _progress(sources):
     columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("parsing", total=None if unknown else total)
+        task = progress.add_task(_("parsing"), total=None if unknown else total)
         yield lambda n: progress.advance(task, n)
 
 
@@ -325,28 +379,31 @@ def _deliver(hits, config_path, data_dir, to_es, quiet: bool, rows: int | None =
         from soc.sinks.terminal import printable
 
         summary["error"] = result.error
-        click.echo(f"error: {printable(result.error)} (the alerts are kept in {cfg.data_dir}/alerts/)", err=True)
+        _say("error", _("%(error)s (the alerts are kept in %(path)s)")
+             % {"error": printable(result.error), "path": f"{cfg.data_dir}/alerts/"})
         return ES_FAILED, summary
     return 0, summary
 
 
 def _print_delivery(count: int, stored: int, index, cfg) -> None:
     """How many alerts, how many new, and what Elasticsearch did with them (``index``: an ``IndexReport``)."""
-    click.echo(f"{count:,} alerts ({stored:,} new) in {cfg.data_dir}/alerts/")
+    click.echo(_("%(n)s alerts (%(new)s new) in %(path)s")
+               % {"n": number(count), "new": number(stored), "path": f"{cfg.data_dir}/alerts/"})
     if index is not None:
         _echo_index(index, cfg)
 
 
 def _echo_index(report, cfg) -> None:
-    click.echo(f"Elasticsearch: {report.indexed:,} indexed, {report.duplicates:,} already there, "
-               f"{report.dead:,} dead-lettered ({report.seconds:.1f} s)")
+    click.echo(_("Elasticsearch: %(indexed)s indexed, %(duplicates)s already there, %(dead)s dead-lettered "
+                 "(%(seconds)s s)") % {"indexed": number(report.indexed), "duplicates": number(report.duplicates),
+                                        "dead": number(report.dead), "seconds": number(report.seconds, 1, group=False)})
     if report.dead:
         from soc.sinks.elasticsearch import DEAD_LETTER
         from soc.sinks.terminal import printable
 
         for reason, n in sorted(report.reasons.items()):
-            click.echo(f"  {n:,} x {printable(reason)}")
-        click.echo(f"  kept in {cfg.data_dir}/{DEAD_LETTER}; `soc es replay` re-sends them")
+            click.echo(f"  {number(n)} x {printable(reason)}")
+        click.echo("  " + _("kept in %(path)s; `soc es replay` re-sends them") % {"path": f"{cfg.data_dir}/{DEAD_LETTER}"})
 
 
 @main.command("alerts")
@@ -393,16 +450,17 @@ def alerts_command(config_path, data_dir, since, until, rule, min_severity, enti
 
     from soc.sinks.terminal import printable
 
-    table = Table(title=f"{frame.height:,} alerts in {cfg.data_dir}/alerts/", title_justify="left")
-    for name in ("first seen (UTC)", "severity", "risk", "count", "rule", "entity", "evidence", "agency / system",
-                 "layer"):
-        table.add_column(name, justify="right" if name in ("risk", "count") else "left")
+    table = Table(title=_("%(n)s alerts in %(path)s") % {"n": number(frame.height), "path": f"{cfg.data_dir}/alerts/"},
+                  title_justify="left")
+    for name in (N_("first seen (UTC)"), N_("severity"), N_("risk"), N_("count"), N_("rule"), N_("entity"),
+                 N_("evidence"), N_("agency / system"), N_("layer")):
+        table.add_column(_(name), justify="right" if name in ("risk", "count") else "left")
     for row in frame.iter_rows(named=True):
         entity_text = " ".join(str(row[c]) for c in ("source.address", "user.name", "host.hostname",
                                                      "destination.address") if row[c])
         org = " / ".join(x for x in (row["organization.name"], row["labels.system"]) if x)
         cells = (f"{row['@timestamp']:%Y-%m-%d %H:%M:%S}", row["labels.severity"], f"{row['event.risk_score']:.0f}",
-                 f"{row['event.count']:,}", row["rule.name"], entity_text, _evidence_text(row["evidence.values"]),
+                 number(row["event.count"]), row["rule.name"], entity_text, _evidence_text(row["evidence.values"]),
                  org, row["labels.layer"])
         table.add_row(*(escape(printable(str(c or "-"))) for c in cells))
     Console().print(table)
@@ -423,7 +481,7 @@ def _es_client(cfg, setup_templates: bool = True):
     except es.ESError as exc:
         from soc.sinks.terminal import printable
 
-        click.echo(f"error: {printable(str(exc))}", err=True)
+        _say("error", printable(str(exc)))
         sys.exit(ES_FAILED)
     return client
 
@@ -474,7 +532,7 @@ def es_replay(config_path, data_dir, as_json):
 
     cfg = load_cli_config(config_path, data_dir)
     if not es.DeadLetters(cfg.data_dir).pending() and not es.refresh_left_off(cfg.data_dir):
-        click.echo(json.dumps(es.IndexReport().as_dict()) if as_json else "no dead-lettered alerts to replay")
+        click.echo(json.dumps(es.IndexReport().as_dict()) if as_json else _("no dead-lettered alerts to replay"))
         return
     client = _es_client(cfg)
     _report(es.replay(client, cfg.data_dir, cfg.elasticsearch), cfg, as_json)
@@ -488,7 +546,7 @@ def _report(report, cfg, as_json) -> None:
     if report.error:
         from soc.sinks.terminal import printable
 
-        click.echo(f"error: {printable(report.error)}", err=True)
+        _say("error", printable(report.error))
     if report.error or report.dead:
         sys.exit(ES_FAILED)
 
@@ -501,29 +559,31 @@ def _load_rules(rule_paths, placeholders, use_cache: bool = True):
     from soc.hunt import HuntError, load_rules
 
     try:
-        return load_rules(rule_paths, placeholders, use_cache, say=lambda level, text: click.echo(
-            f"{level}: {text}", err=True))
+        return load_rules(rule_paths, placeholders, use_cache, say=_say)
     except HuntError as exc:
         raise click.UsageError(str(exc)) from None
 
 
 def _print_sigma(sigma, data_dir) -> None:
     """A table of the rules that matched, their levels and counts (``soc.hunt.SigmaSummary``)."""
-    from soc.sinks.terminal import printable, render_table
+    from soc.sinks.terminal import level_header, printable, render_table
 
     rules = sigma.rules + sigma.correlations
     matches = sigma.matches
     if not matches.height:
-        click.echo(f"Sigma: {rules:,} rules, no matches in {sigma.events:,} events")
+        click.echo(_("Sigma: %(rules)s rules, no matches in %(events)s events")
+                   % {"rules": number(rules), "events": number(sigma.events)})
         return
     counts = (matches.counts("rule.id", "rule.name", "rule.level", "event.severity")
               .sort(["event.severity", "len"], descending=True))
-    rows = [(printable(level or "-"), printable(name or "-"), printable(rule_id or "-"), f"{n:,}")
-            for rule_id, name, level, _, n in counts.iter_rows()]
-    click.echo(render_table(f"Sigma: {matches.height:,} matches of {counts.height:,} rules ({rules:,} loaded) "
-                            f"in {sigma.events:,} events", [("level", "left"), ("rule", "left"), ("id", "left"),
-                                                            ("matches", "right")], rows, "", *_terminal()))
-    click.echo(f"matches kept in {printable(str(data_dir))}/sigma_matches/")
+    rows = [(printable(level or "-"), printable(name or "-"), printable(rule_id or "-"), number(n))
+            for rule_id, name, level, _severity, n in counts.iter_rows()]
+    title = (_("Sigma: %(matches)s matches of %(fired)s rules (%(rules)s loaded) in %(events)s events")
+             % {"matches": number(matches.height), "fired": number(counts.height), "rules": number(rules),
+                "events": number(sigma.events)})
+    click.echo(render_table(title, [(level_header(), "left"), (_("rule"), "left"), ("id", "left"),
+                                    (_("matches"), "right")], rows, "", *_terminal()))
+    click.echo(_("matches kept in %(path)s") % {"path": f"{printable(str(data_dir))}/sigma_matches/"})
 
 
 @main.group("rules")
@@ -642,7 +702,8 @@ def deliver_command(matches, config_path, data_dir, to_es, as_json):
     if not files:
         found = sorted((Path(cfg.data_dir) / "sigma_matches").rglob("*.parquet"), key=lambda p: p.stat().st_mtime)
         if not found:
-            raise click.UsageError(f"no hunt matches under {cfg.data_dir}/sigma_matches/ (run `soc hunt` first)")
+            raise click.UsageError(_("no hunt matches under %(path)s (run `soc hunt` first)")
+                                   % {"path": f"{cfg.data_dir}/sigma_matches/"})
         files = found[-1:]
     def hits():  # alerts are built batch by batch, a share of them at a time (each share reads the files)
         return (batch for f in files for batch in read_batches(f, columns=HIT_COLUMNS))

@@ -111,6 +111,7 @@ class HuntRequest:
     make_runner: Callable[[list[DetectorSpec]], DetectorRunner] | None = None
     executor: Executor | None = None
     workers: int | None = 1  # processes to hunt in, this one included (None: per free CPU; ``soc.distributed.local``)
+    ray: str | None = None  # hunt on this Ray cluster ("auto", "ray://host:10001"; ``soc.distributed.ray_executor``)
     keep_frozen: bool = False  # the process ends with the hunt (the CLI): see ``run_hunt``
 
     def __post_init__(self):
@@ -277,6 +278,10 @@ def _hunt(request: HuntRequest) -> HuntReport:
     sources = discover_inputs(request.inputs)
     executor = request.executor or (_run_pipeline if pool is None else
                                     pool.executor(request.rules, request.placeholders, _run_pipeline))
+    if request.ray and request.executor is None:  # the tasks on a Ray cluster (imports Ray only here)
+        from soc.distributed import ray_executor
+
+        executor = ray_executor.executor(request.ray, request.rules, request.placeholders)
     reading = read_inputs(sources, stages.sink, stages.options, request.strict, observer,
                           lambda s, _sink, _opts, on_bytes: executor(s, stages, on_bytes))
     report.stats = reading.stats
@@ -348,7 +353,7 @@ def _wire(request: HuntRequest, data_dir: str, say: Callable[[str, str], None]) 
 def _workers(request: HuntRequest):
     """Worker processes for the hunt (``soc.distributed.local.start``: none for ``workers`` 1, small inputs, or
     an executor of the caller's), started before anything heavy is imported here; None: this process alone."""
-    if request.workers == 1 or request.executor is not None:
+    if request.workers == 1 or request.executor is not None or request.ray:
         return None
     from soc.distributed import local
 

@@ -32,6 +32,8 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from soc.distributed.task import HuntPlan, Partition, TaskResult
 
 MIN_BYTES = 4 << 20  # inputs smaller than this in all are hunted in one process (a worker's start costs ~0.4 s CPU)
@@ -259,19 +261,9 @@ def hunt(pool: Pool, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=Non
              for w in pool.workers]
     for feed in feeds:
         feed.start()
-    stats: list = []
-    lines = 0  # of the ranges merged so far of the file being cut in ranges
     done = False
     try:
-        for i, part in enumerate(parts):
-            result = _result(i, plan, schedule)
-            if lines:
-                _later_lines(result, lines)
-            _merge(result, part, i > 0 and parts[i - 1].span and not parts[i - 1].last, sink, hunter, runner, stats)
-            lines = lines + result.lines if part.span and not part.last else 0
-            if on_bytes is not None:
-                on_bytes(part.size)
-            del result
+        stats = merge_all(parts, lambda i: _result(i, plan, schedule), sink, hunter, runner, on_bytes)
         done = True
     finally:
         with schedule.cond:
@@ -303,6 +295,25 @@ def _run_here(plan: HuntPlan, part: Partition) -> TaskResult:
     from soc.distributed.task import run_task
 
     return run_task(plan, part)
+
+
+def merge_all(parts: list[Partition], result: Callable[[int], TaskResult], sink, hunter, runner,
+              on_bytes=None) -> list:
+    """The tasks' results (``result(i)``: task ``i``'s, asked for in order) merged into the driver's ``hunter``,
+    ``runner`` and ``sink`` as the one-process hunt would have fed them; returns the inputs' stats. Shared by every
+    executor (local processes, Ray): one merge, one result."""
+    stats: list = []
+    lines = 0  # of the ranges merged so far of the file being cut in ranges
+    for i, part in enumerate(parts):
+        got = result(i)
+        if lines:
+            _later_lines(got, lines)
+        _merge(got, part, i > 0 and parts[i - 1].span and not parts[i - 1].last, sink, hunter, runner, stats)
+        lines = lines + got.lines if part.span and not part.last else 0
+        if on_bytes is not None:
+            on_bytes(part.size)
+        del got
+    return stats
 
 
 def _merge(result: TaskResult, part: Partition, more: bool, sink, hunter, runner, stats: list) -> None:
