@@ -26,8 +26,12 @@ def find_browser() -> str | None:
 
 
 def browser_flags(profile: str) -> list[str]:
-    """Flags for a headless, offline, throw-away Chromium (root in a container needs ``--no-sandbox``)."""
-    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    """Flags for a headless, offline, throw-away Chromium; ``--no-sandbox`` only as root (Chromium refuses to
+    start as root with its sandbox, e.g. in a container)."""
+    import os
+
+    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []
+    return ["--headless", *sandbox, "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
             "--disable-sync", "--disable-component-update", "--mute-audio", f"--user-data-dir={profile}"]
 
@@ -47,3 +51,4 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = 120)
     if done.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
         tail = done.stderr.decode("utf-8", "replace")[-500:]
         raise PdfError(f"Chromium could not print the PDF (exit {done.returncode}): {tail}")
+    pdf.chmod(0o600)  # like the HTML and the alert store: the SOC's data, not the world's
