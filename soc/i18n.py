@@ -132,14 +132,15 @@ def _(message: str) -> str:
     return message if _cli_lang == "en" else translations(_cli_lang).gettext(message)
 
 
-def number(value: float, digits: int | None = None) -> str:
+def number(value: float, digits: int | None = None, group: bool = True) -> str:
     """A count (``digits`` None) or a measure in the reader's convention: English as Python's ``,`` grouping
     (1,234.5), Vietnamese with Babel's ``format_decimal`` (1.234,5)."""
     if _cli_lang == "en":
-        return f"{value:,}" if digits is None else f"{value:,.{digits}f}"
+        sep = "," if group else ""
+        return f"{value:{sep}}" if digits is None else f"{value:{sep}.{digits}f}"
     from babel.numbers import format_decimal
 
-    pattern = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+    pattern = None if digits is None else ("#,##0" if group else "0") + ("." + "0" * digits if digits else "")
     return format_decimal(value, format=pattern, locale=_cli_lang)
 
 

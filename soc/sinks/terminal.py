@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-RECORDS = "read, parsed, dead-lettered: records (a line of a text log, an event record of an EVTX file)"
+from soc.i18n import N_, _, current, number
+
+RECORDS = N_("read, parsed, dead-lettered: records (a line of a text log, an event record of an EVTX file)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -83,7 +85,7 @@ def render_table(title: str, columns: list[tuple[str, str]], rows: list, caption
         out = []
         for k in range(max(len(w) for w in wrapped)):
             parts = []
-            for cell, lines, w, (_, justify) in zip(cells_, wrapped, widths, columns, strict=True):
+            for cell, lines, w, (_name, justify) in zip(cells_, wrapped, widths, columns, strict=True):
                 text = lines[k] if k < len(lines) else ""
                 pad = " " * (w - cells(text))
                 if color and not isinstance(cell, str) and text:
@@ -104,8 +106,15 @@ def render_table(title: str, columns: list[tuple[str, str]], rows: list, caption
     return "\n".join(out)
 
 
-SUMMARY_COLUMNS = [("input", "left"), ("format", "left"), ("read", "right"), ("parsed", "right"),
-                   ("dead-lettered", "right"), ("time range", "left"), ("records/s", "right"), ("MB/s", "right")]
+SUMMARY_COLUMNS = [(N_("input"), "left"), (N_("format"), "left"), (N_("read"), "right"), (N_("parsed"), "right"),
+                   (N_("dead-lettered"), "right"), (N_("time range"), "left"), (N_("records/s"), "right"),
+                   (N_("MB/s"), "right")]
+
+
+def level_header() -> str:
+    """The header of a rule's or detector's level column: "level" in English; in Vietnamese its severity
+    (mức độ), not the "cấp độ" of a system's security level that the catalog's "level" reads as."""
+    return "level" if current() == "en" else _("rule level")
 
 
 def _row(name: Cell, stats: list, fmt: Cell) -> tuple:
@@ -115,18 +124,18 @@ def _row(name: Cell, stats: list, fmt: Cell) -> tuple:
     firsts = [st.first for st in stats if st.first is not None]
     lasts = [st.last for st in stats if st.last is not None]
     span = _span(min(firsts), max(lasts)) if firsts and lasts else "-"
-    return (name, fmt, f"{read:,}", f"{parsed:,}", (f"{dead:,}", "yellow") if dead else "0", span,
-            f"{read / secs:,.0f}", f"{nbytes / secs / 1e6:,.1f}")
+    return (name, fmt, number(read), number(parsed), (number(dead), "yellow") if dead else "0", span,
+            number(read / secs, 0), number(nbytes / secs / 1e6, 1))
 
 
 def _input_row(st) -> tuple:
     """One input's row: its counts, or why it was not read."""
     path = printable(st.path)
     if st.error:  # with what was read before it (a compressed input cut short keeps its lines)
-        counts = (f"{st.read:,}", f"{st.parsed:,}", f"{st.dead:,}") if st.read else ("-", "-", "-")
-        return (path, ("error", "red"), *counts, printable(st.error), "-", "-")
+        counts = (number(st.read), number(st.parsed), number(st.dead)) if st.read else ("-", "-", "-")
+        return (path, (_("error"), "red"), *counts, printable(st.error), "-", "-")
     if st.skipped:  # not a log soc knows (pipeline.SourceStats.skipped); the warning has it all
-        return (path, ("skipped", "yellow"), "-", "-", "-", printable(st.skipped.split(" (tried:")[0]), "-", "-")
+        return (path, (_("skipped"), "yellow"), "-", "-", "-", printable(st.skipped.split(" (tried:")[0]), "-", "-")
     return _row(path, [st], st.format or "-")
 
 
@@ -140,7 +149,7 @@ def summary_table(stats: list, title: str = "soc", width: int = 160, color: bool
     """
     read = [st for st in stats if not st.error and not st.skipped]
     rows: list = []
-    caption = RECORDS
+    caption = _(RECORDS)
     if len(stats) <= MANY_INPUTS:
         rows = [_input_row(st) for st in stats]
     else:
@@ -150,17 +159,18 @@ def summary_table(stats: list, title: str = "soc", width: int = 160, color: bool
         for st in read:
             groups.setdefault((os.path.dirname(st.path) or ".", st.format or "-"), []).append(st)
         for (folder, fmt), members in groups.items():
-            n = f"{len(members):,} input" + ("s" if len(members) > 1 else "")
+            n = (_("%(n)s inputs") if len(members) > 1 else _("%(n)s input")) % {"n": number(len(members))}
             rows.append(_row(printable(f"{folder}{os.sep} ({n})"), members, fmt))
         attention = [st for st in stats if st.dead or st.error or st.skipped]
         if attention:
             rows.append(None)
             rows.extend(_input_row(st) for st in attention[:ATTENTION_ROWS])
             if len(attention) > ATTENTION_ROWS:
-                rows.append((f"... {len(attention) - ATTENTION_ROWS:,} more inputs with dead letters, errors or "
-                             "skipped", "", "", "", "", "", "", ""))
-        caption += (f"\n{len(stats):,} inputs: a row per folder and format, and each input with dead letters, an "
-                     "error or skipped; `--json` lists every input")
+                rows.append(("... " + _("%(n)s more inputs with dead letters, errors or skipped")
+                             % {"n": number(len(attention) - ATTENTION_ROWS)}, "", "", "", "", "", "", ""))
+        caption += "\n" + _("%(n)s inputs: a row per folder and format, and each input with dead letters, an "
+                            "error or skipped; `--json` lists every input") % {"n": number(len(stats))}
     if len(stats) > 1:
-        rows.extend([None, _row(("total", "bold"), read, "")])
-    return render_table(title, SUMMARY_COLUMNS, rows, caption, width, color)
+        rows.extend([None, _row((_("total"), "bold"), read, "")])
+    columns = [(_(name), justify) for name, justify in SUMMARY_COLUMNS]
+    return render_table(title, columns, rows, caption, width, color)
