@@ -70,7 +70,7 @@ def test_every_message_has_a_vietnamese_translation():
 
 
 def _placeholders(text: str) -> list[str]:
-    return re.findall(r"%\((\w+)\)s", text)
+    return re.findall(r"%\((\w+)\)s", text) + re.findall(r"\{(\w+)[!:]?\w*\}", text)  # also click's {name!r}
 
 
 def test_language_choice():
