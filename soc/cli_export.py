@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from soc.i18n import _, number
+
 TAXII_FAILED = 3
 
 
@@ -83,7 +85,7 @@ def stix_command(config_path, data_dir, since, until, min_severity, layer, agenc
                  collection, as_json):
     """A STIX 2.1 bundle of the shared alerts: sightings, observed data, indicators, ATT&CK, TLP markings."""
     if bool(taxii_url) != bool(collection):
-        raise click.UsageError("--taxii and --collection go together")
+        raise click.UsageError(_("--taxii and --collection go together"))
     policy, frame = _select(config_path, data_dir, since, until, layer, agency, min_severity, sharing_path)
     from soc.export.stix import bundle_json
 
@@ -99,7 +101,7 @@ def stix_command(config_path, data_dir, since, until, min_severity, layer, agenc
         except TaxiiError as exc:
             from soc.sinks.terminal import printable
 
-            click.echo(f"error: {printable(str(exc))}", err=True)
+            click.echo(f"{_('error')}: {printable(str(exc))}", err=True)
             sys.exit(TAXII_FAILED)
         summary["taxii"] = {"status": report.status, "success": report.success, "failure": report.failure,
                             "pending": report.pending}
@@ -107,10 +109,13 @@ def stix_command(config_path, data_dir, since, until, min_severity, layer, agenc
     if as_json:
         click.echo(json.dumps(summary), err=out == "-")
     else:
-        line = f"{summary['alerts']:,} alerts shared as {summary['objects']:,} STIX objects"
+        line = (_("%(alerts)s alerts shared as %(objects)s STIX objects")
+                % {"alerts": number(summary["alerts"]), "objects": number(summary["objects"])})
         if "taxii" in summary:
             t = summary["taxii"]
-            line += f"; TAXII {t['status']}: {t['success']} added, {t['failure']} refused, {t['pending']} pending"
+            line += "; " + (_("TAXII %(status)s: %(added)s added, %(refused)s refused, %(pending)s pending")
+                            % {"status": t["status"], "added": t["success"], "refused": t["failure"],
+                               "pending": t["pending"]})
         click.echo(line, err=True)
     sys.exit(code)
 
@@ -119,7 +124,7 @@ def stix_command(config_path, data_dir, since, until, min_severity, layer, agenc
 @_filters
 def ndjson_command(config_path, data_dir, since, until, min_severity, layer, agency, out, sharing_path):
     """The shared alerts as ECS NDJSON, one alert a line, oldest first."""
-    _, frame = _select(config_path, data_dir, since, until, layer, agency, min_severity, sharing_path)
+    _policy, frame = _select(config_path, data_dir, since, until, layer, agency, min_severity, sharing_path)
     from soc.export.ndjson import to_ndjson
 
     _write(to_ndjson(frame), out)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import click
 
+from soc.i18n import N_, _, number
+
 
 def _options(f):
     f = click.option("--data-dir", default=None, type=click.Path(file_okay=False),
@@ -36,12 +38,13 @@ def _config(config_path, data_dir, names=()):
     if data_dir:
         cfg.data_dir = data_dir
     if not jobs:
-        raise click.UsageError(f"no [[jobs]] in {cfg.source or 'the configuration (no soc.toml found)'}")
+        raise click.UsageError(_("no [[jobs]] in %(source)s")
+                               % {"source": cfg.source or _("the configuration (no soc.toml found)")})
     from soc.private import prepare
 
     warning = prepare(cfg.data_dir)
     if warning:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"{_('warning')}: {warning}", err=True)
     return cfg, jobs
 
 
@@ -73,11 +76,11 @@ def jobs_list(config_path, data_dir, as_json):
     from soc.sinks.terminal import printable, render_table
 
     table = [(printable(r["name"]), printable(r["schedule"]), _when(r["last_start"]),
-              "now (due)" if r["due"] else _when(r["next_run"]), printable(", ".join(r["inputs"]))[:120])
+              _("now (due)") if r["due"] else _when(r["next_run"]), printable(", ".join(r["inputs"]))[:120])
              for r in rows]
-    click.echo(render_table(f"{len(rows)} jobs ({cfg.source or 'no configuration file'})",
-                            [("job", "left"), ("schedule", "left"), ("last run (UTC)", "left"),
-                             ("next run (UTC)", "left"), ("inputs", "left")], table))
+    title = _("%(n)s jobs (%(source)s)") % {"n": number(len(rows)), "source": cfg.source or _("no configuration file")}
+    click.echo(render_table(title, [(_("job"), "left"), (_("schedule"), "left"), (_("last run (UTC)"), "left"),
+                                    (_("next run (UTC)"), "left"), (_("inputs"), "left")], table))
 
 
 @jobs_group.command("run")
@@ -97,8 +100,8 @@ def jobs_run(names, config_path, data_dir, parallel):
     try:
         lock = scheduler_lock(cfg.data_dir).acquire()
     except LockHeld as exc:
-        click.echo(f"error: {exc}: one scheduler per data folder (stop it first, or use another data folder)",
-                   err=True)
+        click.echo(f"{_('error')}: {exc}: " + _("one scheduler per data folder (stop it first, or use another "
+                                                "data folder)"), err=True)
         sys.exit(EXIT_BUSY)
 
     def say(text: str) -> None:
@@ -107,12 +110,13 @@ def jobs_run(names, config_path, data_dir, parallel):
     scheduler = Scheduler(jobs, cfg.data_dir, run_once_command(cfg.source, cfg.data_dir), parallel=parallel,
                           say=say)
     scheduler.handle_signals()
-    say(f"scheduler started: {len(jobs)} jobs ({', '.join(j.name for j in jobs)}), data folder {cfg.data_dir}")
+    say(_("scheduler started: %(n)s jobs (%(names)s), data folder %(path)s")
+        % {"n": number(len(jobs)), "names": ", ".join(j.name for j in jobs), "path": cfg.data_dir})
     try:
         scheduler.loop()
     finally:
         lock.release()
-    say(f"scheduler stopped after {scheduler.launched} runs")
+    say(_("scheduler stopped after %(n)s runs") % {"n": number(scheduler.launched)})
 
 
 @jobs_group.command("run-once")
@@ -140,7 +144,8 @@ def jobs_run_once(name, config_path, data_dir, fail_on_alert, as_json):
     for error in record.get("errors") or []:
         from soc.sinks.terminal import printable
 
-        click.echo(f"error: job {name}: {printable(str(error))}", err=True)
+        click.echo(f"{_('error')}: " + _("job %(name)s: %(error)s") % {"name": name, "error": printable(str(error))},
+                   err=True)
     sys.exit(code)
 
 
@@ -176,15 +181,20 @@ def jobs_status(names, config_path, data_dir, last, as_json):
     for r in rows:
         errors = r.get("errors") or []
         table.append((printable(r["job"]), _when(r.get("start")), _num(r.get("seconds"), ".1f"),
-                      printable(r.get("status", "-")), _num(r.get("files")), _bytes(r.get("bytes")),
+                      printable(_status(r.get("status", "-"))), _num(r.get("files")), _bytes(r.get("bytes")),
                       _num(r.get("records")), _num(r.get("dead")), _num(r.get("matches")),
                       _num(r.get("new_alerts")), _lag(r.get("lag_seconds")),
                       printable(f"{len(errors)}: {errors[0]}"[:80]) if errors else "0"))
-    click.echo(render_table(f"last runs in {cfg.data_dir}/jobs/ (lag: newest event read to now)",
-                            [("job", "left"), ("start (UTC)", "left"), ("s", "right"), ("status", "left"),
-                             ("files", "right"), ("bytes", "right"), ("records", "right"), ("dead", "right"),
-                             ("matches", "right"), ("new alerts", "right"), ("lag", "right"), ("errors", "left")],
-                            table))
+    columns = [(N_("job"), "left"), (N_("start (UTC)"), "left"), ("s", "right"), (N_("status"), "left"),
+               (N_("files"), "right"), (N_("bytes"), "right"), (N_("records"), "right"), (N_("dead"), "right"),
+               (N_("matches"), "right"), (N_("new alerts"), "right"), (N_("lag"), "right"), (N_("errors"), "left")]
+    click.echo(render_table(_("last runs in %(path)s (lag: newest event read to now)")
+                            % {"path": f"{cfg.data_dir}/jobs/"}, [(_(n), j) for n, j in columns], table))
+
+
+def _status(status: str) -> str:
+    """A run's status for the eye ("never ran" translated; the statuses of records are values, kept)."""
+    return _("never ran") if status == "never ran" else status
 
 
 def _newest_event(records: list[dict]) -> datetime | None:
@@ -198,11 +208,12 @@ def _newest_event(records: list[dict]) -> datetime | None:
 
 
 def _line(record: dict) -> str:
-    parts = [f"job {record['job']}: {record.get('status')}", f"{record.get('seconds', 0):.1f} s"]
-    for key, what in (("files", "files"), ("records", "records"), ("dead", "dead"), ("matches", "matches"),
-                      ("alerts", "alerts"), ("new_alerts", "new")):
+    parts = [_("job %(name)s: %(status)s") % {"name": record["job"], "status": record.get("status")},
+             f"{number(record.get('seconds', 0), 1, group=False)} s"]
+    for key, what in (("files", N_("files")), ("records", N_("records")), ("dead", N_("dead")),
+                      ("matches", N_("matches")), ("alerts", N_("alerts")), ("new_alerts", N_("new"))):
         if record.get(key) is not None:
-            parts.append(f"{record[key]:,} {what}")
+            parts.append(f"{number(record[key])} {_(what)}")
     return ", ".join(parts)
 
 
@@ -214,7 +225,9 @@ def _when(text: str | None) -> str:
 
 
 def _num(value, fmt: str = ",") -> str:
-    return "-" if value is None else format(value, fmt)
+    if value is None:
+        return "-"
+    return number(value) if fmt == "," else number(value, 1, group=False) if fmt == ".1f" else format(value, fmt)
 
 
 def _bytes(value) -> str:
@@ -222,7 +235,7 @@ def _bytes(value) -> str:
         return "-"
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+            return f"{number(value, 0)} {unit}" if unit == "B" else f"{number(value, 1)} {unit}"
         value /= 1024
     return str(value)
 
@@ -236,5 +249,5 @@ def _lag(seconds) -> str:
     if seconds < 7200:
         return f"{seconds // 60} min"
     if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+        return f"{number(seconds / 3600, 1, group=False)} h"
+    return f"{number(seconds / 86400, 1, group=False)} d"
