@@ -25,7 +25,7 @@ PDF_FAILED = 3
 @click.option("--agency", help="Only this agency (organization.name contains it, case-insensitive).")
 @click.option("--layer", type=click.Choice(["1", "2", "3", "4"]), help="Only alerts routed to this layer.")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default=None,
-              help="Language (default: SOC_LANG, else the locale: vi* -> vi, else en).")
+              help="Language (default: soc --lang, SOC_LANG, else the locale: vi* -> vi, else en).")
 @click.option("-o", "--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="The HTML report.")
 @click.option("--pdf", type=click.Path(dir_okay=False), help="Also print the report to this PDF (headless Chromium).")
@@ -38,10 +38,12 @@ PDF_FAILED = 3
 def report_command(period, day, since, until, agency, layer, lang, out, pdf, sharing, data_dir, config_path):
     """Write the periodic monitoring report (HTML, and PDF with --pdf) from the alert store."""
     from soc.config import ConfigError, load_config
-    from soc.i18n import gettext_for, resolve_lang
+    from soc.i18n import current, gettext_for, resolve_lang
     from soc.report import calendar_period, custom_period, make_report
     from soc.report.period import ZONE
 
+    if lang is None and click.get_current_context().parent is not None:
+        lang = current()  # `soc --lang vi report`: the group has resolved it (its --lang, SOC_LANG, the locale)
     try:
         lang = resolve_lang(lang)
     except ValueError as exc:

@@ -450,3 +450,20 @@ def test_build_compares_with_the_previous_period(tmp_path):
     assert d.coverage["rules"] > 5 and sum(t["fired"] for t in d.coverage["tactics"]) == 0  # made-up rule ids
     only = build(tmp_path, day, agency="y tế")
     assert (only.total, only.total_before, only.layer4["total"]) == (3, 10, 0)
+
+
+def test_the_groups_language_is_the_reports(data_dir, tmp_path):
+    """``soc --lang vi report`` writes Vietnamese; the command's own ``--lang`` wins over it."""
+    from click.testing import CliRunner
+
+    from soc.cli import main
+
+    base = ["report", "--data-dir", str(data_dir), "--period", "day", "--date", DAY.isoformat()]
+    vi = CliRunner().invoke(main, ["--lang", "vi", *base, "-o", str(tmp_path / "vi.html")], catch_exceptions=False)
+    assert vi.exit_code == 0 and "cảnh báo (kỳ trước: 0)" in vi.output
+    assert "Báo cáo giám sát an toàn thông tin" in (tmp_path / "vi.html").read_text(encoding="utf-8")
+    en = CliRunner().invoke(main, ["--lang", "vi", *base, "--lang", "en", "-o", str(tmp_path / "en.html")],
+                            catch_exceptions=False)
+    assert en.exit_code == 0 and "alerts (previous period: 0)" in en.output
+    bad = CliRunner().invoke(main, [*base, "--since", "2026-11-20"])
+    assert bad.exit_code == 2
