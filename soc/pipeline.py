@@ -207,7 +207,7 @@ def _parse_records(source: Source, spec: ParserSpec, options: Options, stats: So
     ctx = Context(source.path, options.zone, T.reference_time(source.mtime, options.year))
     engine = engine_class(spec.engine)(spec, ctx)
     plain = source.compression is None and source.path != "-"
-    for result in engine.read(stream, source.path if plain else None):
+    for result in engine.read(stream, source.path if plain else None, source.records if plain else None):
         stats.add(result, 0)
         yield result
     cut_at = truncation(stream)
@@ -311,7 +311,7 @@ def _run_many(spec: ParserSpec, group: list[tuple[Source, int]], specs: dict[str
     sources = {s.path: s for s, _ in group}
     stats = {path: SourceStats(path, spec.name) for path in sources}
     engine = engine_class(spec.engine)(spec, Context("", options.zone, T.reference_time(None, options.year)))
-    batches = engine.read_many([(s.path, n) for s, n in group])
+    batches = engine.read_many([(s.path, n) for s, n in group], {s.path: s.records for s, _ in group if s.records})
     finished: set[str] = set()
     while True:
         started = time.perf_counter()
@@ -390,7 +390,8 @@ def _reading_ahead(sources: list[Source], specs: dict[str, ParserSpec], options:
     engines whose format's magic bytes one of those files starts with (a spec without magic: always). Only
     those engines are imported: importing every engine took 40-90 ms of each run, the EVTX engine alone
     ~40 ms of a run over text logs."""
-    plain = [s.path for s in sources if s.compression is None and s.path != "-"]
+    # a job's read of the records after an id (``Source.records``) reads only its new chunks, without workers
+    plain = [s.path for s in sources if s.compression is None and s.path != "-" and not (s.records and s.records[0])]
     names = [options.format] if options.format else list(specs)
     record = [specs[n] for n in names if specs[n].engine in RECORD_ENGINES]
     heads = [_head(path) for path in plain] if record else []

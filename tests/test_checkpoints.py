@@ -318,19 +318,19 @@ def test_zeek_tsv_in_steps_gives_the_rows_of_a_whole_parse(tmp_path, corpora):
     assert sum(f.height for f in whole.values()) == 3000 - 8
 
 
-def test_evtx_unchanged_is_skipped_and_changed_is_read_whole(tmp_path, corpora):
+def test_evtx_unchanged_is_skipped_and_changed_without_new_records_is_not_read(tmp_path, corpora):
     src = next((corpora / "evtx").rglob("ID4624-Mimikatz Pass the hash.evtx"))
     evtx, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
     evtx.write_bytes(src.read_bytes())
     plan, _, stats = step(reg, [str(evtx)])
     first = lines_read(stats)
-    assert first > 0 and [(s.start, s.end) for s in plan.sources] == [(0, None)]
+    assert first > 0 and [(s.start, s.end, s.records[0]) for s in plan.sources] == [(0, None, 0)]
+    assert plan.reasons[str(evtx)] == "new" and Checkpoints.load(reg).entries[0].record == plan.sources[0].records[1]
     plan, _, stats = step(reg, [str(evtx)])
     assert plan.sources == []
-    os.utime(evtx, (1, 1))  # written again (the mtime moves): read whole
+    os.utime(evtx, (1, 1))  # written again (the mtime moves), no record after the highest read: nothing to read
     plan, _, stats = step(reg, [str(evtx)])
-    assert [(s.start, s.end) for s in plan.sources] == [(0, None)] and lines_read(stats) == first
-    assert plan.reasons[str(evtx)] == "changed since it was read: read whole again"
+    assert plan.sources == [] and Checkpoints.load(reg).entries[0].mtime == 1
     assert step(reg, [str(evtx)])[0].sources == []
 
 
@@ -422,3 +422,210 @@ def test_a_window_source_reads_its_bytes_numbered_as_the_whole_file(tmp_path):
     assert b"".join(bytes(c.data) for c in chunks[1:]) == data[start:end]
     for c in chunks[1:]:
         assert data[c.offset:].startswith(b"line %d\n" % c.first_line)
+
+
+# -- EVTX files that grow: the records after the highest id read (issue 20) ------------------------------------
+
+SQL = "ID33205-SQL Server failed login with non existing accounts.evtx"  # 3 chunks: ids 1-27, 28-54, 55-72
+
+
+def evtx_state(data: bytes, slots: list[int]) -> bytes:
+    """An EVTX file of ``data``'s chunks ``slots`` (indices, in this order), its header patched as the writer
+    keeps it (last chunk, next record id, chunk count, the header's CRC32): an earlier state of the same log
+    (its first chunks), or one whose chunks wrapped around as a ring (a later chunk written over the first)."""
+    from zlib import crc32
+
+    from soc.parse.engines.evtx import CHUNK_SIZE, HEADER_SIZE
+
+    chunks = [data[HEADER_SIZE + k * CHUNK_SIZE: HEADER_SIZE + (k + 1) * CHUNK_SIZE] for k in slots]
+    newest = max(range(len(slots)), key=lambda i: int.from_bytes(chunks[i][32:40], "little"))
+    head = bytearray(data[:HEADER_SIZE])
+    head[8:32] = b"".join(n.to_bytes(8, "little") for n in (
+        (newest + 1) % len(slots), newest, int.from_bytes(chunks[newest][32:40], "little") + 1))
+    head[42:44] = len(slots).to_bytes(2, "little")
+    head[120:124] = (int.from_bytes(head[120:124], "little") & ~1).to_bytes(4, "little")  # not dirty
+    head[124:128] = crc32(bytes(head[:120])).to_bytes(4, "little")
+    return bytes(head) + b"".join(chunks)
+
+
+def write_in_place(path: Path, data: bytes) -> None:
+    """The file's new content under the same inode (a collector copying a grown log over the old copy)."""
+    ino = path.stat().st_ino if path.exists() else None
+    with open(path, "r+b" if ino is not None else "wb") as fh:
+        fh.write(data)
+        fh.truncate()
+    assert ino is None or path.stat().st_ino == ino
+
+
+def record_ids(frames: dict) -> list[int]:
+    return sorted(rows_by_id(frames).get_column("log.line").to_list()) if frames else []
+
+
+def rows_by_id(frames: dict) -> pl.DataFrame:
+    return pl.concat([f for f in frames.values() if f.height], how="diagonal_relaxed").sort("log.line")
+
+
+@pytest.fixture
+def sql_evtx(corpora) -> bytes:
+    return next((corpora / "evtx").rglob(SQL)).read_bytes()
+
+
+def test_evtx_cut_copy_is_a_valid_earlier_state(tmp_path, sql_evtx):
+    import evtx
+
+    from soc.parse.engines.evtx import chunk_ranges
+
+    path = tmp_path / "cut.evtx"
+    path.write_bytes(sql_evtx)
+    assert [(a, b) for _, a, b in chunk_ranges(str(path))] == [(1, 27), (28, 54), (55, 72)]
+    for slots, want in (([0], range(1, 28)), ([0, 1], range(1, 55)), ([2, 1], [*range(55, 73), *range(28, 55)])):
+        path.write_bytes(evtx_state(sql_evtx, slots))
+        ids = [r["event_record_id"] for r in evtx.PyEvtxParser(str(path)).records()]
+        assert ids == list(want)
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["with-neighbours", "alone"])
+def test_growing_evtx_reads_only_the_new_records(tmp_path, sql_evtx, monkeypatch, alone):
+    """A log that grows chunk by chunk (the same inode, written in place): each run reads exactly the records
+    after the highest id read before, and the runs' rows are a whole parse's. ``alone``: the file read by
+    ``EvtxEngine.read`` (its new chunks only, ``_read_after``) rather than with its neighbours (``read_many``)."""
+    from soc.parse.engines.evtx import EvtxEngine
+
+    after: list[tuple[int, int]] = []  # the bounds read by ``_read_after``
+    if alone:
+        monkeypatch.setattr(EvtxEngine, "small", classmethod(lambda cls, spec, path: None))
+        read_after = EvtxEngine._read_after
+
+        def spy(self, path):
+            after.append(self.records)
+            return read_after(self, path)
+
+        monkeypatch.setattr(EvtxEngine, "_read_after", spy)
+    log, reg = tmp_path / "ForwardedEvents.evtx", tmp_path / "reg.json"
+    got, bounds = [], []
+    for slots, want in (([0], range(1, 28)), ([0, 1], range(28, 55)), ([0, 1, 2], range(55, 73))):
+        write_in_place(log, evtx_state(sql_evtx, slots) if len(slots) < 3 else sql_evtx)
+        plan, frames, stats = step(reg, [str(log)])
+        bounds.append([s.records for s in plan.sources])
+        assert record_ids(frames) == list(want)
+        assert [(s.read, s.parsed, s.dead, s.error) for s in stats] == [(len(want), len(want), 0, None)]
+        got.append(rows_by_id(frames))
+    assert bounds == [[(0, 27)], [(27, 54)], [(54, 72)]]
+    assert after == ([(27, 54), (54, 72)] if alone else [])
+    assert plan.reasons[str(log)] == "grown: records after id 54"
+    assert Checkpoints.load(reg).entries[0].record == 72
+    whole, _ = parse([pipeline.Source(str(log), None, None)])
+    assert pl.concat(got, how="diagonal_relaxed").equals(rows_by_id(whole))
+    os.utime(log, (1, 1))  # written again without a new record: nothing read
+    assert step(reg, [str(log)])[0].sources == []
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["with-neighbours", "alone"])
+def test_evtx_wrapped_as_a_ring_reads_the_chunk_written_over_the_oldest(tmp_path, sql_evtx, monkeypatch, alone):
+    from soc.parse.engines.evtx import EvtxEngine
+
+    if alone:
+        monkeypatch.setattr(EvtxEngine, "small", classmethod(lambda cls, spec, path: None))
+    log, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
+    write_in_place(log, evtx_state(sql_evtx, [0, 1]))
+    assert record_ids(step(reg, [str(log)])[1]) == list(range(1, 55))
+    write_in_place(log, evtx_state(sql_evtx, [2, 1]))  # full: ids 55-72 written over the chunk of 1-27
+    plan, frames, stats = step(reg, [str(log)])
+    assert [s.records for s in plan.sources] == [(54, 72)] and record_ids(frames) == list(range(55, 73))
+    assert [(s.read, s.dead) for s in stats] == [(18, 0)]
+
+
+def test_cleared_evtx_is_read_whole(tmp_path, sql_evtx):
+    log, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
+    write_in_place(log, sql_evtx)
+    assert len(record_ids(step(reg, [str(log)])[1])) == 72
+    write_in_place(log, evtx_state(sql_evtx, [0]))  # cleared, then 27 records: ids 1-27 again
+    plan, frames, stats = step(reg, [str(log)])
+    assert [s.records for s in plan.sources] == [(0, 27)] and record_ids(frames) == list(range(1, 28))
+    assert plan.reasons[str(log)] == "cleared or replaced (newest record id 27 < 72 read): read whole"
+    assert Checkpoints.load(reg).entries[0].record == 27
+
+
+def test_failed_evtx_read_keeps_its_highest_id(tmp_path, sql_evtx):
+    log, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
+    write_in_place(log, evtx_state(sql_evtx, [0]))
+    step(reg, [str(log)])
+    write_in_place(log, sql_evtx)
+    cp = Checkpoints.load(reg)
+    plan = cp.plan([str(log)])
+    cp.advance(plan, [pipeline.SourceStats(str(log), error="boom")])
+    assert cp.entries[0].record == 27
+    cp.save()
+    plan, frames, _ = step(reg, [str(log)])
+    assert [s.records for s in plan.sources] == [(27, 72)] and record_ids(frames) == list(range(28, 73))
+
+
+def test_records_written_after_planning_wait_for_the_next_run(tmp_path, sql_evtx):
+    """The plan bounds a read by the newest id at planning time: records the file gets before the read are
+    left to the next run (counted once), as lines appended after planning are."""
+    log, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
+    write_in_place(log, evtx_state(sql_evtx, [0]))
+    cp = Checkpoints.load(reg)
+    plan = cp.plan([str(log)])
+    write_in_place(log, sql_evtx)  # grew between planning and reading
+    frames, stats = parse(plan.sources)
+    assert record_ids(frames) == list(range(1, 28)) and stats[0].read == 27
+    cp.advance(plan, stats)
+    cp.save()
+    assert record_ids(step(reg, [str(log)])[1]) == list(range(28, 73))
+
+
+def test_growing_evtx_with_workers_drops_the_records_past_the_bound(tmp_path, sql_evtx, monkeypatch):
+    """The worker-process path (a file cut in pieces of chunks): a bound (0, upto] planned before the file grew
+    drops the newer records there too."""
+    import dataclasses
+
+    from soc.parse.engines import evtx as engine
+    from soc.parse.spec import load_specs
+
+    monkeypatch.setattr(engine, "MIN_PIECE", 1)
+    monkeypatch.setenv(engine.PROCESSES_ENV, "3")
+    specs = load_specs()
+    spec = specs["windows_evtx"]
+    specs[spec.name] = dataclasses.replace(spec, options={**spec.options, "batch": 40})  # pieces of a chunk
+    pieces: list[int] = []
+    parallel = engine.EvtxEngine._parallel
+
+    def spy(self, ahead, tasks):
+        pieces.append(len(tasks))
+        return parallel(self, ahead, tasks)
+
+    monkeypatch.setattr(engine.EvtxEngine, "_parallel", spy)
+    log = tmp_path / "Security.evtx"
+    log.write_bytes(sql_evtx)
+    sink = Collect()
+    stats = pipeline.run([pipeline.Source(str(log), None, None, records=(0, 54))], sink, OPTIONS, specs=specs)
+    frames = {k: pl.concat(v, how="diagonal_relaxed") for k, v in sink.frames.items()}
+    assert pieces == [3]  # a piece a chunk, read by the workers and this process
+    assert record_ids(frames) == list(range(1, 55)) and [(s.read, s.dead) for s in stats] == [(54, 0)]
+
+
+def test_job_over_a_growing_evtx_gives_the_alerts_of_one_hunt(tmp_path, sql_evtx):
+    """`soc jobs run-once` after each growth of a forwarded-events log (written in place): each run reads the
+    new records only, and the stored alerts are one `soc hunt`'s over the whole file (the SQL Server
+    brute-force detector counts all 72 failures once: re-read records would count twice)."""
+    from tests.test_jobs import current_alerts, job_config, soc
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "ForwardedEvents.evtx"
+    cfg = job_config(tmp_path, logs)
+    runs = []
+    for slots in ([0], [0, 1], None):
+        write_in_place(log, evtx_state(sql_evtx, slots) if slots else sql_evtx)
+        done = soc("jobs", "run-once", "logs", "--config", str(cfg), "--json")
+        assert done.returncode == 0, done.stderr[-3000:]
+        record = json.loads(done.stdout)
+        runs.append((record["records"], record["dead"], record["reading"][str(log)]))
+    assert runs == [(27, 0, "new"), (27, 0, "grown: records after id 27"), (18, 0, "grown: records after id 54")]
+    one = tmp_path / "one"
+    hunt = soc("hunt", str(logs), "--data-dir", str(one), "--no-es", "--config", os.devnull)
+    assert hunt.returncode == 0, hunt.stderr[-3000:]
+    job, whole = current_alerts(tmp_path / "data"), current_alerts(one)
+    assert whole.get_column("event.count").to_list() == [72]
+    assert job.equals(whole), job.join(whole, on="event.id", how="full", suffix="_hunt")

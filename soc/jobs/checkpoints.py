@@ -72,7 +72,8 @@ class RegistryError(Exception):
 @dataclass
 class Entry:
     """One file's checkpoint. ``offset``: bytes (decompressed) before the next line to read; ``line``: the
-    lines before ``offset``. ``done``: read whole (compressed, EVTX), nothing more while unchanged."""
+    lines before ``offset``. ``done``: read whole (compressed, EVTX), nothing more while unchanged. ``record``:
+    an EVTX file's highest record id read (``records``: an EVTX file)."""
 
     path: str
     dev: int
@@ -88,6 +89,7 @@ class Entry:
     done: bool = False
     format: str | None = None
     directives: list[str] = field(default_factory=list)  # latin-1, each with its newline
+    record: int = 0
 
     @property
     def identity(self) -> tuple[int, int]:
@@ -223,7 +225,7 @@ def _entries(data) -> list[Entry]:
             raise ValueError(f"bad entry {str(item)[:200]}")
         e = Entry(**item)
         if not (isinstance(e.path, str) and all(isinstance(v, int) and v >= 0 for v in
-                                                (e.dev, e.ino, e.fp_len, e.offset, e.line, e.size))
+                                                (e.dev, e.ino, e.fp_len, e.offset, e.line, e.size, e.record))
                 and isinstance(e.fp, str) and len(e.fp) == 64 and isinstance(e.mtime, int | float)
                 and all(isinstance(v, bool) for v in (e.compressed, e.records, e.done))
                 and (e.format is None or isinstance(e.format, str))
@@ -279,7 +281,7 @@ class _Planner:
             if _unchanged(e, f):
                 self.used.add(id(e))
                 self._keep(replace(e, path=f.path))
-            elif _same(e, f.read_head()):
+            elif _same(e, f.read_head()) or e.records and f.head.startswith(EVTX_MAGIC):
                 self._known(e, f, f"renamed from {e.path}")
         new.sort(key=lambda f: f.compressed)  # a compressed copy may go on from a plain file planned here
         for f in new:
@@ -290,6 +292,10 @@ class _Planner:
 
     # -- a file read before (same identity and fingerprint) ----------------------------------------------------
     def _known(self, e: Entry, f: _File, why: str | None) -> None:
+        if e.records and not f.compressed:
+            self.used.add(id(e))
+            self._evtx(f, e, why)
+            return
         if f.compressed or e.records:
             self.used.add(id(e))
             self._whole(f, 0, [e], why or "changed since it was read: read whole again")
@@ -313,7 +319,7 @@ class _Planner:
                 self._whole(f, 0, [base], f"compressed copy of {base.path}: read from its offset", base)
             return
         if f.head.startswith(EVTX_MAGIC):
-            self._whole(f, 1, [], "new")
+            self._evtx(f, None, None)
         elif base is not None and base.done:  # decompressed copy of a compressed file read: at its end, unread
             end = _last_line_end(f.path, 0, f.st.st_size)
             lines, found = _scan(f.path, 0, end, f.head.startswith(b"#"))
@@ -353,6 +359,24 @@ class _Planner:
         self._read(Source(f.path, f.st.st_size, f.st.st_mtime, start=start, first_line=line + 1,
                           prelude=_prelude(base) if start else b"", format=base.format if base else None),
                    e, order, old, why)
+
+    def _evtx(self, f: _File, e: Entry | None, why: str | None) -> None:
+        """An EVTX file: its records after the highest id read (``e.record``; all of a new file) up to the
+        newest its chunk headers hold now (those written later wait for the next run); a file whose newest
+        id is below the one read was cleared (ids start again at 1) or replaced: read whole. No chunk
+        header (a file just created, or not one the engine reads): read whole as it is."""
+        newest = _newest_record(f.path)
+        old, after, why = ([e], e.record, why) if e is not None else ([], 0, "new")
+        if newest is not None and e is not None and newest < e.record:
+            after, why = 0, why or f"cleared or replaced (newest record id {newest} < {e.record} read): read whole"
+        elif newest is not None and e is not None and newest == e.record:
+            self._keep(replace(_entry(f, 0, 0, done=True, base=e), records=True, record=newest))
+            return
+        why = why or f"grown: records after id {after}"
+        new = replace(_entry(f, 0, 0, done=True, base=e), records=True, record=newest or 0)
+        self._read(Source(f.path, f.st.st_size, f.st.st_mtime, format=e.format if e else None,
+                          records=(after, newest) if newest is not None else None),
+                   new, 0 if e is not None else 1, old, why)
 
     def _lines(self, f: _File, e: Entry, order: int, old: list[Entry], why: str) -> None:
         """A plain file from ``e``'s offset to its last complete line; one that cannot be read keeps its old
@@ -483,6 +507,17 @@ def _scan(path: str, start: int, end: int, directives: bool) -> tuple[int, list[
 
 def _prelude(e: Entry | None) -> bytes:
     return "".join(e.directives).encode("latin-1") if e is not None else b""
+
+
+def _newest_record(path: str) -> int | None:
+    """The highest record id the chunk headers of the EVTX file at ``path`` hold (they only grow, also when
+    the chunks are overwritten in a ring); None if it has no chunk (or cannot be read: its read says why)."""
+    from soc.parse.engines.evtx import chunk_ranges
+
+    try:
+        return max((last for _, _, last in chunk_ranges(path)), default=None)
+    except OSError:
+        return None
 
 
 def _gzip_size(f: _File) -> int | None:

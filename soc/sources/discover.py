@@ -29,7 +29,9 @@ class Source:
     decompressed stream), whose line is ``first_line``, up to byte ``end`` (None: to the end), so ``log.line``
     and ``log.offset`` are those of a whole-file read; ``prelude`` holds the header lines (``#fields``,
     ``#Fields:``) before ``start`` that the engine replays to know the layout, and ``format`` the format the
-    file was read as before (the tail alone might sniff otherwise). The defaults read the whole input.
+    file was read as before (the tail alone might sniff otherwise). ``records`` (a plain EVTX file) reads only
+    the records whose ``EventRecordID`` is in (after, upto]: those a job has not read yet. The defaults read the
+    whole input.
     """
 
     path: str
@@ -40,6 +42,7 @@ class Source:
     end: int | None = None
     prelude: bytes = b""
     format: str | None = None
+    records: tuple[int, int] | None = None
 
     @property
     def compression(self) -> str | None:

@@ -113,6 +113,8 @@ class EvtxEngine(RecordEngine):
         self.unreadable = False  # the evtx package refused the file (one dead letter says why)
         self.name = ctx.path  # the file being read (``read_many`` reads several)
         self.paths = [ctx.path]  # the files of the batch being typed; ``where`` arrays index them
+        self.records: tuple[int, int] | None = None  # a job's bound on the file's record ids (``Source.records``)
+        self.bounds: dict[str, tuple[int, int]] = {}  # ``read_many``'s, per file
 
     @classmethod
     def reading_ahead(cls, paths: list[str]) -> contextlib.AbstractContextManager:
@@ -120,11 +122,20 @@ class EvtxEngine(RecordEngine):
         EVTX files ahead, the next file's while this process types this one (``_Ahead``)."""
         return _run_ahead(paths)
 
-    def read(self, stream: BinaryIO, path: str | None) -> Iterator[ParseResult]:
+    def read(self, stream: BinaryIO, path: str | None,
+             records: tuple[int, int] | None = None) -> Iterator[ParseResult]:
         """Parse the EVTX file at ``path`` (a plain file) or in ``stream`` (spooled to disk first). In a run
         that reads ahead (``reading_ahead``), the file's pieces come from its schedule; otherwise a plain
         file of at least ``2 * MIN_PIECE`` records is cut in pieces of whole chunks that worker processes
-        help read (``pieces``). Results come in file order either way."""
+        help read (``pieces``). Results come in file order either way.
+
+        ``records`` (a job's bound, plain files only): only the records with ids in (after, upto] are typed
+        and counted, the others dropped as the package returns them (``_bound``); with ``after`` > 0 only the
+        chunks that hold such records are read (``_read_after``), in this process."""
+        self.records = records if path is not None else None
+        if self.records is not None and self.records[0] > 0:
+            yield from self._read_after(path)
+            return
         ahead = _scheduled_ahead(self.batch_size) if path is not None else None
         tasks = ahead.open_file(path) if ahead is not None else None
         if tasks is not None:
@@ -150,6 +161,52 @@ class EvtxEngine(RecordEngine):
             if spool is not None:
                 spool.close()
 
+    def _read_after(self, path: str) -> Iterator[ParseResult]:
+        """The records after ``self.records[0]`` of the plain file at ``path``: each run of consecutive chunk
+        slots that may hold some (a chunk whose ids reach past it, or a chunk whose header does not say) read
+        as a piece (``PieceFile``: the file's header and those slots), the chunks before skipped unread."""
+        with open(path, "rb") as fh:
+            chunks = chunk_ranges(fh)
+            lo, hi = self.records
+            valid = {offset: (first, last) for offset, first, last in chunks}
+            runs: list[Piece] = []
+            size = _size(fh)
+            for offset in range(HEADER_SIZE, size, CHUNK_SIZE):
+                span = valid.get(offset)
+                if span is None and _read_at(fh, offset, 8) != CHUNK_MAGIC or span and (span[1] <= lo or span[0] > hi):
+                    continue
+                mine = [(offset, *span)] if span else []
+                end = min(offset + CHUNK_SIZE, size)
+                if runs and runs[-1][1] == offset:
+                    runs[-1] = (runs[-1][0], end, runs[-1][2] + mine)
+                else:
+                    runs.append((offset, end, mine))
+            for piece in runs:
+                yield from self._piece(path, piece)
+                if self.unreadable:
+                    return
+            yield from self._bad_slots(fh, chunks)
+
+    def _bound(self, batch: Batch) -> Batch:
+        """The records of ``batch`` (as the package returns them) in the job's bound ``self.records``: all
+        without one (nothing done)."""
+        if self.records is None:
+            return batch
+        text, ids, stamps = batch
+        keep = (ids > self.records[0]) & (ids <= self.records[1])
+        if keep.all():
+            return batch
+        rows = pa.array(np.flatnonzero(keep))
+        return text.take(rows), ids[keep], stamps.take(rows)
+
+    def _clip(self, chunks: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+        """The chunk headers' ranges of the records in the job's bound (those counted), ``chunks`` without one."""
+        if self.records is None:
+            return chunks
+        lo, hi = self.records
+        return [(offset, max(first, lo + 1), min(last, hi)) for offset, first, last in chunks
+                if last > lo and first <= hi]
+
     @classmethod
     def small(cls, spec, path: str) -> int | None:
         """The records announced by the chunk headers of the plain file at ``path`` if it is read with
@@ -171,7 +228,9 @@ class EvtxEngine(RecordEngine):
     def batches(cls, spec, files: list[tuple[str, int]]) -> list[list[str]]:
         return many_batches(files, min(int(spec.options.get("batch", 50_000)), MANY_RECORDS))
 
-    def read_many(self, files: list[tuple[str, int]]) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
+    def read_many(self, files: list[tuple[str, int]],
+                  records: dict[str, tuple[int, int]] | None = None,
+                  ) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
         """Small plain EVTX files (``files``: path and records, as ``small`` gave them) read as few batches:
         each file's records by the package, then the records of the batch's files walked and typed once,
         so a batch of hundreds of files costs about what one file of as many records costs (per file and
@@ -182,7 +241,8 @@ class EvtxEngine(RecordEngine):
         left to the caller to read alone (``read``): a file whose reading failed here (an exception), or
         every file of the batch if typing it failed (result None), so a failure is reported for its file.
         With more than one batch, a thread reads the next batch's files while this one is typed (the
-        walker and Polars release the GIL)."""
+        walker and Polars release the GIL). ``records``: a job's bounds on some files' record ids (``read``)."""
+        self.bounds = records or {}
         cut = self.batches(self.spec, files)
         reader = copy.copy(self)  # its own ``name``: the file it reads, while this engine types
         reads = (reader._read_files(paths) for paths in cut)
@@ -236,12 +296,16 @@ class EvtxEngine(RecordEngine):
         dead letters (the file refused by the package, records its chunk headers announce but the package
         did not return, slots that are no chunk), as ``read`` gives them."""
         self.name = path
+        self.records = self.bounds.get(path)
         with open(path, "rb") as fh:
             chunks = chunk_ranges(fh)
             reading = Reading(path, self.batch_size)
             got = reading.rows()
             if reading.error is not None:
                 return [], [self._unreadable(fh, reading.error)]
+            if self.records is not None:
+                lo, hi = self.records
+                got = [r for r in got if lo < r["event_record_id"] <= hi]
             ids = np.fromiter(map(_RECORD_ID, got), np.int64, len(got))
             dead = [*self._tail(fh, chunks, [ids], reading.problems), *self._bad_slots(fh, chunks)]
         return got, dead
@@ -254,9 +318,12 @@ class EvtxEngine(RecordEngine):
         # one batch (most files): nothing to overlap, so no reader thread (its start costs ~1 ms)
         reading = Reading(source, self.batch_size, ahead=announced > self.batch_size)
         seen: list[np.ndarray] = []
-        for text, ids, stamps in reading:
+        for batch in reading:
+            text, ids, stamps = self._bound(batch)
+            del batch
             seen.append(ids)
-            yield self._batch(text, ids, stamps)
+            if len(ids):
+                yield self._batch(text, ids, stamps)
             del text, stamps
         if reading.error is not None:
             self.unreadable = True
@@ -266,7 +333,7 @@ class EvtxEngine(RecordEngine):
 
     def _tail(self, target, chunks: list[tuple[int, int, int]], seen: list[np.ndarray],
               problems: list[str]) -> Iterator[ParseResult]:
-        missing = self._missing(target, chunks, seen, problems)
+        missing = self._missing(target, self._clip(chunks), seen, problems)
         if missing.height:
             yield ParseResult({}, missing, missing.height)
 
@@ -290,9 +357,10 @@ class EvtxEngine(RecordEngine):
             batches, problems = reply
             seen: list[np.ndarray] = []
             for batch in batches:
-                text, ids, stamps = from_wire(batch)
+                text, ids, stamps = self._bound(from_wire(batch))
                 seen.append(ids)
-                yield self._batch(text, ids, stamps)
+                if len(ids):
+                    yield self._batch(text, ids, stamps)
                 del text, stamps
             del batches, reply
             yield from self._tail(path, piece[2], seen, problems)
@@ -452,6 +520,11 @@ class EvtxEngine(RecordEngine):
             return
         rows = []
         for offset, why, raw, ids in bad_slots(target, chunks):
+            if self.records is not None:  # a job's bound: the slot's records in it (none known: none)
+                lo, hi = self.records
+                ids = range(max(ids.start, lo + 1), min(ids.stop, hi + 1)) if ids else ids
+                if not ids:
+                    continue
             rows += [(self.name, rid, offset, why, raw if i == 0 else b"") for i, rid in enumerate(ids)] or \
                 [(self.name, None, offset, why, raw)]
         if rows:

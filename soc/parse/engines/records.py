@@ -27,7 +27,10 @@ class RecordEngine(Engine):
         the pipeline parses one. Nothing by default."""
         return contextlib.nullcontext()
 
-    def read(self, stream: BinaryIO, path: str | None) -> Iterator[ParseResult]:  # pragma: no cover - interface
+    def read(self, stream: BinaryIO, path: str | None,
+             records: tuple[int, int] | None = None) -> Iterator[ParseResult]:  # pragma: no cover - interface
+        """The records of the input; ``records``: only those whose ids are in (after, upto] (a job's bound,
+        ``Source.records``)."""
         raise NotImplementedError
 
     @classmethod
@@ -42,10 +45,11 @@ class RecordEngine(Engine):
         hunt in several processes (``soc.distributed``) are these batches. One batch by default."""
         return [[path for path, _ in files]]
 
-    def read_many(self, files: list[tuple[str, int]]) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
+    def read_many(self, files: list[tuple[str, int]], records: dict[str, tuple[int, int]] | None = None,
+                  ) -> Iterator[tuple[list[str], ParseResult | None, list[str]]]:
         """Small plain files (path and records, from ``small``) read together: per batch, its paths, its
         result (frames and dead letters of several files; ``log.file.path`` says which; None if it
-        failed) and the paths the caller must read alone (``read``)."""
+        failed) and the paths the caller must read alone (``read``). ``records``: bounds per path (``read``)."""
         raise NotImplementedError  # pragma: no cover - interface
 
     def parse(self, batch: LineBatch) -> ParseResult:
