@@ -535,6 +535,21 @@ def test_evtx_wrapped_as_a_ring_reads_the_chunk_written_over_the_oldest(tmp_path
     assert [(s.read, s.dead) for s in stats] == [(18, 0)]
 
 
+@pytest.mark.parametrize("alone", [False, True], ids=["with-neighbours", "alone"])
+def test_evtx_bound_inside_chunks_counts_only_its_records(tmp_path, sql_evtx, monkeypatch, alone):
+    """A bound that cuts chunks (a chunk filled further since the last run): the records outside it are
+    neither parsed nor dead-lettered as missing."""
+    from soc.parse.engines.evtx import EvtxEngine
+
+    if alone:
+        monkeypatch.setattr(EvtxEngine, "small", classmethod(lambda cls, spec, path: None))
+    log = tmp_path / "Security.evtx"
+    log.write_bytes(sql_evtx)
+    frames, stats = parse([pipeline.Source(str(log), None, None, records=(10, 60))])
+    assert record_ids(frames) == list(range(11, 61))
+    assert [(s.read, s.parsed, s.dead, s.error) for s in stats] == [(50, 50, 0, None)]
+
+
 def test_cleared_evtx_is_read_whole(tmp_path, sql_evtx):
     log, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
     write_in_place(log, sql_evtx)

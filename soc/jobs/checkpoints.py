@@ -19,22 +19,27 @@ the checkpoints (a file whose read failed keeps its old one). The cases:
 - compressed copies: a ``.gz``/``.zst`` whose decompressed first bytes fingerprint as a file read before is
   read from that file's offset, and not at all when its decompressed size (the gzip trailer) is that offset;
   a compressed file once read is not read again while its identity, size and mtime hold;
-- EVTX (records, not lines): an unchanged file (identity, size and mtime) is skipped; a changed
-  one is read whole again. Its records live in 64 KiB chunks that the writer fills and, once the log is
-  full, overwrites in a ring, so no byte offset says where the new records start; the alerts' deterministic
-  ids absorb the records read twice (a detector counting them may count them twice: the job's state should
-  drop record ids it has seen).
+- EVTX (records, not lines): an unchanged file (identity, size and mtime) is skipped; a changed one is read
+  from its record ids. Its records live in 64 KiB chunks that the writer fills and, once the log is full,
+  overwrites in a ring, so no byte offset says where the new records start, but their ids (``EventRecordID``)
+  only grow: the entry keeps the highest id read (``record``), and a run reads the records after it up to the
+  newest id its chunk headers hold at planning time (``Source.records``: the engine reads only the chunks
+  holding such ids, and counts no other record), so no record is hunted twice (a counting detector or a
+  correlation would count it twice). A file whose newest id is below the one read was cleared (ids start
+  again at 1) or replaced: read whole; one changed without a newer id is not read.
 - new files matching a glob are read from 0; files gone are forgotten (pruned from the registry).
 
 The plan lists the files read before first (the older lines: a renamed file's tail before the new file).
 Planning reads each file's first KiB and, of a file that grew, the new bytes once to count their lines (and
-find header lines): ~0.5 s CPU a GB from the page cache, nothing for the bytes read before.
+find header lines): ~0.5 s CPU a GB from the page cache, nothing for the bytes read before; of a changed
+EVTX file, its chunk headers (40 bytes a 64 KiB chunk).
 
 Limits, as Filebeat's: a file truncated then rewritten past its old offset with the same first bytes before
-the next run passes for appended; a tiny file (under ``FP_MATCH_MIN`` bytes at its last read) is not
-recognised by content under another identity. Header lines (Zeek ``#fields``, W3C ``#Fields:``) of a file
-that starts with ``#`` are kept (the last ``DIRECTIVES``) and replayed before a resumed read. A JSON-array
-file (one ``[...]`` over many lines) cannot be resumed inside the array.
+the next run passes for appended (an EVTX log cleared and written past the highest id read, for grown); a tiny
+file (under ``FP_MATCH_MIN`` bytes at its last read) is not recognised by content under another identity.
+Records of an EVTX chunk whose header does not count them yet wait until it does. Header lines (Zeek
+``#fields``, W3C ``#Fields:``) of a file that starts with ``#`` are kept (the last ``DIRECTIVES``) and replayed
+before a resumed read. A JSON-array file (one ``[...]`` over many lines) cannot be resumed inside the array.
 
 The registry is JSON, written atomically (temporary file, fsync, rename); a corrupted one is an error
 (``RegistryError``), never a silent re-read of everything.

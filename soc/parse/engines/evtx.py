@@ -26,6 +26,10 @@ CPU when the machine has a CPU to spare, else none (``processes``).
 Each piece's records are counted against its own chunks' headers, so the counts and dead letters are
 those of the whole file read in one process; a worker that fails leaves its pieces to this process.
 
+A job's read of a grown file (``Source.records``: ids in (after, upto], ``soc.jobs.checkpoints``) keeps only
+those records, dropped as the package returns them, before typing and counting (``_bound``); with ``after`` >
+0 only the chunks holding newer ids are read, in this process (``_read_after``). No bound: nothing done.
+
 Counts: the chunk headers of the file say which records (by id) it holds; a record the ``evtx`` package
 does not return (a corrupt or truncated chunk: it warns and skips it) is dead-lettered with the reason
 and its raw bytes as far as the file has them, so records read = parsed + dead-lettered.
