@@ -511,6 +511,7 @@ def test_growing_evtx_reads_only_the_new_records(tmp_path, sql_evtx, monkeypatch
         assert [(s.read, s.parsed, s.dead, s.error) for s in stats] == [(len(want), len(want), 0, None)]
         got.append(rows_by_id(frames))
     assert bounds == [[(0, 27)], [(27, 54)], [(54, 72)]]
+    assert plan.bytes == 4096 + 65536  # the bytes of the chunk read (the run's status says so)
     assert after == ([(27, 54), (54, 72)] if alone else [])
     assert plan.reasons[str(log)] == "grown: records after id 54"
     assert Checkpoints.load(reg).entries[0].record == 72

@@ -369,8 +369,10 @@ class _Planner:
         """An EVTX file: its records after the highest id read (``e.record``; all of a new file) up to the
         newest its chunk headers hold now (those written later wait for the next run); a file whose newest
         id is below the one read was cleared (ids start again at 1) or replaced: read whole. No chunk
-        header (a file just created, or not one the engine reads): read whole as it is."""
-        newest = _newest_record(f.path)
+        header (a file just created, or not one the engine reads): read whole as it is. The source's size
+        is that of the chunks read (those holding newer ids)."""
+        chunks = _chunk_ids(f.path)
+        newest = max((last for _, _, last in chunks), default=None)
         old, after, why = ([e], e.record, why) if e is not None else ([], 0, "new")
         if newest is not None and e is not None and newest < e.record:
             after, why = 0, why or f"cleared or replaced (newest record id {newest} < {e.record} read): read whole"
@@ -379,7 +381,12 @@ class _Planner:
             return
         why = why or f"grown: records after id {after}"
         new = replace(_entry(f, 0, 0, done=True, base=e), records=True, record=newest or 0)
-        self._read(Source(f.path, f.st.st_size, f.st.st_mtime, format=e.format if e else None,
+        size = f.st.st_size
+        if after:
+            from soc.parse.engines.evtx import CHUNK_SIZE, HEADER_SIZE
+
+            size = min(size, HEADER_SIZE + CHUNK_SIZE * sum(last > after for _, _, last in chunks))
+        self._read(Source(f.path, size, f.st.st_mtime, format=e.format if e else None,
                           records=(after, newest) if newest is not None else None),
                    new, 0 if e is not None else 1, old, why)
 
@@ -514,15 +521,15 @@ def _prelude(e: Entry | None) -> bytes:
     return "".join(e.directives).encode("latin-1") if e is not None else b""
 
 
-def _newest_record(path: str) -> int | None:
-    """The highest record id the chunk headers of the EVTX file at ``path`` hold (they only grow, also when
-    the chunks are overwritten in a ring); None if it has no chunk (or cannot be read: its read says why)."""
+def _chunk_ids(path: str) -> list[tuple[int, int, int]]:
+    """(offset, first, last record id) of the chunks of the EVTX file at ``path``: its ids only grow, also when
+    the chunks are overwritten in a ring; [] if it cannot be read (its read says why)."""
     from soc.parse.engines.evtx import chunk_ranges
 
     try:
-        return max((last for _, _, last in chunk_ranges(path)), default=None)
+        return chunk_ranges(path)
     except OSError:
-        return None
+        return []
 
 
 def _gzip_size(f: _File) -> int | None:
