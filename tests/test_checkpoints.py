@@ -534,6 +534,8 @@ def test_evtx_wrapped_as_a_ring_reads_the_chunk_written_over_the_oldest(tmp_path
     plan, frames, stats = step(reg, [str(log)])
     assert [s.records for s in plan.sources] == [(54, 72)] and record_ids(frames) == list(range(55, 73))
     assert [(s.read, s.dead) for s in stats] == [(18, 0)]
+    frames, stats = parse([pipeline.Source(str(log), None, None, records=(0, 60))])  # kept: 55-60 and 28-54
+    assert record_ids(frames) == list(range(28, 61)) and [(s.read, s.dead) for s in stats] == [(33, 0)]
 
 
 @pytest.mark.parametrize("alone", [False, True], ids=["with-neighbours", "alone"])
@@ -549,6 +551,21 @@ def test_evtx_bound_inside_chunks_counts_only_its_records(tmp_path, sql_evtx, mo
     frames, stats = parse([pipeline.Source(str(log), None, None, records=(10, 60))])
     assert record_ids(frames) == list(range(11, 61))
     assert [(s.read, s.parsed, s.dead, s.error) for s in stats] == [(50, 50, 0, None)]
+
+
+def test_evtx_entry_of_an_older_registry_is_read_whole_once(tmp_path, sql_evtx):
+    """A registry written before entries kept a record id (no ``record``): a changed EVTX file is read whole
+    once, as it was then, and from its highest id after."""
+    log, reg = tmp_path / "Security.evtx", tmp_path / "reg.json"
+    write_in_place(log, evtx_state(sql_evtx, [0]))
+    step(reg, [str(log)])
+    data = json.loads(reg.read_text())
+    del data["files"][0]["record"]
+    reg.write_text(json.dumps(data))
+    write_in_place(log, evtx_state(sql_evtx, [0, 1]))
+    assert record_ids(step(reg, [str(log)])[1]) == list(range(1, 55))
+    write_in_place(log, sql_evtx)
+    assert record_ids(step(reg, [str(log)])[1]) == list(range(55, 73))
 
 
 def test_cleared_evtx_is_read_whole(tmp_path, sql_evtx):

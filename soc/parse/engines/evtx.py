@@ -200,7 +200,10 @@ class EvtxEngine(RecordEngine):
         keep = (ids > self.records[0]) & (ids <= self.records[1])
         if keep.all():
             return batch
-        rows = pa.array(np.flatnonzero(keep))
+        rows = np.flatnonzero(keep)
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # one run (records in id order): a slice, no
+            return text.slice(rows[0], rows.size), ids[keep], stamps.slice(rows[0], rows.size)  # pyarrow.compute
+        rows = pa.array(rows)
         return text.take(rows), ids[keep], stamps.take(rows)
 
     def _clip(self, chunks: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
