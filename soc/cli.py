@@ -403,7 +403,8 @@ def _echo_index(report, cfg) -> None:
 
         for reason, n in sorted(report.reasons.items()):
             click.echo(f"  {number(n)} x {printable(reason)}")
-        click.echo("  " + _("kept in %(path)s; `soc es replay` re-sends them") % {"path": f"{cfg.data_dir}/{DEAD_LETTER}"})
+        click.echo("  " + _("kept in %(path)s; `soc es replay` re-sends them")
+                   % {"path": f"{cfg.data_dir}/{DEAD_LETTER}"})
 
 
 @main.command("alerts")
