@@ -113,6 +113,7 @@ class HuntRequest:
     workers: int | None = 1  # processes to hunt in, this one included (None: per free CPU; ``soc.distributed.local``)
     ray: str | None = None  # hunt on this Ray cluster ("auto", "ray://host:10001"; ``soc.distributed.ray_executor``)
     keep_frozen: bool = False  # the process ends with the hunt (the CLI): see ``run_hunt``
+    deliver: bool = True  # store (and index) the hunt's alerts; a job builds its own from its state: False
 
     def __post_init__(self):
         # one path or setting given alone (a string, a Path, a Source) is a list of one, not of its characters
@@ -301,7 +302,7 @@ def _hunt(request: HuntRequest) -> HuntReport:
         observer.stage("detectors", report)
 
     clock = time.perf_counter()
-    report.delivery = _deliver(report, cfg, request.to_es)
+    report.delivery = _deliver(report, cfg, request.to_es) if request.deliver else None
     report.seconds["alerts"] = time.perf_counter() - clock
     observer.stage("alerts", report)
     delivered = 0

@@ -245,7 +245,7 @@ def outputs_dir(folder: Path, n: int) -> Path:
 
 def _hunt(cfg, job, plan, state, out: Path):
     """The hunt of what the plan reads, with the job's state; it writes under ``out`` (its matches, hits and
-    dead letters; the alerts it builds there are not the job's: ``_changes`` builds those with the state)."""
+    dead letters; it delivers no alerts: ``_changes`` builds the job's with the state)."""
     from soc import pipeline
     from soc.hunt import HuntError, HuntRequest, run_hunt
 
@@ -253,7 +253,7 @@ def _hunt(cfg, job, plan, state, out: Path):
     request = HuntRequest(
         inputs=list(plan.sources), data_dir=str(out), config=cfg, rules=job.rules, placeholders=job.placeholders,
         detectors=job.detectors or (), no_detectors=job.detectors is None, settings=job.settings, options=options,
-        to_es=False, make_hunter=state.make_hunter, make_runner=state.make_runner)
+        to_es=False, deliver=False, make_hunter=state.make_hunter, make_runner=state.make_runner)
     try:
         return run_hunt(request)
     except HuntError as exc:
