@@ -178,6 +178,28 @@ def test_without_ray_nothing_imports_it(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_the_cli_hunts_on_ray(tmp_path, local_ray):
+    """``soc hunt INPUTS --ray`` (a flag after the inputs: auto) prints the local hunt's summary."""
+    import json
+
+    from click.testing import CliRunner
+
+    from soc.cli import main
+
+    got = []
+    for name, more in (("one", []), ("two", ["--ray"])):
+        done = CliRunner().invoke(main, ["hunt", str(SAMPLES), "--data-dir", str(tmp_path / name), "--no-es",
+                                         "--json", *more])
+        assert done.exit_code == 0, done.output
+        report = json.loads(done.stdout[done.stdout.index("{"):])
+        for st in report["files"]:
+            st.pop("seconds")
+        report["alerts"].pop("data_dir")
+        got.append(report)
+    assert got[0]["alerts"]["alerts"] >= 40 and got[0]["sigma"]["matches"] > 100
+    assert got[0] == got[1]
+
+
 def test_an_input_after_ray_is_not_taken_for_its_address(tmp_path):
     from click.testing import CliRunner
 
@@ -187,24 +209,30 @@ def test_an_input_after_ray_is_not_taken_for_its_address(tmp_path):
     assert got.exit_code == 2 and "is no Ray address" in got.output
 
 
-def test_two_nodes_on_this_machine(tmp_path):
-    """A head and a worker node of 1 CPU each (``ray.cluster_utils.Cluster``): tasks on both nodes, the local
-    result. Last: it ends the module's local cluster."""
+def test_two_nodes_on_this_machine_through_ray_client(tmp_path):
+    """A head and a worker node of 1 CPU each (``ray.cluster_utils.Cluster``), reached at a ``ray://`` address
+    (Ray Client) that the hunt connects to itself and leaves: tasks on both nodes, the local result. Last: it ends
+    the module's local cluster."""
     _need_ray()
+    import socket
+
     from ray.cluster_utils import Cluster
 
     from soc.distributed import ray_executor
 
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={"num_cpus": 1, "include_dashboard": False, "ray_client_server_port": port})
     try:
         cluster.add_node(num_cpus=1)
-        ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
-        cluster.wait_for_nodes()
         one = _hunt(_inputs(tmp_path), tmp_path / "one")
         seen = tmp_path / "seen"
         two = _hunt(_inputs(tmp_path), tmp_path / "two",
-                    executor=ray_executor.executor("auto", (), None, _recording(seen)))
+                    executor=ray_executor.executor(f"ray://127.0.0.1:{port}", (), None, _recording(seen)))
+        assert not ray.is_initialized()  # connected by the hunt, left by it
         ran = _seen(seen)
         assert len({n for _, n, _ in ran}) == 2, ran  # both nodes ran tasks
         _same(one, two)

@@ -84,7 +84,8 @@ def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=N
     parts = partitions(sources, plan.options)
     mine = connect(address)
     try:
-        remote = ray.remote(max_retries=max_retries, retry_exceptions=False)(task)
+        # SPREAD: the tasks over every node (each reads its own inputs), not first the driver's node until it is full
+        remote = ray.remote(max_retries=max_retries, retry_exceptions=False, scheduling_strategy="SPREAD")(task)
         shared = ray.put(plan)
         ahead = max(int(ray.cluster_resources().get("CPU", 1)) * AHEAD, 2)
         refs: dict[int, ray.ObjectRef] = {}
