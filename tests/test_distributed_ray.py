@@ -78,14 +78,14 @@ def _recording(seen: Path, kill_at: int | None = None, marker: Path | None = Non
     """A task body that runs ``run_task`` and appends (process id, node id, task number) to ``seen``; the task
     numbered ``kill_at`` kills its own worker process once (``marker`` records that it did) before its result."""
 
-    def task(plan, part):
+    def task(plan, part, cwd):
         import signal
 
         import ray as in_ray
 
         from soc.distributed.ray_executor import _task
 
-        result = _task(plan, part)
+        result = _task(plan, part, cwd)
         if part.number == kill_at and not marker.exists():
             marker.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)  # mid-task: its work done, its result never sent
@@ -107,6 +107,21 @@ def test_sample_logs_on_ray_as_local(tmp_path, local_ray):
     assert sum(st["read"] for st in one["stats"]) > 1000 and one["hits"].height > 3 and one["matches"].height
     assert sum(len(d) for d in one["dead"].values()) > 0 and len(one["alerts"]) >= 40
     _same(one, two)
+
+
+def test_relative_paths_name_the_driver_s_files(tmp_path, local_ray, monkeypatch):
+    """Inputs named relative to the driver's working directory (changed after the cluster started) are read from
+    there and recorded as given, as in a local hunt; standard input is refused (no node can read it)."""
+    from soc.hunt import HuntError
+
+    _inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    one = _hunt(["broken_access.log"], tmp_path / "one")
+    two = _hunt(["broken_access.log"], tmp_path / "two", ray="auto")
+    assert one["stats"][0]["path"] == "broken_access.log" and one["stats"][0]["read"] > 100
+    _same(one, two)
+    with pytest.raises(HuntError, match="standard input"):
+        _hunt(["-"], tmp_path / "three", ray="auto")
 
 
 def test_the_evtx_corpus_on_ray_as_local(tmp_path, local_ray):

@@ -30,11 +30,15 @@ MAX_RETRIES = 3  # runs of a task whose worker died (Ray's own default for tasks
 AHEAD = 2  # tasks submitted ahead per CPU of the cluster: results wait in the object store, not all at once
 
 
-def _task(plan: HuntPlan, part: Partition) -> TaskResult:
-    """A Ray task: one partition (``run_task``), without EVTX processes of its own (Ray gives the parallelism)."""
+def _task(plan: HuntPlan, part: Partition, cwd: str | None = None) -> TaskResult:
+    """A Ray task: one partition (``run_task``) read from the driver's working directory ``cwd`` (relative paths
+    name the same files as in the driver, and are recorded as it gives them), without EVTX processes of its own
+    (Ray gives the parallelism)."""
     os.environ.setdefault("SOC_EVTX_PROCESSES", "1")
     from soc.distributed.task import run_task
 
+    if cwd is not None and cwd != os.getcwd():
+        os.chdir(cwd)
     return run_task(plan, part)
 
 
@@ -81,7 +85,12 @@ def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=N
     from soc.distributed.local import merge_all
     from soc.distributed.task import partitions
 
+    if any(s.path == "-" for s in sources):
+        from soc.hunt import HuntError
+
+        raise HuntError("--ray reads paths that every node sees: standard input cannot be hunted on Ray")
     parts = partitions(sources, plan.options)
+    cwd = os.getcwd()
     mine = connect(address)
     try:
         # SPREAD: the tasks over every node (each reads its own inputs), not first the driver's node until it is full
@@ -94,7 +103,7 @@ def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=N
         def result(i: int) -> TaskResult:
             nonlocal submitted
             while submitted < len(parts) and submitted < i + ahead:
-                refs[submitted] = remote.remote(shared, parts[submitted])
+                refs[submitted] = remote.remote(shared, parts[submitted], cwd)
                 submitted += 1
             return ray.get(refs.pop(i))
 
