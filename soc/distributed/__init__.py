@@ -1,2 +1,3 @@
 """The same hunt in several processes: tasks over partitions of the inputs (``task``), run by local worker processes
-(``local``), and later by Ray. Nothing outside this package imports it unless asked to (``--workers``)."""
+(``local``) or as Ray tasks (``ray_executor``). Nothing outside this package imports it unless asked to (``--workers``,
+``--ray``); only ``ray_executor`` imports Ray."""

@@ -9,10 +9,13 @@ number of nodes, and a task that Ray runs again (its worker died: ``max_retries`
 
 Not distributed yet: the detectors and the Sigma correlations run in the driver, over the rows the tasks send it
 (issue 22's shuffle of detector rows by entity key to detector partitions is still to be done); the alerts are
-built and delivered by the driver as in a local hunt. Inputs must be paths that every node sees (a shared
-filesystem). ``auto`` joins the cluster of ``RAY_ADDRESS`` or a running local one, else starts a local one;
-``ray://host:10001`` is a remote cluster (Ray Client). A hunt leaves Ray as it found it: connected by the caller,
-it stays connected; connected here, it is shut down at the end.
+built and delivered by the driver as in a local hunt. Inputs must be paths that every node sees at the same place
+(a shared filesystem; relative ones are read from the driver's working directory; not standard input), and every
+node needs soc installed, the same version as the driver's (its rules and parsers come with it).
+
+``auto`` joins the cluster of ``RAY_ADDRESS`` or a running local one, else starts a local one; ``ray://host:10001``
+is a remote cluster (Ray Client). A hunt leaves Ray as it found it: connected by the caller, it stays connected;
+connected here, it is shut down at the end.
 
 Only this module imports Ray, and only when asked.
 """
