@@ -2,7 +2,7 @@
 one (the driver), which merges their results in the tasks' order.
 
 Workers are plain processes (``python -m soc.distributed.local``), as the EVTX engine's are
-(``soc.parse.engines.evtx_worker``, whose length-prefixed pickle-5 messages over pipes they use; not
+(``soc.worker_process``: length-prefixed pickle-5 messages over pipes; not
 ``multiprocessing``, which imports the caller's ``__main__`` again in every worker). ``start`` launches them at
 the very beginning of a hunt, so their imports and rule loading overlap the driver's; ``hunt`` then hands out the
 tasks in order: each worker takes the next free one, and so does the driver whenever the result it must merge
@@ -23,13 +23,12 @@ wall time. On a machine whose CPUs are all busy already that CPU is a loss (``--
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
-import pickle
-import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING
+
+from soc.worker_process import WorkerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,67 +75,22 @@ def wanted(sources, workers: int | None, chunk_size: int = 16 << 20) -> int:
     return total - 1
 
 
-class Worker:
-    """One worker process, one task at a time."""
+class Worker(WorkerProcess):
+    """One worker process of the hunt, one task at a time; told to load ``rules`` at once (no reply)."""
 
     def __init__(self, rules: tuple | None = None):
-        import soc
-
-        env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(soc.__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        env["SOC_EVTX_PROCESSES"] = "1"  # a large EVTX file is one task here: no processes of its own
-        self.proc = subprocess.Popen([sys.executable, "-m", "soc.distributed.local"],  # noqa: S603
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self.lock = threading.Lock()
-        with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux: fewer hand-overs per reply
-            import fcntl
-
-            fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        # a large EVTX file is one task here: no processes of its own
+        super().__init__("soc.distributed.local", {"SOC_EVTX_PROCESSES": "1"})
         if rules is not None:
             self.tell(("load", rules))
 
-    def tell(self, message) -> bool:
-        """Send without waiting for a reply; False if the worker is gone."""
-        from soc.parse.engines.evtx_worker import send
+    def call(self, task, failed=None):
+        """The reply's value, or None if the worker failed (it is then stopped and its task runs here)."""
+        return super().call(task, failed or _warn)
 
-        try:
-            with self.lock:
-                send(self.proc.stdin, message)
-        except (OSError, ValueError, pickle.PickleError):
-            return False
-        return True
 
-    def call(self, task):
-        """The reply's value, or None if the worker failed (it is then stopped)."""
-        from soc.parse.engines.evtx_worker import receive, send
-
-        with self.lock:
-            try:
-                send(self.proc.stdin, task)
-                reply = receive(self.proc.stdout)
-            except (OSError, ValueError, EOFError, pickle.PickleError):
-                reply = None
-        if reply is None or reply[0] != "ok":
-            if reply is not None:
-                print(f"warning: a hunt worker failed, its task runs here: {reply[1]}", file=sys.stderr)
-            self.stop()
-            return None
-        return reply[1]
-
-    def release(self) -> None:
-        """No more tasks: the worker exits at the end of its input, without being waited for here."""
-        with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
+def _warn(text: str) -> None:
+    print(f"warning: a hunt worker failed, its task runs here: {text}", file=sys.stderr)
 
 
 class Pool:
@@ -367,36 +321,24 @@ def _add(st, more) -> None:
 
 def main() -> None:
     """A worker: messages from standard input, replies to standard output, until the end of standard input."""
-    from soc.parse.engines.evtx_worker import receive, send
     from soc.runtime import collect_less_often, reuse_freed_memory
+    from soc.worker_process import serve
 
     reuse_freed_memory()
     collect_less_often()
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print must not corrupt the replies
-    while True:
-        try:
-            message = receive(inp)
-        except EOFError:  # the driver closed the pipe (or died)
-            return
+
+    def handle(message: tuple):
         if message[0] == "load":
-            with contextlib.suppress(Exception):  # a failure shows again, reported, in the first task
-                from soc.distributed.task import load_rules
+            from soc.distributed.task import load_rules
 
-                load_rules(message[1])
-            continue
-        try:
-            if message[0] == "ready":
-                reply = ("ok", True)
-            elif message[0] == "run":
-                from soc.distributed.task import run_task
+            return load_rules(message[1])
+        if message[0] == "run":
+            from soc.distributed.task import run_task
 
-                reply = ("ok", run_task(message[1], message[2]))
-            else:
-                raise ValueError(f"unknown message {message[0]!r}")
-        except Exception as exc:  # noqa: BLE001 - reported to the driver, which runs the task itself
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        send(out, reply)
+            return run_task(message[1], message[2])
+        raise ValueError(f"unknown message {message[0]!r}")
+
+    serve(handle, quiet=lambda message: message[0] == "load")
 
 
 if __name__ == "__main__":

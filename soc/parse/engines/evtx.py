@@ -45,12 +45,9 @@ import io
 import json
 import operator
 import os
-import pickle
 import re
 import shutil
 import struct
-import subprocess
-import sys
 import tempfile
 import threading
 import warnings
@@ -73,6 +70,7 @@ from soc.parse.windows import group_columns, mapping_of
 from soc.schema import DEAD_LETTERS
 from soc.schema.time import UTC
 from soc.sources.prefetch import prefetch
+from soc.worker_process import WorkerProcess
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -815,45 +813,11 @@ def _bytes_of(buf: pa.Buffer | None) -> np.ndarray:
     return np.frombuffer(buf, np.uint8) if buf is not None and buf.size else np.zeros(1, np.uint8)
 
 
-class _Worker:
+class _Worker(WorkerProcess):
     """One worker process (``evtx_worker``), given one task at a time."""
 
     def __init__(self):
-        import soc
-
-        env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(soc.__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen([sys.executable, "-m", "soc.parse.engines.evtx_worker"],  # noqa: S603
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self.lock = threading.Lock()  # one task at a time on the pipe, whichever thread asks
-        with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux: fewer hand-overs per reply
-            import fcntl
-
-            fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
-
-    def call(self, task):
-        """The reply to ``task``, or None if the worker failed (it is then stopped)."""
-        from soc.parse.engines.evtx_worker import receive, send
-
-        with self.lock:
-            try:
-                send(self.proc.stdin, task)
-                reply = receive(self.proc.stdout)
-            except (OSError, ValueError, EOFError, pickle.PickleError):
-                reply = None
-        if reply is None or reply[0] != "ok":
-            self.stop()
-            return None
-        return reply[1]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
+        super().__init__("soc.parse.engines.evtx_worker")
 
 
 def _read_here(path: str, piece: Piece, batch: int) -> tuple[list[tuple], list[str]] | None:
