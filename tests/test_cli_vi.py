@@ -156,3 +156,63 @@ def test_the_cli_messages_are_in_the_catalog_check():
         message = catalog.get(msgid)
         assert message is not None and message.string, msgid
         assert sorted(re.findall(r"\{[^}]*\}", message.string)) == sorted(re.findall(r"\{[^}]*\}", msgid)), msgid
+
+
+# -- the library's messages an analyst meets in a hunt: Vietnamese with --lang vi, the old English otherwise ----
+
+TRIED = ("apache_error, bind_query, bind_query_file, cef, cisco_asa, fortigate, iis_w3c, iptables, nginx_error, "
+         "nxlog_windows, postfix, squid, suricata_eve, syslog, web_access, windows_dns_debug, windows_evtx, "
+         "winlogbeat, zeek, zeek_json")
+
+
+def _bad_hunt(tmp_path, name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``soc hunt`` of a folder holding a README only (a format soc does not know), in a folder of its own."""
+    cwd = tmp_path / name
+    (cwd / "logs").mkdir(parents=True)
+    (cwd / "logs" / "README.txt").write_text("these are the logs of the mail server\n")
+    return soc(*args, "--data-dir", "soc-data", cwd=cwd, **env)
+
+
+def test_skipped_inputs_in_vietnamese(tmp_path):
+    vi = _bad_hunt(tmp_path, "vi", "--lang", "vi", "hunt", "logs", "--no-detectors")
+    assert vi.returncode == 2
+    assert ("chú ý: logs/README.txt: bỏ qua: không nhận ra định dạng (đã thử: " + TRIED
+            + "); hãy chỉ định bằng --format\n") in vi.stderr
+    assert ("lỗi: không đầu vào nào có định dạng soc biết: không đọc được gì (hãy chỉ định định dạng bằng "
+            "--format)\n") in vi.stderr
+    assert "skipped" not in vi.stderr and "nothing was read" not in vi.stderr
+    strict = _bad_hunt(tmp_path, "strict", "--lang", "vi", "hunt", "logs", "--strict", "--no-detectors")
+    assert strict.returncode == 2 and "lỗi: logs/README.txt: không nhận ra định dạng (đã thử: " in strict.stderr
+    default = _bad_hunt(tmp_path, "default", "hunt", "logs", "--no-detectors")
+    assert default.returncode == 2
+    assert default.stderr == (
+        "warning: logs/README.txt: skipped: format not recognised (tried: " + TRIED + "); name it with --format\n"
+        "error: no input is in a format soc knows: nothing was read (name one with --format)\n")
+    en = _bad_hunt(tmp_path, "en", "--lang", "en", "hunt", "logs", "--no-detectors", LANG="vi_VN.UTF-8")
+    assert (en.returncode, en.stderr) == (2, default.stderr)
+    # the JSON keeps the reason in English (data, the same in both languages)
+    js = _bad_hunt(tmp_path, "json", "--lang", "vi", "hunt", "logs", "--json", "--no-detectors")
+    assert json.loads(js.stdout)["files"][0]["skipped"].startswith("format not recognised (tried: apache_error")
+
+
+@pytest.mark.parametrize("args, vi_text, en_text", [
+    (("hunt", "nonexistent"), "Lỗi: không có tệp, thư mục hay mẫu glob nào khớp: nonexistent\n",
+     "Error: no such file, directory or glob match: nonexistent\n"),
+    (("hunt", "logs", "--set", "nosuch.param=1"),
+     "Lỗi: thiết lập 'nosuch.param=1': không có bộ phát hiện 'nosuch' (các bộ phát hiện có: soc-c2-beaconing, ",
+     "Error: setting 'nosuch.param=1': no detector 'nosuch' (known: soc-c2-beaconing, "),
+    (("hunt", "logs", "--set", "nosuch"), "Lỗi: thiết lập 'nosuch' không hợp lệ (cần dạng detector.param=value)\n",
+     "Error: bad setting 'nosuch' (expected detector.param=value)\n"),
+    (("hunt", "logs", "--format", "nosuch"),
+     "Lỗi: không biết định dạng 'nosuch' (các định dạng có: " + TRIED + ")\n",
+     "Error: unknown format 'nosuch' (known: " + TRIED + ")\n"),
+    (("hunt", "logs", "--rules", "no-rules-here"), "Lỗi: không có quy tắc Sigma nào tại no-rules-here\n",
+     "Error: no Sigma rules at no-rules-here\n"),
+])
+def test_usage_errors_of_a_hunt_in_vietnamese(tmp_path, args, vi_text, en_text):
+    vi = _bad_hunt(tmp_path, "vi", "--lang", "vi", *args)
+    assert vi.returncode == 2 and vi_text in vi.stderr and "Cách dùng: python -m soc hunt" in vi.stderr, vi.stderr
+    default = _bad_hunt(tmp_path, "default", *args)
+    assert default.returncode == 2 and en_text in default.stderr, default.stderr
+    en = _bad_hunt(tmp_path, "en", "--lang", "en", *args, LANG="vi_VN.UTF-8")
+    assert (en.returncode, en.stderr) == (2, default.stderr)

@@ -201,14 +201,17 @@ def default_specs() -> list[DetectorSpec]:
 def apply_settings(specs: list[DetectorSpec], settings: list[str]) -> list[DetectorSpec]:
     """``detector.param=value`` overrides (from the CLI): ``threshold``, ``window``, ``level``, ``layer`` or a
     kernel param. The value is read as YAML (``0.2``, ``10``, ``5m``). Unknown detectors are an error."""
+    from soc.i18n import _
+
     by_id = {s.id: s for s in specs}
     for item in settings:
         name, eq, raw = item.partition("=")
         det, dot, param = name.rpartition(".")
         if not eq or not dot or not det or not param:
-            raise SpecError(f"bad setting {item!r} (expected detector.param=value)")
+            raise SpecError(_("bad setting {item} (expected detector.param=value)").format(item=repr(item)))
         if det not in by_id:
-            raise SpecError(f"setting {item!r}: no detector {det!r} (known: {', '.join(sorted(by_id))})")
+            raise SpecError(_("setting {item}: no detector {detector} (known: {known})").format(
+                item=repr(item), detector=repr(det), known=", ".join(sorted(by_id))))
         value = safe_yaml.load(raw)
         spec = by_id[det]
         doc = {"id": spec.id, "name": spec.name, "level": spec.level, "kernel": spec.kernel,

@@ -154,7 +154,9 @@ def _rule_files(paths: list[str | Path]) -> list[str]:
                 if h.is_dir():
                     _walk(os.path.realpath(h), files)
             if not files:
-                raise RuleSourceError(f"no Sigma rules at {raw}")
+                from soc.i18n import _
+
+                raise RuleSourceError(_("no Sigma rules at {path}").format(path=raw))
             found |= files
     return sorted(found, key=lambda f: f.replace(os.sep, "\0"))
 

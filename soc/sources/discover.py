@@ -125,7 +125,9 @@ def discover(inputs: list[str]) -> list[Source]:
         else:
             paths = sorted(p for p in glob.glob(name, recursive=True) if os.path.isfile(p))
             if not paths:
-                raise InputError(f"no such file, directory or glob match: {name}")
+                from soc.i18n import _
+
+                raise InputError(_("no such file, directory or glob match: {name}").format(name=name))
         for p in paths:
             if p in seen or Path(p).suffix in SKIP_SUFFIXES:
                 continue

@@ -22,6 +22,25 @@ class UnknownFormat(Exception):
     """No signature matched; the message lists the formats tried."""
 
 
+NOT_RECOGNISED = "format not recognised (tried: {tried}); name it with --format"
+
+
+def reason_text(reason: str) -> str:
+    """A skip reason (``SourceStats.skipped``, kept in English: it is data, in ``--json`` too) in the reader's
+    language, for the warning that shows it."""
+    from soc.i18n import _, current
+
+    if current() == "en":
+        return reason
+    head, sep, tail = reason.partition(" (tried: ")
+    if sep and head == "format not recognised" and tail.endswith("); name it with --format"):
+        return _("format not recognised (tried: {tried}); name it with --format").format(
+            tried=tail[: -len("); name it with --format")])
+    if reason == "empty input":
+        return _("empty input")
+    return reason
+
+
 def first_lines(data: bytes | bytearray) -> list[str]:
     """Up to ``SNIFF_LINES`` non-empty lines, each cut to ``SNIFF_LINE_BYTES``, decoded leniently."""
     out = []
@@ -56,5 +75,5 @@ def sniff(data: bytes | bytearray, signatures: list[Signature]) -> str:
             best = (score, sig.priority, sig.name)
     if best is None:
         tried = ", ".join(s.name for s in signatures)
-        raise UnknownFormat(f"format not recognised (tried: {tried}); name it with --format")
+        raise UnknownFormat(NOT_RECOGNISED.format(tried=tried))
     return best[2]
