@@ -499,10 +499,11 @@ def es_setup(config_path, data_dir):
     try:
         names = es.setup(client, cfg.elasticsearch)
     except es.ESError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _say("error", str(exc))
         sys.exit(ES_FAILED)
-    click.echo(f"templates {', '.join(names)} ready at {redact(cfg.elasticsearch.url or '', cfg.elasticsearch.url)} "
-               f"(indices {cfg.elasticsearch.index_prefix}-YYYY.MM)")
+    click.echo(_("templates {names} ready at {url} (indices {prefix}-YYYY.MM)").format(
+        names=", ".join(names), url=redact(cfg.elasticsearch.url or "", cfg.elasticsearch.url),
+        prefix=cfg.elasticsearch.index_prefix))
 
 
 @es_group.command("index")
@@ -624,10 +625,11 @@ def rules_list(rule_paths, placeholders, no_cache, as_json):
     from soc.sinks.terminal import printable
 
     for key, n in per.most_common():
-        where = ", ".join(sorted(frames[key])) or "(no frame of ours carries this logsource)"
-        click.echo(f"{n:6,}  {printable(key):45} {printable(where)[:200]}")
-    click.echo(f"{len(ruleset.rules):,} rules loaded from {ruleset.files:,} files ({routed:,} run on our frames), "
-               f"{len(ruleset.errors):,} did not load (`soc rules check`)")
+        where = ", ".join(sorted(frames[key])) or _("(no frame of ours carries this logsource)")
+        click.echo(f"{number(n):>6}  {printable(key):45} {printable(where)[:200]}")
+    click.echo(_("{rules} rules loaded from {files} files ({routed} run on our frames), {failed} did not load "
+                 "(`soc rules check`)").format(rules=number(len(ruleset.rules)), files=number(ruleset.files),
+                                               routed=number(routed), failed=number(len(ruleset.errors))))
 
 
 @rules_group.command("check")
@@ -644,9 +646,10 @@ def rules_check(rule_paths, placeholders, no_cache):
     for error in ruleset.errors:
         why = next((k["why"] for k in known if error.reason.startswith(k["reason"])), None)
         unexpected += why is None
-        click.echo(f"{printable(str(error))}" + (f"  [known: {printable(why)}]" if why else ""))
-    click.echo(f"{len(ruleset.rules):,} rules loaded from {ruleset.files:,} files; {len(ruleset.errors):,} did not "
-               f"load ({len(ruleset.errors) - unexpected:,} for known reasons)")
+        click.echo(f"{printable(str(error))}" + ("  " + _("[known: {why}]").format(why=printable(why)) if why else ""))
+    click.echo(_("{rules} rules loaded from {files} files; {failed} did not load ({known} for known reasons)").format(
+        rules=number(len(ruleset.rules)), files=number(ruleset.files), failed=number(len(ruleset.errors)),
+        known=number(len(ruleset.errors) - unexpected)))
     sys.exit(1 if unexpected else 0)
 
 

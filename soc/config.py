@@ -130,8 +130,11 @@ class Config:
         for job in self.jobs:
             if job.name == name:
                 return job
-        known = ", ".join(j.name for j in self.jobs) or "none"
-        raise ConfigError(f"no job named {name!r} in {self.source or 'the configuration'} (jobs: {known})")
+        from soc.i18n import _
+
+        known = ", ".join(j.name for j in self.jobs) or _("none")
+        raise ConfigError(_("no job named {name} in {where} (jobs: {known})").format(
+            name=repr(name), where=self.source or _("the configuration"), known=known))
 
 
 _ENV = {
@@ -160,7 +163,10 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError(f"cannot read configuration {path}: {exc.strerror or exc}") from None
+            from soc.i18n import _
+
+            raise ConfigError(_("cannot read configuration {path}: {reason}").format(
+                path=path, reason=exc.strerror or exc)) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"configuration {path}: {exc}") from None
         _apply(cfg, data, str(path))
@@ -184,8 +190,7 @@ def _apply(cfg: Config, data: dict, where: str) -> None:
         elif key == "jobs":
             cfg.jobs = _jobs(value, where)
         else:
-            raise ConfigError(f"{where}: unknown setting {key!r} (known: data_dir, [alerts], [elasticsearch], "
-                              "[[jobs]])")
+            raise ConfigError(_unknown(where, key, "data_dir, [alerts], [elasticsearch], [[jobs]]"))
 
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -205,7 +210,7 @@ def _jobs(entries, where: str) -> list[JobConfig]:
         at = f"{where}: [[jobs]] #{i}" + (f" ({name})" if isinstance(name, str) else "")
         unknown = sorted(set(entry) - set(_JOB_KEYS))
         if unknown:
-            raise ConfigError(f"{at}: unknown setting {unknown[0]!r} (known: {', '.join(_JOB_KEYS)})")
+            raise ConfigError(_unknown(at, unknown[0], ", ".join(_JOB_KEYS)))
         if not isinstance(name, str) or not _JOB_NAME.fullmatch(name):
             raise ConfigError(f"{at}: name must be 1-64 letters, digits, '.', '_' or '-' (it names a folder)")
         if any(j.name == name for j in jobs):
@@ -254,10 +259,16 @@ def _paths(entry: dict, key: str, at: str) -> list[str]:
     return list(value)
 
 
+def _unknown(where: str, key: str, known: str) -> str:
+    from soc.i18n import _
+
+    return _("{where}: unknown setting {key} (known: {known})").format(where=where, key=repr(key), known=known)
+
+
 def _set(target, key: str, value, where: str) -> None:
     types = {f.name: f.type for f in fields(target)}
     if key not in types or key == "source":
-        raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(k for k in types if k != 'source')})")
+        raise ConfigError(_unknown(where, key, ", ".join(k for k in types if k != "source")))
     kind = types[key]
     try:
         if kind == "bool":
