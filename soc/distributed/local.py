@@ -311,6 +311,10 @@ def _add(st, more) -> None:
     st.seconds += more.seconds
     for family, n in more.events.items():
         st.events[family] = st.events.get(family, 0) + n
+    for dataset, days in more.days.items():
+        mine = st.days.setdefault(dataset, {})
+        for day, n in days.items():
+            mine[day] = mine.get(day, 0) + n
     if more.first is not None:
         st.first = more.first if st.first is None else min(st.first, more.first)
         st.last = more.last if st.last is None else max(st.last, more.last)
