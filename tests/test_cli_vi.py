@@ -216,3 +216,19 @@ def test_usage_errors_of_a_hunt_in_vietnamese(tmp_path, args, vi_text, en_text):
     assert default.returncode == 2 and en_text in default.stderr, default.stderr
     en = _bad_hunt(tmp_path, "en", "--lang", "en", *args, LANG="vi_VN.UTF-8")
     assert (en.returncode, en.stderr) == (2, default.stderr)
+
+
+def test_configuration_errors_and_rules_summaries_in_vietnamese(tmp_path):
+    (tmp_path / "bad.toml").write_text("foo = 1\n")
+    vi = soc("--lang", "vi", "jobs", "list", "--config", "bad.toml", cwd=tmp_path)
+    assert vi.returncode == 2 and ("Lỗi: bad.toml: không biết thiết lập 'foo' (các thiết lập có: data_dir, [alerts], "
+                                   "[elasticsearch], [[jobs]])\n") in vi.stderr, vi.stderr
+    default = soc("jobs", "list", "--config", "bad.toml", cwd=tmp_path)
+    assert default.returncode == 2 and default.stderr.endswith(
+        "Error: bad.toml: unknown setting 'foo' (known: data_dir, [alerts], [elasticsearch], [[jobs]])\n")
+    vi = soc("--lang", "vi", "rules", "check", cwd=tmp_path)  # soc's own rules: all load
+    en = soc("rules", "check", cwd=tmp_path)
+    assert vi.returncode == en.returncode == 0, en.stdout + en.stderr
+    n, files = re.fullmatch(r"([\d,]+) rules loaded from ([\d,]+) files; 0 did not load \(0 for known reasons\)\n",
+                            en.stdout).groups()
+    assert vi.stdout == f"đã nạp {n} quy tắc từ {files} tệp; 0 quy tắc không nạp được (0 vì lý do đã biết)\n"
