@@ -47,13 +47,18 @@ def files(data_dir: str | Path) -> list[Path]:
 
 
 def read(data_dir: str | Path) -> Iterator[dict]:
-    """Every hunt's record (see ``files``), lines that do not parse skipped."""
+    """Every hunt's record (see ``files``)."""
     for path in files(data_dir):
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(rec, dict) and isinstance(rec.get("sources"), list):
-                    yield rec
+        yield from read_file(path)
+
+
+def read_file(path: Path) -> Iterator[dict]:
+    """The hunts' records of one file, lines that do not parse skipped."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("sources"), list):
+                yield rec

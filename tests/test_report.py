@@ -467,3 +467,126 @@ def test_the_groups_language_is_the_reports(data_dir, tmp_path):
     assert en.exit_code == 0 and "alerts (previous period: 0)" in en.output
     bad = CliRunner().invoke(main, [*base, "--since", "2026-11-20"])
     assert bad.exit_code == 2
+
+
+# --- records per log source per day (soc.source_days) ---------------------------------------------------------
+
+
+def _lines(day: int, n: int, host: str = "113.182.65.118") -> str:
+    return "".join(f'{host} - - [{day}/Nov/2026:08:{i // 60:02d}:{i % 60:02d} +0700] "GET /p{i} HTTP/1.1" 200 7 '
+                   '"-" "curl"\n' for i in range(n))
+
+
+def test_records_per_source_per_day_are_the_hunts_counts(tmp_path):
+    """``soc hunt sample_logs/``: each file's records per day (kept in runs/hunts.ndjson) are the records it
+    parsed, as its stats say; the report's source table holds them, in the day's HTML too."""
+    from soc.config import load_config
+    from soc.hunt import HuntRequest, run_hunt
+    from soc.report.data import source_days
+    from soc.report.period import calendar_period
+    from soc.source_days import read
+
+    report = run_hunt(HuntRequest(inputs=[str(ROOT / "sample_logs")], data_dir=str(tmp_path), to_es=False,
+                                  config=load_config(env={})))
+    (rec,) = list(read(tmp_path))
+    by_path = {s["path"]: s for s in rec["sources"]}
+    assert len(by_path) == len(report.stats) == 7
+    for st in report.stats:
+        days = by_path[st.path]["days"]
+        assert days == st.days and set().union(*days.values()) == {"2026-11-20"}, st.path
+        records = sum(sum(d.values()) for d in days.values())
+        assert records == sum(st.events.values()) and by_path[st.path]["parsed"] == st.parsed
+        if not st.path.endswith("dns.log"):  # the DNS debug log's header lines parse to no record
+            assert records == st.parsed, st.path
+    assert by_path[str(ROOT / "sample_logs/linux/auth.log")]["days"] == {
+        "system.auth": {"2026-11-20": 281}, "system.syslog": {"2026-11-20": 39}}
+    rows = {(r["path"], r["dataset"]): r for r in source_days(tmp_path, calendar_period("day", DAY))}
+    nginx = rows[(str(ROOT / "sample_logs/web/nginx/access.log"), "nginx.access")]
+    assert nginx["total"] == 781 and nginx["flag"] is None and [c["count"] for c in nginx["days"]] == [781]
+
+
+def test_the_reports_records_per_day(reports):
+    vi = reports["vi"].read_text(encoding="utf-8")
+    en = reports["en"].read_text(encoding="utf-8")
+    assert "Số bản ghi theo nguồn nhật ký theo ngày" in vi and "Records per log source per day" in en
+    assert re.search(r"sample_logs/web/nginx/access\.log</code></td><td>nginx\.access</td><td class=\"n\">781<", en)
+    assert "20/11/2026: 781" in vi and "2026-11-20: 781" in en
+
+
+def test_a_source_silent_on_its_second_day_is_flagged_and_its_path_escaped(tmp_path):
+    """Two hunts on two days: an access log that keeps writing, and one (with an attacker's file name) that
+    stopped after the first day: it is flagged silent on the second; the name is escaped in the page."""
+    from click.testing import CliRunner
+
+    from soc.cli import main
+    from soc.config import load_config
+    from soc.hunt import HuntRequest, run_hunt
+    from soc.report.data import source_days
+    from soc.report.period import ZONE, Period
+
+    logs, data = tmp_path / "logs", tmp_path / "data"
+    logs.mkdir()
+    evil = logs / '<img src=x onerror="console.error(1)">.log'
+    busy = logs / "access.log"
+    evil.write_text(_lines(20, 40, "10.0.0.9"), encoding="utf-8")
+    busy.write_text(_lines(20, 30), encoding="utf-8")
+    cfg = load_config(env={})
+    for _day in (20, 21):
+        if _day == 21:
+            with open(busy, "a", encoding="utf-8") as fh:
+                fh.write(_lines(21, 12))
+        report = run_hunt(HuntRequest(inputs=[str(logs)], data_dir=str(data), to_es=False, config=cfg))
+        assert report.exit_code == 0 and sum(st.parsed for st in report.stats) == (70 if _day == 20 else 82)
+    period = Period(datetime(2026, 11, 20, tzinfo=ZONE), datetime(2026, 11, 22, tzinfo=ZONE), "custom")
+    rows = {Path(r["path"]).name: r for r in source_days(data, period)}
+    assert [(c["count"], c["flag"]) for c in rows[evil.name]["days"]] == [(40, None), (0, "silent")]
+    assert rows[evil.name]["flag"] == "silent" and rows[evil.name]["last"].day == 20
+    assert [(c["count"], c["flag"]) for c in rows["access.log"]["days"]] == [(30, None), (12, None)]  # re-read once
+    assert rows["access.log"]["flag"] is None and list(rows) == [evil.name, "access.log"]  # silent first
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(main, ["report", "--data-dir", str(data), "--since", "2026-11-20", "--until",
+                                       "2026-11-22", "--lang", "en", "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert evil.name not in page and "&lt;img src=x onerror=&#34;console.error(1)&#34;&gt;.log" in page
+    assert "21/11/2026" not in page and re.search(r"2026-11-21: 0</span>", page)
+
+
+def test_a_source_that_drops_sharply_is_flagged(tmp_path):
+    """Records per day from a job's runs are summed (each read what was appended): 100, 100, then 10."""
+    from soc.report.data import source_days
+    from soc.report.period import ZONE, Period
+
+    folder = tmp_path / "jobs" / "web" / "out"
+    for n, (day, count) in enumerate([("2026-11-18", 60), ("2026-11-18", 40), ("2026-11-19", 100),
+                                      ("2026-11-20", 10)]):
+        rec = {"start": "x", "end": "x",
+               "sources": [{"path": "/var/log/a.log", "days": {"nginx.access": {day: count}}}]}
+        (folder / f"{n:08d}" / "runs").mkdir(parents=True)
+        (folder / f"{n:08d}" / "runs" / "hunts.ndjson").write_text(json.dumps(rec) + "\nnot json\n", encoding="utf-8")
+    period = Period(datetime(2026, 11, 19, tzinfo=ZONE), datetime(2026, 11, 21, tzinfo=ZONE), "custom")
+    (row,) = source_days(tmp_path, period)
+    assert [(c["count"], c["flag"]) for c in row["days"]] == [(100, None), (10, "drop")] and row["flag"] == "drop"
+
+
+def test_worker_processes_bring_their_days(tmp_path, monkeypatch):
+    """An access log cut in byte ranges hunted in two processes: the same records per day as in one (the
+    driver adds up the ranges' counts)."""
+    from soc.distributed import local, task
+    from soc.hunt import HuntRequest, run_hunt
+    from soc.pipeline import Options
+    from soc.sources import discover
+
+    monkeypatch.setattr(local, "MIN_BYTES", 0)
+    monkeypatch.setattr(task, "SPAN_CHUNKS", 2)
+    monkeypatch.setattr(task, "SPLIT_ENGINES", {"words"})
+    monkeypatch.setenv("SOC_CONFIG", "")
+    log = tmp_path / "access.log"
+    log.write_text(_lines(20, 3000) + _lines(21, 2000), encoding="utf-8")
+    assert len(task.partitions(discover([str(log)]), Options(chunk_size=16 << 10))) >= 3
+    days = []
+    for workers in (1, 2):
+        report = run_hunt(HuntRequest(inputs=[str(log)], data_dir=str(tmp_path / str(workers)), to_es=False,
+                                      workers=workers, options=Options(chunk_size=16 << 10)))
+        days.append(report.stats[0].days)
+    assert days[0] == days[1] == {"web.access": {"2026-11-20": 3000, "2026-11-21": 2000}}

@@ -219,6 +219,48 @@ def _dead_letters(data_dir: Path) -> list[dict]:
             for f, n, why in grouped.sort(["dead", "log.file.path"], descending=[True, False]).iter_rows()]
 
 
+def source_days(data_dir: Path, period: Period) -> list[dict]:
+    """Records per log source (input path and event.dataset) per day of the period, from the hunts' records
+    (``soc.source_days``). A data folder's one-shot hunts each read whole files: a file hunted again is
+    counted once (the largest count of the day). A job's runs each read only what was appended: summed.
+    A day is "silent" when it has no record though an earlier day (of this period or the previous one) had
+    some, a "drop" when it falls to half of the median of the earlier days or less (``flag``); days after
+    today are left out. Most silent first."""
+    from soc.source_days import RECORDS, files, read_file
+
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for path in files(data_dir):
+        whole = path == data_dir / RECORDS
+        for rec in read_file(path):
+            for src in rec["sources"]:
+                for dataset, days in (src.get("days") or {}).items():
+                    mine = counts.setdefault((str(src.get("path")), str(dataset)), {})
+                    for day, n in days.items():
+                        mine[day] = max(mine.get(day, 0), n) if whole else mine.get(day, 0) + n
+    first, last = period.previous().start.date(), min(period.end - timedelta(microseconds=1), datetime.now(ZONE))
+    shown = [period.start.date() + timedelta(days=i) for i in range((last.date() - period.start.date()).days + 1)]
+    earlier = [first + timedelta(days=i) for i in range((period.start.date() - first).days)]
+    rows = []
+    for (path, dataset), days in counts.items():
+        seen = [days.get(d.isoformat(), 0) for d in earlier]
+        cells = []
+        for day in shown:
+            n = days.get(day.isoformat(), 0)
+            mark = None
+            if any(seen):
+                mark = "silent" if n == 0 else "drop" if flag(n, int(_median(seen))) == "drop" else None
+            cells.append({"day": datetime(day.year, day.month, day.day, tzinfo=ZONE), "count": n, "flag": mark})
+            seen.append(n)
+        total = sum(c["count"] for c in cells)
+        if total == 0 and not any(seen):
+            continue
+        marks = {c["flag"] for c in cells}
+        rows.append({"path": path, "dataset": dataset, "total": total, "days": cells,
+                     "last": max((c["day"] for c in cells if c["count"]), default=None),
+                     "flag": "silent" if "silent" in marks else "drop" if "drop" in marks else None})
+    return sorted(rows, key=lambda r: (r["flag"] != "silent", r["flag"] is None, r["path"], r["dataset"]))
+
+
 def health(data_dir: Path, now: pl.DataFrame, before: pl.DataFrame, period: Period) -> dict:
     """Log-source health: alerts per source (event.dataset) against before (a source whose alerts stopped is
     flagged "silent"), the jobs' records and dead-letter rate, the dead letters per file."""
@@ -229,7 +271,8 @@ def health(data_dir: Path, now: pl.DataFrame, before: pl.DataFrame, period: Peri
             last = now.filter(pl.col("event.dataset").eq_missing(row["key"][0])).get_column("@timestamp").max()
         datasets.append({"dataset": row["key"][0], "now": row["now"], "before": row["before"], "last": last,
                          "flag": "silent" if row["now"] == 0 else row["flag"]})
-    return {"datasets": datasets, "jobs": _runs(data_dir, period), "dead_letters": _dead_letters(data_dir)}
+    return {"datasets": datasets, "jobs": _runs(data_dir, period), "dead_letters": _dead_letters(data_dir),
+            "sources": source_days(data_dir, period)}
 
 
 def coverage(fired_rules: set[str], rule_paths: list[str] | None = None) -> dict:
