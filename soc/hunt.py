@@ -287,6 +287,9 @@ def _hunt(request: HuntRequest) -> HuntReport:
                           lambda s, _sink, _opts, on_bytes: executor(s, stages, on_bytes))
     report.stats = reading.stats
     report.seconds["read"] = time.perf_counter() - clock
+    from soc.source_days import record  # records per source per day, for the report's source health
+
+    record(data_dir, reading.stats, report.seconds["read"])
     observer.stage("read", report)
     for level, text in reading.messages:
         say(level, text)
