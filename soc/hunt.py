@@ -311,7 +311,10 @@ def _hunt(request: HuntRequest) -> HuntReport:
     delivered = 0
     if report.delivery is not None and report.delivery.error:
         delivered = ES_FAILED
-        say("error", f"{_printable(report.delivery.error)} (the alerts are kept in {data_dir}/alerts/)")
+        from soc.i18n import _
+
+        say("error", _("{error} (the alerts are kept in {path})").format(
+            error=_printable(report.delivery.error), path=f"{data_dir}/alerts/"))
     report.exit_code = reading.exit_code or delivered
     return report
 
@@ -399,7 +402,10 @@ def load_rules(paths: Sequence[str] = (), placeholders: str | None = None, use_c
     except RuleSourceError as exc:
         raise HuntError(str(exc)) from None
     if ruleset.errors and say is not None:
-        say("warning", f"{len(ruleset.errors):,} Sigma rules did not load (see `soc rules check`)")
+        from soc.i18n import _, number
+
+        say("warning", _("{n} Sigma rules did not load (see `soc rules check`)").format(
+            n=number(len(ruleset.errors))))
     return ruleset
 
 
@@ -440,7 +446,9 @@ def read_inputs(sources: list[Source], sink: Sink, options: Options | None = Non
     to fail a hunt whose logs were all read); with ``strict`` it is an error, exit code 2. When every input
     was skipped nothing was hunted at all: exit code 2 too, so a script never takes that for a clean run."""
     from soc import pipeline
+    from soc.i18n import _
     from soc.runtime import setup_kept
+    from soc.sources.sniff import reason_text
 
     observer = observer or Observer()
     run = run or pipeline.run
@@ -455,11 +463,12 @@ def read_inputs(sources: list[Source], sink: Sink, options: Options | None = Non
     for st in stats:
         if st.error or (strict and st.skipped):
             failed += 1
-            messages.append(("error", f"{_printable(st.path)}: {_printable(st.error or st.skipped)}"))
+            messages.append(("error", f"{_printable(st.path)}: {_printable(st.error or reason_text(st.skipped))}"))
         elif st.skipped:
-            messages.append(("warning", f"{_printable(st.path)}: skipped: {_printable(st.skipped)}"))
+            messages.append(("warning", _("{path}: skipped: {reason}").format(
+                path=_printable(st.path), reason=_printable(reason_text(st.skipped)))))
     if stats and all(st.skipped for st in stats):
-        messages.append(("error", "no input is in a format soc knows: nothing was read (name one with --format)"))
+        messages.append(("error", _("no input is in a format soc knows: nothing was read (name one with --format)")))
         failed += 1
     return Reading(stats, messages, USAGE if failed else 0)
 
@@ -470,7 +479,10 @@ def _finish_sigma(stages: Stages, say: Callable[[str, str], None]) -> SigmaSumma
     hunter.finish()
     matches = stages.matches.close(hunter.correlate() if hunter.ruleset.correlations else None)
     for failure in hunter.failures:
-        say("error", f"rule {_printable(failure.rule_id)} failed on {failure.key[1]}: {_printable(failure.reason)}")
+        from soc.i18n import _
+
+        say("error", _("rule {rule} failed on {frame}: {reason}").format(
+            rule=_printable(failure.rule_id), frame=failure.key[1], reason=_printable(failure.reason)))
     return SigmaSummary(len(hunter.ruleset.rules), len(hunter.ruleset.correlations), hunter.events, matches,
                         hunter.failures)
 
@@ -479,7 +491,10 @@ def _finish_detectors(runner: DetectorRunner, data_dir: str, say: Callable[[str,
     """Run the detectors once over the whole hunt; their hits go to DATA_DIR/detector_hits/."""
     hits = runner.hits()
     for failure in runner.failures:
-        say("error", f"detector {_printable(failure.detector)} failed: {_printable(failure.reason)}")
+        from soc.i18n import _
+
+        say("error", _("detector {detector} failed: {reason}").format(
+            detector=_printable(failure.detector), reason=_printable(failure.reason)))
     keep(data_dir, "detector_hits", "detectors", hits)
     return DetectorSummary(len(runner.specs), runner.events, hits, runner.failures)
 

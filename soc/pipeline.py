@@ -280,7 +280,10 @@ def run(sources: list[Source], sink: Sink | None = None, options: Options | None
     options = options or Options()
     specs = specs or load_specs()
     if options.format and options.format not in specs:
-        raise ValueError(f"unknown format {options.format!r} (known: {', '.join(sorted(specs))})")
+        from soc.i18n import _
+
+        raise ValueError(_("unknown format {format} (known: {known})").format(
+            format=repr(options.format), known=", ".join(sorted(specs))))
     sink = sink or Sink()
     stats = []
     plan = _plan(sources, specs, options)
