@@ -181,6 +181,8 @@ def test_skipped_inputs_in_vietnamese(tmp_path):
     assert ("lỗi: không đầu vào nào có định dạng soc biết: không đọc được gì (hãy chỉ định định dạng bằng "
             "--format)\n") in vi.stderr
     assert "skipped" not in vi.stderr and "nothing was read" not in vi.stderr
+    # the summary table's row for the skipped input: its reason in Vietnamese too
+    assert "bỏ qua" in vi.stdout and "không nhận ra định dạng" in vi.stdout and "not recognised" not in vi.stdout
     strict = _bad_hunt(tmp_path, "strict", "--lang", "vi", "hunt", "logs", "--strict", "--no-detectors")
     assert strict.returncode == 2 and "lỗi: logs/README.txt: không nhận ra định dạng (đã thử: " in strict.stderr
     default = _bad_hunt(tmp_path, "default", "hunt", "logs", "--no-detectors")
@@ -190,6 +192,7 @@ def test_skipped_inputs_in_vietnamese(tmp_path):
         "error: no input is in a format soc knows: nothing was read (name one with --format)\n")
     en = _bad_hunt(tmp_path, "en", "--lang", "en", "hunt", "logs", "--no-detectors", LANG="vi_VN.UTF-8")
     assert (en.returncode, en.stderr) == (2, default.stderr)
+    assert "format not recognised" in default.stdout and "(tried:" not in default.stdout
     # the JSON keeps the reason in English (data, the same in both languages)
     js = _bad_hunt(tmp_path, "json", "--lang", "vi", "hunt", "logs", "--json", "--no-detectors")
     assert json.loads(js.stdout)["files"][0]["skipped"].startswith("format not recognised (tried: apache_error")

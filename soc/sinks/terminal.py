@@ -135,7 +135,10 @@ def _input_row(st) -> tuple:
         counts = (number(st.read), number(st.parsed), number(st.dead)) if st.read else ("-", "-", "-")
         return (path, (_("error"), "red"), *counts, printable(st.error), "-", "-")
     if st.skipped:  # not a log soc knows (pipeline.SourceStats.skipped); the warning has it all
-        return (path, (_("skipped"), "yellow"), "-", "-", "-", printable(st.skipped.split(" (tried:")[0]), "-", "-")
+        from soc.sources.sniff import reason_text  # the reason in the reader's language, without the formats tried
+
+        return (path, (_("skipped"), "yellow"), "-", "-", "-", printable(reason_text(st.skipped).split(" (")[0]), "-",
+                "-")
     return _row(path, [st], st.format or "-")
 
 
