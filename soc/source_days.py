@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from soc.private import make_dir
+
 RECORDS = Path("runs") / "hunts.ndjson"
 
 
@@ -31,7 +33,7 @@ def record(data_dir: str | Path, stats: list, seconds: float) -> None:
     line = json.dumps({"start": start.isoformat(), "end": end.isoformat(), "sources": sources},
                       ensure_ascii=False, separators=(",", ":")) + "\n"
     path = Path(data_dir) / RECORDS
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)  # private, as every folder of the data folder (``soc.private``)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, line.encode("utf-8"))
