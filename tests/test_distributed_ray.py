@@ -74,17 +74,21 @@ def _hunt(inputs, data: Path, rules=(), options=None, **how) -> dict:
     }
 
 
-def _recording(seen: Path, kill_at: int | None = None, marker: Path | None = None):
+def _recording(seen: Path, kill_at: int | None = None, marker: Path | None = None, hold: float = 0.0):
     """A task body that runs ``run_task`` and appends (process id, node id, task number) to ``seen``; the task
-    numbered ``kill_at`` kills its own worker process once (``marker`` records that it did) before its result."""
+    numbered ``kill_at`` kills its own worker process once (``marker`` records that it did) before its result.
+    ``hold``: seconds each task keeps its CPU first (on nodes of one CPU, tasks in flight together must then run
+    on different nodes, whatever the scheduler's timing)."""
 
     def task(plan, part, cwd):
         import signal
+        import time
 
         import ray as in_ray
 
         from soc.distributed.ray_executor import _task
 
+        time.sleep(hold)
         result = _task(plan, part, cwd)
         if part.number == kill_at and not marker.exists():
             marker.write_text(str(os.getpid()))
@@ -243,10 +247,11 @@ def test_two_nodes_on_this_machine_through_ray_client(tmp_path):
                       head_node_args={"num_cpus": 1, "include_dashboard": False, "ray_client_server_port": port})
     try:
         cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
         one = _hunt(_inputs(tmp_path), tmp_path / "one")
         seen = tmp_path / "seen"
         two = _hunt(_inputs(tmp_path), tmp_path / "two",
-                    executor=ray_executor.executor(f"ray://127.0.0.1:{port}", (), None, _recording(seen)))
+                    executor=ray_executor.executor(f"ray://127.0.0.1:{port}", (), None, _recording(seen, hold=1.0)))
         assert not ray.is_initialized()  # connected by the hunt, left by it
         ran = _seen(seen)
         assert len({n for _, n, _ in ran}) == 2, ran  # both nodes ran tasks
