@@ -577,7 +577,7 @@ def _print_sigma(sigma, data_dir) -> None:
                    % {"rules": number(rules), "events": number(sigma.events)})
         return
     counts = (matches.counts("rule.id", "rule.name", "rule.level", "event.severity")
-              .sort(["event.severity", "len"], descending=True))
+              .sort(["event.severity", "len", "rule.id"], descending=[True, True, False]))  # ties: one order
     rows = [(printable(level or "-"), printable(name or "-"), printable(rule_id or "-"), number(n))
             for rule_id, name, level, _severity, n in counts.iter_rows()]
     title = (_("Sigma: %(matches)s matches of %(fired)s rules (%(rules)s loaded) in %(events)s events")
