@@ -12,14 +12,23 @@ are those the one-process hunt makes, in its order: the detectors see their rows
 is the same whatever the number of processes.
 
 A byte range of a file is read as the one-process hunt reads it from there (``Source.start``/``end``, its format
-given: the one sniffed on the file's first chunk), its line numbers counted from 1: the driver adds the lines of
-the ranges before it (``TaskResult.lines``) to ``log.line`` of its matches, detector rows and dead letters. Only
-formats read line by line with no state from one chunk to the next are cut (``SPLIT_ENGINES``: Windows JSON lines,
-NXLog or Winlogbeat); others (a Zeek header, a JSON array across lines, syslog's year) are read whole. Web access
-logs (``words``) and FortiGate lines (``kv``) keep no such state either and give the same result cut (a test), but
-gained nothing: 1 M generated access lines, soc's own rules, 3.96-4.42 s wall in one process against 4.11-4.33 s in
-two, +1.0-1.2 s of CPU (their parsing is fast and already overlapped by a thread; each range's detector rows and
-matches are large beside the work), so they are read whole.
+given: the one sniffed on the file's first chunk), its line numbers counted from its ``first_line`` (1, or a job's
+window's): the driver adds the lines of the ranges before it (``TaskResult.lines``) to ``log.line`` of its matches,
+detector rows and dead letters. Which formats are cut (``spans``): those read line by line whose parse keeps no
+state from one chunk to the next (``RAY_SPLIT_ENGINES``): web access logs and Squid (``words``), FortiGate
+(``kv``), CEF, the ``regex`` formats, syslog (a year-less stamp takes the year of the file's mtime, or an earlier
+one: every range has the file's ``Source.mtime``, so the same year), JSON lines (Suricata, Zeek JSON: never a
+range that starts with ``[``, which the engine would take for an array; a JSON array is read whole), Windows JSON
+lines; and formats whose header lines set the state of the lines after them (Zeek TSV ``#fields``, W3C
+``#Fields:``): a range replays the header lines before it (``Source.prelude``, as a job does after its
+checkpoint). A compressed file is one task. A test compares every one of them cut and whole
+(tests/test_distributed_parts.py).
+
+On Ray that is what spreads a large file over the nodes. The local hunt (``--workers``) cuts only Windows JSON lines
+(``SPLIT_ENGINES``): web access logs and FortiGate lines gave the same result cut but gained nothing there: 1 M
+generated access lines, soc's own rules, 3.96-4.42 s wall in one process against 4.11-4.33 s in two, +1.0-1.2 s of
+CPU (their parsing is fast and already overlapped by a thread; each range's detector rows and matches are large
+beside the work), so they are read whole.
 """
 
 from __future__ import annotations
@@ -50,6 +59,13 @@ class HuntPlan:
 
 
 SPLIT_ENGINES = {"windows_json"}  # engines whose inputs may be cut in byte ranges (see the module docstring)
+# on Ray, every line format whose parse keeps no state from line to line (see the module docstring): cutting a
+# large file is what spreads it over the nodes
+RAY_SPLIT_ENGINES = frozenset({"windows_json", "words", "kv", "cef", "regex", "syslog", "json", "zeek_json", "zeek",
+                               "w3c"})
+JSON_ENGINES = frozenset({"json", "zeek_json"})  # a JSON array is read whole (``_json_bounds``)
+HEADER_ENGINES = frozenset({"zeek", "w3c"})  # a range replays the header lines before it (``_headers``)
+HEADER_LINES = 32  # header lines replayed, the last ones before a range (a job keeps as many: DIRECTIVES)
 SPAN_CHUNKS = 4  # read chunks per range (64 MB at the default 16 MB: ~50 k NXLog lines, what the Hunter lets wait)
 
 
@@ -182,13 +198,15 @@ def _newlines(path: str, start: int, end: int | None) -> int:
     return n
 
 
-def partitions(sources: list[Source], options: pipeline.Options, specs=None, tasks: int = 8) -> list[Partition]:
+def partitions(sources: list[Source], options: pipeline.Options, specs=None, tasks: int = 8,
+               engines: frozenset | set | None = None) -> list[Partition]:
     """The hunt's inputs cut in partitions, in order: small files that a record engine reads together (a folder
     of small ``.evtx`` files), one partition per batch it reads them in (``RecordEngine.batches``); a large
     file of a format read line by line, its byte ranges (``spans``); other inputs whole, consecutive ones
     together up to about a ``tasks``-th of all the inputs' bytes (a task per small file would evaluate the rules
     once per file, where one process evaluates the small frames of many files together: the same matches, not
-    the same cost)."""
+    the same cost). ``engines``: the formats whose large files are cut (``spans``; default ``SPLIT_ENGINES``, the
+    local hunt's; ``RAY_SPLIT_ENGINES`` on Ray)."""
     from soc.parse.engines import engine_class
     from soc.parse.spec import load_specs
 
@@ -198,7 +216,7 @@ def partitions(sources: list[Source], options: pipeline.Options, specs=None, tas
     grouping = False  # the last partition holds whole inputs and may take more
     for item in pipeline._plan(sources, specs, options):
         if isinstance(item, Source):
-            cut = spans(item, specs, options)
+            cut = spans(item, specs, options, engines=engines)
             if len(cut) == 1 and grouping and out[-1].size + (item.size or 0) <= whole:
                 out[-1].sources.append(item)
                 continue
@@ -214,17 +232,24 @@ def partitions(sources: list[Source], options: pipeline.Options, specs=None, tas
     return out
 
 
-def spans(source: Source, specs: dict, options: pipeline.Options, per_task: int | None = None) -> list[Source]:
-    """A plain file of a format of ``SPLIT_ENGINES`` cut in byte ranges of ``per_task`` chunks each, cut where the
-    one-process hunt cuts its chunks (``soc.sources.read_chunks``: ``chunk_size`` bytes back to the last ``\\n``)
-    and with the format it sniffs on the first chunk; ``[source]`` for any other input, one not worth cutting,
-    one with a line longer than a chunk, or one that is a range already (a job's)."""
+def spans(source: Source, specs: dict, options: pipeline.Options, per_task: int | None = None,
+          engines: frozenset | set | None = None) -> list[Source]:
+    """A plain file of a format of ``engines`` (default ``SPLIT_ENGINES``) cut in byte ranges of ``per_task``
+    chunks each, cut where the one-process hunt cuts its chunks (``soc.sources.read_chunks``: ``chunk_size`` bytes
+    back to the last ``\\n``) and with the format it sniffs on the first chunk; ``[source]`` for any other input,
+    one not worth cutting or one with a line longer than a chunk. A job's window of a file (``start`` to ``end``)
+    is cut the same way from its ``start``: every range keeps its ``first_line`` (the driver adds the lines of the
+    ranges before it). A range of a format with header lines (``HEADER_ENGINES``) replays those before it
+    (``Source.prelude``); a JSON-lines range never starts with ``[`` (``_json_bounds``)."""
     chunk, per_task = options.chunk_size, per_task or SPAN_CHUNKS
-    if source.compression is not None or source.path == "-" or source.start or source.end is not None or \
-            (source.size or 0) < 2 * chunk:
+    engines = SPLIT_ENGINES if engines is None else engines
+    begin = source.start
+    stop = source.end if source.end is not None else (source.size if not begin else None)
+    if source.compression is not None or source.path == "-" or source.records is not None or stop is None or \
+            stop - begin < 2 * chunk:
         return [source]
     try:
-        starts = _chunk_starts(source.path, source.size, chunk)
+        starts = _chunk_starts(source.path, begin, stop, chunk)
         if starts is None or len(starts) <= per_task:
             return [source]
         name = options.format or source.format
@@ -233,26 +258,83 @@ def spans(source: Source, specs: dict, options: pipeline.Options, per_task: int 
 
             signatures = [s.signature for s in specs.values()]
             with open(source.path, "rb") as fh:
-                head = fh.read(starts[1])
+                fh.seek(begin)
+                head = fh.read(starts[1] - begin)
             if sniff_magic(head[:16], signatures) is not None:
                 return [source]
             try:
                 name = sniff(head, signatures)
             except UnknownFormat:
                 return [source]
+        engine = specs[name].engine
+        if engine not in engines:
+            return [source]
+        bounds = [*starts[::per_task], stop]
+        preludes = [source.prelude] * len(bounds)
+        if engine in JSON_ENGINES:
+            bounds = _json_bounds(source.path, bounds)
+        elif engine in HEADER_ENGINES:
+            preludes = _headers(source.path, bounds, source.prelude)
     except OSError:
         return [source]
-    if specs[name].engine not in SPLIT_ENGINES:
+    if len(bounds) <= 2:
         return [source]
     import dataclasses
 
-    bounds = [*starts[::per_task], source.size]
-    return [dataclasses.replace(source, start=a, end=b, format=name) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [dataclasses.replace(source, start=a, end=b, format=name, prelude=pre)
+            for a, b, pre in zip(bounds, bounds[1:], preludes, strict=False)]
 
 
-def _chunk_starts(path: str, size: int, chunk: int) -> list[int] | None:
-    """Where ``read_chunks`` starts each chunk of the plain file at ``path`` (None: a line longer than a chunk)."""
-    starts, pos = [0], 0
+def _json_bounds(path: str, bounds: list[int]) -> list[int]:
+    """``bounds`` less the cuts where a range would start with ``[`` (or blank: not known), which the JSON engine
+    would take for a JSON array (``json._array``: it asks the first non-blank byte of its input); no cut at all if
+    the file itself is an array (its elements span lines: read whole)."""
+    with open(path, "rb") as fh:
+
+        def head(at: int) -> bytes:
+            fh.seek(at)
+            return fh.read(1 << 16).lstrip(b" \t\r\n")[:1]
+
+        if head(bounds[0]) in (b"[", b""):
+            return [bounds[0], bounds[-1]]
+        return [bounds[0], *(at for at in bounds[1:-1] if head(at) not in (b"[", b"")), bounds[-1]]
+
+
+def _headers(path: str, bounds: list[int], before: bytes) -> list[bytes]:
+    """For each range from ``bounds``, the header lines (``#...``: Zeek ``#fields``, W3C ``#Fields:``) before it,
+    after ``before`` (a job's prelude), the last ``HEADER_LINES`` of them, as a job replays them after its
+    checkpoint (``soc.jobs.checkpoints``). The file is read once to the last range, in whole lines (the bounds
+    are line starts), looked at only where a line starts with ``#`` (~0.3 s a GB from the page cache)."""
+    found = before.splitlines(keepends=True)[-HEADER_LINES:]
+    out = [before]
+    with open(path, "rb") as fh:
+        fh.seek(bounds[0])
+        for a, b in zip(bounds[:-2], bounds[1:-1], strict=True):
+            left, carry = b - a, b""
+            while left > 0:
+                block = fh.read(min(left, 1 << 22))
+                if not block:
+                    break
+                left -= len(block)
+                data = carry + block
+                cut = data.rfind(b"\n") + 1 if left else len(data)
+                text, carry = data[:cut], data[cut:]
+                at = 0 if text[:1] == b"#" else text.find(b"\n#") + 1 or -1
+                while at >= 0:  # each line that starts with #
+                    end = text.find(b"\n", at) + 1
+                    if not end:
+                        break
+                    found.append(text[at:end])
+                    at = text.find(b"\n#", end - 1) + 1 or -1
+                del found[:-HEADER_LINES]
+            out.append(b"".join(found))
+    return out
+
+
+def _chunk_starts(path: str, begin: int, size: int, chunk: int) -> list[int] | None:
+    """Where ``read_chunks`` starts each chunk of bytes ``begin`` to ``size`` of the plain file at ``path`` (None:
+    a line longer than a chunk)."""
+    starts, pos = [begin], begin
     with open(path, "rb") as fh:
         while size - pos >= chunk:
             end = pos + chunk
