@@ -115,6 +115,7 @@ class JobConfig:
     settings: list[str] = field(default_factory=list)  # DETECTOR.PARAM=VALUE
     elasticsearch: bool | None = None  # None: when a URL is configured
     chunk_mb: int = 16
+    ray: str | None = None  # hunt on this Ray cluster ("auto", "ray://host:10001"; ``soc hunt --ray``)
 
 
 @dataclass
@@ -195,7 +196,7 @@ def _apply(cfg: Config, data: dict, where: str) -> None:
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _JOB_KEYS = ("name", "inputs", "schedule", "every", "format", "tz", "year", "rules", "placeholders", "detectors",
-             "settings", "elasticsearch", "chunk_mb")
+             "settings", "elasticsearch", "chunk_mb", "ray")
 
 
 def _jobs(entries, where: str) -> list[JobConfig]:
@@ -234,11 +235,15 @@ def _jobs(entries, where: str) -> list[JobConfig]:
         chunk_mb = _typed(entry, "chunk_mb", int, at, 16)
         if not 1 <= chunk_mb <= 1024:
             raise ConfigError(f"{at}: chunk_mb must be 1-1024")
+        ray = _typed(entry, "ray", str, at)
+        if ray is not None and not (ray == "auto" or ray.startswith("ray://") or
+                                    (":" in ray and ray.rsplit(":", 1)[1].isdigit())):
+            raise ConfigError(f"{at}: ray = {ray!r} is no Ray address (auto, ray://host:10001, host:6379)")
         jobs.append(JobConfig(
             name=name, inputs=inputs, schedule=schedule, format=_typed(entry, "format", str, at), tz=tz, year=year,
             rules=_paths(entry, "rules", at), placeholders=_typed(entry, "placeholders", str, at),
             detectors=[] if detectors is True else detectors, settings=_paths(entry, "settings", at),
-            elasticsearch=_typed(entry, "elasticsearch", bool, at), chunk_mb=chunk_mb))
+            elasticsearch=_typed(entry, "elasticsearch", bool, at), chunk_mb=chunk_mb, ray=ray))
     return jobs
 
 

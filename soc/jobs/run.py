@@ -253,7 +253,7 @@ def _hunt(cfg, job, plan, state, out: Path):
     request = HuntRequest(
         inputs=list(plan.sources), data_dir=str(out), config=cfg, rules=job.rules, placeholders=job.placeholders,
         detectors=job.detectors or (), no_detectors=job.detectors is None, settings=job.settings, options=options,
-        to_es=False, deliver=False, make_hunter=state.make_hunter, make_runner=state.make_runner)
+        to_es=False, deliver=False, make_hunter=state.make_hunter, make_runner=state.make_runner, ray=job.ray)
     try:
         return run_hunt(request)
     except HuntError as exc:
