@@ -320,3 +320,20 @@ def test_the_local_hunt_cuts_as_before():
     options = Options(chunk_size=CHUNK)
     assert len(task.partitions(discover([str(path)]), options)) == 1
     assert len(task.partitions(discover([str(path)]), options, engines=task.RAY_SPLIT_ENGINES)) >= 3
+
+
+def test_header_lines_before_each_range(tmp_path):
+    """``_headers``: the lines that start with '#' before each range (not a '#' inside a line), the last
+    ``HEADER_LINES`` of them, after a job's prelude."""
+    path = tmp_path / "h.log"
+    lines = [b"#a 1\n", b"x#y\n", b"#b 2\n", b"z\n", b"# c\n", b"#d\n", b"w #\n"]
+    path.write_bytes(b"".join(lines))
+    starts = [sum(map(len, lines[:i])) for i in range(len(lines) + 1)]
+    bounds = [starts[0], starts[2], starts[4], starts[6], starts[7]]
+    assert task._headers(str(path), bounds, b"#p\n") == [b"#p\n", b"#p\n#a 1\n", b"#p\n#a 1\n#b 2\n",
+                                                        b"#p\n#a 1\n#b 2\n# c\n#d\n"]
+    assert task._headers(str(path), bounds[1:], b"") == [b"", b"#b 2\n", b"#b 2\n# c\n#d\n"]
+    many = tmp_path / "many.log"
+    many.write_bytes(b"".join(b"#%d\n" % i for i in range(100)) + b"data\n")
+    got = task._headers(str(many), [0, many.stat().st_size - 5, many.stat().st_size], b"")
+    assert got[1] == b"".join(b"#%d\n" % i for i in range(100 - task.HEADER_LINES, 100))

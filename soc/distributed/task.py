@@ -65,6 +65,7 @@ RAY_SPLIT_ENGINES = frozenset({"windows_json", "words", "kv", "cef", "regex", "s
                                "w3c"})
 JSON_ENGINES = frozenset({"json", "zeek_json"})  # a JSON array is read whole (``_json_bounds``)
 HEADER_ENGINES = frozenset({"zeek", "w3c"})  # a range replays the header lines before it (``_headers``)
+NEWLINE = 10
 HEADER_LINES = 32  # header lines replayed, the last ones before a range (a job keeps as many: DIRECTIVES)
 SPAN_CHUNKS = 4  # read chunks per range (64 MB at the default 16 MB: ~50 k NXLog lines, what the Hunter lets wait)
 
@@ -303,30 +304,25 @@ def _json_bounds(path: str, bounds: list[int]) -> list[int]:
 def _headers(path: str, bounds: list[int], before: bytes) -> list[bytes]:
     """For each range from ``bounds``, the header lines (``#...``: Zeek ``#fields``, W3C ``#Fields:``) before it,
     after ``before`` (a job's prelude), the last ``HEADER_LINES`` of them, as a job replays them after its
-    checkpoint (``soc.jobs.checkpoints``). The file is read once to the last range, in whole lines (the bounds
-    are line starts), looked at only where a line starts with ``#`` (~0.3 s a GB from the page cache)."""
+    checkpoint (``soc.jobs.checkpoints``). The bounds are line starts; the file is mapped, not read into this
+    process, and searched for ``#`` (0.04-0.06 s of CPU for 272 MB of Zeek TSV from the page cache)."""
+    import mmap
+
     found = before.splitlines(keepends=True)[-HEADER_LINES:]
     out = [before]
-    with open(path, "rb") as fh:
-        fh.seek(bounds[0])
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         for a, b in zip(bounds[:-2], bounds[1:-1], strict=True):
-            left, carry = b - a, b""
-            while left > 0:
-                block = fh.read(min(left, 1 << 22))
-                if not block:
+            at = mm.find(b"#", a, b)  # one byte: memchr (b"\\n#" took 5x as long: \\n is everywhere)
+            while at >= 0:
+                if at > a and mm[at - 1] != NEWLINE:  # not at a line start
+                    at = mm.find(b"#", at + 1, b)
+                    continue
+                end = mm.find(b"\n", at, b) + 1
+                if not end:
                     break
-                left -= len(block)
-                data = carry + block
-                cut = data.rfind(b"\n") + 1 if left else len(data)
-                text, carry = data[:cut], data[cut:]
-                at = 0 if text[:1] == b"#" else text.find(b"\n#") + 1 or -1
-                while at >= 0:  # each line that starts with #
-                    end = text.find(b"\n", at) + 1
-                    if not end:
-                        break
-                    found.append(text[at:end])
-                    at = text.find(b"\n#", end - 1) + 1 or -1
-                del found[:-HEADER_LINES]
+                found.append(mm[at:end])
+                at = mm.find(b"#", end, b)
+            del found[:-HEADER_LINES]
             out.append(b"".join(found))
     return out
 
