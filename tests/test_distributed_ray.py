@@ -259,3 +259,175 @@ def test_two_nodes_on_this_machine_through_ray_client(tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+# -- the shuffle: detector rows by entity key to detector partitions ------------------------------------------------
+
+
+def test_detector_rows_of_one_key_go_to_one_partition(tmp_path, local_ray):
+    """sample_logs/ on Ray: the detectors run on 2 partitions (one per CPU), each key's rows all in one of them,
+    every row in some partition, and the hunt's hits and alerts are the local hunt's."""
+    from soc.distributed import ray_executor
+
+    one = _hunt(_inputs(tmp_path), tmp_path / "one")
+    trace: list = []
+    two = _hunt(_inputs(tmp_path), tmp_path / "two",
+                executor=ray_executor.executor("auto", (), None, trace=trace))
+    _same(one, two)
+    assert sorted(r.index for r in trace) == [0, 1]
+    assert all(r.rows for r in trace)  # both partitions ran detectors on rows
+    ran = 0
+    for spec_id in {s for r in trace for s in r.keys}:
+        keys = [r.keys[spec_id] for r in trace if spec_id in r.keys]
+        if len(keys) < 2:
+            continue
+        ran += 1
+        both = keys[0].join(keys[1], on=keys[0].columns, how="inner", nulls_equal=True)
+        assert both.height == 0, (spec_id, both)  # no key in both partitions
+    assert ran >= 3  # detectors whose keys were shared out over both partitions
+    assert sum(sum(r.rows.values()) for r in trace) > 100
+
+
+def _on_partitions(feed, specs, tasks: int, n: int, trace: list | None = None):
+    """The detectors' hits over ``feed`` as a Ray hunt gets them: ``tasks`` Ray tasks each feed consecutive frames to
+    a runner of their own and cut its rows into ``n`` pieces (``shuffle.cut``); the driver's runner absorbs the
+    tasks' results in order, then ``n`` detector partitions run on Ray (``ray_executor._detect``)."""
+    from soc.detect.runner import DetectorRunner
+    from soc.distributed import ray_executor, shuffle
+
+    driver = DetectorRunner(specs)
+    route = shuffle.routes(driver)
+
+    @ray.remote(num_returns=1 + n)
+    def task(frames):
+        runner = DetectorRunner(specs)
+        for key, frame in frames:
+            runner.feed(key, frame)
+        rows = runner.take_rows()
+        return (rows, *shuffle.cut(rows, specs, route, n))
+
+    size = -(-len(feed) // tasks)
+    refs = [task.remote(feed[i: i + size]) for i in range(0, len(feed), size)]
+    firsts, pieces = [], []
+    for head, *more in refs:
+        rows = ray.get(head)
+        firsts.append(rows.pop("first"))
+        driver.absorb(rows)
+        pieces.append(more)
+    ray_executor._detect(ray, driver, route, firsts, pieces, n, 0, trace)
+    return driver
+
+
+def test_every_detector_planted_on_partitions_as_one_process(local_ray):
+    """The generated six hours with every detector's attack planted (``tests.test_job_state.generated``: windows,
+    distinct counts, sums, DNS names with learned resolvers, beacons with max_sources, a drop with the hunt's "now",
+    a rise, first-seen after the hunt's baseline), fed by 3 tasks and detected on 3 partitions: the same hits, row
+    for row, and the same alerts as one runner fed everything."""
+    from soc.alerts.build import build_alerts
+    from soc.detect.runner import DetectorRunner
+    from soc.detect.specs import apply_settings, default_specs
+    from tests.test_detectors_planted import SETTINGS
+    from tests.test_job_state import generated, same
+
+    specs = apply_settings(default_specs(), SETTINGS)
+    feed = []
+    for key, frame in generated():  # each source's frame in 3: tasks get pieces of a source, as byte ranges do
+        third = -(-frame.height // 3)
+        feed += [(key, frame.slice(i, third)) for i in range(0, frame.height, third)]
+    local = DetectorRunner(specs)
+    for key, frame in feed:
+        local.feed(key, frame)
+    want = local.hits()
+    trace: list = []
+    driver = _on_partitions(feed, specs, 3, 3, trace)
+    got = driver.hits()
+    assert not local.failures and not driver.failures, (local.failures, driver.failures)
+    assert set(want.get_column("rule.id")) == {s.id for s in specs}  # none vacuous
+    assert set(driver.done) == {s.id for s in specs}  # every detector ran on the partitions
+    assert len([r for r in trace if r.rows]) == 3
+    assert got.equals(want), (got, want)
+    same(build_alerts([got]), build_alerts([want]))
+
+
+def test_what_stays_in_the_driver():
+    """A job's runner (state carried across runs) is not shuffled; a rise whose zeros can rise (min_count 0) stays
+    in the driver; a beacon with max_sources goes by destination; the others by their whole key."""
+    from soc.detect.runner import DetectorRunner
+    from soc.detect.specs import apply_settings, default_specs
+    from soc.distributed import shuffle
+
+    specs = default_specs()
+    route = shuffle.routes(DetectorRunner(specs))
+    beacon = next(s for s in specs if s.kernel == "beacon")
+    rise = next(s for s in specs if s.kernel == "rise")
+    assert route[beacon.id] == tuple(beacon.key[1:]) and route[rise.id] == tuple(rise.key)
+    assert all(route[s.id] == tuple(s.key) for s in specs if s.kernel != "beacon")
+    assert shuffle.routes(DetectorRunner(specs, carry={})) == {}
+    zero = apply_settings(specs, [f"{rise.id}.min_count=0"])
+    assert rise.id not in shuffle.routes(DetectorRunner(zero)) and beacon.id in shuffle.routes(DetectorRunner(zero))
+
+
+def _on(side: int, key: dict, name: str, make) -> list[str]:
+    """Values ``make(i)`` of the field ``name`` whose key (``key`` with that field, in the key's column order) is on
+    partition ``side`` of 2."""
+    from soc.distributed import shuffle
+
+    out = []
+    for i in range(500):
+        frame = pl.DataFrame({k: [make(i) if k == name else v] for k, v in key.items()})
+        if int(shuffle.partition_of(frame, tuple(frame.columns), 2)[0]) == side:
+            out.append(make(i))
+    return out
+
+
+def test_what_spans_keys_is_given_to_every_partition(local_ray):
+    """The traps of state across keys, each key of a pair on another partition: a host silent for the last hour
+    beside one logging to the end (a drop needs the hunt's "now"), a user first seen an hour after another (the
+    first-seen baseline starts at the hunt's first login), a DNS server that three clients query sending random
+    names (a learned resolver, left out), six hosts beaconing to one destination (max_sources 5: a service). The
+    partitions' hits are one runner's, and each trap is in them as one process has it."""
+    import numpy as np
+
+    from soc.detect.runner import DetectorRunner
+    from soc.detect.specs import apply_settings, default_specs
+    from tests.test_detectors_planted import SETTINGS, _frame, _random_label
+
+    wanted = {"soc-volume-drop", "soc-first-seen-login-source", "soc-dga-domains", "soc-c2-beaconing"}
+    specs = [s for s in apply_settings(default_specs(), SETTINGS) if s.id in wanted]
+    assert len(specs) == 4
+    rng = np.random.default_rng(7)
+    host = {"event.dataset": "app.log", "host.hostname": None}  # the drop's key
+    quiet, busy = _on(0, host, "host.hostname", "host{}".format)[0], _on(1, host, "host.hostname", "host{}".format)[0]
+    frames = [(("process", "app.log"), _frame(np.arange(0, 3 * 3600, 5.0), "app.log", quiet)),
+              (("process", "app.log"), _frame(np.arange(0, 4 * 3600, 5.0), "app.log", busy))]
+    login = {"user.name": None, "event.dataset": "system.auth"}  # first-seen's key
+    early, late = _on(0, login, "user.name", "user{}".format)[0], _on(1, login, "user.name", "user{}".format)[0]
+    frames.append((("authentication", "system.auth"), _frame(
+        [0.0, 3600.0, 9000.0], "system.auth", "srv1", **{"user.name": [early, late, late],
+                                                         "source.ip": ["10.1.0.1", "10.1.0.2", "10.1.0.3"],
+                                                         "event.outcome": ["success"] * 3})))
+    resolver, clients = "10.0.0.53", ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    names = [f"{_random_label(rng, 16, 'abcdefghijklmnopqrstuvwxyz0123456789')}.com" for _ in range(15)]
+    asked = [*clients, *[resolver] * 15]
+    frames.append((("dns", "zeek.dns"), _frame(
+        [100.0, 110.0, 120.0, *(200.0 + 10 * i for i in range(15))], "zeek.dns", "sensor", **{
+            "source.ip": asked, "destination.ip": [resolver] * 3 + ["8.8.8.8"] * 15,
+            "dns.question.name": ["www.google.com"] * 3 + names, "dns.response_code": ["NOERROR"] * 18})))
+    pair = {"source.ip": None, "destination.ip": "198.51.100.7"}  # the beacon's whole key
+    sources = [*_on(0, pair, "source.ip", "10.2.0.{}".format)[:3], *_on(1, pair, "source.ip", "10.2.0.{}".format)[:3]]
+    beats = [(src, "198.51.100.7", 60.0 * i + 0.01 * k) for k, src in enumerate(sources) for i in range(40)]
+    beats += [("10.3.0.1", "198.51.100.8", 60.0 * i) for i in range(40)]  # one source: a beacon
+    frames.append((("network", "zeek.conn"), _frame(
+        [t for _, _, t in beats], "zeek.conn", "sensor",
+        **{"source.ip": [s for s, _, _ in beats], "destination.ip": [d for _, d, _ in beats]})))
+    local = DetectorRunner(specs)
+    for key, frame in frames:
+        local.feed(key, frame)
+    want = local.hits()
+    got = _on_partitions(frames, specs, 2, 2).hits()
+    assert got.equals(want), (got, want)
+    found = {r: want.filter(pl.col("rule.id") == r) for r in wanted}
+    assert found["soc-volume-drop"].get_column("host.hostname").to_list() == [quiet]
+    assert found["soc-first-seen-login-source"].get_column("user.name").to_list() == [late]
+    assert not found["soc-dga-domains"].height  # the resolver's forwarded queries
+    assert found["soc-c2-beaconing"].get_column("destination.ip").to_list() == ["198.51.100.8"]

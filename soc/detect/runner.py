@@ -226,6 +226,7 @@ class DetectorRunner:
     carry: dict | None = None  # a dict: ``hits`` puts there each detector's rows for a job's next run (``seed``)
     final: bool = True  # False (a job's run): a drop in the bucket still open is not reported yet (``_rise_drop``)
     late: dict = field(default_factory=dict)  # detector id -> new rows older than what was carried (``late_rows``)
+    done: dict = field(default_factory=dict)  # detector id -> its hits (or failure) found elsewhere (by key: shuffle)
 
     def feed(self, key: tuple[str, str], frame: pl.DataFrame) -> None:
         """Take a frame's rows for every detector that covers its key. Small frames wait, narrowed to the columns
@@ -373,6 +374,13 @@ class DetectorRunner:
             self._flush(sig)
         out = []
         for spec in self.specs:
+            if spec.id in self.done:  # run by key on detector partitions (``soc.distributed.shuffle``)
+                found = self.done[spec.id]
+                if isinstance(found, DetectorFailure):
+                    self.failures.append(found)
+                elif found.height:
+                    out.append(found)
+                continue
             parts = self._parts.get(spec.id)
             if not parts:
                 continue
@@ -454,8 +462,10 @@ def _times(frame: pl.DataFrame) -> np.ndarray:
     return np.ascontiguousarray(frame.get_column(_T).dt.epoch("us").to_numpy(), dtype=np.int64)
 
 
-def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None, final: bool = True) -> pl.DataFrame:
-    """The hits of one detector on its accumulated rows (``final``: see ``_rise_drop``)."""
+def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None, final: bool = True,
+                 first_time: int | None = None) -> pl.DataFrame:
+    """The hits of one detector on its accumulated rows (``final``: see ``_rise_drop``). ``first_time``: the
+    hunt's first row (us) where ``rows`` are only some keys' (a first_seen baseline starts there)."""
     if spec.kernel in ("count", "distinct", "entropy", "beacon") and rows.height < spec.threshold:
         return empty_hits()  # what these count per key (rows, distinct values) cannot reach the threshold
     if spec.kernel in ("count", "distinct", "sum", "entropy"):
@@ -464,7 +474,7 @@ def run_detector(spec: DetectorSpec, rows: pl.DataFrame, last_time=None, final: 
         return _beacon(spec, rows)
     if spec.kernel in ("rise", "drop"):
         return _rise_drop(spec, rows, last_time, final)
-    return _first_seen(spec, rows)
+    return _first_seen(spec, rows, first_time)
 
 
 def _learns(spec: DetectorSpec) -> bool:
@@ -722,7 +732,7 @@ def _rise_drop(spec: DetectorSpec, rows: pl.DataFrame, last_time, final: bool = 
                                           pl.lit([], pl.List(pl.String)).alias("evidence.samples")))
 
 
-def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
+def _first_seen(spec: DetectorSpec, rows: pl.DataFrame, first_time: int | None = None) -> pl.DataFrame:
     from soc.detect import kernels, windows
 
     value = spec.value or spec.evidence
@@ -737,7 +747,7 @@ def _first_seen(spec: DetectorSpec, rows: pl.DataFrame) -> pl.DataFrame:
         return empty_hits()
     pairs = _dense(rows, [*spec.key, value])
     keys = _dense(rows, spec.key)
-    baseline_end = int(times[0]) + duration_us(spec.param("baseline", "1d"))
+    baseline_end = int(times[0] if first_time is None else first_time) + duration_us(spec.param("baseline", "1d"))
     found = kernels.first_seen(pairs, keys, times, int(pairs.max()) + 1, int(keys.max()) + 1, baseline_end)
     if not found.size:
         return empty_hits()

@@ -45,6 +45,17 @@ def _task(plan: HuntPlan, part: Partition, cwd: str | None = None) -> TaskResult
     return run_task(plan, part)
 
 
+def _shuffled(task: Callable, plan: HuntPlan, part: Partition, cwd: str | None, route: dict, n: int):
+    """A Ray task of ``n`` + 1 results: ``task``'s, then its detector rows cut into the ``n`` detector partitions'
+    pieces (``soc.distributed.shuffle.cut``; ``n`` 0: the result alone)."""
+    result = task(plan, part, cwd)
+    if not n:
+        return result
+    from soc.distributed.shuffle import cut
+
+    return (result, *cut(result.detectors, plan.detectors, route, n))
+
+
 def connect(address: str) -> bool:
     """Connect to the cluster at ``address`` (``auto``: as ``ray.init()`` finds or starts one); False if this
     process was connected already (to whatever cluster the caller chose)."""
@@ -58,9 +69,11 @@ def connect(address: str) -> bool:
 
 
 def executor(address: str, rules, placeholders: str | None, task: Callable | None = None,
-             max_retries: int = MAX_RETRIES):
+             max_retries: int = MAX_RETRIES, trace: list | None = None):
     """A ``soc.hunt`` executor that runs the hunt's tasks on the Ray cluster at ``address``. ``task``: the remote
-    function's body (default ``run_task``; a test's may fail on purpose). A ``HuntError`` if Ray is not installed."""
+    function's body (default ``run_task``; a test's may fail on purpose); ``trace``: a list that gets the detector
+    partitions' results (``shuffle.PartitionResult`` with their keys: a test). A ``HuntError`` if Ray is not
+    installed."""
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
@@ -74,17 +87,19 @@ def executor(address: str, rules, placeholders: str | None, task: Callable | Non
         specs = None if stages.runner is None else tuple(stages.runner.specs)
         plan = HuntPlan(tuple(map(str, rules)), placeholders, specs, stages.options)
         return hunt(address, plan, sources, stages.sink, stages.hunter, stages.runner, on_bytes,
-                    task or _task, max_retries)
+                    task or _task, max_retries, trace)
 
     return run
 
 
 def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=None, task: Callable = _task,
-         max_retries: int = MAX_RETRIES) -> list:
+         max_retries: int = MAX_RETRIES, trace: list | None = None) -> list:
     """Hunt ``sources`` on Ray into ``hunter``, ``runner`` (None: no detectors) and ``sink`` (closed at the end),
-    as ``soc.distributed.local.hunt`` does with processes; returns the inputs' stats."""
+    as ``soc.distributed.local.hunt`` does with processes, the detectors that run by key on one detector partition
+    per CPU of the cluster (``soc.distributed.shuffle``; their hits in ``runner.done``); returns the inputs' stats."""
     import ray
 
+    from soc.distributed import shuffle
     from soc.distributed.local import merge_all
     from soc.distributed.task import RAY_SPLIT_ENGINES, partitions
 
@@ -97,26 +112,55 @@ def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=N
     mine = connect(address)
     try:
         # SPREAD: the tasks over every node (each reads its own inputs), not first the driver's node until it is full
-        remote = ray.remote(max_retries=max_retries, retry_exceptions=False, scheduling_strategy="SPREAD")(task)
+        cpus = max(int(ray.cluster_resources().get("CPU", 1)), 1)
+        route = shuffle.routes(runner) if parts else {}
+        n = cpus if route else 0  # detector partitions
+        remote = ray.remote(num_returns=1 + n, max_retries=max_retries, retry_exceptions=False,
+                            scheduling_strategy="SPREAD")(_shuffled)
         shared = ray.put(plan)
-        ahead = max(int(ray.cluster_resources().get("CPU", 1)) * AHEAD, 2)
-        refs: dict[int, ray.ObjectRef] = {}
+        ahead = max(cpus * AHEAD, 2)
+        refs: dict[int, list | ray.ObjectRef] = {}
+        pieces: list[list] = []  # per task, its n pieces' refs (in the object store until the partitions ran)
+        firsts: list[dict] = []  # per task, its first_seen detectors' first rows
         submitted = 0
 
         def result(i: int) -> TaskResult:
             nonlocal submitted
             while submitted < len(parts) and submitted < i + ahead:
-                refs[submitted] = remote.remote(shared, parts[submitted], cwd)
+                refs[submitted] = remote.remote(task, shared, parts[submitted], cwd, route, n)
                 submitted += 1
-            return ray.get(refs.pop(i))
+            if not n:
+                return ray.get(refs.pop(i))
+            head, *more = refs.pop(i)
+            got = ray.get(head)
+            pieces.append(more)
+            firsts.append(got.detectors.pop("first", {}))
+            return got
 
         try:
             stats = merge_all(parts, result, sink, hunter, runner, on_bytes)
         finally:
             for ref in refs.values():  # a failure in the driver: the tasks still out are of no use
-                ray.cancel(ref, force=True)
+                ray.cancel(ref[0] if isinstance(ref, list) else ref, force=True)
+        if n:
+            _detect(ray, runner, route, firsts, pieces, n, max_retries, trace)
     finally:
         if mine:
             ray.shutdown()
     sink.close()
     return stats
+
+
+def _detect(ray, runner, route: dict, firsts: list[dict], pieces: list[list], n: int, max_retries: int,
+            trace: list | None) -> None:
+    """The detector partitions, one Ray task each, fed their piece of every task's rows; their hits into
+    ``runner.done`` (``shuffle.combine``), in partition order whatever order they end in."""
+    from soc.distributed import shuffle
+
+    jobs = shuffle.jobs(runner, route, firsts, n, trace is not None)
+    remote = ray.remote(max_retries=max_retries, retry_exceptions=False,
+                        scheduling_strategy="SPREAD")(shuffle.run_partition)
+    results = ray.get([remote.remote(job, *(p[i] for p in pieces)) for i, job in enumerate(jobs)])
+    shuffle.combine(runner, results)
+    if trace is not None:
+        trace.extend(results)
