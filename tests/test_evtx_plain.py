@@ -119,7 +119,7 @@ def test_plain_walk_gives_the_numba_walk_on_odd_records(shuffle):
     data = "".join(texts).encode()
     offs = np.zeros(len(texts) + 1, np.int64)
     offs[1:] = np.cumsum([len(t.encode()) for t in texts])
-    buf = np.frombuffer(data, np.uint8)
+    buf = np.frombuffer(bytearray(data), np.uint8)  # writable, as the engine's: the kernels compiled once a run
     numba_w = K.walk_batch(buf, offs)
     plain_w = evtx_plain.walk(texts, buf.size)
     got, want = _walked(plain_w, buf), _walked(numba_w, buf)
