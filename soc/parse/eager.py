@@ -26,13 +26,20 @@ def _literal_dtype(kind: type, value) -> pl.DataType:
     return pl.select(pl.lit(value)).to_series().dtype
 
 
+@lru_cache(maxsize=1024)
+def _one(name: str, kind: type, value) -> pl.Series:
+    """``value`` as a one-row Series, made once: building it from a list costs ~70 us, a frame's constants
+    (``event.kind``, the ``windows.events`` entries' ``event.action``, ...) cost that per group before."""
+    return pl.Series(name, [value], _literal_dtype(kind, value))
+
+
 def constant(name: str, value, height: int) -> pl.Series:
     """``value`` repeated ``height`` times, typed as ``pl.lit(value)`` types it (an int is Int32 when it fits)."""
     try:
-        dtype = _literal_dtype(type(value), value)
+        one = _one(name, type(value), value)
     except TypeError:  # an unhashable value (a list)
-        dtype = _literal_dtype.__wrapped__(type(value), value)
-    return pl.Series(name, [value], dtype).new_from_index(0, height)
+        one = pl.Series(name, [value], _literal_dtype.__wrapped__(type(value), value))
+    return one.new_from_index(0, height)
 
 
 def nulls(name: str, dtype: pl.DataType, height: int) -> pl.Series:

@@ -187,11 +187,11 @@ class WindowsMapping:
         # Series put together without a query: a group costs no Polars plan of its own (~170 a batch)
         columns = {"event.dataset": self._dataset_one(channel, core["event.dataset"]).new_from_index(0, height)}
         if emap is not None:
-            derived = [derive(pl.col(source), kind).alias(name) for name, kind, source in emap.derive
-                       if source in raw.columns]
-            fields = raw.with_columns(derived) if derived else raw
-            typed, why = apply(prefixed(fields, RAW), list(emap.own), Context("", ctx.zone, EPOCH),
-                               dict(emap.own_constants))
+            # the derived fields are made in the typing's own query
+            derived = {RAW + name: derive(pl.col(RAW + source), kind) for name, kind, source in emap.derive
+                       if source in raw.columns}
+            typed, why = apply(prefixed(raw, RAW), list(emap.own), Context("", ctx.zone, EPOCH),
+                               dict(emap.own_constants), derived)
             for c in typed.columns:
                 column = typed.get_column(c)
                 columns[c] = column.cast(core[c]) if c in core else column
