@@ -10,8 +10,9 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import polars as pl
 
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
@@ -85,6 +86,10 @@ class SourceStats:
 
 
 DAY_ZONE = "Asia/Ho_Chi_Minh"  # the SOC's calendar day (soc.report.period.ZONE)
+# DAY_ZONE has been UTC+7 without daylight saving since 1975-06-13 00:00 local (UTC+8 before)
+_FIXED_SINCE = datetime(1975, 6, 12, 16, tzinfo=timezone.utc)
+_FIXED_OFFSET_US = 7 * 3_600_000_000
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 def count_days(days: dict[str, int], ts: pl.Series, lo: datetime | None, hi: datetime | None) -> None:
@@ -99,6 +104,15 @@ def count_days(days: dict[str, int], ts: pl.Series, lo: datetime | None, hi: dat
     first, last = _day(lo), _day(hi)
     if first == last:
         days[first] = days.get(first, 0) + len(ts) - nulls
+        return
+    if lo >= _FIXED_SINCE and ts.dtype == pl.Datetime("us", "UTC"):
+        # a fixed offset: days by integer division, no query (an EVTX batch's groups span days: ~0.1 ms each
+        # against ~0.12 ms for the conversion and group_by, ~7% of a batch's typing)
+        us = (ts.drop_nulls() if nulls else ts).to_numpy().view(np.int64)
+        numbers, counts = np.unique((us + _FIXED_OFFSET_US) // 86_400_000_000, return_counts=True)
+        for number, n in zip(numbers.tolist(), counts.tolist(), strict=True):
+            key = (_EPOCH_DAY + timedelta(days=number)).isoformat()
+            days[key] = days.get(key, 0) + n
         return
     local = ts.drop_nulls().dt.convert_time_zone(DAY_ZONE).dt.date()
     for day, n in local.value_counts().iter_rows():
