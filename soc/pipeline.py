@@ -106,8 +106,8 @@ def count_days(days: dict[str, int], ts: pl.Series, lo: datetime | None, hi: dat
         days[first] = days.get(first, 0) + len(ts) - nulls
         return
     if lo >= _FIXED_SINCE and ts.dtype == pl.Datetime("us", "UTC"):
-        # a fixed offset: days by integer division, no query (an EVTX batch's groups span days: ~0.1 ms each
-        # against ~0.12 ms for the conversion and group_by, ~7% of a batch's typing)
+        # a fixed offset: days by integer division, no query (an EVTX batch's groups span days: ~0.04 ms a frame
+        # against ~0.13 ms for the conversion and group_by, ~7% of a batch's typing)
         us = (ts.drop_nulls() if nulls else ts).to_numpy().view(np.int64)
         numbers, counts = np.unique((us + _FIXED_OFFSET_US) // 86_400_000_000, return_counts=True)
         for number, n in zip(numbers.tolist(), counts.tolist(), strict=True):
