@@ -7,9 +7,14 @@ local worker processes run. The driver merges the results in the tasks' order wi
 its DetectorRunner, dead letters and inputs' ends into its sink. So the result is the local hunt's, whatever the
 number of nodes, and a task that Ray runs again (its worker died: ``max_retries``) gives the same result once.
 
-Not distributed yet: the detectors and the Sigma correlations run in the driver, over the rows the tasks send it
-(issue 22's shuffle of detector rows by entity key to detector partitions is still to be done); the alerts are
-built and delivered by the driver as in a local hunt. Inputs must be paths that every node sees at the same place
+The detectors run on detector partitions, one Ray task per CPU of the cluster (``soc.distributed.shuffle``): each
+task returns, besides its result, its detector rows cut by a hash of each detector's entity key into one piece per
+partition (Ray results of their own: they go from the task's node to the partition's, not through the driver);
+after the merge, partition ``i`` gets piece ``i`` of every task and the values that span keys from the driver
+(drop's "now", first-seen's baseline start, the learned DNS resolvers), and its hits come back to the driver's
+runner (``DetectorRunner.done``) in partition order. A job's runner (state carried across runs) and a rise whose
+zeros could rise run in the driver as before. Not distributed yet: the Sigma correlations run in the driver over
+the matches; the alerts are built and delivered by the driver as in a local hunt. Inputs must be paths that every node sees at the same place
 (a shared filesystem; relative ones are read from the driver's working directory; not standard input), and every
 node needs soc installed, the same version as the driver's (its rules and parsers come with it).
 
