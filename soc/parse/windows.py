@@ -173,10 +173,12 @@ class WindowsMapping:
         extra = {c: t for c, t in typed.schema.items() if c not in core}
         return conform(put_columns(typed, {**done, **origin}), FAMILY, extra), reason.alias("reason")
 
-    def event(self, base: pl.DataFrame, reason: pl.Series, raw: pl.DataFrame, data: list[str],
-              channel: str | None, event_id: str | None, ctx: Context) -> tuple[pl.DataFrame, pl.Series]:
+    def event(self, base: pl.DataFrame, reason: pl.Series, raw: pl.DataFrame | dict[str, pl.Series],
+              data: list[str], channel: str | None, event_id: str | None, ctx: Context,
+              ) -> tuple[pl.DataFrame, pl.Series]:
         """One group's frame: its rows of the batch's ``base`` frame, then the columns of its
-        ``windows.events`` entry (if any) and its EventData fields under their own names."""
+        ``windows.events`` entry (if any) and its EventData fields under their own names. ``raw``: the
+        fields, a frame or ``group_columns``'s Series by name."""
         try:
             number = int(event_id) if event_id is not None else -1
         except ValueError:
@@ -187,10 +189,11 @@ class WindowsMapping:
         # Series put together without a query: a group costs no Polars plan of its own (~170 a batch)
         columns = {"event.dataset": self._dataset_one(channel, core["event.dataset"]).new_from_index(0, height)}
         if emap is not None:
+            table = fields_frame(raw, height)
             # the derived fields are made in the typing's own query
             derived = {RAW + name: derive(pl.col(RAW + source), kind) for name, kind, source in emap.derive
-                       if source in raw.columns}
-            typed, why = apply(prefixed(raw, RAW), list(emap.own), Context("", ctx.zone, EPOCH),
+                       if source in table.columns}
+            typed, why = apply(prefixed(table, RAW), list(emap.own), Context("", ctx.zone, EPOCH),
                                dict(emap.own_constants), derived)
             for c in typed.columns:
                 column = typed.get_column(c)
@@ -199,9 +202,10 @@ class WindowsMapping:
                 first = set_rows(reason)
                 reason = why.alias("reason") if first is None else reason.zip_with(pl.Series(first), why)
         taken = set(base.columns) | set(columns)
+        get = raw.__getitem__ if isinstance(raw, dict) else raw.get_column
         for name in data:  # EventData under its own name (a clash with an ECS name gets a prefix)
             column = name if name not in taken else f"winlog.event_data.{name}"
-            columns[column] = raw.get_column(name)
+            columns[column] = get(name)
         # the base frame's columns stay where they are (replaced in place), the group's own come after:
         # no frame rebuilt column by column
         return put_columns(base, columns), reason
@@ -230,8 +234,8 @@ class WindowsMapping:
         return got
 
     def group(self, base: pl.DataFrame, reason: pl.Series, bad: np.ndarray, at: int, size: int,
-              raw: pl.DataFrame, data: list[str], channel: str | None, event_id: str | None, ctx: Context,
-              dead_of: Callable[[np.ndarray, pl.Series], pl.DataFrame]) -> ParseResult:
+              raw: pl.DataFrame | dict[str, pl.Series], data: list[str], channel: str | None, event_id: str | None,
+              ctx: Context, dead_of: Callable[[np.ndarray, pl.Series], pl.DataFrame]) -> ParseResult:
         """Rows ``at .. at + size`` of a walked batch (one (channel, event id) group; ``base``/``reason`` typed
         for the whole batch, ``bad`` its rows with a reason) as the group's frame and dead letters, the EVTX and
         Windows JSON engines alike: ``dead_of(rows, reasons)`` makes the dead letters of the group's ``rows``
@@ -251,16 +255,23 @@ class WindowsMapping:
 
 
 def group_columns(cells: pl.Series, names: list[str], columns: np.ndarray, at: int, size: int,
-                  system: Collection[str]) -> tuple[pl.DataFrame, list[str]]:
+                  system: Collection[str]) -> tuple[dict[str, pl.Series], list[str]]:
     """A walked group's own fields (not System ones): field ``columns[j]`` is ``size`` cells from
-    ``at + j * size`` of ``cells``; the frame of them and their names, in order."""
-    cols, data = [], []
+    ``at + j * size`` of ``cells``; them by name (not yet named: a frame is made of them only for a group
+    whose ``windows.events`` entry types some, ~45 us a group saved on the others) and their names, in order."""
+    cols = {}
     for j, k in enumerate(columns.tolist()):
         name = names[k]
         if name not in system:
-            cols.append(cells.slice(at + j * size, size).alias(name))
-            data.append(name)
-    return (pl.DataFrame(cols) if cols else pl.DataFrame(height=size)), data
+            cols[name] = cells.slice(at + j * size, size)
+    return cols, list(cols)
+
+
+def fields_frame(raw: pl.DataFrame | dict[str, pl.Series], height: int) -> pl.DataFrame:
+    """A group's fields (``group_columns``'s, or a frame already) as a frame."""
+    if isinstance(raw, pl.DataFrame):
+        return raw
+    return pl.DataFrame([s.alias(n) for n, s in raw.items()]) if raw else pl.DataFrame(height=height)
 
 
 @cache

@@ -38,7 +38,7 @@ from soc.parse.columns import SpecError
 from soc.parse.eager import set_rows
 from soc.parse.engines.base import Engine, merge
 from soc.parse.engines.evtx import SEP, _strings, text_of
-from soc.parse.windows import group_columns, mapping_of
+from soc.parse.windows import fields_frame, group_columns, mapping_of
 from soc.schema.time import UTC, localize_series
 
 # System raw name -> path, per layout
@@ -203,7 +203,7 @@ class WindowsJsonEngine(Engine):
             group, data_names = group_columns(cells, names, columns[col_starts[g]: col_starts[g + 1]],
                                               int(cell_starts[g]), size, system)
             if self.layout == "winlogbeat":
-                group, data_names = _unnamed(group, data_names)
+                group, data_names = _unnamed(group, data_names, size)
 
             def dead_of(rows: np.ndarray, reasons: pl.Series, a: int = a, size: int = size) -> pl.DataFrame:
                 taken = order[a: a + size][rows]
@@ -325,15 +325,15 @@ def _table(layout: str) -> K.PathTable:
     return W.table(system, data, skip)
 
 
-def _unnamed(group: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, list[str]]:
+def _unnamed(group: dict[str, pl.Series], names: list[str], height: int) -> tuple[dict[str, pl.Series], list[str]]:
     """Winlogbeat's param1..paramN (unnamed ``<Data>``) also joined one per line as ``Data`` (``flatten``)."""
     params = sorted((int(m.group(1)), n) for n in names if (m := PARAM.fullmatch(n)))
     if not params or "Data" in names:
         return group, names
     values = [pl.col(n) for _, n in params]
-    data = group.select(pl.when(pl.any_horizontal([v.is_not_null() for v in values])).then(
+    data = fields_frame(group, height).select(pl.when(pl.any_horizontal([v.is_not_null() for v in values])).then(
         pl.concat_str(values, separator=SEP, ignore_nulls=True)).alias("Data")).to_series()
-    return group.hstack([data]), [*names, "Data"]
+    return {**group, "Data": data}, [*names, "Data"]
 
 
 def _sub(dtype, name: str):
