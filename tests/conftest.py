@@ -27,6 +27,45 @@ def need(path: Path, what: str) -> Path:
     pytest.skip(message)
 
 
+def xdist_group(nodeid: str) -> str:
+    """The worker group of a test under .ci/run's two pytest-xdist workers (``--dist loadgroup``): its module,
+    whose module fixtures and first-call Numba compiles are then paid once (and the two workers rarely compile
+    the same kernel at the same time); all the modules of the session's Elasticsearch server (test_es.py and
+    those importing from it: one server, started and stopped once), and all those that start a Ray cluster
+    (one at a time on the machine's 2 CPUs), each in one worker."""
+    module = nodeid.split("::")[0]
+    text = _module_text(module)
+    if module == "tests/test_es.py" or "tests.test_es import" in text:
+        return "elasticsearch"
+    if "ray.init(" in text or "cluster_utils" in text:
+        return "ray"
+    return module
+
+
+@cache
+def _module_text(module: str) -> str:
+    path = ROOT / module
+    return path.read_text(encoding="utf-8") if path.suffix == ".py" and path.is_file() else ""
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest-xdist (the [test] extra) not installed: one process
+    LoadScopeScheduling = None
+
+if LoadScopeScheduling is not None:
+    class GroupScheduling(LoadScopeScheduling):
+        """xdist's scope scheduling by ``xdist_group``: whole groups to a worker, the most tests first. (xdist's
+        own ``loadgroup`` reads ``xdist_group`` marks through a node id that pytest 9 no longer lets it
+        change.)"""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduling | None:
+        return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
+
+
 @pytest.fixture
 def corpora() -> Path:
     return need(CORPORA, "shared corpora (../shared/corpora beside the repository)")
