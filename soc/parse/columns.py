@@ -284,6 +284,10 @@ def rules_from_spec(section: dict, default_nulls: tuple[str, ...] = ("-", "")) -
     return [Rule.from_spec(target, spec, default_nulls) for target, spec in (section or {}).items()]
 
 
+SMALL_QUERY = 2048  # rows: below, a typing query runs without the optimiser's passes
+_NO_OPT = pl.QueryOptFlags.none() if hasattr(pl, "QueryOptFlags") else None
+
+
 @lru_cache(maxsize=256)
 def _expressions(rules: tuple[Rule, ...], ctx: Context, ready: frozenset[str], ints: frozenset[str] = frozenset(),
                  made: frozenset[str] = frozenset()) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
@@ -337,8 +341,11 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     values, failed, reason = _expressions(tuple(rules), ctx, ready, ints, made)
     # the in-memory engine: Polars 2 runs a lazy query on its streaming engine unless told, whose set-up costs
     # more than a chunk's typing gains from it (Zeek JSON 178 -> 188 MB/s, 281 small EVTX files 2.4 -> 2.0 s)
-    lazy = raw.lazy().with_columns(**derived) if derived else raw.lazy()
-    typed = lazy.with_columns(values).with_columns(failed).collect(engine="in-memory")
+    lazy = (raw.lazy().with_columns(**derived) if derived else raw.lazy()).with_columns(values).with_columns(failed)
+    # a small frame (a Windows event group: tens of rows) costs its planning more than its running: the
+    # optimiser's passes were ~15% of such a query (they change no value)
+    typed = lazy.collect(engine="in-memory", optimizations=_NO_OPT) if raw.height <= SMALL_QUERY and _NO_OPT \
+        else lazy.collect(engine="in-memory")
     keep = list(dict.fromkeys(r.target for r in rules))
     frame = pl.DataFrame([typed.get_column(k) for k in keep]
                          + [constant(k, v, typed.height) for k, v in (constants or {}).items() if k not in keep])
