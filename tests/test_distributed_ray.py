@@ -266,7 +266,8 @@ def test_two_nodes_on_this_machine_through_ray_client(tmp_path):
 
 def test_detector_rows_of_one_key_go_to_one_partition(tmp_path, local_ray):
     """sample_logs/ on Ray: the detectors run on 2 partitions (one per CPU), each key's rows all in one of them,
-    every row in some partition, and the hunt's hits and alerts are the local hunt's."""
+    and so do the Sigma correlations (soc's own rules: brute forces by source), each group in one partition; the
+    hunt's hits, matches, correlation alerts and alerts are the local hunt's."""
     from soc.distributed import ray_executor
 
     one = _hunt(_inputs(tmp_path), tmp_path / "one")
@@ -274,8 +275,19 @@ def test_detector_rows_of_one_key_go_to_one_partition(tmp_path, local_ray):
     two = _hunt(_inputs(tmp_path), tmp_path / "two",
                 executor=ray_executor.executor("auto", (), None, trace=trace))
     _same(one, two)
-    assert sorted(r.index for r in trace) == [0, 1]
+    from soc.distributed.shuffle import CorrelationResult, PartitionResult
+
+    correlated = [r for r in trace if isinstance(r, CorrelationResult)]
+    trace = [r for r in trace if isinstance(r, PartitionResult)]
+    assert sorted(r.index for r in trace) == [0, 1] and sorted(r.index for r in correlated) == [0, 1]
     assert all(r.rows for r in trace)  # both partitions ran detectors on rows
+    fired = [f for r in correlated for f in r.found.values() if f.height]
+    assert sum(f.height for f in fired) >= 2  # the correlation alerts came from the partitions
+    for number in {n for r in correlated for n in r.found}:  # a correlation's group in one partition only
+        groups = [r.found[number].drop("@timestamp", "rule.id", "rule.name", "rule.level", "correlation.type",
+                                       "window.start", "window.end", "event.count", "correlation.value",
+                                       "evidence").unique() for r in correlated]
+        assert not groups[0].join(groups[1], on=groups[0].columns, how="inner").height
     ran = 0
     for spec_id in {s for r in trace for s in r.keys}:
         keys = [r.keys[spec_id] for r in trace if spec_id in r.keys]

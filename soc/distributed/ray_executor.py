@@ -13,10 +13,13 @@ partition (Ray results of their own: they go from the task's node to the partiti
 after the merge, partition ``i`` gets piece ``i`` of every task and the values that span keys from the driver
 (drop's "now", first-seen's baseline start, the learned DNS resolvers), and its hits come back to the driver's
 runner (``DetectorRunner.done``) in partition order. A job's runner (state carried across runs) and a rise whose
-zeros could rise run in the driver as before. Not distributed yet: the Sigma correlations run in the driver over
-the matches; the alerts are built and delivered by the driver as in a local hunt. Inputs must be paths that every node sees at the same place
-(a shared filesystem; relative ones are read from the driver's working directory; not standard input), and every
-node needs soc installed, the same version as the driver's (its rules and parsers come with it).
+zeros could rise run in the driver as before. The Sigma correlations run on as many partitions by their group-by
+values: the driver holds every match (they are alerts too), cuts those of the correlated rules and sends each
+partition its piece; a correlation of correlations, one without group-by and a job's (state carried) run in the
+driver. The alerts are built and delivered by the driver as in a local hunt. Inputs must be paths that every node
+sees at the same place (a shared filesystem; relative ones are read from the driver's working directory; not
+standard input), and every node needs soc installed, the same version as the driver's (its rules and parsers come
+with it).
 
 ``auto`` joins the cluster of ``RAY_ADDRESS`` or a running local one, else starts a local one; ``ray://host:10001``
 is a remote cluster (Ray Client). A hunt leaves Ray as it found it: connected by the caller, it stays connected;
@@ -149,11 +152,44 @@ def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=N
                 ray.cancel(ref[0] if isinstance(ref, list) else ref, force=True)
         if n:
             _detect(ray, runner, route, firsts, pieces, n, max_retries, trace)
+        if hunter.ruleset.correlations and "correlate" not in vars(hunter):  # not a job's (its state: the driver)
+            _correlate(ray, hunter, plan, cwd, cpus, max_retries, trace)
     finally:
         if mine:
             ray.shutdown()
     sink.close()
     return stats
+
+
+def _correlations(index: int, rules_key: tuple, cwd: str, columns: list[str], piece: dict):
+    """A correlation partition's Ray task, its rule paths read from the driver's working directory."""
+    from soc.distributed.shuffle import run_correlations
+
+    if cwd != os.getcwd():
+        os.chdir(cwd)
+    return run_correlations(index, rules_key, columns, piece)
+
+
+def _correlate(ray, hunter, plan: HuntPlan, cwd: str, n: int, max_retries: int, trace: list | None) -> None:
+    """The Sigma correlations on ``n`` partitions by their group-by keys (``shuffle.correlation_pieces``), their
+    alerts what ``hunter.correlate`` gives then; left to the driver when they cannot be cut, or when a partition
+    fails (the driver's own evaluation reports it as one process does)."""
+    from soc.distributed import shuffle
+
+    matches = hunter.matches()
+    pieces = shuffle.correlation_pieces(hunter.ruleset.correlations, matches, n)
+    if pieces is None:
+        return
+    remote = ray.remote(max_retries=max_retries, retry_exceptions=False, scheduling_strategy="SPREAD")(_correlations)
+    try:
+        results = ray.get([remote.remote(i, plan.rules_key, cwd, matches.columns, piece)
+                           for i, piece in enumerate(pieces)])
+    except ray.exceptions.RayTaskError:
+        return
+    found = shuffle.combine_correlations(hunter.ruleset.correlations, results)
+    hunter.correlate = lambda: found
+    if trace is not None:
+        trace.extend(results)
 
 
 def _detect(ray, runner, route: dict, firsts: list[dict], pieces: list[list], n: int, max_retries: int,

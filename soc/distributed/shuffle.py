@@ -185,3 +185,79 @@ def combine(runner, results: list[PartitionResult]) -> None:
         frames = [f for f in got if f.height]
         runner.done[spec.id] = (pl.concat(frames, how="diagonal_relaxed").sort([_T, *spec.key], maintain_order=True)
                                 if frames else empty_hits())
+
+
+# -- Sigma correlations by their group-by keys ---------------------------------------------------------------------
+
+
+@dataclass
+class CorrelationResult:
+    """One correlation partition's alerts: correlation number (in the rule set's order) -> its frame."""
+
+    index: int
+    found: dict
+
+
+def correlation_pieces(correlations: list, matches: pl.DataFrame, n: int) -> list[dict] | None:
+    """In the driver: the match frames of each correlation's rules cut by a hash of its group-by values (as each
+    rule's events name them: ``soc.sigma.correlation._parts``) into ``n`` pieces, ``{correlation number:
+    {reference: frame}}`` each. None: they stay in the driver (no correlation, no match of their rules, a
+    correlation of correlations or one without group-by, or matches they cannot read: the driver reports that as
+    one process does)."""
+    from soc.sigma import correlation as sc
+
+    if not correlations or not matches.height:
+        return None
+    ids = list({c.rule_id(ref) for c in correlations for ref in c.bases})
+    if not matches.select(pl.col("rule.id").is_in(ids).any()).item():
+        return None
+    try:
+        parsed = sc.parsed(correlations)
+        if any(sc._inner(c) or not c.rule.group_by for c in parsed):
+            return None
+        pieces: list[dict] = [{} for _ in range(n)]
+        for number, c in enumerate(parsed):
+            frames = sc._frames(c, matches, {})
+            group_by = [str(g) for g in c.rule.group_by]
+            refs = c.rule.referenced_rules or c.rule.rules or []
+            keyed = sc._parts(c.rule, frames, sc._column_of(c, matches.columns), group_by, [])
+            for ref, part in zip(refs, keyed, strict=True):
+                where = partition_of(part, tuple(group_by), n)
+                for i in range(n):
+                    pieces[i].setdefault(number, {})[ref.reference] = frames[ref.reference].filter(where == i)
+    except Exception:  # noqa: BLE001 - the driver's own evaluation reports it
+        return None
+    return pieces
+
+
+def run_correlations(index: int, rules_key: tuple, columns: list[str], piece: dict) -> CorrelationResult:
+    """One correlation partition: each correlation over its piece of the matches (the rule set loaded here, as a
+    hunt task loads it: the same correlations in the same order as the driver's)."""
+    from soc.distributed.task import load_rules
+    from soc.sigma import correlation as sc
+
+    parsed = sc.parsed(load_rules(rules_key).correlations)
+    return CorrelationResult(index, {number: sc.correlate(parsed[number].rule, frames, sc._column_of(parsed[number],
+                                                                                                     columns))
+                                     for number, frames in piece.items()})
+
+
+def combine_correlations(correlations: list, results: list[CorrelationResult]) -> pl.DataFrame:
+    """The partitions' correlation alerts as ``soc.sigma.correlation.evaluate`` gives them in one process: per
+    correlation in order, its groups in the order of their values (the engine's dense ids), each one's episodes in
+    time order."""
+    import numpy as np
+
+    from soc.sigma import correlation as sc
+
+    results = sorted(results, key=lambda r: r.index)
+    frames = []
+    for number, c in enumerate(sc.parsed(correlations)):
+        got = [r.found[number] for r in results if number in r.found and r.found[number].height]
+        if not got:
+            continue
+        out = pl.concat(got, how="diagonal_relaxed")
+        keys = sc._dense(out, [str(g) for g in c.rule.group_by])
+        out = out[np.lexsort((out.get_column("@timestamp").dt.epoch("us").to_numpy(), keys))]
+        frames.append(sc._as_alerts(out, c.rule))
+    return pl.concat(frames, how="diagonal_relaxed") if frames else sc._as_alerts(sc._empty([], {}), None)
