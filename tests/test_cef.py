@@ -26,7 +26,7 @@ WAF = ("<134>Nov 23 09:15:15 waf CEF:1|Imperva|WAF|14|sql|SQL Injection|High|src
 
 def extension(line: str, keys: list[str]) -> dict[str, str | None]:
     """Values of ``keys`` as the kernel spans them."""
-    buf = np.frombuffer(line.encode(), np.uint8)
+    buf = np.frombuffer(bytearray(line.encode()), np.uint8)  # writable as a chunk is: no second compile
     s, e = find_lines(buf)
     t = KeyTable(keys)
     fs, fe, _, err = tokenize_cef(buf, s, e, MAGIC, t.slots, t.hashes, t.mask, t.bytes, t.offsets)

@@ -132,7 +132,7 @@ def test_plain_walk_without_orjson_gives_the_same(monkeypatch):
     """orjson reads the records and the standard reader those it does not keep as written; the standard
     reader alone (orjson missing) gives the same walk."""
     texts = list(ODD)
-    buf = np.frombuffer("".join(texts).encode(), np.uint8)
+    buf = np.frombuffer(bytearray("".join(texts).encode()), np.uint8)
     fast = _walked(evtx_plain.walk(texts, buf.size), buf)
     monkeypatch.setattr(evtx_plain, "_orjson_loads", None)
     assert _walked(evtx_plain.walk(texts, buf.size), buf) == fast

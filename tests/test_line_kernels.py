@@ -37,7 +37,7 @@ def _buffers(seed: int, count: int):
         parts = [PIECES[i].encode() for i in rng.integers(0, len(PIECES), int(rng.integers(0, 40)))]
         if rng.random() < 0.4:  # one invalid sequence somewhere
             parts.insert(int(rng.integers(0, len(parts) + 1)), BAD[int(rng.integers(0, len(BAD)))])
-        yield np.frombuffer(b"".join(parts), np.uint8)
+        yield np.frombuffer(bytearray(b"".join(parts)), np.uint8)  # writable as a chunk is: no second compile
 
 
 @pytest.mark.parametrize("block", [1, 2, 3, 5, 8, 13, 1 << 20])

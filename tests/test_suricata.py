@@ -387,7 +387,7 @@ def _fields_both_ways(line: str) -> tuple[bool, dict, dict]:
     from soc.parse.spec import load_specs
 
     engine = JsonEngine(load_specs()["suricata_eve"], Context("t"))
-    buf = np.frombuffer(line.encode(), np.uint8)
+    buf = np.frombuffer(bytearray(line.encode()), np.uint8)  # writable as a chunk is: no second compile
     one = np.zeros(1, np.int64)
     rec = Records(buf, buf, one, np.array([buf.size]), one, one)
     code, _, slow, in_aux, fs, fe, aux = K.extract(buf, rec.starts, rec.ends, *engine.table.arrays())

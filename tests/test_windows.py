@@ -805,7 +805,7 @@ def test_time_created_fast_parser_agrees_with_iso8601():
              "2023-02-29T00:00:00Z", "2019-03-19T23:34:60Z", "2019-03-19 23:34:25Z", "2019-03-19T23:34:25",
              "2019-03-19T23:34:25+07:00", "2019-03-19T23:34:25.Z", "2019-03-19T23:34:25.1234567890Z",
              "2019-13-19T23:34:25Z", "2019-03-19T24:00:00Z", "", "x" * 25]
-    buf = np.frombuffer("".join(texts).encode(), np.uint8)
+    buf = np.frombuffer(bytearray("".join(texts).encode()), np.uint8)  # writable as the engine's
     ends = np.cumsum([len(t) for t in texts]).astype(np.int64)
     starts = ends - np.array([len(t) for t in texts], np.int64)
     us, ok = utc_times(buf, starts, ends)

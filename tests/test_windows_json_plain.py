@@ -156,7 +156,7 @@ def test_find_lines_the_same_both_ways(data):
 
 
 def _both_ways(fn, data: bytes) -> tuple:
-    buf = np.frombuffer(data, np.uint8)
+    buf = np.frombuffer(bytearray(data), np.uint8)  # writable as a chunk is: no second compile
     with jit.forced("plain"):
         plain = fn(buf)
     with jit.forced("numba"):
