@@ -18,6 +18,12 @@ What spans keys is given to every partition by the driver, or the detector stays
   carry to the next are cut by the hunt's newest row, over every key: the whole runner stays in the driver.
 
 A partition's failure of a detector is the detector's failure (the first partition's, in order), as in one process.
+
+The Sigma correlations are cut the same way by their group-by values, in the driver, which holds every match
+(``correlation_pieces``): a correlation partition runs ``soc.sigma.correlation.correlate`` on its groups' matches
+(``run_correlations``) and the driver puts the alerts in one process's order (``combine_correlations``). A
+correlation of correlations (its events are another's alerts, grouped by other fields), one without group-by and
+a job's (its ``Carry`` spans groups by time) stay in the driver.
 The hash is Polars' ``hash_rows`` with a fixed seed over the key as strings: the same on every node with the same
 Polars (soc's nodes must have the driver's versions anyway).
 """
