@@ -201,10 +201,14 @@ class Cluster:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env=ray_env(), cwd=self.folder)
+        raylet = self.folder / f"ray-{self.cpus}" / "session_latest" / "logs" / "raylet.out"
         while b"Ray runtime started" not in log.read_bytes():
-            if self.proc.poll() is not None or time.perf_counter() - began > timeout:
+            died = raylet.exists() and b"Check failed" in raylet.read_bytes()  # ray start would wait on, minutes
+            if died or self.proc.poll() is not None or time.perf_counter() - began > timeout:
                 self.stop()
-                raise RuntimeError(f"ray start ({self.cpus} CPUs) failed: {log.read_text()[-1500:]}")
+                lines = raylet.read_text(errors="replace").splitlines() if died else []
+                why = [line for line in lines if "Check failed" in line]
+                raise RuntimeError(f"ray start ({self.cpus} CPUs) failed: {(why or [log.read_text()])[-1][-1500:]}")
             time.sleep(0.1)
         self.start_wall = time.perf_counter() - began
 
