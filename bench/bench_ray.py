@@ -7,13 +7,13 @@ events/s per core, and from those the cores needed for one province (50 GB/day) 
 
 Every timed hunt is ``soc hunt INPUTS --json --data-dir TMP --no-es`` in a process of its own (the console script,
 as a user types it). Local: ``--workers N``; wall, CPU (user + system, its worker processes included) and peak RSS
-from ``os.wait4``. Ray: ``--ray 127.0.0.1:PORT`` to a cluster started once before any timing (``ray start --head
---block --num-cpus N``, its own temp dir and ports, token authentication off: a local bench cluster), so cluster
-start-up is reported on its own and never hidden in a hunt. A Ray hunt's CPU time is the driver's (``os.wait4``)
-plus what the cluster's processes spent during the run (their ``/proc/PID/stat`` user + system, sampled every
-0.2 s: the job's worker processes end with the job); the cluster's idle cost per second is printed so it can be
-judged. The figures of a hunt include its start-up (the CLI's imports and, on Ray, connecting and starting the
-job's worker processes, which load soc and its rules: Ray does not share worker processes between jobs).
+from ``os.wait4``. Ray: ``--ray HOST:PORT`` to a local cluster started once before any timing (a holder process
+that calls ``ray.init(num_cpus=N)``, its own temp dir, token authentication off), so cluster start-up is reported on
+its own and never hidden in a hunt. A Ray hunt's CPU time is the driver's (``os.wait4``) plus what the cluster's
+processes spent during the run (their ``/proc/PID/stat`` user + system, sampled every 0.2 s: the job's worker
+processes end with the job); the cluster's idle cost per second is printed so it can be judged. The figures of a
+hunt include its start-up (the CLI's imports and, on Ray, connecting and starting the job's worker processes, which
+load soc and its rules: Ray does not share worker processes between jobs).
 
 1. overhead: ``sample_logs/`` and a large generated input (a folder of symlinks to ``bench.gen_*`` files cached in
    ``$SOC_BENCH_DIR``), each hunted locally and on Ray with 1 and with 2 CPUs, alternated in every pair: throughput
@@ -37,7 +37,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -133,41 +132,43 @@ class Watch:
         self.peak_mb = self.peak / 2**20
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ray_env() -> dict:
     """The environment of the cluster and the drivers: a local bench cluster without token authentication (Ray
-    2.5x's ``ray start`` turns it on; a driver without the token cannot connect), no usage stats, no RAY_ADDRESS
+    2.60's ``ray start`` turns it on: a driver without the token cannot connect), no usage stats, no RAY_ADDRESS
     (it would override the address given)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    return {**env, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "SOC_CONFIG": "",
-            # a loaded machine: the node's agents took over the raylet's 30 s to start once (the node then dies)
-            "RAY_agent_register_timeout_ms": "120000", "RAY_raylet_start_wait_time_s": "120"}
+    return {**env, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "SOC_CONFIG": ""}
+
+
+# The cluster's holder: a process that starts a local cluster (``ray.init``, as tests/test_distributed_ray.py does),
+# prints its address and waits until its standard input closes. Not ``ray start --head``: that one also starts a
+# Ray Client server, and on this loaded machine (load 10-16) its node never came up in 3 tries: the raylet died
+# waiting a fixed 30 s for its agents, which were still importing. The holder's cluster came up in 34 s then.
+HOLDER = """
+import sys, time, ray
+began = time.perf_counter()
+ray.init(num_cpus=int(sys.argv[1]), include_dashboard=False, _temp_dir=sys.argv[2], logging_level="WARNING",
+         log_to_driver=False, object_store_memory=2 << 30)
+print("ADDRESS", ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()
+"""
 
 
 @dataclass
 class Cluster:
-    """A local Ray cluster of ``cpus`` CPUs (``ray start --head --block``: its processes stay this one's children)."""
+    """A local Ray cluster of ``cpus`` CPUs, its processes the children of the holder ``proc`` (``HOLDER``)."""
 
     cpus: int
     folder: Path
     proc: subprocess.Popen | None = None
-    port: int = 0
+    address: str = ""
     start_wall: float = 0.0
     start_cpu: float = 0.0
     idle_cpu_per_s: float = 0.0
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
     def start(self, attempts: int = 3) -> None:
-        """Start the cluster; again when it failed to (on a loaded machine its raylet can miss Ray's fixed 30 s to
-        register); how long the start that worked took, its CPU, and what the idle cluster costs a second."""
+        """Start the cluster, again when it failed to; how long the start that worked took, its CPU, and what the
+        idle cluster costs a second."""
         for attempt in range(1, attempts + 1):
             try:
                 self._start()
@@ -175,48 +176,37 @@ class Cluster:
             except RuntimeError as exc:
                 if attempt == attempts:
                     raise
-                print(f"  cluster of {self.cpus} CPU(s): start {attempt} failed ({str(exc)[-160:].strip()}); "
-                      "again", flush=True)
+                last = [line for line in str(exc).splitlines() if line.strip()][-1:] or [""]
+                print(f"  cluster of {self.cpus} CPU(s): start {attempt} failed ({last[0].strip()[:300]}); again",
+                      flush=True)
         self.start_cpu = sum(cpu for cpu, _ in tree(self.proc.pid).values())
         with Watch(self.proc.pid) as idle:
             time.sleep(5.0)
         self.idle_cpu_per_s = idle.cpu / 5.0
 
     def _start(self, timeout: float = 180.0) -> None:
-        exe = Path(sys.executable).with_name("ray")
-        self.port = free_port()
         log = self.folder / f"ray-{self.cpus}.out"
-        shutil.rmtree(self.folder / f"ray-{self.cpus}", ignore_errors=True)
-        cmd = [str(exe), "start", "--head", "--block", "--num-cpus", str(self.cpus), "--port", str(self.port),
-               "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
-               "--temp-dir", str(self.folder / f"ray-{self.cpus}"),
-               "--object-store-memory", str(2 << 30)]
-        # every port given: two clusters side by side, and no agent's port to wait for in a file (with port 0 the
-        # raylet waits a fixed 30 s for the dashboard agent to write it, and dies when a loaded machine is slower)
-        for option in ("--ray-client-server-port", "--dashboard-port", "--dashboard-agent-listen-port",
-                       "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
-                       "--node-manager-port", "--object-manager-port"):
-            cmd += [option, str(free_port())]
+        temp = self.folder / f"ray-{self.cpus}"
+        shutil.rmtree(temp, ignore_errors=True)
         began = time.perf_counter()
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=ray_env(), cwd=self.folder)
-        raylet = self.folder / f"ray-{self.cpus}" / "session_latest" / "logs" / "raylet.out"
-        while b"Ray runtime started" not in log.read_bytes():
-            died = raylet.exists() and b"Check failed" in raylet.read_bytes()  # ray start would wait on, minutes
-            if died or self.proc.poll() is not None or time.perf_counter() - began > timeout:
+            self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(self.cpus), str(temp)], stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=ray_env(),
+                                         cwd=self.folder)
+        while b"ADDRESS " not in log.read_bytes():
+            if self.proc.poll() is not None or time.perf_counter() - began > timeout:
                 self.stop()
-                lines = raylet.read_text(errors="replace").splitlines() if died else []
-                why = [line for line in lines if "Check failed" in line]
-                raise RuntimeError(f"ray start ({self.cpus} CPUs) failed: {(why or [log.read_text()])[-1][-1500:]}")
+                raise RuntimeError(f"the local cluster of {self.cpus} CPU(s) did not start: "
+                                   f"{log.read_text(errors='replace')[-1500:]}")
             time.sleep(0.1)
         self.start_wall = time.perf_counter() - began
+        self.address = log.read_text().split("ADDRESS ", 1)[1].split()[0]
 
     def stop(self) -> None:
         if self.proc is None:
             return
         mine = tree(self.proc.pid)
-        self.proc.terminate()  # ray start --block stops its processes on SIGTERM
+        self.proc.stdin.close()  # the holder returns: ray.shutdown at its exit ends the cluster's processes
         try:
             self.proc.wait(60)
         except subprocess.TimeoutExpired:
@@ -224,7 +214,7 @@ class Cluster:
             self.proc.wait()
         time.sleep(1.0)
         now = processes()
-        for pid, start in mine:  # what SIGTERM left (a start that failed half-way): the same processes only
+        for pid, start in mine:  # what is left of them (a start that failed half-way): the same processes only
             if pid != self.proc.pid and pid in now and now[pid][1] == start:
                 with contextlib.suppress(OSError):
                     os.kill(pid, 9)
@@ -338,7 +328,7 @@ def overhead(args, clusters: list[Cluster], rules: list[str], tmp: Path, found: 
         inputs.append((f"large: {' + '.join(args.large)} ({size / 1e6:,.0f} MB)", [str(big)]))
     print("\n## 1. overhead of --ray: local hunts and Ray hunts of the same input, alternated\n")
     print("    " + " ".join(soc_hunt(["INPUT"], "TMP", rules, "N", None)))
-    print("    " + " ".join(soc_hunt(["INPUT"], "TMP", rules, None, "127.0.0.1:PORT")))
+    print("    " + " ".join(soc_hunt(["INPUT"], "TMP", rules, None, "HOST:PORT")))
     for c in clusters:
         print(f"cluster of {c.cpus} CPU(s) at {c.address}: started in {c.start_wall:.1f} s wall, "
               f"{c.start_cpu:.1f} s CPU; idle it costs {c.idle_cpu_per_s:.3f} CPU-s per s")
