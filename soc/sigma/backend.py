@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import warnings
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 import polars as pl
@@ -265,7 +266,7 @@ class Builder:
     def _re(self, node: Node, column: str) -> pl.Expr:
         _, _, pattern, flags = node
         prefix = f"(?{flags})" if flags else ""
-        return text(column, self.schema[column]).str.contains(prefix + pattern)
+        return text(column, self.schema[column]).str.contains(prefix + search_pattern(pattern))
 
     def _num(self, node: Node, column: str) -> pl.Expr:
         numbers = node[2]
@@ -321,6 +322,146 @@ class Builder:
                 key = self.lowered.col(column, IPV6)
             tests.append(key.is_between(pl.lit(lo), pl.lit(hi)))
         return pl.any_horizontal(tests)
+
+
+_QUANTIFIER = re.compile(r"(?:[?*+]|\{(\d+)(,(\d*))?\})\??")  # (lazy or not) after an atom
+_SAFE_ESCAPES = set("dDwWsS") | set(r".\\+*?()[]{}|^$-/#&~ '\"`%@!:;,=_")  # classes and escaped punctuation
+
+
+@lru_cache(maxsize=4096)
+def search_pattern(pattern: str) -> str:
+    """A regex with the same answer to "is there a match in this text" (what ``str.contains`` asks) and often
+    much cheaper to compile: a trailing part of its top-level sequence that matches the empty text anywhere is
+    dropped (``(?:\\s?-p)?``, ``x*``), and a trailing ``x{m,n}`` / ``x{m,}`` / ``x+`` keeps its first ``m``
+    (one) repetitions. A match of the shorter one is the start of a match of the longer one, and the reverse
+    holds by construction. Polars compiles a regex at each expression that runs it (its cache keeps 32 per
+    thread; a hunt runs hundreds) and Unicode classes repeated are costly: SigmaHQ's ``-k\\s\\w{1,64}(?:...)?``
+    took ~20 ms of CPU to compile each time, ``-k\\s\\w{1}`` ~0.5 ms. Only a tail made of plain characters,
+    classes, groups and the escapes of ``_SAFE_ESCAPES`` is touched, and only in a pattern without top-level
+    alternation, verbose flag or anything this reader does not know: else the pattern is returned as is."""
+    items = _top_level(pattern)
+    if items is None or re.search(r"\(\?[a-zA-Z-]*x", pattern):
+        return pattern
+    with warnings.catch_warnings(record=True) as warned:  # a pattern Python cannot read (or warns about: nested
+        warnings.simplefilter("always")  # sets ...) either is left to fail or not as written
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError, ValueError):
+            return pattern
+    if warned:
+        return pattern
+    end = len(items)
+    while end:
+        atom, quantifier = items[end - 1]
+        if not quantifier or not _droppable(atom):
+            break
+        low = _QUANTIFIER.fullmatch(quantifier)
+        if quantifier[0] in "?*" or (low.group(1) is not None and int(low.group(1)) == 0):
+            end -= 1  # matches the empty text: dropped
+            continue
+        least = 1 if quantifier[0] == "+" else int(low.group(1))
+        items[end - 1] = (atom, "" if least == 1 else f"{{{least}}}")
+        break
+    return "".join(atom + quantifier for atom, quantifier in items[:end])
+
+
+def _droppable(atom: str) -> bool:
+    """Whether an atom of the tail may be shortened or dropped: no assertion, nothing unknown inside."""
+    i = 0
+    depth = 0  # inside a character class
+    while i < len(atom):
+        c = atom[i]
+        if c == "\\":
+            if atom[i + 1:i + 2] not in _SAFE_ESCAPES:  # assertions (``\b``), escapes with arguments, unknown
+                return False
+            i += 2
+            continue
+        if depth:
+            if c == "[" or atom[i:i + 2] in ("&&", "--", "~~"):  # nested classes, class operations: not followed
+                return False
+            if c == "]":
+                depth -= 1
+        elif c == "[":
+            depth = 1
+            if atom[i + 1:i + 2] == "^":
+                i += 1
+            if atom[i + 1:i + 2] == "]":  # a first ``]`` is a character
+                i += 1
+        elif c in "^$":
+            return False
+        elif c == "(" and atom[i + 1:i + 2] == "?":
+            flags = atom[i + 2:].split(")", 1)[0].split(":", 1)[0]
+            if not all(f in "ims-" for f in flags):  # lookarounds, named groups, the verbose flag: unknown here
+                return False
+        i += 1
+    return True
+
+
+def _top_level(pattern: str) -> list[tuple[str, str]] | None:
+    """The pattern's top-level sequence as (atom, quantifier) pairs (None: top-level alternation, a syntax this
+    reader does not follow, or unbalanced brackets)."""
+    items: list[tuple[str, str]] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        start = i
+        if c == "|":
+            return None
+        if c == "\\":
+            if i + 1 >= n or pattern[i + 1] in "xupPUk0123456789":  # escapes with arguments: not followed here
+                return None
+            i += 2
+        elif c == "[":
+            i += 1
+            if pattern[i:i + 1] == "^":
+                i += 1
+            if pattern[i:i + 1] == "]":
+                i += 1
+            depth = 1
+            while i < n and depth:
+                if pattern[i] == "\\":
+                    i += 1
+                elif pattern[i] == "[":
+                    depth += 1
+                elif pattern[i] == "]":
+                    depth -= 1
+                i += 1
+            if depth:
+                return None
+        elif c == "(":
+            depth, i = 1, i + 1
+            klass = 0
+            while i < n and depth:
+                d = pattern[i]
+                if d == "\\":
+                    i += 1
+                elif klass:
+                    klass += d == "["
+                    klass -= d == "]"
+                elif d == "[":
+                    klass = 1
+                    if pattern[i + 1:i + 2] == "^":
+                        i += 1
+                    if pattern[i + 1:i + 2] == "]":
+                        i += 1
+                elif d == "(":
+                    depth += 1
+                elif d == ")":
+                    depth -= 1
+                i += 1
+            if depth:
+                return None
+        elif c in ")?*+{":
+            return None  # a quantifier with nothing before it, or a stray bracket
+        else:
+            i += 1
+        quantifier = _QUANTIFIER.match(pattern, i)
+        if quantifier is None and pattern[i:i + 1] == "{":
+            return None
+        end = quantifier.end() if quantifier else i
+        items.append((pattern[start:i], pattern[i:end]))
+        i = end
+    return items
 
 
 def _number_text(n: int | float) -> str:
