@@ -336,7 +336,7 @@ def search_pattern(pattern: str) -> str:
     (one) repetitions. A match of the shorter one is the start of a match of the longer one, and the reverse
     holds by construction. Polars compiles a regex at each expression that runs it (its cache keeps 32 per
     thread; a hunt runs hundreds) and Unicode classes repeated are costly: SigmaHQ's ``-k\\s\\w{1,64}(?:...)?``
-    took ~20 ms of CPU to compile each time, ``-k\\s\\w{1}`` ~0.5 ms. Only a tail made of plain characters,
+    took ~20 ms of CPU to compile each time, ``-k\\s\\w`` ~0.5 ms. Only a tail made of plain characters,
     classes, groups and the escapes of ``_SAFE_ESCAPES`` is touched, and only in a pattern without top-level
     alternation, verbose flag or anything this reader does not know: else the pattern is returned as is."""
     items = _top_level(pattern)
