@@ -46,7 +46,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.bench_hunt import commit, cpu_model, median, timed
+from bench.bench_hunt import ALL_RULES, commit, cpu_model, median, timed
 from bench.harness import DATA, ROOT, generated, machine
 
 SAMPLE_LOGS = ROOT / "sample_logs"
@@ -402,38 +402,49 @@ class Rate:
         return self.mb / max(self.cpu - self.fixed_cpu, 1e-9)
 
 
-def percore(args, rules: list[str]) -> list[Rate]:
+def percore(args, rules: list[str]) -> tuple[list[Rate], Rate | None]:
+    """Section 2: the rates of ``--percore``'s formats with ``rules``, and of ``--sigmahq`` (Windows events) with
+    all SigmaHQ rules when the corpora are there."""
     print("\n## 2. per core: each format alone, a local hunt on one process (--workers 1)\n")
     print("    " + " ".join(soc_hunt(["FILE"], "TMP", rules, 1, None)))
     print("Fixed cost: the same hunt of the format's one-line file, measured right before.\n")
     print("| format (generated lines) | MB | bytes/event | CPU s (median) | wall s | fixed CPU s | events per CPU-s "
           "| events per CPU-s past the fixed cost | MB per CPU-s past the fixed cost | dead |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    rates = []
-    for spec in args.percore:
-        module, lines = spec.split(":")
-        suffix = SUFFIX.get(module, ".log")
-        path, one = generated(module, int(lines), suffix), generated(module, 1, suffix)
-        hunt("warm", [str(one)], rules, 1)
-        fixed = [hunt("one line", [str(one)], rules, 1) for _ in range(args.pairs)]
-        runs = [hunt(module, [str(path)], rules, 1) for _ in range(args.pairs)]
-        bad = failed(fixed + runs)
-        if bad:
-            print(bad)
-            continue
-        r0 = runs[0]
-        rate = Rate(module, int(lines), r0.bytes / 1e6, r0.parsed, median(r.cpu for r in runs),
-                    median(r.wall for r in runs), median(r.cpu for r in fixed))
-        rates.append(rate)
-        print(f"| {module} ({int(lines):,}) | {rate.mb:,.0f} | {rate.bytes_per_event:,.0f} | {rate.cpu:.2f} | "
-              f"{rate.wall:.2f} | {rate.fixed_cpu:.2f} | {rate.events / rate.cpu:,.0f} | "
-              f"{rate.events / max(rate.cpu - rate.fixed_cpu, 1e-9):,.0f} | {rate.mb_per_cpu:,.1f} | {r0.dead:,} |",
-              flush=True)
-    return rates
+    rates = [measure(spec, rules, args.pairs) for spec in args.percore]
+    windows_all = None
+    if args.sigmahq and all(r.exists() for r in ALL_RULES):
+        windows_all = measure(args.sigmahq, [str(r) for r in ALL_RULES], args.pairs, ", all SigmaHQ rules")
+    elif args.sigmahq:
+        print(f"(all SigmaHQ rules not measured: no {ALL_RULES[0]})")
+    return [r for r in rates if r], windows_all
 
 
-def sizing(args, rates: list[Rate], ray_factor: float | None) -> None:
-    """Cores for ``--gb-per-day`` of the MIX, and for ``--provinces`` of them (all assumptions printed)."""
+def measure(spec: str, rules: list[str], pairs: int, label: str = "") -> Rate | None:
+    """One format's row of section 2 (``spec``: ``module:lines``); None when a hunt failed (printed)."""
+    module, lines = spec.split(":")
+    suffix = SUFFIX.get(module, ".log")
+    path, one = generated(module, int(lines), suffix), generated(module, 1, suffix)
+    hunt("warm", [str(one)], rules, 1)
+    fixed = [hunt("one line", [str(one)], rules, 1) for _ in range(pairs)]
+    runs = [hunt(module, [str(path)], rules, 1) for _ in range(pairs)]
+    bad = failed(fixed + runs)
+    if bad:
+        print(bad)
+        return None
+    r0 = runs[0]
+    rate = Rate(module, int(lines), r0.bytes / 1e6, r0.parsed, median(r.cpu for r in runs),
+                median(r.wall for r in runs), median(r.cpu for r in fixed))
+    print(f"| {module} ({int(lines):,}){label} | {rate.mb:,.0f} | {rate.bytes_per_event:,.0f} | {rate.cpu:.2f} | "
+          f"{rate.wall:.2f} | {rate.fixed_cpu:.2f} | {rate.events / rate.cpu:,.0f} | "
+          f"{rate.events / max(rate.cpu - rate.fixed_cpu, 1e-9):,.0f} | {rate.mb_per_cpu:,.1f} | {r0.dead:,} |",
+          flush=True)
+    return rate
+
+
+def sizing(args, rates: list[Rate], ray_factor: float | None, windows_all: Rate | None = None) -> None:
+    """Cores for ``--gb-per-day`` of the MIX, and for ``--provinces`` of them (all assumptions printed); again with
+    ``windows_all``'s rate for the Windows events (all SigmaHQ rules) when given."""
     by = {r.module: r for r in rates}
     mix = [(m, share, what) for m, share, what in MIX if m in by]
     total = sum(share for _, share, _ in mix)
@@ -462,6 +473,15 @@ def sizing(args, rates: list[Rate], ray_factor: float | None) -> None:
     print(f"{args.provinces} provinces: {args.provinces * args.gb_per_day / 1e3:.2f} TB/day, "
           f"{args.provinces * avg / 1e6:.1f} MB/s on average -> {args.provinces * one:.1f} cores -> "
           f"{math.ceil(args.provinces * one)} cores (peaks at the same hours: one time zone)")
+    old = by.get(windows_all.module) if windows_all else None
+    if old is not None:
+        share = next(share for m, share, _ in mix if m == old.module) / total
+        more = avg * share / 1e6 * (1 / windows_all.mb_per_cpu - 1 / old.mb_per_cpu)
+        all_one = (cores + more) * args.peak * args.headroom * factor
+        print(f"with all SigmaHQ rules on the Windows events ({windows_all.mb_per_cpu:,.1f} MB per CPU-s, not "
+              f"{old.mb_per_cpu:,.1f}): one province {all_one:.2f} cores -> {max(math.ceil(all_one), 1)} core(s); "
+              f"{args.provinces} provinces {args.provinces * all_one:.1f} -> "
+              f"{math.ceil(args.provinces * all_one)} cores")
 
 
 # --- main -------------------------------------------------------------------------------------------------------
@@ -475,6 +495,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="the large input's files (none: sample_logs/ only)")
     ap.add_argument("--percore", nargs="+", default=list(PERCORE), metavar="GEN:LINES", help="formats per core")
     ap.add_argument("--rules", action="append", default=[], help="Sigma rules (default: soc's own)")
+    ap.add_argument("--sigmahq", default="gen_nxlog_windows:200000", metavar="GEN:LINES",
+                    help="Windows events measured again with all SigmaHQ rules ('': not)")
     ap.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
     ap.add_argument("--quick", action="store_true", help="2,000-line inputs and one pair: a check, not a measure")
     ap.add_argument("--gb-per-day", type=float, default=50.0)
@@ -486,6 +508,7 @@ def main(argv: list[str] | None = None) -> None:
         args.pairs = 1
         args.large = [f"{s.split(':')[0]}:2000" for s in args.large]
         args.percore = [f"{s.split(':')[0]}:2000" for s in args.percore]
+        args.sigmahq = args.sigmahq and f"{args.sigmahq.split(':')[0]}:2000"
     sections = args.only or list(SECTIONS)
     cpus = [int(n) for n in args.cpus.split(",")]
     print(f"machine: {machine()}, {cpu_model()}; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
@@ -513,7 +536,8 @@ def main(argv: list[str] | None = None) -> None:
                 shutil.rmtree(Path(tmp, "large"), ignore_errors=True)
             ray_factor = marginal_factor(found, cpus[-1])
         if "percore" in sections:
-            sizing(args, percore(args, args.rules), ray_factor)
+            rates, windows_all = percore(args, args.rules)
+            sizing(args, rates, ray_factor, windows_all)
     print(f"\nload average {', '.join(f'{x:.2f}' for x in os.getloadavg())} at the end "
           f"({time.strftime('%H:%M:%S UTC', time.gmtime())})")
 

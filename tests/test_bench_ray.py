@@ -50,6 +50,9 @@ def test_sizing_arithmetic(capsys):
     # one type twice as fast: its share of the cores halves (FortiGate is 30 % of the bytes)
     B.sizing(args, [_rate(m, 2.0 if m == "gen_fortigate" else 1.0) for m, _, _ in B.MIX], None)
     assert f"{0.5787 * (1 - 0.15):.3f} cores at the average" in capsys.readouterr().out
+    # all SigmaHQ rules on the Windows events (20 % of the bytes) at half the rate: 0.5787 x 1.2 x 4.5 = 3.1249..
+    B.sizing(args, rates, None, _rate("gen_nxlog_windows", 0.5))
+    assert "one province 3.12 cores -> 4 core(s); 63 provinces 196.9 -> 197 cores" in capsys.readouterr().out
 
 
 def _hunt(cpu: float) -> B.Hunt:
@@ -76,7 +79,7 @@ def test_the_bench_on_sample_logs_with_a_one_cpu_cluster(capsys):
         if IN_CI:
             pytest.fail("Ray is not installed (CI=true: pip install -e '.[test]' must install it)")
         pytest.skip("Ray is not installed (pip install -e '.[ray]')")
-    B.main(["--cpus", "1", "--pairs", "1", "--large", "--percore", "gen_web:2000"])
+    B.main(["--cpus", "1", "--pairs", "1", "--large", "--percore", "gen_web:2000", "--sigmahq", ""])
     out = capsys.readouterr().out
     assert re.search(rf"cluster of 1 CPU\(s\) at [\d.]+:\d+: started in {NUMBER} s wall", out), out
     summary = re.search(r"([\d,]+) records read .*?; ([\d,]+) Sigma matches, ([\d,]+) detector hits, ([\d,]+) alerts",
