@@ -1,6 +1,8 @@
 """A job on Ray (``ray = "auto"`` in its ``[[jobs]]`` entry): `soc jobs run-once` over a log folder growing in two
 steps stores exactly the alerts of the same job without Ray, with the same run records; the checkpoints and the
-detector state carry from run to run, and a large appended window is cut in byte ranges from its checkpoint.
+detector state carry from run to run, and a large appended window is cut in byte ranges from its checkpoint. And
+real Zeek TSV logs cut in byte ranges that are Ray tasks (each with the header lines before it) give the local hunt's
+result.
 
 One local Ray cluster of 2 CPUs for the module (~10-15 s to start here). Without Ray installed the Ray test skips
 (under CI=true it fails)."""
@@ -133,3 +135,58 @@ def test_a_job_on_ray_stores_the_alerts_of_the_job_without_it(tmp_path, local_ra
     job, on = _alerts(tmp_path / "local"), _alerts(tmp_path / "ray")
     assert job.height >= 40 and job.get_column("rule.id").n_unique() >= 15
     assert job.equals(on), job.join(on, on="event.id", how="full", suffix="_ray")
+
+
+def test_real_zeek_logs_cut_in_ranges_on_ray_as_local(tmp_path, local_ray, monkeypatch):
+    """Two real Zeek TSV logs in one file (rdp then weird: two header blocks), some lines of a wrong field count,
+    cut in byte ranges that are Ray tasks, each with the header lines before it: the local hunt's result."""
+    import gzip
+
+    import polars as pl
+
+    from soc.distributed import task
+    from soc.hunt import HuntRequest, run_hunt
+    from soc.pipeline import Options
+    from tests.conftest import CORPORA, need
+    from tests.test_distributed_local import MATCH_KEYS, _same
+
+    need(CORPORA / "zeek" / "weird.log.gz", "Zeek logs (../shared/corpora/zeek)")
+    monkeypatch.setattr(task, "SPAN_CHUNKS", 2)
+    cut = []
+    partitions = task.partitions
+
+    def seen(sources, options, *args, **kw):
+        got = partitions(sources, options, *args, **kw)
+        cut.append(got)
+        return got
+
+    monkeypatch.setattr(task, "partitions", seen)
+    blocks = [gzip.decompress((CORPORA / "zeek" / f"{name}.log.gz").read_bytes()).splitlines(keepends=True)
+              for name in ("rdp", "weird")]
+    path = tmp_path / "zeek.log"
+    path.write_bytes(b"".join(b"".join(line if i % 1000 != 500 else b"only\ttwo fields\n" for i, line in enumerate(b))
+                              for b in blocks))
+    got = []
+    for name, how in (("one", {}), ("two", {"ray": "auto"})):
+        data = tmp_path / name
+        report = run_hunt(HuntRequest([str(path)], str(data), options=Options(chunk_size=128 << 10), to_es=False,
+                                      workers=1, **how))
+        assert report.exit_code == 0, report.errors
+        from soc.sinks.alert_store import AlertStore
+
+        alerts = AlertStore(str(data)).query()
+        got.append({
+            "stats": [{k: v for k, v in st.as_dict().items() if k != "seconds"} for st in report.stats],
+            "matches": report.sigma.frame().sort(MATCH_KEYS, nulls_last=True),
+            "events": report.sigma.events, "hits": report.detectors.hits,
+            "detector_events": report.detectors.events,
+            "failures": ([f.rule_id for f in report.sigma.failures], [f.reason for f in report.detectors.failures]),
+            "dead": {f.name: pl.read_parquet(f) for f in sorted((data / "dead_letters").glob("*.parquet"))},
+            "alerts": sorted(zip(alerts.get_column("event.id"), alerts.get_column("event.count"), strict=True)),
+            "errors": report.errors,
+        })
+    assert len(cut) == 1 and len(cut[0]) >= 10 and all(p.span for p in cut[0])
+    assert all(b"#fields" in p.sources[0].prelude for p in cut[0][1:])
+    one, two = got
+    assert one["stats"][0]["format"] == "zeek" and sum(len(d) for d in one["dead"].values()) > 20
+    _same(one, two)
