@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 MAX_RETRIES = 3  # runs of a task whose worker died (Ray's own default for tasks)
 AHEAD = 2  # tasks submitted ahead per CPU of the cluster: results wait in the object store, not all at once
+MAX_PARTITIONS = 64  # detector and correlation partitions at most (one per CPU below that): each task returns a
+# piece per partition, each partition takes one of every task (tasks x partitions objects in the object store)
 
 
 def _task(plan: HuntPlan, part: Partition, cwd: str | None = None) -> TaskResult:
@@ -119,10 +121,10 @@ def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=N
     cwd = os.getcwd()
     mine = connect(address)
     try:
-        # SPREAD: the tasks over every node (each reads its own inputs), not first the driver's node until it is full
         cpus = max(int(ray.cluster_resources().get("CPU", 1)), 1)
         route = shuffle.routes(runner) if parts else {}
-        n = cpus if route else 0  # detector partitions
+        n = min(cpus, MAX_PARTITIONS) if route else 0  # detector partitions
+        # SPREAD: the tasks over every node (each reads its own inputs), not first the driver's node until it is full
         remote = ray.remote(num_returns=1 + n, max_retries=max_retries, retry_exceptions=False,
                             scheduling_strategy="SPREAD")(_shuffled)
         shared = ray.put(plan)
@@ -153,7 +155,7 @@ def hunt(address: str, plan: HuntPlan, sources, sink, hunter, runner, on_bytes=N
         if n:
             _detect(ray, runner, route, firsts, pieces, n, max_retries, trace)
         if hunter.ruleset.correlations and "correlate" not in vars(hunter):  # not a job's (its state: the driver)
-            _correlate(ray, hunter, plan, cwd, cpus, max_retries, trace)
+            _correlate(ray, hunter, plan, cwd, min(cpus, MAX_PARTITIONS), max_retries, trace)
     finally:
         if mine:
             ray.shutdown()
