@@ -34,13 +34,12 @@ beside the work), so they are read whole.
 from __future__ import annotations
 
 import gc
-import os
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from soc import pipeline
-from soc.sources import Source
+from soc.sources import Source, remote
 
 
 @dataclass(frozen=True)
@@ -172,14 +171,14 @@ def run_task(plan: HuntPlan, part: Partition) -> TaskResult:
 
         _PARSERS.append(load_specs())
     sink = _Collect(hunter, runner)
-    try:
-        with setup_kept():
-            stats = pipeline.run(part.sources, sink, plan.options, specs=_PARSERS[0])
+    try:  # objects of a store (s3://) are read from local copies of their ranges (soc.sources.remote)
+        with setup_kept(), remote.copies(part.sources) as got:
+            stats = got.stats(pipeline.run(got.sources, got.sink(sink), plan.options, specs=_PARSERS[0]))
             matches, events, failures = hunter.take()
+            lines = sum(_newlines(s.path, s.start, s.end) for s in got.sources) if part.span else 0
     except BaseException:
         _HUNTERS.pop(plan.rules_key, None)  # left half fed: not for the next task
         raise
-    lines = sum(_newlines(s.path, s.start, s.end) for s in part.sources) if part.span else 0
     return TaskResult(part.number, matches, events, failures, None if runner is None else runner.take_rows(),
                       sink.log, stats, lines)
 
@@ -258,9 +257,8 @@ def spans(source: Source, specs: dict, options: pipeline.Options, per_task: int 
             from soc.sources.sniff import UnknownFormat, sniff, sniff_magic
 
             signatures = [s.signature for s in specs.values()]
-            with open(source.path, "rb") as fh:
-                fh.seek(begin)
-                head = fh.read(starts[1] - begin)
+            with remote.open_file(source.path) as fh:
+                head = remote.pread(fh, starts[1] - begin, begin)
             if sniff_magic(head[:16], signatures) is not None:
                 return [source]
             try:
@@ -290,11 +288,10 @@ def _json_bounds(path: str, bounds: list[int]) -> list[int]:
     """``bounds`` less the cuts where a range would start with ``[`` (or blank: not known), which the JSON engine
     would take for a JSON array (``json._array``: it asks the first non-blank byte of its input); no cut at all if
     the file itself is an array (its elements span lines: read whole)."""
-    with open(path, "rb") as fh:
+    with remote.open_file(path) as fh:
 
         def head(at: int) -> bytes:
-            fh.seek(at)
-            return fh.read(1 << 16).lstrip(b" \t\r\n")[:1]
+            return remote.pread(fh, 1 << 16, at).lstrip(b" \t\r\n")[:1]
 
         if head(bounds[0]) in (b"[", b""):
             return [bounds[0], bounds[-1]]
@@ -310,34 +307,49 @@ def _headers(path: str, bounds: list[int], before: bytes) -> list[bytes]:
 
     found = before.splitlines(keepends=True)[-HEADER_LINES:]
     out = [before]
+    if remote.is_remote(path):  # an object: each range read in turn (a range at a time in memory, not the object)
+        with remote.open_file(path) as fh:
+            for a, b in zip(bounds[:-2], bounds[1:-1], strict=True):
+                data = remote.pread(fh, b - a, a)
+                found += _header_lines(data, 0, len(data))
+                del found[:-HEADER_LINES]
+                out.append(b"".join(found))
+        return out
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         for a, b in zip(bounds[:-2], bounds[1:-1], strict=True):
-            at = mm.find(b"#", a, b)  # one byte: memchr (b"\\n#" took 5x as long: \\n is everywhere)
-            while at >= 0:
-                if at > a and mm[at - 1] != NEWLINE:  # not at a line start
-                    at = mm.find(b"#", at + 1, b)
-                    continue
-                end = mm.find(b"\n", at, b) + 1
-                if not end:
-                    break
-                found.append(mm[at:end])
-                at = mm.find(b"#", end, b)
+            found += _header_lines(mm, a, b)
             del found[:-HEADER_LINES]
             out.append(b"".join(found))
     return out
+
+
+def _header_lines(buf, a: int, b: int) -> list[bytes]:
+    """The lines starting with ``#`` in bytes ``a`` to ``b`` (a line start) of ``buf`` (a map or bytes)."""
+    found = []
+    at = buf.find(b"#", a, b)  # one byte: memchr (b"\\n#" took 5x as long: \\n is everywhere)
+    while at >= 0:
+        if at > a and buf[at - 1] != NEWLINE:  # not at a line start
+            at = buf.find(b"#", at + 1, b)
+            continue
+        end = buf.find(b"\n", at, b) + 1
+        if not end:
+            break
+        found.append(buf[at:end])
+        at = buf.find(b"#", end, b)
+    return found
 
 
 def _chunk_starts(path: str, begin: int, size: int, chunk: int) -> list[int] | None:
     """Where ``read_chunks`` starts each chunk of bytes ``begin`` to ``size`` of the plain file at ``path`` (None:
     a line longer than a chunk)."""
     starts, pos = [begin], begin
-    with open(path, "rb") as fh:
+    with remote.open_file(path) as fh:  # an object (s3://): a ranged read at each cut
         while size - pos >= chunk:
             end = pos + chunk
             at = -1
             while at < 0 and end > pos:  # the last newline before ``end``, looked for 64 KB at a time
                 begin = max(pos, end - (1 << 16))
-                at = os.pread(fh.fileno(), end - begin, begin).rfind(b"\n")
+                at = remote.pread(fh, end - begin, begin).rfind(b"\n")
                 at, end = (begin + at, end) if at >= 0 else (-1, begin)
             if at < 0:
                 return None

@@ -118,6 +118,14 @@ def discover(inputs: list[str]) -> list[Source]:
         if name == STDIN:
             found.append(Source(STDIN, None, None))
             continue
+        if name.startswith("s3://"):  # objects in an S3-compatible store (soc.sources.remote)
+            from soc.sources import remote
+
+            for s in remote.discover(name):
+                if s.path not in seen and Path(s.path).suffix not in SKIP_SUFFIXES:
+                    seen.add(s.path)
+                    found.append(s)
+            continue
         if os.path.isdir(name):
             paths = sorted(str(p) for p in Path(name).rglob("*") if p.is_file() and not _hidden(p, name))
         elif os.path.exists(name):
