@@ -132,6 +132,7 @@ class Watch:
         self._sample()
         self.cpu = sum(cpu - self.base.get(k, 0.0) for k, cpu in self.last.items())
         self.peak_mb = self.peak / 2**20
+        self.started = sum(k not in self.base for k in self.last)  # processes started during the block
 
 
 def ray_env() -> dict:
@@ -235,6 +236,7 @@ class Hunt:
     driver_cpu: float
     rss_mb: float  # the driver's peak RSS (its children's for a local hunt: the largest single process)
     worker_mb: float = 0.0  # the largest Ray worker process started during the run
+    started: int = 0  # processes the cluster started during the run (the job's workers)
     code: int = 0
     err: str = ""
     read: int = 0
@@ -274,12 +276,12 @@ def hunt(name: str, inputs: list[str], rules: list[str], workers: int = 1, clust
         cmd = soc_hunt(inputs, str(data), rules, workers, cluster.address if cluster else None)
         if cluster is None:
             run = timed(cmd, Path(tmp), ray_env())
-            extra, peak = 0.0, 0.0
+            extra, peak, started = 0.0, 0.0, 0
         else:
             with Watch(cluster.proc.pid) as watch:
                 run = timed(cmd, Path(tmp), ray_env())
-            extra, peak = watch.cpu, watch.peak_mb
-        out = Hunt(name, run.wall, run.cpu + extra, run.cpu, run.rss_mb, peak, run.code, run.err[-1500:])
+            extra, peak, started = watch.cpu, watch.peak_mb, watch.started
+        out = Hunt(name, run.wall, run.cpu + extra, run.cpu, run.rss_mb, peak, started, run.code, run.err[-1500:])
         if run.code == 0:
             report = json.loads(run.out)
             out.result = outcome(report, data)
@@ -294,8 +296,8 @@ def failed(runs: list[Hunt]) -> str | None:
 
 
 HEAD = ("| run | wall s (median) | wall s (each) | CPU s (median) | of which driver | events/s | MB/s | "
-        "events per CPU-s | peak RSS MB (driver / worker) | wall vs local | CPU vs local | same result |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        "events per CPU-s | peak RSS MB (driver / worker) | wall vs local | CPU vs local | Ray processes started | "
+        "same result |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
 
 def row(runs: list[Hunt], local: list[Hunt] | None) -> str:
@@ -309,7 +311,8 @@ def row(runs: list[Hunt], local: list[Hunt] | None) -> str:
     rss = f"{max(r.rss_mb for r in runs):,.0f}" + (f" / {max(r.worker_mb for r in runs):,.0f}" if r0.worker_mb else "")
     return (f"| {r0.name} | {wall:.2f} | {', '.join(f'{r.wall:.2f}' for r in runs)} | {cpu:.2f} | "
             f"{median(r.driver_cpu for r in runs):.2f} | {r0.parsed / wall:,.0f} | {r0.bytes / wall / 1e6:,.1f} | "
-            f"{r0.parsed / cpu:,.0f} | {rss} | {ratio} | {cpu_ratio} | {same} |")
+            f"{r0.parsed / cpu:,.0f} | {rss} | {ratio} | {cpu_ratio} | "
+            f"{median(r.started for r in runs) if r0.worker_mb else ''} | {same} |")
 
 
 def link_inputs(folder: Path, specs: list[str]) -> Path:

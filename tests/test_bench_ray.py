@@ -26,7 +26,7 @@ def test_a_process_tree_s_cpu_is_counted_grandchildren_included():
     finally:
         child.kill()
     assert 0.5 <= watch.cpu < 5.0
-    assert watch.peak_mb >= 40
+    assert watch.peak_mb >= 40 and watch.started == 1
 
 
 def _rate(module: str, mb_per_cpu: float, bytes_per_event: float = 500.0) -> B.Rate:
@@ -97,6 +97,7 @@ def test_the_bench_on_sample_logs_with_a_one_cpu_cluster(capsys):
     assert re.fullmatch(rf"{NUMBER} / {NUMBER}", cells[7]), cells  # peak RSS: driver / largest worker
     assert re.fullmatch(rf"{NUMBER}x", cells[8]) and re.fullmatch(rf"{NUMBER}x", cells[9]), cells
     assert float(cells[2]) > float(cells[3]) > 0  # the cluster's workers spent CPU beside the driver
+    assert int(cells[10]) >= 1  # the job's worker processes
     web = re.search(r"^\| gen_web \(2,000\) \|(.*)\|$", out, re.M)
     assert web, out
     assert all(re.fullmatch(NUMBER, c.strip()) for c in web.group(1).split("|")), web.group(1)
