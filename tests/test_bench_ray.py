@@ -98,6 +98,7 @@ def test_the_bench_on_sample_logs_with_a_one_cpu_cluster(capsys):
     assert re.fullmatch(rf"{NUMBER}x", cells[8]) and re.fullmatch(rf"{NUMBER}x", cells[9]), cells
     assert float(cells[2]) > float(cells[3]) > 0  # the cluster's workers spent CPU beside the driver
     assert int(cells[10]) >= 1  # the job's worker processes
+    assert "every run (local and Ray, every CPU count) gave the same result: yes" in out
     web = re.search(r"^\| gen_web \(2,000\) \|(.*)\|$", out, re.M)
     assert web, out
     assert all(re.fullmatch(NUMBER, c.strip()) for c in web.group(1).split("|")), web.group(1)
