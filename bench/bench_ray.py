@@ -364,7 +364,8 @@ def overhead(args, clusters: list[Cluster], rules: list[str], tmp: Path, found: 
             print(row(local, None))
             print(row(runs[f"ray {c.cpus}"], local))
         kinds = {json.dumps(r.result, sort_keys=True) for v in runs.values() for r in v}
-        print(f"\nevery run (local and Ray, every CPU count) gave the same result: {'yes' if len(kinds) == 1 else 'NO'}")
+        print("\nevery run (local and Ray, every CPU count) gave the same result: "
+              + ("yes" if len(kinds) == 1 else "NO"))
         for kind in ("local", "ray"):
             one, two = runs.get(f"{kind} 1"), runs.get(f"{kind} 2")
             if one and two:
