@@ -370,8 +370,8 @@ def overhead(args, clusters: list[Cluster], rules: list[str], tmp: Path, found: 
             one, two = runs.get(f"{kind} 1"), runs.get(f"{kind} 2")
             if one and two:
                 speed = median(r.wall for r in one) / median(r.wall for r in two)
-                print(f"\n{kind}: 2 against 1 CPU(s): wall {speed:.2f}x faster, CPU "
-                      f"{median(r.cpu for r in two) / median(r.cpu for r in one):.2f}x")
+                print(f"\n{kind}, 2 CPUs against 1: speed-up (wall of 1 / wall of 2) {speed:.2f}, CPU of 2 / CPU of 1 "
+                      f"{median(r.cpu for r in two) / median(r.cpu for r in one):.2f}")
         found[label] = runs
 
 
