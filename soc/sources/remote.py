@@ -8,7 +8,8 @@ shell histories would show them): ``SOC_S3_ENDPOINT`` or ``AWS_ENDPOINT_URL`` (`
 An object is a ``Source`` whose ``path`` is its URL and ``size`` its size. The parsers read local files (the EVTX
 engine maps them; the Zeek engine names its stream from the file name), so an object is read by copying it, or
 only the byte range a task has (``Source.start``/``end``), into a private temporary file named like the object,
-at the same offsets (a sparse file: the bytes before the range take no disk), and running the normal path on it;
+at the same offsets (a sparse file: the bytes before the range take no disk), at a path ending with the object's
+bucket and key (the parsers tell a dataset from words of the path: ``nginx``), and running the normal path on it;
 the rows, dead letters and counts then name the URL again (``Copies``). Copies are made a few at a time
 (``BATCH_BYTES``) and removed after use, so neither memory nor disk holds more than that of a large prefix.
 """
@@ -61,15 +62,14 @@ def discover(url: str) -> list[Source]:
     key = url[len(SCHEME):]
     try:
         store = filesystem()
-        info = store.get_file_info(key.rstrip("/"))
-        if info.type == fs.FileType.File and not url.endswith("/"):
-            infos = [info]
-        elif info.type == fs.FileType.Directory or (info.type == fs.FileType.NotFound and "/" in key.strip("/")):
-            infos = store.get_file_info(fs.FileSelector(key.rstrip("/"), recursive=True, allow_not_found=True))
-            infos = sorted((i for i in infos if i.type == fs.FileType.File and not _hidden(i.path, key)),
+        infos = []
+        if "/" in key.rstrip("/") and not key.endswith("/"):  # one object, or a prefix without its last "/"
+            with contextlib.suppress(OSError):  # some servers answer a prefix's HEAD with an error, not a 404
+                infos = [i for i in [store.get_file_info(key)] if i.type == fs.FileType.File]
+        if not infos:
+            found = store.get_file_info(fs.FileSelector(key.rstrip("/"), recursive=True, allow_not_found=True))
+            infos = sorted((i for i in found if i.type == fs.FileType.File and not _hidden(i.path, key)),
                            key=lambda i: i.path)
-        else:
-            infos = []
     except (OSError, ValueError) as exc:
         raise InputError(_("cannot list {url}: {reason}").format(url=url, reason=_reason(exc))) from None
     if not infos:
@@ -133,8 +133,11 @@ def copies(sources: list[Source]) -> Iterator[Copies]:
             if not is_remote(source.path):
                 out.append(source)
                 continue
-            local = os.path.join(folder, str(i), source.path.rsplit("/", 1)[-1] or "object")
-            os.makedirs(os.path.dirname(local))
+            # named by its bucket and key (the parsers take the dataset from words of the path, e.g. nginx); no
+            # "." or ".." part: a key never names a file outside the folder
+            parts = [p for p in source.path[len(SCHEME):].split("/") if p not in ("", ".", "..")]
+            local = os.path.join(folder, str(i), *parts[:-1], parts[-1] if len(parts) > 1 else "object")
+            os.makedirs(os.path.dirname(local), exist_ok=True)
             _copy(store, source, local)
             names[local] = source.path
             out.append(dataclasses.replace(source, path=local))
@@ -182,12 +185,22 @@ def batches(sources: list[Source]) -> Iterator[list[Source]]:
 
 def run(sources: list[Source], sink, options, on_bytes, specs, run_local) -> list:
     """``soc.pipeline.run`` over sources some of which are objects: each batch copied, run (``run_local``, the
-    pipeline's own run) and removed; ``sink`` closed once at the end."""
+    pipeline's own run) and removed; ``sink`` closed once at the end. An object the store fails to give is an
+    input that could not be read (its error in its counts), as a file would be."""
+    from soc.pipeline import SourceStats
+
     stats: list = []
     for part in batches(sources):
-        with copies(part) as got:
-            stats += got.stats(run_local(got.sources, _Renamed(sink, got.names, close=False), options, on_bytes,
-                                         specs))
+        try:
+            with copies(part) as got:
+                stats += got.stats(run_local(got.sources, _Renamed(sink, got.names, close=False), options,
+                                             on_bytes, specs))
+        except OSError as exc:  # the store failed while copying (nothing of these read yet): reported, not raised
+            for source in part:
+                st = SourceStats(source.path)
+                st.error = f"cannot read: {_reason(exc)}"
+                sink.close_source(source.path)
+                stats.append(st)
     sink.close()
     return stats
 
