@@ -16,7 +16,7 @@ LINE = '10.0.0.1 - - [10/Oct/2025:13:55:36 +0700] "GET /x HTTP/1.1" 404 5 "-" "x
 
 
 def soc(*args: str, stdin: bytes | None = None, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "400"}  # tmp_path's input rows unwrapped (xdist's are 10 characters longer)
     return subprocess.run([sys.executable, "-m", "soc", *args], input=stdin, capture_output=True, cwd=cwd,
                           env=env, timeout=300, check=False)
 
