@@ -25,7 +25,7 @@ from soc.pipeline import Options
 from soc.sinks.alert_store import AlertStore
 from tests.conftest import CORPORA, IN_CI, ROOT, need
 from tests.evtx_corpus import evtx_files
-from tests.test_distributed_local import MATCH_KEYS, SAMPLES
+from tests.test_distributed_local import MATCH_KEYS, SAMPLES, _tasks_seen
 
 BUCKET = "soc-test"
 PREFIX = f"s3://{BUCKET}/logs/"
@@ -131,8 +131,8 @@ def _rules() -> list[str]:
 
 def _hunt(inputs: list[str], data: Path, prefix: str, **how) -> dict:
     """A hunt and what it gave, the inputs' paths written relative to ``prefix`` (a folder or ``PREFIX``)."""
-    report = run_hunt(HuntRequest(inputs, str(data), rules=_rules(), options=OPTIONS, to_es=False, workers=1,
-                                  **how))
+    how.setdefault("workers", 1)
+    report = run_hunt(HuntRequest(inputs, str(data), rules=_rules(), options=OPTIONS, to_es=False, **how))
     assert report.exit_code == 0, report.errors
 
     def rel(frame: pl.DataFrame) -> pl.DataFrame:
@@ -189,6 +189,18 @@ def test_objects_hunt_as_the_files_on_disk(tree, store, tmp_path):
     _same(one, two)
 
 
+def test_objects_on_local_workers_as_the_files_on_disk(tree, store, tmp_path, monkeypatch):
+    """``--workers``: worker processes read the objects (their local copies) as the tasks on Ray do."""
+    from soc.distributed import local
+
+    monkeypatch.setattr(local, "MIN_BYTES", 0)  # workers for inputs of any size
+    disk = _hunt([str(tree)], tmp_path / "disk", f"{tree}/")
+    seen = _tasks_seen(monkeypatch)
+    s3 = _hunt([PREFIX], tmp_path / "s3", PREFIX, workers=2)
+    assert seen  # a worker process read objects
+    _same(disk, s3)
+
+
 def test_objects_are_cut_in_byte_ranges_as_files(tree, store, monkeypatch):
     """On Ray the driver cuts a large object where it cuts the same file (ranged reads: the newlines at the cuts,
     the format, the Zeek header lines before each range), a compressed object or an .evtx whole."""
@@ -225,8 +237,9 @@ def test_on_ray_as_on_disk(tree, store, tmp_path, monkeypatch):
     monkeypatch.setattr(task, "SPAN_CHUNKS", 2)  # the driver cuts the partitions
     if ray.is_initialized():  # a cluster of another module's: its workers lack the store's environment
         ray.shutdown()
-    # the workers inherit this process's environment: the endpoint and credentials
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    # a new local cluster (not one another process started on the machine): its workers inherit this process's
+    # environment, the endpoint and credentials
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     try:
         disk = _hunt([str(tree)], tmp_path / "disk", f"{tree}/")
         s3 = _hunt([PREFIX], tmp_path / "s3", PREFIX, ray="auto")
