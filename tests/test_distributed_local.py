@@ -23,19 +23,24 @@ MATCH_KEYS = ["rule.id", "log.file.path", "log.line", "log.offset", "winlog.reco
 def _hunt(inputs, data: Path, workers: int, rules=(), options=None) -> dict:
     report = run_hunt(HuntRequest([str(p) for p in inputs], str(data), rules=[str(r) for r in rules],
                                   options=options, to_es=False, workers=workers))
+    return outcome(report, data)
+
+
+def outcome(report, data: Path) -> dict:
+    """What a hunt into the data folder ``data`` gave, in a form ``_same`` compares: counts, matches, detector
+    hits, failures, dead letters, the stored alerts' ids, counts and windows, errors."""
     assert report.exit_code == 0, report.errors
-    matches = report.sigma.frame()
-    dead = {f.name: pl.read_parquet(f) for f in sorted((data / "dead_letters").glob("*.parquet"))}
     alerts = AlertStore(str(data)).query()
     return {
         "stats": [{k: v for k, v in st.as_dict().items() if k != "seconds"} for st in report.stats],
-        "matches": matches.sort(MATCH_KEYS, nulls_last=True),
+        "matches": report.sigma.frame().sort(MATCH_KEYS, nulls_last=True),
         "events": report.sigma.events,
         "hits": report.detectors.hits,
         "detector_events": report.detectors.events,
         "failures": ([f.rule_id for f in report.sigma.failures], [f.reason for f in report.detectors.failures]),
-        "dead": dead,
-        "alerts": sorted(zip(alerts.get_column("event.id"), alerts.get_column("event.count"), strict=True)),
+        "dead": {f.name: pl.read_parquet(f) for f in sorted((data / "dead_letters").glob("*.parquet"))},
+        "alerts": sorted(zip(alerts.get_column("event.id"), alerts.get_column("event.count"),
+                             alerts.get_column("event.start"), alerts.get_column("event.end"), strict=True)),
         "errors": report.errors,
     }
 

@@ -21,10 +21,9 @@ from soc.distributed import task
 from soc.distributed.local import merge_all
 from soc.hunt import HuntRequest, run_hunt
 from soc.pipeline import Options
-from soc.sinks.alert_store import AlertStore
 from soc.sources import Source, discover
 from tests.conftest import CORPORA, ROOT, need
-from tests.test_distributed_local import MATCH_KEYS, _same
+from tests.test_distributed_local import _same, outcome
 
 SAMPLES = ROOT / "sample_logs"
 CHUNK = 16 << 10  # small chunks: a few hundred kB make many ranges
@@ -35,20 +34,7 @@ CHUNK = 16 << 10  # small chunks: a few hundred kB make many ranges
 def _hunt(inputs, data: Path, options: Options, executor=None, make_runner=None) -> dict:
     report = run_hunt(HuntRequest(list(inputs), str(data), options=options, to_es=False, workers=1,
                                   executor=executor, make_runner=make_runner))
-    assert report.exit_code == 0, report.errors
-    alerts = AlertStore(str(data)).query()
-    return {
-        "stats": [{k: v for k, v in st.as_dict().items() if k != "seconds"} for st in report.stats],
-        "matches": report.sigma.frame().sort(MATCH_KEYS, nulls_last=True),
-        "events": report.sigma.events,
-        "hits": report.detectors.hits,
-        "detector_events": report.detectors.events,
-        "failures": ([f.rule_id for f in report.sigma.failures], [f.reason for f in report.detectors.failures]),
-        "dead": {f.name: pl.read_parquet(f) for f in sorted((data / "dead_letters").glob("*.parquet"))},
-        "alerts": sorted(zip(alerts.get_column("event.id"), alerts.get_column("event.count"),
-                             alerts.get_column("event.start"), alerts.get_column("event.end"), strict=True)),
-        "errors": report.errors,
-    }
+    return outcome(report, data)
 
 
 class _Rows:

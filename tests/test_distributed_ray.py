@@ -17,10 +17,9 @@ import polars as pl
 import pytest
 
 from soc.hunt import HuntRequest, run_hunt
-from soc.sinks.alert_store import AlertStore
 from tests.conftest import CORPORA, IN_CI, ROOT, need
 from tests.evtx_corpus import evtx_files
-from tests.test_distributed_local import MATCH_KEYS, SAMPLES, _inputs, _same
+from tests.test_distributed_local import SAMPLES, _inputs, _same, outcome
 
 try:
     import ray
@@ -58,20 +57,7 @@ def _hunt(inputs, data: Path, rules=(), options=None, **how) -> dict:
     """A hunt (``how``: ``ray=``, ``executor=`` or nothing: this process alone) and what it gave."""
     report = run_hunt(HuntRequest([str(p) for p in inputs], str(data), rules=[str(r) for r in rules],
                                   options=options, to_es=False, workers=1, **how))
-    assert report.exit_code == 0, report.errors
-    alerts = AlertStore(str(data)).query()
-    return {
-        "stats": [{k: v for k, v in st.as_dict().items() if k != "seconds"} for st in report.stats],
-        "matches": report.sigma.frame().sort(MATCH_KEYS, nulls_last=True),
-        "events": report.sigma.events,
-        "hits": report.detectors.hits,
-        "detector_events": report.detectors.events,
-        "failures": ([f.rule_id for f in report.sigma.failures], [f.reason for f in report.detectors.failures]),
-        "dead": {f.name: pl.read_parquet(f) for f in sorted((data / "dead_letters").glob("*.parquet"))},
-        "alerts": sorted(zip(alerts.get_column("event.id"), alerts.get_column("event.count"),
-                             alerts.get_column("event.start"), alerts.get_column("event.end"), strict=True)),
-        "errors": report.errors,
-    }
+    return outcome(report, data)
 
 
 def _recording(seen: Path, kill_at: int | None = None, marker: Path | None = None, hold: float = 0.0):
