@@ -1,11 +1,12 @@
 """The same hunt on a Ray cluster (``soc hunt --ray [ADDRESS]``, ``HuntRequest.ray``; the ``soc[ray]`` extra).
 
 The inputs are cut in the partitions of ``soc.distributed.task`` (files, batches of small EVTX files, line-aligned
-byte ranges of a large file of a line format: ``RAY_SPLIT_ENGINES``), each one a Ray task running ``run_task``, the same pure function the
-local worker processes run. The driver merges the results in the tasks' order with the local hunt's own merge
-(``soc.distributed.local.merge_all``): the matches into its Hunter (correlation at the end), the detector rows into
-its DetectorRunner, dead letters and inputs' ends into its sink. So the result is the local hunt's, whatever the
-number of nodes, and a task that Ray runs again (its worker died: ``max_retries``) gives the same result once.
+byte ranges of a large file of a line format: ``RAY_SPLIT_ENGINES``), each one a Ray task running ``run_task``, the
+same pure function the local worker processes run. The driver merges the results in the tasks' order with the local
+hunt's own merge (``soc.distributed.local.merge_all``): the matches into its Hunter (correlation at the end), the
+detector rows into its DetectorRunner, dead letters and inputs' ends into its sink. So the result is the local
+hunt's, whatever the number of nodes, and a task that Ray runs again (its worker died: ``max_retries``) gives the
+same result once.
 
 The detectors run on detector partitions, one Ray task per CPU of the cluster (``soc.distributed.shuffle``): each
 task returns, besides its result, its detector rows cut by a hash of each detector's entity key into one piece per
