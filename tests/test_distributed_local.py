@@ -60,6 +60,18 @@ def _same(one: dict, two: dict) -> None:
     assert one["errors"] == two["errors"]
 
 
+def nxlog_with_broken_lines(tmp_path: Path) -> Path:
+    """6,000 generated NXLog lines, one in 997 replaced by a line that does not parse (dead letters)."""
+    from bench.gen_nxlog_windows import generate
+
+    made = tmp_path / "made.json"
+    generate(str(made), 6000)
+    lines = made.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "nxlog.json"
+    path.write_bytes(b"".join(b"{broken json\n" if i % 997 == 5 else line for i, line in enumerate(lines)))
+    return path
+
+
 def _inputs(tmp_path: Path) -> list[Path]:
     """sample_logs/ and an access log with lines that do not parse among good ones (dead letters)."""
     lines = (SAMPLES / "web" / "nginx" / "access.log").read_bytes().splitlines(keepends=True)
@@ -133,17 +145,12 @@ def test_a_large_windows_json_file_in_byte_ranges_as_whole(tmp_path, monkeypatch
     """NXLog lines (and some that do not parse) read in 1 MB chunks, cut in ranges of 2 chunks hunted by two
     processes: the same matches (line numbers of the whole file), detector hits, dead letters and counts."""
     need(CORPORA / "evtx" / "evtx-to-mitre-attack", "EVTX corpus (../shared/corpora/evtx)")
-    from bench.gen_nxlog_windows import generate
     from soc.distributed import task
     from soc.pipeline import Options
 
     monkeypatch.setenv("SOC_CONFIG", "")
     monkeypatch.setattr(task, "SPAN_CHUNKS", 2)
-    made = tmp_path / "made.json"
-    generate(str(made), 6000)
-    lines = made.read_bytes().splitlines(keepends=True)
-    path = tmp_path / "nxlog.json"
-    path.write_bytes(b"".join(b"{broken json\n" if i % 997 == 5 else line for i, line in enumerate(lines)))
+    path = nxlog_with_broken_lines(tmp_path)
     options = Options(chunk_size=1 << 20)
     from soc.sources import discover
 

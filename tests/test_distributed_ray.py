@@ -19,7 +19,7 @@ import pytest
 from soc.hunt import HuntRequest, run_hunt
 from tests.conftest import CORPORA, IN_CI, ROOT, need
 from tests.evtx_corpus import evtx_files
-from tests.test_distributed_local import SAMPLES, _inputs, _same, outcome
+from tests.test_distributed_local import SAMPLES, _inputs, _same, nxlog_with_broken_lines, outcome
 
 try:
     import ray
@@ -135,16 +135,11 @@ def test_a_large_windows_json_file_in_byte_ranges_on_ray(tmp_path, local_ray, mo
     """NXLog lines (some that do not parse) in 1 MB chunks cut in ranges of 2 chunks, each range a Ray task: line
     numbers of the whole file, the same result as local."""
     need(CORPORA / "evtx" / "evtx-to-mitre-attack", "EVTX corpus (../shared/corpora/evtx)")
-    from bench.gen_nxlog_windows import generate
     from soc.distributed import task
     from soc.pipeline import Options
 
     monkeypatch.setattr(task, "SPAN_CHUNKS", 2)  # the driver cuts the partitions
-    made = tmp_path / "made.json"
-    generate(str(made), 6000)
-    lines = made.read_bytes().splitlines(keepends=True)
-    path = tmp_path / "nxlog.json"
-    path.write_bytes(b"".join(b"{broken json\n" if i % 997 == 5 else line for i, line in enumerate(lines)))
+    path = nxlog_with_broken_lines(tmp_path)
     options = Options(chunk_size=1 << 20)
     rules = [CORPORA / "sigma" / "rules" / "windows"]
     one = _hunt([path], tmp_path / "one", rules, options)
