@@ -166,6 +166,42 @@ def test_a_killed_worker_is_retried_with_the_same_result(tmp_path, local_ray):
     _same(one, two)
 
 
+def _killing(real, marker: Path, index_of):
+    """``real`` (a partition's Ray task) whose worker kills itself (SIGKILL) once, when it has done partition 1's
+    work and before its result is sent; ``marker`` records the killed process."""
+
+    def run(*args):
+        import signal
+
+        result = real(*args)
+        if index_of(args) == 1 and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    return run
+
+
+def test_a_killed_partition_worker_is_retried_with_the_same_result(tmp_path, local_ray, monkeypatch):
+    """The worker of a detector partition and that of a correlation partition each die once mid-task: Ray runs
+    them again (``max_retries``), the partitions' results come from their retries (not from the driver's own
+    evaluation), and the hits, matches and alerts are the local hunt's: none lost, none twice."""
+    from soc.distributed import ray_executor, shuffle
+
+    one = _hunt(_inputs(tmp_path), tmp_path / "one")
+    detectors, correlations = tmp_path / "killed-detectors", tmp_path / "killed-correlations"
+    monkeypatch.setattr(shuffle, "run_partition", _killing(shuffle.run_partition, detectors, lambda a: a[0].index))
+    monkeypatch.setattr(ray_executor, "_correlations", _killing(ray_executor._correlations, correlations,
+                                                                lambda a: a[0]))
+    trace: list = []
+    two = _hunt(_inputs(tmp_path), tmp_path / "two",
+                executor=ray_executor.executor("auto", (), None, trace=trace, max_retries=2))
+    assert detectors.exists() and correlations.exists()  # both workers were killed
+    assert sorted(r.index for r in trace if isinstance(r, shuffle.PartitionResult)) == [0, 1]
+    assert sorted(r.index for r in trace if isinstance(r, shuffle.CorrelationResult)) == [0, 1]
+    _same(one, two)
+
+
 def test_without_ray_nothing_imports_it(tmp_path):
     """``import soc.hunt`` and a ``soc hunt`` without ``--ray`` never load Ray (a fresh interpreter)."""
     code = ("import sys, soc.hunt\nassert 'ray' not in sys.modules\nfrom soc.cli import main\n"
