@@ -32,6 +32,7 @@ Only this module imports Ray, and only when asked.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from soc.distributed.task import HuntPlan, Partition, TaskResult
 
 MAX_RETRIES = 3  # runs of a task whose worker died (Ray's own default for tasks)
+CLIENT_ATTEMPTS = 3  # connections to a ``ray://`` address: its proxy starts a server per client, which died at once
+# in 2 of 5 runs of the 2-node test here right after a test had killed workers of another cluster ("Starting Ray
+# client server failed", its log empty); a new connection gets a new server
 AHEAD = 2  # tasks submitted ahead per CPU of the cluster: results wait in the object store, not all at once
 MAX_PARTITIONS = 64  # detector and correlation partitions at most (one per CPU below that): each task returns a
 # piece per partition, each partition takes one of every task (tasks x partitions objects in the object store)
@@ -74,8 +78,16 @@ def connect(address: str) -> bool:
 
     if ray.is_initialized():
         return False
-    ray.init(address=None if address == "auto" else address, include_dashboard=False, logging_level="WARNING",
-             configure_logging=True)
+    for attempt in range(CLIENT_ATTEMPTS):
+        try:
+            ray.init(address=None if address == "auto" else address, include_dashboard=False,
+                     logging_level="WARNING", configure_logging=True)
+            return True
+        except ConnectionAbortedError:  # Ray Client: the per-client server it starts died at once
+            if not address.startswith("ray://") or attempt == CLIENT_ATTEMPTS - 1:
+                raise
+            ray.shutdown()  # whatever the failed connection left
+            time.sleep(1.0)
     return True
 
 
