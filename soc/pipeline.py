@@ -309,9 +309,9 @@ def run(sources: list[Source], sink: Sink | None = None, options: Options | None
         raise ValueError(_("unknown format {format} (known: {known})").format(
             format=repr(options.format), known=", ".join(sorted(specs))))
     sink = sink or Sink()
-    if any(s.path.startswith("s3://") for s in sources):  # objects: read from local copies (soc.sources.remote)
-        from soc.sources import remote
+    from soc.sources import remote
 
+    if any(remote.is_remote(s.path) for s in sources):  # objects: read from local copies
         return remote.run(sources, sink, options, on_bytes, specs, run)
     stats = []
     plan = _plan(sources, specs, options)

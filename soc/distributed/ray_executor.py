@@ -78,17 +78,18 @@ def connect(address: str) -> bool:
 
     if ray.is_initialized():
         return False
-    for attempt in range(CLIENT_ATTEMPTS):
+    left = CLIENT_ATTEMPTS - 1 if address.startswith("ray://") else 0
+    while True:
         try:
             ray.init(address=None if address == "auto" else address, include_dashboard=False,
                      logging_level="WARNING", configure_logging=True)
             return True
         except ConnectionAbortedError:  # Ray Client: the per-client server it starts died at once
-            if not address.startswith("ray://") or attempt == CLIENT_ATTEMPTS - 1:
+            if not left:
                 raise
+            left -= 1
             ray.shutdown()  # whatever the failed connection left
             time.sleep(1.0)
-    return True
 
 
 def executor(address: str, rules, placeholders: str | None, task: Callable | None = None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from soc.sources import remote
 from soc.sources.decompress import Gunzip, Unzstd
 
 STDIN = "-"
@@ -118,9 +119,7 @@ def discover(inputs: list[str]) -> list[Source]:
         if name == STDIN:
             found.append(Source(STDIN, None, None))
             continue
-        if name.startswith("s3://"):  # objects in an S3-compatible store (soc.sources.remote)
-            from soc.sources import remote
-
+        if remote.is_remote(name):  # objects in an S3-compatible store
             for s in remote.discover(name):
                 if s.path not in seen and Path(s.path).suffix not in SKIP_SUFFIXES:
                     seen.add(s.path)
