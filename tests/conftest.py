@@ -32,12 +32,12 @@ def xdist_group(nodeid: str) -> str:
     whose module fixtures and first-call Numba compiles are then paid once (and the two workers rarely compile
     the same kernel at the same time); all the modules of the session's Elasticsearch server (test_es.py and
     those importing from it: one server, started and stopped once), and all those that start a Ray cluster
-    (one at a time on the machine's 2 CPUs), each in one worker."""
+    (themselves or through bench/bench_ray.py: one at a time on the machine's 2 CPUs), each in one worker."""
     module = nodeid.split("::")[0]
     text = _module_text(module)
     if module == "tests/test_es.py" or "tests.test_es import" in text:
         return "elasticsearch"
-    if "ray.init(" in text or "cluster_utils" in text:
+    if "ray.init(" in text or "cluster_utils" in text or "import bench_ray" in text:  # bench_ray starts one too
         return "ray"
     return module
 
