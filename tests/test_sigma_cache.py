@@ -215,3 +215,20 @@ def test_the_load_file_is_named_by_its_format(tmp_path, monkeypatch):
     names = sorted(f.name for f in (tmp_path / "cache").glob("sigma-load-*.json"))
     assert len(names) == 2 and names[0].endswith(f"-v{cache.LOAD_FORMAT - 1}.json")
     assert names[1].endswith(f"-v{cache.LOAD_FORMAT}.json")
+
+
+def test_load_file_texts_read_back_as_the_standard_json_reader_reads_them():
+    """The load file's rule lines are read by orjson, except a text it would read otherwise (an integer beyond 64
+    bits: a float there; NaN: refused), marked at the write and read by the standard reader."""
+    import json
+    import math
+
+    big = 123456789012345678901234567890
+    for value in (["num", "Size", [big]], ["num", "Size", [-(2**63) - 1]], ["cmp", "x", "gt", float("nan")]):
+        text = loader._encode(value)
+        assert text.startswith(" ")  # marked
+        got = loader._decode(text.encode())
+        assert repr(got) == repr(json.loads(text)) and (got[2] == value[2] or math.isnan(got[3]))
+    plain = ["str", "Image", "suffix", ["\\whoami.exe", "é", "\u2028"], False, 2**63, 1.5, None, True]
+    text = loader._encode(plain)
+    assert not text.startswith(" ") and loader._decode(text.encode()) == plain == loader._decode(text)

@@ -28,7 +28,7 @@ from soc.content import trusted as _trusted
 from soc.private import remove_stale, writing
 
 FORMAT = 1  # bump when the rule tree or the record changes
-LOAD_FORMAT = 4  # of the load file (``LoadCache``): bump when what the loader keeps in it changes
+LOAD_FORMAT = 5  # of the load file (``LoadCache``): bump when what the loader keeps in it changes
 
 
 def _read(file: Path) -> dict | None:
