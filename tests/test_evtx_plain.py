@@ -4,13 +4,13 @@ same frames and dead letters on the whole corpus and on odd records; and a small
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pytest
 
 from soc import jit, pipeline
 from soc.parse import evtx_kernel as K
 from soc.parse import evtx_plain
+from soc.parse.engines.evtx import walked_strings
 from soc.parse.spec import load_spec
 from soc.sources import discover
 from tests.conftest import ROOT, Keep, hunt_both_ways
@@ -89,23 +89,17 @@ ODD = [
 ]
 
 
-def _cells(w: K.Walked, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
-    out, valid = w.views(buf, starts, ends)
-    arr = pa.Array.from_buffers(pa.string_view(), valid.size, [pa.py_buffer(np.packbits(valid, bitorder="little")),
-                                                               pa.py_buffer(out), pa.py_buffer(buf),
-                                                               pa.py_buffer(w.extra)])
-    return pl.Series(arr).to_list()
-
-
-def _walked(w: K.Walked, buf: np.ndarray) -> dict:
-    """What the engine takes from a walk, as plain values."""
+def _walked(w: K.Walked | evtx_plain.Walked, buf: np.ndarray) -> dict:
+    """What the engine takes from a walk (``walked_strings``, the group keys), as plain values."""
     order = w.order
-    sys_ = {name: _cells(w, buf, w.ss[i, order], w.se[i, order]) for i, name in enumerate(K.SYSTEM_NAMES)}
-    us, ok = w.utc_times(buf, w.ss[K.TIME_CREATED, order], w.se[K.TIME_CREATED, order])
+    system, cells, (us, ok) = walked_strings(w, buf, pa.py_buffer(buf))
+    m = order.size
     names = w.names(buf)
-    return {"err": (w.err != 0).tolist(), "order": order.tolist(), "starts": w.starts.tolist(),
+    keys = [(w.text(buf, K.CHANNEL, int(order[a])), w.text(buf, K.EVENT_ID, int(order[a]))) for a in w.starts[:-1]]
+    return {"err": (w.err != 0).tolist(), "order": order.tolist(), "starts": w.starts.tolist(), "keys": keys,
             "columns": [names[c] for c in w.columns], "col_starts": w.col_starts.tolist(),
-            "cell_starts": w.cell_starts.tolist(), "cells": _cells(w, buf, w.cs, w.ce), "system": sys_,
+            "cell_starts": w.cell_starts.tolist(), "cells": cells.to_list(),
+            "system": {name: system.slice(i * m, m).to_list() for i, name in enumerate(K.SYSTEM_NAMES)},
             "times": [u if o else None for u, o in zip(us.tolist(), ok.tolist(), strict=True)]}
 
 
@@ -121,7 +115,7 @@ def test_plain_walk_gives_the_numba_walk_on_odd_records(shuffle):
     offs[1:] = np.cumsum([len(t.encode()) for t in texts])
     buf = np.frombuffer(bytearray(data), np.uint8)  # writable, as the engine's: the kernels compiled once a run
     numba_w = K.walk_batch(buf, offs)
-    plain_w = evtx_plain.walk(texts, buf.size)
+    plain_w = evtx_plain.walk(texts)
     got, want = _walked(plain_w, buf), _walked(numba_w, buf)
     assert got["err"] == want["err"] and any(got["err"])
     assert 4 <= sum(t is not None for t in got["times"]) < len(got["times"])
@@ -133,9 +127,9 @@ def test_plain_walk_without_orjson_gives_the_same(monkeypatch):
     reader alone (orjson missing) gives the same walk."""
     texts = list(ODD)
     buf = np.frombuffer(bytearray("".join(texts).encode()), np.uint8)
-    fast = _walked(evtx_plain.walk(texts, buf.size), buf)
+    fast = _walked(evtx_plain.walk(texts), buf)
     monkeypatch.setattr(evtx_plain, "_orjson_loads", None)
-    assert _walked(evtx_plain.walk(texts, buf.size), buf) == fast
+    assert _walked(evtx_plain.walk(texts), buf) == fast
 
 
 def test_a_small_hunt_never_imports_numba(tmp_path, corpora):

@@ -387,7 +387,7 @@ class EvtxEngine(RecordEngine):
         buf = np.frombuffer(data_buf, np.uint8)
         if jit.plain(guess := n * evtx_plain.US_PER_RECORD):  # too few records to repay Numba's fixed cost
             began = jit.cpu_us()
-            walked = evtx_plain.walk(text.to_pylist(), buf.size)
+            walked = evtx_plain.walk(text.to_pylist())
             jit.charge(jit.cpu_us() - began - guess)
         else:
             walked = kernel.walk_batch(buf, offs)
@@ -402,16 +402,13 @@ class EvtxEngine(RecordEngine):
         # the walker's and the slower way's frames of a group can differ in their columns
         return merge(n, parts, how="diagonal_relaxed")
 
-    def _walked(self, w: kernel.Walked, buf: np.ndarray, data_buf: pa.Buffer, text: pa.Array,
+    def _walked(self, w: kernel.Walked | evtx_plain.Walked, buf: np.ndarray, data_buf: pa.Buffer, text: pa.Array,
                 record_ids: np.ndarray, stamps: pl.Series, where: np.ndarray) -> list[ParseResult]:
         """System fields typed once for the batch (records ordered by group); each group adds its event
         columns and its fields, slices of one column block."""
         order = w.order
         m = order.size
-        extra = pa.py_buffer(w.extra)
-        # np.take: ``ss[:, order]`` is not C-contiguous, so its ravel copied it again (10x slower)
-        starts, ends = np.take(w.ss, order, axis=1).ravel(), np.take(w.se, order, axis=1).ravel()
-        sys_cols = _strings(w.views(buf, starts, ends), data_buf, extra)
+        sys_cols, cells, (us, ok) = walked_strings(w, buf, data_buf)
         system = pl.DataFrame([sys_cols.slice(i * m, m).alias(name) for i, name in enumerate(kernel.SYSTEM_NAMES)])
         stamp = stamps.gather(order)
         line = pl.Series("log.line", record_ids[order])
@@ -420,9 +417,7 @@ class EvtxEngine(RecordEngine):
             "log.offset": nulls("log.offset", pl.Int64, m),
             "log.line": line,
         }
-        times = _times(w, buf, w.ss[kernel.TIME_CREATED, order], w.se[kernel.TIME_CREATED, order])
-        base, base_reason = self.mapping.base(system.hstack([stamp]), self.ctx, origin, times)
-        cells = _strings(w.views(buf, w.cs, w.ce), data_buf, extra)
+        base, base_reason = self.mapping.base(system.hstack([stamp]), self.ctx, origin, _times(us, ok))
         names = w.names(buf)
         base_bad = set_rows(base_reason)  # per group below: a numpy slice, not a query
         base_bad = np.zeros(m, np.bool_) if base_bad is None else base_bad
@@ -1055,10 +1050,26 @@ def _polars(array: pa.Array) -> pl.Series:
     return pl.Series(_Capsule(array))
 
 
-def _times(w: kernel.Walked, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict[str, pl.Series]:
-    """``System.TimeCreated`` as UTC times if every record has it in the package's own form (the Numba
-    parser of ``evtx_kernel.utc_times``); else nothing, and the spec's rule reads the text."""
-    us, ok = w.utc_times(buf, starts, ends)
+def walked_strings(w: kernel.Walked | evtx_plain.Walked, buf: np.ndarray, data_buf: pa.Buffer,
+                   ) -> tuple[pl.Series, pl.Series, tuple[np.ndarray, np.ndarray]]:
+    """What a batch's frames are made of, from either walk: the System leaves as one String series (leaf after
+    leaf, the records in ``w.order``), the groups' cells as another, and ``TimeCreated`` as UTC microseconds
+    with whether each is in the package's own form (``evtx_kernel.utc_times``). The Numba walk gives spans of
+    the batch's JSON ``buf`` (``data_buf``: its Arrow buffer) and of its ``extra``, made string views here; the
+    plain walk gives the series."""
+    if isinstance(w, evtx_plain.Walked):
+        return w.system, w.cells, w.times()
+    order = w.order
+    extra = pa.py_buffer(w.extra)
+    # np.take: ``ss[:, order]`` is not C-contiguous, so its ravel copied it again (10x slower)
+    starts, ends = np.take(w.ss, order, axis=1).ravel(), np.take(w.se, order, axis=1).ravel()
+    return (_strings(w.views(buf, starts, ends), data_buf, extra), _strings(w.views(buf, w.cs, w.ce), data_buf, extra),
+            w.utc_times(buf, w.ss[kernel.TIME_CREATED, order], w.se[kernel.TIME_CREATED, order]))
+
+
+def _times(us: np.ndarray, ok: np.ndarray) -> dict[str, pl.Series]:
+    """``System.TimeCreated`` as UTC times if every record has it in the package's own form (``walked_strings``);
+    else nothing, and the spec's rule reads the text."""
     if not ok.all():
         return {}
     return {"System.TimeCreated": pl.Series("System.TimeCreated", us).cast(UTC)}
