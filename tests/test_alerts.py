@@ -313,6 +313,35 @@ def test_evidence_values_of_the_hits_are_carried_and_related_fields_filled(monke
     assert merged.sort("event.id").equals(build_alerts(frame).sort("event.id"))
 
 
+def test_related_fields_of_alerts_without_evidence_are_those_of_the_general_way():
+    """``related.*`` of alerts without evidence of a kind and with at most one address (every Sigma alert) are
+    made without list operations, the other rows the general way and put back in place: the same lists, nulls
+    and order as the general way (``_related_of``) gives for every row, in frames of each mix."""
+    from soc.alerts.build import _related, _related_of, evidence_kind
+
+    rows = [  # source.ip, destination.ip, user.name, host.hostname, evidence.field, evidence.values
+        ("10.0.0.1", None, "bob", "h1", None, None),
+        (None, "10.0.0.2", None, None, None, []),
+        ("10.0.0.1", "10.0.0.1", "bob", "h1", None, None),  # one address twice: listed once
+        ("10.0.0.1", "10.0.0.2", None, "h2", None, None),  # two addresses: the general way
+        (None, None, None, None, None, None),
+        ("10.0.0.3", None, "eve", "h3", "user.name", ["root", "eve", "x\u2026"]),
+        (None, None, "eve", "h3", "destination.ip", ["10.0.0.9", "not-an-ip"]),
+        ("10.0.0.4", None, None, "h4", "other.field", ["10.0.0.8"]),  # no kind: its values stay out
+    ]
+    names = ["source.ip", "destination.ip", "user.name", "host.hostname", "evidence.field"]
+    schema = {**dict.fromkeys(names, pl.String), "evidence.values": pl.List(pl.String)}
+    every = pl.DataFrame(rows, schema=schema, orient="row")
+    for picked in ([0, 1, 2, 4], [3], [5, 6], list(range(8)), [7, 0, 6, 1, 3], []):
+        frame = every[picked]
+        kinds = {f: evidence_kind(f) for f in frame.get_column("evidence.field").drop_nulls().unique().to_list()}
+        assert _related(frame).equals(_related_of(frame, kinds)), picked
+    got = _related(every)
+    assert got["related.ip"].to_list() == [["10.0.0.1"], ["10.0.0.2"], ["10.0.0.1"], ["10.0.0.1", "10.0.0.2"], None,
+                                           ["10.0.0.3"], ["10.0.0.9"], ["10.0.0.4"]]
+    assert got["related.user"].to_list() == [["bob"], None, ["bob"], None, None, ["eve", "root"], ["eve"], None]
+    assert got["evidence.values"].to_list()[:2] == [None, None]
+
 def test_the_store_reads_alerts_stored_before_the_evidence_columns(tmp_path):
     old = build_alerts(hits([{"@timestamp": at(1)}])).drop("related.ip", "related.user", "related.hosts",
                                                            "evidence.field", "evidence.values")

@@ -295,8 +295,36 @@ def evidence_kind(field: str | None) -> str | None:
 
 def _related(frame: pl.DataFrame) -> pl.DataFrame:
     """ECS ``related.ip``/``related.user``/``related.hosts``: the alert's entity (addresses already checked by
-    ``_enrich``) and its evidence values of that kind (addresses checked here: the ES field is of type ip)."""
+    ``_enrich``) and its evidence values of that kind (addresses checked here: the ES field is of type ip).
+
+    Most alerts (every Sigma one) have no evidence of a kind and at most one address: their lists are their
+    entity columns' values, made without Polars' list operations (``list.unique`` and a ``concat_list`` of two
+    columns cost ~0.4-1 us a row: 0.8 of the 1.8 CPU s of delivering the 131 k alerts of 1 M NXLog lines). Only
+    the other rows take the general way (``_related_of``), then are put back in place."""
     kinds = {f: evidence_kind(f) for f in frame.get_column("evidence.field").drop_nulls().unique().to_list()}
+    fields = [f for f, k in kinds.items() if k is not None]
+    ip, dst = pl.col("source.ip"), pl.col("destination.ip")
+    general = pl.col("evidence.field").is_in(fields).fill_null(False) | (ip != dst).fill_null(False)
+    mask = frame.select(general).to_series()
+    values = pl.col("evidence.values")
+    evidence = pl.when(values.list.len() > 0).then(values).otherwise(None).alias("evidence.values")
+    one = {"related.ip": pl.coalesce(ip, dst), "related.user": pl.col("user.name"),
+           "related.hosts": pl.col("host.hostname")}
+    simple = [pl.when(e.is_not_null()).then(pl.concat_list(e)).otherwise(None).alias(n) for n, e in one.items()]
+    if not mask.any():
+        return frame.with_columns(*simple, evidence)
+    if mask.all():
+        return _related_of(frame, kinds)
+    rest = frame.select(*simple).filter(~mask)
+    some = _related_of(frame.filter(mask), kinds).select(rest.columns)
+    stacked = pl.concat([rest, some], rechunk=True)  # gathered from one chunk: ~10x faster than from two
+    at = pl.select(pl.when(mask).then(rest.height + mask.cum_sum() - 1).otherwise((~mask).cum_sum() - 1)
+                   .cast(pl.UInt32)).to_series()  # row i of the frame is row at[i] of ``stacked``
+    return frame.with_columns(*[stacked.get_column(n).gather(at) for n in rest.columns], evidence)
+
+
+def _related_of(frame: pl.DataFrame, kinds: dict[str, str | None]) -> pl.DataFrame:
+    """``_related`` of alerts with evidence of a kind: entity and evidence values joined, each once, in order."""
     values = pl.col("evidence.values").fill_null(pl.lit([], _VALUES))
 
     def of(kind: str) -> pl.Expr:
