@@ -1,5 +1,5 @@
 """``python -m soc``: the same as the ``soc`` command."""
 
-from soc.cli import main
+from soc.cli import run
 
-main()
+run()

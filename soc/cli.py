@@ -103,9 +103,9 @@ def parse(inputs, out, fmt, zone, year, chunk_mb, as_json, strict):
 
 
 def _options(fmt, zone, year, chunk_mb):
-    from soc import pipeline
+    from soc.options import Options  # not soc.pipeline: a hunt's workers start before Polars loads here
 
-    return pipeline.Options(format=fmt, zone=zone, year=year, chunk_size=chunk_mb << 20)
+    return Options(format=fmt, zone=zone, year=year, chunk_size=chunk_mb << 20)
 
 
 def _workers(ctx, param, value: str) -> int | None:
@@ -723,3 +723,15 @@ from soc.cli_report import report_command  # noqa: E402  (soc report: the 4-laye
 main.add_command(jobs_group)
 main.add_command(export_group)
 main.add_command(report_command)
+
+
+def run() -> None:
+    """The ``soc`` command (its console script, ``python -m soc``): ``main``, then the process ends at once, its
+    exit handlers run and its output flushed, without the interpreter's teardown (``soc.runtime.exit_now``).
+    Tests call ``main`` through click's runner, in their own process, which goes on."""
+    try:
+        main()
+    except SystemExit as exc:
+        from soc.runtime import exit_now
+
+        exit_now(exc.code)

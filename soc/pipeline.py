@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 
+from soc.options import Options
 from soc.parse.batch import LineBatch, ParseResult, empty_dead
 from soc.parse.columns import Context
 from soc.parse.engines import RECORD_ENGINES, engine_class
@@ -23,20 +24,10 @@ from soc.parse.spec import ParserSpec, load_specs
 from soc.parse.threads import kernels_thread_safe
 from soc.schema import DEAD_LETTERS
 from soc.schema import time as T
-from soc.sources import DEFAULT_CHUNK, Chunk, Source, read_chunks
+from soc.sources import Chunk, Source, read_chunks
 from soc.sources.discover import truncation
 from soc.sources.prefetch import prefetch
 from soc.sources.sniff import UnknownFormat, sniff, sniff_magic
-
-
-@dataclass
-class Options:
-    """How to read inputs: forced format, zone of zone-less stamps, year of year-less ones, chunk size."""
-
-    format: str | None = None
-    zone: str = T.DEFAULT_ZONE
-    year: int | None = None
-    chunk_size: int = DEFAULT_CHUNK
 
 
 @dataclass

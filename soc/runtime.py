@@ -3,12 +3,15 @@ CLI does). A library caller keeps its own process as it is unless it calls these
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import gc
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 << 20  # the largest glibc takes on 64-bit machines
@@ -97,3 +100,18 @@ def setup_kept() -> Iterator[None]:
     finally:
         if mine:
             gc.unfreeze()
+
+
+def exit_now(code: object = 0) -> NoReturn:
+    """End the process as ``sys.exit(code)`` would (exit handlers run, standard streams flushed, the same status and
+    message), without the interpreter's teardown: freeing every module and object of Polars, NumPy and the rules
+    one by one took 0.08-0.12 s of a hunt's wall time, memory the kernel frees at once anyway. Only for a process
+    that ends here (the ``soc`` command, a worker): everything it writes must be closed by then, as it is."""
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    if not isinstance(code, int | None):
+        print(code, file=sys.stderr)
+    atexit._run_exitfuncs()  # what the interpreter runs at its exit (CPython's; our workers' stop among them)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a reader gone (``soc hunt ... | head``) is no failure of ours
+            stream.flush()
+    os._exit(status & 0xFF)

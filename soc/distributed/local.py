@@ -325,7 +325,7 @@ def _add(st, more) -> None:
 
 def main() -> None:
     """A worker: messages from standard input, replies to standard output, until the end of standard input."""
-    from soc.runtime import collect_less_often, reuse_freed_memory
+    from soc.runtime import collect_less_often, exit_now, reuse_freed_memory
     from soc.worker_process import serve
 
     reuse_freed_memory()
@@ -343,6 +343,7 @@ def main() -> None:
         raise ValueError(f"unknown message {message[0]!r}")
 
     serve(handle, quiet=lambda message: message[0] == "load")
+    exit_now(0)  # the parent closed the pipe: nothing is left to write
 
 
 if __name__ == "__main__":

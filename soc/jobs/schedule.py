@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+from soc.options import DEFAULT_ZONE
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY = re.compile(r"(?:\d{1,6}[smhd])+")
 _PART = re.compile(r"(\d{1,6})([smhd])")

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+from soc.options import DEFAULT_ZONE as DEFAULT_ZONE  # soc.parse.columns reads T.DEFAULT_ZONE
+
 # the column that says where @timestamp came from when a record may carry no time of its own (CEF, Zeek,
 # Cisco ASA): the record's own field, the syslog header, or "input_time" (the input's reference time)
 TIMESTAMP_SOURCE = "soc.timestamp_source"

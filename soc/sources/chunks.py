@@ -9,9 +9,8 @@ from typing import BinaryIO
 import numpy as np
 
 from soc.jit import njit
+from soc.options import DEFAULT_CHUNK
 from soc.sources.discover import truncation
-
-DEFAULT_CHUNK = 16 * 1024 * 1024
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 def main() -> None:
     from soc.parse.engines.evtx import read_piece
-    from soc.runtime import reuse_freed_memory
+    from soc.runtime import exit_now, reuse_freed_memory
     from soc.worker_process import serve
 
     reuse_freed_memory()  # as the CLI does: a piece's arrays (tens of MB) reuse the last one's pages (less system time)
@@ -21,6 +21,7 @@ def main() -> None:
         return read_piece(*task[1:])
 
     serve(handle)
+    exit_now(0)  # the parent closed the pipe: nothing is left to write
 
 
 if __name__ == "__main__":
