@@ -106,7 +106,10 @@ def exit_now(code: object = 0) -> NoReturn:
     """End the process as ``sys.exit(code)`` would (exit handlers run, standard streams flushed, the same status and
     message), without the interpreter's teardown: freeing every module and object of Polars, NumPy and the rules
     one by one took 0.08-0.12 s of a hunt's wall time, memory the kernel frees at once anyway. Only for a process
-    that ends here (the ``soc`` command, a worker): everything it writes must be closed by then, as it is."""
+    that ends here (the ``soc`` command, a worker): everything it writes must be closed by then, as it is. Under a
+    profiler or a tracer (``python -m cProfile -m soc``, coverage), the usual exit, so that they write their data."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:  # cProfile, coverage: they write at the exit
+        sys.exit(code)
     status = 0 if code is None else code if isinstance(code, int) else 1
     if not isinstance(code, int | None):
         print(code, file=sys.stderr)

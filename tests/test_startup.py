@@ -168,6 +168,10 @@ def test_the_command_ends_without_teardown_but_with_its_status_output_and_exit_h
     bad = _soc("hunt", "--workers", "0", str(ROOT / "sample_logs"))
     assert bad.returncode == 2 and "--workers" in bad.stderr
     assert _soc("no-such-command").returncode == 2
+    prof = tmp_path / "soc.prof"  # under a profiler, the usual exit: it writes its data then
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "soc", "formats"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and prof.stat().st_size > 1000
     code = ("import atexit, sys\nfrom soc.runtime import exit_now\n"
             "atexit.register(lambda: print('handler ran'))\nprint('out', end='')\nexit_now(sys.argv[1])")
     for arg, status in (("3", 1), ("why", 1)):  # a text (even digits) is a message: status 1, as sys.exit does
