@@ -121,13 +121,13 @@ class LoadCache:
         if not self.enabled or not _trusted(self.file):
             return None
         try:
-            head, _, tail = self.file.read_bytes().partition(b"\n")
-            data = json.loads(head)
+            lines = self.file.read_bytes().split(b"\n")  # (one split: a partition first copied the 3.8 MB again)
+            data = json.loads(lines[0])
         except (OSError, ValueError):
             return None
         if not isinstance(data, dict) or data.get("format") != LOAD_FORMAT or data.get("stamps") != stamps:
             return None
-        items = tail.split(b"\n") if tail else []
+        items = lines[1:] if lines[1:] != [b""] else []  # (a head and a line break only: no items)
         return (data, items) if len(items) == data.get("items") else None
 
     def put(self, stamps: list[list], doc: dict, items: list[str]) -> None:
