@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from soc.config import Config
     from soc.detect.runner import DetectorFailure, DetectorRunner
     from soc.detect.specs import DetectorSpec
+    from soc.distributed.local import Pool
     from soc.pipeline import Options, Sink, SourceStats
     from soc.sigma.hunt import Hunter, RuleFailure
     from soc.sigma.loader import RuleSet
@@ -265,7 +266,7 @@ def _hunt(request: HuntRequest) -> HuntReport:
     from soc.private import prepare
 
     observer = request.observer or Observer()
-    pool = _workers(request)  # first: the workers start up while this process loads its rules
+    pool, found = _workers(request)  # first: the workers start up while this process loads its rules
     cfg = _config(request)
     data_dir = str(cfg.data_dir)
     report = HuntReport(data_dir, cfg)
@@ -276,7 +277,7 @@ def _hunt(request: HuntRequest) -> HuntReport:
     clock = time.perf_counter()
     stages = _wire(request, data_dir, say)
     report.hunter, report.runner = stages.hunter, stages.runner
-    sources = discover_inputs(request.inputs)
+    sources = found if found is not None else discover_inputs(request.inputs)
     executor = request.executor or (_run_pipeline if pool is None else
                                     pool.executor(request.rules, request.placeholders, _run_pipeline))
     if request.ray and request.executor is None:  # the tasks on a Ray cluster (imports Ray only here)
@@ -357,18 +358,19 @@ def _wire(request: HuntRequest, data_dir: str, say: Callable[[str, str], None]) 
     return Stages(request.options or pipeline.Options(), sink, hunter, runner, matches, data_dir)
 
 
-def _workers(request: HuntRequest):
+def _workers(request: HuntRequest) -> tuple[Pool | None, list[Source] | None]:
     """Worker processes for the hunt (``soc.distributed.local.start``: none for ``workers`` 1, small inputs, or
-    an executor of the caller's), started before anything heavy is imported here; None: this process alone."""
+    an executor of the caller's), started before anything heavy is imported here (None: this process alone), and
+    the inputs found to decide it (None: not looked for, or an error the hunt reports when it looks again)."""
     if request.workers == 1 or request.executor is not None or request.ray:
-        return None
+        return None, None
     from soc.distributed import local
 
     try:
         sources = discover_inputs(request.inputs)
     except HuntError:
-        return None  # raised again when the inputs are read
-    return local.start(sources, request.rules, request.placeholders, request.workers, request.options)
+        return None, None
+    return local.start(sources, request.rules, request.placeholders, request.workers, request.options), sources
 
 
 def _run_pipeline(sources: list[Source], stages: Stages, on_bytes: Progress | None) -> list[SourceStats]:
