@@ -323,3 +323,36 @@ def test_header_lines_before_each_range(tmp_path):
     many.write_bytes(b"".join(b"#%d\n" % i for i in range(100)) + b"data\n")
     got = task._headers(str(many), [0, many.stat().st_size - 5, many.stat().st_size], b"")
     assert got[1] == b"".join(b"#%d\n" % i for i in range(100 - task.HEADER_LINES, 100))
+
+
+def test_a_windows_json_range_counts_its_lines_as_read(tmp_path, monkeypatch):
+    """The lines of a Windows JSON range (``TaskResult.lines``: what the driver adds to the line numbers of the
+    ranges after it) are its lines read, with blank, CRLF, whitespace-only and broken lines among them, not
+    counted again; another format's are counted again. Both are the range's ``\\n`` bytes."""
+    from bench.gen_nxlog_windows import generate
+
+    made = tmp_path / "made.json"
+    generate(str(made), 600)
+    odd = {50: b"\n", 51: b"\n", 120: b"{broken json\n", 300: b"  \r\n", 301: b"[1, 2]\n"}
+    lines = [odd.get(i, line.replace(b"\n", b"\r\n") if i % 7 == 3 else line)
+             for i, line in enumerate(made.read_bytes().splitlines(keepends=True))]
+    path = tmp_path / "nxlog.json"
+    path.write_bytes(b"".join(lines))
+    opts = Options(chunk_size=CHUNK)
+    parts = task.partitions(discover([str(path)]), opts)
+    assert len(parts) >= 3 and all(p.span for p in parts)
+    counted: list = []
+    recount = task._newlines
+    monkeypatch.setattr(task, "_newlines", lambda *a: counted.append(a) or recount(*a))
+    plan = task.HuntPlan((), None, None, opts)
+    got = [task.run_task(plan, part) for part in parts]
+    assert not counted  # read, not counted again
+    assert [g.lines for g in got] == [recount(p.sources[0].path, p.sources[0].start, p.sources[0].end) for p in parts]
+    assert sum(g.lines for g in got) == len(lines) and sum(g.stats[0].dead for g in got) >= 2
+    access = tmp_path / "access.log"
+    access.write_bytes((SAMPLES / "web" / "nginx" / "access.log").read_bytes() * 20)
+    web = task.partitions(discover([str(access)]), opts, engines=task.RAY_SPLIT_ENGINES)
+    assert len(web) >= 3 and web[0].span
+    assert task.run_task(plan, web[0]).lines == access.read_bytes()[web[0].sources[0].start:
+                                                                     web[0].sources[0].end].count(b"\n")
+    assert counted  # a format not of COUNTED_ENGINES: counted again

@@ -175,12 +175,27 @@ def run_task(plan: HuntPlan, part: Partition) -> TaskResult:
         with setup_kept(), remote.copies(part.sources) as got:
             stats = got.stats(pipeline.run(got.sources, got.sink(sink), plan.options, specs=_PARSERS[0]))
             matches, events, failures = hunter.take()
-            lines = sum(_newlines(s.path, s.start, s.end) for s in got.sources) if part.span else 0
+            lines = sum(_range_lines(s, st, _PARSERS[0]) for s, st in zip(got.sources, stats, strict=True)) \
+                if part.span else 0
     except BaseException:
         _HUNTERS.pop(plan.rules_key, None)  # left half fed: not for the next task
         raise
     return TaskResult(part.number, matches, events, failures, None if runner is None else runner.take_rows(),
                       sink.log, stats, lines)
+
+
+COUNTED_ENGINES = frozenset({"windows_json"})  # a range's lines read are its ``\\n`` bytes (``_range_lines``)
+
+
+def _range_lines(source: Source, st: pipeline.SourceStats, specs: dict) -> int:
+    """The ``\\n`` bytes of a byte range: its lines read (``st.read``) for a format of ``COUNTED_ENGINES`` read
+    without error (each of its lines, blank ones too, ends with ``\\n``: a range is cut after one, and a file with a
+    line longer than a chunk is not cut), else counted again (``_newlines``: ~40 ms of CPU a 64 MB range, 1.5 % of
+    a Windows JSON task)."""
+    spec = specs.get(st.format) if st.format else None
+    if spec is not None and spec.engine in COUNTED_ENGINES and st.error is None and not st.skipped:
+        return st.read
+    return _newlines(source.path, source.start, source.end)
 
 
 def _newlines(path: str, start: int, end: int | None) -> int:
