@@ -232,3 +232,33 @@ def test_load_file_texts_read_back_as_the_standard_json_reader_reads_them():
     plain = ["str", "Image", "suffix", ["\\whoami.exe", "é", "\u2028"], False, 2**63, 1.5, None, True]
     text = loader._encode(plain)
     assert not text.startswith(" ") and loader._decode(text.encode()) == plain == loader._decode(text)
+
+
+def test_a_warm_load_walks_no_folder_whose_stamps_are_kept_and_sees_every_change(tmp_path, monkeypatch):
+    """The load file keeps the stamps of the folders walked: while they are the same, a load stats them instead
+    of listing them; a rule file added, removed or renamed, or a folder added, changes a folder's stamps."""
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    rules = _folder(tmp_path)
+    cold = load([rules])
+    listed: list = []
+    real = os.scandir
+    monkeypatch.setattr(loader.os, "scandir", lambda p: listed.append(p) or real(p))
+    assert load([rules]).rules == cold.rules and listed == []  # no folder listed
+    (rules / "sub" / "new").mkdir()
+    (rules / "sub" / "new" / "r7.yml").write_text(RULE.replace("c1", "07"))
+    got = load([rules])
+    assert listed and sorted(r.id[-2:] for r in got.rules) == ["00", "01", "02", "07"]
+    listed.clear()
+    assert load([rules]).rules == got.rules and listed == []
+    (rules / "sub" / "new" / "r7.yml").rename(rules / "sub" / "new" / ".r7.yml")  # a hidden name: no rule
+    assert sorted(r.id[-2:] for r in load([rules]).rules) == ["00", "01", "02"] and listed
+    listed.clear()
+    (rules / "r2.yml").unlink()
+    assert sorted(r.id[-2:] for r in load([rules]).rules) == ["00", "01"] and listed
+    with pytest.raises(loader.RuleSourceError):  # a glob that names nothing any more: walked, not kept
+        load([rules, str(tmp_path / "gone*.yml")])
+    (rules / "x.yml").write_text(RULE.replace("c1", "05"))
+    assert [r.id[-2:] for r in load([rules / "x.yml"]).rules] == ["05"]
+    (rules / "x.yml").unlink()
+    with pytest.raises(loader.RuleSourceError):  # a rule file given by name and removed since
+        load([rules / "x.yml"])

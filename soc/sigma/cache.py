@@ -28,7 +28,7 @@ from soc.content import trusted as _trusted
 from soc.private import remove_stale, writing
 
 FORMAT = 1  # bump when the rule tree or the record changes
-LOAD_FORMAT = 5  # of the load file (``LoadCache``): bump when what the loader keeps in it changes
+LOAD_FORMAT = 6  # of the load file (``LoadCache``): bump when what the loader keeps in it changes
 
 
 def _read(file: Path) -> dict | None:
@@ -118,6 +118,11 @@ class LoadCache:
 
     def get(self, stamps: list[list]) -> tuple[dict, list[bytes]] | None:
         """The load and its items (each a line of JSON text), if the rule files have these ``stamps``."""
+        got = self.read()
+        return got if got is not None and got[0].get("stamps") == stamps else None
+
+    def read(self) -> tuple[dict, list[bytes]] | None:
+        """The load and its items, if the load file is ours, whole and of this format (whatever its stamps)."""
         if not self.enabled or not _trusted(self.file):
             return None
         try:
@@ -125,7 +130,7 @@ class LoadCache:
             data = json.loads(lines[0])
         except (OSError, ValueError):
             return None
-        if not isinstance(data, dict) or data.get("format") != LOAD_FORMAT or data.get("stamps") != stamps:
+        if not isinstance(data, dict) or data.get("format") != LOAD_FORMAT or not isinstance(data.get("stamps"), list):
             return None
         items = lines[1:] if lines[1:] != [b""] else []  # (a head and a line break only: no items)
         return (data, items) if len(items) == data.get("items") else None
