@@ -2,17 +2,17 @@
 
 ``evtx_kernel.walk_batch`` walks the bytes of a batch's record JSON; loading it costs a process ~0.3 s of
 CPU and ~100 MB (``soc.jit``) whatever the batch, and a folder of small ``.evtx`` files holds ~10 k records
-(~22 us of CPU a record here before orjson, ~16-18 us since; ~3.7 us walked by Numba: the fixed cost is
-repaid from ~18 k records; ``US_PER_RECORD`` still charges 22, so which batches run plain is as before).
-``walk`` gives the same ``Walked``: each record decoded by orjson (integers written back as text; a record
-with a float or a "-0", whose text as written Python's numbers do not keep, or one orjson refuses, by the
-standard library's JSON reader, numbers kept as written), the same values by the same rules as the
-kernel's (``_value``/``_render``, see ``evtx_kernel``), every value written UTF-8 to the batch's second
-buffer (spans past ``len(buf)``), the same error codes for the records the kernel leaves to the slower
-decoder, the same name ids, groups and cells (layout by NumPy). It relies on what the ``evtx`` package
-writes (serde_json): keys unique in an object, a key escaped only if it holds a quote, a backslash or a
-control character, and no value nested more than 62 deep in the parts the kernel skips without reading
-(its limit there; deeper values in what it reads are errors both ways).
+(~22 us of CPU a record here before orjson, ~16-18 us since, ~13 us with its series; ~3.7 us walked by
+Numba: the fixed cost is repaid from ~18 k records; ``US_PER_RECORD`` still charges 22, so which batches run
+plain is as before). ``walk`` gives what the kernel's walk gives the engine (``engines.evtx.walked_strings``):
+each record decoded by orjson (integers written back as text; a record with a float or a "-0", whose text as
+written Python's numbers do not keep, or one orjson refuses, by the standard library's JSON reader, numbers
+kept as written), the same values by the same rules as the kernel's (``_value``/``_render``, see
+``evtx_kernel``) as String series rather than spans, the same error codes for the records the kernel leaves
+to the slower decoder, the same name ids, groups and cells (layout by NumPy, ``_cells``). It relies on what
+the ``evtx`` package writes (serde_json): keys unique in an object, a key escaped only if it holds a quote, a
+backslash or a control character, and no value nested more than 62 deep in the parts the kernel skips without
+reading (its limit there; deeper values in what it reads are errors both ways).
 ``tests/test_evtx_plain.py`` compares both walkers on every record of the corpus and on odd records.
 """
 

@@ -1,8 +1,8 @@
 """Engine for Windows event log files (``.evtx``), read with the Rust ``evtx`` package.
 
 Records come as JSON text, ``batch`` at a time (spec ``evtx: {batch: N}``, default 50,000), taken from
-the package's iterator in bulk (``islice``: no Python statement per record) and made Arrow arrays by
-pyarrow's converter (JSON texts in one buffer). The batch's JSON is walked by Numba
+the package's iterator in bulk (``islice``: no Python statement per record) and copied into one buffer
+(``_Texts``: the JSON texts as one large_string array). The batch's JSON is walked by Numba
 (``soc.parse.evtx_kernel``): the System leaves and the
 EventData/UserData fields of every record as byte spans, records grouped by (channel, event id). The
 System fields are typed once for the batch (records ordered by group); each group's frame is a slice
