@@ -315,10 +315,12 @@ def _cached_correlations(doc: dict, rules: list[Rule]) -> tuple[list, list[LoadE
 def _salt(placeholders: dict[str, list[str]]) -> str:
     """What the cached compile results depend on besides the rule files: soc's version, the tree version and
     the placeholder values."""
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, distribution
 
-    try:
-        __version__ = version("soc")
+    try:  # its METADATA's Version line, as ``importlib.metadata.version`` reads it but without the email
+        # parser (importing it and parsing the headers: ~2 ms of every process's load)
+        meta = distribution("soc").read_text("METADATA") or ""
+        __version__ = next((line[9:].strip() for line in meta.splitlines() if line.startswith("Version: ")), None)
     except PackageNotFoundError:
         __version__ = "source"
     return hashlib.sha256(json.dumps([__version__, ir_version(), placeholders], sort_keys=True).encode()
