@@ -553,7 +553,8 @@ AFFIX_BUDGET = 400  # (distinct values x text lengths) a leaf may cost ``affix_t
 # its Polars expression (~50-90 us to plan and run on a small frame: most of a small frame's leaf cost)
 
 
-def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, ...]]]]) -> dict[str, list]:
+def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, ...]]]],
+                known: dict[str, tuple[pl.Series, np.ndarray]] | None = None) -> dict[str, list]:
     """The outcome per row of case-insensitive ``exact``/``prefix``/``suffix``/``contains`` leaves, by column of
     ``work`` (each the lower-cased copy the leaves' expressions read) -> their (kind, texts lower-cased), worked
     out once per distinct value of the column: one dictionary look-up per text length for the first three, one
@@ -561,12 +562,16 @@ def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, 
     ``contains_any`` leaf, ~0.2 ms each), not one Polars expression per leaf; two selects for every column.
     A leaf left to its expression is None: the ``exact``/``prefix``/``suffix`` ones of a column whose distinct
     values would cost more (``AFFIX_BUDGET``). Same outcome as ``Builder._str``: a text is a prefix (suffix,
-    part) of a value in bytes iff in characters; null is false."""
-    names = list(tests)
-    distinct = work.select([pl.col(c).drop_nulls().unique().sort().implode() for c in names])
+    part) of a value in bytes iff in characters; null is false.
+    ``known``: column -> its distinct values lower-cased and, per row of ``work``, the number of its value counted
+    from 1 (0: null), as the literal search found them (``prefilter.Distinct``): such a column needs neither
+    selects nor a lower-cased copy in ``work``."""
+    local = {c: _present(*known[c]) for c in tests if c in known} if known else {}
+    names = [c for c in tests if c not in local]
+    distinct = work.select([pl.col(c).drop_nulls().unique().sort().implode() for c in names]) if names else None
     plans = {}
-    for c in names:
-        values = distinct.get_column(c)[0]
+    for c in tests:
+        values = local[c][0] if c in local else distinct.get_column(c)[0]
         exact: dict[str, list[int]] = {}
         affix: dict[tuple[str, int], dict[str, list[int]]] = {}
         contains = []
@@ -583,8 +588,10 @@ def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, 
             plans[c] = (values, exact, affix, lookups, contains)
     if not plans:
         return {}
+    selected = [c for c in plans if c not in local]
     codes = work.select([pl.when(pl.col(c).is_null()).then(0).otherwise(  # 0: null, i: the i-th distinct value
-        pl.col(c).drop_nulls().unique().sort().search_sorted(pl.col(c)).cast(pl.UInt32) + 1).alias(c) for c in plans])
+        pl.col(c).drop_nulls().unique().sort().search_sorted(pl.col(c)).cast(pl.UInt32) + 1).alias(c)
+        for c in selected]) if selected else None
     tables, parts = {}, []
     for c, (values, exact, affix, lookups, contains) in plans.items():
         leaf, at = [], []
@@ -609,9 +616,23 @@ def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, 
         _contained_in(parts)
     out = {}
     for c, (table, done) in tables.items():
-        rows = table[:, codes.get_column(c).to_numpy()]  # one gather for all the column's leaves
+        rows = table[:, local[c][1] if c in local else codes.get_column(c).to_numpy()]  # one gather for all leaves
         out[c] = [rows[k] if k in done else None for k in range(len(tests[c]))]
     return out
+
+
+def _present(values: pl.Series, codes: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+    """Of a column's distinct ``values`` and its rows' value numbers (from 1; 0: null), those its rows hold, and
+    their numbers among them."""
+    seen = np.zeros(len(values) + 1, dtype=bool)
+    seen[codes] = True
+    seen[0] = False
+    present = np.flatnonzero(seen)
+    if len(present) == len(values):
+        return values, codes
+    number = np.zeros(len(values) + 1, dtype=np.int64)
+    number[present] = np.arange(1, len(present) + 1)
+    return values.gather(present - 1), number[codes]
 
 
 def _contained_in(columns: list[tuple[pl.Series, list[tuple[int, tuple[str, ...]]], np.ndarray]]) -> None:

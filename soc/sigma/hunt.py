@@ -29,7 +29,7 @@ from soc.pipeline import FeedSink, Sink, own_values
 from soc.sigma.backend import LOWER, Builder, Lowered, Program, affix_tests, run, text_columns
 from soc.sigma.loader import LEVELS, RISK, Rule, RuleSet
 from soc.sigma.mapping import Target
-from soc.sigma.prefilter import NEEDS, Literals, candidates, needs, used_groups
+from soc.sigma.prefilter import NEEDS, Distinct, Literals, candidates, needs, used_groups
 
 ENTITY = ["host.hostname", "user.name", "user.domain", "source.ip", "source.port", "destination.ip",
           "destination.port", "process.executable", "process.command_line", "process.parent.executable",
@@ -310,11 +310,12 @@ class Hunter:
         return self._alerts(frame, found)
 
     def _select(self, frame: pl.DataFrame, parts: list[_Part], units: list[_Unit], compiled: dict,
-                rows: np.ndarray | None, searched: pl.DataFrame | None, groups: dict[int, np.ndarray]
+                rows: np.ndarray | None, searched: Distinct | None, groups: dict[int, np.ndarray]
                 ) -> list[tuple[_Unit, np.ndarray]]:
         """(unit, matching row numbers) of ``units`` evaluated in one ``select`` over ``rows`` (None: every row)
         of the frame. A unit's hits outside its candidate rows are dropped: they may belong to keys it does not
-        run on (and cannot match it in its own)."""
+        run on (and cannot match it in its own). ``searched``: the distinct values the literal search worked out,
+        which the per-value tests of their columns read (``affix_tests``) instead of a lower-cased copy."""
         if not units:
             return []
         rules = [compiled[id(u)] for u in units]
@@ -339,33 +340,37 @@ class Hunter:
                         affixes.setdefault(column, []).append((k, "contains", texts))
                 place.append(k)
             places.append(place)
-        names = {(LOWER, c) for c in affixes}  # the derived columns read: the affix columns', the tests' run
+        distinct = {} if searched is None else {c: got for c in affixes if (got := searched.column(c)) is not None}
+        names = {(LOWER, c) for c in affixes if c not in distinct}  # the derived columns read: the affix columns'
+        # (but those whose values the search has), the tests' run
         later = {k for specs in affixes.values() for k, _, _ in specs}
         for k, t in enumerate(tests):
             if callable(t) and k not in later:
                 tests[k], derived = t()
                 names |= derived
-        have = set(searched.columns) if searched is not None else set()
         work = frame.select(sorted(set().union(*(c.columns for c in rules))) or frame.columns[:1])  # the rows
-        reuse = [p + n for p, n in sorted(names) if p + n in have]
-        if reuse:
-            work = work.hstack(searched.select(reuse))
         work = work.rechunk() if rows is None else work[rows]
         need = Lowered()
-        need.names = {(p, n) for p, n in names if p + n not in have}
+        need.names = names
         if need.names:
             work = work.with_columns(need.columns(frame.schema))
         at = np.arange(work.height) if rows is None else rows  # the frame's row of each row of ``work``
         if affixes:
             got = affix_tests(work, {LOWER + c: [(kind, texts) for _, kind, texts in specs]
-                                     for c, specs in affixes.items()})
+                                     for c, specs in affixes.items()},
+                              {LOWER + c: (values, codes if rows is None else codes[rows])
+                               for c, (values, codes) in distinct.items()})
             for c, specs in affixes.items():
                 for (k, _, _), value in zip(specs, got.get(LOWER + c, []), strict=False):
                     if value is not None:
                         tests[k] = value
+            late = Lowered()
             for k in later:
                 if callable(tests[k]):  # its column has too many distinct values: its expression (reads LOWER + c)
-                    tests[k] = tests[k]()[0]
+                    tests[k], derived = tests[k]()
+                    late.names |= derived - names
+            if late.names:
+                work = work.with_columns(late.columns(frame.schema))
         run_these = [k for k, t in enumerate(tests) if isinstance(t, pl.Expr)]
         got, bad = self._leaves(work, [tests[k] for k in run_these])
         values: list = [None if isinstance(t, pl.Expr) else t if t.dtype == bool else _member(at, t) if len(t)
@@ -597,15 +602,19 @@ def together(items: list[tuple[tuple[str, str], pl.DataFrame]]) -> Iterator[tupl
     batches: list[tuple[dict, list[tuple[tuple[str, str], pl.DataFrame, pl.Schema]], list[int]]] = []
     for key, frame in stacks:
         schema = frame.schema
+        # a column's type as its text (equal texts, equal types): the checks below are set operations in C, not
+        # one Python-level dtype comparison per column and batch tried
+        kinds = dict(zip(schema, map(str, schema.values()), strict=True))
         for types, members, rows in batches:
-            if all(types.get(c, t) == t for c, t in schema.items()) and \
-                    (rows[0] + frame.height) * len(types.keys() | schema.keys()) <= UNION_CELLS:
-                types.update(schema)
+            common = len(types.keys() & kinds.keys())
+            if len(types.items() & kinds.items()) == common and \
+                    (rows[0] + frame.height) * (len(types) + len(kinds) - common) <= UNION_CELLS:
+                types.update(kinds)
                 members.append((key, frame, schema))
                 rows[0] += frame.height
                 break
         else:
-            batches.append((dict(schema), [(key, frame, schema)], [frame.height]))
+            batches.append((kinds, [(key, frame, schema)], [frame.height]))
     stacks.clear()
     while batches:  # made one at a time: all at once took +100 MB at the peak (50 k NXLog rows)
         _, members, _ = batches.pop(0)

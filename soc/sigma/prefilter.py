@@ -193,15 +193,16 @@ class Literals:
         return self._number.get(group)
 
     def search(self, frame: pl.DataFrame, active: list[int], keywords: bool = True
-               ) -> tuple[pl.DataFrame, dict[int, np.ndarray]]:
+               ) -> tuple[Distinct | None, dict[int, np.ndarray]]:
         """The sorted rows of each ``active`` group searched (a weak one, or a keyword's without ``keywords``, is
-        left out: no condition), and a frame of lower-cased columns for the backend to reuse (none now: it
-        lower-cases what its tests read, on the rows it runs on). The values of every column searched
-        (keywords: of every text column) are searched in one automaton pass, stacked without their nulls."""
+        left out: no condition), and the distinct values of the columns stacked for it (``Distinct``; None when
+        they were not worked out: few values), for the backend's per-value tests to reuse. The values of every
+        column searched (keywords: of every text column) are searched in one automaton pass, stacked without
+        their nulls."""
         from soc.sigma.backend import text_columns
 
         n = frame.height
-        none = pl.DataFrame()
+        none = None
         if not keywords:
             active = [g for g in active if self.groups[g][0] != KEYWORDS]
         named = {self.groups[g][0] for g in active}
@@ -226,22 +227,26 @@ class Literals:
             sample = np.zeros(n, dtype=bool)
             sample[np.linspace(0, n - 1, SAMPLE).astype(np.int64)] = True
             pick = sample[row]
-            found = self._find(stacked.filter(pl.Series(pick)), column[pick], row[pick], n, columns, active, is_word)
+            found = self._find(stacked.filter(pl.Series(pick)), column[pick], row[pick], n, columns, active,
+                               is_word)[0]
             active = [g for g in active if len(found[g]) <= WEAK * SAMPLE]
-        return none, self._find(stacked, column, row, n, columns, active, is_word)
+        found, distinct = self._find(stacked, column, row, n, columns, active, is_word)
+        if distinct is not None:
+            distinct.names = {c: k for k, c in enumerate(columns + others)}
+        return distinct, found
 
     def _find(self, stacked: pl.Series, column: np.ndarray, row: np.ndarray, n: int, columns: list[str],
-              active: list[int], is_word: np.ndarray) -> dict[int, np.ndarray]:
+              active: list[int], is_word: np.ndarray) -> tuple[dict[int, np.ndarray], Distinct | None]:
         """The rows of the ``active`` groups among the ``stacked`` values (as they are, of ``column`` numbers, at
         ``row``s of a frame of ``n``): a match of a text in a lower-cased value counts for a group that searches
         it in that column (a keyword's: in any text column).
 
         Each distinct (column, value) is lower-cased and searched once (Windows fields repeat: 100 k NXLog lines
         stacked 1.97 M values, 0.10 M distinct per search); its groups are worked out once, then given to the
-        rows that hold it."""
+        rows that hold it. With the distinct values (``Distinct``) when they were worked out."""
         out = {g: _EMPTY for g in active}
         if not active:
-            return out
+            return out, None
         index = {c: k for k, c in enumerate(columns)}
         anywhere = len(is_word)  # the column number of the keywords' texts
         groups = self.groups
@@ -255,17 +260,17 @@ class Literals:
         key = place * len(pats) + local
         order = np.argsort(key, kind="stable")
         key, owner = key[order], owner[order]
-        lists = None
+        distinct = None
         if len(stacked) * len(pats) <= FEW_CHECKS:  # a few values: building the automaton would cost more
             pairs = list(zip(place.tolist(), local.tolist(), strict=True))
             units = column  # each value its own unit
             found, at = _contained(stacked.str.to_lowercase().to_list(), column, pats, pairs, is_word, anywhere)
         else:  # the columns groups name (first) for every text; the others for the keywords' only
-            distinct = pl.DataFrame({"c": column, "v": stacked}).with_row_index("i").group_by("c", "v").agg("i") \
+            grouped = pl.DataFrame({"c": column, "v": stacked}).with_row_index("i").group_by("c", "v").agg("i") \
                 .sort("c")
-            units = distinct.get_column("c").to_numpy()
-            values = distinct.get_column("v").str.to_lowercase()
-            lists = distinct.get_column("i")
+            units = grouped.get_column("c").to_numpy()
+            values = grouped.get_column("v").str.to_lowercase()
+            distinct = Distinct(units, values, grouped.get_column("i"), row, n)
             named = int(np.searchsorted(units, len(columns)))
             words = np.unique(local[place == anywhere])
             found, at = _extracted(values.slice(0, named), pats, np.arange(len(pats)), 0)
@@ -273,7 +278,7 @@ class Literals:
                 more = _extracted(values.slice(named), [pats[w] for w in words.tolist()], words, named)
                 found, at = np.concatenate([found, more[0]]), np.concatenate([at, more[1]])
         if not len(found):
-            return out
+            return out, distinct
         width = len(units)
         where = units[at]
         pairs = []
@@ -285,18 +290,55 @@ class Literals:
             sizes = np.searchsorted(key, want, side="right") - first  # a text of several groups: a pair each
             pairs.append(owner[_spans(first, sizes)] * width + np.repeat(unit, sizes))
         group, unit = np.divmod(sorted_unique(np.concatenate(pairs)), width)  # (group, unit) pairs
-        if lists is None:
+        if distinct is None:
             rows = row[unit]
         else:  # each distinct value's rows
-            counts = lists.list.len().to_numpy().astype(np.int64)
-            members = lists.explode().to_numpy().astype(np.int64)
-            sizes = counts[unit]
-            rows = row[members[_spans((np.cumsum(counts) - counts)[unit], sizes)]]
+            rows, sizes = distinct.rows_of(unit)
             group = np.repeat(group, sizes)
         group, rows = np.divmod(sorted_unique(group * n + rows), n)
         wanted = np.asarray(active, dtype=np.int64)
         lo, hi = np.searchsorted(group, wanted), np.searchsorted(group, wanted, side="right")
-        return {g: rows[a:b] for g, a, b in zip(active, lo.tolist(), hi.tolist(), strict=True)}
+        return {g: rows[a:b] for g, a, b in zip(active, lo.tolist(), hi.tolist(), strict=True)}, distinct
+
+
+class Distinct:
+    """The distinct values a search stacked, per column, lower-cased, and each row's value number: what the
+    backend's per-value tests (``backend.affix_tests``) would otherwise work out again (two selects and a
+    lower-cased copy of each of their columns, per select)."""
+
+    def __init__(self, units: np.ndarray, values: pl.Series, lists: pl.Series, row: np.ndarray, n: int) -> None:
+        self.names: dict[str, int] = {}  # column -> its number in ``units``
+        self._units = units  # per distinct (column, value), sorted: its column's number
+        self._values = values  # ... its value, lower-cased
+        self._lists = lists  # ... the positions of its stacked values
+        self._row = row  # stacked value -> frame row
+        self._n = n
+        self._members: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._codes: dict[str, tuple[pl.Series, np.ndarray]] = {}
+
+    def rows_of(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frame rows of the distinct values ``units``, one after the other, and how many each has."""
+        if self._members is None:
+            counts = self._lists.list.len().to_numpy().astype(np.int64)
+            self._members = (counts, np.cumsum(counts) - counts, self._lists.explode().to_numpy().astype(np.int64))
+        counts, starts, members = self._members
+        sizes = counts[units]
+        return self._row[members[_spans(starts[units], sizes)]], sizes
+
+    def column(self, name: str) -> tuple[pl.Series, np.ndarray] | None:
+        """A column's distinct values lower-cased (in no order; two may be equal once lower-cased) and per frame
+        row the number of its value counted from 1 (0: null), as ``affix_tests`` reads them; None: not stacked."""
+        got = self._codes.get(name)
+        if got is None:
+            number = self.names.get(name)
+            if number is None:
+                return None
+            lo, hi = np.searchsorted(self._units, [number, number + 1]).tolist()
+            rows, sizes = self.rows_of(np.arange(lo, hi))
+            codes = np.zeros(self._n, dtype=np.int64)
+            codes[rows] = np.repeat(np.arange(1, hi - lo + 1, dtype=np.int64), sizes)
+            got = self._codes[name] = (self._values.slice(lo, hi - lo), codes)
+        return got
 
 
 def _spans(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
