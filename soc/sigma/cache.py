@@ -8,7 +8,7 @@ placeholder set, under ``$SOC_CACHE_DIR`` or the user's cache folder (``$XDG_CAC
   rule of that folder is asked for (loading one rule file must not read the cache of the whole SigmaHQ set).
   It serves the rule files a load has not seen as they are now.
 - ``LoadCache``: one file per list of rule paths, the whole load's outcome (``soc.sigma.loader`` writes it),
-  valid while every rule file's (path, size, mtime) is as listed in it: a warm load reads one file instead of
+  valid while every rule file's (path, size, mtime, ctime) is as listed in it: a warm load reads one file instead of
   hundreds of folder files (0.3 s for SigmaHQ's 443 folders). JSON lines: the load, then one line of JSON
   per item (a rule's tree), handed over undecoded (the decoder's scan of them as escaped strings took 6 ms).
 
@@ -105,9 +105,10 @@ class RuleCache:
 
 
 class LoadCache:
-    """The outcome of loading a list of rule paths, kept with the (path, size, mtime_ns) of every rule file it
-    came from: ``get(stamps)`` gives it back only while the rule files found now have those same stamps (a rule
-    file edited, added or removed since: None, the load compiles what changed)."""
+    """The outcome of loading a list of rule paths, kept with the stamps (``soc.sigma.loader._stamps``) of every
+    rule file it came from and of the folders walked to find them: ``get(stamps)`` gives it back only while the
+    rule files found now have those same stamps (a rule file edited, added or removed since: None, the load
+    compiles what changed); ``read()`` whatever its stamps, for the loader to check them."""
 
     def __init__(self, salt: str, paths: list[str], folder: Path | None = None, enabled: bool = True):
         self.enabled = enabled
