@@ -554,7 +554,7 @@ AFFIX_BUDGET = 400  # (distinct values x text lengths) a leaf may cost ``affix_t
 
 
 def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, ...]]]],
-                known: dict[str, tuple[pl.Series, np.ndarray]] | None = None) -> dict[str, list]:
+                known: dict[str, tuple[list[str], np.ndarray]] | None = None) -> dict[str, list]:
     """The outcome per row of case-insensitive ``exact``/``prefix``/``suffix``/``contains`` leaves, by column of
     ``work`` (each the lower-cased copy the leaves' expressions read) -> their (kind, texts lower-cased), worked
     out once per distinct value of the column: one dictionary look-up per text length for the first three, one
@@ -569,9 +569,9 @@ def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, 
     local = {c: _present(*known[c]) for c in tests if c in known} if known else {}
     names = [c for c in tests if c not in local]
     distinct = work.select([pl.col(c).drop_nulls().unique().sort().implode() for c in names]) if names else None
-    plans = {}
+    plans: dict[str, tuple] = {}
     for c in tests:
-        values = local[c][0] if c in local else distinct.get_column(c)[0]
+        values = local[c][0] if c in local else distinct.get_column(c)[0].to_list()
         exact: dict[str, list[int]] = {}
         affix: dict[tuple[str, int], dict[str, list[int]]] = {}
         contains = []
@@ -595,7 +595,7 @@ def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, 
     tables, parts = {}, []
     for c, (values, exact, affix, lookups, contains) in plans.items():
         leaf, at = [], []
-        for i, v in enumerate(values.to_list() if lookups else [], start=1):
+        for i, v in enumerate(values if lookups else [], start=1):
             hit = exact.get(v)
             if hit:
                 leaf += hit
@@ -621,7 +621,7 @@ def affix_tests(work: pl.DataFrame, tests: dict[str, list[tuple[str, tuple[str, 
     return out
 
 
-def _present(values: pl.Series, codes: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+def _present(values: list[str], codes: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Of a column's distinct ``values`` and its rows' value numbers (from 1; 0: null), those its rows hold, and
     their numbers among them."""
     seen = np.zeros(len(values) + 1, dtype=bool)
@@ -632,10 +632,10 @@ def _present(values: pl.Series, codes: np.ndarray) -> tuple[pl.Series, np.ndarra
         return values, codes
     number = np.zeros(len(values) + 1, dtype=np.int64)
     number[present] = np.arange(1, len(present) + 1)
-    return values.gather(present - 1), number[codes]
+    return [values[k - 1] for k in present.tolist()], number[codes]
 
 
-def _contained_in(columns: list[tuple[pl.Series, list[tuple[int, tuple[str, ...]]], np.ndarray]]) -> None:
+def _contained_in(columns: list[tuple[list[str], list[tuple[int, tuple[str, ...]]], np.ndarray]]) -> None:
     """For each column's (distinct ``values``, ``leaves``, ``table``): set ``table[k, i]`` (value ``i`` counted from
     1) where one of leaf ``k``'s texts is in the ``i``-th value. Every text of every column found in every value
     by one automaton pass over the columns' values stacked (``str.extract_many``, overlapping: all of them),
@@ -652,7 +652,7 @@ def _contained_in(columns: list[tuple[pl.Series, list[tuple[int, tuple[str, ...]
     if not pats or not sizes.sum():
         return
     starts = np.cumsum(sizes) - sizes
-    stacked = pl.concat([values for values, _, _ in columns]) if len(columns) > 1 else columns[0][0]
+    stacked = pl.Series([v for values, _, _ in columns for v in values], dtype=pl.String)
     hits = pl.DataFrame({"m": stacked.str.extract_many(pats, overlapping=True)}).with_row_index("i") \
         .explode("m").drop_nulls("m")  # an empty list explodes to one null: dropped with the nulls
     found = hits.get_column("m").cast(pl.Enum(pats)).to_physical().to_numpy().astype(np.int64)

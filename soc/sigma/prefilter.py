@@ -314,7 +314,7 @@ class Distinct:
         self._row = row  # stacked value -> frame row
         self._n = n
         self._members: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._codes: dict[str, tuple[pl.Series, np.ndarray]] = {}
+        self._codes: dict[str, tuple[list[str], np.ndarray]] = {}
 
     def rows_of(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The frame rows of the distinct values ``units``, one after the other, and how many each has."""
@@ -325,7 +325,7 @@ class Distinct:
         sizes = counts[units]
         return self._row[members[_spans(starts[units], sizes)]], sizes
 
-    def column(self, name: str) -> tuple[pl.Series, np.ndarray] | None:
+    def column(self, name: str) -> tuple[list[str], np.ndarray] | None:
         """A column's distinct values lower-cased (in no order; two may be equal once lower-cased) and per frame
         row the number of its value counted from 1 (0: null), as ``affix_tests`` reads them; None: not stacked."""
         got = self._codes.get(name)
@@ -337,7 +337,7 @@ class Distinct:
             rows, sizes = self.rows_of(np.arange(lo, hi))
             codes = np.zeros(self._n, dtype=np.int64)
             codes[rows] = np.repeat(np.arange(1, hi - lo + 1, dtype=np.int64), sizes)
-            got = self._codes[name] = (self._values.slice(lo, hi - lo), codes)
+            got = self._codes[name] = (self._values.slice(lo, hi - lo).to_list(), codes)
         return got
 
 
