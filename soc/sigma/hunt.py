@@ -162,6 +162,8 @@ class Hunter:
     _bound: dict = field(default_factory=dict)  # (rule number, fields' columns) -> bound literal condition
     _leaf_memo: dict = field(default_factory=dict)  # leaf key -> (test, derived columns) (``Builder.memo``)
     _literals: Literals = field(default_factory=Literals)
+    _meta: list = field(default_factory=list)  # [the alert metadata of the rules matched so far, a row each]
+    _meta_row: dict = field(default_factory=dict)  # rule number -> its row in ``_meta`` (``_alerts``)
 
     def routes(self, key: tuple[str, str]) -> list[tuple[Rule, Target]]:
         """The rules that run on frames with this key (and the target that routes each: a rule's first that
@@ -433,9 +435,14 @@ class Hunter:
         columns."""
         if not found:
             return empty_alerts()
-        numbers = sorted({u.rule for u, _ in found})  # the metadata of the rules that matched, a row each
-        meta = rule_metadata([self.ruleset.rules[i] for i in numbers])
-        position = {i: k for k, i in enumerate(numbers)}
+        # the metadata of the rules that matched, a row each, made once a rule (a frame of them: ~3.6 ms an
+        # evaluation of 100 k NXLog lines, 20 evaluations)
+        new = sorted({u.rule for u, _ in found} - self._meta_row.keys())
+        if new:
+            more = rule_metadata([self.ruleset.rules[i] for i in new])
+            self._meta[:] = [pl.concat([*self._meta, more], rechunk=True)]
+            self._meta_row.update((i, k) for k, i in enumerate(new, start=len(self._meta_row)))
+        meta, position = self._meta[0], self._meta_row
         present = [name for name in ALERT_SCHEMA if name in frame.columns]
         by_kept: dict[tuple, list[tuple[int, np.ndarray]]] = {}
         for u, rows in found:
