@@ -341,11 +341,15 @@ def apply(raw: pl.DataFrame, rules: list[Rule], ctx: Context, constants: dict | 
     values, failed, reason = _expressions(tuple(rules), ctx, ready, ints, made)
     # the in-memory engine: Polars 2 runs a lazy query on its streaming engine unless told, whose set-up costs
     # more than a chunk's typing gains from it (Zeek JSON 178 -> 188 MB/s, 281 small EVTX files 2.4 -> 2.0 s)
-    lazy = (raw.lazy().with_columns(**derived) if derived else raw.lazy()).with_columns(values).with_columns(failed)
     # a small frame (a Windows event group: tens of rows) costs its planning more than its running: the
-    # optimiser's passes were ~15% of such a query (they change no value)
-    typed = lazy.collect(engine="in-memory", optimizations=_NO_OPT) if raw.height <= SMALL_QUERY and _NO_OPT \
-        else lazy.collect(engine="in-memory")
+    # optimiser's passes were ~15% of such a query (they change no value), and its expressions run one after
+    # the other (``with_columns_seq``): handing each to Polars' thread pool cost more than running it
+    small = raw.height <= SMALL_QUERY and _NO_OPT is not None
+    lazy = raw.lazy()
+    for step in ([derived] if derived else []) + [values, [failed]]:
+        add = lazy.with_columns_seq if small else lazy.with_columns
+        lazy = add(**step) if isinstance(step, dict) else add(step)
+    typed = lazy.collect(engine="in-memory", optimizations=_NO_OPT) if small else lazy.collect(engine="in-memory")
     keep = list(dict.fromkeys(r.target for r in rules))
     frame = pl.DataFrame([typed.get_column(k) for k in keep]
                          + [constant(k, v, typed.height) for k, v in (constants or {}).items() if k not in keep])
