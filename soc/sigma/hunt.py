@@ -645,6 +645,8 @@ def _within(rows: np.ndarray | None, parts: list[_Part], height: int) -> np.ndar
         if sum(p.stop - p.start for p in parts) == height:
             return None
         spans = [np.arange(p.start, p.stop, dtype=np.int64) for p in parts]
+    elif not len(rows):  # (most units: their literals are not in the frame)
+        return rows
     else:
         spans = [rows[np.searchsorted(rows, p.start):np.searchsorted(rows, p.stop)] for p in parts]
     return spans[0] if len(spans) == 1 else np.concatenate(spans)

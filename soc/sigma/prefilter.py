@@ -404,20 +404,33 @@ def candidates(cond: Cond | None, groups: dict[int, np.ndarray]) -> Rows:
         return groups.get(cond[1])
     if op == "none":
         return _EMPTY
+    if op == "and":  # a group without rows decides at once (most rules of a frame: their literals are not in it)
+        for kid in cond[1]:
+            if kid[0] == "none" or (kid[0] == "group" and len(groups.get(kid[1], _NONE)) == 0):
+                return _EMPTY
     kids = [candidates(k, groups) for k in cond[1]]
     if op == "or":
         if any(k is None for k in kids):
             return None
-        return sorted_unique(np.concatenate(kids))
+        kids = [k for k in kids if len(k)]
+        return _EMPTY if not kids else kids[0] if len(kids) == 1 else sorted_unique(np.concatenate(kids))
     out = None
     for k in sorted((k for k in kids if k is not None), key=len):
-        out = k if out is None else np.intersect1d(out, k, assume_unique=True)
+        out = k if out is None else _intersected(out, k)
         if not len(out):
             break
     return out
 
 
+def _intersected(short: np.ndarray, long: np.ndarray) -> np.ndarray:
+    """The values of sorted, distinct ``short`` that are in sorted, distinct, non-empty ``long`` (a search per
+    value: ``np.intersect1d`` sorts both again)."""
+    pos = np.minimum(np.searchsorted(long, short), len(long) - 1)
+    return short[long[pos] == short]
+
+
 _EMPTY = np.empty(0, dtype=np.int64)
+_NONE = np.empty(1, dtype=np.int64)  # (a group not searched: no condition)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
