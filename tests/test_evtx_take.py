@@ -48,3 +48,22 @@ def test_a_batch_of_files_grows_its_buffer():
     assert text.to_pylist() == [r["data"] for r in short + long + short]
     assert ids.tolist() == [r["event_record_id"] for r in short + long + short]
     assert E._Texts(5).n == 0
+
+
+def test_files_added_one_by_one_give_every_record_in_order():
+    """Small files' records added a file at a time (``read_many``): copied once ``READ_STEP`` are waiting, the
+    rest at the end, in order."""
+    rows = _records(3 * E.READ_STEP + 7, 3)
+    texts = E._Texts(E.MANY_RECORDS)
+    sizes = [1, 2, 5, 40, 0, 300, 1]
+    i = k = 0
+    while i < len(rows):
+        texts.add(rows[i: i + sizes[k % len(sizes)]])
+        i += sizes[k % len(sizes)]
+        k += 1
+    assert len(texts.lengths) >= 2  # copies made on the way, not only at the end
+    text, ids, stamps = texts.batch()
+    text.validate(full=True)
+    assert text.to_pylist() == [r["data"] for r in rows]
+    assert ids.tolist() == [r["event_record_id"] for r in rows]
+    assert stamps.to_pylist() == [r["timestamp"] for r in rows]

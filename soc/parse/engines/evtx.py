@@ -597,23 +597,33 @@ _STAMP = operator.itemgetter("timestamp")
 
 
 class _Texts:
-    """The JSON texts of a batch's records (the package's dicts, a step at a time) copied into one buffer that
-    grows as needed, made a large_string array at the end; with their record ids and timestamps. pyarrow's
-    converter of the dicts, a step at a time, then joined, wrote every text twice into fresh memory
-    (~1.7 us a record over the package's own iteration, most of it page faults); here each step is
-    encoded into memory that the next step reuses, then copied once into the batch's buffer (~0.8 us)."""
+    """The JSON texts of a batch's records (the package's dicts, added a step or a file at a time) copied into one
+    buffer that grows as needed, made a large_string array at the end; with their record ids and timestamps.
+    pyarrow's converter of the dicts, a step at a time, then joined, wrote every text twice into fresh memory
+    (~1.7 us a record over the package's own iteration, most of it page faults); here ``READ_STEP`` texts or
+    more at a time are encoded into memory that the next ones reuse, then copied once into the batch's buffer
+    (a copy also has fixed costs, ~30 us: the small files of ``read_many`` share them)."""
 
     def __init__(self, size: int):
-        self.size = size  # the records the batch may hold (how large the buffer is made from the first step)
+        self.size = size  # the records the batch may hold (how large the buffer is made from the first copy)
         self.data = np.zeros(0, np.uint8)
         self.used = 0
         self.lengths: list[np.ndarray] = []
-        self.ids: list[np.ndarray] = []
+        self.pending: list[str] = []  # texts not copied yet
+        self.ids: list[int] = []
         self.stamps: list[str] = []
         self.n = 0
 
     def add(self, rows: list[dict]) -> None:
-        texts = list(map(_DATA, rows))
+        self.pending += map(_DATA, rows)
+        self.ids += map(_RECORD_ID, rows)
+        self.stamps += map(_STAMP, rows)
+        self.n += len(rows)
+        if len(self.pending) >= READ_STEP:
+            self._copy()
+
+    def _copy(self) -> None:
+        texts, self.pending = self.pending, []
         if all(map(str.isascii, texts)):  # a flag of each str: no scan
             raw = "".join(texts).encode()
             lengths = np.fromiter(map(len, texts), np.int64, len(texts))
@@ -622,27 +632,25 @@ class _Texts:
             raw = b"".join(encoded)
             lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
         end = self.used + len(raw)
-        if end > self.data.size:  # room for the records left at this step's bytes a record, and a tenth more
-            left = max(self.size - self.n - len(rows), 0)
-            grown = np.empty(max(end + int(len(raw) / max(len(rows), 1) * left * 1.1), 2 * self.data.size),
+        if end > self.data.size:  # room for the records left at these texts' bytes a record, and a tenth more
+            left = max(self.size - self.n, 0)
+            grown = np.empty(max(end + int(len(raw) / max(len(texts), 1) * left * 1.1), 2 * self.data.size),
                              np.uint8)
             grown[: self.used] = self.data[: self.used]
             self.data = grown
         self.data[self.used: end] = np.frombuffer(raw, np.uint8)
         self.used = end
         self.lengths.append(lengths)
-        self.ids.append(np.fromiter(map(_RECORD_ID, rows), np.int64, len(rows)))
-        self.stamps += map(_STAMP, rows)
-        self.n += len(rows)
 
     def batch(self) -> Batch:
+        if self.pending:
+            self._copy()
         offsets = np.zeros(self.n + 1, np.int64)
         if self.n:
             np.cumsum(np.concatenate(self.lengths), out=offsets[1:])
         text = pa.Array.from_buffers(pa.large_string(), self.n,
                                      [None, pa.py_buffer(offsets), pa.py_buffer(self.data[: self.used])])
-        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
-        return text, ids, pa.array(self.stamps, pa.string())
+        return text, np.array(self.ids, np.int64), pa.array(self.stamps, pa.string())
 
 
 def take(records, size: int) -> Batch | None:
