@@ -135,8 +135,8 @@ def parse_text(spec_name: str, text: str | bytes, path: str = "test.log", zone: 
     return ParseResult(merged, pl.concat(dead), lines)
 
 
-_HUNT = ("import sys, runpy; sys.argv = ['soc', 'hunt', *sys.argv[1:]]\n"
-         "try:\n    runpy.run_module('soc', run_name='__main__')\n"
+_HUNT = ("import sys\nfrom soc.cli import main\nsys.argv = ['soc', 'hunt', *sys.argv[1:]]\n"
+         "try:\n    main()\n"  # click's command (``python -m soc`` would end the process: ``soc.cli.run``)
          "except SystemExit:\n    pass\n"
          "print('NUMBA', 'numba' in sys.modules)")
 
