@@ -51,8 +51,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from soc import safe_yaml
-
 if TYPE_CHECKING:
     from sigma.correlations import SigmaCorrelationRule
 
@@ -458,6 +456,7 @@ def compile_correlations(paths: list, rules: list) -> tuple[list[Correlation], l
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
 
+    from soc import safe_yaml  # here: a hunt from the rule cache need not import PyYAML (~15 ms)
     from soc.sigma.loader import LoadError
 
     errors: list = []

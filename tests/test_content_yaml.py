@@ -1,0 +1,57 @@
+"""soc's own YAML content is read from its JSON copies (``soc.content.read_yaml``): a hunt whose caches are warm
+never imports PyYAML (~13-18 ms of CPU in every process of a hunt)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def _shipped() -> list:
+    return [p for folder in ("parsers", "detectors", "rules/pipeline") for p in sorted((ROOT / folder).rglob("*.yml"))]
+
+
+def test_every_shipped_document_keeps_its_json_copy():
+    """A document JSON gives back different (numbers as keys, dates) is parsed as YAML in every process."""
+    from soc import safe_yaml
+
+    for path in _shipped():
+        doc = safe_yaml.load(path.read_text(encoding="utf-8"))
+        assert json.loads(json.dumps(doc)) == doc, path
+
+
+def test_the_iis_default_layouts_are_keyed_by_field_count():
+    from soc.parse.columns import Context
+    from soc.parse.engines.w3c import W3CEngine
+    from soc.parse.spec import load_specs
+
+    spec = load_specs()["iis_w3c"]
+    engine = W3CEngine(spec, Context("u_ex261120.log"))
+    assert sorted(engine.defaults) == [14, 15, 16, 18, 19, 20, 22]
+    assert all(len(fields) == n for n, fields in engine.defaults.items())
+
+
+_CODE = ("import sys\nfrom soc.cli import main\nsys.argv = ['soc', 'hunt', *sys.argv[1:]]\n"
+         "try:\n    main()\n"
+         "except SystemExit:\n    pass\n"
+         "print('YAML', 'yaml' in sys.modules)")
+
+
+def test_a_hunt_with_warm_caches_never_imports_pyyaml(tmp_path, corpora):
+    """The first hunt compiles the rules and copies the YAML documents (PyYAML and pySigma imported); the second
+    reads both caches: its detectors, parser specs and rules need no YAML parser. (Numba's import takes PyYAML
+    along: small EVTX files are read without Numba.)"""
+    paths = [str(p) for p in sorted(corpora.rglob("*.evtx"))[:20]]
+    env = {**os.environ, "SOC_CONFIG": "", "SOC_JIT": "", "SOC_CACHE_DIR": str(tmp_path / "cache")}
+    got = []
+    for run in ("cold", "warm"):
+        args = [*paths, "--data-dir", str(tmp_path / run), "--no-es", "--workers", "1"]
+        done = subprocess.run([sys.executable, "-c", _CODE, *args], capture_output=True, text=True, cwd=ROOT,
+                              env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        got.append(done.stdout.strip().splitlines()[-1])
+    assert got == ["YAML True", "YAML False"]
