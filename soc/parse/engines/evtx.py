@@ -432,9 +432,8 @@ class EvtxEngine(RecordEngine):
                 return self._dead(pl.Series(text.take(pa.array(taken))), pl.Series(record_ids[taken]), reasons,
                                   pl.Series(where[taken]))
 
-            parts.append(self.mapping.group(base, base_reason, base_bad, a, size, raw, data_names, channel,
-                                            event_id, self.ctx, dead_of))
-        return parts
+            parts.append((a, size, raw, data_names, channel, event_id, dead_of))
+        return self.mapping.groups(base, base_reason, base_bad, parts, self.ctx)
 
     def _slow(self, text: pl.Series, ids: pl.Series, stamps: pl.Series, where: pl.Series) -> ParseResult:
         """Records the walker did not take: Polars decodes them, group by group."""

@@ -209,9 +209,8 @@ class WindowsJsonEngine(Engine):
                 taken = order[a: a + size][rows]
                 return lines.take(taken).dead(np.ones(taken.size, np.bool_), reasons)
 
-            parts.append(self.mapping.group(base, base_reason, base_bad, a, size, group, data_names, channel,
-                                            event_id, self.ctx, dead_of))
-        return parts
+            parts.append((a, size, group, data_names, channel, event_id, dead_of))
+        return self.mapping.groups(base, base_reason, base_bad, parts, self.ctx)
 
     def _times(self, us: np.ndarray | None) -> dict[str, pl.Series] | None:
         """``System.TimeCreated`` as the spec's ISO 8601 rule types it, from the kernel's reading of every
