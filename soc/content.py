@@ -1,5 +1,6 @@
 """Where the analyst-editable content lives: ``parsers/``, ``detectors/``, ``rules/``, ``policy/``; and the
-folder where soc keeps what it derives from it (``cache_dir``: compiled rules, YAML documents as JSON).
+folder where soc keeps what it derives from it (``cache_dir``: compiled rules, YAML documents as JSON, the
+parser specs' regexes already checked).
 
 In a wheel they are packaged under ``soc/_content/``; in a source checkout (editable install) they are
 the top-level folders of the repository.
@@ -91,6 +92,51 @@ def _yaml_docs(file: Path) -> dict[str, str]:
                 if isinstance(data, dict) and isinstance(data.get("docs"), dict):
                     _docs[file] = {str(k): v for k, v in data["docs"].items() if isinstance(v, str)}
     return _docs[file]
+
+
+SET_KEPT = 2000  # strings kept at most in a set of ``known``: past that the set starts anew
+_sets: dict[Path, set[str]] = {}  # cache file -> its strings
+_grown: set[Path] = set()  # cache files with strings added by this process
+
+
+def known(name: str) -> set[str]:
+    """The strings soc keeps under ``name`` in the cache folder, e.g. the parser specs' regexes that a Polars
+    version accepted (``soc.parse.columns``), with this process's own (``remember``); empty if none or if the file
+    is not ``trusted``. Do not change it: ``remember`` adds."""
+    file = cache_dir() / f"{name}.json"
+    if file not in _sets:
+        _sets[file] = set()
+        if trusted(file):
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(file.read_bytes())
+                if isinstance(data, dict) and isinstance(data.get("items"), list):
+                    _sets[file] = {v for v in data["items"] if isinstance(v, str)}
+    return _sets[file]
+
+
+def remember(name: str, value: str) -> None:
+    """``value`` added to the strings of ``name`` (``known``), written to the cache folder at exit."""
+    items = known(name)
+    if value in items:
+        return
+    if len(items) >= SET_KEPT:
+        items.clear()
+    items.add(value)
+    if not _grown:
+        atexit.register(_save_sets)
+    _grown.add(cache_dir() / f"{name}.json")
+
+
+def _save_sets() -> None:
+    """At exit, the sets this run added to (as ``_save_yaml_docs``)."""
+    from soc.private import remove_stale, writing
+
+    for file in sorted(_grown & _sets.keys()):
+        with contextlib.suppress(OSError):
+            remove_stale(file.parent)
+            with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
+                json.dump({"items": sorted(_sets[file])}, out, separators=(",", ":"))
+    _grown.clear()
 
 
 def _save_yaml_docs() -> None:

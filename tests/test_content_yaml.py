@@ -55,3 +55,43 @@ def test_a_hunt_with_warm_caches_never_imports_pyyaml(tmp_path, corpora):
         assert done.returncode == 0, done.stderr[-2000:]
         got.append(done.stdout.strip().splitlines()[-1])
     assert got == ["YAML True", "YAML False"]
+
+
+def test_a_spec_regex_polars_accepted_is_not_checked_again(tmp_path, monkeypatch):
+    """``columns._regex`` runs a Polars query per pattern once per Polars version and cache folder; a bad pattern is
+    an error every time and never kept; a copy others could write is not read."""
+    import polars as pl
+    import pytest
+
+    from soc import content
+    from soc.parse import columns
+    from soc.parse.columns import SpecError
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(content, "_sets", {})
+    monkeypatch.setattr(content, "_grown", set())
+    checks = []
+    real = pl.Series
+
+    class Counting:  # pl.Series as _regex uses it, counted
+        def __new__(cls, *args, **kwargs):
+            checks.append(1)
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(columns.pl, "Series", Counting)
+    for _ in range(2):
+        assert columns._regex("a", "extract", r"^([^\\]+)\\") == r"^([^\\]+)\\"
+        with pytest.raises(SpecError, match="not a valid regex"):
+            columns._regex("a", "extract", "[a-")
+    assert len(checks) == 1 + 2
+    content._save_sets()
+    (saved,) = (tmp_path / "cache").glob("regexes-*.json")
+    assert saved.name == f"regexes-{pl.__version__}.json"
+    assert json.loads(saved.read_text()) == {"items": [r"^([^\\]+)\\"]}
+    monkeypatch.setattr(content, "_sets", {})  # another process: reads the file
+    columns._regex("a", "extract", r"^([^\\]+)\\")
+    assert len(checks) == 3
+    saved.chmod(0o666)
+    monkeypatch.setattr(content, "_sets", {})
+    columns._regex("a", "extract", r"^([^\\]+)\\")
+    assert len(checks) == 4
