@@ -339,11 +339,16 @@ def _small(source: Source, specs: dict[str, ParserSpec], signatures: list,
            options: Options) -> tuple[ParserSpec, int] | None:
     """(spec, records) of a plain file that a record engine reads with its neighbours, told by its magic
     bytes (a forced format must be the same); None for any other input."""
+    import os
+
     if source.compression is not None or source.path == "-":
         return None
-    try:
-        with open(source.path, "rb") as fh:
-            name = sniff_magic(fh.read(16), signatures)
+    try:  # the magic bytes without a file object (~2 us a file less: a folder holds hundreds)
+        fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            name = sniff_magic(os.read(fd, 16), signatures)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     if name is None or (options.format and options.format != name):
