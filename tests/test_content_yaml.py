@@ -95,3 +95,16 @@ def test_a_spec_regex_polars_accepted_is_not_checked_again(tmp_path, monkeypatch
     monkeypatch.setattr(content, "_sets", {})
     columns._regex("a", "extract", r"^([^\\]+)\\")
     assert len(checks) == 4
+
+
+def test_a_broken_copies_file_is_read_as_none(tmp_path, monkeypatch):
+    from soc import content
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path))
+    spec = tmp_path / "d.yml"
+    spec.write_text("threshold: 5\nname: ok\n")
+    for text in ('{"docs": {"k": "v"', "[1, 2]", '{"docs": [1]}', '{"docs": {"k": 1, "x": "y"}}', "\udcff"):
+        monkeypatch.setattr(content, "_docs", {})
+        monkeypatch.setattr(content, "_changed", set())
+        (tmp_path / f"yaml-docs-{content.YAML_FORMAT}.json").write_text(text, errors="surrogateescape")
+        assert content.read_yaml(spec) == {"threshold": 5, "name": "ok"}
