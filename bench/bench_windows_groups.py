@@ -1,11 +1,12 @@
 """The per-group cost of Windows typing (issue 18): what a chunk or batch pays once per (channel, event id) group.
 
     python -m bench.bench_windows_groups [--lines N] [--reps R]
-    PYTHONPATH=/path/to/other/tree python -m bench.bench_windows_groups     # the same on other code (A/B)
+    cd /other/tree && python -m bench.bench_windows_groups   # A/B: with -m the current folder comes first on
+                                                             # sys.path, before PYTHONPATH (a tree needs bench/)
 
 A chunk of ``gen_nxlog_windows`` (16 MB, ~14 k lines, ~220 groups: the generator mixes the corpus's keys evenly,
 so a chunk of any size has about as many groups) walked once; then, CPU ms (``time.process_time``, all threads),
-minimum of ``--reps``: the groups' frames (``group_columns`` + ``WindowsMapping.group``), the chunk's whole parse
+minimum of ``--reps``: the groups' frames (``group_columns`` + ``WindowsMapping.groups``), the chunk's whole parse
 (walk excluded), the walk (``prepare``). Also an EVTX batch (``bench_evtx``'s 5-copy file, first 50 k records):
 ``EvtxEngine._batch`` and ``SourceStats.add`` of its result. The machine is shared: run the two trees alternately.
 """
@@ -66,11 +67,17 @@ def nxlog(lines: int, reps: int) -> None:
     n_groups = w.starts.size - 1
 
     def groups() -> None:
+        items = []
         for g in range(n_groups):
             at, size = int(w.starts[g]), int(w.starts[g + 1] - w.starts[g])
             fields, names = group_columns(cells, w.names, w.columns[w.col_starts[g]: w.col_starts[g + 1]],
                                           int(w.cell_starts[g]), size, system)
-            engine.mapping.group(base, reason, bad, at, size, fields, names, channels[g], ids[g], engine.ctx, None)
+            items.append((at, size, fields, names, channels[g], ids[g], None))
+        if hasattr(engine.mapping, "groups"):  # the batch's groups at once, as the engines hand them since 0da567e
+            engine.mapping.groups(base, reason, bad, items, engine.ctx)
+            return
+        for item in items:  # a tree before: group by group
+            engine.mapping.group(base, reason, bad, *item[:6], engine.ctx, item[6])
 
     print(f"NXLog chunk: {batch.n:,} lines, {n_groups} groups: groups {best(groups, reps):.1f} ms, "
           f"parse (walk excluded) {best(lambda: engine.parse(batch), reps):.1f} ms, "
