@@ -410,30 +410,32 @@ def _run_many(spec: ParserSpec, group: list[tuple[Source, int]], specs: dict[str
 def _shares(result: ParseResult, stats: dict[str, SourceStats]) -> None:
     """Add each input's counts of ``result`` (records of several inputs) to its ``stats``, told by the rows'
     ``log.file.path``: its rows in the frames (parsed, and events of their family, first and last
-    ``@timestamp``) and its dead letters, read = parsed + dead. One query a family, not one an input."""
-    families: dict[str, list[pl.DataFrame]] = {}
-    for (family, _), frame in result.frames.items():
-        if frame.height:
-            families.setdefault(family, []).append(frame)
-    named = [(dataset, frame) for (_, dataset), frame in result.frames.items() if frame.height]
-    if named:  # records per input per dataset per day (SourceStats.days): one query for all the frames
-        import numpy as np
-
+    ``@timestamp``, records per dataset per day) and its dead letters, read = parsed + dead. One query for all
+    the frames, not one an input: rows per (input, frame, day) with their first and last time (a query for the
+    days and one per family before, the days by a zone conversion: ~5 -> ~2.5 ms a corpus task's batch)."""
+    named = [(family, dataset, frame) for (family, dataset), frame in result.frames.items() if frame.height]
+    if named:
+        stamps = pl.concat([f.get_column("@timestamp") for *_, f in named])
         rows = pl.DataFrame([
-            pl.concat([f.get_column("log.file.path") for _, f in named]).cast(pl.String).alias("path"),
-            pl.Series("i", np.repeat(np.arange(len(named), dtype=np.uint32), [f.height for _, f in named])),
-            pl.concat([f.get_column("@timestamp") for _, f in named]).alias("t"),
-        ]).with_columns(d=pl.col("t").dt.convert_time_zone(DAY_ZONE).dt.date())
-        for path, i, day, n in rows.group_by("path", "i", "d").len().iter_rows():
-            per, key = stats[path].days.setdefault(named[i][0], {}), day.isoformat() if day else ""
-            per[key] = per.get(key, 0) + n
-    for family, frames in families.items():
-        rows = pl.DataFrame([
-            pl.concat([f.get_column("log.file.path") for f in frames]).cast(pl.String).alias("path"),
-            pl.concat([f.get_column("@timestamp") for f in frames]).alias("t"),
+            pl.concat([f.get_column("log.file.path") for *_, f in named]).cast(pl.String).alias("path"),
+            pl.Series("i", np.repeat(np.arange(len(named), dtype=np.uint32), [f.height for *_, f in named])),
+            stamps.alias("t"),
         ])
-        counts = rows.group_by("path").agg(pl.len(), pl.col("t").min().alias("lo"), pl.col("t").max().alias("hi"))
-        for path, n, lo, hi in counts.iter_rows():
+        first = stamps.min()
+        fixed = stamps.dtype == pl.Datetime("us", "UTC") and (first is None or first >= _FIXED_SINCE)
+        # DAY_ZONE's days by integer division where its offset is fixed (count_days), else by conversion
+        day = ((pl.col("t").cast(pl.Int64) + _FIXED_OFFSET_US) // 86_400_000_000 if fixed
+               else pl.col("t").dt.convert_time_zone(DAY_ZONE).dt.date())
+        counts = rows.group_by("path", "i", day.alias("d"), maintain_order=True).agg(
+            pl.len(), pl.col("t").min().alias("lo"), pl.col("t").max().alias("hi"))
+        keys: dict[object, str] = {None: ""}
+        for path, i, d, n, lo, hi in counts.iter_rows():
+            family, dataset, _ = named[i]
+            key = keys.get(d)
+            if key is None:
+                key = keys[d] = (_EPOCH_DAY + timedelta(days=d) if fixed else d).isoformat()
+            per = stats[path].days.setdefault(dataset, {})
+            per[key] = per.get(key, 0) + n
             st = stats[path]
             st.read += n
             st.events[family] = st.events.get(family, 0) + n
