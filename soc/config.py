@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import unquote
@@ -161,6 +160,8 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     cfg = Config()
     path = path or env.get("SOC_CONFIG") or (DEFAULT_FILE if Path(DEFAULT_FILE).is_file() else None)
     if path:
+        import tomllib  # here: a hunt without a configuration file need not import it (~2.5 ms of CPU)
+
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
