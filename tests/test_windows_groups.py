@@ -20,7 +20,8 @@ PORT = {"from": "Port", "type": "uint16"}
 EVENTS = [  # 1 and 2 agree (one set); 3 types process.pid, a rule that can reject a record, another way (another
     # set); 4's user.name, typed another way but never rejecting, gets a column of its own in 1's set
     {"channel": "Security", "ids": [1], "derive": {"P.decimal": {"hex": "P"}},
-     "columns": {"process.pid": PID, "source.port": PORT}, "constants": {"event.action": "one"}},
+     "columns": {"process.pid": PID, "source.port": PORT, "source.ip": "Ip"},
+     "constants": {"event.action": "one", "source.domain": "corp"}},  # a constant address kept by the split
     {"channel": "Security", "ids": [2], "derive": {"P.decimal": {"hex": "P"}},
      "columns": {"user.name": "Who", "process.pid": PID, "source.port": PORT, "source.ip": "Ip"},
      "constants": {"event.action": "two", "event.outcome": "success"}},
@@ -81,6 +82,7 @@ def test_groups_typed_together_as_alone(tmp_path):
         assert_frame_equal(got.dead, alone.dead)
     first = next(iter(together[0].frames.values()))
     assert first["process.pid"].to_list() == [16] and first["event.action"].to_list() == ["one"]
+    assert first["source.domain"].to_list() == ["corp"]
     assert together[0].dead["reason"].to_list() == ["process.pid: abc is not a valid int64",
                                                     "source.port: x is not a valid uint16"]
     second = next(iter(together[1].frames.values()))

@@ -322,7 +322,7 @@ class WindowsMapping:
             if absent := [slot for slot in needed if slot not in table.columns]:  # a derivation reads them
                 table = table.hstack([nulls(slot, pl.String, table.height) for slot in absent])
             typed, why = apply(table, rules, Context("", ctx.zone, EPOCH), None, derived)
-            splits: dict[tuple[str, ...], pl.DataFrame] = {}  # by the columns a group's split reads
+            addressed: dict[str, list[pl.Series]] = {c: [] for c in SPLIT}  # the address groups' rows, in order
             offset = 0
             for i, emap, size, _, _, keys in group:
                 part = typed.slice(offset, size)
@@ -330,14 +330,17 @@ class WindowsMapping:
                 cols.update((k, constant(k, v, size)) for k, v in emap.own_constants)
                 address = split and self.sets_address(items[i][4], items[i][5])
                 if address:  # its own columns, the others null as the batch's
-                    read = tuple(keys.get(c, c) for c in SPLIT)
-                    if read not in splits:
-                        splits[read] = split_addresses(pl.DataFrame([
-                            (typed.get_column(k) if k in typed.columns else nulls(c, pl.String, typed.height)).alias(c)
-                            for k, c in zip(read, SPLIT, strict=True)]))
-                    cols.update((c, splits[read].get_column(c).slice(offset, size)) for c in SPLIT)
+                    for c in SPLIT:
+                        addressed[c].append(cols[c].alias(c) if c in cols else nulls(c, pl.String, size))
                 out[i] = (cols, why.slice(offset, size), address)
                 offset += size
+            if addressed[SPLIT[0]]:  # split once a set: split_addresses is ~5 small queries
+                done = split_addresses(pl.DataFrame([pl.concat(addressed[c], rechunk=False) for c in SPLIT]))
+                offset = 0
+                for i, _, size, _, _, _ in group:
+                    if out[i][2]:
+                        out[i][0].update((c, done.get_column(c).slice(offset, size)) for c in SPLIT)
+                        offset += size
         return out
 
     def _entry(self, channel: str | None, event_id: str | None) -> EventMap | None:
