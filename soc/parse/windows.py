@@ -139,11 +139,7 @@ class WindowsMapping:
 
         ``raw`` holds the ``System.*`` fields and the EventData fields named in ``data`` (strings).
         """
-        try:
-            number = int(event_id) if event_id is not None else -1
-        except ValueError:
-            number = -1
-        emap = self.events.get((channel or "", number), self.default)
+        emap = self._entry(channel, event_id) or self.default
         derived = [derive(pl.col(source), kind).alias(name) for name, kind, source in emap.derive
                    if source in raw.columns]
         fields = raw.with_columns(derived) if derived else raw
@@ -186,11 +182,7 @@ class WindowsMapping:
         fields, a frame or ``group_columns``'s Series by name; ``own``: the entry's columns and reasons typed
         already (``groups`` types those of a batch's groups together); ``index``: ``base``'s columns by name,
         the batch's (given, ``base`` is a slice of the caller's own, changed in place)."""
-        try:
-            number = int(event_id) if event_id is not None else -1
-        except ValueError:
-            number = -1
-        emap = self.events.get((channel or "", number))
+        emap = self._entry(channel, event_id)
         core = self._core
         height = base.height
         # Series put together without a query: a group costs no Polars plan of its own (~170 a batch)
@@ -238,11 +230,7 @@ class WindowsMapping:
         key = (channel, event_id)
         got = self._sets_address.get(key)
         if got is None:
-            try:
-                number = int(event_id) if event_id is not None else -1
-            except ValueError:
-                number = -1
-            emap = self.events.get((channel or "", number))
+            emap = self._entry(channel, event_id)
             targets = {r.target for r in emap.own} | {k for k, _ in emap.own_constants} if emap else set()
             got = self._sets_address[key] = bool(targets & ADDRESSES)
         return got
@@ -344,6 +332,7 @@ class WindowsMapping:
         return out
 
     def _entry(self, channel: str | None, event_id: str | None) -> EventMap | None:
+        """The ``windows.events`` entry of (channel, event id), None if it has none (an id that is no number: -1)."""
         try:
             number = int(event_id) if event_id is not None else -1
         except ValueError:
