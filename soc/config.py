@@ -202,7 +202,8 @@ _JOB_KEYS = ("name", "inputs", "schedule", "every", "format", "tz", "year", "rul
 
 def _jobs(entries, where: str) -> list[JobConfig]:
     """The ``[[jobs]]`` array of tables, each checked (cron expression included) with the entry it is in."""
-    from soc.jobs.schedule import DEFAULT_ZONE, Schedule, ScheduleError
+    from soc.jobs.schedule import Schedule, ScheduleError
+    from soc.options import DEFAULT_ZONE
 
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"{where}: jobs must be an array of tables ([[jobs]] entries)")

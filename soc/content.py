@@ -88,14 +88,8 @@ def _yaml_docs(file: Path) -> dict[str, str]:
     ``YAML_KEPT``, edited versions too; 139 documents, 445 KB on a developer's machine: 1.3 ms by the standard
     reader, 0.37 ms by orjson); its keys and values are strings, which both read the same."""
     if file not in _docs:
-        _docs[file] = {}
-        if trusted(file):
-            import orjson
-
-            with contextlib.suppress(OSError, ValueError):
-                data = orjson.loads(file.read_bytes())
-                if isinstance(data, dict) and isinstance(data.get("docs"), dict):
-                    _docs[file] = {str(k): v for k, v in data["docs"].items() if isinstance(v, str)}
+        docs = _read_kept(file).get("docs")
+        _docs[file] = {str(k): v for k, v in docs.items() if isinstance(v, str)} if isinstance(docs, dict) else {}
     return _docs[file]
 
 
@@ -110,12 +104,8 @@ def known(name: str) -> set[str]:
     is not ``trusted``. Do not change it: ``remember`` adds."""
     file = cache_dir() / f"{name}.json"
     if file not in _sets:
-        _sets[file] = set()
-        if trusted(file):
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(file.read_bytes())
-                if isinstance(data, dict) and isinstance(data.get("items"), list):
-                    _sets[file] = {v for v in data["items"] if isinstance(v, str)}
+        items = _read_kept(file).get("items")
+        _sets[file] = {v for v in items if isinstance(v, str)} if isinstance(items, list) else set()
     return _sets[file]
 
 
@@ -133,25 +123,39 @@ def remember(name: str, value: str) -> None:
 
 
 def _save_sets() -> None:
-    """At exit, the sets this run added to (as ``_save_yaml_docs``)."""
-    from soc.private import remove_stale, writing
-
+    """At exit, the sets this run added to."""
     for file in sorted(_grown & _sets.keys()):
-        with contextlib.suppress(OSError):
-            remove_stale(file.parent)
-            with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
-                json.dump({"items": sorted(_sets[file])}, out, separators=(",", ":"))
+        _write_kept(file, {"items": sorted(_sets[file])})
     _grown.clear()
 
 
 def _save_yaml_docs() -> None:
-    """At exit, the documents read as YAML this run added to the copies they were looked up in (a cache that
-    cannot be written is only slower next time). Private and whole, as everything soc keeps (``soc.private``)."""
+    """At exit, the documents read as YAML this run added to the copies they were looked up in."""
+    for file in sorted(_changed & _docs.keys()):
+        _write_kept(file, {"docs": _docs[file]})
+    _changed.clear()
+
+
+def _read_kept(file: Path) -> dict:
+    """The JSON object soc kept in ``file`` of its cache folder (``_write_kept``); empty if there is none, if it
+    does not read, or if it is not ``trusted``. By orjson: what soc keeps there are strings, which it reads as the
+    standard reader does, ~3x faster."""
+    if trusted(file):
+        import orjson
+
+        with contextlib.suppress(OSError, ValueError):
+            data = orjson.loads(file.read_bytes())
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def _write_kept(file: Path, doc: dict) -> None:
+    """``doc`` as JSON in ``file`` of the cache folder, private and whole, as everything soc keeps
+    (``soc.private``); a cache that cannot be written is only slower next time."""
     from soc.private import remove_stale, writing
 
-    for file in sorted(_changed & _docs.keys()):
-        with contextlib.suppress(OSError):
-            remove_stale(file.parent)
-            with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
-                json.dump({"docs": _docs[file]}, out, separators=(",", ":"))
-    _changed.clear()
+    with contextlib.suppress(OSError):
+        remove_stale(file.parent)
+        with writing(file, file.parent) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            json.dump(doc, out, separators=(",", ":"))

@@ -27,6 +27,7 @@ from functools import lru_cache
 
 import polars as pl
 
+from soc.options import DEFAULT_ZONE
 from soc.parse.eager import constant, nulls
 from soc.parse.fasttime import parse_epochs, parse_formats
 from soc.schema import time as T
@@ -56,7 +57,7 @@ class Context:
     """What a parser needs to know of its input beyond the bytes: the zone and the year-less reference."""
 
     path: str
-    zone: str = T.DEFAULT_ZONE
+    zone: str = DEFAULT_ZONE
     reference: datetime = field(default_factory=lambda: T.reference_time(None))
 
 

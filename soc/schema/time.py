@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from soc.options import DEFAULT_ZONE as DEFAULT_ZONE  # soc.parse.columns reads T.DEFAULT_ZONE
-
 # the column that says where @timestamp came from when a record may carry no time of its own (CEF, Zeek,
 # Cisco ASA): the record's own field, the syslog header, or "input_time" (the input's reference time)
 TIMESTAMP_SOURCE = "soc.timestamp_source"
